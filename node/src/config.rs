@@ -1,0 +1,127 @@
+//! Node configuration: embedded defaults, then `weft.toml` in the home
+//! directory (optional), then command-line flags.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use libp2p::Multiaddr;
+use serde::Deserialize;
+
+use crate::error::NodeError;
+use crate::home::Home;
+
+/// Largest config file read, in bytes.
+const MAX_CONFIG_BYTES: u64 = 64 * 1024;
+
+/// Everything needed to run a node.
+#[derive(Clone, Debug)]
+pub struct NodeConfig {
+    /// Home directory.
+    pub home: PathBuf,
+    /// Addresses to listen on. Default: all interfaces, TCP and QUIC, OS-chosen ports.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join the network through. No built-in public list.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Control API address; default 127.0.0.1 with an OS-chosen port.
+    pub api: Option<SocketAddr>,
+    /// mDNS LAN discovery (default on).
+    pub mdns: bool,
+    /// Act as a circuit relay for others (default off).
+    pub relay_server: bool,
+}
+
+/// The optional `weft.toml`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    listen: Option<Vec<String>>,
+    bootstrap: Option<Vec<String>>,
+    api: Option<String>,
+    mdns: Option<bool>,
+    relay_server: Option<bool>,
+}
+
+impl NodeConfig {
+    /// Defaults for `home`, overlaid with its `weft.toml` if present.
+    pub fn load(home: PathBuf) -> Result<Self, NodeError> {
+        let mut cfg = NodeConfig {
+            listen: vec![
+                "/ip4/0.0.0.0/tcp/0".parse().expect("static multiaddr"),
+                "/ip4/0.0.0.0/udp/0/quic-v1".parse().expect("static multiaddr"),
+            ],
+            bootstrap: Vec::new(),
+            api: None,
+            mdns: true,
+            relay_server: false,
+            home,
+        };
+        let path = Home::new(&cfg.home).config_file();
+        let meta = match std::fs::metadata(&path) {
+            Ok(m) => m,
+            Err(_) => return Ok(cfg),
+        };
+        let bad = |msg: String| NodeError::Config(path.clone(), msg);
+        if meta.len() > MAX_CONFIG_BYTES {
+            return Err(bad(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        if let Some(l) = file.listen {
+            cfg.listen = parse_addrs(&l).map_err(bad)?;
+        }
+        if let Some(b) = file.bootstrap {
+            cfg.bootstrap = parse_addrs(&b).map_err(bad)?;
+        }
+        if let Some(a) = file.api {
+            cfg.api = Some(a.parse().map_err(|e| bad(format!("api `{a}`: {e}")))?);
+        }
+        if let Some(m) = file.mdns {
+            cfg.mdns = m;
+        }
+        if let Some(r) = file.relay_server {
+            cfg.relay_server = r;
+        }
+        Ok(cfg)
+    }
+}
+
+/// Parses multiaddrs, naming the first bad one.
+pub fn parse_addrs(list: &[String]) -> Result<Vec<Multiaddr>, String> {
+    list.iter()
+        .map(|s| {
+            s.parse::<Multiaddr>()
+                .map_err(|e| format!("`{s}` is not a multiaddr: {e}"))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_without_file_and_overrides_with_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = NodeConfig::load(dir.path().into()).unwrap();
+        assert!(cfg.mdns);
+        assert!(cfg.bootstrap.is_empty());
+        std::fs::write(
+            dir.path().join("weft.toml"),
+            "mdns = false\nlisten = [\"/ip4/127.0.0.1/tcp/0\"]\napi = \"127.0.0.1:0\"\n",
+        )
+        .unwrap();
+        let cfg = NodeConfig::load(dir.path().into()).unwrap();
+        assert!(!cfg.mdns);
+        assert_eq!(cfg.listen.len(), 1);
+    }
+
+    #[test]
+    fn bad_config_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("weft.toml"), "bootstrap = [\"nonsense\"]").unwrap();
+        let err = NodeConfig::load(dir.path().into()).unwrap_err().to_string();
+        assert!(err.contains("nonsense"), "{err}");
+        std::fs::write(dir.path().join("weft.toml"), "colour = 3").unwrap();
+        assert!(NodeConfig::load(dir.path().into()).is_err());
+    }
+}

@@ -1,0 +1,222 @@
+//! The node's home directory: keys, store, config and, while the node runs,
+//! the control API's address and token.
+//!
+//! Layout (`--home DIR`):
+//! - `account.key`  the account's ed25519 secret (32 bytes, mode 0600)
+//! - `device.key`   this device's ed25519 secret, its libp2p identity (0600)
+//! - `store/`       the sled database
+//! - `weft.toml`    optional config
+//! - `api.json`     `{addr, token, pid}` of the running node (0600), removed on clean exit
+
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use libp2p::identity::{ed25519, Keypair, PeerId};
+use serde::{Deserialize, Serialize};
+use weft_protocol::{AccountKey, DeviceCertificate};
+
+use crate::error::NodeError;
+
+const ACCOUNT_KEY: &str = "account.key";
+const DEVICE_KEY: &str = "device.key";
+const API_FILE: &str = "api.json";
+
+/// A node's home directory.
+#[derive(Clone, Debug)]
+pub struct Home {
+    dir: PathBuf,
+}
+
+/// Everything a node is: account key, device key, and the certificate binding them.
+pub struct Identity {
+    /// The user's account key.
+    pub account: AccountKey,
+    /// This device's libp2p keypair.
+    pub device: Keypair,
+    /// The account's certificate for `device`.
+    pub cert: DeviceCertificate,
+}
+
+impl Identity {
+    /// This device's libp2p peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.device.public().to_peer_id()
+    }
+}
+
+/// Where a running node's control API is, and the token to use it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiInfo {
+    /// `127.0.0.1:PORT`.
+    pub addr: String,
+    /// Bearer token.
+    pub token: String,
+    /// Process id of the node.
+    pub pid: u32,
+}
+
+impl Home {
+    /// A home at `dir` (not created yet).
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    /// The directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Path of the sled store.
+    pub fn store_dir(&self) -> PathBuf {
+        self.dir.join("store")
+    }
+
+    /// Path of the optional config file.
+    pub fn config_file(&self) -> PathBuf {
+        self.dir.join("weft.toml")
+    }
+
+    /// Whether an identity exists here.
+    pub fn has_identity(&self) -> bool {
+        self.dir.join(ACCOUNT_KEY).exists()
+    }
+
+    /// Creates the directory (mode 0700) if needed.
+    pub fn ensure_dir(&self) -> Result<(), NodeError> {
+        fs::create_dir_all(&self.dir).map_err(|e| NodeError::home(&self.dir, e))?;
+        fs::set_permissions(&self.dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| NodeError::home(&self.dir, e))?;
+        // Probe that we can write here, so a read-only home fails now with a clear error.
+        let probe = self.dir.join(".write-test");
+        fs::write(&probe, b"").map_err(|e| NodeError::home(&self.dir, e))?;
+        let _ = fs::remove_file(probe);
+        Ok(())
+    }
+
+    /// Creates a new identity; refuses if one exists (never overwrite a user's keys).
+    pub fn create_identity(&self) -> Result<Identity, NodeError> {
+        self.ensure_dir()?;
+        if self.has_identity() || self.dir.join(DEVICE_KEY).exists() {
+            return Err(NodeError::IdentityExists(self.dir.clone()));
+        }
+        let account = AccountKey::generate()?;
+        let device = ed25519::Keypair::generate();
+        write_secret(&self.dir.join(DEVICE_KEY), &device.secret().as_ref().to_vec())?;
+        write_secret(&self.dir.join(ACCOUNT_KEY), &account.to_bytes())?;
+        self.load_identity()
+    }
+
+    /// Loads the identity, or explains what is wrong with the key files.
+    pub fn load_identity(&self) -> Result<Identity, NodeError> {
+        let account_path = self.dir.join(ACCOUNT_KEY);
+        let device_path = self.dir.join(DEVICE_KEY);
+        if !account_path.exists() {
+            return Err(NodeError::NoIdentity(self.dir.clone()));
+        }
+        let account_bytes = read_secret(&account_path)?;
+        let account = AccountKey::from_bytes(&account_bytes)
+            .map_err(|e| NodeError::CorruptKey(account_path.clone(), e.to_string()))?;
+        let mut device_bytes = read_secret(&device_path)?;
+        let secret = ed25519::SecretKey::try_from_bytes(&mut device_bytes)
+            .map_err(|e| NodeError::CorruptKey(device_path.clone(), e.to_string()))?;
+        let device_ed = ed25519::Keypair::from(secret);
+        let device_pub = device_ed.public().to_bytes();
+        let cert = account.certify_device(device_pub, weft_protocol::unix_now());
+        Ok(Identity {
+            account,
+            device: Keypair::from(device_ed),
+            cert,
+        })
+    }
+
+    /// Loads the identity, creating it on first run.
+    pub fn load_or_create_identity(&self) -> Result<Identity, NodeError> {
+        if self.has_identity() {
+            self.load_identity()
+        } else {
+            self.create_identity()
+        }
+    }
+
+    /// Records where the running node's API is (mode 0600).
+    pub fn write_api_info(&self, info: &ApiInfo) -> Result<(), NodeError> {
+        let json = serde_json::to_vec(info).map_err(|e| NodeError::Internal(e.to_string()))?;
+        let path = self.dir.join(API_FILE);
+        let tmp = self.dir.join("api.json.tmp");
+        write_secret_replace(&tmp, &json)?;
+        fs::rename(&tmp, &path).map_err(|e| NodeError::home(&path, e))
+    }
+
+    /// Reads the running node's API info, if the node wrote one.
+    pub fn read_api_info(&self) -> Option<ApiInfo> {
+        let bytes = fs::read(self.dir.join(API_FILE)).ok()?;
+        serde_json::from_slice(&bytes).ok()
+    }
+
+    /// Removes the API info (on clean shutdown).
+    pub fn remove_api_info(&self) {
+        let _ = fs::remove_file(self.dir.join(API_FILE));
+    }
+}
+
+fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| NodeError::home(path, e))?;
+    f.write_all(bytes).map_err(|e| NodeError::home(path, e))?;
+    f.sync_all().map_err(|e| NodeError::home(path, e))
+}
+
+fn write_secret_replace(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
+    let _ = fs::remove_file(path);
+    write_secret(path, bytes)
+}
+
+fn read_secret(path: &Path) -> Result<Vec<u8>, NodeError> {
+    let meta = fs::metadata(path).map_err(|e| NodeError::home(path, e))?;
+    if meta.len() != 32 {
+        return Err(NodeError::CorruptKey(
+            path.to_path_buf(),
+            format!("expected 32 bytes, found {}", meta.len()),
+        ));
+    }
+    if meta.permissions().mode() & 0o077 != 0 {
+        // Tighten rather than refuse: the key is still ours, just over-exposed.
+        tracing::warn!(path = %path.display(), "key file was readable by others; setting mode 0600");
+        let _ = fs::set_permissions(path, fs::Permissions::from_mode(0o600));
+    }
+    fs::read(path).map_err(|e| NodeError::home(path, e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_is_created_once_and_reloaded() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path().join("h"));
+        let a = home.create_identity().unwrap();
+        assert!(matches!(home.create_identity(), Err(NodeError::IdentityExists(_))));
+        let b = home.load_identity().unwrap();
+        assert_eq!(a.peer_id(), b.peer_id());
+        assert_eq!(a.account.account_id(), b.account.account_id());
+        let mode = fs::metadata(dir.path().join("h/account.key")).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn corrupt_key_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = Home::new(dir.path());
+        home.create_identity().unwrap();
+        fs::write(dir.path().join("device.key"), b"short").unwrap();
+        let err = home.load_identity().err().unwrap();
+        assert!(err.to_string().contains("device.key"), "{err}");
+    }
+}

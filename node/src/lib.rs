@@ -1,0 +1,16 @@
+//! The Weft node: one process per device. It owns the libp2p swarm (in the
+//! [`net`] actor), the sled [`store`], the services built on them, and the
+//! local control [`api`] that the `weft` CLI talks to.
+
+pub mod api;
+pub mod config;
+pub mod error;
+pub mod home;
+pub mod net;
+pub mod node;
+pub mod store;
+
+pub use config::NodeConfig;
+pub use error::NodeError;
+pub use home::{ApiInfo, Home, Identity};
+pub use node::{handle_for, RunningNode};

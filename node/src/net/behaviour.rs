@@ -1,0 +1,125 @@
+//! The libp2p behaviour stack and how the swarm is built.
+
+use std::time::Duration;
+
+use libp2p::{
+    autonat, connection_limits, dcutr, gossipsub, identify, identity::Keypair, kad, mdns, noise,
+    ping, relay, request_response, swarm::behaviour::toggle::Toggle, swarm::NetworkBehaviour,
+    tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
+};
+use weft_protocol::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
+
+use super::card::{CardCodec, PROTOCOL as CARD};
+use super::NetError;
+
+/// Largest gossip message accepted or sent.
+pub const MAX_GOSSIP_BYTES: usize = 256 * 1024;
+/// Cap on established connections in total.
+pub const MAX_CONNECTIONS: u32 = 256;
+
+/// Every protocol a Weft node speaks on the libp2p layer.
+#[derive(NetworkBehaviour)]
+pub struct Behaviour {
+    pub(crate) limits: connection_limits::Behaviour,
+    pub(crate) relay_client: relay::client::Behaviour,
+    pub(crate) relay_server: Toggle<relay::Behaviour>,
+    pub(crate) dcutr: dcutr::Behaviour,
+    pub(crate) autonat: autonat::Behaviour,
+    pub(crate) identify: identify::Behaviour,
+    pub(crate) ping: ping::Behaviour,
+    pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
+    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
+    pub(crate) card: request_response::Behaviour<CardCodec>,
+}
+
+/// Options that shape the swarm.
+#[derive(Clone, Debug)]
+pub struct SwarmOptions {
+    /// Announce and discover on the LAN with mDNS.
+    pub mdns: bool,
+    /// Serve as a circuit relay for others (nodes with public addresses).
+    pub relay_server: bool,
+}
+
+/// Builds the swarm: TCP + QUIC, Noise, Yamux, DNS, relay client, and [`Behaviour`].
+pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>, NetError> {
+    let err = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
+    let swarm = SwarmBuilder::with_existing_identity(key)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default().nodelay(true),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .map_err(|e| err(&e))?
+        .with_quic()
+        .with_dns()
+        .map_err(|e| err(&e))?
+        .with_relay_client(noise::Config::new, yamux::Config::default)
+        .map_err(|e| err(&e))?
+        .with_behaviour(|key, relay_client| {
+            let peer_id = key.public().to_peer_id();
+            let mut kad_cfg = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
+            kad_cfg.set_query_timeout(Duration::from_secs(30));
+            kad_cfg.set_max_packet_size(64 * 1024);
+            let mut kad =
+                kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_cfg);
+            // Every Weft node serves the DHT; AutoNAT can't confirm loopback
+            // or LAN addresses, and a client-only DHT would never fill.
+            kad.set_mode(Some(kad::Mode::Server));
+
+            let gossip_cfg = gossipsub::ConfigBuilder::default()
+                .validation_mode(gossipsub::ValidationMode::Strict)
+                .validate_messages()
+                .max_transmit_size(MAX_GOSSIP_BYTES)
+                .message_id_fn(|m: &gossipsub::Message| {
+                    gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+                })
+                .build()
+                .map_err(|e| e.to_string())?;
+            let gossipsub = gossipsub::Behaviour::new(
+                gossipsub::MessageAuthenticity::Signed(key.clone()),
+                gossip_cfg,
+            )?;
+
+            let mdns = if opts.mdns {
+                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?)
+            } else {
+                None
+            };
+            let limits = connection_limits::ConnectionLimits::default()
+                .with_max_established(Some(MAX_CONNECTIONS))
+                .with_max_established_per_peer(Some(4))
+                .with_max_pending_incoming(Some(64))
+                .with_max_pending_outgoing(Some(64));
+            Ok(Behaviour {
+                limits: connection_limits::Behaviour::new(limits),
+                relay_client,
+                relay_server: opts
+                    .relay_server
+                    .then(|| relay::Behaviour::new(peer_id, relay::Config::default()))
+                    .into(),
+                dcutr: dcutr::Behaviour::new(peer_id),
+                autonat: autonat::Behaviour::new(peer_id, autonat::Config::default()),
+                identify: identify::Behaviour::new(
+                    identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
+                        .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION"))),
+                ),
+                ping: ping::Behaviour::default(),
+                kad,
+                gossipsub,
+                mdns: mdns.into(),
+                card: request_response::Behaviour::new(
+                    [(CARD, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(10))
+                        .with_max_concurrent_streams(64),
+                ),
+            })
+        })
+        .map_err(|e| err(&e))?
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
+        .build();
+    Ok(swarm)
+}

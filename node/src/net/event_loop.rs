@@ -1,0 +1,494 @@
+//! The task that owns the swarm. It reacts to swarm events and commands and
+//! never does slow work inline: signature checks on cards are microseconds,
+//! address-book writes are unflushed sled inserts; everything heavier belongs
+//! to the service that asked.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::{
+    core::ConnectedPoint,
+    identify, identity, kad, mdns,
+    multiaddr::Protocol,
+    request_response,
+    swarm::{dial_opts::DialOpts, ConnectionId, SwarmEvent},
+    Multiaddr, PeerId, Swarm,
+};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::task::JoinHandle;
+use weft_protocol::{Card, KAD_PROTOCOL};
+
+use super::behaviour::{build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
+use super::{Net, NetCommand, NetError, NetEvent, PeerInfo};
+use crate::home::Identity;
+use crate::store::{KnownPeer, Store};
+
+/// Commands waiting in the queue before senders are made to wait.
+const COMMAND_QUEUE: usize = 256;
+/// Events buffered for slow subscribers (they then skip ahead).
+const EVENT_QUEUE: usize = 1024;
+/// Below this many connections, the node dials DHT peers it knows.
+const TARGET_PEERS: usize = 8;
+/// Dials still waiting for an answer, at most.
+const MAX_PENDING_DIALS: usize = 64;
+/// Addresses kept per peer from identify.
+const MAX_ADDRS_PER_PEER: usize = 8;
+/// Peers from the address book redialled at start.
+const REDIAL_AT_START: usize = 16;
+
+/// What the network task needs to start.
+pub struct NetConfig {
+    /// Keys.
+    pub identity: Arc<Identity>,
+    /// Display name for our card.
+    pub name: String,
+    /// The node's store (address book, cards).
+    pub store: Store,
+    /// Addresses to listen on.
+    pub listen: Vec<Multiaddr>,
+    /// Peers to join the network through.
+    pub bootstrap: Vec<Multiaddr>,
+    /// Swarm shape.
+    pub options: SwarmOptions,
+}
+
+struct PeerState {
+    addrs: Vec<Multiaddr>,
+    card: Option<Card>,
+}
+
+struct EventLoop {
+    swarm: Swarm<Behaviour>,
+    identity: Arc<Identity>,
+    name: String,
+    store: Store,
+    events: broadcast::Sender<NetEvent>,
+    listen_addrs: Vec<Multiaddr>,
+    peers: HashMap<PeerId, PeerState>,
+    pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
+    my_card: Option<Card>,
+    bootstrapped: bool,
+}
+
+/// Builds the swarm, starts listening (errors such as a port in use are
+/// returned here), and spawns the task that owns it.
+pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
+    let mut swarm = build_swarm(cfg.identity.device.clone(), &cfg.options)?;
+    for addr in &cfg.listen {
+        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
+            addr: addr.clone(),
+            reason: listen_reason(&e),
+        })?;
+    }
+    let peer_id = *swarm.local_peer_id();
+    let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
+    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let mut lp = EventLoop {
+        swarm,
+        identity: cfg.identity,
+        name: cfg.name,
+        store: cfg.store,
+        events: events.clone(),
+        listen_addrs: Vec::new(),
+        peers: HashMap::new(),
+        pending_dials: HashMap::new(),
+        my_card: None,
+        bootstrapped: false,
+    };
+    lp.rebuild_card();
+    lp.join(&cfg.bootstrap);
+    let task = tokio::spawn(lp.run(rx));
+    Ok((
+        Net {
+            tx,
+            events,
+            peer_id,
+        },
+        task,
+    ))
+}
+
+fn listen_reason<E: std::error::Error>(e: &E) -> String {
+    let mut s = e.to_string();
+    let mut src = e.source();
+    while let Some(inner) = src {
+        s = format!("{s}: {inner}");
+        src = inner.source();
+    }
+    s
+}
+
+fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
+    addr.iter().find_map(|p| match p {
+        Protocol::P2p(id) => Some(id),
+        _ => None,
+    })
+}
+
+impl EventLoop {
+    /// Dials bootstrap peers and redials the address book.
+    fn join(&mut self, bootstrap: &[Multiaddr]) {
+        for addr in bootstrap {
+            if let Some(peer) = peer_of(addr) {
+                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+            }
+            if let Err(e) = self.swarm.dial(addr.clone()) {
+                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            }
+        }
+        let mut known = self.store.known_peers().unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot read the address book");
+            Vec::new()
+        });
+        known.sort_by_key(|(_, k)| std::cmp::Reverse(k.last_seen));
+        for (peer, k) in known.into_iter().take(REDIAL_AT_START) {
+            let Ok(peer) = PeerId::from_bytes(&peer) else { continue };
+            let addrs: Vec<Multiaddr> = k.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+            for a in &addrs {
+                self.swarm.behaviour_mut().kad.add_address(&peer, a.clone());
+            }
+            let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(addrs).build());
+        }
+    }
+
+    async fn run(mut self, mut rx: mpsc::Receiver<NetCommand>) {
+        let mut maintenance = tokio::time::interval(Duration::from_secs(10));
+        maintenance.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let shutdown_reply = loop {
+            tokio::select! {
+                ev = self.swarm.select_next_some() => self.on_swarm_event(ev),
+                cmd = rx.recv() => match cmd {
+                    None => break None,
+                    Some(NetCommand::Shutdown { reply }) => break Some(reply),
+                    Some(cmd) => self.on_command(cmd),
+                },
+                _ = maintenance.tick() => self.maintain(),
+            }
+        };
+        self.close_all().await;
+        if let Some(reply) = shutdown_reply {
+            let _ = reply.send(());
+        }
+    }
+
+    /// Closes every connection so peers see us leave, waiting briefly for it.
+    async fn close_all(&mut self) {
+        let connected: Vec<PeerId> = self.swarm.connected_peers().copied().collect();
+        for p in &connected {
+            let _ = self.swarm.disconnect_peer_id(*p);
+        }
+        let deadline = tokio::time::sleep(Duration::from_millis(500));
+        tokio::pin!(deadline);
+        while self.swarm.connected_peers().next().is_some() {
+            tokio::select! {
+                _ = self.swarm.select_next_some() => {}
+                _ = &mut deadline => break,
+            }
+        }
+    }
+
+    fn emit(&self, ev: NetEvent) {
+        // No subscriber is fine: events are informational.
+        let _ = self.events.send(ev);
+    }
+
+    fn on_command(&mut self, cmd: NetCommand) {
+        match cmd {
+            NetCommand::Dial { addr, reply } => {
+                if self.pending_dials.len() >= MAX_PENDING_DIALS {
+                    let _ = reply.send(Err(NetError::Dial {
+                        addr,
+                        reason: "too many dials in progress".into(),
+                    }));
+                    return;
+                }
+                let opts = DialOpts::unknown_peer_id().address(addr.clone()).build();
+                let id = opts.connection_id();
+                match self.swarm.dial(opts) {
+                    Ok(()) => {
+                        self.pending_dials.insert(id, (addr, reply));
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Dial {
+                            addr,
+                            reason: listen_reason(&e),
+                        }));
+                    }
+                }
+            }
+            NetCommand::Peers { reply } => {
+                let list = self
+                    .peers
+                    .iter()
+                    .map(|(id, st)| PeerInfo {
+                        peer_id: id.to_string(),
+                        addrs: st.addrs.iter().map(|a| a.to_string()).collect(),
+                        account_id: st.card.as_ref().map(|c| c.account().to_string()),
+                        name: st.card.as_ref().map(|c| c.body.name.clone()),
+                    })
+                    .collect();
+                let _ = reply.send(list);
+            }
+            NetCommand::ListenAddrs { reply } => {
+                let _ = reply.send(self.listen_addrs.clone());
+            }
+            NetCommand::Shutdown { .. } => unreachable!("handled in run"),
+        }
+    }
+
+    fn maintain(&mut self) {
+        let connected = self.swarm.connected_peers().count();
+        if connected == 0 {
+            return;
+        }
+        if !self.bootstrapped || connected < TARGET_PEERS {
+            if let Ok(_qid) = self.swarm.behaviour_mut().kad.bootstrap() {
+                self.bootstrapped = true;
+            }
+        }
+        if connected < TARGET_PEERS {
+            let me = *self.swarm.local_peer_id();
+            let candidates: Vec<PeerId> = self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .kbuckets()
+                .flat_map(|b| b.iter().map(|e| *e.node.key.preimage()).collect::<Vec<_>>())
+                .filter(|p| *p != me)
+                .collect();
+            let unconnected: Vec<PeerId> = candidates
+                .into_iter()
+                .filter(|p| !self.swarm.is_connected(p))
+                .take(TARGET_PEERS - connected)
+                .collect();
+            for p in unconnected {
+                let _ = self.swarm.dial(p);
+            }
+        }
+    }
+
+    fn rebuild_card(&mut self) {
+        let addrs = self
+            .listen_addrs
+            .iter()
+            .filter(|a| {
+                !a.iter().any(|p| {
+                    matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
+                        || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
+                })
+            })
+            .map(|a| a.to_string())
+            .collect();
+        match Card::new(
+            &self.identity.account,
+            self.identity.cert.clone(),
+            &self.name,
+            addrs,
+            weft_protocol::unix_now(),
+        ) {
+            Ok(c) => self.my_card = Some(c),
+            Err(e) => tracing::error!(error = %e, "cannot make our card"),
+        }
+    }
+
+    /// Checks that a card is signed and certifies the device we talk to.
+    fn accept_card(&mut self, peer: PeerId, card: Card) {
+        if let Err(e) = card.verify() {
+            tracing::warn!(%peer, error = %e, "rejecting card");
+            return;
+        }
+        let device = identity::ed25519::PublicKey::try_from_bytes(&card.device_key())
+            .map(|k| identity::PublicKey::from(k).to_peer_id());
+        if device.ok() != Some(peer) {
+            tracing::warn!(%peer, "rejecting card: it certifies another device");
+            return;
+        }
+        if let Err(e) = self.store.put_card(&peer.to_bytes(), &card) {
+            tracing::warn!(%peer, error = %e, "cannot store card");
+        }
+        self.emit(NetEvent::PeerIdentified {
+            peer_id: peer.to_string(),
+            account_id: card.account().to_string(),
+            name: card.body.name.clone(),
+        });
+        if let Some(st) = self.peers.get_mut(&peer) {
+            st.card = Some(card);
+        }
+    }
+
+    fn on_swarm_event(&mut self, ev: SwarmEvent<BehaviourEvent>) {
+        match ev {
+            SwarmEvent::NewListenAddr { address, .. } => {
+                tracing::info!(%address, "listening");
+                if !self.listen_addrs.contains(&address) {
+                    self.listen_addrs.push(address.clone());
+                }
+                self.rebuild_card();
+                self.emit(NetEvent::Listening {
+                    addr: address.to_string(),
+                });
+            }
+            SwarmEvent::ExpiredListenAddr { address, .. } => {
+                self.listen_addrs.retain(|a| a != &address);
+                self.rebuild_card();
+            }
+            SwarmEvent::ListenerError { error, .. } => {
+                tracing::warn!(error = %error, "listener error");
+            }
+            SwarmEvent::ConnectionEstablished {
+                peer_id,
+                connection_id,
+                endpoint,
+                num_established,
+                ..
+            } => self.on_connected(peer_id, connection_id, endpoint, num_established.get()),
+            SwarmEvent::ConnectionClosed {
+                peer_id,
+                num_established,
+                endpoint,
+                ..
+            } => {
+                if let Some(st) = self.peers.get_mut(&peer_id) {
+                    st.addrs.retain(|a| a != endpoint.get_remote_address());
+                }
+                if num_established == 0 {
+                    self.peers.remove(&peer_id);
+                    self.emit(NetEvent::PeerDisconnected {
+                        peer_id: peer_id.to_string(),
+                    });
+                }
+            }
+            SwarmEvent::OutgoingConnectionError {
+                connection_id,
+                error,
+                ..
+            } => {
+                if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
+                    let _ = reply.send(Err(NetError::Dial {
+                        addr,
+                        reason: listen_reason(&error),
+                    }));
+                } else {
+                    tracing::debug!(error = %error, "outgoing connection failed");
+                }
+            }
+            SwarmEvent::Behaviour(ev) => self.on_behaviour_event(ev),
+            _ => {}
+        }
+    }
+
+    fn on_connected(&mut self, peer: PeerId, id: ConnectionId, endpoint: ConnectedPoint, n: u32) {
+        let addr = endpoint.get_remote_address().clone();
+        if let Some((_, reply)) = self.pending_dials.remove(&id) {
+            let _ = reply.send(Ok(peer));
+        }
+        let st = self.peers.entry(peer).or_insert_with(|| PeerState {
+            addrs: Vec::new(),
+            card: None,
+        });
+        if st.addrs.len() < MAX_ADDRS_PER_PEER && !st.addrs.contains(&addr) {
+            st.addrs.push(addr.clone());
+        }
+        if n == 1 {
+            tracing::info!(%peer, %addr, "peer connected");
+            self.emit(NetEvent::PeerConnected {
+                peer_id: peer.to_string(),
+                addr: addr.to_string(),
+            });
+            // The dialer opens the card exchange; the listener answers with its own.
+            if endpoint.is_dialer() {
+                if let Some(card) = self.my_card.clone() {
+                    self.swarm.behaviour_mut().card.send_request(&peer, card);
+                }
+            }
+        }
+    }
+
+    fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
+        match ev {
+            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+                let addrs: Vec<Multiaddr> =
+                    info.listen_addrs.into_iter().take(MAX_ADDRS_PER_PEER).collect();
+                if info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) {
+                    for a in &addrs {
+                        self.swarm.behaviour_mut().kad.add_address(&peer_id, a.clone());
+                    }
+                    if !self.bootstrapped && self.swarm.behaviour_mut().kad.bootstrap().is_ok() {
+                        self.bootstrapped = true;
+                    }
+                }
+                let known = KnownPeer {
+                    addrs: addrs.iter().map(|a| a.to_string()).collect(),
+                    last_seen: weft_protocol::unix_now(),
+                };
+                if let Err(e) = self.store.remember_peer(&peer_id.to_bytes(), &known) {
+                    tracing::warn!(error = %e, "cannot update the address book");
+                }
+            }
+            BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
+                let mut seen = HashSet::new();
+                for (peer, addr) in list {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    if seen.insert(peer) {
+                        self.emit(NetEvent::LanPeerFound {
+                            peer_id: peer.to_string(),
+                            addr: addr.to_string(),
+                        });
+                    }
+                    if !self.swarm.is_connected(&peer) {
+                        let _ = self
+                            .swarm
+                            .dial(DialOpts::peer_id(peer).addresses(vec![addr]).build());
+                    }
+                }
+            }
+            BehaviourEvent::Card(request_response::Event::Message { peer, message, .. }) => {
+                match message {
+                    request_response::Message::Request {
+                        request, channel, ..
+                    } => {
+                        self.accept_card(peer, request);
+                        if let Some(card) = self.my_card.clone() {
+                            let _ = self.swarm.behaviour_mut().card.send_response(channel, card);
+                        }
+                    }
+                    request_response::Message::Response { response, .. } => {
+                        self.accept_card(peer, response);
+                    }
+                }
+            }
+            BehaviourEvent::Card(request_response::Event::InboundFailure { peer, error, .. }) => {
+                tracing::warn!(%peer, error = %error, "bad card exchange from peer");
+            }
+            BehaviourEvent::Card(request_response::Event::OutboundFailure {
+                peer, error, ..
+            }) => {
+                tracing::debug!(%peer, error = %error, "card request failed");
+            }
+            BehaviourEvent::Gossipsub(libp2p::gossipsub::Event::Message {
+                propagation_source,
+                message_id,
+                message,
+            }) => {
+                // No Weft service publishes on gossip yet, so no topic of ours
+                // is valid: reject, which stops propagation and lowers the
+                // sender's score. Services add their validators here.
+                tracing::debug!(topic = %message.topic, "rejecting gossip on unknown topic");
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(
+                        &message_id,
+                        &propagation_source,
+                        libp2p::gossipsub::MessageAcceptance::Reject,
+                    );
+            }
+            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
+                tracing::trace!(%peer, "DHT routing table updated");
+            }
+            _ => {}
+        }
+    }
+}

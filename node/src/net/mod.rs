@@ -1,0 +1,166 @@
+//! The network actor. One task ([`event_loop`]) owns the libp2p `Swarm`;
+//! the rest of the node holds a cheap [`Net`] handle that sends typed
+//! [`NetCommand`]s with `oneshot` replies, and subscribes to [`NetEvent`]s.
+
+pub mod behaviour;
+pub mod card;
+mod event_loop;
+
+use libp2p::{Multiaddr, PeerId};
+use serde::Serialize;
+use tokio::sync::{broadcast, mpsc, oneshot};
+
+pub use behaviour::SwarmOptions;
+pub use event_loop::{spawn, NetConfig};
+
+/// Network-layer failures.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    /// Building the swarm failed.
+    #[error("cannot build the network stack: {0}")]
+    Build(String),
+    /// Listening failed.
+    #[error("cannot listen on {addr}: {reason}")]
+    Listen {
+        /// Address asked for.
+        addr: Multiaddr,
+        /// Why it failed (e.g. address in use).
+        reason: String,
+    },
+    /// Dialling failed.
+    #[error("could not connect to {addr}: {reason}")]
+    Dial {
+        /// Address dialled.
+        addr: Multiaddr,
+        /// Why.
+        reason: String,
+    },
+    /// The network task has stopped.
+    #[error("the node is shutting down")]
+    Stopped,
+}
+
+/// What we know about a connected peer.
+#[derive(Clone, Debug, Serialize)]
+pub struct PeerInfo {
+    /// libp2p peer id.
+    pub peer_id: String,
+    /// Remote addresses of the open connections.
+    pub addrs: Vec<String>,
+    /// The account this device speaks for, once its card arrived.
+    pub account_id: Option<String>,
+    /// Display name from its card.
+    pub name: Option<String>,
+}
+
+/// Things the network tells the rest of the node.
+#[derive(Clone, Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum NetEvent {
+    /// Now listening on an address.
+    Listening {
+        /// The address.
+        addr: String,
+    },
+    /// First connection to a peer opened.
+    PeerConnected {
+        /// Who.
+        peer_id: String,
+        /// Remote address.
+        addr: String,
+    },
+    /// Last connection to a peer closed.
+    PeerDisconnected {
+        /// Who.
+        peer_id: String,
+    },
+    /// A peer's verified card arrived: we know which account it speaks for.
+    PeerIdentified {
+        /// Device.
+        peer_id: String,
+        /// Account.
+        account_id: String,
+        /// Display name.
+        name: String,
+    },
+    /// mDNS found a peer on the LAN.
+    LanPeerFound {
+        /// Who.
+        peer_id: String,
+        /// Where.
+        addr: String,
+    },
+}
+
+/// A request to the network task.
+#[derive(Debug)]
+pub enum NetCommand {
+    /// Connect to an address; replies once connected (or failed).
+    Dial {
+        /// Where.
+        addr: Multiaddr,
+        /// The connected peer, or why not.
+        reply: oneshot::Sender<Result<PeerId, NetError>>,
+    },
+    /// Connected peers.
+    Peers {
+        /// The answer.
+        reply: oneshot::Sender<Vec<PeerInfo>>,
+    },
+    /// Current listen addresses.
+    ListenAddrs {
+        /// The answer.
+        reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    /// Close all connections and stop.
+    Shutdown {
+        /// Sent once the swarm is dropped.
+        reply: oneshot::Sender<()>,
+    },
+}
+
+/// Handle to the network task. Cheap to clone.
+#[derive(Clone)]
+pub struct Net {
+    tx: mpsc::Sender<NetCommand>,
+    events: broadcast::Sender<NetEvent>,
+    peer_id: PeerId,
+}
+
+impl Net {
+    /// This node's peer id.
+    pub fn peer_id(&self) -> PeerId {
+        self.peer_id
+    }
+
+    /// Subscribes to network events.
+    pub fn subscribe(&self) -> broadcast::Receiver<NetEvent> {
+        self.events.subscribe()
+    }
+
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> NetCommand) -> Result<T, NetError> {
+        let (reply, rx) = oneshot::channel();
+        self.tx.send(make(reply)).await.map_err(|_| NetError::Stopped)?;
+        rx.await.map_err(|_| NetError::Stopped)
+    }
+
+    /// Connects to `addr` and returns the peer's id once the connection is up.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<PeerId, NetError> {
+        self.ask(|reply| NetCommand::Dial { addr, reply }).await?
+    }
+
+    /// Connected peers.
+    pub async fn peers(&self) -> Result<Vec<PeerInfo>, NetError> {
+        self.ask(|reply| NetCommand::Peers { reply }).await
+    }
+
+    /// Addresses we listen on.
+    pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
+        self.ask(|reply| NetCommand::ListenAddrs { reply }).await
+    }
+
+    /// Closes every connection and stops the task.
+    pub async fn shutdown(&self) -> Result<(), NetError> {
+        self.ask(|reply| NetCommand::Shutdown { reply }).await
+    }
+}

@@ -1,0 +1,161 @@
+//! Starting and stopping a node: open the store, start the network actor and
+//! the control API, record where the API is, and on shutdown undo it all in
+//! reverse order with the store flushed last.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::api;
+use crate::config::NodeConfig;
+use crate::error::NodeError;
+use crate::home::{ApiInfo, Home, Identity};
+use crate::net::{self, Net, SwarmOptions};
+use crate::store::Store;
+
+/// State shared by the API and services. Cheap to clone via `Arc`.
+pub struct NodeHandle {
+    /// Keys.
+    pub identity: Arc<Identity>,
+    /// Database.
+    pub store: Store,
+    /// Network actor.
+    pub net: Net,
+    /// Home directory.
+    pub home: Home,
+    /// Display name.
+    pub name: String,
+    /// When the node started.
+    pub started: Instant,
+    /// Flips to `true` when the node begins shutting down.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+/// The default display name: WeChat-style, derived from the account id.
+pub fn default_handle(identity: &Identity) -> String {
+    let id = identity.account.account_id().to_string();
+    format!("weft_{}", id.chars().take(10).collect::<String>().to_lowercase())
+}
+
+/// The handle to show for this node.
+pub fn handle_for(identity: &Identity) -> String {
+    default_handle(identity)
+}
+
+/// A node that is up: network, API and store.
+pub struct RunningNode {
+    handle: Arc<NodeHandle>,
+    api_addr: std::net::SocketAddr,
+    token: String,
+    shutdown_tx: watch::Sender<bool>,
+    net_task: JoinHandle<()>,
+    api_task: JoinHandle<()>,
+}
+
+impl RunningNode {
+    /// Starts a node from `cfg`: creates the identity on first run.
+    pub async fn start(cfg: NodeConfig) -> Result<Self, NodeError> {
+        let home = Home::new(&cfg.home);
+        home.ensure_dir()?;
+        let identity = Arc::new(home.load_or_create_identity()?);
+        let store = Store::open(&home.store_dir())?;
+        let name = match store.name()? {
+            Some(n) => n,
+            None => {
+                let n = default_handle(&identity);
+                store.set_name(&n)?;
+                n
+            }
+        };
+        let (net, net_task) = net::spawn(net::NetConfig {
+            identity: identity.clone(),
+            name: name.clone(),
+            store: store.clone(),
+            listen: cfg.listen.clone(),
+            bootstrap: cfg.bootstrap.clone(),
+            options: SwarmOptions {
+                mdns: cfg.mdns,
+                relay_server: cfg.relay_server,
+            },
+        })
+        .map_err(|e| match e {
+            net::NetError::Listen { addr, reason } => NodeError::Listen {
+                addr: addr.to_string(),
+                reason,
+            },
+            other => NodeError::Internal(other.to_string()),
+        })?;
+        let (shutdown_tx, shutdown) = watch::channel(false);
+        let handle = Arc::new(NodeHandle {
+            identity,
+            store,
+            net,
+            home: home.clone(),
+            name,
+            started: Instant::now(),
+            shutdown,
+        });
+        let token = api::new_token()?;
+        let api_addr = cfg.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let listener = tokio::net::TcpListener::bind(api_addr)
+            .await
+            .map_err(|e| NodeError::Listen {
+                addr: api_addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let api_task = api::serve(listener, handle.clone(), token.clone());
+        home.write_api_info(&ApiInfo {
+            addr: api_addr.to_string(),
+            token: token.clone(),
+            pid: std::process::id(),
+        })?;
+        tracing::info!(peer = %handle.net.peer_id(), api = %api_addr, "node started");
+        Ok(Self {
+            handle,
+            api_addr,
+            token,
+            shutdown_tx,
+            net_task,
+            api_task,
+        })
+    }
+
+    /// Shared node state.
+    pub fn handle(&self) -> &Arc<NodeHandle> {
+        &self.handle
+    }
+
+    /// Where the control API listens.
+    pub fn api_addr(&self) -> std::net::SocketAddr {
+        self.api_addr
+    }
+
+    /// The API bearer token.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
+    /// Stops the API, closes every connection, flushes the store.
+    pub async fn shutdown(self) -> Result<(), NodeError> {
+        let _ = self.shutdown_tx.send(true);
+        self.handle.home.remove_api_info();
+        // Open event streams end on the watch flip; give the server a moment, then stop it.
+        let mut api_task = self.api_task;
+        if tokio::time::timeout(Duration::from_millis(300), &mut api_task).await.is_err() {
+            api_task.abort();
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(800), self.handle.net.shutdown()).await;
+        let mut net_task = self.net_task;
+        if tokio::time::timeout(Duration::from_millis(200), &mut net_task).await.is_err() {
+            net_task.abort();
+        }
+        self.handle.store.flush()?;
+        tracing::info!("node stopped; store flushed");
+        Ok(())
+    }
+}

@@ -1,0 +1,263 @@
+//! The node's sled database: the one module that touches sled.
+//!
+//! Trees, one per concern; keys are designed for range scans:
+//! - `meta`:  `schema_version` → u32 BE, `name` → UTF-8 display name
+//! - `peers`: PeerId bytes → postcard [`KnownPeer`] (address book, so a
+//!   restarted node redials the peers it knew)
+//! - `cards`: PeerId bytes → the peer's verified card (envelope bytes)
+//!
+//! The schema version lives in `meta`; [`Store::open`] runs migrations from
+//! the stored version up to [`SCHEMA_VERSION`] before anything else reads.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use weft_protocol::{Card, Kind};
+
+/// Current on-disk schema.
+pub const SCHEMA_VERSION: u32 = 1;
+/// Most peers remembered in the address book.
+pub const MAX_KNOWN_PEERS: usize = 1024;
+
+/// Store failures.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the database.
+    #[error("store {0} is in use by another weft node (only one node per home)")]
+    Locked(String),
+    /// sled failed.
+    #[error("store error: {0}")]
+    Sled(#[from] sled::Error),
+    /// A value on disk does not decode.
+    #[error("corrupt store record in `{0}`: {1}")]
+    Corrupt(&'static str, String),
+    /// The store was written by a newer Weft.
+    #[error("store schema {found} is newer than this weft ({supported}); upgrade weft")]
+    TooNew {
+        /// Version on disk.
+        found: u32,
+        /// Version this build knows.
+        supported: u32,
+    },
+}
+
+/// A peer we have seen, remembered across restarts.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KnownPeer {
+    /// Multiaddrs (text) it was reachable on.
+    pub addrs: Vec<String>,
+    /// Last time we were connected (Unix seconds).
+    pub last_seen: u64,
+}
+
+/// Handle to the node's database. Cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: sled::Db,
+    meta: sled::Tree,
+    peers: sled::Tree,
+    cards: sled::Tree,
+}
+
+impl Store {
+    /// Opens (or creates) the store at `dir` and migrates it.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(Some(500))
+            .open()
+            .map_err(|e| match e {
+                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
+                    StoreError::Locked(dir.display().to_string())
+                }
+                other => StoreError::Sled(other),
+            })?;
+        Self::from_db(db)
+    }
+
+    /// A throwaway in-memory store (tests, simnet).
+    pub fn temporary() -> Result<Self, StoreError> {
+        Self::from_db(sled::Config::new().temporary(true).open()?)
+    }
+
+    fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let store = Store {
+            meta: db.open_tree("meta")?,
+            peers: db.open_tree("peers")?,
+            cards: db.open_tree("cards")?,
+            db,
+        };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The schema version on disk (0 = brand new store).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        match self.meta.get("schema_version")? {
+            None => Ok(0),
+            Some(v) => {
+                let arr: [u8; 4] = v.as_ref().try_into().map_err(|_| {
+                    StoreError::Corrupt("meta", "schema_version is not 4 bytes".into())
+                })?;
+                Ok(u32::from_be_bytes(arr))
+            }
+        }
+    }
+
+    fn migrate(&self) -> Result<(), StoreError> {
+        let found = self.schema_version()?;
+        if found > SCHEMA_VERSION {
+            return Err(StoreError::TooNew {
+                found,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        // Each step upgrades one version; add `1 => ...` here when schema 2 arrives.
+        let mut v = found;
+        while v < SCHEMA_VERSION {
+            match v {
+                0 => {} // new store: trees are created on open
+                _ => unreachable!("every version below SCHEMA_VERSION has a step"),
+            }
+            v += 1;
+        }
+        if found != SCHEMA_VERSION {
+            self.meta
+                .insert("schema_version", &SCHEMA_VERSION.to_be_bytes())?;
+            self.db.flush()?;
+        }
+        Ok(())
+    }
+
+    /// Display name, if set.
+    pub fn name(&self) -> Result<Option<String>, StoreError> {
+        Ok(self
+            .meta
+            .get("name")?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Sets the display name (durable before return).
+    pub fn set_name(&self, name: &str) -> Result<(), StoreError> {
+        self.meta.insert("name", name.as_bytes())?;
+        self.db.flush()?;
+        Ok(())
+    }
+
+    /// Remembers a peer's addresses (keeps the book bounded).
+    pub fn remember_peer(&self, peer: &[u8], known: &KnownPeer) -> Result<(), StoreError> {
+        if !self.peers.contains_key(peer)? && self.peers.len() >= MAX_KNOWN_PEERS {
+            self.evict_oldest_peer()?;
+        }
+        let bytes = postcard::to_stdvec(known)
+            .map_err(|e| StoreError::Corrupt("peers", e.to_string()))?;
+        self.peers.insert(peer, bytes)?;
+        Ok(())
+    }
+
+    fn evict_oldest_peer(&self) -> Result<(), StoreError> {
+        let oldest = self
+            .known_peers()?
+            .into_iter()
+            .min_by_key(|(_, k)| k.last_seen)
+            .map(|(p, _)| p);
+        if let Some(p) = oldest {
+            self.peers.remove(&p[..])?;
+            self.cards.remove(&p[..])?;
+        }
+        Ok(())
+    }
+
+    /// All remembered peers. Records that fail to decode are skipped and logged.
+    pub fn known_peers(&self) -> Result<Vec<(Vec<u8>, KnownPeer)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.peers.iter() {
+            let (k, v) = item?;
+            match postcard::from_bytes::<KnownPeer>(&v) {
+                Ok(p) => out.push((k.to_vec(), p)),
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable address-book record"),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Stores a peer's verified card.
+    pub fn put_card(&self, peer: &[u8], card: &Card) -> Result<(), StoreError> {
+        let bytes = weft_protocol::encode(Kind::Card, card)
+            .map_err(|e| StoreError::Corrupt("cards", e.to_string()))?;
+        self.cards.insert(peer, bytes)?;
+        Ok(())
+    }
+
+    /// A peer's card, if we have one.
+    pub fn card(&self, peer: &[u8]) -> Result<Option<Card>, StoreError> {
+        match self.cards.get(peer)? {
+            None => Ok(None),
+            Some(v) => weft_protocol::decode(Kind::Card, &v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt("cards", e.to_string())),
+        }
+    }
+
+    /// Bytes on disk.
+    pub fn size_on_disk(&self) -> u64 {
+        self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Writes everything to disk; returns when durable.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush()?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fresh_store_gets_current_schema_and_keeps_it_across_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
+            s.set_name("Ada").unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.name().unwrap().as_deref(), Some("Ada"));
+    }
+
+    #[test]
+    fn newer_schema_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let s = Store::open(dir.path()).unwrap();
+            s.meta.insert("schema_version", &99u32.to_be_bytes()).unwrap();
+            s.flush().unwrap();
+        }
+        assert!(matches!(Store::open(dir.path()), Err(StoreError::TooNew { found: 99, .. })));
+    }
+
+    #[test]
+    fn second_open_of_same_store_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _a = Store::open(dir.path()).unwrap();
+        assert!(Store::open(dir.path()).is_err());
+    }
+
+    #[test]
+    fn address_book_is_bounded_and_skips_garbage() {
+        let s = Store::temporary().unwrap();
+        for i in 0..(MAX_KNOWN_PEERS + 5) as u64 {
+            let p = KnownPeer { addrs: vec![], last_seen: i };
+            s.remember_peer(&i.to_be_bytes(), &p).unwrap();
+        }
+        assert_eq!(s.known_peers().unwrap().len(), MAX_KNOWN_PEERS);
+        s.peers.insert(b"junk", &[0xff, 0xff, 0xff][..]).unwrap();
+        assert_eq!(s.known_peers().unwrap().len(), MAX_KNOWN_PEERS);
+    }
+}

@@ -1,0 +1,221 @@
+//! The versioned envelope every application payload travels in.
+//!
+//! `Envelope { version, kind, body }` is postcard-encoded; `body` is the
+//! postcard encoding of the payload type for that kind. Decoding checks the
+//! outer size against the kind's hard limit *before* parsing, then rejects
+//! unknown versions and kinds with a clear error: a hostile peer can make a
+//! decode fail, never panic or allocate without bound.
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+
+/// The envelope format version this build speaks.
+pub const WIRE_VERSION: u8 = 1;
+
+/// What an envelope carries. The numeric values are part of the wire format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u16)]
+pub enum Kind {
+    /// A signed card: account, device certificate, name, addresses.
+    Card = 1,
+}
+
+impl Kind {
+    /// Hard upper bound on the encoded envelope for this kind, in bytes.
+    pub const fn max_size(self) -> usize {
+        match self {
+            Kind::Card => 8 * 1024,
+        }
+    }
+
+    fn from_u16(v: u16) -> Option<Self> {
+        match v {
+            1 => Some(Kind::Card),
+            _ => None,
+        }
+    }
+}
+
+/// The outer wrapper of every application payload.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Envelope {
+    /// Format version; see [`WIRE_VERSION`].
+    pub version: u8,
+    /// Payload kind, as its wire number.
+    pub kind: u16,
+    /// postcard bytes of the payload.
+    pub body: Vec<u8>,
+}
+
+/// Why bytes could not be turned into a payload.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum DecodeError {
+    /// More bytes than the kind allows.
+    #[error("{kind:?} payload is {size} bytes; the limit is {limit}")]
+    TooLarge {
+        /// The kind that was expected.
+        kind: Kind,
+        /// Bytes received.
+        size: usize,
+        /// The kind's limit.
+        limit: usize,
+    },
+    /// The envelope says a version this build does not speak.
+    #[error("unsupported wire version {0} (this node speaks {WIRE_VERSION})")]
+    UnknownVersion(u8),
+    /// The envelope's kind number is not one we know.
+    #[error("unknown payload kind {0}")]
+    UnknownKind(u16),
+    /// A known kind, but not the one this protocol expects.
+    #[error("expected a {expected:?} payload, got {got:?}")]
+    WrongKind {
+        /// What the caller asked for.
+        expected: Kind,
+        /// What arrived.
+        got: Kind,
+    },
+    /// The bytes are not valid postcard for the expected type.
+    #[error("malformed {0:?} payload: {1}")]
+    Malformed(Kind, String),
+    /// The payload parsed but breaks a rule (signature, bounds...).
+    #[error("invalid {0:?} payload: {1}")]
+    Invalid(Kind, String),
+}
+
+/// Why a payload could not be encoded.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum EncodeError {
+    /// The encoded payload exceeds its kind's limit.
+    #[error("{kind:?} payload would be {size} bytes; the limit is {limit}")]
+    TooLarge {
+        /// The payload kind.
+        kind: Kind,
+        /// Encoded size.
+        size: usize,
+        /// The kind's limit.
+        limit: usize,
+    },
+    /// serde failed (a type that postcard cannot represent).
+    #[error("cannot encode {0:?}: {1}")]
+    Serde(Kind, String),
+}
+
+/// Encodes `payload` as a `kind` envelope, enforcing the kind's size limit.
+pub fn encode<T: Serialize>(kind: Kind, payload: &T) -> Result<Vec<u8>, EncodeError> {
+    let body = postcard::to_stdvec(payload).map_err(|e| EncodeError::Serde(kind, e.to_string()))?;
+    let env = Envelope {
+        version: WIRE_VERSION,
+        kind: kind as u16,
+        body,
+    };
+    let bytes = postcard::to_stdvec(&env).map_err(|e| EncodeError::Serde(kind, e.to_string()))?;
+    if bytes.len() > kind.max_size() {
+        return Err(EncodeError::TooLarge {
+            kind,
+            size: bytes.len(),
+            limit: kind.max_size(),
+        });
+    }
+    Ok(bytes)
+}
+
+/// Decodes an envelope that must carry `kind`, enforcing size, version and kind.
+pub fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
+    if bytes.len() > kind.max_size() {
+        return Err(DecodeError::TooLarge {
+            kind,
+            size: bytes.len(),
+            limit: kind.max_size(),
+        });
+    }
+    let env: Envelope =
+        postcard::from_bytes(bytes).map_err(|e| DecodeError::Malformed(kind, e.to_string()))?;
+    if env.version != WIRE_VERSION {
+        return Err(DecodeError::UnknownVersion(env.version));
+    }
+    let got = Kind::from_u16(env.kind).ok_or(DecodeError::UnknownKind(env.kind))?;
+    if got != kind {
+        return Err(DecodeError::WrongKind {
+            expected: kind,
+            got,
+        });
+    }
+    postcard::from_bytes(&env.body).map_err(|e| DecodeError::Malformed(kind, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Debug, PartialEq, Serialize, Deserialize)]
+    struct Sample {
+        a: u32,
+        b: String,
+    }
+
+    #[test]
+    fn round_trip() {
+        let s = Sample {
+            a: 7,
+            b: "hi 👋".into(),
+        };
+        let bytes = encode(Kind::Card, &s).unwrap();
+        assert_eq!(decode::<Sample>(Kind::Card, &bytes).unwrap(), s);
+    }
+
+    #[test]
+    fn unknown_version_and_kind_are_rejected() {
+        let env = Envelope {
+            version: 9,
+            kind: 1,
+            body: vec![],
+        };
+        let bytes = postcard::to_stdvec(&env).unwrap();
+        assert_eq!(
+            decode::<Sample>(Kind::Card, &bytes),
+            Err(DecodeError::UnknownVersion(9))
+        );
+        let env = Envelope {
+            version: WIRE_VERSION,
+            kind: 999,
+            body: vec![],
+        };
+        let bytes = postcard::to_stdvec(&env).unwrap();
+        assert_eq!(
+            decode::<Sample>(Kind::Card, &bytes),
+            Err(DecodeError::UnknownKind(999))
+        );
+    }
+
+    #[test]
+    fn oversized_input_is_rejected_before_parsing() {
+        let big = vec![0u8; Kind::Card.max_size() + 1];
+        assert!(matches!(
+            decode::<Sample>(Kind::Card, &big),
+            Err(DecodeError::TooLarge { .. })
+        ));
+        let s = Sample {
+            a: 1,
+            b: "x".repeat(Kind::Card.max_size()),
+        };
+        assert!(matches!(
+            encode(Kind::Card, &s),
+            Err(EncodeError::TooLarge { .. })
+        ));
+    }
+
+    proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = decode::<Sample>(Kind::Card, &bytes);
+            let _ = decode::<crate::Card>(Kind::Card, &bytes);
+        }
+
+        #[test]
+        fn any_sample_round_trips(a in any::<u32>(), b in ".{0,100}") {
+            let s = Sample { a, b };
+            let bytes = encode(Kind::Card, &s).unwrap();
+            prop_assert_eq!(decode::<Sample>(Kind::Card, &bytes).unwrap(), s);
+        }
+    }
+}
