@@ -55,6 +55,8 @@ pub struct StatusView {
     pub connected_peers: Vec<String>,
     /// Store size on disk, bytes.
     pub store_bytes: u64,
+    /// Peers in the address book (redialled after a restart).
+    pub known_peers: usize,
     /// Seconds since start.
     pub uptime_secs: u64,
     /// Weft version.
@@ -115,7 +117,10 @@ impl From<NetError> for ApiError {
 
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
-        ApiError(StatusCode::BAD_REQUEST, format!("bad request body: {}", e.body_text()))
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("bad request body: {}", e.body_text()),
+        )
     }
 }
 
@@ -136,7 +141,10 @@ pub fn serve(listener: tokio::net::TcpListener, node: Shared, token: String) -> 
         let stop = async move {
             let _ = shutdown.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(stop).await {
+        if let Err(e) = axum::serve(listener, app)
+            .with_graceful_shutdown(stop)
+            .await
+        {
             tracing::error!(error = %e, "control API stopped");
         }
     })
@@ -205,6 +213,7 @@ async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError
         listen_addrs: listen.iter().map(|a| a.to_string()).collect(),
         connected_peers: peers.into_iter().map(|p| p.peer_id).collect(),
         store_bytes: node.store.size_on_disk(),
+        known_peers: node.store.known_peer_count(),
         uptime_secs: node.started.elapsed().as_secs(),
         version: env!("CARGO_PKG_VERSION").to_string(),
     }))
@@ -243,7 +252,10 @@ async fn dial(
     let addr: Multiaddr = req.addr.parse().map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
-            format!("`{}` is not a multiaddr: {e}", req.addr.chars().take(200).collect::<String>()),
+            format!(
+                "`{}` is not a multiaddr: {e}",
+                req.addr.chars().take(200).collect::<String>()
+            ),
         )
     })?;
     let peer = tokio::time::timeout(DIAL_TIMEOUT, node.net.dial(addr.clone()))
@@ -259,9 +271,7 @@ async fn dial(
     }))
 }
 
-async fn events(
-    State(node): State<Shared>,
-) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = node.net.subscribe();
     let shutdown = node.shutdown.clone();
     let stream = futures::stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {

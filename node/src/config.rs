@@ -47,7 +47,9 @@ impl NodeConfig {
         let mut cfg = NodeConfig {
             listen: vec![
                 "/ip4/0.0.0.0/tcp/0".parse().expect("static multiaddr"),
-                "/ip4/0.0.0.0/udp/0/quic-v1".parse().expect("static multiaddr"),
+                "/ip4/0.0.0.0/udp/0/quic-v1"
+                    .parse()
+                    .expect("static multiaddr"),
             ],
             bootstrap: Vec::new(),
             api: None,

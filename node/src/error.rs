@@ -22,6 +22,9 @@ pub enum NodeError {
     /// A key file is damaged.
     #[error("key file {0} is corrupt ({1}); restore it from a backup")]
     CorruptKey(PathBuf, String),
+    /// A display name breaks the rules.
+    #[error("invalid name: {0}")]
+    BadName(String),
     /// The identity layer refused.
     #[error(transparent)]
     Id(#[from] weft_protocol::IdError),

@@ -103,7 +103,10 @@ impl Home {
         }
         let account = AccountKey::generate()?;
         let device = ed25519::Keypair::generate();
-        write_secret(&self.dir.join(DEVICE_KEY), &device.secret().as_ref().to_vec())?;
+        write_secret(
+            &self.dir.join(DEVICE_KEY),
+            &device.secret().as_ref().to_vec(),
+        )?;
         write_secret(&self.dir.join(ACCOUNT_KEY), &account.to_bytes())?;
         self.load_identity()
     }
@@ -202,11 +205,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let home = Home::new(dir.path().join("h"));
         let a = home.create_identity().unwrap();
-        assert!(matches!(home.create_identity(), Err(NodeError::IdentityExists(_))));
+        assert!(matches!(
+            home.create_identity(),
+            Err(NodeError::IdentityExists(_))
+        ));
         let b = home.load_identity().unwrap();
         assert_eq!(a.peer_id(), b.peer_id());
         assert_eq!(a.account.account_id(), b.account.account_id());
-        let mode = fs::metadata(dir.path().join("h/account.key")).unwrap().permissions().mode();
+        let mode = fs::metadata(dir.path().join("h/account.key"))
+            .unwrap()
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o777, 0o600);
     }
 

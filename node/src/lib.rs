@@ -13,4 +13,4 @@ pub mod store;
 pub use config::NodeConfig;
 pub use error::NodeError;
 pub use home::{ApiInfo, Home, Identity};
-pub use node::{handle_for, RunningNode};
+pub use node::{handle_for, init_home, NodeHandle, RunningNode};

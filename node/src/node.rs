@@ -36,12 +36,29 @@ pub struct NodeHandle {
 /// The default display name: WeChat-style, derived from the account id.
 pub fn default_handle(identity: &Identity) -> String {
     let id = identity.account.account_id().to_string();
-    format!("weft_{}", id.chars().take(10).collect::<String>().to_lowercase())
+    format!(
+        "weft_{}",
+        id.chars().take(10).collect::<String>().to_lowercase()
+    )
 }
 
 /// The handle to show for this node.
 pub fn handle_for(identity: &Identity) -> String {
     default_handle(identity)
+}
+
+/// `weft init`: creates the identity and the store, with an optional display name.
+pub fn init_home(home: &Home, name: Option<&str>) -> Result<Identity, NodeError> {
+    if let Some(n) = name {
+        weft_protocol::validate_name(n).map_err(|e| NodeError::BadName(e.to_string()))?;
+    }
+    let identity = home.create_identity()?;
+    let store = Store::open(&home.store_dir())?;
+    let name = name
+        .map(str::to_string)
+        .unwrap_or_else(|| default_handle(&identity));
+    store.set_name(&name)?;
+    Ok(identity)
 }
 
 /// A node that is up: network, API and store.
@@ -99,12 +116,13 @@ impl RunningNode {
         });
         let token = api::new_token()?;
         let api_addr = cfg.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-        let listener = tokio::net::TcpListener::bind(api_addr)
-            .await
-            .map_err(|e| NodeError::Listen {
-                addr: api_addr.to_string(),
-                reason: e.to_string(),
-            })?;
+        let listener =
+            tokio::net::TcpListener::bind(api_addr)
+                .await
+                .map_err(|e| NodeError::Listen {
+                    addr: api_addr.to_string(),
+                    reason: e.to_string(),
+                })?;
         let api_addr = listener
             .local_addr()
             .map_err(|e| NodeError::Internal(e.to_string()))?;
@@ -146,12 +164,18 @@ impl RunningNode {
         self.handle.home.remove_api_info();
         // Open event streams end on the watch flip; give the server a moment, then stop it.
         let mut api_task = self.api_task;
-        if tokio::time::timeout(Duration::from_millis(300), &mut api_task).await.is_err() {
+        if tokio::time::timeout(Duration::from_millis(300), &mut api_task)
+            .await
+            .is_err()
+        {
             api_task.abort();
         }
         let _ = tokio::time::timeout(Duration::from_millis(800), self.handle.net.shutdown()).await;
         let mut net_task = self.net_task;
-        if tokio::time::timeout(Duration::from_millis(200), &mut net_task).await.is_err() {
+        if tokio::time::timeout(Duration::from_millis(200), &mut net_task)
+            .await
+            .is_err()
+        {
             net_task.abort();
         }
         self.handle.store.flush()?;

@@ -10,6 +10,8 @@
 //! the stored version up to [`SCHEMA_VERSION`] before anything else reads.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use weft_protocol::{Card, Kind};
@@ -57,6 +59,8 @@ pub struct Store {
     meta: sled::Tree,
     peers: sled::Tree,
     cards: sled::Tree,
+    /// Address-book entries known to be on disk (updated after each flush).
+    durable_peers: Arc<AtomicUsize>,
 }
 
 impl Store {
@@ -85,9 +89,11 @@ impl Store {
     }
 
     fn from_db(db: sled::Db) -> Result<Self, StoreError> {
+        let peers = db.open_tree("peers")?;
         let store = Store {
             meta: db.open_tree("meta")?,
-            peers: db.open_tree("peers")?,
+            durable_peers: Arc::new(AtomicUsize::new(peers.len())),
+            peers,
             cards: db.open_tree("cards")?,
             db,
         };
@@ -148,15 +154,31 @@ impl Store {
         Ok(())
     }
 
-    /// Remembers a peer's addresses (keeps the book bounded).
+    /// Remembers a peer's addresses (keeps the book bounded). A new peer or
+    /// changed addresses are flushed before return, so a crash right after
+    /// cannot forget them; a mere `last_seen` refresh is left to the
+    /// periodic flush. Blocking: call it off the async executor.
     pub fn remember_peer(&self, peer: &[u8], known: &KnownPeer) -> Result<(), StoreError> {
-        if !self.peers.contains_key(peer)? && self.peers.len() >= MAX_KNOWN_PEERS {
+        let old = self.peers.get(peer)?;
+        if old.is_none() && self.peers.len() >= MAX_KNOWN_PEERS {
             self.evict_oldest_peer()?;
         }
-        let bytes = postcard::to_stdvec(known)
-            .map_err(|e| StoreError::Corrupt("peers", e.to_string()))?;
+        let changed = old
+            .and_then(|v| postcard::from_bytes::<KnownPeer>(&v).ok())
+            .is_none_or(|o| o.addrs != known.addrs);
+        let bytes =
+            postcard::to_stdvec(known).map_err(|e| StoreError::Corrupt("peers", e.to_string()))?;
         self.peers.insert(peer, bytes)?;
+        if changed {
+            self.db.flush()?;
+            self.durable_peers.store(self.peers.len(), Ordering::SeqCst);
+        }
         Ok(())
+    }
+
+    /// How many peers the address book holds on disk.
+    pub fn known_peer_count(&self) -> usize {
+        self.durable_peers.load(Ordering::SeqCst)
     }
 
     fn evict_oldest_peer(&self) -> Result<(), StoreError> {
@@ -236,10 +258,15 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path()).unwrap();
-            s.meta.insert("schema_version", &99u32.to_be_bytes()).unwrap();
+            s.meta
+                .insert("schema_version", &99u32.to_be_bytes())
+                .unwrap();
             s.flush().unwrap();
         }
-        assert!(matches!(Store::open(dir.path()), Err(StoreError::TooNew { found: 99, .. })));
+        assert!(matches!(
+            Store::open(dir.path()),
+            Err(StoreError::TooNew { found: 99, .. })
+        ));
     }
 
     #[test]
@@ -253,7 +280,10 @@ mod tests {
     fn address_book_is_bounded_and_skips_garbage() {
         let s = Store::temporary().unwrap();
         for i in 0..(MAX_KNOWN_PEERS + 5) as u64 {
-            let p = KnownPeer { addrs: vec![], last_seen: i };
+            let p = KnownPeer {
+                addrs: vec![],
+                last_seen: i,
+            };
             s.remember_peer(&i.to_be_bytes(), &p).unwrap();
         }
         assert_eq!(s.known_peers().unwrap().len(), MAX_KNOWN_PEERS);

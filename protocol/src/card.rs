@@ -100,18 +100,24 @@ impl Card {
     }
 }
 
+/// Checks a display name: 1 to [`MAX_NAME_LEN`] bytes, no control characters.
+pub fn validate_name(name: &str) -> Result<(), CardError> {
+    if name.trim().is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(CardError::Bounds("name must be 1 to 64 bytes"));
+    }
+    if name.chars().any(char::is_control) {
+        return Err(CardError::Bounds("name contains control characters"));
+    }
+    Ok(())
+}
+
 impl CardBody {
     fn canonical(&self) -> Vec<u8> {
         postcard::to_stdvec(self).unwrap_or_default()
     }
 
     fn check_bounds(&self) -> Result<(), CardError> {
-        if self.name.is_empty() || self.name.len() > MAX_NAME_LEN {
-            return Err(CardError::Bounds("name must be 1 to 64 bytes"));
-        }
-        if self.name.chars().any(char::is_control) {
-            return Err(CardError::Bounds("name contains control characters"));
-        }
+        validate_name(&self.name)?;
         if self.addrs.len() > MAX_ADDRS || self.addrs.iter().any(|a| a.len() > MAX_ADDR_LEN) {
             return Err(CardError::Bounds("too many or too long addresses"));
         }

@@ -8,11 +8,9 @@ pub mod envelope;
 pub mod identity;
 pub mod link;
 
-pub use card::{Card, MAX_ADDRS, MAX_NAME_LEN};
+pub use card::{validate_name, Card, CardError, MAX_ADDRS, MAX_NAME_LEN};
 pub use envelope::{decode, encode, DecodeError, EncodeError, Envelope, Kind, WIRE_VERSION};
-pub use identity::{
-    content_id, AccountId, AccountKey, DeviceCertificate, IdError, SignatureBytes,
-};
+pub use identity::{content_id, AccountId, AccountKey, DeviceCertificate, IdError, SignatureBytes};
 pub use link::{LinkError, WeftLink};
 
 /// Protocol id of the Kademlia DHT: Weft's DHT is its own network.

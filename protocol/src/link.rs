@@ -138,7 +138,10 @@ mod tests {
         let link = WeftLink {
             account: AccountKey::generate().unwrap().account_id(),
             peer: Some("12D3KooWabc".into()),
-            addrs: vec!["/ip4/127.0.0.1/tcp/4001".into(), "/ip4/10.0.0.1/udp/1/quic-v1".into()],
+            addrs: vec![
+                "/ip4/127.0.0.1/tcp/4001".into(),
+                "/ip4/10.0.0.1/udp/1/quic-v1".into(),
+            ],
             name: Some("Zoë & co = 100%".into()),
         };
         let text = link.to_string();
@@ -151,7 +154,11 @@ mod tests {
         assert!("weft://notanid".parse::<WeftLink>().is_err());
         let id = AccountKey::generate().unwrap().account_id();
         assert!(format!("weft://{id}?name=%zz").parse::<WeftLink>().is_err());
-        assert!(format!("weft://{id}?name=%E2%82").parse::<WeftLink>().is_err());
-        assert!(format!("weft://{id}?{}", "a".repeat(5000)).parse::<WeftLink>().is_err());
+        assert!(format!("weft://{id}?name=%E2%82")
+            .parse::<WeftLink>()
+            .is_err());
+        assert!(format!("weft://{id}?{}", "a".repeat(5000))
+            .parse::<WeftLink>()
+            .is_err());
     }
 }

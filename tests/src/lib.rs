@@ -1,1 +1,214 @@
+//! Harness for multi-node integration tests: real `weft` processes on
+//! 127.0.0.1 with ephemeral ports and mDNS off, each with its own home in a
+//! temporary directory. Waits are event- or condition-based with deadlines;
+//! nothing sleeps a fixed time to synchronise.
 
+use std::path::{Path, PathBuf};
+use std::process::{ExitStatus, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tokio::process::{Child, Command};
+
+/// How long a node may take to come up in tests.
+pub const START_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Polls `check` every 50 ms until it is true or `timeout` passes.
+pub async fn wait_for<F, Fut>(timeout: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The binary under test and a scratch directory for homes.
+pub struct Weft {
+    bin: PathBuf,
+    /// Scratch directory, removed on drop.
+    pub dir: tempfile::TempDir,
+}
+
+/// A running `weft up`.
+pub struct NodeProc {
+    /// Its home.
+    pub home: PathBuf,
+    child: Child,
+}
+
+impl Weft {
+    /// A harness for the binary at `bin` (use `env!("CARGO_BIN_EXE_weft-under-test")`).
+    pub fn new(bin: &str) -> Self {
+        Self {
+            bin: PathBuf::from(bin),
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
+    }
+
+    /// Path of a home called `name` in the scratch dir.
+    pub fn home(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// A `Command` for the binary, with logs kept quiet.
+    pub fn command(&self) -> Command {
+        let mut c = Command::new(&self.bin);
+        c.env("RUST_LOG", "warn,weft_node=info").kill_on_drop(true);
+        c
+    }
+
+    /// Runs `weft ARGS` to completion (60 s cap).
+    pub async fn run(&self, args: &[&str]) -> Output {
+        let fut = self.command().args(args).stdin(Stdio::null()).output();
+        tokio::time::timeout(Duration::from_secs(60), fut)
+            .await
+            .expect("weft command timed out")
+            .expect("weft runs")
+    }
+
+    /// Runs `weft --json ARGS`, asserts success, parses stdout.
+    pub async fn json(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full).await;
+        assert!(
+            out.status.success(),
+            "weft {args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "weft {args:?}: bad JSON ({e}): {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    /// `weft init --home H --name NAME`.
+    pub async fn init(&self, home: &Path, name: &str) {
+        let h = home.to_str().expect("utf-8 path");
+        let out = self.run(&["init", "--home", h, "--name", name]).await;
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts `weft up` on 127.0.0.1 with mDNS off and waits until its API answers.
+    pub async fn up(&self, home: &Path, extra: &[&str]) -> NodeProc {
+        let h = home.to_str().expect("utf-8 path");
+        std::fs::create_dir_all(home).expect("home dir");
+        let log = std::fs::File::create(home.with_extension("log")).expect("log file");
+        let mut args = vec!["up", "--home", h, "--no-mdns"];
+        if !extra.iter().any(|a| *a == "--listen") {
+            args.extend(["--listen", "/ip4/127.0.0.1/tcp/0"]);
+        }
+        args.extend_from_slice(extra);
+        let child = self
+            .command()
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("spawn weft up");
+        let pid = child.id().expect("pid");
+        let node = NodeProc {
+            home: home.to_path_buf(),
+            child,
+        };
+        let ready = wait_for(START_TIMEOUT, || async {
+            let info = weft_node::Home::new(home).read_api_info();
+            if info.map(|i| i.pid) != Some(pid) {
+                return false;
+            }
+            let out = self.run(&["--json", "status", "--home", h]).await;
+            out.status.success()
+                && serde_json::from_slice::<Value>(&out.stdout)
+                    .map(|v| v["listen_addrs"].as_array().is_some_and(|a| !a.is_empty()))
+                    .unwrap_or(false)
+        })
+        .await;
+        assert!(ready, "node {h} did not come up; log:\n{}", node.log());
+        node
+    }
+
+    /// `weft status --json` of a home.
+    pub async fn status(&self, home: &Path) -> Value {
+        self.json(&["status", "--home", home.to_str().expect("utf-8")])
+            .await
+    }
+
+    /// Full dialable address (`.../p2p/<peer>`) of a running node's first listener.
+    pub async fn dial_addr(&self, home: &Path) -> String {
+        let s = self.status(home).await;
+        format!(
+            "{}/p2p/{}",
+            s["listen_addrs"][0].as_str().expect("addr"),
+            s["peer_id"].as_str().expect("peer id")
+        )
+    }
+
+    /// Peer ids that `home` is connected to.
+    pub async fn peer_ids(&self, home: &Path) -> Vec<String> {
+        let v = self
+            .json(&["peers", "--home", home.to_str().expect("utf-8")])
+            .await;
+        v.as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|p| p["peer_id"].as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Waits until `home` lists `peer` among its connected peers.
+    pub async fn wait_connected(&self, home: &Path, peer: &str, timeout: Duration) -> bool {
+        wait_for(timeout, || async {
+            self.peer_ids(home).await.iter().any(|p| p == peer)
+        })
+        .await
+    }
+}
+
+impl NodeProc {
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id().unwrap_or(0)
+    }
+
+    /// Sends a signal by name (`TERM`, `KILL`, `INT`).
+    pub async fn signal(&self, sig: &str) {
+        let st = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .await
+            .expect("kill runs");
+        assert!(st.success());
+    }
+
+    /// Waits for the process to exit, up to `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        tokio::time::timeout(timeout, self.child.wait())
+            .await
+            .ok()?
+            .ok()
+    }
+
+    /// The node's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.home.with_extension("log")).unwrap_or_default()
+    }
+}

@@ -4,8 +4,8 @@ use std::time::Duration;
 
 use libp2p::{
     autonat, connection_limits, dcutr, gossipsub, identify, identity::Keypair, kad, mdns, noise,
-    ping, relay, request_response, swarm::behaviour::toggle::Toggle, swarm::NetworkBehaviour,
-    tcp, yamux, StreamProtocol, Swarm, SwarmBuilder,
+    ping, relay, request_response, swarm::behaviour::toggle::Toggle, swarm::NetworkBehaviour, tcp,
+    yamux, StreamProtocol, Swarm, SwarmBuilder,
 };
 use weft_protocol::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 
@@ -63,8 +63,14 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
             let mut kad_cfg = kad::Config::new(StreamProtocol::new(KAD_PROTOCOL));
             kad_cfg.set_query_timeout(Duration::from_secs(30));
             kad_cfg.set_max_packet_size(64 * 1024);
-            let mut kad =
-                kad::Behaviour::with_config(peer_id, kad::store::MemoryStore::new(peer_id), kad_cfg);
+            // The event loop bootstraps when it has peers; libp2p's own timer
+            // would only warn on a node that has none yet.
+            kad_cfg.set_periodic_bootstrap_interval(None);
+            let mut kad = kad::Behaviour::with_config(
+                peer_id,
+                kad::store::MemoryStore::new(peer_id),
+                kad_cfg,
+            );
             // Every Weft node serves the DHT; AutoNAT can't confirm loopback
             // or LAN addresses, and a client-only DHT would never fill.
             kad.set_mode(Some(kad::Mode::Server));
@@ -84,7 +90,10 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
             )?;
 
             let mdns = if opts.mdns {
-                Some(mdns::tokio::Behaviour::new(mdns::Config::default(), peer_id)?)
+                Some(mdns::tokio::Behaviour::new(
+                    mdns::Config::default(),
+                    peer_id,
+                )?)
             } else {
                 None
             };

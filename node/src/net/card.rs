@@ -74,7 +74,12 @@ impl libp2p::request_response::Codec for CardCodec {
         read_card(io).await
     }
 
-    async fn write_request<T>(&mut self, _: &StreamProtocol, io: &mut T, req: Card) -> io::Result<()>
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        req: Card,
+    ) -> io::Result<()>
     where
         T: AsyncWrite + Unpin + Send,
     {

@@ -77,10 +77,12 @@ struct EventLoop {
 pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
     let mut swarm = build_swarm(cfg.identity.device.clone(), &cfg.options)?;
     for addr in &cfg.listen {
-        swarm.listen_on(addr.clone()).map_err(|e| NetError::Listen {
-            addr: addr.clone(),
-            reason: listen_reason(&e),
-        })?;
+        swarm
+            .listen_on(addr.clone())
+            .map_err(|e| NetError::Listen {
+                addr: addr.clone(),
+                reason: listen_reason(&e),
+            })?;
     }
     let peer_id = *swarm.local_peer_id();
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
@@ -132,7 +134,10 @@ impl EventLoop {
     fn join(&mut self, bootstrap: &[Multiaddr]) {
         for addr in bootstrap {
             if let Some(peer) = peer_of(addr) {
-                self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                self.swarm
+                    .behaviour_mut()
+                    .kad
+                    .add_address(&peer, addr.clone());
             }
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
@@ -144,12 +149,16 @@ impl EventLoop {
         });
         known.sort_by_key(|(_, k)| std::cmp::Reverse(k.last_seen));
         for (peer, k) in known.into_iter().take(REDIAL_AT_START) {
-            let Ok(peer) = PeerId::from_bytes(&peer) else { continue };
+            let Ok(peer) = PeerId::from_bytes(&peer) else {
+                continue;
+            };
             let addrs: Vec<Multiaddr> = k.addrs.iter().filter_map(|a| a.parse().ok()).collect();
             for a in &addrs {
                 self.swarm.behaviour_mut().kad.add_address(&peer, a.clone());
             }
-            let _ = self.swarm.dial(DialOpts::peer_id(peer).addresses(addrs).build());
+            let _ = self
+                .swarm
+                .dial(DialOpts::peer_id(peer).addresses(addrs).build());
         }
     }
 
@@ -409,11 +418,17 @@ impl EventLoop {
     fn on_behaviour_event(&mut self, ev: BehaviourEvent) {
         match ev {
             BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
-                let addrs: Vec<Multiaddr> =
-                    info.listen_addrs.into_iter().take(MAX_ADDRS_PER_PEER).collect();
+                let addrs: Vec<Multiaddr> = info
+                    .listen_addrs
+                    .into_iter()
+                    .take(MAX_ADDRS_PER_PEER)
+                    .collect();
                 if info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) {
                     for a in &addrs {
-                        self.swarm.behaviour_mut().kad.add_address(&peer_id, a.clone());
+                        self.swarm
+                            .behaviour_mut()
+                            .kad
+                            .add_address(&peer_id, a.clone());
                     }
                     if !self.bootstrapped && self.swarm.behaviour_mut().kad.bootstrap().is_ok() {
                         self.bootstrapped = true;
@@ -423,14 +438,21 @@ impl EventLoop {
                     addrs: addrs.iter().map(|a| a.to_string()).collect(),
                     last_seen: weft_protocol::unix_now(),
                 };
-                if let Err(e) = self.store.remember_peer(&peer_id.to_bytes(), &known) {
-                    tracing::warn!(error = %e, "cannot update the address book");
-                }
+                // May flush to disk: keep it off the swarm task.
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    if let Err(e) = store.remember_peer(&peer_id.to_bytes(), &known) {
+                        tracing::warn!(error = %e, "cannot update the address book");
+                    }
+                });
             }
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 let mut seen = HashSet::new();
                 for (peer, addr) in list {
-                    self.swarm.behaviour_mut().kad.add_address(&peer, addr.clone());
+                    self.swarm
+                        .behaviour_mut()
+                        .kad
+                        .add_address(&peer, addr.clone());
                     if seen.insert(peer) {
                         self.emit(NetEvent::LanPeerFound {
                             peer_id: peer.to_string(),
@@ -459,7 +481,9 @@ impl EventLoop {
                     }
                 }
             }
-            BehaviourEvent::Card(request_response::Event::InboundFailure { peer, error, .. }) => {
+            BehaviourEvent::Card(request_response::Event::InboundFailure {
+                peer, error, ..
+            }) => {
                 tracing::warn!(%peer, error = %error, "bad card exchange from peer");
             }
             BehaviourEvent::Card(request_response::Event::OutboundFailure {

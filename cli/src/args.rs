@@ -1,0 +1,109 @@
+//! Command-line grammar (clap derive). Parsing only: no behaviour here.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Weft: a peer-to-peer messenger. `weft up` runs your node; the other
+/// commands talk to it.
+#[derive(Debug, Parser)]
+#[command(name = "weft", version, about)]
+pub struct Cli {
+    /// Node home directory (keys, store, config). Default: the platform data dir.
+    #[arg(long, global = true, env = "WEFT_HOME", value_name = "DIR")]
+    pub home: Option<PathBuf>,
+    /// Print one JSON document on stdout instead of human output.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+impl Cli {
+    /// The home directory to use: `--home`, `$WEFT_HOME`, or `~/.local/share/weft`.
+    pub fn home(&self) -> PathBuf {
+        if let Some(h) = &self.home {
+            return h.clone();
+        }
+        if let Some(d) = std::env::var_os("XDG_DATA_HOME").filter(|d| !d.is_empty()) {
+            return PathBuf::from(d).join("weft");
+        }
+        match std::env::var_os("HOME") {
+            Some(h) => PathBuf::from(h).join(".local/share/weft"),
+            None => PathBuf::from(".weft"),
+        }
+    }
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create your identity and store (refuses to overwrite an existing one).
+    Init(InitArgs),
+    /// Run the node in the foreground until Ctrl-C / SIGTERM.
+    Up(UpArgs),
+    /// Peer id, account id, name, addresses, peers, store size, uptime.
+    Status,
+    /// Your card: ids, name, handle, addresses and `weft://` link.
+    Id(IdArgs),
+    /// Connected peers.
+    Peers,
+    /// Connect to a peer by multiaddr.
+    Dial(DialArgs),
+    /// Stream the node's events as they happen (Ctrl-C to stop).
+    Events,
+    /// Start several local nodes on 127.0.0.1 and walk through what works.
+    Demo(DemoArgs),
+}
+
+/// `weft init`.
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    /// Display name shown to friends.
+    #[arg(long)]
+    pub name: Option<String>,
+}
+
+/// `weft up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Address to listen on (repeatable). Default: all interfaces, TCP and QUIC.
+    #[arg(long, value_name = "MULTIADDR")]
+    pub listen: Vec<String>,
+    /// Peer to join the network through (repeatable).
+    #[arg(long, value_name = "MULTIADDR")]
+    pub bootstrap: Vec<String>,
+    /// Control API address (default 127.0.0.1 with a free port).
+    #[arg(long, value_name = "ADDR")]
+    pub api: Option<String>,
+    /// Turn off mDNS LAN discovery.
+    #[arg(long)]
+    pub no_mdns: bool,
+    /// Serve as a circuit relay for other nodes (for nodes with public addresses).
+    #[arg(long)]
+    pub relay_server: bool,
+}
+
+/// `weft id`.
+#[derive(Debug, Args)]
+pub struct IdArgs {
+    /// Print the `weft://` link as a terminal QR code.
+    #[arg(long)]
+    pub qr: bool,
+}
+
+/// `weft dial`.
+#[derive(Debug, Args)]
+pub struct DialArgs {
+    /// e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+    pub addr: String,
+}
+
+/// `weft demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// How many nodes to start (at least 3).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(3..=20))]
+    pub nodes: u16,
+}

@@ -1,0 +1,133 @@
+//! A client of a node's control API, found through the home's `api.json`.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use futures::StreamExt;
+use serde::{de::DeserializeOwned, Serialize};
+use weft_node::Home;
+
+/// Talks to one running node.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    home: String,
+}
+
+impl Client {
+    /// A client for the node running on `home`, or a friendly error if none is.
+    pub fn for_home(home: &Path) -> anyhow::Result<Self> {
+        let shown = home.display().to_string();
+        let info = Home::new(home)
+            .read_api_info()
+            .ok_or_else(|| not_running(&shown))?;
+        Self::new(&info.addr, &info.token, &shown)
+    }
+
+    /// A client for an API address and token.
+    pub fn new(addr: &str, token: &str, home: &str) -> anyhow::Result<Self> {
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(3))
+            .no_proxy()
+            .build()
+            .context("cannot build the HTTP client")?;
+        Ok(Self {
+            http,
+            base: format!("http://{addr}"),
+            token: token.to_string(),
+            home: home.to_string(),
+        })
+    }
+
+    /// `GET path`, decoded.
+    pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        let req = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(30));
+        self.send(req).await
+    }
+
+    /// `POST path` with a JSON body, decoded.
+    pub async fn post<T: DeserializeOwned, B: Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> anyhow::Result<T> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(30))
+            .json(body);
+        self.send(req).await
+    }
+
+    async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
+        let resp = req
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if !status.is_success() {
+            let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            bail!("{reason} (HTTP {})", status.as_u16());
+        }
+        serde_json::from_slice(&bytes).context("the node sent an answer this weft cannot read")
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> anyhow::Error {
+        if e.is_connect() {
+            not_running(&self.home)
+        } else if e.is_timeout() {
+            anyhow!("the node for {} did not answer in time", self.home)
+        } else {
+            anyhow!("cannot talk to the node for {}: {e}", self.home)
+        }
+    }
+
+    /// Prints the node's event stream until it ends or Ctrl-C.
+    pub async fn stream_events(&self, json: bool) -> anyhow::Result<()> {
+        let resp = self
+            .http
+            .get(format!("{}/v1/events", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        if !resp.status().is_success() {
+            bail!("event stream refused (HTTP {})", resp.status().as_u16());
+        }
+        let mut body = resp.bytes_stream();
+        let mut buf = Vec::new();
+        loop {
+            let chunk = tokio::select! {
+                c = body.next() => c,
+                _ = tokio::signal::ctrl_c() => return Ok(()),
+            };
+            let Some(chunk) = chunk else { return Ok(()) };
+            buf.extend_from_slice(&chunk.map_err(|e| self.transport_error(e))?);
+            if buf.len() > 1 << 20 {
+                bail!("event stream sent an over-long line");
+            }
+            while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=pos).collect();
+                let line = String::from_utf8_lossy(&line);
+                if let Some(data) = line.trim_end().strip_prefix("data:") {
+                    crate::print::event(data.trim(), json);
+                }
+            }
+        }
+    }
+}
+
+fn not_running(home: &str) -> anyhow::Error {
+    anyhow!("no node running for {home}; start it with `weft up --home {home}`")
+}

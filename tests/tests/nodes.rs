@@ -1,0 +1,208 @@
+//! Two and three `weft up` processes on 127.0.0.1: dial, bootstrap, status,
+//! id, clean shutdown on SIGTERM, and restart after SIGKILL.
+
+use std::time::{Duration, Instant};
+
+use weft_tests::{wait_for, Weft};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+const CONNECT: Duration = Duration::from_secs(20);
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+#[tokio::test]
+async fn dial_connects_two_nodes_and_both_list_each_other() {
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("a"), w.home("b"));
+    w.init(&a, "Ada").await;
+    w.init(&b, "Bao").await;
+    let _na = w.up(&a, &[]).await;
+    let _nb = w.up(&b, &[]).await;
+    let b_addr = w.dial_addr(&b).await;
+    let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
+    let a_peer = w.status(&a).await["peer_id"].as_str().unwrap().to_string();
+
+    let dialed = w.json(&["dial", "--home", s(&a), &b_addr]).await;
+    assert_eq!(dialed["peer_id"], b_peer.as_str());
+    assert!(w.wait_connected(&a, &b_peer, CONNECT).await);
+    assert!(w.wait_connected(&b, &a_peer, CONNECT).await);
+
+    // Cards are exchanged and verified: A knows B's account and name.
+    let b_account = w.status(&b).await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ok = wait_for(CONNECT, || async {
+        let peers = w.json(&["peers", "--home", s(&a)]).await;
+        peers.as_array().unwrap().iter().any(|p| {
+            p["peer_id"] == b_peer.as_str()
+                && p["account_id"] == b_account.as_str()
+                && p["name"] == "Bao"
+        })
+    })
+    .await;
+    assert!(ok, "A never saw B's verified card");
+}
+
+#[tokio::test]
+async fn bootstrap_joins_and_the_dht_introduces_the_rest() {
+    let w = Weft::new(BIN);
+    let (a, b, c) = (w.home("a"), w.home("b"), w.home("c"));
+    for (h, n) in [(&a, "Ada"), (&b, "Bao"), (&c, "Chen")] {
+        w.init(h, n).await;
+    }
+    let _na = w.up(&a, &[]).await;
+    let a_addr = w.dial_addr(&a).await;
+    let _nb = w.up(&b, &["--bootstrap", &a_addr]).await;
+    let _nc = w.up(&c, &["--bootstrap", &a_addr]).await;
+    let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
+    let c_peer = w.status(&c).await["peer_id"].as_str().unwrap().to_string();
+    // B and C were only told about A; the DHT makes them meet.
+    assert!(w.wait_connected(&b, &c_peer, Duration::from_secs(40)).await);
+    assert!(w.wait_connected(&c, &b_peer, Duration::from_secs(40)).await);
+}
+
+#[tokio::test]
+async fn status_and_id_have_the_documented_fields() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada Lovelace").await;
+    let _na = w.up(&a, &[]).await;
+    let st = w.status(&a).await;
+    for k in [
+        "peer_id",
+        "account_id",
+        "name",
+        "listen_addrs",
+        "connected_peers",
+    ] {
+        assert!(st.get(k).is_some(), "status lacks {k}: {st}");
+    }
+    assert_eq!(st["name"], "Ada Lovelace");
+    assert!(st["listen_addrs"][0]
+        .as_str()
+        .unwrap()
+        .starts_with("/ip4/127.0.0.1/tcp/"));
+
+    let id = w.json(&["id", "--home", s(&a)]).await;
+    for k in ["account_id", "peer_id", "name", "handle", "link"] {
+        assert!(id.get(k).is_some(), "id lacks {k}: {id}");
+    }
+    let link: weft_protocol::WeftLink = id["link"].as_str().unwrap().parse().unwrap();
+    assert_eq!(link.account.to_string(), st["account_id"].as_str().unwrap());
+    assert_eq!(link.peer.as_deref(), st["peer_id"].as_str());
+    assert_eq!(link.name.as_deref(), Some("Ada Lovelace"));
+    assert!(!link.addrs.is_empty());
+
+    // The QR code decodes back to the same link.
+    let out = w.run(&["id", "--qr", "--home", s(&a)]).await;
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(decode_terminal_qr(&text), id["link"].as_str().unwrap());
+}
+
+/// Reads back the Dense1x2 rendering `weft id --qr` prints (drawn for dark
+/// terminals: a full block is two light modules) and decodes it.
+fn decode_terminal_qr(text: &str) -> String {
+    let rows: Vec<Vec<char>> = text
+        .lines()
+        .take_while(|l| l.chars().all(|c| " █▀▄".contains(c)) && !l.is_empty())
+        .map(|l| l.chars().collect())
+        .collect();
+    let width = rows.iter().map(|r| r.len()).max().unwrap();
+    let mut light = vec![vec![true; width]; rows.len() * 2];
+    for (y, row) in rows.iter().enumerate() {
+        for (x, ch) in row.iter().enumerate() {
+            let (top, bottom) = match ch {
+                '█' => (true, true),
+                '▀' => (true, false),
+                '▄' => (false, true),
+                _ => (false, false),
+            };
+            light[2 * y][x] = top;
+            light[2 * y + 1][x] = bottom;
+        }
+    }
+    let scale = 4;
+    let mut img =
+        rqrr::PreparedImage::prepare_from_greyscale(width * scale, light.len() * scale, |x, y| {
+            if light[y / scale][x / scale] {
+                255
+            } else {
+                0
+            }
+        });
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "expected one QR code");
+    grids[0].decode().expect("QR decodes").1
+}
+
+#[tokio::test]
+async fn sigterm_exits_zero_within_two_seconds() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada").await;
+    let mut na = w.up(&a, &[]).await;
+    let started = Instant::now();
+    na.signal("TERM").await;
+    let status = na.wait_exit(Duration::from_secs(2)).await;
+    let took = started.elapsed();
+    let status = status.unwrap_or_else(|| panic!("still running 2 s after SIGTERM:\n{}", na.log()));
+    assert!(status.success(), "exit status {status:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert!(
+        !a.join("api.json").exists(),
+        "api.json left behind after clean exit"
+    );
+    let out = w.run(&["status", "--home", s(&a)]).await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no node running for"));
+}
+
+#[tokio::test]
+async fn sigkill_then_restart_keeps_identity_store_and_friends() {
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("a"), w.home("b"));
+    w.init(&a, "Ada").await;
+    w.init(&b, "Bao").await;
+    let mut na = w.up(&a, &[]).await;
+    let _nb = w.up(&b, &[]).await;
+    let before = w.status(&a).await;
+    let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
+    w.json(&["dial", "--home", s(&a), &w.dial_addr(&b).await])
+        .await;
+    assert!(w.wait_connected(&a, &b_peer, CONNECT).await);
+    // The address book is written (and flushed) when identify arrives.
+    assert!(
+        wait_for(CONNECT, || async { w.status(&a).await["known_peers"] == 1 }).await,
+        "B never reached A's address book"
+    );
+
+    na.signal("KILL").await;
+    assert!(na.wait_exit(Duration::from_secs(5)).await.is_some());
+    let _na2 = w.up(&a, &[]).await;
+    let after = w.status(&a).await;
+    assert_eq!(after["peer_id"], before["peer_id"]);
+    assert_eq!(after["account_id"], before["account_id"]);
+    assert_eq!(after["name"], "Ada");
+    // The store survived: its address book brings B back without a dial.
+    assert!(
+        w.wait_connected(&a, &b_peer, CONNECT).await,
+        "A did not redial B after restart"
+    );
+}
+
+#[tokio::test]
+async fn demo_walks_through_and_exits_zero() {
+    let w = Weft::new(BIN);
+    let out = w.run(&["demo"]).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("every step worked"), "{stdout}");
+}
