@@ -78,6 +78,19 @@ impl RunningNode {
         home.ensure_dir()?;
         let identity = Arc::new(home.load_or_create_identity()?);
         let store = Store::open(&home.store_dir())?;
+        // Bind the API first: a port in use fails before the network starts.
+        let token = api::new_token()?;
+        let api_addr = cfg.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
+        let listener =
+            tokio::net::TcpListener::bind(api_addr)
+                .await
+                .map_err(|e| NodeError::Listen {
+                    addr: api_addr.to_string(),
+                    reason: e.to_string(),
+                })?;
+        let api_addr = listener
+            .local_addr()
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
         let name = match store.name()? {
             Some(n) => n,
             None => {
@@ -114,18 +127,6 @@ impl RunningNode {
             started: Instant::now(),
             shutdown,
         });
-        let token = api::new_token()?;
-        let api_addr = cfg.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
-        let listener =
-            tokio::net::TcpListener::bind(api_addr)
-                .await
-                .map_err(|e| NodeError::Listen {
-                    addr: api_addr.to_string(),
-                    reason: e.to_string(),
-                })?;
-        let api_addr = listener
-            .local_addr()
-            .map_err(|e| NodeError::Internal(e.to_string()))?;
         let api_task = api::serve(listener, handle.clone(), token.clone());
         home.write_api_info(&ApiInfo {
             addr: api_addr.to_string(),

@@ -1,0 +1,322 @@
+//! Bad input of every kind gets a clear error, and the node keeps running
+//! with its store intact.
+
+use std::time::Duration;
+
+use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use libp2p::{
+    noise, request_response, swarm::SwarmEvent, tcp, yamux, Multiaddr, StreamProtocol, SwarmBuilder,
+};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use weft_tests::{wait_for, Weft};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// The single `error:` line of a failed command (log lines aside).
+fn stderr_line(out: &std::process::Output) -> String {
+    let all = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success(),
+        "expected failure, got success; stderr: {all}"
+    );
+    let errors: Vec<&str> = all.lines().filter(|l| l.starts_with("error: ")).collect();
+    assert_eq!(errors.len(), 1, "expected one error line: {all}");
+    errors[0].to_string()
+}
+
+/// Sends a raw HTTP request to the API and returns the response text.
+async fn raw_http(addr: &str, request: &str) -> String {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(request.as_bytes()).await.unwrap();
+    let mut buf = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+#[tokio::test]
+async fn api_refuses_wrong_tokens_and_bad_bodies_with_json_errors() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada").await;
+    let _n = w.up(&a, &[]).await;
+    let info = weft_node::Home::new(&a).read_api_info().unwrap();
+
+    let r = raw_http(
+        &info.addr,
+        "GET /v1/status HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer nope\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+    assert!(r.contains(r#"{"error":"wrong API token"}"#), "{r}");
+
+    let r = raw_http(
+        &info.addr,
+        "GET /v1/status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+
+    let body = "{not json";
+    let r = raw_http(
+        &info.addr,
+        &format!(
+            "POST /v1/dial HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            info.token,
+            body.len()
+        ),
+    )
+    .await;
+    assert!(r.starts_with("HTTP/1.1 400"), "{r}");
+    assert!(r.contains(r#""error""#), "{r}");
+
+    let big = "x".repeat(200 * 1024);
+    let r = raw_http(
+        &info.addr,
+        &format!(
+            "POST /v1/dial HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{big}",
+            info.token,
+            big.len()
+        ),
+    )
+    .await;
+    assert!(
+        r.starts_with("HTTP/1.1 413") || r.starts_with("HTTP/1.1 400"),
+        "{r}"
+    );
+
+    let out = w
+        .run(&["dial", "--home", s(&a), "/ip4/not-an-ip/tcp/1"])
+        .await;
+    assert!(stderr_line(&out).contains("is not a multiaddr"));
+    // Still alive, same identity.
+    assert_eq!(w.status(&a).await["name"], "Ada");
+}
+
+#[tokio::test]
+async fn cli_errors_are_one_clear_line() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    let out = w.run(&["status", "--home", s(&a)]).await;
+    let e = stderr_line(&out);
+    assert!(
+        e.contains("no node running for") && e.contains("weft up --home"),
+        "{e}"
+    );
+
+    w.init(&a, "Ada").await;
+    let out = w.run(&["init", "--home", s(&a)]).await;
+    assert!(stderr_line(&out).contains("refusing to overwrite"));
+
+    let out = w
+        .run(&["up", "--home", s(&a), "--no-mdns", "--listen", "garbage"])
+        .await;
+    assert!(stderr_line(&out).contains("`garbage` is not a multiaddr"));
+    let out = w
+        .run(&["up", "--home", s(&a), "--no-mdns", "--bootstrap", "/dns9/x"])
+        .await;
+    assert!(stderr_line(&out).contains("is not a multiaddr"));
+
+    let out = w
+        .run(&["init", "--home", s(&w.home("n")), "--name", "bad\u{7}name"])
+        .await;
+    assert!(stderr_line(&out).contains("invalid name"));
+
+    // A home that cannot be a directory.
+    let file = w.home("plain-file");
+    std::fs::write(&file, b"x").unwrap();
+    let out = w
+        .run(&["up", "--home", &format!("{}/h", s(&file)), "--no-mdns"])
+        .await;
+    assert!(stderr_line(&out).contains("cannot use home directory"));
+}
+
+#[tokio::test]
+async fn ports_in_use_and_corrupt_keys_fail_clearly() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada").await;
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+
+    let listen = format!("/ip4/127.0.0.1/tcp/{port}");
+    let out = w
+        .run(&["up", "--home", s(&a), "--no-mdns", "--listen", &listen])
+        .await;
+    let e = stderr_line(&out);
+    assert!(
+        e.contains("cannot listen on") && e.contains(&port.to_string()),
+        "{e}"
+    );
+
+    let api = format!("127.0.0.1:{port}");
+    let out = w
+        .run(&["up", "--home", s(&a), "--no-mdns", "--api", &api])
+        .await;
+    assert!(stderr_line(&out).contains("cannot listen on"));
+
+    std::fs::write(a.join("account.key"), b"not a key").unwrap();
+    let out = w.run(&["up", "--home", s(&a), "--no-mdns"]).await;
+    let e = stderr_line(&out);
+    assert!(e.contains("account.key") && e.contains("corrupt"), "{e}");
+}
+
+/// A codec that sends whatever bytes it is given: a hostile peer.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl request_response::Codec for RawCodec {
+    type Protocol = StreamProtocol;
+    type Request = Vec<u8>;
+    type Response = Vec<u8>;
+
+    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        let mut v = Vec::new();
+        io.take(1 << 20).read_to_end(&mut v).await?;
+        Ok(v)
+    }
+
+    async fn read_response<T>(&mut self, p: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
+    where
+        T: futures::AsyncRead + Unpin + Send,
+    {
+        self.read_request(p, io).await
+    }
+
+    async fn write_request<T>(
+        &mut self,
+        _: &StreamProtocol,
+        io: &mut T,
+        r: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        io.write_all(&r).await?;
+        io.close().await
+    }
+
+    async fn write_response<T>(
+        &mut self,
+        p: &StreamProtocol,
+        io: &mut T,
+        r: Vec<u8>,
+    ) -> std::io::Result<()>
+    where
+        T: futures::AsyncWrite + Unpin + Send,
+    {
+        self.write_request(p, io, r).await
+    }
+}
+
+fn frame(body: &[u8]) -> Vec<u8> {
+    let mut v = (body.len() as u32).to_be_bytes().to_vec();
+    v.extend_from_slice(body);
+    v
+}
+
+#[tokio::test]
+async fn garbage_and_forged_cards_do_not_hurt_the_node() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada").await;
+    let _n = w.up(&a, &[]).await;
+    let addr: Multiaddr = w.dial_addr(&a).await.parse().unwrap();
+
+    let mut hostile = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| {
+            request_response::Behaviour::with_codec(
+                RawCodec,
+                [(
+                    StreamProtocol::new("/weft/card/1"),
+                    request_response::ProtocolSupport::Outbound,
+                )],
+                request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
+            )
+        })
+        .unwrap()
+        .build();
+    let hostile_peer = *hostile.local_peer_id();
+    hostile.dial(addr).unwrap();
+    let node_peer = loop {
+        match tokio::time::timeout(Duration::from_secs(20), hostile.select_next_some()).await {
+            Ok(SwarmEvent::ConnectionEstablished { peer_id, .. }) => break peer_id,
+            Ok(_) => {}
+            Err(_) => panic!("hostile peer could not connect"),
+        }
+    };
+
+    // A card that is well-formed and signed, but certifies someone else's device.
+    let key = weft_protocol::AccountKey::generate().unwrap();
+    let cert = key.certify_device([9; 32], 1);
+    let forged = weft_protocol::Card::new(&key, cert, "Mallory", vec![], 1).unwrap();
+    let forged = weft_protocol::encode(weft_protocol::Kind::Card, &forged).unwrap();
+
+    let attacks: Vec<Vec<u8>> = vec![
+        u32::MAX.to_be_bytes().to_vec(),           // absurd length
+        frame(&vec![0xAB; 100 * 1024]),            // oversized frame
+        frame(&[0xde, 0xad, 0xbe, 0xef, 1, 2, 3]), // garbage envelope
+        vec![0, 0, 1, 0, 1, 2],                    // truncated
+        frame(&forged),                            // forged card
+    ];
+    let n = attacks.len();
+    for a in attacks {
+        hostile.behaviour_mut().send_request(&node_peer, a);
+    }
+    let mut done = 0;
+    while done < n {
+        match tokio::time::timeout(Duration::from_secs(20), hostile.select_next_some()).await {
+            Ok(SwarmEvent::Behaviour(request_response::Event::OutboundFailure { .. }))
+            | Ok(SwarmEvent::Behaviour(request_response::Event::Message { .. })) => done += 1,
+            Ok(_) => {}
+            Err(_) => panic!("node did not answer or reject all attacks ({done}/{n})"),
+        }
+    }
+
+    // The node is alive, its store intact, and never took the forged identity.
+    let st = w.status(&a).await;
+    assert_eq!(st["name"], "Ada");
+    let peers = w.json(&["peers", "--home", s(&a)]).await;
+    let entry = peers
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["peer_id"] == hostile_peer.to_string().as_str())
+        .cloned();
+    if let Some(e) = entry {
+        assert!(e["account_id"].is_null(), "forged card accepted: {e}");
+    }
+    // It still serves honest peers.
+    let b = w.home("b");
+    w.init(&b, "Bao").await;
+    let _nb = w.up(&b, &[]).await;
+    let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
+    w.json(&["dial", "--home", s(&a), &w.dial_addr(&b).await])
+        .await;
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            let p = w.json(&["peers", "--home", s(&a)]).await;
+            p.as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["peer_id"] == b_peer.as_str() && p["name"] == "Bao")
+        })
+        .await
+    );
+}

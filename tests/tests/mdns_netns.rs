@@ -1,0 +1,169 @@
+//! mDNS on a real LAN we build ourselves: network namespaces joined by a
+//! bridge (in a namespace of its own, so nothing touches the machine's
+//! network). Two nodes with default settings (mDNS on, no bootstrap, no
+//! dial) must find and connect to each other within 5 seconds.
+//!
+//! Needs root and iproute2 (`ip`), which `.ci/run` installs.
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use tokio::process::{Child, Command};
+use weft_tests::wait_for;
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+
+/// Namespaces created by this test; deleted on drop, even after a failure.
+struct Lan {
+    bridge: String,
+    hosts: Vec<String>,
+}
+
+fn ip(args: &[&str]) {
+    let out = std::process::Command::new("ip")
+        .args(args)
+        .output()
+        .expect("`ip` (iproute2) is installed");
+    assert!(
+        out.status.success(),
+        "ip {args:?} failed (this test needs root): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Lan {
+    fn new(hosts: usize) -> Self {
+        let tag = format!("{}", std::process::id() % 100_000);
+        let lan = Lan {
+            bridge: format!("wft{tag}br"),
+            hosts: (0..hosts).map(|i| format!("wft{tag}h{i}")).collect(),
+        };
+        ip(&["netns", "add", &lan.bridge]);
+        ip(&["-n", &lan.bridge, "link", "add", "br0", "type", "bridge"]);
+        ip(&["-n", &lan.bridge, "link", "set", "br0", "up"]);
+        for (i, h) in lan.hosts.iter().enumerate() {
+            ip(&["netns", "add", h]);
+            let port = format!("p{i}");
+            ip(&[
+                "-n",
+                h,
+                "link",
+                "add",
+                "eth0",
+                "type",
+                "veth",
+                "peer",
+                "name",
+                &port,
+                "netns",
+                &lan.bridge,
+            ]);
+            ip(&[
+                "-n",
+                &lan.bridge,
+                "link",
+                "set",
+                &port,
+                "master",
+                "br0",
+                "up",
+            ]);
+            ip(&[
+                "-n",
+                h,
+                "addr",
+                "add",
+                &format!("10.201.0.{}/24", i + 1),
+                "dev",
+                "eth0",
+            ]);
+            ip(&["-n", h, "link", "set", "eth0", "up"]);
+            ip(&["-n", h, "link", "set", "lo", "up"]);
+            ip(&["-n", h, "route", "add", "224.0.0.0/4", "dev", "eth0"]);
+        }
+        lan
+    }
+
+    fn weft(&self, host: usize, args: &[&str]) -> Command {
+        let mut c = Command::new("ip");
+        c.args(["netns", "exec", &self.hosts[host], BIN]).args(args);
+        c.env("RUST_LOG", "warn,weft_node=info").kill_on_drop(true);
+        c
+    }
+
+    async fn json(&self, host: usize, args: &[&str]) -> Option<serde_json::Value> {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self
+            .weft(host, &full)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .ok()?;
+        if !out.status.success() {
+            return None;
+        }
+        serde_json::from_slice(&out.stdout).ok()
+    }
+}
+
+impl Drop for Lan {
+    fn drop(&mut self) {
+        for ns in self.hosts.iter().chain(std::iter::once(&self.bridge)) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", ns])
+                .output();
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_nodes_on_a_lan_find_each_other_with_mdns() {
+    let lan = Lan::new(2);
+    let dir = tempfile::tempdir().unwrap();
+    let homes: Vec<String> = (0..2)
+        .map(|i| dir.path().join(format!("n{i}")).display().to_string())
+        .collect();
+    let mut nodes: Vec<Child> = Vec::new();
+    let mut peer_ids = Vec::new();
+    for (i, h) in homes.iter().enumerate() {
+        let log = std::fs::File::create(format!("{h}.log")).unwrap();
+        // Default settings: mDNS on, listen on all interfaces of the namespace.
+        nodes.push(
+            lan.weft(i, &["up", "--home", h])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let up = wait_for(Duration::from_secs(30), || async {
+            lan.json(i, &["status", "--home", h]).await.is_some()
+        })
+        .await;
+        assert!(
+            up,
+            "node {i} did not start: {}",
+            std::fs::read_to_string(format!("{h}.log")).unwrap_or_default()
+        );
+        let status = lan.json(i, &["status", "--home", h]).await.unwrap();
+        peer_ids.push(status["peer_id"].as_str().unwrap().to_string());
+    }
+    let started = Instant::now();
+    for (i, h) in homes.iter().enumerate() {
+        let other = &peer_ids[1 - i];
+        let found = wait_for(Duration::from_secs(5), || async {
+            lan.json(i, &["peers", "--home", h])
+                .await
+                .and_then(|v| v.as_array().cloned())
+                .is_some_and(|a| a.iter().any(|p| p["peer_id"] == other.as_str()))
+        })
+        .await;
+        assert!(
+            found,
+            "node {i} did not find node {} over mDNS within 5 s; log:\n{}",
+            1 - i,
+            std::fs::read_to_string(format!("{h}.log")).unwrap_or_default()
+        );
+    }
+    eprintln!("mDNS discovery + connection took {:?}", started.elapsed());
+}
