@@ -28,6 +28,7 @@ use axum::{
 use futures::Stream;
 use libp2p::{multiaddr::Protocol, Multiaddr};
 use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use weft_protocol::WeftLink;
 
@@ -275,25 +276,19 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
     let rx = node.net.subscribe();
     let shutdown = node.shutdown.clone();
     let stream = futures::stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {
-        loop {
-            let ev = tokio::select! {
-                _ = shutdown.wait_for(|s| *s) => return None,
-                ev = rx.recv() => ev,
-            };
-            {
-                match ev {
-                    Ok(ev) => {
-                        let data = serde_json::to_string(&ev).unwrap_or_default();
-                        return Some((Ok(Event::default().data(data)), (rx, shutdown)));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(n)) => {
-                        let data = serde_json::json!({"type": "lagged", "missed": n}).to_string();
-                        return Some((Ok(Event::default().data(data)), (rx, shutdown)));
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Closed) => return None,
-                }
+        let ev = tokio::select! {
+            _ = shutdown.wait_for(|s| *s) => return None,
+            ev = rx.recv() => ev,
+        };
+        let data = match ev {
+            Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
+            // A slow reader skips ahead; tell it how much it missed.
+            Err(broadcast::error::RecvError::Lagged(n)) => {
+                serde_json::json!({"type": "lagged", "missed": n}).to_string()
             }
-        }
+            Err(broadcast::error::RecvError::Closed) => return None,
+        };
+        Some((Ok(Event::default().data(data)), (rx, shutdown)))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

@@ -105,7 +105,7 @@ impl Home {
         let device = ed25519::Keypair::generate();
         write_secret(
             &self.dir.join(DEVICE_KEY),
-            &device.secret().as_ref().to_vec(),
+            device.secret().as_ref(),
         )?;
         write_secret(&self.dir.join(ACCOUNT_KEY), &account.to_bytes())?;
         self.load_identity()

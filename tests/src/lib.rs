@@ -110,7 +110,7 @@ impl Weft {
         std::fs::create_dir_all(home).expect("home dir");
         let log = std::fs::File::create(home.with_extension("log")).expect("log file");
         let mut args = vec!["up", "--home", h, "--no-mdns"];
-        if !extra.iter().any(|a| *a == "--listen") {
+        if !extra.contains(&"--listen") {
             args.extend(["--listen", "/ip4/127.0.0.1/tcp/0"]);
         }
         args.extend_from_slice(extra);
