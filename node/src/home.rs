@@ -103,10 +103,7 @@ impl Home {
         }
         let account = AccountKey::generate()?;
         let device = ed25519::Keypair::generate();
-        write_secret(
-            &self.dir.join(DEVICE_KEY),
-            device.secret().as_ref(),
-        )?;
+        write_secret(&self.dir.join(DEVICE_KEY), device.secret().as_ref())?;
         write_secret(&self.dir.join(ACCOUNT_KEY), &account.to_bytes())?;
         self.load_identity()
     }

@@ -33,7 +33,14 @@ fn rss_mib(pid: u32) -> f64 {
 async fn start(home: &str) -> (tokio::process::Child, f64) {
     let t = Instant::now();
     let mut child = Command::new(BIN)
-        .args(["up", "--home", home, "--no-mdns", "--listen", "/ip4/127.0.0.1/tcp/0"])
+        .args([
+            "up",
+            "--home",
+            home,
+            "--no-mdns",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
