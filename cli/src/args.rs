@@ -53,8 +53,90 @@ pub enum Command {
     Dial(DialArgs),
     /// Stream the node's events as they happen (Ctrl-C to stop).
     Events,
+    /// Friends: requests with a greeting, accepted by the other side.
+    #[command(subcommand)]
+    Contacts(ContactsCommand),
+    /// 1:1 messages, end-to-end encrypted.
+    #[command(subcommand)]
+    Chat(ChatCommand),
     /// Start several local nodes on 127.0.0.1 and walk through what works.
     Demo(DemoArgs),
+}
+
+/// `weft contacts ...`.
+#[derive(Debug, Subcommand)]
+pub enum ContactsCommand {
+    /// Send a friend request to an account id or `weft://` link.
+    Add {
+        /// Account id or weft:// link (from `weft id` or a QR code).
+        target: String,
+        /// Greeting shown with the request.
+        #[arg(long, default_value = "")]
+        greeting: String,
+    },
+    /// Friend requests waiting for you.
+    Requests,
+    /// Accept a friend request.
+    Accept {
+        /// Account id or name.
+        contact: String,
+    },
+    /// Reject a friend request (the sender is not told).
+    Reject {
+        /// Account id or name.
+        contact: String,
+    },
+    /// Your contacts.
+    List,
+    /// Block an account: its messages and requests are dropped silently.
+    Block {
+        /// Account id or name.
+        contact: String,
+    },
+    /// Set your own name for a contact.
+    Remark {
+        /// Account id or name.
+        contact: String,
+        /// The name to show.
+        name: String,
+    },
+    /// Remove a contact (the conversation stays).
+    Delete {
+        /// Account id or name.
+        contact: String,
+    },
+}
+
+/// `weft chat ...`.
+#[derive(Debug, Subcommand)]
+pub enum ChatCommand {
+    /// Send a message; returns once it is safely queued.
+    Send {
+        /// Account id or name.
+        contact: String,
+        /// The text.
+        text: String,
+        /// Quote a message (its id).
+        #[arg(long)]
+        reply_to: Option<String>,
+    },
+    /// A conversation, oldest first (marks incoming messages read).
+    Log {
+        /// Account id or name.
+        contact: String,
+        /// Show the last N messages.
+        #[arg(long, default_value_t = 100)]
+        limit: usize,
+    },
+    /// Conversations with their last message and unread count.
+    List,
+    /// Take back one of your messages (within 2 minutes).
+    Recall {
+        /// Message id.
+        id: String,
+    },
+    /// Stream new messages, receipts and requests as they happen.
+    Watch,
 }
 
 /// `weft init`.

@@ -131,3 +131,16 @@ impl Client {
 fn not_running(home: &str) -> anyhow::Error {
     anyhow!("no node running for {home}; start it with `weft up --home {home}`")
 }
+
+/// Percent-encodes a query parameter value.
+pub fn query_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

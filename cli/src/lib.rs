@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{Cli, Command};
+pub use args::{ChatCommand, Cli, Command, ContactsCommand};
 pub use client::Client;
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -84,5 +84,61 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print::dialed(&v, json)
         }
         Command::Events => Client::for_home(&home)?.stream_events(json).await,
+        Command::Contacts(c) => contacts(&Client::for_home(&home)?, c, json).await,
+        Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
+    }
+}
+
+async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::Result<()> {
+    use serde_json::{json as j, Value};
+    let action = |name: &str, contact: String| (format!("/v1/contacts/{name}"), j!({ "contact": contact }));
+    let (path, body) = match cmd {
+        ContactsCommand::List => {
+            let v: Vec<Value> = client.get("/v1/contacts").await?;
+            return print::contacts(&v, json);
+        }
+        ContactsCommand::Requests => {
+            let v: Vec<Value> = client.get("/v1/contacts/requests").await?;
+            return print::requests(&v, json);
+        }
+        ContactsCommand::Add { target, greeting } => {
+            ("/v1/contacts/add".to_string(), j!({ "target": target, "greeting": greeting }))
+        }
+        ContactsCommand::Accept { contact } => action("accept", contact),
+        ContactsCommand::Reject { contact } => action("reject", contact),
+        ContactsCommand::Block { contact } => action("block", contact),
+        ContactsCommand::Delete { contact } => action("delete", contact),
+        ContactsCommand::Remark { contact, name } => (
+            "/v1/contacts/remark".to_string(),
+            j!({ "contact": contact, "remark": name }),
+        ),
+    };
+    let v: Value = client.post(&path, &body).await?;
+    print::done(&v, json)
+}
+
+async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<()> {
+    use serde_json::{json as j, Value};
+    match cmd {
+        ChatCommand::Send { contact, text, reply_to } => {
+            let v: Value = client
+                .post("/v1/chat/send", &j!({ "to": contact, "text": text, "reply_to": reply_to }))
+                .await?;
+            print::done(&v, json)
+        }
+        ChatCommand::Log { contact, limit } => {
+            let path = format!("/v1/chat/log?with={}&limit={limit}", client::query_escape(&contact));
+            let v: Vec<Value> = client.get(&path).await?;
+            print::chat_log(&v, json)
+        }
+        ChatCommand::List => {
+            let v: Vec<Value> = client.get("/v1/chat/list").await?;
+            print::conversations(&v, json)
+        }
+        ChatCommand::Recall { id } => {
+            let v: Value = client.post("/v1/chat/recall", &j!({ "id": id })).await?;
+            print::done(&v, json)
+        }
+        ChatCommand::Watch => client.stream_events(json).await,
     }
 }

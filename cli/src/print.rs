@@ -107,3 +107,82 @@ pub fn event(data: &str, json: bool) {
         Err(_) => println!("{data}"),
     }
 }
+
+fn field<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
+    v.get(k).and_then(|x| x.as_str()).unwrap_or("")
+}
+
+/// Result of a command that changes something: the JSON, or a short line.
+pub fn done(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(v);
+    }
+    if let Some(id) = v.get("id").and_then(|x| x.as_str()) {
+        println!("sent {id}");
+    } else if let Some(acct) = v.get("account_id").and_then(|x| x.as_str()) {
+        println!("{:<46} {:<20} {}", acct, field(v, "name"), field(v, "state"));
+    } else {
+        println!("done");
+    }
+    Ok(())
+}
+
+/// `weft contacts list`.
+pub fn contacts(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    if v.is_empty() {
+        println!("no contacts yet; add one with `weft contacts add <id or link>`");
+    }
+    for c in v {
+        println!("{:<46} {:<20} {}", field(c, "account_id"), field(c, "name"), field(c, "state"));
+    }
+    Ok(())
+}
+
+/// `weft contacts requests`.
+pub fn requests(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    if v.is_empty() {
+        println!("no friend requests");
+    }
+    for r in v {
+        println!("{:<46} {:<20} \"{}\"", field(r, "account_id"), field(r, "name"), field(r, "greeting"));
+    }
+    Ok(())
+}
+
+/// `weft chat log`.
+pub fn chat_log(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    for m in v {
+        let from: String = field(m, "from").chars().take(8).collect();
+        let text = match field(m, "status") {
+            "recalled" => "(recalled)".to_string(),
+            _ => field(m, "text").to_string(),
+        };
+        println!("{from:<9} {text}  [{}]", field(m, "status"));
+    }
+    Ok(())
+}
+
+/// `weft chat list`.
+pub fn conversations(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    if v.is_empty() {
+        println!("no conversations yet");
+    }
+    for c in v {
+        let unread = c.get("unread").and_then(|u| u.as_u64()).unwrap_or(0);
+        let last: String = field(c, "last_text").chars().take(40).collect();
+        println!("{:<20} {:>3} unread  {last}", field(c, "name"), unread);
+    }
+    Ok(())
+}

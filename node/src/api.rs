@@ -9,13 +9,22 @@
 //! | GET | /v1/peers | | `[PeerInfo]` |
 //! | POST | /v1/dial | `{"addr"}` | `{"peer_id"}` |
 //! | GET | /v1/events | | Server-Sent Events, one JSON event each |
+//! | POST | /v1/contacts/add | `{"target", "greeting"}` | contact |
+//! | GET | /v1/contacts | | `[contact]` |
+//! | GET | /v1/contacts/requests | | `[request]` |
+//! | POST | /v1/contacts/{accept,reject,block,delete} | `{"contact"}` | contact or `{}` |
+//! | POST | /v1/contacts/remark | `{"contact", "remark"}` | contact |
+//! | POST | /v1/chat/send | `{"to", "text", "reply_to"}` | `{"id"}` |
+//! | GET | /v1/chat/log?with=X&limit=N | | `[message]` oldest first |
+//! | GET | /v1/chat/list | | `[conversation]` |
+//! | POST | /v1/chat/recall | `{"id"}` | `{}` |
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{
-    extract::{rejection::JsonRejection, DefaultBodyLimit, Request, State},
+    extract::{rejection::JsonRejection, DefaultBodyLimit, Path, Query, Request, State},
     http::{header, StatusCode},
     middleware::{self, Next},
     response::{
@@ -32,6 +41,7 @@ use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
 use weft_protocol::WeftLink;
 
+use crate::chat::{ChatError, ContactView, ConversationView, MessageView, RequestView};
 use crate::error::NodeError;
 use crate::net::{NetError, PeerInfo};
 use crate::node::{handle_for, NodeHandle};
@@ -116,6 +126,23 @@ impl From<NetError> for ApiError {
     }
 }
 
+impl From<ChatError> for ApiError {
+    fn from(e: ChatError) -> Self {
+        let status = match e {
+            ChatError::NotAFriend(_) => StatusCode::FORBIDDEN,
+            ChatError::UnknownContact(_) | ChatError::NoRequest(_) | ChatError::NoMessage(_) => {
+                StatusCode::NOT_FOUND
+            }
+            ChatError::Invalid(_)
+            | ChatError::GreetingTooLong(_)
+            | ChatError::SelfContact
+            | ChatError::Recall(_) => StatusCode::BAD_REQUEST,
+            ChatError::Seal(_) | ChatError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(e: JsonRejection) -> Self {
         ApiError(
@@ -160,6 +187,14 @@ pub fn router(node: Shared, token: String) -> Router {
         .route("/v1/peers", get(peers))
         .route("/v1/dial", post(dial))
         .route("/v1/events", get(events))
+        .route("/v1/contacts", get(contacts_list))
+        .route("/v1/contacts/requests", get(contacts_requests))
+        .route("/v1/contacts/add", post(contacts_add))
+        .route("/v1/contacts/{action}", post(contacts_action))
+        .route("/v1/chat/send", post(chat_send))
+        .route("/v1/chat/log", get(chat_log))
+        .route("/v1/chat/list", get(chat_list))
+        .route("/v1/chat/recall", post(chat_recall))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API endpoint".into()) })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -274,21 +309,145 @@ async fn dial(
 
 async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = node.net.subscribe();
+    let chat_rx = node.chat.subscribe();
     let shutdown = node.shutdown.clone();
-    let stream = futures::stream::unfold((rx, shutdown), |(mut rx, mut shutdown)| async move {
+    let state = (rx, chat_rx, shutdown);
+    let stream = futures::stream::unfold(state, |(mut rx, mut chat_rx, mut shutdown)| async move {
         let ev = tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return None,
-            ev = rx.recv() => ev,
+            ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+            ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
         };
         let data = match ev {
-            Ok(ev) => serde_json::to_string(&ev).unwrap_or_default(),
+            Ok(json) => json,
             // A slow reader skips ahead; tell it how much it missed.
             Err(broadcast::error::RecvError::Lagged(n)) => {
                 serde_json::json!({"type": "lagged", "missed": n}).to_string()
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(Event::default().data(data)), (rx, shutdown)))
+        Some((Ok(Event::default().data(data)), (rx, chat_rx, shutdown)))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+/// `POST /v1/contacts/add` body.
+#[derive(Debug, Deserialize)]
+pub struct AddContact {
+    /// Account id or `weft://` link.
+    pub target: String,
+    /// Greeting shown with the request.
+    #[serde(default)]
+    pub greeting: String,
+}
+
+/// Body naming a contact (and, for remark, the new name).
+#[derive(Debug, Deserialize)]
+pub struct ContactBody {
+    /// Account id, link, remark or name.
+    pub contact: String,
+    /// New remark (`remark` only).
+    pub remark: Option<String>,
+}
+
+/// `POST /v1/chat/send` body.
+#[derive(Debug, Deserialize)]
+pub struct SendBody {
+    /// Contact.
+    pub to: String,
+    /// Text.
+    pub text: String,
+    /// Message id to quote.
+    pub reply_to: Option<String>,
+}
+
+/// `GET /v1/chat/log` query.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// Contact.
+    pub with: String,
+    /// Last N messages (default 100).
+    pub limit: Option<usize>,
+}
+
+/// `POST /v1/chat/recall` body.
+#[derive(Debug, Deserialize)]
+pub struct RecallBody {
+    /// Message id.
+    pub id: String,
+}
+
+async fn contacts_list(State(node): State<Shared>) -> Result<Json<Vec<ContactView>>, ApiError> {
+    Ok(Json(node.chat.contacts()?))
+}
+
+async fn contacts_requests(State(node): State<Shared>) -> Result<Json<Vec<RequestView>>, ApiError> {
+    Ok(Json(node.chat.requests()?))
+}
+
+async fn contacts_add(
+    State(node): State<Shared>,
+    body: Result<Json<AddContact>, JsonRejection>,
+) -> Result<Json<ContactView>, ApiError> {
+    let Json(b) = body?;
+    Ok(Json(node.chat.add_contact(&b.target, &b.greeting).await?))
+}
+
+async fn contacts_action(
+    State(node): State<Shared>,
+    Path(action): Path<String>,
+    body: Result<Json<ContactBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let chat = &node.chat;
+    let to_json = |v: ContactView| serde_json::to_value(v).unwrap_or_default();
+    let out = match action.as_str() {
+        "accept" => to_json(chat.accept(&b.contact).await?),
+        "block" => to_json(chat.block(&b.contact).await?),
+        "remark" => {
+            let r = b.remark.as_deref().ok_or_else(|| {
+                ApiError(StatusCode::BAD_REQUEST, "remark needs a `remark` field".into())
+            })?;
+            to_json(chat.remark(&b.contact, r).await?)
+        }
+        "reject" => {
+            chat.reject(&b.contact).await?;
+            serde_json::json!({})
+        }
+        "delete" => {
+            chat.delete(&b.contact).await?;
+            serde_json::json!({})
+        }
+        _ => return Err(ApiError(StatusCode::NOT_FOUND, "no such contacts action".into())),
+    };
+    Ok(Json(out))
+}
+
+async fn chat_send(
+    State(node): State<Shared>,
+    body: Result<Json<SendBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let id = node.chat.send(&b.to, &b.text, b.reply_to.as_deref()).await?;
+    Ok(Json(serde_json::json!({ "id": id.to_string() })))
+}
+
+async fn chat_log(
+    State(node): State<Shared>,
+    Query(q): Query<LogQuery>,
+) -> Result<Json<Vec<MessageView>>, ApiError> {
+    Ok(Json(node.chat.log(&q.with, q.limit.unwrap_or(100)).await?))
+}
+
+async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationView>>, ApiError> {
+    Ok(Json(node.chat.conversations()?))
+}
+
+async fn chat_recall(
+    State(node): State<Shared>,
+    body: Result<Json<RecallBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    node.chat.recall(&b.id).await?;
+    Ok(Json(serde_json::json!({})))
 }

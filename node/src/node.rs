@@ -9,6 +9,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::api;
+use crate::chat::Chat;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
@@ -31,6 +32,8 @@ pub struct NodeHandle {
     pub started: Instant,
     /// Flips to `true` when the node begins shutting down.
     pub shutdown: watch::Receiver<bool>,
+    /// Contacts and chat.
+    pub chat: Chat,
 }
 
 /// The default display name: WeChat-style, derived from the account id.
@@ -99,6 +102,7 @@ impl RunningNode {
                 n
             }
         };
+        let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(256);
         let (net, net_task) = net::spawn(net::NetConfig {
             identity: identity.clone(),
             name: name.clone(),
@@ -109,6 +113,7 @@ impl RunningNode {
                 mdns: cfg.mdns,
                 relay_server: cfg.relay_server,
             },
+            inbound: inbound_tx,
         })
         .map_err(|e| match e {
             net::NetError::Listen { addr, reason } => NodeError::Listen {
@@ -118,7 +123,17 @@ impl RunningNode {
             other => NodeError::Internal(other.to_string()),
         })?;
         let (shutdown_tx, shutdown) = watch::channel(false);
+        let chat = Chat::start(
+            identity.clone(),
+            store.clone(),
+            net.clone(),
+            name.clone(),
+            inbound_rx,
+            shutdown.clone(),
+        )
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
         let handle = Arc::new(NodeHandle {
+            chat,
             identity,
             store,
             net,

@@ -17,6 +17,16 @@ pub const WIRE_VERSION: u8 = 1;
 pub enum Kind {
     /// A signed card: account, device certificate, name, addresses.
     Card = 1,
+    /// A chat message body (before sealing).
+    Chat = 2,
+    /// The payload of a `/weft/chat/1` session's first message.
+    Delivery = 3,
+    /// The payload of its answer.
+    DeliveryAck = 4,
+    /// A `/weft/mailbox/1` request.
+    MailboxRequest = 5,
+    /// A `/weft/mailbox/1` answer.
+    MailboxReply = 6,
 }
 
 impl Kind {
@@ -24,12 +34,20 @@ impl Kind {
     pub const fn max_size(self) -> usize {
         match self {
             Kind::Card => 8 * 1024,
+            Kind::Chat => 20 * 1024,
+            Kind::Delivery | Kind::DeliveryAck => 65_000,
+            Kind::MailboxRequest | Kind::MailboxReply => 1024 * 1024 - 64,
         }
     }
 
     fn from_u16(v: u16) -> Option<Self> {
         match v {
             1 => Some(Kind::Card),
+            2 => Some(Kind::Chat),
+            3 => Some(Kind::Delivery),
+            4 => Some(Kind::DeliveryAck),
+            5 => Some(Kind::MailboxRequest),
+            6 => Some(Kind::MailboxReply),
             _ => None,
         }
     }

@@ -6,6 +6,18 @@
 //! any of a user's devices. Every signature is domain-separated (a fixed
 //! context string is signed together with the canonical postcard bytes) so a
 //! signature made for one purpose can never be replayed as another.
+//!
+//! The account key is also the account's end-to-end encryption key. Its Noise
+//! static key (X25519) is *derived* from the ed25519 key, not generated
+//! separately: the secret is the ed25519 secret scalar
+//! ([`AccountKey::noise_secret`]) and the public key is the Edwards point
+//! mapped to Montgomery form ([`AccountId::noise_public`]), the same
+//! conversion as libsodium's `crypto_sign_ed25519_pk_to_curve25519`. So anyone
+//! who knows an account id can seal a message to it with no extra lookup: a QR
+//! code or a link is enough to send a friend request to a user who is offline.
+//! (Using one key for both signing and Diffie-Hellman is the libsodium
+//! practice; our signatures are domain-separated and Noise hashes its own
+//! transcript, so the two uses never sign or derive the same bytes.)
 
 use std::fmt;
 use std::str::FromStr;
@@ -78,6 +90,18 @@ impl AccountId {
         let signature = Signature::from_bytes(&sig.0);
         key.verify(&signed_bytes(context, msg), &signature)
             .map_err(|_| IdError::BadSignature(context))
+    }
+
+    /// The account's Noise static public key (X25519): this ed25519 key in
+    /// Montgomery form. Fails if the id is not a valid point, or is a
+    /// small-order ("weak") point, for which Diffie-Hellman would give a
+    /// value anyone can compute.
+    pub fn noise_public(&self) -> Result<[u8; 32], IdError> {
+        let key = self.verifying_key()?;
+        if key.is_weak() {
+            return Err(IdError::BadPublicKey);
+        }
+        Ok(key.to_montgomery().to_bytes())
     }
 
     /// Short form for humans (first 8 base58 characters).
@@ -155,6 +179,14 @@ impl AccountKey {
     /// The public account id.
     pub fn account_id(&self) -> AccountId {
         AccountId(self.0.verifying_key().to_bytes())
+    }
+
+    /// The account's Noise static secret (X25519), derived from the ed25519
+    /// secret: its secret scalar, which X25519 clamps. Matches
+    /// [`AccountId::noise_public`] of [`Self::account_id`]. Secret: do not
+    /// store or log it.
+    pub fn noise_secret(&self) -> [u8; 32] {
+        self.0.to_scalar_bytes()
     }
 
     /// A domain-separated signature over `msg`.
@@ -243,6 +275,36 @@ mod tests {
         let mut stolen = cert;
         stolen.body.account = other.account_id();
         assert!(stolen.verify().is_err());
+    }
+
+    #[test]
+    fn noise_keys_derived_from_account_keys_agree_on_dh() {
+        // A Noise X handshake needs DH(sender secret, recipient public) and
+        // DH(recipient secret, sender public) to agree, in both directions.
+        let alice = AccountKey::generate().unwrap();
+        let bob = AccountKey::generate().unwrap();
+        let sealed = crate::seal::seal(&alice, &bob.account_id(), b"hi").unwrap();
+        let (plain, sender) = crate::seal::open(&bob, &sealed).unwrap();
+        assert_eq!(plain, b"hi");
+        assert_eq!(sender, alice.account_id().noise_public().unwrap());
+        let back = crate::seal::seal(&bob, &alice.account_id(), b"yo").unwrap();
+        let (plain, sender) = crate::seal::open(&alice, &back).unwrap();
+        assert_eq!(plain, b"yo");
+        assert_eq!(sender, bob.account_id().noise_public().unwrap());
+    }
+
+    #[test]
+    fn noise_public_rejects_invalid_and_weak_ids() {
+        // The identity point is a valid encoding but has small order.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        assert_eq!(
+            AccountId(identity).noise_public(),
+            Err(IdError::BadPublicKey)
+        );
+        let mut not_a_point = [0u8; 32];
+        not_a_point[0] = 2;
+        assert!(AccountId(not_a_point).noise_public().is_err());
     }
 
     #[test]

@@ -4,14 +4,21 @@
 //! same rules apply in the node, the simulator and any third-party reader.
 
 pub mod card;
+pub mod chat;
 pub mod envelope;
 pub mod identity;
 pub mod link;
+pub mod mailbox;
+pub mod seal;
 
 pub use card::{validate_name, Card, CardError, MAX_ADDRS, MAX_NAME_LEN};
 pub use envelope::{decode, encode, DecodeError, EncodeError, Envelope, Kind, WIRE_VERSION};
 pub use identity::{content_id, AccountId, AccountKey, DeviceCertificate, IdError, SignatureBytes};
 pub use link::{LinkError, WeftLink};
+pub use seal::{
+    initiate, open, respond, seal, sender_matches, Initiator, Responder, SealError, MAX_NOISE_MSG,
+    MAX_REPLY_PLAINTEXT, MAX_SEAL_PLAINTEXT,
+};
 
 /// Protocol id of the Kademlia DHT: Weft's DHT is its own network.
 pub const KAD_PROTOCOL: &str = "/weft/kad/1.0.0";

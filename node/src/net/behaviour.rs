@@ -10,6 +10,7 @@ use libp2p::{
 use weft_protocol::{IDENTIFY_PROTOCOL, KAD_PROTOCOL};
 
 use super::card::{CardCodec, PROTOCOL as CARD};
+use super::frame::BytesCodec;
 use super::NetError;
 
 /// Largest gossip message accepted or sent.
@@ -31,7 +32,18 @@ pub struct Behaviour {
     pub(crate) gossipsub: gossipsub::Behaviour,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) card: request_response::Behaviour<CardCodec>,
+    pub(crate) chat: request_response::Behaviour<BytesCodec>,
+    pub(crate) mailbox: request_response::Behaviour<BytesCodec>,
 }
+
+/// `/weft/chat/1`: live delivery, one Noise IK round trip per burst.
+pub const CHAT_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/chat/1");
+/// `/weft/mailbox/1`: store-and-forward deposits and fetches.
+pub const MAILBOX_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/mailbox/1");
+/// Largest chat request or response (one Noise message).
+pub const MAX_CHAT_FRAME: usize = 65_535;
+/// Largest mailbox request or response.
+pub const MAX_MAILBOX_FRAME: usize = 1024 * 1024;
 
 /// Options that shape the swarm.
 #[derive(Clone, Debug)]
@@ -66,6 +78,11 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
             // The event loop bootstraps when it has peers; libp2p's own timer
             // would only warn on a node that has none yet.
             kad_cfg.set_periodic_bootstrap_interval(None);
+            // Records from other peers are validated (signature, key, size,
+            // expiry) by the event loop before they are stored.
+            kad_cfg.set_record_filtering(kad::StoreInserts::FilterBoth);
+            kad_cfg.set_record_ttl(Some(Duration::from_secs(2 * 3600)));
+            kad_cfg.set_publication_interval(Some(Duration::from_secs(1800)));
             let mut kad = kad::Behaviour::with_config(
                 peer_id,
                 kad::store::MemoryStore::new(peer_id),
@@ -124,6 +141,26 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(10))
                         .with_max_concurrent_streams(64),
+                ),
+                chat: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: MAX_CHAT_FRAME,
+                        max_response: MAX_CHAT_FRAME,
+                    },
+                    [(CHAT_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(15))
+                        .with_max_concurrent_streams(128),
+                ),
+                mailbox: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: MAX_MAILBOX_FRAME,
+                        max_response: MAX_MAILBOX_FRAME,
+                    },
+                    [(MAILBOX_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(15))
+                        .with_max_concurrent_streams(32),
                 ),
             })
         })

@@ -6,7 +6,9 @@
 
 use std::io;
 
-use futures::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
+
+use super::frame::{read_frame, write_frame};
 use libp2p::StreamProtocol;
 use weft_protocol::{Card, Kind, CARD_PROTOCOL};
 
@@ -16,31 +18,6 @@ pub const PROTOCOL: StreamProtocol = StreamProtocol::new(CARD_PROTOCOL);
 /// Encodes and decodes cards on a stream.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct CardCodec;
-
-/// Reads one length-prefixed frame of at most `limit` bytes.
-pub async fn read_frame<T: AsyncRead + Unpin>(io: &mut T, limit: usize) -> io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > limit {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidData,
-            format!("frame of {len} bytes exceeds the {limit}-byte limit"),
-        ));
-    }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
-/// Writes one length-prefixed frame.
-pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
-    let len = u32::try_from(bytes.len())
-        .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-    io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(bytes).await?;
-    io.flush().await
-}
 
 async fn read_card<T: AsyncRead + Unpin>(io: &mut T) -> io::Result<Card> {
     let bytes = read_frame(io, Kind::Card.max_size()).await?;

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use weft_protocol::{Card, KAD_PROTOCOL};
 
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
-use super::{Net, NetCommand, NetError, NetEvent, PeerInfo};
+use super::{AppProtocol, InboundRequest, Net, NetCommand, NetError, NetEvent, PeerInfo};
 use crate::home::Identity;
 use crate::store::{KnownPeer, Store};
 
@@ -52,7 +52,14 @@ pub struct NetConfig {
     pub bootstrap: Vec<Multiaddr>,
     /// Swarm shape.
     pub options: SwarmOptions,
+    /// Where inbound chat/mailbox requests go (the services' queue).
+    pub inbound: mpsc::Sender<InboundRequest>,
 }
+
+/// Inbound requests waiting for a service's answer, at most.
+const MAX_PENDING_RESPONSES: usize = 1024;
+/// Outbound requests and DHT queries in flight, at most.
+const MAX_PENDING_QUERIES: usize = 1024;
 
 struct PeerState {
     addrs: Vec<Multiaddr>,
@@ -70,6 +77,14 @@ struct EventLoop {
     pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
     my_card: Option<Card>,
     bootstrapped: bool,
+    inbound: mpsc::Sender<InboundRequest>,
+    next_responder: u64,
+    responders: HashMap<(AppProtocol, u64), request_response::ResponseChannel<Vec<u8>>>,
+    requests: HashMap<request_response::OutboundRequestId, (PeerId, oneshot::Sender<Result<Vec<u8>, NetError>>)>,
+    peer_dials: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetError>>>>,
+    get_records: HashMap<kad::QueryId, (Vec<Vec<u8>>, oneshot::Sender<Vec<Vec<u8>>>)>,
+    put_records: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>>,
+    closest: HashMap<kad::QueryId, oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>>,
 }
 
 /// Builds the swarm, starts listening (errors such as a port in use are
@@ -98,6 +113,14 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         pending_dials: HashMap::new(),
         my_card: None,
         bootstrapped: false,
+        inbound: cfg.inbound,
+        next_responder: 0,
+        responders: HashMap::new(),
+        requests: HashMap::new(),
+        peer_dials: HashMap::new(),
+        get_records: HashMap::new(),
+        put_records: HashMap::new(),
+        closest: HashMap::new(),
     };
     lp.rebuild_card();
     lp.join(&cfg.bootstrap);
@@ -243,11 +266,108 @@ impl EventLoop {
             NetCommand::ListenAddrs { reply } => {
                 let _ = reply.send(self.listen_addrs.clone());
             }
+            NetCommand::DialPeer { peer, addrs, reply } => {
+                if self.swarm.is_connected(&peer) {
+                    let _ = reply.send(Ok(()));
+                    return;
+                }
+                if self.peer_dials.len() >= MAX_PENDING_DIALS && !self.peer_dials.contains_key(&peer) {
+                    let _ = reply.send(Err(NetError::Dial {
+                        addr: addrs.first().cloned().unwrap_or_else(Multiaddr::empty),
+                        reason: "too many dials in progress".into(),
+                    }));
+                    return;
+                }
+                for a in &addrs {
+                    self.swarm.behaviour_mut().kad.add_address(&peer, a.clone());
+                }
+                let opts = DialOpts::peer_id(peer)
+                    .addresses(addrs)
+                    .extend_addresses_through_behaviour()
+                    .condition(libp2p::swarm::dial_opts::PeerCondition::DisconnectedAndNotDialing)
+                    .build();
+                match self.swarm.dial(opts) {
+                    Ok(()) | Err(libp2p::swarm::DialError::DialPeerConditionFalse(_)) => {
+                        self.peer_dials.entry(peer).or_default().push(reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Request {
+                            peer,
+                            reason: listen_reason(&e),
+                        }));
+                    }
+                }
+            }
+            NetCommand::Request {
+                protocol,
+                peer,
+                data,
+                reply,
+            } => {
+                if self.requests.len() >= MAX_PENDING_QUERIES {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: "too many requests in flight".into(),
+                    }));
+                    return;
+                }
+                let b = self.swarm.behaviour_mut();
+                let id = match protocol {
+                    AppProtocol::Chat => b.chat.send_request(&peer, data),
+                    AppProtocol::Mailbox => b.mailbox.send_request(&peer, data),
+                };
+                self.requests.insert(id, (peer, reply));
+            }
+            NetCommand::Respond {
+                protocol,
+                responder,
+                data,
+            } => {
+                if let Some(ch) = self.responders.remove(&(protocol, responder)) {
+                    let b = self.swarm.behaviour_mut();
+                    let _ = match protocol {
+                        AppProtocol::Chat => b.chat.send_response(ch, data),
+                        AppProtocol::Mailbox => b.mailbox.send_response(ch, data),
+                    };
+                }
+            }
+            NetCommand::PutRecord { key, value, reply } => {
+                let mut record = kad::Record::new(key, value);
+                record.expires = Some(
+                    std::time::Instant::now()
+                        + Duration::from_secs(super::records::ACCOUNT_RECORD_TTL_SECS),
+                );
+                match self.swarm.behaviour_mut().kad.put_record(record, kad::Quorum::One) {
+                    Ok(id) => {
+                        self.put_records.insert(id, reply);
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(NetError::Dht(format!("{e:?}"))));
+                    }
+                }
+            }
+            NetCommand::GetRecord { key, reply } => {
+                if self.get_records.len() >= MAX_PENDING_QUERIES {
+                    let _ = reply.send(Vec::new());
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
+                self.get_records.insert(id, (Vec::new(), reply));
+            }
+            NetCommand::ClosestPeers { key, reply } => {
+                if self.closest.len() >= MAX_PENDING_QUERIES {
+                    let _ = reply.send(Vec::new());
+                    return;
+                }
+                let id = self.swarm.behaviour_mut().kad.get_closest_peers(key);
+                self.closest.insert(id, reply);
+            }
             NetCommand::Shutdown { .. } => unreachable!("handled in run"),
         }
     }
 
     fn maintain(&mut self) {
+        self.responders.retain(|_, ch| ch.is_open());
         let connected = self.swarm.connected_peers().count();
         if connected == 0 {
             return;
@@ -372,8 +492,18 @@ impl EventLoop {
             SwarmEvent::OutgoingConnectionError {
                 connection_id,
                 error,
-                ..
+                peer_id,
             } => {
+                if let Some(p) = peer_id {
+                    if !self.swarm.is_connected(&p) {
+                        for reply in self.peer_dials.remove(&p).unwrap_or_default() {
+                            let _ = reply.send(Err(NetError::Request {
+                                peer: p,
+                                reason: listen_reason(&error),
+                            }));
+                        }
+                    }
+                }
                 if let Some((addr, reply)) = self.pending_dials.remove(&connection_id) {
                     let _ = reply.send(Err(NetError::Dial {
                         addr,
@@ -392,6 +522,9 @@ impl EventLoop {
         let addr = endpoint.get_remote_address().clone();
         if let Some((_, reply)) = self.pending_dials.remove(&id) {
             let _ = reply.send(Ok(peer));
+        }
+        for reply in self.peer_dials.remove(&peer).unwrap_or_default() {
+            let _ = reply.send(Ok(()));
         }
         let st = self.peers.entry(peer).or_insert_with(|| PeerState {
             addrs: Vec::new(),
@@ -509,9 +642,117 @@ impl EventLoop {
                         libp2p::gossipsub::MessageAcceptance::Reject,
                     );
             }
-            BehaviourEvent::Kad(kad::Event::RoutingUpdated { peer, .. }) => {
-                tracing::trace!(%peer, "DHT routing table updated");
+            BehaviourEvent::Kad(ev) => self.on_kad_event(ev),
+            BehaviourEvent::Chat(ev) => self.on_app_event(AppProtocol::Chat, ev),
+            BehaviourEvent::Mailbox(ev) => self.on_app_event(AppProtocol::Mailbox, ev),
+            _ => {}
+        }
+    }
+
+    fn on_app_event(
+        &mut self,
+        protocol: AppProtocol,
+        ev: request_response::Event<Vec<u8>, Vec<u8>>,
+    ) {
+        match ev {
+            request_response::Event::Message { peer, message, .. } => match message {
+                request_response::Message::Request { request, channel, .. } => {
+                    if self.responders.len() >= MAX_PENDING_RESPONSES {
+                        tracing::warn!(%peer, "too many requests waiting; dropping one");
+                        return; // dropping the channel tells the peer to retry later
+                    }
+                    self.next_responder += 1;
+                    let responder = self.next_responder;
+                    let req = InboundRequest {
+                        protocol,
+                        peer,
+                        data: request,
+                        responder,
+                    };
+                    match self.inbound.try_send(req) {
+                        Ok(()) => {
+                            self.responders.insert((protocol, responder), channel);
+                        }
+                        Err(_) => tracing::warn!(%peer, "service queue full; dropping request"),
+                    }
+                }
+                request_response::Message::Response { request_id, response } => {
+                    if let Some((_, reply)) = self.requests.remove(&request_id) {
+                        let _ = reply.send(Ok(response));
+                    }
+                }
+            },
+            request_response::Event::OutboundFailure {
+                peer, request_id, error, ..
+            } => {
+                if let Some((_, reply)) = self.requests.remove(&request_id) {
+                    let _ = reply.send(Err(NetError::Request {
+                        peer,
+                        reason: error.to_string(),
+                    }));
+                }
             }
+            request_response::Event::InboundFailure { peer, error, .. } => {
+                tracing::debug!(%peer, ?protocol, error = %error, "inbound request failed");
+            }
+            request_response::Event::ResponseSent { .. } => {}
+        }
+    }
+
+    fn on_kad_event(&mut self, ev: kad::Event) {
+        use kad::store::RecordStore;
+        use kad::{Event, GetRecordOk, InboundRequest as KadInbound, QueryResult};
+        match ev {
+            Event::InboundRequest {
+                request: KadInbound::PutRecord { source, record: Some(record), .. },
+            } => match super::records::validate(&record.key.to_vec(), &record.value, weft_protocol::unix_now()) {
+                Ok(()) => {
+                    if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
+                        tracing::debug!(error = ?e, "DHT store full");
+                    }
+                }
+                Err(reason) => tracing::warn!(peer = %source, %reason, "rejecting DHT record"),
+            },
+            Event::OutboundQueryProgressed { id, result, step, .. } => match result {
+                QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))) => {
+                    let now = weft_protocol::unix_now();
+                    let rec = found.record;
+                    if let Some((values, _)) = self.get_records.get_mut(&id) {
+                        if super::records::validate(&rec.key.to_vec(), &rec.value, now).is_ok()
+                            && values.len() < 16
+                        {
+                            values.push(rec.value);
+                        }
+                    }
+                    if step.last {
+                        if let Some((values, reply)) = self.get_records.remove(&id) {
+                            let _ = reply.send(values);
+                        }
+                    }
+                }
+                QueryResult::GetRecord(_) => {
+                    if step.last {
+                        if let Some((values, reply)) = self.get_records.remove(&id) {
+                            let _ = reply.send(values);
+                        }
+                    }
+                }
+                QueryResult::PutRecord(r) => {
+                    if let Some(reply) = self.put_records.remove(&id) {
+                        let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
+                    }
+                }
+                QueryResult::GetClosestPeers(r) => {
+                    let peers = match r {
+                        Ok(ok) => ok.peers,
+                        Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                    };
+                    if let Some(reply) = self.closest.remove(&id) {
+                        let _ = reply.send(peers.into_iter().map(|p| (p.peer_id, p.addrs)).collect());
+                    }
+                }
+                _ => {}
+            },
             _ => {}
         }
     }

@@ -5,6 +5,8 @@
 pub mod behaviour;
 pub mod card;
 mod event_loop;
+pub mod frame;
+pub mod records;
 
 use libp2p::{Multiaddr, PeerId};
 use serde::Serialize;
@@ -35,6 +37,17 @@ pub enum NetError {
         /// Why.
         reason: String,
     },
+    /// A request to a peer failed.
+    #[error("request to {peer} failed: {reason}")]
+    Request {
+        /// The peer.
+        peer: PeerId,
+        /// Why.
+        reason: String,
+    },
+    /// The DHT could not store a record.
+    #[error("DHT: {0}")]
+    Dht(String),
     /// The network task has stopped.
     #[error("the node is shutting down")]
     Stopped,
@@ -92,6 +105,28 @@ pub enum NetEvent {
     },
 }
 
+/// Weft application protocols whose requests the net hands to services.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum AppProtocol {
+    /// `/weft/chat/1`.
+    Chat,
+    /// `/weft/mailbox/1`.
+    Mailbox,
+}
+
+/// A request from a peer, for a service to answer with [`Net::respond`].
+#[derive(Debug)]
+pub struct InboundRequest {
+    /// Which protocol.
+    pub protocol: AppProtocol,
+    /// Who sent it (transport-authenticated device).
+    pub peer: PeerId,
+    /// The request bytes (already size-checked by the codec).
+    pub data: Vec<u8>,
+    /// Pass back to [`Net::respond`].
+    pub responder: u64,
+}
+
 /// A request to the network task.
 #[derive(Debug)]
 pub enum NetCommand {
@@ -111,6 +146,58 @@ pub enum NetCommand {
     ListenAddrs {
         /// The answer.
         reply: oneshot::Sender<Vec<Multiaddr>>,
+    },
+    /// Connect to a known peer (no-op if connected).
+    DialPeer {
+        /// Who.
+        peer: PeerId,
+        /// Where it may be.
+        addrs: Vec<Multiaddr>,
+        /// Connected, or why not.
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    /// Send a request on an application protocol.
+    Request {
+        /// Protocol.
+        protocol: AppProtocol,
+        /// To whom.
+        peer: PeerId,
+        /// Bytes.
+        data: Vec<u8>,
+        /// The response, or why none came.
+        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
+    },
+    /// Answer an [`InboundRequest`].
+    Respond {
+        /// Protocol of the request.
+        protocol: AppProtocol,
+        /// From the request.
+        responder: u64,
+        /// Response bytes.
+        data: Vec<u8>,
+    },
+    /// Store a record in the DHT (and locally).
+    PutRecord {
+        /// Record key.
+        key: Vec<u8>,
+        /// Record value.
+        value: Vec<u8>,
+        /// Stored with at least one peer, or why not.
+        reply: oneshot::Sender<Result<(), NetError>>,
+    },
+    /// Look a record up in the DHT.
+    GetRecord {
+        /// Record key.
+        key: Vec<u8>,
+        /// Every valid value found (may be empty).
+        reply: oneshot::Sender<Vec<Vec<u8>>>,
+    },
+    /// The peers closest to a key in the DHT.
+    ClosestPeers {
+        /// The key.
+        key: Vec<u8>,
+        /// Peers with their known addresses, closest first.
+        reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
     },
     /// Close all connections and stop.
     Shutdown {
@@ -163,6 +250,59 @@ impl Net {
     /// Addresses we listen on.
     pub async fn listen_addrs(&self) -> Result<Vec<Multiaddr>, NetError> {
         self.ask(|reply| NetCommand::ListenAddrs { reply }).await
+    }
+
+    /// Connects to a known peer; returns at once if already connected.
+    pub async fn dial_peer(&self, peer: PeerId, addrs: Vec<Multiaddr>) -> Result<(), NetError> {
+        self.ask(|reply| NetCommand::DialPeer { peer, addrs, reply })
+            .await?
+    }
+
+    /// Sends a request on an application protocol and waits for the response.
+    pub async fn request(
+        &self,
+        protocol: AppProtocol,
+        peer: PeerId,
+        data: Vec<u8>,
+    ) -> Result<Vec<u8>, NetError> {
+        self.ask(|reply| NetCommand::Request {
+            protocol,
+            peer,
+            data,
+            reply,
+        })
+        .await?
+    }
+
+    /// Answers an inbound request.
+    pub async fn respond(&self, protocol: AppProtocol, responder: u64, data: Vec<u8>) {
+        let _ = self
+            .tx
+            .send(NetCommand::Respond {
+                protocol,
+                responder,
+                data,
+            })
+            .await;
+    }
+
+    /// Publishes a record in the DHT.
+    pub async fn put_record(&self, key: Vec<u8>, value: Vec<u8>) -> Result<(), NetError> {
+        self.ask(|reply| NetCommand::PutRecord { key, value, reply })
+            .await?
+    }
+
+    /// Every valid value stored under `key` in the DHT.
+    pub async fn get_record(&self, key: Vec<u8>) -> Result<Vec<Vec<u8>>, NetError> {
+        self.ask(|reply| NetCommand::GetRecord { key, reply }).await
+    }
+
+    /// The peers closest to `key`.
+    pub async fn closest_peers(
+        &self,
+        key: Vec<u8>,
+    ) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, NetError> {
+        self.ask(|reply| NetCommand::ClosestPeers { key, reply }).await
     }
 
     /// Closes every connection and stops the task.

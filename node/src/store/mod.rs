@@ -5,6 +5,8 @@
 //! - `peers`: PeerId bytes → postcard [`KnownPeer`] (address book, so a
 //!   restarted node redials the peers it knew)
 //! - `cards`: PeerId bytes → the peer's verified card (envelope bytes)
+//! - chat trees (see [`chat`]): `contacts`, `messages`, `msg_index`,
+//!   `outbox`, `held`
 //!
 //! The schema version lives in `meta`; [`Store::open`] runs migrations from
 //! the stored version up to [`SCHEMA_VERSION`] before anything else reads.
@@ -15,6 +17,8 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use weft_protocol::{Card, Kind};
+
+pub mod chat;
 
 /// Current on-disk schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -59,6 +63,7 @@ pub struct Store {
     meta: sled::Tree,
     peers: sled::Tree,
     cards: sled::Tree,
+    pub(crate) chat: chat::ChatTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
 }
@@ -95,6 +100,7 @@ impl Store {
             durable_peers: Arc::new(AtomicUsize::new(peers.len())),
             peers,
             cards: db.open_tree("cards")?,
+            chat: chat::ChatTrees::open(&db)?,
             db,
         };
         store.migrate()?;
@@ -228,6 +234,12 @@ impl Store {
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
+    }
+
+    /// Writes everything to disk without blocking the executor.
+    pub async fn flush_async(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
     }
 
     /// Writes everything to disk; returns when durable.

@@ -1,0 +1,73 @@
+//! DHT records Weft accepts. With record filtering on, a record another peer
+//! asks us to store is kept only if [`validate`] accepts it: a known key
+//! prefix, a bounded size, a valid signature by the account the key names,
+//! and not expired.
+
+use weft_protocol::{AccountId, Card, Kind};
+
+/// Key prefix of account records: `/weft/acct/` + 32-byte account id.
+pub const ACCOUNT_PREFIX: &[u8] = b"/weft/acct/";
+/// How long an account record is believed after it was issued.
+pub const ACCOUNT_RECORD_TTL_SECS: u64 = 2 * 3600;
+/// Clock skew tolerated for records from the future.
+const MAX_SKEW_SECS: u64 = 600;
+
+/// The DHT key under which an account's devices are published.
+pub fn account_key(account: &AccountId) -> Vec<u8> {
+    let mut k = ACCOUNT_PREFIX.to_vec();
+    k.extend_from_slice(&account.0);
+    k
+}
+
+/// Decodes and checks an account record stored under `key`.
+pub fn account_record(key: &[u8], value: &[u8], now: u64) -> Result<Card, String> {
+    let id = key
+        .strip_prefix(ACCOUNT_PREFIX)
+        .ok_or("not an account record key")?;
+    let card: Card = weft_protocol::decode(Kind::Card, value).map_err(|e| e.to_string())?;
+    card.verify().map_err(|e| e.to_string())?;
+    if card.account().0.as_slice() != id {
+        return Err("record is signed by another account than its key names".into());
+    }
+    let issued = card.body.issued_at;
+    if issued > now + MAX_SKEW_SECS {
+        return Err("record is from the future".into());
+    }
+    if issued + ACCOUNT_RECORD_TTL_SECS < now {
+        return Err("record has expired".into());
+    }
+    Ok(card)
+}
+
+/// Whether a record another peer wants us to store is acceptable.
+pub fn validate(key: &[u8], value: &[u8], now: u64) -> Result<(), String> {
+    if key.starts_with(ACCOUNT_PREFIX) {
+        return account_record(key, value, now).map(|_| ());
+    }
+    Err("unknown record type".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::AccountKey;
+
+    fn record(key: &AccountKey, issued: u64) -> Vec<u8> {
+        let cert = key.certify_device([1; 32], issued);
+        let card = Card::new(key, cert, "Ada", vec![], issued).unwrap();
+        weft_protocol::encode(Kind::Card, &card).unwrap()
+    }
+
+    #[test]
+    fn accepts_fresh_own_records_only() {
+        let a = AccountKey::generate().unwrap();
+        let b = AccountKey::generate().unwrap();
+        let now = 1_000_000;
+        assert!(validate(&account_key(&a.account_id()), &record(&a, now), now).is_ok());
+        assert!(validate(&account_key(&b.account_id()), &record(&a, now), now).is_err());
+        assert!(validate(&account_key(&a.account_id()), &record(&a, now - 3 * 3600), now).is_err());
+        assert!(validate(&account_key(&a.account_id()), &record(&a, now + 3600), now).is_err());
+        assert!(validate(b"/other/x", &record(&a, now), now).is_err());
+        assert!(validate(&account_key(&a.account_id()), b"garbage", now).is_err());
+    }
+}

@@ -1,0 +1,623 @@
+//! Chat and contacts storage (part of the one module that owns sled).
+//!
+//! Trees and keys (all integers big-endian, so range scans come out in order):
+//! - `contacts`:  account(32) → [`Contact`]
+//! - `messages`:  conversation account(32) ‖ sent_at_ms(8) ‖ from(32) ‖ seq(8) → [`StoredMessage`]
+//!   (a conversation reads oldest-first; each sender's messages keep their order
+//!   because senders make `sent_at_ms` strictly increasing)
+//! - `msg_index`: message id(32) → its `messages` key (dedup, receipts, recall)
+//! - `outbox`:    recipient(32) ‖ seq(8) → [`OutboxEntry`] (sealed bytes, sent in order)
+//! - `held`:      recipient(32) ‖ item hash(32) → [`HeldItem`] (mail we hold for others)
+//! - `chat_meta`: `seq` ‖ account(32) → last seq / last sent_at for that conversation
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use weft_protocol::{chat::MsgId, AccountId, Card};
+
+use super::{Store, StoreError};
+
+/// A contact's relationship to us.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContactState {
+    /// Both sides accepted.
+    Friend,
+    /// We asked; waiting for them.
+    RequestSent,
+    /// They asked; waiting for us.
+    RequestReceived,
+    /// Everything from them is dropped silently.
+    Blocked,
+}
+
+/// Someone in the address book.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Contact {
+    /// Their account.
+    pub account: AccountId,
+    /// The name from their card.
+    pub name: String,
+    /// Our local name for them.
+    pub remark: Option<String>,
+    /// Relationship.
+    pub state: ContactState,
+    /// Greeting of their pending request.
+    pub greeting: Option<String>,
+    /// Their latest signed card: device and addresses to reach them.
+    pub card: Option<Card>,
+}
+
+impl Contact {
+    /// Remark if set, else their name.
+    pub fn display_name(&self) -> &str {
+        self.remark.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// Where a message stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum MsgStatus {
+    /// Ours, persisted, not yet acknowledged by anyone.
+    Sending,
+    /// Ours, left with store-and-forward holders.
+    Stored,
+    /// Ours, the recipient's node has it.
+    Delivered,
+    /// Ours, the recipient has read it.
+    Read,
+    /// Theirs, not yet read by us.
+    Received,
+    /// Theirs, read by us.
+    Seen,
+    /// Recalled by its sender.
+    Recalled,
+    /// Ours, the recipient refused it for good.
+    Failed,
+}
+
+impl MsgStatus {
+    /// Lower-case name for the API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MsgStatus::Sending => "sending",
+            MsgStatus::Stored => "stored",
+            MsgStatus::Delivered => "delivered",
+            MsgStatus::Read => "read",
+            MsgStatus::Received => "received",
+            MsgStatus::Seen => "seen",
+            MsgStatus::Recalled => "recalled",
+            MsgStatus::Failed => "failed",
+        }
+    }
+}
+
+/// A message in a conversation log.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredMessage {
+    /// Message id.
+    pub id: MsgId,
+    /// Sender.
+    pub from: AccountId,
+    /// Sender's sequence number.
+    pub seq: u64,
+    /// Sender's clock, Unix ms.
+    pub sent_at_ms: u64,
+    /// Text (empty once recalled).
+    pub text: String,
+    /// Quoted message.
+    pub reply_to: Option<MsgId>,
+    /// Status.
+    pub status: MsgStatus,
+}
+
+/// A sealed message waiting for its recipient to acknowledge it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OutboxEntry {
+    /// Sealed bytes (Noise X to the recipient).
+    pub sealed: Vec<u8>,
+    /// Id of the message inside.
+    pub msg_id: MsgId,
+    /// Whether copies were left with holders.
+    pub held: bool,
+}
+
+/// Mail held for another account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldItem {
+    /// Sealed bytes (unreadable to us).
+    pub sealed: Vec<u8>,
+    /// Unix seconds after which it is dropped.
+    pub expires_at: u64,
+    /// Peer id bytes of the depositor (for quotas).
+    pub depositor: Vec<u8>,
+}
+
+/// The chat trees.
+#[derive(Clone)]
+pub(crate) struct ChatTrees {
+    contacts: sled::Tree,
+    messages: sled::Tree,
+    msg_index: sled::Tree,
+    outbox: sled::Tree,
+    held: sled::Tree,
+    meta: sled::Tree,
+}
+
+impl ChatTrees {
+    pub(crate) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+        Ok(Self {
+            contacts: db.open_tree("contacts")?,
+            messages: db.open_tree("messages")?,
+            msg_index: db.open_tree("msg_index")?,
+            outbox: db.open_tree("outbox")?,
+            held: db.open_tree("held")?,
+            meta: db.open_tree("chat_meta")?,
+        })
+    }
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_stdvec(v).unwrap_or_default()
+}
+
+fn dec<T: DeserializeOwned>(tree: &'static str, v: &[u8]) -> Result<T, StoreError> {
+    postcard::from_bytes(v).map_err(|e| StoreError::Corrupt(tree, e.to_string()))
+}
+
+/// Key of a message in `messages`.
+pub fn message_key(conv: &AccountId, sent_at_ms: u64, from: &AccountId, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(80);
+    k.extend_from_slice(&conv.0);
+    k.extend_from_slice(&sent_at_ms.to_be_bytes());
+    k.extend_from_slice(&from.0);
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn outbox_key(to: &AccountId, seq: u64) -> Vec<u8> {
+    let mut k = to.0.to_vec();
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+fn seq_key(to: &AccountId) -> Vec<u8> {
+    let mut k = b"seq".to_vec();
+    k.extend_from_slice(&to.0);
+    k
+}
+
+fn tx_err(e: TransactionError<StoreError>) -> StoreError {
+    match e {
+        TransactionError::Abort(e) => e,
+        TransactionError::Storage(e) => StoreError::Sled(e),
+    }
+}
+
+/// What to add to the log when a message is queued.
+pub struct Outgoing {
+    /// Recipient.
+    pub to: AccountId,
+    /// Sequence number (from [`Store::next_seq`]).
+    pub seq: u64,
+    /// Sender clock.
+    pub sent_at_ms: u64,
+    /// Sealed bytes.
+    pub sealed: Vec<u8>,
+    /// Id.
+    pub id: MsgId,
+    /// For texts: the log entry to show.
+    pub log: Option<StoredMessage>,
+}
+
+impl Store {
+    // ----- contacts -----
+
+    /// A contact, if known.
+    pub fn contact(&self, account: &AccountId) -> Result<Option<Contact>, StoreError> {
+        match self.chat.contacts.get(account.0)? {
+            None => Ok(None),
+            Some(v) => dec("contacts", &v).map(Some),
+        }
+    }
+
+    /// Adds or replaces a contact (not flushed: callers flush before acknowledging).
+    pub fn put_contact(&self, c: &Contact) -> Result<(), StoreError> {
+        self.chat.contacts.insert(c.account.0, enc(c))?;
+        Ok(())
+    }
+
+    /// Removes a contact (their messages stay in the log).
+    pub fn delete_contact(&self, account: &AccountId) -> Result<bool, StoreError> {
+        Ok(self.chat.contacts.remove(account.0)?.is_some())
+    }
+
+    /// Every contact.
+    pub fn contacts(&self) -> Result<Vec<Contact>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.chat.contacts.iter() {
+            let (_, v) = item?;
+            match dec::<Contact>("contacts", &v) {
+                Ok(c) => out.push(c),
+                Err(e) => tracing::warn!(error = %e, "skipping unreadable contact"),
+            }
+        }
+        Ok(out)
+    }
+
+    // ----- sending -----
+
+    /// Next (seq, sent_at_ms) for a conversation: seq +1, time strictly increasing.
+    /// Callers serialise (one sender lock), then persist with [`Store::enqueue`].
+    pub fn next_seq(&self, to: &AccountId, now_ms: u64) -> Result<(u64, u64), StoreError> {
+        let (seq, last_ms) = match self.chat.meta.get(seq_key(to))? {
+            Some(v) => dec::<(u64, u64)>("chat_meta", &v)?,
+            None => (0, 0),
+        };
+        Ok((seq + 1, now_ms.max(last_ms + 1)))
+    }
+
+    /// Atomically: conversation counters, the log entry (texts), the id
+    /// index and the outbox entry. Flush afterwards to make it durable.
+    pub fn enqueue(&self, out: &Outgoing) -> Result<(), StoreError> {
+        let t = &self.chat;
+        (&t.meta, &t.messages, &t.msg_index, &t.outbox)
+            .transaction(|(meta, messages, index, outbox)| {
+                meta.insert(seq_key(&out.to), enc(&(out.seq, out.sent_at_ms)))?;
+                if let Some(log) = &out.log {
+                    let key = message_key(&out.to, out.sent_at_ms, &log.from, out.seq);
+                    messages.insert(key.clone(), enc(log))?;
+                    index.insert(&out.id.0, key)?;
+                }
+                let entry = OutboxEntry {
+                    sealed: out.sealed.clone(),
+                    msg_id: out.id,
+                    held: false,
+                };
+                outbox.insert(outbox_key(&out.to, out.seq), enc(&entry))?;
+                Ok::<(), ConflictableTransactionError<StoreError>>(())
+            })
+            .map_err(tx_err)
+    }
+
+    /// Recipients with something in the outbox.
+    pub fn outbox_recipients(&self) -> Result<Vec<AccountId>, StoreError> {
+        let mut out: Vec<AccountId> = Vec::new();
+        for item in self.chat.outbox.iter() {
+            let (k, _) = item?;
+            if let Ok(arr) = <[u8; 32]>::try_from(&k[..32.min(k.len())]) {
+                if out.last().map(|a| a.0) != Some(arr) {
+                    out.push(AccountId(arr));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// The oldest outbox entries for `to`, up to `max_items` and `max_bytes` of sealed data.
+    pub fn outbox_batch(
+        &self,
+        to: &AccountId,
+        max_items: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<(Vec<u8>, OutboxEntry)>, StoreError> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for item in self.chat.outbox.scan_prefix(to.0) {
+            let (k, v) = item?;
+            let e: OutboxEntry = dec("outbox", &v)?;
+            if !out.is_empty() && (out.len() >= max_items || bytes + e.sealed.len() > max_bytes) {
+                break;
+            }
+            bytes += e.sealed.len();
+            out.push((k.to_vec(), e));
+        }
+        Ok(out)
+    }
+
+    /// Whether anything waits for `to`.
+    pub fn outbox_has(&self, to: &AccountId) -> Result<bool, StoreError> {
+        Ok(self.chat.outbox.scan_prefix(to.0).next().transpose()?.is_some())
+    }
+
+    /// Removes acknowledged outbox entries and sets their messages' status.
+    pub fn outbox_done(
+        &self,
+        keys: &[(Vec<u8>, MsgId)],
+        status: MsgStatus,
+    ) -> Result<(), StoreError> {
+        for (k, id) in keys {
+            self.chat.outbox.remove(k.as_slice())?;
+            self.raise_status(id, status)?;
+        }
+        Ok(())
+    }
+
+    /// Marks outbox entries as left with holders.
+    pub fn outbox_mark_held(&self, keys: &[(Vec<u8>, MsgId)]) -> Result<(), StoreError> {
+        for (k, id) in keys {
+            if let Some(v) = self.chat.outbox.get(k.as_slice())? {
+                let mut e: OutboxEntry = dec("outbox", &v)?;
+                e.held = true;
+                self.chat.outbox.insert(k.as_slice(), enc(&e))?;
+                self.raise_status(id, MsgStatus::Stored)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Raises an outgoing message's status (never downgrades, never revives a recall).
+    pub fn raise_status(&self, id: &MsgId, status: MsgStatus) -> Result<(), StoreError> {
+        self.update_message(id, |m| {
+            if m.status < status && m.status <= MsgStatus::Read && status <= MsgStatus::Read
+                || status == MsgStatus::Failed && m.status == MsgStatus::Sending
+            {
+                m.status = status;
+            }
+        })
+    }
+
+    // ----- receiving -----
+
+    /// Whether a message id is already known.
+    pub fn has_message(&self, id: &MsgId) -> Result<bool, StoreError> {
+        Ok(self.chat.msg_index.contains_key(id.0)?)
+    }
+
+    /// Records an id as seen without a log entry (requests, receipts...).
+    pub fn mark_seen_id(&self, id: &MsgId) -> Result<(), StoreError> {
+        self.chat.msg_index.insert(id.0, &[][..])?;
+        Ok(())
+    }
+
+    /// Stores an incoming message in conversation `conv`, once.
+    pub fn insert_incoming(&self, conv: &AccountId, m: &StoredMessage) -> Result<bool, StoreError> {
+        let key = message_key(conv, m.sent_at_ms, &m.from, m.seq);
+        let t = &self.chat;
+        (&t.messages, &t.msg_index)
+            .transaction(|(messages, index)| {
+                if index.get(m.id.0)?.is_some() {
+                    return Ok(false);
+                }
+                messages.insert(key.clone(), enc(m))?;
+                index.insert(&m.id.0, key.clone())?;
+                Ok::<bool, ConflictableTransactionError<StoreError>>(true)
+            })
+            .map_err(tx_err)
+    }
+
+    /// A message by id.
+    pub fn message(&self, id: &MsgId) -> Result<Option<StoredMessage>, StoreError> {
+        let Some(key) = self.chat.msg_index.get(id.0)? else {
+            return Ok(None);
+        };
+        if key.is_empty() {
+            return Ok(None);
+        }
+        match self.chat.messages.get(&key)? {
+            Some(v) => dec("messages", &v).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The conversation a logged message belongs to.
+    pub fn message_conversation(&self, id: &MsgId) -> Result<Option<AccountId>, StoreError> {
+        Ok(self
+            .chat
+            .msg_index
+            .get(id.0)?
+            .filter(|k| k.len() >= 32)
+            .and_then(|k| <[u8; 32]>::try_from(&k[..32]).ok())
+            .map(AccountId))
+    }
+
+    /// Applies `f` to a logged message.
+    pub fn update_message(
+        &self,
+        id: &MsgId,
+        f: impl Fn(&mut StoredMessage),
+    ) -> Result<(), StoreError> {
+        let Some(key) = self.chat.msg_index.get(id.0)? else {
+            return Ok(());
+        };
+        if key.is_empty() {
+            return Ok(());
+        }
+        self.chat
+            .messages
+            .fetch_and_update(&key, |old| {
+                let old = old?;
+                let mut m: StoredMessage = postcard::from_bytes(old).ok()?;
+                f(&mut m);
+                Some(enc(&m))
+            })?;
+        Ok(())
+    }
+
+    /// The last `limit` messages of a conversation, oldest first.
+    pub fn conversation(
+        &self,
+        conv: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<StoredMessage>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.chat.messages.scan_prefix(conv.0).rev().take(limit) {
+            let (_, v) = item?;
+            out.push(dec("messages", &v)?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Conversations: (peer account, last message, unread count).
+    pub fn conversations(&self) -> Result<Vec<(AccountId, StoredMessage, usize)>, StoreError> {
+        let mut out = Vec::new();
+        let mut cursor: Option<[u8; 32]> = None;
+        loop {
+            let next = match cursor {
+                None => self.chat.messages.iter().next(),
+                Some(c) => {
+                    // Smallest key after every key of conversation `c`.
+                    let mut after = c.to_vec();
+                    after.extend_from_slice(&[0xff; 81]);
+                    self.chat.messages.range(after..).next()
+                }
+            };
+            let Some(item) = next else { break };
+            let (k, _) = item?;
+            let Ok(conv) = <[u8; 32]>::try_from(&k[..32.min(k.len())]) else { break };
+            let conv_id = AccountId(conv);
+            let mut unread = 0;
+            let mut last = None;
+            for item in self.chat.messages.scan_prefix(conv) {
+                let (_, v) = item?;
+                let m: StoredMessage = dec("messages", &v)?;
+                if m.status == MsgStatus::Received {
+                    unread += 1;
+                }
+                last = Some(m);
+            }
+            if let Some(last) = last {
+                out.push((conv_id, last, unread));
+            }
+            cursor = Some(conv);
+        }
+        Ok(out)
+    }
+
+    // ----- holding mail for others -----
+
+    /// Holds an item for `to`. Returns false if it was already held.
+    pub fn hold(&self, to: &AccountId, hash: &[u8; 32], item: &HeldItem) -> Result<bool, StoreError> {
+        let mut k = to.0.to_vec();
+        k.extend_from_slice(hash);
+        Ok(self.chat.held.insert(k, enc(item))?.is_none())
+    }
+
+    /// Up to `max` unexpired held items for `to` (expired ones are dropped on the way).
+    pub fn held_for(
+        &self,
+        to: &AccountId,
+        max: usize,
+        max_bytes: usize,
+        now: u64,
+    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for item in self.chat.held.scan_prefix(to.0) {
+            let (k, v) = item?;
+            let h: HeldItem = match dec("held", &v) {
+                Ok(h) => h,
+                Err(_) => {
+                    self.chat.held.remove(k)?;
+                    continue;
+                }
+            };
+            if h.expires_at < now {
+                self.chat.held.remove(k)?;
+                continue;
+            }
+            if out.len() >= max || bytes + h.sealed.len() > max_bytes {
+                return Ok((out, true));
+            }
+            bytes += h.sealed.len();
+            out.push(h.sealed);
+        }
+        Ok((out, false))
+    }
+
+    /// Drops held items for `to` by hash.
+    pub fn unhold(&self, to: &AccountId, hashes: &[[u8; 32]]) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for h in hashes {
+            let mut k = to.0.to_vec();
+            k.extend_from_slice(h);
+            if self.chat.held.remove(k)?.is_some() {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Every held item's (recipient, depositor, bytes, expires_at), for quotas and expiry.
+    pub fn held_summary(&self) -> Result<Vec<(Vec<u8>, Vec<u8>, usize, u64)>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.chat.held.iter() {
+            let (k, v) = item?;
+            if let Ok(h) = dec::<HeldItem>("held", &v) {
+                out.push((k.to_vec(), h.depositor, h.sealed.len(), h.expires_at));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Removes a held item by its full key.
+    pub fn drop_held_key(&self, key: &[u8]) -> Result<(), StoreError> {
+        self.chat.held.remove(key)?;
+        Ok(())
+    }
+
+    /// Raw bytes of every held item, for checking what a holder can see (tests).
+    pub fn held_raw(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.chat.held.iter() {
+            let (_, v) = item?;
+            out.push(v.to_vec());
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::AccountKey;
+
+    fn msg(from: AccountId, seq: u64, at: u64) -> StoredMessage {
+        StoredMessage {
+            id: MsgId([seq as u8; 32]),
+            from,
+            seq,
+            sent_at_ms: at,
+            text: format!("m{seq}"),
+            reply_to: None,
+            status: MsgStatus::Received,
+        }
+    }
+
+    #[test]
+    fn incoming_is_deduplicated_and_ordered() {
+        let s = Store::temporary().unwrap();
+        let a = AccountKey::generate().unwrap().account_id();
+        assert!(s.insert_incoming(&a, &msg(a, 2, 20)).unwrap());
+        assert!(s.insert_incoming(&a, &msg(a, 1, 10)).unwrap());
+        assert!(!s.insert_incoming(&a, &msg(a, 1, 10)).unwrap());
+        let log = s.conversation(&a, 10).unwrap();
+        assert_eq!(log.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+        let convs = s.conversations().unwrap();
+        assert_eq!(convs.len(), 1);
+        assert_eq!(convs[0].2, 2);
+    }
+
+    #[test]
+    fn status_only_moves_forward() {
+        let s = Store::temporary().unwrap();
+        let a = AccountKey::generate().unwrap().account_id();
+        let mut m = msg(a, 1, 1);
+        m.status = MsgStatus::Sending;
+        let out = Outgoing {
+            to: a,
+            seq: 1,
+            sent_at_ms: 1,
+            sealed: vec![1, 2],
+            id: m.id,
+            log: Some(m.clone()),
+        };
+        s.enqueue(&out).unwrap();
+        s.raise_status(&m.id, MsgStatus::Read).unwrap();
+        s.raise_status(&m.id, MsgStatus::Delivered).unwrap();
+        assert_eq!(s.message(&m.id).unwrap().unwrap().status, MsgStatus::Read);
+        assert!(s.outbox_has(&a).unwrap());
+        let batch = s.outbox_batch(&a, 10, 1000).unwrap();
+        s.outbox_done(&[(batch[0].0.clone(), m.id)], MsgStatus::Delivered).unwrap();
+        assert!(!s.outbox_has(&a).unwrap());
+    }
+}

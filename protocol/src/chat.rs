@@ -1,0 +1,284 @@
+//! Chat payloads: what one account says to another, before sealing.
+//!
+//! A [`ChatBody`] is postcard-encoded in a `Chat` envelope, then sealed to
+//! the recipient with Noise `X` ([`crate::seal`]), so the sealed bytes are
+//! the durable unit: kept in the sender's outbox, handed to store-and-forward
+//! holders, and carried inside the live `/weft/chat/1` session. A message's
+//! id is the BLAKE3 hash of its canonical body, so duplicates and replays
+//! are recognised by id.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::card::Card;
+use crate::envelope::{decode, encode, DecodeError, EncodeError, Kind};
+use crate::identity::AccountId;
+
+/// Longest text message, in bytes (UTF-8). One sealed message must fit in a
+/// single Noise message (64 KiB), with room for batching several.
+pub const MAX_TEXT_BYTES: usize = 16 * 1024;
+/// Longest friend-request greeting, in bytes.
+pub const MAX_GREETING_BYTES: usize = 512;
+/// A sender may recall a message this long after sending it (as WeChat).
+pub const RECALL_WINDOW_MS: u64 = 120_000;
+/// Most message ids in one receipt.
+pub const MAX_RECEIPT_IDS: usize = 512;
+
+/// A message id: BLAKE3 of the canonical body.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct MsgId(pub [u8; 32]);
+
+impl fmt::Display for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in &self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for MsgId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MsgId({})", &self.to_string()[..12])
+    }
+}
+
+impl FromStr for MsgId {
+    type Err = ChatError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.len() != 64 || !s.is_ascii() {
+            return Err(ChatError::BadId);
+        }
+        let mut out = [0u8; 32];
+        for (i, o) in out.iter_mut().enumerate() {
+            *o = u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| ChatError::BadId)?;
+        }
+        Ok(MsgId(out))
+    }
+}
+
+/// What a chat message does.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatKind {
+    /// "Add me": the sender's card (so the receiver can reach back) and a greeting.
+    FriendRequest {
+        /// The sender's signed card.
+        card: Card,
+        /// Greeting shown with the request.
+        greeting: String,
+    },
+    /// "I accept your request", with the accepter's card.
+    FriendAccept {
+        /// The accepter's signed card.
+        card: Card,
+    },
+    /// A text message, optionally quoting another message.
+    Text {
+        /// The text (emoji welcome).
+        text: String,
+        /// The message this one replies to.
+        reply_to: Option<MsgId>,
+    },
+    /// Take back one of the sender's own messages (within [`RECALL_WINDOW_MS`]).
+    Recall {
+        /// The message to recall.
+        target: MsgId,
+    },
+    /// Delivered (`read == false`) or read receipts for messages the receiver got.
+    Receipt {
+        /// Read rather than merely delivered.
+        read: bool,
+        /// Which messages.
+        ids: Vec<MsgId>,
+    },
+}
+
+/// One message from one account to another.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatBody {
+    /// Sender account.
+    pub from: AccountId,
+    /// Recipient account.
+    pub to: AccountId,
+    /// Sender's sequence number in this conversation (1, 2, ...).
+    pub seq: u64,
+    /// Sender's clock, Unix milliseconds; strictly increasing per conversation.
+    pub sent_at_ms: u64,
+    /// What it is.
+    pub kind: ChatKind,
+}
+
+/// Why a chat payload was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ChatError {
+    /// A text over the limit.
+    #[error("message is {size} bytes; the limit is {limit}")]
+    TooLarge {
+        /// Bytes.
+        size: usize,
+        /// Limit.
+        limit: usize,
+    },
+    /// Empty text.
+    #[error("message is empty")]
+    Empty,
+    /// A card in a request/accept that is invalid or not the sender's.
+    #[error("friend request card is invalid or not the sender's: {0}")]
+    BadCard(String),
+    /// Too many ids in a receipt.
+    #[error("receipt lists too many messages")]
+    TooManyIds,
+    /// Not a message id.
+    #[error("not a message id (expected 64 hex characters)")]
+    BadId,
+    /// Decoding failed.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// Encoding failed.
+    #[error(transparent)]
+    Encode(#[from] EncodeError),
+}
+
+impl ChatBody {
+    /// Canonical bytes: the `Chat` envelope.
+    pub fn encode(&self) -> Result<Vec<u8>, ChatError> {
+        Ok(encode(Kind::Chat, self)?)
+    }
+
+    /// Decodes and validates a body.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ChatError> {
+        let body: ChatBody = decode(Kind::Chat, bytes)?;
+        body.validate()?;
+        Ok(body)
+    }
+
+    /// The message id.
+    pub fn id(&self) -> MsgId {
+        let bytes = postcard::to_stdvec(self).unwrap_or_default();
+        MsgId(crate::content_id(&bytes))
+    }
+
+    /// Checks bounds and embedded cards.
+    pub fn validate(&self) -> Result<(), ChatError> {
+        match &self.kind {
+            ChatKind::Text { text, .. } => {
+                if text.is_empty() {
+                    return Err(ChatError::Empty);
+                }
+                if text.len() > MAX_TEXT_BYTES {
+                    return Err(ChatError::TooLarge {
+                        size: text.len(),
+                        limit: MAX_TEXT_BYTES,
+                    });
+                }
+            }
+            ChatKind::FriendRequest { card, greeting } => {
+                if greeting.len() > MAX_GREETING_BYTES {
+                    return Err(ChatError::TooLarge {
+                        size: greeting.len(),
+                        limit: MAX_GREETING_BYTES,
+                    });
+                }
+                self.check_card(card)?;
+            }
+            ChatKind::FriendAccept { card } => self.check_card(card)?,
+            ChatKind::Receipt { ids, .. } if ids.len() > MAX_RECEIPT_IDS => {
+                return Err(ChatError::TooManyIds)
+            }
+            ChatKind::Receipt { .. } | ChatKind::Recall { .. } => {}
+        }
+        Ok(())
+    }
+
+    fn check_card(&self, card: &Card) -> Result<(), ChatError> {
+        card.verify().map_err(|e| ChatError::BadCard(e.to_string()))?;
+        if card.account() != self.from {
+            return Err(ChatError::BadCard("card names another account".into()));
+        }
+        Ok(())
+    }
+}
+
+/// What the initiator of a `/weft/chat/1` session sends (inside Noise IK).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Delivery {
+    /// The initiator's account (checked against its Noise static key).
+    pub from: AccountId,
+    /// Sealed messages, each for the responder.
+    pub items: Vec<Vec<u8>>,
+}
+
+/// The responder's answer: which sealed items (by BLAKE3 of their bytes) it
+/// has stored durably, and which it can never accept.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryAck {
+    /// Persisted (or already had): the sender may drop them from its outbox.
+    pub accepted: Vec<[u8; 32]>,
+    /// Unreadable or invalid: retrying will not help.
+    pub rejected: Vec<[u8; 32]>,
+}
+
+/// The id by which a sealed item is acknowledged and held.
+pub fn item_hash(sealed: &[u8]) -> [u8; 32] {
+    crate::content_id(sealed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::AccountKey;
+
+    fn body(kind: ChatKind) -> ChatBody {
+        ChatBody {
+            from: AccountKey::generate().unwrap().account_id(),
+            to: AccountKey::generate().unwrap().account_id(),
+            seq: 1,
+            sent_at_ms: 5,
+            kind,
+        }
+    }
+
+    #[test]
+    fn text_round_trips_and_ids_are_stable() {
+        let b = body(ChatKind::Text {
+            text: "你好 👋".into(),
+            reply_to: None,
+        });
+        let back = ChatBody::decode(&b.encode().unwrap()).unwrap();
+        assert_eq!(back, b);
+        assert_eq!(back.id(), b.id());
+        let id: MsgId = b.id().to_string().parse().unwrap();
+        assert_eq!(id, b.id());
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let big = body(ChatKind::Text {
+            text: "x".repeat(MAX_TEXT_BYTES + 1),
+            reply_to: None,
+        });
+        assert!(big.validate().is_err());
+        let empty = body(ChatKind::Text {
+            text: String::new(),
+            reply_to: None,
+        });
+        assert_eq!(empty.validate(), Err(ChatError::Empty));
+        assert!("xyz".parse::<MsgId>().is_err());
+    }
+
+    #[test]
+    fn friend_request_card_must_be_the_senders() {
+        let key = AccountKey::generate().unwrap();
+        let card = Card::new(&key, key.certify_device([1; 32], 1), "Ada", vec![], 1).unwrap();
+        let mut b = body(ChatKind::FriendRequest {
+            card,
+            greeting: "hi".into(),
+        });
+        assert!(b.validate().is_err());
+        b.from = key.account_id();
+        assert!(b.validate().is_ok());
+    }
+}
