@@ -47,7 +47,7 @@ pub fn main() -> ExitCode {
 
 fn init_logging(cli: &Cli) {
     let default = match cli.command {
-        Command::Up(_) => "warn,weft_node=info,weft_cli=info",
+        Command::Up(_) => "warn,libp2p_kad=error,weft_node=info,weft_cli=info",
         _ => "warn",
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
@@ -91,7 +91,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::Result<()> {
     use serde_json::{json as j, Value};
-    let action = |name: &str, contact: String| (format!("/v1/contacts/{name}"), j!({ "contact": contact }));
+    let action =
+        |name: &str, contact: String| (format!("/v1/contacts/{name}"), j!({ "contact": contact }));
     let (path, body) = match cmd {
         ContactsCommand::List => {
             let v: Vec<Value> = client.get("/v1/contacts").await?;
@@ -101,9 +102,10 @@ async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::
             let v: Vec<Value> = client.get("/v1/contacts/requests").await?;
             return print::requests(&v, json);
         }
-        ContactsCommand::Add { target, greeting } => {
-            ("/v1/contacts/add".to_string(), j!({ "target": target, "greeting": greeting }))
-        }
+        ContactsCommand::Add { target, greeting } => (
+            "/v1/contacts/add".to_string(),
+            j!({ "target": target, "greeting": greeting }),
+        ),
         ContactsCommand::Accept { contact } => action("accept", contact),
         ContactsCommand::Reject { contact } => action("reject", contact),
         ContactsCommand::Block { contact } => action("block", contact),
@@ -120,14 +122,24 @@ async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::
 async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<()> {
     use serde_json::{json as j, Value};
     match cmd {
-        ChatCommand::Send { contact, text, reply_to } => {
+        ChatCommand::Send {
+            contact,
+            text,
+            reply_to,
+        } => {
             let v: Value = client
-                .post("/v1/chat/send", &j!({ "to": contact, "text": text, "reply_to": reply_to }))
+                .post(
+                    "/v1/chat/send",
+                    &j!({ "to": contact, "text": text, "reply_to": reply_to }),
+                )
                 .await?;
             print::done(&v, json)
         }
         ChatCommand::Log { contact, limit } => {
-            let path = format!("/v1/chat/log?with={}&limit={limit}", client::query_escape(&contact));
+            let path = format!(
+                "/v1/chat/log?with={}&limit={limit}",
+                client::query_escape(&contact)
+            );
             let v: Vec<Value> = client.get(&path).await?;
             print::chat_log(&v, json)
         }

@@ -120,7 +120,12 @@ pub fn done(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
     if let Some(id) = v.get("id").and_then(|x| x.as_str()) {
         println!("sent {id}");
     } else if let Some(acct) = v.get("account_id").and_then(|x| x.as_str()) {
-        println!("{:<46} {:<20} {}", acct, field(v, "name"), field(v, "state"));
+        println!(
+            "{:<46} {:<20} {}",
+            acct,
+            field(v, "name"),
+            field(v, "state")
+        );
     } else {
         println!("done");
     }
@@ -136,7 +141,12 @@ pub fn contacts(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
         println!("no contacts yet; add one with `weft contacts add <id or link>`");
     }
     for c in v {
-        println!("{:<46} {:<20} {}", field(c, "account_id"), field(c, "name"), field(c, "state"));
+        println!(
+            "{:<46} {:<20} {}",
+            field(c, "account_id"),
+            field(c, "name"),
+            field(c, "state")
+        );
     }
     Ok(())
 }
@@ -150,7 +160,12 @@ pub fn requests(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
         println!("no friend requests");
     }
     for r in v {
-        println!("{:<46} {:<20} \"{}\"", field(r, "account_id"), field(r, "name"), field(r, "greeting"));
+        println!(
+            "{:<46} {:<20} \"{}\"",
+            field(r, "account_id"),
+            field(r, "name"),
+            field(r, "greeting")
+        );
     }
     Ok(())
 }

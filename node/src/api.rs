@@ -406,7 +406,10 @@ async fn contacts_action(
         "block" => to_json(chat.block(&b.contact).await?),
         "remark" => {
             let r = b.remark.as_deref().ok_or_else(|| {
-                ApiError(StatusCode::BAD_REQUEST, "remark needs a `remark` field".into())
+                ApiError(
+                    StatusCode::BAD_REQUEST,
+                    "remark needs a `remark` field".into(),
+                )
             })?;
             to_json(chat.remark(&b.contact, r).await?)
         }
@@ -418,7 +421,12 @@ async fn contacts_action(
             chat.delete(&b.contact).await?;
             serde_json::json!({})
         }
-        _ => return Err(ApiError(StatusCode::NOT_FOUND, "no such contacts action".into())),
+        _ => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "no such contacts action".into(),
+            ))
+        }
     };
     Ok(Json(out))
 }
@@ -428,7 +436,10 @@ async fn chat_send(
     body: Result<Json<SendBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
-    let id = node.chat.send(&b.to, &b.text, b.reply_to.as_deref()).await?;
+    let id = node
+        .chat
+        .send(&b.to, &b.text, b.reply_to.as_deref())
+        .await?;
     Ok(Json(serde_json::json!({ "id": id.to_string() })))
 }
 

@@ -194,7 +194,8 @@ impl ChatBody {
     }
 
     fn check_card(&self, card: &Card) -> Result<(), ChatError> {
-        card.verify().map_err(|e| ChatError::BadCard(e.to_string()))?;
+        card.verify()
+            .map_err(|e| ChatError::BadCard(e.to_string()))?;
         if card.account() != self.from {
             return Err(ChatError::BadCard("card names another account".into()));
         }

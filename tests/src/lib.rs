@@ -62,7 +62,8 @@ impl Weft {
     /// A `Command` for the binary, with logs kept quiet.
     pub fn command(&self) -> Command {
         let mut c = Command::new(&self.bin);
-        c.env("RUST_LOG", "warn,weft_node=info").kill_on_drop(true);
+        c.env("RUST_LOG", "warn,libp2p_kad=error,weft_node=info")
+            .kill_on_drop(true);
         c
     }
 
@@ -210,5 +211,61 @@ impl NodeProc {
     /// The node's log so far.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.home.with_extension("log")).unwrap_or_default()
+    }
+}
+
+impl Weft {
+    /// A API client for a running node's home.
+    pub fn client(&self, home: &Path) -> weft_cli::Client {
+        weft_cli::Client::for_home(home).expect("node running")
+    }
+
+    /// Account id of a running node.
+    pub async fn account(&self, home: &Path) -> String {
+        self.status(home).await["account_id"]
+            .as_str()
+            .expect("account id")
+            .to_string()
+    }
+
+    /// Makes `a` and `b` friends: `a` adds `b` by link, `b` accepts.
+    pub async fn befriend(&self, a: &Path, b: &Path) {
+        let (ha, hb) = (a.to_str().expect("utf-8"), b.to_str().expect("utf-8"));
+        let link = self.json(&["id", "--home", hb]).await["link"]
+            .as_str()
+            .expect("link")
+            .to_string();
+        let a_id = self.account(a).await;
+        let b_id = self.account(b).await;
+        self.json(&["contacts", "add", "--home", ha, &link, "--greeting", "hi"])
+            .await;
+        let asked = wait_for(Duration::from_secs(30), || async {
+            let r = self.json(&["contacts", "requests", "--home", hb]).await;
+            r.as_array()
+                .is_some_and(|r| r.iter().any(|x| x["account_id"] == a_id.as_str()))
+        })
+        .await;
+        assert!(asked, "friend request never arrived");
+        self.json(&["contacts", "accept", "--home", hb, &a_id])
+            .await;
+        let friends = wait_for(Duration::from_secs(30), || async {
+            let r = self.json(&["contacts", "list", "--home", ha]).await;
+            r.as_array().is_some_and(|r| {
+                r.iter()
+                    .any(|x| x["account_id"] == b_id.as_str() && x["state"] == "friend")
+            })
+        })
+        .await;
+        assert!(friends, "acceptance never arrived");
+    }
+
+    /// `chat log --json` of `home` with `with`.
+    pub async fn chat_log(&self, home: &Path, with: &str) -> Vec<Value> {
+        let h = home.to_str().expect("utf-8");
+        self.json(&["chat", "log", "--home", h, with, "--limit", "100000"])
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }

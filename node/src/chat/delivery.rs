@@ -43,13 +43,19 @@ pub(crate) fn card_peer(card: &Card) -> Option<PeerId> {
 }
 
 fn card_addrs(card: &Card) -> Vec<Multiaddr> {
-    card.body.addrs.iter().filter_map(|a| a.parse().ok()).collect()
+    card.body
+        .addrs
+        .iter()
+        .filter_map(|a| a.parse().ok())
+        .collect()
 }
 
 impl Chat {
     /// Makes sure a delivery worker runs for `to` (wakes it if it waits).
     pub(crate) fn kick(&self, to: AccountId) {
-        let Ok(mut workers) = self.inner.workers.lock() else { return };
+        let Ok(mut workers) = self.inner.workers.lock() else {
+            return;
+        };
         if let Some(n) = workers.get(&to) {
             n.notify_one();
             return;
@@ -81,7 +87,9 @@ impl Chat {
             };
             if batch.is_empty() {
                 // Exit under the lock so a concurrent kick either sees us gone or finds its entry.
-                let Ok(mut workers) = self.inner.workers.lock() else { return };
+                let Ok(mut workers) = self.inner.workers.lock() else {
+                    return;
+                };
                 if self.inner.store.outbox_has(&to).unwrap_or(false) {
                     continue;
                 }
@@ -95,7 +103,8 @@ impl Chat {
                 }
                 Err(reason) => tracing::debug!(%to, %reason, "direct delivery failed"),
             }
-            let unheld: Vec<&(Vec<u8>, OutboxEntry)> = batch.iter().filter(|(_, e)| !e.held).collect();
+            let unheld: Vec<&(Vec<u8>, OutboxEntry)> =
+                batch.iter().filter(|(_, e)| !e.held).collect();
             if !unheld.is_empty() {
                 self.deposit(&to, &unheld).await;
             }
@@ -111,14 +120,24 @@ impl Chat {
     pub(crate) async fn reach(&self, account: &AccountId) -> Option<PeerId> {
         let want = account.to_string();
         if let Ok(peers) = self.inner.net.peers().await {
-            if let Some(p) = peers.iter().find(|p| p.account_id.as_deref() == Some(want.as_str())) {
+            if let Some(p) = peers
+                .iter()
+                .find(|p| p.account_id.as_deref() == Some(want.as_str()))
+            {
                 if let Ok(id) = p.peer_id.parse() {
                     return Some(id);
                 }
             }
         }
         // A card we hold (from their request/accept), then the DHT's record.
-        if let Some(card) = self.inner.store.contact(account).ok().flatten().and_then(|c| c.card) {
+        if let Some(card) = self
+            .inner
+            .store
+            .contact(account)
+            .ok()
+            .flatten()
+            .and_then(|c| c.card)
+        {
             if let Some(peer) = card_peer(&card) {
                 let dial = self.inner.net.dial_peer(peer, card_addrs(&card));
                 if matches!(tokio::time::timeout(DIAL_TIMEOUT, dial).await, Ok(Ok(()))) {
@@ -127,10 +146,13 @@ impl Chat {
             }
         }
         let key = records::account_key(account);
-        let values = tokio::time::timeout(Duration::from_secs(10), self.inner.net.get_record(key.clone()))
-            .await
-            .ok()?
-            .ok()?;
+        let values = tokio::time::timeout(
+            Duration::from_secs(10),
+            self.inner.net.get_record(key.clone()),
+        )
+        .await
+        .ok()?
+        .ok()?;
         let now = weft_protocol::unix_now();
         let card = values
             .iter()
@@ -152,9 +174,10 @@ impl Chat {
             from: self.me(),
             items: batch.iter().map(|(_, e)| e.sealed.clone()).collect(),
         };
-        let payload = weft_protocol::encode(Kind::Delivery, &delivery).map_err(|e| e.to_string())?;
-        let (session, msg1) =
-            seal::initiate(&self.inner.identity.account, to, &payload).map_err(|e| e.to_string())?;
+        let payload =
+            weft_protocol::encode(Kind::Delivery, &delivery).map_err(|e| e.to_string())?;
+        let (session, msg1) = seal::initiate(&self.inner.identity.account, to, &payload)
+            .map_err(|e| e.to_string())?;
         let msg2 = self
             .inner
             .net

@@ -21,8 +21,7 @@ use weft_protocol::{
     seal, AccountId, Kind,
 };
 
-use super::delivery::card_peer;
-use super::service::{now_ms, Chat, ChatEvent};
+use super::service::{Chat, ChatEvent};
 use crate::net::{records, AppProtocol, InboundRequest, NetEvent};
 use crate::store::chat::{Contact, ContactState, HeldItem, MsgStatus, StoredMessage};
 
@@ -66,7 +65,9 @@ impl Chat {
                     r = rx.recv() => match r { Some(r) => r, None => return },
                     _ = shutdown.wait_for(|s| *s) => return,
                 };
-                let Ok(permit) = limit.clone().acquire_owned().await else { return };
+                let Ok(permit) = limit.clone().acquire_owned().await else {
+                    return;
+                };
                 let chat = chat.clone();
                 tokio::spawn(async move {
                     let reply = match req.protocol {
@@ -74,7 +75,10 @@ impl Chat {
                         AppProtocol::Mailbox => Some(chat.on_mailbox(req.peer, &req.data).await),
                     };
                     if let Some(bytes) = reply {
-                        chat.inner.net.respond(req.protocol, req.responder, bytes).await;
+                        chat.inner
+                            .net
+                            .respond(req.protocol, req.responder, bytes)
+                            .await;
                     }
                     drop(permit);
                 });
@@ -126,7 +130,12 @@ impl Chat {
 
     /// Opens, checks and applies one sealed message. Not flushed: callers
     /// flush once per batch before acknowledging.
-    async fn accept_sealed(&self, sealed: &[u8], session_from: Option<&AccountId>, via_holder: bool) -> Outcome {
+    async fn accept_sealed(
+        &self,
+        sealed: &[u8],
+        session_from: Option<&AccountId>,
+        via_holder: bool,
+    ) -> Outcome {
         let me = self.me();
         let (plain, sender_static) = match seal::open(&self.inner.identity.account, sealed) {
             Ok(x) => x,
@@ -193,7 +202,10 @@ impl Chat {
                                 let _ = chat.enqueue(from, ChatKind::FriendAccept { card }).await;
                             });
                         }
-                        self.emit(ChatEvent::FriendAccepted { account_id: from.to_string(), name });
+                        self.emit(ChatEvent::FriendAccepted {
+                            account_id: from.to_string(),
+                            name,
+                        });
                     }
                     _ => {
                         c.state = ContactState::RequestReceived;
@@ -252,7 +264,10 @@ impl Chat {
                         // The sender got no ack from us; tell it we have it.
                         let chat = self.clone();
                         tokio::spawn(async move {
-                            let kind = ChatKind::Receipt { read: false, ids: vec![id] };
+                            let kind = ChatKind::Receipt {
+                                read: false,
+                                ids: vec![id],
+                            };
                             let _ = chat.enqueue(from, kind).await;
                         });
                     }
@@ -261,13 +276,17 @@ impl Chat {
             ChatKind::Recall { target } => {
                 store.mark_seen_id(&id)?;
                 if let Some(t) = store.message(&target)? {
-                    let in_window = body.sent_at_ms.saturating_sub(t.sent_at_ms) <= RECALL_WINDOW_MS;
+                    let in_window =
+                        body.sent_at_ms.saturating_sub(t.sent_at_ms) <= RECALL_WINDOW_MS;
                     if t.from == from && in_window {
                         store.update_message(&target, |m| {
                             m.status = MsgStatus::Recalled;
                             m.text.clear();
                         })?;
-                        self.emit(ChatEvent::Recalled { with: from.to_string(), id: target.to_string() });
+                        self.emit(ChatEvent::Recalled {
+                            with: from.to_string(),
+                            id: target.to_string(),
+                        });
                     } else {
                         tracing::warn!(%from, "refusing a recall of someone else's or an old message");
                     }
@@ -275,7 +294,11 @@ impl Chat {
             }
             ChatKind::Receipt { read, ids } => {
                 store.mark_seen_id(&id)?;
-                let status = if read { MsgStatus::Read } else { MsgStatus::Delivered };
+                let status = if read {
+                    MsgStatus::Read
+                } else {
+                    MsgStatus::Delivered
+                };
                 let mut changed = Vec::new();
                 for mid in ids {
                     // Only receipts for our messages in the conversation with the receipt's sender.
@@ -289,7 +312,11 @@ impl Chat {
                     }
                 }
                 if !changed.is_empty() {
-                    self.emit(ChatEvent::Receipt { with: from.to_string(), ids: changed, status: status.as_str() });
+                    self.emit(ChatEvent::Receipt {
+                        with: from.to_string(),
+                        ids: changed,
+                        status: status.as_str(),
+                    });
                 }
             }
         }
@@ -300,35 +327,45 @@ impl Chat {
     async fn on_mailbox(&self, peer: PeerId, data: &[u8]) -> Vec<u8> {
         let reply = match weft_protocol::decode::<MailboxRequest>(Kind::MailboxRequest, data) {
             Ok(req) => self.holder(peer, req).await,
-            Err(e) => MailboxReply::Refused { reason: e.to_string() },
+            Err(e) => MailboxReply::Refused {
+                reason: e.to_string(),
+            },
         };
         weft_protocol::encode(Kind::MailboxReply, &reply).unwrap_or_default()
     }
 
     async fn holder(&self, peer: PeerId, req: MailboxRequest) -> MailboxReply {
-        let refuse = |r: &str| MailboxReply::Refused { reason: r.to_string() };
+        let refuse = |r: &str| MailboxReply::Refused {
+            reason: r.to_string(),
+        };
         let store = &self.inner.store;
         let now = weft_protocol::unix_now();
         let me = peer_bytes(self.inner.net.peer_id());
         match req {
             MailboxRequest::Deposit { to, items } => {
-                if items.len() > MAX_ITEMS_PER_MESSAGE || items.iter().any(|i| i.len() > MAX_ITEM_BYTES || i.is_empty()) {
+                if items.len() > MAX_ITEMS_PER_MESSAGE
+                    || items
+                        .iter()
+                        .any(|i| i.len() > MAX_ITEM_BYTES || i.is_empty())
+                {
                     return refuse("too many or too large items");
                 }
                 let depositor = peer_bytes(peer);
-                let Ok(summary) = store.held_summary() else { return refuse("store error") };
+                let Ok(summary) = store.held_summary() else {
+                    return refuse("store error");
+                };
                 let (mut dep_items, mut dep_bytes, mut rcpt_items, mut total) = (0, 0, 0, 0);
-                for (key, dep, len, expires) in &summary {
-                    if *expires < now {
-                        let _ = store.drop_held_key(key);
+                for h in &summary {
+                    if h.expires_at < now {
+                        let _ = store.drop_held_key(&h.key);
                         continue;
                     }
-                    total += len;
-                    if *dep == depositor {
+                    total += h.len;
+                    if h.depositor == depositor {
                         dep_items += 1;
-                        dep_bytes += len;
+                        dep_bytes += h.len;
                     }
-                    if key.starts_with(&to.0) {
+                    if h.key.starts_with(&to.0) {
                         rcpt_items += 1;
                     }
                 }
@@ -342,7 +379,11 @@ impl Chat {
                     return refuse("over quota");
                 }
                 for item in &items {
-                    let held = HeldItem { sealed: item.clone(), expires_at: now + HOLD_SECS, depositor: depositor.clone() };
+                    let held = HeldItem {
+                        sealed: item.clone(),
+                        expires_at: now + HOLD_SECS,
+                        depositor: depositor.clone(),
+                    };
                     if store.hold(&to, &item_hash(item), &held).is_err() {
                         return refuse("store error");
                     }
@@ -350,7 +391,9 @@ impl Chat {
                 if store.flush_async().await.is_err() {
                     return refuse("store error");
                 }
-                MailboxReply::Deposited { accepted: items.len() as u32 }
+                MailboxReply::Deposited {
+                    accepted: items.len() as u32,
+                }
             }
             MailboxRequest::Fetch { auth } => {
                 if auth.verify(&me, 0, now).is_err() {
@@ -381,20 +424,29 @@ impl Chat {
         let key = &self.inner.identity.account;
         for _round in 0..50 {
             let auth = MailboxAuth::new(key, peer_bytes(holder), weft_protocol::unix_now(), 0);
-            let Ok(req) = weft_protocol::encode(Kind::MailboxRequest, &MailboxRequest::Fetch { auth }) else { return };
-            let reply = tokio::time::timeout(Duration::from_secs(15), self.inner.net.request(AppProtocol::Mailbox, holder, req)).await;
-            let Ok(Ok(bytes)) = reply else { return };
-            let (items, more) = match weft_protocol::decode::<MailboxReply>(Kind::MailboxReply, &bytes) {
-                Ok(MailboxReply::Items { items, more }) => (items, more),
-                Ok(MailboxReply::Refused { reason }) => {
-                    tracing::debug!(%holder, %reason, "holder refused fetch");
-                    return;
-                }
-                _ => {
-                    tracing::warn!(%holder, "holder sent a malformed mailbox reply");
-                    return;
-                }
+            let Ok(req) =
+                weft_protocol::encode(Kind::MailboxRequest, &MailboxRequest::Fetch { auth })
+            else {
+                return;
             };
+            let reply = tokio::time::timeout(
+                Duration::from_secs(15),
+                self.inner.net.request(AppProtocol::Mailbox, holder, req),
+            )
+            .await;
+            let Ok(Ok(bytes)) = reply else { return };
+            let (items, more) =
+                match weft_protocol::decode::<MailboxReply>(Kind::MailboxReply, &bytes) {
+                    Ok(MailboxReply::Items { items, more }) => (items, more),
+                    Ok(MailboxReply::Refused { reason }) => {
+                        tracing::debug!(%holder, %reason, "holder refused fetch");
+                        return;
+                    }
+                    _ => {
+                        tracing::warn!(%holder, "holder sent a malformed mailbox reply");
+                        return;
+                    }
+                };
             if items.is_empty() {
                 return;
             }
@@ -403,7 +455,9 @@ impl Chat {
                 match self.accept_sealed(item, None, true).await {
                     Outcome::Accepted => done.push(item_hash(item)),
                     // A corrupted copy from a bad holder: skip it; another holder's copy will do.
-                    Outcome::Rejected(reason) => tracing::warn!(%holder, %reason, "bad held message"),
+                    Outcome::Rejected(reason) => {
+                        tracing::warn!(%holder, %reason, "bad held message")
+                    }
                 }
             }
             tracing::info!(%holder, fetched = items.len(), accepted = done.len(), "fetched mail");
@@ -412,8 +466,15 @@ impl Chat {
                 return;
             }
             let auth = MailboxAuth::new(key, peer_bytes(holder), weft_protocol::unix_now(), 1);
-            if let Ok(req) = weft_protocol::encode(Kind::MailboxRequest, &MailboxRequest::Delete { auth, items: done }) {
-                let _ = tokio::time::timeout(Duration::from_secs(15), self.inner.net.request(AppProtocol::Mailbox, holder, req)).await;
+            if let Ok(req) = weft_protocol::encode(
+                Kind::MailboxRequest,
+                &MailboxRequest::Delete { auth, items: done },
+            ) {
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(15),
+                    self.inner.net.request(AppProtocol::Mailbox, holder, req),
+                )
+                .await;
             }
             if !more {
                 return;
@@ -473,7 +534,9 @@ impl Chat {
 
     async fn check_mailbox_holders(&self) {
         let key = mailbox_key(&self.me());
-        let Ok(Ok(peers)) = tokio::time::timeout(Duration::from_secs(20), self.inner.net.closest_peers(key)).await else {
+        let Ok(Ok(peers)) =
+            tokio::time::timeout(Duration::from_secs(20), self.inner.net.closest_peers(key)).await
+        else {
             return;
         };
         for (peer, _) in peers.into_iter().take(super::delivery::HOLDERS + 2) {
@@ -482,16 +545,23 @@ impl Chat {
     }
 
     async fn publish_record(&self) {
-        let Some(card) = self.my_card().await else { return };
-        let Ok(value) = weft_protocol::encode(Kind::Card, &card) else { return };
+        let Some(card) = self.my_card().await else {
+            return;
+        };
+        let Ok(value) = weft_protocol::encode(Kind::Card, &card) else {
+            return;
+        };
         let key = records::account_key(&self.me());
-        match tokio::time::timeout(Duration::from_secs(30), self.inner.net.put_record(key, value)).await {
+        match tokio::time::timeout(
+            Duration::from_secs(30),
+            self.inner.net.put_record(key, value),
+        )
+        .await
+        {
             Ok(Ok(())) => tracing::debug!("published our account record"),
             Ok(Err(e)) => tracing::debug!(error = %e, "could not publish our account record"),
             Err(_) => tracing::debug!("publishing our account record timed out"),
         }
-        let _ = card_peer(&card);
-        let _ = now_ms();
     }
 }
 

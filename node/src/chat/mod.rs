@@ -15,4 +15,6 @@ mod delivery;
 mod inbound;
 mod service;
 
-pub use service::{Chat, ChatError, ChatEvent, ContactView, ConversationView, MessageView, RequestView};
+pub use service::{
+    Chat, ChatError, ChatEvent, ContactView, ConversationView, MessageView, RequestView,
+};

@@ -325,7 +325,11 @@ impl Chat {
     }
 
     /// `contacts add`: records the contact and sends a friend request.
-    pub async fn add_contact(&self, target: &str, greeting: &str) -> Result<ContactView, ChatError> {
+    pub async fn add_contact(
+        &self,
+        target: &str,
+        greeting: &str,
+    ) -> Result<ContactView, ChatError> {
         if greeting.len() > MAX_GREETING_BYTES {
             return Err(ChatError::GreetingTooLong(greeting.len()));
         }
@@ -364,14 +368,18 @@ impl Chat {
                 });
             }
         }
-        let card = self.my_card().await.ok_or(ChatError::Seal("cannot make our card".into()))?;
+        let card = self
+            .my_card()
+            .await
+            .ok_or(ChatError::Seal("cannot make our card".into()))?;
         match c.state {
             ContactState::Friend => {}
             // They asked us already: adding them back is accepting.
             ContactState::RequestReceived => {
                 c.state = ContactState::Friend;
                 self.inner.store.put_contact(&c)?;
-                self.enqueue(account, ChatKind::FriendAccept { card }).await?;
+                self.enqueue(account, ChatKind::FriendAccept { card })
+                    .await?;
                 return Ok(view(&c));
             }
             _ => c.state = ContactState::RequestSent,
@@ -400,8 +408,12 @@ impl Chat {
         c.state = ContactState::Friend;
         c.greeting = None;
         self.inner.store.put_contact(&c)?;
-        let card = self.my_card().await.ok_or(ChatError::Seal("cannot make our card".into()))?;
-        self.enqueue(account, ChatKind::FriendAccept { card }).await?;
+        let card = self
+            .my_card()
+            .await
+            .ok_or(ChatError::Seal("cannot make our card".into()))?;
+        self.enqueue(account, ChatKind::FriendAccept { card })
+            .await?;
         Ok(view(&c))
     }
 
@@ -546,7 +558,9 @@ impl Chat {
             return Err(ChatError::Recall("only your own messages can be recalled"));
         }
         if now_ms().saturating_sub(m.sent_at_ms) > RECALL_WINDOW_MS {
-            return Err(ChatError::Recall("messages can be recalled within 2 minutes of sending"));
+            return Err(ChatError::Recall(
+                "messages can be recalled within 2 minutes of sending",
+            ));
         }
         let conv = self
             .inner
@@ -557,7 +571,8 @@ impl Chat {
             m.status = MsgStatus::Recalled;
             m.text.clear();
         })?;
-        self.enqueue(conv, ChatKind::Recall { target: msg_id }).await?;
+        self.enqueue(conv, ChatKind::Recall { target: msg_id })
+            .await?;
         Ok(())
     }
 
@@ -565,7 +580,10 @@ impl Chat {
     /// incoming messages read and tells the sender (read receipts).
     pub async fn log(&self, with: &str, limit: usize) -> Result<Vec<MessageView>, ChatError> {
         let account = self.resolve(with)?;
-        let msgs = self.inner.store.conversation(&account, limit.clamp(1, 100_000))?;
+        let msgs = self
+            .inner
+            .store
+            .conversation(&account, limit.clamp(1, 100_000))?;
         let unread: Vec<MsgId> = msgs
             .iter()
             .filter(|m| m.status == MsgStatus::Received)
@@ -619,7 +637,7 @@ impl Chat {
                 unread,
             })
             .collect();
-        out.sort_by(|a, b| b.last_at.cmp(&a.last_at));
+        out.sort_by_key(|c| std::cmp::Reverse(c.last_at));
         Ok(out)
     }
 }

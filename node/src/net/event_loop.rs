@@ -61,6 +61,10 @@ const MAX_PENDING_RESPONSES: usize = 1024;
 /// Outbound requests and DHT queries in flight, at most.
 const MAX_PENDING_QUERIES: usize = 1024;
 
+type ResponseReply = oneshot::Sender<Result<Vec<u8>, NetError>>;
+type RecordsReply = oneshot::Sender<Vec<Vec<u8>>>;
+type PeerAddrs = Vec<(PeerId, Vec<Multiaddr>)>;
+
 struct PeerState {
     addrs: Vec<Multiaddr>,
     card: Option<Card>,
@@ -80,11 +84,11 @@ struct EventLoop {
     inbound: mpsc::Sender<InboundRequest>,
     next_responder: u64,
     responders: HashMap<(AppProtocol, u64), request_response::ResponseChannel<Vec<u8>>>,
-    requests: HashMap<request_response::OutboundRequestId, (PeerId, oneshot::Sender<Result<Vec<u8>, NetError>>)>,
+    requests: HashMap<request_response::OutboundRequestId, (PeerId, ResponseReply)>,
     peer_dials: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetError>>>>,
-    get_records: HashMap<kad::QueryId, (Vec<Vec<u8>>, oneshot::Sender<Vec<Vec<u8>>>)>,
+    get_records: HashMap<kad::QueryId, (Vec<Vec<u8>>, RecordsReply)>,
     put_records: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>>,
-    closest: HashMap<kad::QueryId, oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>>,
+    closest: HashMap<kad::QueryId, oneshot::Sender<PeerAddrs>>,
 }
 
 /// Builds the swarm, starts listening (errors such as a port in use are
@@ -271,7 +275,9 @@ impl EventLoop {
                     let _ = reply.send(Ok(()));
                     return;
                 }
-                if self.peer_dials.len() >= MAX_PENDING_DIALS && !self.peer_dials.contains_key(&peer) {
+                if self.peer_dials.len() >= MAX_PENDING_DIALS
+                    && !self.peer_dials.contains_key(&peer)
+                {
                     let _ = reply.send(Err(NetError::Dial {
                         addr: addrs.first().cloned().unwrap_or_else(Multiaddr::empty),
                         reason: "too many dials in progress".into(),
@@ -337,7 +343,12 @@ impl EventLoop {
                     std::time::Instant::now()
                         + Duration::from_secs(super::records::ACCOUNT_RECORD_TTL_SECS),
                 );
-                match self.swarm.behaviour_mut().kad.put_record(record, kad::Quorum::One) {
+                match self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .put_record(record, kad::Quorum::One)
+                {
                     Ok(id) => {
                         self.put_records.insert(id, reply);
                     }
@@ -351,7 +362,11 @@ impl EventLoop {
                     let _ = reply.send(Vec::new());
                     return;
                 }
-                let id = self.swarm.behaviour_mut().kad.get_record(kad::RecordKey::new(&key));
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_record(kad::RecordKey::new(&key));
                 self.get_records.insert(id, (Vec::new(), reply));
             }
             NetCommand::ClosestPeers { key, reply } => {
@@ -656,7 +671,9 @@ impl EventLoop {
     ) {
         match ev {
             request_response::Event::Message { peer, message, .. } => match message {
-                request_response::Message::Request { request, channel, .. } => {
+                request_response::Message::Request {
+                    request, channel, ..
+                } => {
                     if self.responders.len() >= MAX_PENDING_RESPONSES {
                         tracing::warn!(%peer, "too many requests waiting; dropping one");
                         return; // dropping the channel tells the peer to retry later
@@ -676,14 +693,20 @@ impl EventLoop {
                         Err(_) => tracing::warn!(%peer, "service queue full; dropping request"),
                     }
                 }
-                request_response::Message::Response { request_id, response } => {
+                request_response::Message::Response {
+                    request_id,
+                    response,
+                } => {
                     if let Some((_, reply)) = self.requests.remove(&request_id) {
                         let _ = reply.send(Ok(response));
                     }
                 }
             },
             request_response::Event::OutboundFailure {
-                peer, request_id, error, ..
+                peer,
+                request_id,
+                error,
+                ..
             } => {
                 if let Some((_, reply)) = self.requests.remove(&request_id) {
                     let _ = reply.send(Err(NetError::Request {
@@ -704,8 +727,17 @@ impl EventLoop {
         use kad::{Event, GetRecordOk, InboundRequest as KadInbound, QueryResult};
         match ev {
             Event::InboundRequest {
-                request: KadInbound::PutRecord { source, record: Some(record), .. },
-            } => match super::records::validate(&record.key.to_vec(), &record.value, weft_protocol::unix_now()) {
+                request:
+                    KadInbound::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => match super::records::validate(
+                &record.key.to_vec(),
+                &record.value,
+                weft_protocol::unix_now(),
+            ) {
                 Ok(()) => {
                     if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
                         tracing::debug!(error = ?e, "DHT store full");
@@ -713,7 +745,9 @@ impl EventLoop {
                 }
                 Err(reason) => tracing::warn!(peer = %source, %reason, "rejecting DHT record"),
             },
-            Event::OutboundQueryProgressed { id, result, step, .. } => match result {
+            Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => match result {
                 QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))) => {
                     let now = weft_protocol::unix_now();
                     let rec = found.record;
@@ -730,11 +764,9 @@ impl EventLoop {
                         }
                     }
                 }
-                QueryResult::GetRecord(_) => {
-                    if step.last {
-                        if let Some((values, reply)) = self.get_records.remove(&id) {
-                            let _ = reply.send(values);
-                        }
+                QueryResult::GetRecord(_) if step.last => {
+                    if let Some((values, reply)) = self.get_records.remove(&id) {
+                        let _ = reply.send(values);
                     }
                 }
                 QueryResult::PutRecord(r) => {
@@ -748,7 +780,8 @@ impl EventLoop {
                         Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
                     };
                     if let Some(reply) = self.closest.remove(&id) {
-                        let _ = reply.send(peers.into_iter().map(|p| (p.peer_id, p.addrs)).collect());
+                        let _ =
+                            reply.send(peers.into_iter().map(|p| (p.peer_id, p.addrs)).collect());
                     }
                 }
                 _ => {}

@@ -302,7 +302,8 @@ impl Net {
         &self,
         key: Vec<u8>,
     ) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, NetError> {
-        self.ask(|reply| NetCommand::ClosestPeers { key, reply }).await
+        self.ask(|reply| NetCommand::ClosestPeers { key, reply })
+            .await
     }
 
     /// Closes every connection and stops the task.

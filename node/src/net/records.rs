@@ -65,7 +65,12 @@ mod tests {
         let now = 1_000_000;
         assert!(validate(&account_key(&a.account_id()), &record(&a, now), now).is_ok());
         assert!(validate(&account_key(&b.account_id()), &record(&a, now), now).is_err());
-        assert!(validate(&account_key(&a.account_id()), &record(&a, now - 3 * 3600), now).is_err());
+        assert!(validate(
+            &account_key(&a.account_id()),
+            &record(&a, now - 3 * 3600),
+            now
+        )
+        .is_err());
         assert!(validate(&account_key(&a.account_id()), &record(&a, now + 3600), now).is_err());
         assert!(validate(b"/other/x", &record(&a, now), now).is_err());
         assert!(validate(&account_key(&a.account_id()), b"garbage", now).is_err());

@@ -131,6 +131,18 @@ pub struct HeldItem {
     pub depositor: Vec<u8>,
 }
 
+/// One held item, without its bytes.
+pub struct HeldSummary {
+    /// Full key (recipient ‖ hash).
+    pub key: Vec<u8>,
+    /// Depositor peer id bytes.
+    pub depositor: Vec<u8>,
+    /// Sealed size.
+    pub len: usize,
+    /// Expiry, Unix seconds.
+    pub expires_at: u64,
+}
+
 /// The chat trees.
 #[derive(Clone)]
 pub(crate) struct ChatTrees {
@@ -315,7 +327,13 @@ impl Store {
 
     /// Whether anything waits for `to`.
     pub fn outbox_has(&self, to: &AccountId) -> Result<bool, StoreError> {
-        Ok(self.chat.outbox.scan_prefix(to.0).next().transpose()?.is_some())
+        Ok(self
+            .chat
+            .outbox
+            .scan_prefix(to.0)
+            .next()
+            .transpose()?
+            .is_some())
     }
 
     /// Removes acknowledged outbox entries and sets their messages' status.
@@ -421,14 +439,12 @@ impl Store {
         if key.is_empty() {
             return Ok(());
         }
-        self.chat
-            .messages
-            .fetch_and_update(&key, |old| {
-                let old = old?;
-                let mut m: StoredMessage = postcard::from_bytes(old).ok()?;
-                f(&mut m);
-                Some(enc(&m))
-            })?;
+        self.chat.messages.fetch_and_update(&key, |old| {
+            let old = old?;
+            let mut m: StoredMessage = postcard::from_bytes(old).ok()?;
+            f(&mut m);
+            Some(enc(&m))
+        })?;
         Ok(())
     }
 
@@ -463,7 +479,9 @@ impl Store {
             };
             let Some(item) = next else { break };
             let (k, _) = item?;
-            let Ok(conv) = <[u8; 32]>::try_from(&k[..32.min(k.len())]) else { break };
+            let Ok(conv) = <[u8; 32]>::try_from(&k[..32.min(k.len())]) else {
+                break;
+            };
             let conv_id = AccountId(conv);
             let mut unread = 0;
             let mut last = None;
@@ -486,7 +504,12 @@ impl Store {
     // ----- holding mail for others -----
 
     /// Holds an item for `to`. Returns false if it was already held.
-    pub fn hold(&self, to: &AccountId, hash: &[u8; 32], item: &HeldItem) -> Result<bool, StoreError> {
+    pub fn hold(
+        &self,
+        to: &AccountId,
+        hash: &[u8; 32],
+        item: &HeldItem,
+    ) -> Result<bool, StoreError> {
         let mut k = to.0.to_vec();
         k.extend_from_slice(hash);
         Ok(self.chat.held.insert(k, enc(item))?.is_none())
@@ -537,13 +560,18 @@ impl Store {
         Ok(n)
     }
 
-    /// Every held item's (recipient, depositor, bytes, expires_at), for quotas and expiry.
-    pub fn held_summary(&self) -> Result<Vec<(Vec<u8>, Vec<u8>, usize, u64)>, StoreError> {
+    /// Every held item, for quotas and expiry.
+    pub fn held_summary(&self) -> Result<Vec<HeldSummary>, StoreError> {
         let mut out = Vec::new();
         for item in self.chat.held.iter() {
             let (k, v) = item?;
             if let Ok(h) = dec::<HeldItem>("held", &v) {
-                out.push((k.to_vec(), h.depositor, h.sealed.len(), h.expires_at));
+                out.push(HeldSummary {
+                    key: k.to_vec(),
+                    depositor: h.depositor,
+                    len: h.sealed.len(),
+                    expires_at: h.expires_at,
+                });
             }
         }
         Ok(out)
@@ -617,7 +645,8 @@ mod tests {
         assert_eq!(s.message(&m.id).unwrap().unwrap().status, MsgStatus::Read);
         assert!(s.outbox_has(&a).unwrap());
         let batch = s.outbox_batch(&a, 10, 1000).unwrap();
-        s.outbox_done(&[(batch[0].0.clone(), m.id)], MsgStatus::Delivered).unwrap();
+        s.outbox_done(&[(batch[0].0.clone(), m.id)], MsgStatus::Delivered)
+            .unwrap();
         assert!(!s.outbox_has(&a).unwrap());
     }
 }

@@ -1,0 +1,288 @@
+//! Contacts and chat between real `weft` processes: exactly-once in-order
+//! delivery under load, offline delivery, store-and-forward through a
+//! third node, and no loss when the sender is killed mid-burst.
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use weft_tests::{wait_for, Weft};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+/// Ids of messages from `from` in a log, in log order, with their seq.
+fn from_sender(log: &[Value], from: &str) -> Vec<(String, u64)> {
+    log.iter()
+        .filter(|m| m["from"] == from)
+        .map(|m| {
+            (
+                m["id"].as_str().unwrap().to_string(),
+                m["seq"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+async fn send_many(
+    client: weft_cli::Client,
+    to: String,
+    prefix: &'static str,
+    n: usize,
+) -> Vec<String> {
+    let mut ids = Vec::with_capacity(n);
+    for i in 0..n {
+        let v: Value = client
+            .post(
+                "/v1/chat/send",
+                &json!({"to": to, "text": format!("{prefix} {i} 🧵")}),
+            )
+            .await
+            .expect("send");
+        ids.push(v["id"].as_str().unwrap().to_string());
+    }
+    ids
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn friends_exchange_2000_messages_exactly_once_in_order() {
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("a"), w.home("b"));
+    w.init(&a, "Ada").await;
+    w.init(&b, "Bao").await;
+    let _na = w.up(&a, &[]).await;
+    let _nb = w.up(&b, &[]).await;
+    w.befriend(&a, &b).await;
+    let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
+
+    // Acceptance 1: both contact lists show each other.
+    for (h, other) in [(&a, &b_id), (&b, &a_id)] {
+        let list = w.json(&["contacts", "list", "--home", s(h)]).await;
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["account_id"] == other.as_str()));
+    }
+
+    const N: usize = 1000;
+    let ta = tokio::spawn(send_many(w.client(&a), b_id.clone(), "from Ada", N));
+    let tb = tokio::spawn(send_many(w.client(&b), a_id.clone(), "from Bao", N));
+    let sent_a = ta.await.unwrap();
+    let sent_b = tb.await.unwrap();
+
+    for (h, other) in [(&a, &b_id), (&b, &a_id)] {
+        let complete = wait_for(Duration::from_secs(120), || async {
+            let log = w.chat_log(h, other).await;
+            log.len() >= 2 * N
+                && log
+                    .iter()
+                    .filter(|m| m["from"] != other.as_str())
+                    .all(|m| m["status"] == "delivered" || m["status"] == "read")
+        })
+        .await;
+        let log = w.chat_log(h, other).await;
+        assert!(
+            complete,
+            "only {} of {} messages (or receipts missing)",
+            log.len(),
+            2 * N
+        );
+        assert_eq!(log.len(), 2 * N, "duplicates in the log");
+        let ids: HashSet<&str> = log.iter().map(|m| m["id"].as_str().unwrap()).collect();
+        assert_eq!(ids.len(), 2 * N, "a message appears twice");
+        for (sender, sent) in [(&a_id, &sent_a), (&b_id, &sent_b)] {
+            let got = from_sender(&log, sender);
+            let got_ids: Vec<&String> = got.iter().map(|(id, _)| id).collect();
+            let want: Vec<&String> = sent.iter().collect();
+            assert_eq!(got_ids, want, "sender's messages out of order or missing");
+            assert!(got.windows(2).all(|w| w[0].1 < w[1].1));
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_sent_while_the_friend_is_offline_arrive_when_it_returns() {
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("a"), w.home("b"));
+    w.init(&a, "Ada").await;
+    w.init(&b, "Bao").await;
+    let _na = w.up(&a, &[]).await;
+    let mut nb = w.up(&b, &[]).await;
+    w.befriend(&a, &b).await;
+    let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
+    // B knows A's address (address book) before it goes away.
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            w.status(&b).await["known_peers"] == 1
+        })
+        .await
+    );
+
+    nb.signal("TERM").await;
+    assert!(nb.wait_exit(Duration::from_secs(5)).await.is_some());
+    let sent = send_many(w.client(&a), b_id.clone(), "while away", 50).await;
+
+    let _nb = w.up(&b, &[]).await;
+    let arrived = wait_for(Duration::from_secs(10), || async {
+        from_sender(&w.chat_log(&b, &a_id).await, &a_id).len() >= 50
+    })
+    .await;
+    assert!(arrived, "messages did not arrive within 10 s of B's return");
+    let got: Vec<String> = from_sender(&w.chat_log(&b, &a_id).await, &a_id)
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(got, sent);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_third_node_holds_sealed_mail_while_both_friends_are_offline() {
+    let w = Weft::new(BIN);
+    let (a, b, c) = (w.home("a"), w.home("b"), w.home("c"));
+    for (h, n) in [(&a, "Ada"), (&b, "Bao"), (&c, "Chen")] {
+        w.init(h, n).await;
+    }
+    let mut nc = w.up(&c, &[]).await;
+    let c_addr = w.dial_addr(&c).await;
+    let mut na = w.up(&a, &["--bootstrap", &c_addr]).await;
+    let mut nb = w.up(&b, &["--bootstrap", &c_addr]).await;
+    w.befriend(&a, &b).await;
+    let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
+
+    nb.signal("TERM").await;
+    assert!(nb.wait_exit(Duration::from_secs(5)).await.is_some());
+    const MARK: &str = "plaintext-marker-7c1e";
+    let mut sent = Vec::new();
+    let client = w.client(&a);
+    for i in 0..20 {
+        let v: Value = client
+            .post(
+                "/v1/chat/send",
+                &json!({"to": b_id, "text": format!("{MARK} {i}")}),
+            )
+            .await
+            .unwrap();
+        sent.push(v["id"].as_str().unwrap().to_string());
+    }
+    // A shows them as stored with holders once C has taken them.
+    let stored = wait_for(Duration::from_secs(30), || async {
+        let log = w.chat_log(&a, &b_id).await;
+        log.len() == 20 && log.iter().all(|m| m["status"] == "stored")
+    })
+    .await;
+    assert!(
+        stored,
+        "messages were not left with a holder: {:?}",
+        w.chat_log(&a, &b_id).await
+    );
+    na.signal("TERM").await;
+    assert!(na.wait_exit(Duration::from_secs(5)).await.is_some());
+
+    let _nb = w.up(&b, &[]).await;
+    let arrived = wait_for(Duration::from_secs(30), || async {
+        from_sender(&w.chat_log(&b, &a_id).await, &a_id).len() >= 20
+    })
+    .await;
+    assert!(
+        arrived,
+        "B did not get the held messages; C log:\n{}",
+        nc.log()
+    );
+    let got: Vec<String> = from_sender(&w.chat_log(&b, &a_id).await, &a_id)
+        .into_iter()
+        .map(|x| x.0)
+        .collect();
+    assert_eq!(got, sent);
+
+    // C never had the plaintext: not in its store files.
+    nc.signal("TERM").await;
+    assert!(nc.wait_exit(Duration::from_secs(5)).await.is_some());
+    let mut stack = vec![c.join("store")];
+    while let Some(p) = stack.pop() {
+        for e in std::fs::read_dir(&p).unwrap() {
+            let e = e.unwrap().path();
+            if e.is_dir() {
+                stack.push(e);
+            } else {
+                let bytes = std::fs::read(&e).unwrap();
+                assert!(
+                    !bytes.windows(MARK.len()).any(|w| w == MARK.as_bytes()),
+                    "plaintext found in C's store file {}",
+                    e.display()
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sender_killed_mid_burst_loses_nothing_and_duplicates_nothing() {
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("a"), w.home("b"));
+    w.init(&a, "Ada").await;
+    w.init(&b, "Bao").await;
+    let mut na = w.up(&a, &[]).await;
+    let _nb = w.up(&b, &[]).await;
+    w.befriend(&a, &b).await;
+    let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
+    assert!(
+        wait_for(Duration::from_secs(20), || async {
+            w.status(&a).await["known_peers"] == 1
+        })
+        .await
+    );
+
+    // Send until the node dies under us; keep every id it confirmed.
+    let client = w.client(&a);
+    let to = b_id.clone();
+    let sender = tokio::spawn(async move {
+        let mut ok = Vec::new();
+        for i in 0..100_000 {
+            let r: anyhow::Result<Value> = client
+                .post(
+                    "/v1/chat/send",
+                    &json!({"to": to, "text": format!("burst {i}")}),
+                )
+                .await;
+            match r {
+                Ok(v) => ok.push(v["id"].as_str().unwrap().to_string()),
+                Err(_) => break,
+            }
+        }
+        ok
+    });
+    // Kill once a good part of the burst is confirmed.
+    let client = w.client(&a);
+    let started = wait_for(Duration::from_secs(60), || async {
+        let log: Vec<Value> = client
+            .get(&format!("/v1/chat/log?with={b_id}&limit=100000"))
+            .await
+            .unwrap_or_default();
+        log.len() >= 200
+    })
+    .await;
+    assert!(started);
+    na.signal("KILL").await;
+    assert!(na.wait_exit(Duration::from_secs(5)).await.is_some());
+    let confirmed = sender.await.unwrap();
+    assert!(confirmed.len() >= 200);
+
+    let _na = w.up(&a, &[]).await;
+    let all = wait_for(Duration::from_secs(60), || async {
+        let got: HashSet<String> = from_sender(&w.chat_log(&b, &a_id).await, &a_id)
+            .into_iter()
+            .map(|x| x.0)
+            .collect();
+        confirmed.iter().all(|id| got.contains(id))
+    })
+    .await;
+    assert!(all, "some confirmed messages never arrived");
+    let log = from_sender(&w.chat_log(&b, &a_id).await, &a_id);
+    let unique: HashSet<&String> = log.iter().map(|x| &x.0).collect();
+    assert_eq!(unique.len(), log.len(), "a message arrived twice");
+    assert!(log.windows(2).all(|w| w[0].1 < w[1].1), "out of order");
+}
