@@ -7,7 +7,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use weft_node::{api::StatusView, Home, NodeConfig, RunningNode};
+use weft_node::{api::StatusView, NodeConfig, RunningNode};
 
 use crate::client::Client;
 
@@ -73,7 +73,11 @@ pub async fn run(n: u16, json: bool) -> anyhow::Result<()> {
 }
 
 fn tempfile_dir() -> anyhow::Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("weft-demo-{}", std::process::id()));
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!("weft-demo-{}-{nanos}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).context("cannot create a temporary directory")?;
     Ok(dir)
@@ -88,8 +92,8 @@ async fn walk(
     let mut bootstrap = Vec::new();
     for (i, name) in NAMES.iter().take(n).enumerate() {
         let home = tmp.join(name.to_lowercase());
-        weft_node::init_home(&Home::new(&home), Some(name))?;
         let mut cfg = NodeConfig::load(home.clone())?;
+        cfg.name = Some(name.to_string());
         cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
         cfg.mdns = false;
         cfg.bootstrap = bootstrap.clone();
@@ -159,6 +163,129 @@ async fn walk(
             ),
         );
     }
+    friends_and_chat(&nodes[0], &nodes[1], json).await
+}
+
+async fn get_json(c: &Client, path: &str) -> Vec<serde_json::Value> {
+    c.get(path).await.unwrap_or_default()
+}
+
+/// The first two nodes become friends and talk.
+async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
+    use serde_json::json;
+    let a_card: weft_node::api::IdView = a.client.get("/v1/id").await?;
+    let b_card: weft_node::api::IdView = b.client.get("/v1/id").await?;
+    let _: serde_json::Value = a
+        .client
+        .post(
+            "/v1/contacts/add",
+            &json!({"target": b_card.link, "greeting": "Hi, it's Ada!"}),
+        )
+        .await?;
+    step(
+        json,
+        &format!(
+            "{} sends {} a friend request from their weft:// link",
+            a.name, b.name
+        ),
+    );
+    let a_id = a_card.account_id.clone();
+    let ok = wait_until(Duration::from_secs(30), || async {
+        get_json(&b.client, "/v1/contacts/requests")
+            .await
+            .iter()
+            .any(|r| r["account_id"] == a_id.as_str())
+    })
+    .await;
+    if !ok {
+        bail!("{} never received the friend request", b.name);
+    }
+    step(
+        json,
+        &format!(
+            "{} sees the request with its greeting \"Hi, it's Ada!\"",
+            b.name
+        ),
+    );
+    let _: serde_json::Value = b
+        .client
+        .post(
+            "/v1/contacts/accept",
+            &json!({"contact": a_card.account_id}),
+        )
+        .await?;
+    let b_id = b_card.account_id.clone();
+    let ok = wait_until(Duration::from_secs(30), || async {
+        get_json(&a.client, "/v1/contacts")
+            .await
+            .iter()
+            .any(|c| c["account_id"] == b_id.as_str() && c["state"] == "friend")
+    })
+    .await;
+    if !ok {
+        bail!("{} never learned that {} accepted", a.name, b.name);
+    }
+    step(
+        json,
+        &format!("{} accepts; they are friends on both sides", b.name),
+    );
+
+    let text = "Hi Bao 👋 coffee later?";
+    let sent: serde_json::Value = a
+        .client
+        .post(
+            "/v1/chat/send",
+            &json!({"to": b_card.account_id, "text": text}),
+        )
+        .await?;
+    let msg_id = sent["id"].as_str().unwrap_or_default().to_string();
+    let log_path = format!("/v1/chat/log?with={}", a_card.account_id);
+    let ok = wait_until(Duration::from_secs(30), || async {
+        get_json(&b.client, &log_path)
+            .await
+            .iter()
+            .any(|m| m["id"] == msg_id.as_str())
+    })
+    .await;
+    if !ok {
+        bail!("{}'s message never reached {}", a.name, b.name);
+    }
+    step(
+        json,
+        &format!("{} → {}: \"{text}\" (end-to-end encrypted)", a.name, b.name),
+    );
+    let reply = "Sure! ☕ 3pm?";
+    let _: serde_json::Value = b
+        .client
+        .post(
+            "/v1/chat/send",
+            &json!({"to": a_card.account_id, "text": reply, "reply_to": msg_id}),
+        )
+        .await?;
+    let a_log = format!("/v1/chat/log?with={}", b_card.account_id);
+    let ok = wait_until(Duration::from_secs(30), || async {
+        let log = get_json(&a.client, &a_log).await;
+        let replied = log.iter().any(|m| m["reply_to"] == msg_id.as_str());
+        let read = log
+            .iter()
+            .any(|m| m["id"] == msg_id.as_str() && m["status"] == "read");
+        replied && read
+    })
+    .await;
+    if !ok {
+        bail!(
+            "{}'s reply or read receipt never reached {}",
+            b.name,
+            a.name
+        );
+    }
+    step(
+        json,
+        &format!(
+            "{} → {}: \"{reply}\" (quoting it); {} sees its message as read",
+            b.name, a.name, a.name
+        ),
+    );
     Ok(())
 }
 

@@ -28,6 +28,8 @@ pub struct NodeConfig {
     pub mdns: bool,
     /// Act as a circuit relay for others (default off).
     pub relay_server: bool,
+    /// Display name to use if the store has none yet (first run).
+    pub name: Option<String>,
 }
 
 /// The optional `weft.toml`.
@@ -55,6 +57,7 @@ impl NodeConfig {
             api: None,
             mdns: true,
             relay_server: false,
+            name: None,
             home,
         };
         let path = Home::new(&cfg.home).config_file();

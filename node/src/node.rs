@@ -97,7 +97,14 @@ impl RunningNode {
         let name = match store.name()? {
             Some(n) => n,
             None => {
-                let n = default_handle(&identity);
+                let n = match &cfg.name {
+                    Some(n) => {
+                        weft_protocol::validate_name(n)
+                            .map_err(|e| NodeError::BadName(e.to_string()))?;
+                        n.clone()
+                    }
+                    None => default_handle(&identity),
+                };
                 store.set_name(&n)?;
                 n
             }

@@ -60,6 +60,7 @@ impl Sim {
                 api: None,
                 mdns: false,
                 relay_server: false,
+                name: Some(format!("node{index}")),
             };
             let node = RunningNode::start(cfg)
                 .await
