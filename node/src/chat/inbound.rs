@@ -74,11 +74,10 @@ impl Chat {
                         AppProtocol::Chat => chat.on_delivery(req.peer, &req.data).await,
                         AppProtocol::Mailbox => Some(chat.on_mailbox(req.peer, &req.data).await),
                     };
-                    if let Some(bytes) = reply {
-                        chat.inner
-                            .net
-                            .respond(req.protocol, req.responder, bytes)
-                            .await;
+                    let net = &chat.inner.net;
+                    match reply {
+                        Some(bytes) => net.respond(req.protocol, req.responder, bytes).await,
+                        None => net.decline(req.protocol, req.responder).await,
                     }
                     drop(permit);
                 });

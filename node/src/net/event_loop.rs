@@ -337,6 +337,13 @@ impl EventLoop {
                     };
                 }
             }
+            NetCommand::Decline {
+                protocol,
+                responder,
+            } => {
+                // Dropping the channel closes the stream: the peer fails fast.
+                self.responders.remove(&(protocol, responder));
+            }
             NetCommand::PutRecord { key, value, reply } => {
                 let mut record = kad::Record::new(key, value);
                 record.expires = Some(

@@ -176,6 +176,13 @@ pub enum NetCommand {
         /// Response bytes.
         data: Vec<u8>,
     },
+    /// Refuse an [`InboundRequest`]: its stream is closed without an answer.
+    Decline {
+        /// Protocol of the request.
+        protocol: AppProtocol,
+        /// From the request.
+        responder: u64,
+    },
     /// Store a record in the DHT (and locally).
     PutRecord {
         /// Record key.
@@ -282,6 +289,17 @@ impl Net {
                 protocol,
                 responder,
                 data,
+            })
+            .await;
+    }
+
+    /// Refuses an inbound request: the peer sees its stream closed at once.
+    pub async fn decline(&self, protocol: AppProtocol, responder: u64) {
+        let _ = self
+            .tx
+            .send(NetCommand::Decline {
+                protocol,
+                responder,
             })
             .await;
     }
