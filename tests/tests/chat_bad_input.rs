@@ -139,12 +139,9 @@ fn build(key: Keypair) -> Swarm<Mallory> {
 async fn connect(m: &mut Swarm<Mallory>, addr: &str) -> PeerId {
     m.dial(addr.parse::<Multiaddr>().unwrap()).unwrap();
     loop {
-        match tokio::time::timeout(T, m.select_next_some())
-            .await
-            .expect("connect")
-        {
-            SwarmEvent::ConnectionEstablished { peer_id, .. } => return peer_id,
-            _ => {}
+        let ev = tokio::time::timeout(T, m.select_next_some()).await;
+        if let SwarmEvent::ConnectionEstablished { peer_id, .. } = ev.expect("connect") {
+            return peer_id;
         }
     }
 }
