@@ -24,7 +24,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::{
-    extract::{rejection::JsonRejection, DefaultBodyLimit, Path, Query, Request, State},
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        DefaultBodyLimit, Path, Query, Request, State,
+    },
     http::{header, StatusCode},
     middleware::{self, Next},
     response::{
@@ -445,8 +448,9 @@ async fn chat_send(
 
 async fn chat_log(
     State(node): State<Shared>,
-    Query(q): Query<LogQuery>,
+    q: Result<Query<LogQuery>, QueryRejection>,
 ) -> Result<Json<Vec<MessageView>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     Ok(Json(node.chat.log(&q.with, q.limit.unwrap_or(100)).await?))
 }
 
