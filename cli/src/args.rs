@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+pub use NearbyToggle as Toggle;
+
 /// Weft: a peer-to-peer messenger. `weft up` runs your node; the other
 /// commands talk to it.
 #[derive(Debug, Parser)]
@@ -53,6 +55,13 @@ pub enum Command {
     Dial(DialArgs),
     /// Stream the node's events as they happen (Ctrl-C to stop).
     Events,
+    /// The nearby radar: `weft nearby` lists people; `on`/`off` toggles visibility.
+    Nearby(NearbyArgs),
+    /// Look up a person by handle through the DHT.
+    Find {
+        /// The handle (WeChat-ID style).
+        handle: String,
+    },
     /// Friends: requests with a greeting, accepted by the other side.
     #[command(subcommand)]
     Contacts(ContactsCommand),
@@ -173,6 +182,48 @@ pub struct IdArgs {
     /// Print the `weft://` link as a terminal QR code.
     #[arg(long)]
     pub qr: bool,
+    /// Claim a handle (6-20 characters, starting with a letter) in the DHT.
+    #[arg(long)]
+    pub handle: Option<String>,
+}
+
+/// `weft nearby [on|off]`.
+#[derive(Debug, Args)]
+pub struct NearbyArgs {
+    /// Turn the radar on or off; without it, list people nearby.
+    #[command(subcommand)]
+    pub toggle: Option<NearbyToggle>,
+}
+
+/// `weft nearby on|off`.
+#[derive(Debug, Subcommand)]
+pub enum NearbyToggle {
+    /// Become visible on the radar (and, with a location, to People Nearby).
+    On {
+        /// Latitude (only the ~5 km cell leaves your node).
+        #[arg(long, requires = "lon", allow_hyphen_values = true)]
+        lat: Option<f64>,
+        /// Longitude.
+        #[arg(long, requires = "lat", allow_hyphen_values = true)]
+        lon: Option<f64>,
+        /// Or a geohash (cut to 5 characters).
+        #[arg(long, conflicts_with = "lat")]
+        geohash: Option<String>,
+        /// Your "What's Up" line.
+        #[arg(long)]
+        whats_up: Option<String>,
+        /// Your region.
+        #[arg(long)]
+        region: Option<String>,
+        /// A small avatar (PNG or JPEG, at most 32 KiB).
+        #[arg(long, value_name = "FILE")]
+        avatar: Option<std::path::PathBuf>,
+        /// Minutes to stay visible (default 60).
+        #[arg(long)]
+        minutes: Option<u64>,
+    },
+    /// Stop being visible; others drop you within seconds.
+    Off,
 }
 
 /// `weft dial`.

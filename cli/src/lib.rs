@@ -70,8 +70,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print::status(&v, json)
         }
         Command::Id(a) => {
-            let v: weft_node::api::IdView = Client::for_home(&home)?.get("/v1/id").await?;
+            let client = Client::for_home(&home)?;
+            if let Some(h) = &a.handle {
+                let r: serde_json::Value = client
+                    .post("/v1/handle", &serde_json::json!({ "handle": h }))
+                    .await?;
+                if !json && r["published"] != true {
+                    eprintln!("note: no DHT peer stored the claim yet; it is republished when peers connect");
+                }
+            }
+            let v: weft_node::api::IdView = client.get("/v1/id").await?;
             print::id(&v, a.qr, json)
+        }
+        Command::Nearby(a) => nearby(&Client::for_home(&home)?, a, json).await,
+        Command::Find { handle } => {
+            let path = format!("/v1/find?handle={}", client::query_escape(&handle));
+            let v: serde_json::Value = Client::for_home(&home)?.get(&path).await?;
+            print::found(&v, json)
         }
         Command::Peers => {
             let v: Vec<serde_json::Value> = Client::for_home(&home)?.get("/v1/peers").await?;
@@ -87,6 +102,47 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Contacts(c) => contacts(&Client::for_home(&home)?, c, json).await,
         Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
     }
+}
+
+async fn nearby(client: &Client, a: args::NearbyArgs, json: bool) -> anyhow::Result<()> {
+    use serde_json::json as j;
+    let body = match a.toggle {
+        None => {
+            let v: Vec<serde_json::Value> = client.get("/v1/nearby").await?;
+            return print::nearby(&v, json);
+        }
+        Some(args::Toggle::Off) => j!({ "on": false }),
+        Some(args::Toggle::On {
+            lat,
+            lon,
+            geohash,
+            whats_up,
+            region,
+            avatar,
+            minutes,
+        }) => {
+            let avatar_hex = match avatar {
+                Some(path) => {
+                    let meta = std::fs::metadata(&path)
+                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+                    if meta.len() > 32 * 1024 {
+                        anyhow::bail!(
+                            "avatar {} is {} bytes; the limit is 32 KiB",
+                            path.display(),
+                            meta.len()
+                        );
+                    }
+                    let bytes = std::fs::read(&path)?;
+                    Some(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                }
+                None => None,
+            };
+            j!({ "on": true, "lat": lat, "lon": lon, "geohash": geohash, "whats_up": whats_up,
+                 "region": region, "avatar_hex": avatar_hex, "minutes": minutes })
+        }
+    };
+    let v: serde_json::Value = client.post("/v1/nearby", &body).await?;
+    print::radar(&v, json)
 }
 
 async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::Result<()> {

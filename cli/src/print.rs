@@ -201,3 +201,66 @@ pub fn conversations(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> 
     }
     Ok(())
 }
+
+/// `weft nearby`.
+pub fn nearby(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    if v.is_empty() {
+        println!("nobody nearby (is your radar on? `weft nearby on`)");
+    }
+    for p in v {
+        let dist = match p.get("distance_m").and_then(|d| d.as_f64()) {
+            Some(d) if d < 1000.0 => "< 1 km".to_string(),
+            Some(d) => format!("~{:.0} km", d / 1000.0),
+            None => "-".to_string(),
+        };
+        println!(
+            "{:<20} {:>8}  {:<4} {}",
+            field(p, "name"),
+            dist,
+            field(p, "via"),
+            field(p, "whats_up")
+        );
+    }
+    Ok(())
+}
+
+/// `weft nearby on/off`.
+pub fn radar(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(v);
+    }
+    if v["on"] == true {
+        let cell = v["cell"]
+            .as_str()
+            .map(|c| format!(" in cell {c}"))
+            .unwrap_or_default();
+        println!(
+            "radar on{cell}; visible until {} (Unix time)",
+            v["visible_until"]
+        );
+    } else {
+        println!("radar off");
+    }
+    Ok(())
+}
+
+/// `weft find`.
+pub fn found(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(v);
+    }
+    println!("handle       {}", field(v, "handle"));
+    println!("name         {}", field(v, "name"));
+    println!("account      {}", field(v, "account_id"));
+    println!("fingerprint  {}", field(v, "fingerprint"));
+    if v["other_claims"].as_u64().unwrap_or(0) > 0 {
+        println!(
+            "note         {} other account(s) also claimed this handle; check the fingerprint",
+            v["other_claims"]
+        );
+    }
+    Ok(())
+}

@@ -18,6 +18,10 @@
 //! | GET | /v1/chat/log?with=X&limit=N | | `[message]` oldest first |
 //! | GET | /v1/chat/list | | `[conversation]` |
 //! | POST | /v1/chat/recall | `{"id"}` | `{}` |
+//! | GET | /v1/nearby | | `[person]` nearest first |
+//! | POST | /v1/nearby | `{"on", "lat", "lon", "geohash", "whats_up", "region", "avatar_hex", "minutes"}` | settings |
+//! | POST | /v1/handle | `{"handle"}` | `{"handle", "published"}` |
+//! | GET | /v1/find?handle=H | | `{"handle", "account_id", "fingerprint", "name", "peer_id", "other_claims"}` |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -42,7 +46,7 @@ use libp2p::{multiaddr::Protocol, Multiaddr};
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
-use weft_protocol::WeftLink;
+use weft_protocol::{profile::normalize_handle, AccountId, WeftLink};
 
 use crate::chat::{ChatError, ContactView, ConversationView, MessageView, RequestView};
 use crate::error::NodeError;
@@ -50,7 +54,7 @@ use crate::net::{NetError, PeerInfo};
 use crate::node::{handle_for, NodeHandle};
 
 /// Largest request body accepted.
-const MAX_BODY: usize = 64 * 1024;
+const MAX_BODY: usize = 128 * 1024;
 /// How long a dial may take before the API answers 504.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -198,6 +202,9 @@ pub fn router(node: Shared, token: String) -> Router {
         .route("/v1/chat/log", get(chat_log))
         .route("/v1/chat/list", get(chat_list))
         .route("/v1/chat/recall", post(chat_recall))
+        .route("/v1/nearby", get(nearby_list).post(nearby_set))
+        .route("/v1/handle", post(handle_claim))
+        .route("/v1/find", get(find))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API endpoint".into()) })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -271,7 +278,10 @@ async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
         account_id: account.to_string(),
         peer_id: node.net.peer_id().to_string(),
         name: node.name.clone(),
-        handle: handle_for(&node.identity),
+        handle: node
+            .nearby
+            .handle()
+            .unwrap_or_else(|| handle_for(&node.identity)),
         addrs,
         link: link.to_string(),
     }))
@@ -393,7 +403,26 @@ async fn contacts_add(
     body: Result<Json<AddContact>, JsonRejection>,
 ) -> Result<Json<ContactView>, ApiError> {
     let Json(b) = body?;
-    Ok(Json(node.chat.add_contact(&b.target, &b.greeting).await?))
+    let target = b.target.trim();
+    // A handle is resolved through the DHT; an account found nearby brings its card.
+    let (target, hint) = if target.parse::<AccountId>().is_err()
+        && target.parse::<WeftLink>().is_err()
+        && normalize_handle(target).is_ok()
+    {
+        let found = crate::nearby::find_handle(&node.net, target)
+            .await
+            .map_err(|e| ApiError(StatusCode::NOT_FOUND, e.to_string()))?;
+        (found.account_id.clone(), Some(found.card))
+    } else {
+        let hint = target
+            .parse::<AccountId>()
+            .ok()
+            .and_then(|a| node.nearby.card_of(&a));
+        (target.to_string(), hint)
+    };
+    Ok(Json(
+        node.chat.add_contact(&target, &b.greeting, hint).await?,
+    ))
 }
 
 async fn contacts_action(
@@ -465,4 +494,86 @@ async fn chat_recall(
     let Json(b) = body?;
     node.chat.recall(&b.id).await?;
     Ok(Json(serde_json::json!({})))
+}
+
+/// `POST /v1/nearby` body.
+#[derive(Debug, Deserialize)]
+pub struct NearbyBody {
+    /// Radar on or off.
+    pub on: bool,
+    /// Settings when turning on.
+    #[serde(flatten)]
+    pub settings: crate::nearby::RadarOn,
+}
+
+impl From<crate::nearby::NearbyError> for ApiError {
+    fn from(e: crate::nearby::NearbyError) -> Self {
+        use crate::nearby::NearbyError as E;
+        let status = match e {
+            E::Profile(_) | E::Geo(_) => StatusCode::BAD_REQUEST,
+            E::Taken(..) => StatusCode::CONFLICT,
+            E::NotFound(_) => StatusCode::NOT_FOUND,
+            E::Store(_) | E::Card => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+async fn nearby_list(State(node): State<Shared>) -> Json<Vec<crate::nearby::NearbyView>> {
+    Json(node.nearby.list())
+}
+
+async fn nearby_set(
+    State(node): State<Shared>,
+    body: Result<Json<NearbyBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    if b.on {
+        let s = node.nearby.turn_on(b.settings).await?;
+        Ok(Json(serde_json::json!({
+            "on": true,
+            "visible_until": s.visible_until,
+            "cell": s.cell,
+            "whats_up": s.whats_up,
+            "region": s.region,
+        })))
+    } else {
+        node.nearby.turn_off().await?;
+        Ok(Json(serde_json::json!({ "on": false })))
+    }
+}
+
+/// `POST /v1/handle` body.
+#[derive(Debug, Deserialize)]
+pub struct HandleBody {
+    /// The handle to claim.
+    pub handle: String,
+}
+
+async fn handle_claim(
+    State(node): State<Shared>,
+    body: Result<Json<HandleBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let (handle, published) = node.nearby.claim_handle(&b.handle).await?;
+    Ok(Json(
+        serde_json::json!({ "handle": handle, "published": published }),
+    ))
+}
+
+/// `GET /v1/find` query.
+#[derive(Debug, Deserialize)]
+pub struct FindQuery {
+    /// The handle to look up.
+    pub handle: String,
+}
+
+async fn find(
+    State(node): State<Shared>,
+    q: Result<Query<FindQuery>, QueryRejection>,
+) -> Result<Json<crate::nearby::FoundHandle>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok(Json(
+        crate::nearby::find_handle(&node.net, &q.handle).await?,
+    ))
 }

@@ -7,6 +7,7 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod home;
+pub mod nearby;
 pub mod net;
 pub mod node;
 pub mod store;

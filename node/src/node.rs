@@ -13,7 +13,9 @@ use crate::chat::Chat;
 use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
+use crate::nearby::Nearby;
 use crate::net::{self, Net, SwarmOptions};
+use crate::net::{AppProtocol, InboundRequest};
 use crate::store::Store;
 
 /// State shared by the API and services. Cheap to clone via `Arc`.
@@ -34,6 +36,46 @@ pub struct NodeHandle {
     pub shutdown: watch::Receiver<bool>,
     /// Contacts and chat.
     pub chat: Chat,
+    /// Radar, People Nearby, handles.
+    pub nearby: Nearby,
+}
+
+/// Requests from peers handled at once.
+const CONCURRENT_REQUESTS: usize = 32;
+
+/// Hands each inbound request to the service that owns its protocol and
+/// sends back its answer (or closes the stream if it declined).
+fn spawn_inbound(
+    mut rx: tokio::sync::mpsc::Receiver<InboundRequest>,
+    chat: Chat,
+    nearby: Nearby,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REQUESTS));
+    tokio::spawn(async move {
+        loop {
+            let req = tokio::select! {
+                r = rx.recv() => match r { Some(r) => r, None => return },
+                _ = shutdown.wait_for(|s| *s) => return,
+            };
+            let Ok(permit) = limit.clone().acquire_owned().await else {
+                return;
+            };
+            let (chat, nearby) = (chat.clone(), nearby.clone());
+            tokio::spawn(async move {
+                let reply = match req.protocol {
+                    AppProtocol::Chat | AppProtocol::Mailbox => chat.handle_inbound(&req).await,
+                    AppProtocol::Profile => nearby.handle_inbound(&req).await,
+                };
+                let net = &chat.inner_net();
+                match reply {
+                    Some(bytes) => net.respond(req.protocol, req.responder, bytes).await,
+                    None => net.decline(req.protocol, req.responder).await,
+                }
+                drop(permit);
+            });
+        }
+    });
 }
 
 /// The default display name: WeChat-style, derived from the account id.
@@ -135,12 +177,14 @@ impl RunningNode {
             store.clone(),
             net.clone(),
             name.clone(),
-            inbound_rx,
             shutdown.clone(),
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
+        spawn_inbound(inbound_rx, chat.clone(), nearby.clone(), shutdown.clone());
         let handle = Arc::new(NodeHandle {
             chat,
+            nearby,
             identity,
             store,
             net,

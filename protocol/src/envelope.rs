@@ -27,6 +27,10 @@ pub enum Kind {
     MailboxRequest = 5,
     /// A `/weft/mailbox/1` answer.
     MailboxReply = 6,
+    /// A `/weft/profile/1` answer.
+    ProfileReply = 7,
+    /// A handle claim (DHT record).
+    HandleClaim = 8,
 }
 
 impl Kind {
@@ -37,6 +41,8 @@ impl Kind {
             Kind::Chat => 20 * 1024,
             Kind::Delivery | Kind::DeliveryAck => 65_000,
             Kind::MailboxRequest | Kind::MailboxReply => 1024 * 1024 - 64,
+            Kind::ProfileReply => 48 * 1024,
+            Kind::HandleClaim => 10 * 1024,
         }
     }
 
@@ -48,6 +54,8 @@ impl Kind {
             4 => Some(Kind::DeliveryAck),
             5 => Some(Kind::MailboxRequest),
             6 => Some(Kind::MailboxReply),
+            7 => Some(Kind::ProfileReply),
+            8 => Some(Kind::HandleClaim),
             _ => None,
         }
     }

@@ -6,9 +6,11 @@
 pub mod card;
 pub mod chat;
 pub mod envelope;
+pub mod geo;
 pub mod identity;
 pub mod link;
 pub mod mailbox;
+pub mod profile;
 pub mod seal;
 
 pub use card::{validate_name, Card, CardError, MAX_ADDRS, MAX_NAME_LEN};
@@ -25,6 +27,8 @@ pub const KAD_PROTOCOL: &str = "/weft/kad/1.0.0";
 /// Protocol id of the card exchange: on connect, nodes swap signed cards that
 /// bind the connecting device (PeerId) to an account.
 pub const CARD_PROTOCOL: &str = "/weft/card/1";
+/// Protocol id of public profiles (the nearby radar).
+pub const PROFILE_PROTOCOL: &str = "/weft/profile/1";
 /// Identify's protocol version string, so Weft nodes recognise each other.
 pub const IDENTIFY_PROTOCOL: &str = "/weft/id/1";
 

@@ -36,7 +36,7 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The libp2p peer id of a card's device.
-pub(crate) fn card_peer(card: &Card) -> Option<PeerId> {
+pub fn card_peer(card: &Card) -> Option<PeerId> {
     identity::ed25519::PublicKey::try_from_bytes(&card.device_key())
         .ok()
         .map(|k| identity::PublicKey::from(k).to_peer_id())

@@ -7,11 +7,10 @@
 //! only after the store is flushed acknowledge it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::sync::watch;
 use weft_protocol::{
     chat::{item_hash, ChatBody, ChatKind, Delivery, DeliveryAck, RECALL_WINDOW_MS},
     mailbox::{
@@ -25,8 +24,6 @@ use super::service::{Chat, ChatEvent};
 use crate::net::{records, AppProtocol, InboundRequest, NetEvent};
 use crate::store::chat::{Contact, ContactState, HeldItem, MsgStatus, StoredMessage};
 
-/// Requests handled at once.
-const CONCURRENT_REQUESTS: usize = 32;
 /// Held mail expires after this long.
 pub(crate) const HOLD_SECS: u64 = 7 * 24 * 3600;
 /// Per depositing peer: items and bytes we hold for it.
@@ -52,37 +49,13 @@ enum Outcome {
 }
 
 impl Chat {
-    pub(crate) fn spawn_inbound(
-        &self,
-        mut rx: mpsc::Receiver<InboundRequest>,
-        mut shutdown: watch::Receiver<bool>,
-    ) {
-        let chat = self.clone();
-        let limit = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
-        tokio::spawn(async move {
-            loop {
-                let req = tokio::select! {
-                    r = rx.recv() => match r { Some(r) => r, None => return },
-                    _ = shutdown.wait_for(|s| *s) => return,
-                };
-                let Ok(permit) = limit.clone().acquire_owned().await else {
-                    return;
-                };
-                let chat = chat.clone();
-                tokio::spawn(async move {
-                    let reply = match req.protocol {
-                        AppProtocol::Chat => chat.on_delivery(req.peer, &req.data).await,
-                        AppProtocol::Mailbox => Some(chat.on_mailbox(req.peer, &req.data).await),
-                    };
-                    let net = &chat.inner.net;
-                    match reply {
-                        Some(bytes) => net.respond(req.protocol, req.responder, bytes).await,
-                        None => net.decline(req.protocol, req.responder).await,
-                    }
-                    drop(permit);
-                });
-            }
-        });
+    /// Answers a `/weft/chat/1` or `/weft/mailbox/1` request; `None` drops it.
+    pub async fn handle_inbound(&self, req: &InboundRequest) -> Option<Vec<u8>> {
+        match req.protocol {
+            AppProtocol::Chat => self.on_delivery(req.peer, &req.data).await,
+            AppProtocol::Mailbox => Some(self.on_mailbox(req.peer, &req.data).await),
+            AppProtocol::Profile => None,
+        }
     }
 
     /// A `/weft/chat/1` session: returns message 2 (with the ack), or None

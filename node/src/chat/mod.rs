@@ -15,6 +15,7 @@ mod delivery;
 mod inbound;
 mod service;
 
+pub use delivery::card_peer;
 pub use service::{
     Chat, ChatError, ChatEvent, ContactView, ConversationView, MessageView, RequestView,
 };

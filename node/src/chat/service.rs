@@ -199,7 +199,6 @@ impl Chat {
         store: Store,
         net: Net,
         name: String,
-        inbound: tokio::sync::mpsc::Receiver<crate::net::InboundRequest>,
         shutdown: tokio::sync::watch::Receiver<bool>,
     ) -> Result<Self, ChatError> {
         let (events, _) = broadcast::channel(1024);
@@ -218,9 +217,13 @@ impl Chat {
         for to in chat.inner.store.outbox_recipients()? {
             chat.kick(to);
         }
-        chat.spawn_inbound(inbound, shutdown.clone());
         chat.spawn_background(shutdown);
         Ok(chat)
+    }
+
+    /// The network handle the service uses.
+    pub fn inner_net(&self) -> Net {
+        self.inner.net.clone()
     }
 
     /// Subscribes to chat events.
@@ -329,6 +332,7 @@ impl Chat {
         &self,
         target: &str,
         greeting: &str,
+        hint: Option<Card>,
     ) -> Result<ContactView, ChatError> {
         if greeting.len() > MAX_GREETING_BYTES {
             return Err(ChatError::GreetingTooLong(greeting.len()));
@@ -358,6 +362,12 @@ impl Chat {
             greeting: None,
             card: None,
         });
+        if let Some(card) = hint.filter(|h| h.account() == account && h.verify().is_ok()) {
+            if c.card.is_none() {
+                c.name = card.body.name.clone();
+            }
+            c.card = Some(card);
+        }
         if let Some(l) = &link {
             // A link's peer and addresses are hints; dial so delivery is quick.
             if let Some(peer) = l.peer.as_deref().and_then(|p| p.parse().ok()) {

@@ -34,7 +34,11 @@ pub struct Behaviour {
     pub(crate) card: request_response::Behaviour<CardCodec>,
     pub(crate) chat: request_response::Behaviour<BytesCodec>,
     pub(crate) mailbox: request_response::Behaviour<BytesCodec>,
+    pub(crate) profile: request_response::Behaviour<BytesCodec>,
 }
+
+/// `/weft/profile/1`: a node's public profile, for the radar.
+pub const PROFILE_PROTOCOL: StreamProtocol = StreamProtocol::new(weft_protocol::PROFILE_PROTOCOL);
 
 /// `/weft/chat/1`: live delivery, one Noise IK round trip per burst.
 pub const CHAT_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/chat/1");
@@ -83,6 +87,9 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
             kad_cfg.set_record_filtering(kad::StoreInserts::FilterBoth);
             kad_cfg.set_record_ttl(Some(Duration::from_secs(2 * 3600)));
             kad_cfg.set_publication_interval(Some(Duration::from_secs(1800)));
+            // People Nearby cells: provider records live an hour, refreshed every 20 min.
+            kad_cfg.set_provider_record_ttl(Some(Duration::from_secs(3600)));
+            kad_cfg.set_provider_publication_interval(Some(Duration::from_secs(1200)));
             let mut kad = kad::Behaviour::with_config(
                 peer_id,
                 kad::store::MemoryStore::new(peer_id),
@@ -160,6 +167,16 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
                     [(MAILBOX_PROTOCOL, request_response::ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(15))
+                        .with_max_concurrent_streams(32),
+                ),
+                profile: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: 64,
+                        max_response: 48 * 1024,
+                    },
+                    [(PROFILE_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(10))
                         .with_max_concurrent_streams(32),
                 ),
             })

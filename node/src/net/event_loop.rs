@@ -63,7 +63,7 @@ const MAX_PENDING_QUERIES: usize = 1024;
 
 type ResponseReply = oneshot::Sender<Result<Vec<u8>, NetError>>;
 type RecordsReply = oneshot::Sender<Vec<Vec<u8>>>;
-type PeerAddrs = Vec<(PeerId, Vec<Multiaddr>)>;
+type PeerAddrs = super::PeerAddrList;
 
 struct PeerState {
     addrs: Vec<Multiaddr>,
@@ -89,6 +89,7 @@ struct EventLoop {
     get_records: HashMap<kad::QueryId, (Vec<Vec<u8>>, RecordsReply)>,
     put_records: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>>,
     closest: HashMap<kad::QueryId, oneshot::Sender<PeerAddrs>>,
+    providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<PeerAddrs>)>,
 }
 
 /// Builds the swarm, starts listening (errors such as a port in use are
@@ -125,6 +126,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         get_records: HashMap::new(),
         put_records: HashMap::new(),
         closest: HashMap::new(),
+        providers: HashMap::new(),
     };
     lp.rebuild_card();
     lp.join(&cfg.bootstrap);
@@ -321,6 +323,7 @@ impl EventLoop {
                 let id = match protocol {
                     AppProtocol::Chat => b.chat.send_request(&peer, data),
                     AppProtocol::Mailbox => b.mailbox.send_request(&peer, data),
+                    AppProtocol::Profile => b.profile.send_request(&peer, data),
                 };
                 self.requests.insert(id, (peer, reply));
             }
@@ -334,6 +337,7 @@ impl EventLoop {
                     let _ = match protocol {
                         AppProtocol::Chat => b.chat.send_response(ch, data),
                         AppProtocol::Mailbox => b.mailbox.send_response(ch, data),
+                        AppProtocol::Profile => b.profile.send_response(ch, data),
                     };
                 }
             }
@@ -383,6 +387,28 @@ impl EventLoop {
                 }
                 let id = self.swarm.behaviour_mut().kad.get_closest_peers(key);
                 self.closest.insert(id, reply);
+            }
+            NetCommand::Provide { key, on } => {
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                if on {
+                    if let Err(e) = kad.start_providing(kad::RecordKey::new(&key)) {
+                        tracing::debug!(error = ?e, "cannot provide");
+                    }
+                } else {
+                    kad.stop_providing(&kad::RecordKey::new(&key));
+                }
+            }
+            NetCommand::Providers { key, reply } => {
+                if self.providers.len() >= MAX_PENDING_QUERIES {
+                    let _ = reply.send(Vec::new());
+                    return;
+                }
+                let id = self
+                    .swarm
+                    .behaviour_mut()
+                    .kad
+                    .get_providers(kad::RecordKey::new(&key));
+                self.providers.insert(id, (HashSet::new(), reply));
             }
             NetCommand::Shutdown { .. } => unreachable!("handled in run"),
         }
@@ -667,6 +693,17 @@ impl EventLoop {
             BehaviourEvent::Kad(ev) => self.on_kad_event(ev),
             BehaviourEvent::Chat(ev) => self.on_app_event(AppProtocol::Chat, ev),
             BehaviourEvent::Mailbox(ev) => self.on_app_event(AppProtocol::Mailbox, ev),
+            BehaviourEvent::Profile(ev) => self.on_app_event(AppProtocol::Profile, ev),
+            BehaviourEvent::Mdns(mdns::Event::Expired(list)) => {
+                let mut seen = HashSet::new();
+                for (peer, _) in list {
+                    if seen.insert(peer) {
+                        self.emit(NetEvent::LanPeerExpired {
+                            peer_id: peer.to_string(),
+                        });
+                    }
+                }
+            }
             _ => {}
         }
     }
@@ -779,6 +816,24 @@ impl EventLoop {
                 QueryResult::PutRecord(r) => {
                     if let Some(reply) = self.put_records.remove(&id) {
                         let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Dht(e.to_string())));
+                    }
+                }
+                QueryResult::GetProviders(r) => {
+                    if let Some((found, _)) = self.providers.get_mut(&id) {
+                        if let Ok(kad::GetProvidersOk::FoundProviders { providers, .. }) = r {
+                            found.extend(providers.into_iter().take(64));
+                        }
+                    }
+                    if step.last {
+                        if let Some((found, reply)) = self.providers.remove(&id) {
+                            let me = *self.swarm.local_peer_id();
+                            let list = found
+                                .into_iter()
+                                .filter(|p| *p != me)
+                                .map(|p| (p, Vec::new()))
+                                .collect();
+                            let _ = reply.send(list);
+                        }
                     }
                 }
                 QueryResult::GetClosestPeers(r) => {

@@ -53,6 +53,9 @@ pub enum NetError {
     Stopped,
 }
 
+/// Peers with the addresses we know for them.
+pub type PeerAddrList = Vec<(PeerId, Vec<Multiaddr>)>;
+
 /// What we know about a connected peer.
 #[derive(Clone, Debug, Serialize)]
 pub struct PeerInfo {
@@ -96,6 +99,11 @@ pub enum NetEvent {
         /// Display name.
         name: String,
     },
+    /// mDNS stopped seeing a LAN peer.
+    LanPeerExpired {
+        /// Who.
+        peer_id: String,
+    },
     /// mDNS found a peer on the LAN.
     LanPeerFound {
         /// Who.
@@ -112,6 +120,8 @@ pub enum AppProtocol {
     Chat,
     /// `/weft/mailbox/1`.
     Mailbox,
+    /// `/weft/profile/1`.
+    Profile,
 }
 
 /// A request from a peer, for a service to answer with [`Net::respond`].
@@ -205,6 +215,20 @@ pub enum NetCommand {
         key: Vec<u8>,
         /// Peers with their known addresses, closest first.
         reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
+    },
+    /// Announce that we provide `key` in the DHT (or stop).
+    Provide {
+        /// The key.
+        key: Vec<u8>,
+        /// Start (true) or stop (false).
+        on: bool,
+    },
+    /// Peers providing `key` in the DHT.
+    Providers {
+        /// The key.
+        key: Vec<u8>,
+        /// Providers with addresses we know for them.
+        reply: oneshot::Sender<PeerAddrList>,
     },
     /// Close all connections and stop.
     Shutdown {
@@ -322,6 +346,16 @@ impl Net {
     ) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, NetError> {
         self.ask(|reply| NetCommand::ClosestPeers { key, reply })
             .await
+    }
+
+    /// Starts (or stops) providing `key` in the DHT.
+    pub async fn provide(&self, key: Vec<u8>, on: bool) {
+        let _ = self.tx.send(NetCommand::Provide { key, on }).await;
+    }
+
+    /// Peers that provide `key`, with addresses.
+    pub async fn providers(&self, key: Vec<u8>) -> Result<PeerAddrList, NetError> {
+        self.ask(|reply| NetCommand::Providers { key, reply }).await
     }
 
     /// Closes every connection and stops the task.

@@ -3,7 +3,7 @@
 //! prefix, a bounded size, a valid signature by the account the key names,
 //! and not expired.
 
-use weft_protocol::{AccountId, Card, Kind};
+use weft_protocol::{profile::HandleClaim, AccountId, Card, Kind};
 
 /// Key prefix of account records: `/weft/acct/` + 32-byte account id.
 pub const ACCOUNT_PREFIX: &[u8] = b"/weft/acct/";
@@ -39,12 +39,71 @@ pub fn account_record(key: &[u8], value: &[u8], now: u64) -> Result<Card, String
     Ok(card)
 }
 
+/// Key prefix of handle claims: `/weft/handle/` + normalised handle.
+pub const HANDLE_PREFIX: &[u8] = b"/weft/handle/";
+/// Key prefix of People Nearby cells: `/weft/geo/` + 5-character geohash.
+pub const GEO_PREFIX: &[u8] = b"/weft/geo/";
+
+/// The DHT key of a handle claim.
+pub fn handle_key(handle: &str) -> Vec<u8> {
+    [HANDLE_PREFIX, handle.as_bytes()].concat()
+}
+
+/// The DHT provider key of a People Nearby cell.
+pub fn geo_key(cell: &str) -> Vec<u8> {
+    [GEO_PREFIX, cell.as_bytes()].concat()
+}
+
+/// Whether a provider record's key is a People Nearby cell.
+pub fn valid_provider_key(key: &[u8]) -> bool {
+    key.strip_prefix(GEO_PREFIX)
+        .and_then(|c| std::str::from_utf8(c).ok())
+        .is_some_and(|c| {
+            c.len() == weft_protocol::geo::CELL_PRECISION && weft_protocol::geo::bounds(c).is_ok()
+        })
+}
+
+/// Decodes and checks a handle claim stored under `key`.
+pub fn handle_claim(key: &[u8], value: &[u8]) -> Result<HandleClaim, String> {
+    let handle = key.strip_prefix(HANDLE_PREFIX).ok_or("not a handle key")?;
+    let claim: HandleClaim =
+        weft_protocol::decode(Kind::HandleClaim, value).map_err(|e| e.to_string())?;
+    claim.verify().map_err(|e| e.to_string())?;
+    if claim.handle.as_bytes() != handle {
+        return Err("claim is for another handle than its key".into());
+    }
+    Ok(claim)
+}
+
 /// Whether a record another peer wants us to store is acceptable.
 pub fn validate(key: &[u8], value: &[u8], now: u64) -> Result<(), String> {
     if key.starts_with(ACCOUNT_PREFIX) {
         return account_record(key, value, now).map(|_| ());
     }
+    if key.starts_with(HANDLE_PREFIX) {
+        return handle_claim(key, value).map(|_| ());
+    }
     Err("unknown record type".into())
+}
+
+/// Handles are first come, first served at every peer that stores them: a
+/// claim by another account never replaces the one we hold (the holder's own
+/// refreshes do). Other records simply replace older ones.
+pub fn may_replace(existing: Option<&[u8]>, new: &[u8]) -> Result<(), String> {
+    let (Some(old), Ok(new)) = (
+        existing.and_then(|v| weft_protocol::decode::<HandleClaim>(Kind::HandleClaim, v).ok()),
+        weft_protocol::decode::<HandleClaim>(Kind::HandleClaim, new),
+    ) else {
+        return Ok(());
+    };
+    if old.account() == new.account() {
+        Ok(())
+    } else {
+        Err(format!(
+            "handle `{}` is already claimed by another account",
+            old.handle
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -231,6 +231,27 @@ impl Store {
         }
     }
 
+    /// A small typed setting from `meta` (radar, handle...).
+    pub fn setting<T: serde::de::DeserializeOwned>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StoreError> {
+        match self.meta.get(format!("setting/{key}"))? {
+            None => Ok(None),
+            Some(v) => postcard::from_bytes(&v)
+                .map(Some)
+                .map_err(|e| StoreError::Corrupt("meta", e.to_string())),
+        }
+    }
+
+    /// Stores a setting durably.
+    pub async fn put_setting<T: Serialize>(&self, key: &str, value: &T) -> Result<(), StoreError> {
+        let bytes =
+            postcard::to_stdvec(value).map_err(|e| StoreError::Corrupt("meta", e.to_string()))?;
+        self.meta.insert(format!("setting/{key}"), bytes)?;
+        self.flush_async().await
+    }
+
     /// Bytes on disk.
     pub fn size_on_disk(&self) -> u64 {
         self.db.size_on_disk().unwrap_or(0)
