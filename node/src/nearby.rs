@@ -580,7 +580,7 @@ impl Nearby {
 
 fn hex_decode(s: &str) -> Option<Vec<u8>> {
     let s = s.trim();
-    if s.len() % 2 != 0 || s.len() > 2 * weft_protocol::profile::MAX_AVATAR {
+    if !s.len().is_multiple_of(2) || s.len() > 2 * weft_protocol::profile::MAX_AVATAR {
         return None;
     }
     (0..s.len())
