@@ -32,8 +32,8 @@ fn ip(args: &[&str]) {
 }
 
 impl Lan {
-    fn new(hosts: usize) -> Self {
-        let tag = format!("{}", std::process::id() % 100_000);
+    fn new(name: &str, hosts: usize) -> Self {
+        let tag = format!("{}{name}", std::process::id() % 100_000);
         let lan = Lan {
             bridge: format!("wft{tag}br"),
             hosts: (0..hosts).map(|i| format!("wft{tag}h{i}")).collect(),
@@ -119,7 +119,7 @@ impl Drop for Lan {
 
 #[tokio::test]
 async fn two_nodes_on_a_lan_find_each_other_with_mdns() {
-    let lan = Lan::new(2);
+    let lan = Lan::new("m", 2);
     let dir = tempfile::tempdir().unwrap();
     let homes: Vec<String> = (0..2)
         .map(|i| dir.path().join(format!("n{i}")).display().to_string())
@@ -166,4 +166,103 @@ async fn two_nodes_on_a_lan_find_each_other_with_mdns() {
         );
     }
     eprintln!("mDNS discovery + connection took {:?}", started.elapsed());
+}
+
+/// Starts `weft up` with default settings in every host of `lan`; returns
+/// the children, homes and account ids.
+async fn start_all(lan: &Lan, dir: &std::path::Path) -> (Vec<Child>, Vec<String>, Vec<String>) {
+    let mut nodes = Vec::new();
+    let mut homes = Vec::new();
+    let mut accounts = Vec::new();
+    for i in 0..lan.hosts.len() {
+        let h = dir.join(format!("n{i}")).display().to_string();
+        let log = std::fs::File::create(format!("{h}.log")).unwrap();
+        let init = lan
+            .weft(i, &["init", "--home", &h, "--name", &format!("Host{i}")])
+            .output()
+            .await
+            .unwrap();
+        assert!(init.status.success());
+        nodes.push(
+            lan.weft(i, &["up", "--home", &h])
+                .stdout(Stdio::null())
+                .stderr(log)
+                .spawn()
+                .unwrap(),
+        );
+        let up = wait_for(Duration::from_secs(30), || async {
+            lan.json(i, &["status", "--home", &h]).await.is_some()
+        })
+        .await;
+        assert!(up, "node {i} did not start");
+        let st = lan.json(i, &["status", "--home", &h]).await.unwrap();
+        accounts.push(st["account_id"].as_str().unwrap().to_string());
+        homes.push(h);
+    }
+    (nodes, homes, accounts)
+}
+
+async fn radar_list(lan: &Lan, i: usize, home: &str) -> Vec<String> {
+    lan.json(i, &["nearby", "--home", home])
+        .await
+        .and_then(|v| v.as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| p["account_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+#[tokio::test]
+async fn the_radar_lists_lan_neighbours_and_drops_one_that_turns_off() {
+    let lan = Lan::new("r", 3);
+    let dir = tempfile::tempdir().unwrap();
+    let (_nodes, homes, accounts) = start_all(&lan, dir.path()).await;
+    for (i, h) in homes.iter().enumerate() {
+        let on = lan
+            .json(
+                i,
+                &[
+                    "nearby",
+                    "on",
+                    "--home",
+                    h,
+                    "--whats-up",
+                    &format!("hello from {i}"),
+                ],
+            )
+            .await;
+        assert!(on.is_some(), "radar on failed on node {i}");
+    }
+    // Each lists the other two, over real multicast, within 10 s.
+    for (i, h) in homes.iter().enumerate() {
+        let others: Vec<&String> = accounts
+            .iter()
+            .enumerate()
+            .filter(|(j, _)| *j != i)
+            .map(|(_, a)| a)
+            .collect();
+        let all = wait_for(Duration::from_secs(10), || async {
+            let list = radar_list(&lan, i, h).await;
+            others.iter().all(|a| list.contains(a))
+        })
+        .await;
+        assert!(
+            all,
+            "node {i} does not list both neighbours: {:?}",
+            radar_list(&lan, i, h).await
+        );
+    }
+    // Node 2 turns its radar off: the others drop it within the expiry (8 s) plus a poll.
+    assert!(lan
+        .json(2, &["nearby", "off", "--home", &homes[2]])
+        .await
+        .is_some());
+    for i in 0..2 {
+        let gone = wait_for(Duration::from_secs(15), || async {
+            !radar_list(&lan, i, &homes[i]).await.contains(&accounts[2])
+        })
+        .await;
+        assert!(gone, "node {i} still lists node 2 after its radar went off");
+    }
+    assert!(radar_list(&lan, 2, &homes[2]).await.is_empty());
 }

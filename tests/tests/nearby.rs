@@ -1,0 +1,231 @@
+//! People Nearby over the DHT, handles, and bad nearby input, with real
+//! `weft` processes on 127.0.0.1 (mDNS off: the LAN radar is tested in
+//! network namespaces, see mdns_netns.rs).
+
+use std::time::Duration;
+
+use serde_json::Value;
+use weft_tests::{wait_for, Weft};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+const T: Duration = Duration::from_secs(30);
+
+fn s(p: &std::path::Path) -> &str {
+    p.to_str().unwrap()
+}
+
+async fn nearby_ids(w: &Weft, h: &std::path::Path) -> Vec<String> {
+    let v = w.json(&["nearby", "--home", s(h)]).await;
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|p| p["account_id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn people_1km_apart_see_each_other_and_300km_away_sees_neither() {
+    let w = Weft::new(BIN);
+    let (x, a, b, c) = (w.home("x"), w.home("a"), w.home("b"), w.home("c"));
+    for (h, n) in [(&x, "Boot"), (&a, "Ada"), (&b, "Bao"), (&c, "Chen")] {
+        w.init(h, n).await;
+    }
+    let _nx = w.up(&x, &[]).await;
+    let boot = w.dial_addr(&x).await;
+    let _na = w.up(&a, &["--bootstrap", &boot]).await;
+    let _nb = w.up(&b, &["--bootstrap", &boot]).await;
+    let _nc = w.up(&c, &["--bootstrap", &boot]).await;
+    let (a_id, b_id, c_id) = (
+        w.account(&a).await,
+        w.account(&b).await,
+        w.account(&c).await,
+    );
+
+    // Beijing, 1 km north of it, and 300 km east.
+    w.json(&[
+        "nearby",
+        "on",
+        "--home",
+        s(&a),
+        "--lat",
+        "39.9042",
+        "--lon",
+        "116.4074",
+        "--whats-up",
+        "☕?",
+    ])
+    .await;
+    w.json(&[
+        "nearby",
+        "on",
+        "--home",
+        s(&b),
+        "--lat",
+        "39.9132",
+        "--lon",
+        "116.4074",
+    ])
+    .await;
+    w.json(&[
+        "nearby",
+        "on",
+        "--home",
+        s(&c),
+        "--lat",
+        "39.9042",
+        "--lon",
+        "119.9",
+    ])
+    .await;
+
+    assert!(
+        wait_for(T, || async { nearby_ids(&w, &a).await.contains(&b_id) }).await,
+        "A never saw B"
+    );
+    assert!(
+        wait_for(T, || async { nearby_ids(&w, &b).await.contains(&a_id) }).await,
+        "B never saw A"
+    );
+    let from_b = w.json(&["nearby", "--home", s(&b)]).await;
+    let ada = from_b
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["account_id"] == a_id.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(ada["name"], "Ada");
+    assert_eq!(ada["whats_up"], "☕?");
+    assert!(ada["distance_m"].as_f64().unwrap() < 10_000.0);
+    // By now every node has run several lookups: C is in nobody's list and sees nobody.
+    assert!(nearby_ids(&w, &c).await.is_empty());
+    assert!(!nearby_ids(&w, &a).await.contains(&c_id));
+    assert!(!nearby_ids(&w, &b).await.contains(&c_id));
+
+    // B turns the radar off: A drops B within the documented expiry (8 s + a 2 s poll).
+    w.json(&["nearby", "off", "--home", s(&b)]).await;
+    assert!(
+        wait_for(Duration::from_secs(15), || async {
+            !nearby_ids(&w, &a).await.contains(&b_id)
+        })
+        .await,
+        "B still listed after turning its radar off"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handle_claimed_elsewhere_resolves_through_the_dht_and_adds_a_contact() {
+    let w = Weft::new(BIN);
+    let (x, d, e) = (w.home("x"), w.home("d"), w.home("e"));
+    for (h, n) in [(&x, "Boot"), (&d, "Dara"), (&e, "Emeka")] {
+        w.init(h, n).await;
+    }
+    let _nx = w.up(&x, &[]).await;
+    let boot = w.dial_addr(&x).await;
+    let _nd = w.up(&d, &["--bootstrap", &boot]).await;
+    let _ne = w.up(&e, &["--bootstrap", &boot]).await;
+    let d_id = w.account(&d).await;
+    assert!(
+        wait_for(T, || async {
+            w.status(&d).await["connected_peers"]
+                .as_array()
+                .is_some_and(|p| !p.is_empty())
+        })
+        .await
+    );
+
+    let id = w
+        .json(&["id", "--home", s(&d), "--handle", "Dara_Okafor"])
+        .await;
+    assert_eq!(id["handle"], "dara_okafor");
+
+    let found = w.json(&["find", "--home", s(&e), "dara_okafor"]).await;
+    assert_eq!(found["account_id"], d_id.as_str());
+    assert_eq!(found["name"], "Dara");
+    assert!(found["fingerprint"]
+        .as_str()
+        .unwrap()
+        .starts_with(&d_id[..4]));
+
+    // Someone else cannot take it.
+    let out = w
+        .run(&["id", "--home", s(&e), "--handle", "dara_okafor"])
+        .await;
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("already claimed"));
+
+    // Add by handle: the request reaches Dara.
+    w.json(&[
+        "contacts",
+        "add",
+        "--home",
+        s(&e),
+        "dara_okafor",
+        "--greeting",
+        "found you by handle",
+    ])
+    .await;
+    let got = wait_for(T, || async {
+        let r: Value = w.json(&["contacts", "requests", "--home", s(&d)]).await;
+        r.as_array()
+            .unwrap()
+            .iter()
+            .any(|x| x["greeting"] == "found you by handle")
+    })
+    .await;
+    assert!(got, "request by handle never arrived");
+}
+
+#[tokio::test]
+async fn bad_locations_handles_and_avatars_are_refused_clearly() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada").await;
+    let _na = w.up(&a, &[]).await;
+    let err = |out: std::process::Output| {
+        assert!(!out.status.success());
+        String::from_utf8_lossy(&out.stderr).to_string()
+    };
+    let e = err(w
+        .run(&[
+            "nearby",
+            "on",
+            "--home",
+            s(&a),
+            "--lat",
+            "100",
+            "--lon",
+            "0",
+        ])
+        .await);
+    assert!(e.contains("out of range"), "{e}");
+    let e = err(w
+        .run(&["nearby", "on", "--home", s(&a), "--geohash", "ail!o"])
+        .await);
+    assert!(e.contains("not a geohash"), "{e}");
+    let big = w.home("big.png");
+    std::fs::write(&big, vec![0u8; 40 * 1024]).unwrap();
+    let e = err(w
+        .run(&["nearby", "on", "--home", s(&a), "--avatar", s(&big)])
+        .await);
+    assert!(e.contains("32 KiB"), "{e}");
+    let notimg = w.home("x.png");
+    std::fs::write(&notimg, b"not an image").unwrap();
+    let e = err(w
+        .run(&["nearby", "on", "--home", s(&a), "--avatar", s(&notimg)])
+        .await);
+    assert!(e.contains("PNG or JPEG"), "{e}");
+    let e = err(w.run(&["id", "--home", s(&a), "--handle", "ab"]).await);
+    assert!(e.contains("6-20 characters"), "{e}");
+    let e = err(w.run(&["find", "--home", s(&a), "nobody_here"]).await);
+    assert!(e.contains("no one has claimed"), "{e}");
+    // Still fine, radar still off.
+    assert!(w
+        .json(&["nearby", "--home", s(&a)])
+        .await
+        .as_array()
+        .unwrap()
+        .is_empty());
+}
