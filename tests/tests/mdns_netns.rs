@@ -257,9 +257,9 @@ async fn the_radar_lists_lan_neighbours_and_drops_one_that_turns_off() {
         .json(2, &["nearby", "off", "--home", &homes[2]])
         .await
         .is_some());
-    for i in 0..2 {
+    for (i, home) in homes.iter().enumerate().take(2) {
         let gone = wait_for(Duration::from_secs(15), || async {
-            !radar_list(&lan, i, &homes[i]).await.contains(&accounts[2])
+            !radar_list(&lan, i, home).await.contains(&accounts[2])
         })
         .await;
         assert!(gone, "node {i} still lists node 2 after its radar went off");

@@ -320,9 +320,10 @@ impl Chat {
             id,
             log,
         })?;
+        // Sequence numbers are taken; concurrent senders may now share one flush.
+        drop(_guard);
         // Persist before acknowledging: once we answer, the message must survive a crash.
         self.inner.store.flush_async().await?;
-        drop(_guard);
         self.kick(to);
         Ok(id)
     }
