@@ -163,7 +163,76 @@ async fn walk(
             ),
         );
     }
-    friends_and_chat(&nodes[0], &nodes[1], json).await
+    friends_and_chat(&nodes[0], &nodes[1], json).await?;
+    radar_and_handles(&nodes[0], &nodes[2], json).await
+}
+
+/// People Nearby through the DHT (the LAN radar needs mDNS, which the demo
+/// keeps off on this machine's network), then a handle looked up by another node.
+async fn radar_and_handles(a: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
+    use serde_json::json;
+    let _: serde_json::Value = a
+        .client
+        .post(
+            "/v1/nearby",
+            &json!({"on": true, "lat": 31.2304, "lon": 121.4737, "whats_up": "new in town 🌆"}),
+        )
+        .await?;
+    let _: serde_json::Value = c
+        .client
+        .post("/v1/nearby", &json!({"on": true, "lat": 31.2394, "lon": 121.4737, "whats_up": "dumplings anyone? 🥟"}))
+        .await?;
+    step(
+        json,
+        &format!(
+            "{} and {} turn their radar on, about 1 km apart (only ~5 km cells leave their nodes)",
+            a.name, c.name
+        ),
+    );
+    let c_card: weft_node::api::IdView = c.client.get("/v1/id").await?;
+    let c_id = c_card.account_id.clone();
+    let ok = wait_until(Duration::from_secs(30), || async {
+        get_json(&a.client, "/v1/nearby")
+            .await
+            .iter()
+            .any(|p| p["account_id"] == c_id.as_str())
+    })
+    .await;
+    if !ok {
+        bail!("{}'s radar never showed {}", a.name, c.name);
+    }
+    let list = get_json(&a.client, "/v1/nearby").await;
+    let whats_up = list
+        .iter()
+        .find(|p| p["account_id"] == c_id.as_str())
+        .and_then(|p| p["whats_up"].as_str())
+        .unwrap_or_default()
+        .to_string();
+    step(
+        json,
+        &format!(
+            "{}'s People Nearby shows {} (\"{whats_up}\"), found through the DHT",
+            a.name, c.name
+        ),
+    );
+    let _: serde_json::Value = c
+        .client
+        .post("/v1/handle", &json!({"handle": "chen_dumplings"}))
+        .await?;
+    let found: serde_json::Value = a.client.get("/v1/find?handle=chen_dumplings").await?;
+    if found["account_id"] != c_id.as_str() {
+        bail!("handle lookup returned the wrong account: {found}");
+    }
+    step(
+        json,
+        &format!(
+            "{} claims the handle chen_dumplings; {} finds it (fingerprint {})",
+            c.name,
+            a.name,
+            found["fingerprint"].as_str().unwrap_or_default()
+        ),
+    );
+    Ok(())
 }
 
 async fn get_json(c: &Client, path: &str) -> Vec<serde_json::Value> {
