@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use futures::{AsyncReadExt as _, AsyncWriteExt as _, StreamExt};
+use futures::StreamExt;
 use libp2p::{
     multiaddr::Protocol, noise, request_response, swarm::SwarmEvent, tcp, yamux, Multiaddr,
     StreamProtocol, Swarm, SwarmBuilder,
@@ -24,6 +24,7 @@ use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
+use weft_node::net::frame::BytesCodec;
 use weft_protocol::chat::{ChatBody, ChatKind};
 use weft_tests::Weft;
 
@@ -396,79 +397,9 @@ async fn bench_weft() -> WeftNumbers {
 const BASELINE_PROTOCOL: StreamProtocol = StreamProtocol::new("/bench/bytes/1");
 const MAX_FRAME: usize = 1 << 20;
 
-/// `u32` big-endian length, then the bytes; one frame per stream direction.
-#[derive(Clone, Default)]
-struct LenCodec;
-
-async fn read_frame<T: futures::AsyncRead + Unpin + Send>(io: &mut T) -> std::io::Result<Vec<u8>> {
-    let mut len = [0u8; 4];
-    io.read_exact(&mut len).await?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_FRAME {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            "frame too large",
-        ));
-    }
-    let mut buf = vec![0u8; len];
-    io.read_exact(&mut buf).await?;
-    Ok(buf)
-}
-
-async fn write_frame<T: futures::AsyncWrite + Unpin + Send>(
-    io: &mut T,
-    bytes: &[u8],
-) -> std::io::Result<()> {
-    io.write_all(&(bytes.len() as u32).to_be_bytes()).await?;
-    io.write_all(bytes).await?;
-    io.close().await
-}
-
-impl request_response::Codec for LenCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        read_frame(io).await
-    }
-
-    async fn read_response<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        read_frame(io).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        r: Vec<u8>,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        write_frame(io, &r).await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        r: Vec<u8>,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        write_frame(io, &r).await
-    }
-}
-
-type Rr = request_response::Behaviour<LenCodec>;
+/// The baseline uses Weft's own length-prefixed bytes codec, so both sides
+/// frame the same way.
+type Rr = request_response::Behaviour<BytesCodec>;
 
 /// A swarm configured like a Weft node's transport (TCP nodelay, Noise, Yamux).
 fn swarm() -> Swarm<Rr> {
@@ -482,7 +413,10 @@ fn swarm() -> Swarm<Rr> {
         .expect("tcp transport")
         .with_behaviour(|_| {
             request_response::Behaviour::with_codec(
-                LenCodec,
+                BytesCodec {
+                    max_request: MAX_FRAME,
+                    max_response: MAX_FRAME,
+                },
                 [(BASELINE_PROTOCOL, request_response::ProtocolSupport::Full)],
                 request_response::Config::default()
                     .with_request_timeout(Duration::from_secs(30))

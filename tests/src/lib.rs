@@ -3,6 +3,8 @@
 //! temporary directory. Waits are event- or condition-based with deadlines;
 //! nothing sleeps a fixed time to synchronise.
 
+pub mod hostile;
+
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};

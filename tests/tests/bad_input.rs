@@ -3,11 +3,12 @@
 
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::StreamExt;
 use libp2p::{
     noise, request_response, swarm::SwarmEvent, tcp, yamux, Multiaddr, StreamProtocol, SwarmBuilder,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use weft_tests::hostile::{frame, RawCodec};
 use weft_tests::{wait_for, Weft};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
@@ -165,63 +166,6 @@ async fn ports_in_use_and_corrupt_keys_fail_clearly() {
     let out = w.run(&["up", "--home", s(&a), "--no-mdns"]).await;
     let e = stderr_line(&out);
     assert!(e.contains("account.key") && e.contains("corrupt"), "{e}");
-}
-
-/// A codec that sends whatever bytes it is given: a hostile peer.
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl request_response::Codec for RawCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        let mut v = Vec::new();
-        io.take(1 << 20).read_to_end(&mut v).await?;
-        Ok(v)
-    }
-
-    async fn read_response<T>(&mut self, p: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        self.read_request(p, io).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        r: Vec<u8>,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        io.write_all(&r).await?;
-        io.close().await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        p: &StreamProtocol,
-        io: &mut T,
-        r: Vec<u8>,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        self.write_request(p, io, r).await
-    }
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut v = (body.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(body);
-    v
 }
 
 #[tokio::test]

@@ -6,7 +6,7 @@
 
 use std::time::Duration;
 
-use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+use futures::StreamExt;
 use libp2p::{
     identity::Keypair,
     noise, request_response,
@@ -19,6 +19,7 @@ use weft_protocol::{
     mailbox::{MailboxAuth, MailboxReply, MailboxRequest},
     seal, AccountId, AccountKey, Card, Kind,
 };
+use weft_tests::hostile::{frame, unframe, RawCodec};
 use weft_tests::{wait_for, Weft};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
@@ -28,72 +29,11 @@ fn s(p: &std::path::Path) -> &str {
     p.to_str().unwrap()
 }
 
-/// Writes and reads raw length-prefixed frames (or raw bytes for garbage).
-#[derive(Clone, Default)]
-struct RawCodec;
-
-impl request_response::Codec for RawCodec {
-    type Protocol = StreamProtocol;
-    type Request = Vec<u8>;
-    type Response = Vec<u8>;
-
-    async fn read_request<T>(&mut self, _: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        let mut v = Vec::new();
-        io.take(2 << 20).read_to_end(&mut v).await?;
-        Ok(v)
-    }
-
-    async fn read_response<T>(&mut self, p: &StreamProtocol, io: &mut T) -> std::io::Result<Vec<u8>>
-    where
-        T: futures::AsyncRead + Unpin + Send,
-    {
-        self.read_request(p, io).await
-    }
-
-    async fn write_request<T>(
-        &mut self,
-        _: &StreamProtocol,
-        io: &mut T,
-        r: Vec<u8>,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        io.write_all(&r).await?;
-        io.close().await
-    }
-
-    async fn write_response<T>(
-        &mut self,
-        p: &StreamProtocol,
-        io: &mut T,
-        r: Vec<u8>,
-    ) -> std::io::Result<()>
-    where
-        T: futures::AsyncWrite + Unpin + Send,
-    {
-        self.write_request(p, io, r).await
-    }
-}
-
 #[derive(NetworkBehaviour)]
 struct Mallory {
     card: request_response::Behaviour<weft_node::net::card::CardCodec>,
     chat: request_response::Behaviour<RawCodec>,
     mailbox: request_response::Behaviour<RawCodec>,
-}
-
-fn frame(body: &[u8]) -> Vec<u8> {
-    let mut v = (body.len() as u32).to_be_bytes().to_vec();
-    v.extend_from_slice(body);
-    v
-}
-
-fn unframe(v: &[u8]) -> Vec<u8> {
-    v.get(4..).unwrap_or_default().to_vec()
 }
 
 fn build(key: Keypair) -> Swarm<Mallory> {
