@@ -62,6 +62,9 @@ pub enum Command {
         /// The handle (WeChat-ID style).
         handle: String,
     },
+    /// Official accounts: create, follow, publish, read, ask.
+    #[command(subcommand)]
+    Oa(OaCommand),
     /// Friends: requests with a greeting, accepted by the other side.
     #[command(subcommand)]
     Contacts(ContactsCommand),
@@ -239,4 +242,97 @@ pub struct DemoArgs {
     /// How many nodes to start (at least 3).
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u16).range(3..=20))]
     pub nodes: u16,
+}
+
+/// `weft oa ...`.
+#[derive(Debug, Subcommand)]
+pub enum OaCommand {
+    /// Create an official account (its own key) run by this node.
+    Create {
+        /// `subscription` (1 post per UTC day) or `service` (4 per UTC month).
+        #[arg(long, value_parser = ["subscription", "service"])]
+        kind: String,
+        /// Its name.
+        name: String,
+        /// What it is about.
+        #[arg(long, default_value = "")]
+        description: String,
+    },
+    /// Follow an account (by id).
+    Follow {
+        /// Account id.
+        oa: String,
+    },
+    /// Stop following; its posts disappear.
+    Unfollow {
+        /// Account id.
+        oa: String,
+    },
+    /// Publish a broadcast (refused over quota).
+    Publish {
+        /// One of your accounts.
+        oa: String,
+        /// The text (the first line is the title unless --title).
+        text: String,
+        /// Title.
+        #[arg(long)]
+        title: Option<String>,
+        /// Link.
+        #[arg(long)]
+        link: Option<String>,
+        /// Another language: LANG:TITLE:BODY (repeatable).
+        #[arg(long, value_name = "LANG:TITLE:BODY")]
+        part: Vec<String>,
+    },
+    /// Accounts you run and follow.
+    List,
+    /// Posts from subscription accounts you follow (--all: service accounts too).
+    Feed {
+        /// Include service accounts.
+        #[arg(long)]
+        all: bool,
+    },
+    /// Send a message to an account; prints its (automatic) answer.
+    Message {
+        /// Account id.
+        oa: String,
+        /// Text.
+        text: String,
+    },
+    /// Your questions and its answers (or, for your own account, its inbox).
+    Log {
+        /// Account id.
+        oa: String,
+    },
+    /// Set a keyword auto-reply for one of your accounts.
+    Autoreply {
+        /// One of your accounts.
+        oa: String,
+        /// Keyword (case-insensitive, matched anywhere in the message).
+        keyword: String,
+        /// The reply.
+        reply: String,
+    },
+    /// Set the menu shown when a follower sends "menu".
+    Menu {
+        /// One of your accounts.
+        oa: String,
+        /// Items.
+        items: Vec<String>,
+    },
+    /// As a verifier: issue a verification certificate for an account.
+    Verify {
+        /// Account id to verify.
+        oa: String,
+        /// Your name as verifier (default: your display name).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Attach a verifier's certificate to one of your accounts.
+    Certify {
+        /// One of your accounts.
+        oa: String,
+        /// The certificate from `weft oa verify`.
+        certificate: String,
+    },
 }

@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{ChatCommand, Cli, Command, ContactsCommand};
+pub use args::{ChatCommand, Cli, Command, ContactsCommand, OaCommand};
 pub use client::Client;
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -101,7 +101,49 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events => Client::for_home(&home)?.stream_events(json).await,
         Command::Contacts(c) => contacts(&Client::for_home(&home)?, c, json).await,
         Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
+        Command::Oa(c) => oa(&Client::for_home(&home)?, c, json).await,
     }
+}
+
+async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
+    use serde_json::{json as j, Value};
+    let (action, body) = match cmd {
+        OaCommand::List => {
+            let v: Vec<Value> = client.get("/v1/oa").await?;
+            return print::oa_list(&v, json);
+        }
+        OaCommand::Feed { all } => {
+            let v: Vec<Value> = client.get(&format!("/v1/oa/feed?all={all}")).await?;
+            return print::oa_feed(&v, json);
+        }
+        OaCommand::Log { oa } => {
+            let v: Vec<Value> = client.get(&format!("/v1/oa/conversation?oa={}", client::query_escape(&oa))).await?;
+            return print::oa_log(&v, json);
+        }
+        OaCommand::Create { kind, name, description } => ("create", j!({"kind": kind, "name": name, "description": description})),
+        OaCommand::Follow { oa } => ("follow", j!({ "oa": oa })),
+        OaCommand::Unfollow { oa } => ("unfollow", j!({ "oa": oa })),
+        OaCommand::Publish { oa, text, title, link, part } => {
+            let parts: Vec<Value> = part
+                .iter()
+                .map(|p| {
+                    let mut it = p.splitn(3, ':');
+                    match (it.next(), it.next(), it.next()) {
+                        (Some(l), Some(t), Some(b)) => Ok(j!({"lang": l, "title": t, "body": b})),
+                        _ => Err(anyhow::anyhow!("--part must be LANG:TITLE:BODY, got `{p}`")),
+                    }
+                })
+                .collect::<anyhow::Result<_>>()?;
+            ("publish", j!({"oa": oa, "text": text, "title": title, "link": link, "parts": parts}))
+        }
+        OaCommand::Message { oa, text } => ("message", j!({"oa": oa, "text": text})),
+        OaCommand::Autoreply { oa, keyword, reply } => ("autoreply", j!({"oa": oa, "keyword": keyword, "reply": reply})),
+        OaCommand::Menu { oa, items } => ("menu", j!({"oa": oa, "items": items})),
+        OaCommand::Verify { oa, name } => ("verify", j!({"oa": oa, "name": name})),
+        OaCommand::Certify { oa, certificate } => ("certify", j!({"oa": oa, "certificate": certificate})),
+    };
+    let v: Value = client.post(&format!("/v1/oa/{action}"), &body).await?;
+    print::oa_done(action, &v, json)
 }
 
 async fn nearby(client: &Client, a: args::NearbyArgs, json: bool) -> anyhow::Result<()> {

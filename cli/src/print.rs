@@ -264,3 +264,69 @@ pub fn found(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
     }
     Ok(())
 }
+
+/// `weft oa list`.
+pub fn oa_list(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    if v.is_empty() {
+        println!("no official accounts; `weft oa follow <id>` or `weft oa create`");
+    }
+    for a in v {
+        let badge = match a.get("verified_by").and_then(|x| x.as_str()) {
+            Some(by) if a["verified"] == true => format!("verified by {by}"),
+            _ => "unverified".to_string(),
+        };
+        let role = if a["own"] == true { "yours" } else { "following" };
+        println!("{:<46} {:<20} {:<12} {:<9} {badge}", field(a, "account_id"), field(a, "name"), field(a, "kind"), role);
+    }
+    Ok(())
+}
+
+/// `weft oa feed`.
+pub fn oa_feed(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    if v.is_empty() {
+        println!("no posts yet");
+    }
+    for p in v {
+        println!("[{}] {}", field(p, "name"), field(p, "title"));
+        println!("    {}", field(p, "body").replace('\n', "\n    "));
+    }
+    Ok(())
+}
+
+/// `weft oa log`.
+pub fn oa_log(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    for m in v {
+        let from: String = field(m, "from").chars().take(8).collect();
+        println!("{from:<9} {}", field(m, "text"));
+    }
+    Ok(())
+}
+
+/// Result of an `oa` action.
+pub fn oa_done(action: &str, v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(v);
+    }
+    match action {
+        "create" => println!("created {} ({}): {}", field(v, "name"), field(v, "kind"), field(v, "account_id")),
+        "publish" => {
+            println!("published {}", field(v, "id"));
+            if v["gossiped"] != true {
+                println!("note: no follower is connected right now; followers get it when they backfill");
+            }
+        }
+        "message" => println!("{}", field(v, "reply")),
+        "verify" => println!("{}", field(v, "certificate")),
+        _ => println!("done"),
+    }
+    Ok(())
+}

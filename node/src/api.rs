@@ -22,6 +22,10 @@
 //! | POST | /v1/nearby | `{"on", "lat", "lon", "geohash", "whats_up", "region", "avatar_hex", "minutes"}` | settings |
 //! | POST | /v1/handle | `{"handle"}` | `{"handle", "published"}` |
 //! | GET | /v1/find?handle=H | | `{"handle", "account_id", "fingerprint", "name", "peer_id", "other_claims"}` |
+//! | GET | /v1/oa | | `[official account]` (run or followed) |
+//! | GET | /v1/oa/feed?all=BOOL | | `[post]` newest first (subscription accounts unless `all`) |
+//! | GET | /v1/oa/conversation?oa=ID | | questions and answers with an OA |
+//! | POST | /v1/oa/{create,follow,unfollow,publish,message,autoreply,menu,verify,certify} | see README | |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -205,6 +209,10 @@ pub fn router(node: Shared, token: String) -> Router {
         .route("/v1/nearby", get(nearby_list).post(nearby_set))
         .route("/v1/handle", post(handle_claim))
         .route("/v1/find", get(find))
+        .route("/v1/oa", get(oa_list))
+        .route("/v1/oa/feed", get(oa_feed))
+        .route("/v1/oa/conversation", get(oa_conversation))
+        .route("/v1/oa/{action}", post(oa_action))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API endpoint".into()) })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -323,13 +331,15 @@ async fn dial(
 async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = node.net.subscribe();
     let chat_rx = node.chat.subscribe();
+    let oa_rx = node.oa.subscribe();
     let shutdown = node.shutdown.clone();
-    let state = (rx, chat_rx, shutdown);
-    let stream = futures::stream::unfold(state, |(mut rx, mut chat_rx, mut shutdown)| async move {
+    let state = (rx, chat_rx, oa_rx, shutdown);
+    let stream = futures::stream::unfold(state, |(mut rx, mut chat_rx, mut oa_rx, mut shutdown)| async move {
         let ev = tokio::select! {
             _ = shutdown.wait_for(|s| *s) => return None,
             ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
             ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+            ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
         };
         let data = match ev {
             Ok(json) => json,
@@ -339,7 +349,7 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
             }
             Err(broadcast::error::RecvError::Closed) => return None,
         };
-        Some((Ok(Event::default().data(data)), (rx, chat_rx, shutdown)))
+        Some((Ok(Event::default().data(data)), (rx, chat_rx, oa_rx, shutdown)))
     });
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
@@ -484,7 +494,13 @@ async fn chat_log(
 }
 
 async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationView>>, ApiError> {
-    Ok(Json(node.chat.conversations()?))
+    let mut list = node.chat.conversations()?;
+    // Service accounts' posts show as conversations, as in WeChat.
+    for (account_id, name, last_text, last_at) in node.oa.service_conversations() {
+        list.push(ConversationView { account_id, name, last_text, last_at, unread: 0 });
+    }
+    list.sort_by_key(|c| std::cmp::Reverse(c.last_at));
+    Ok(Json(list))
 }
 
 async fn chat_recall(
@@ -576,4 +592,145 @@ async fn find(
     Ok(Json(
         crate::nearby::find_handle(&node.net, &q.handle).await?,
     ))
+}
+
+impl From<crate::oa::OaServiceError> for ApiError {
+    fn from(e: crate::oa::OaServiceError) -> Self {
+        use crate::oa::OaServiceError as E;
+        let status = match e {
+            E::Oa(weft_protocol::oa::OaError::OverQuota { .. }) => StatusCode::TOO_MANY_REQUESTS,
+            E::Oa(_) | E::BadId(_) | E::BadCertificate(_) | E::TooLong => StatusCode::BAD_REQUEST,
+            E::NotOwned(_) | E::NotFollowed(_) => StatusCode::NOT_FOUND,
+            E::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            E::Store(_) | E::Node(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+async fn oa_list(State(node): State<Shared>) -> Result<Json<Vec<crate::oa::OaView>>, ApiError> {
+    Ok(Json(node.oa.list()?))
+}
+
+/// `GET /v1/oa/feed` query.
+#[derive(Debug, Deserialize)]
+pub struct FeedQuery {
+    /// Include service accounts' posts too.
+    #[serde(default)]
+    pub all: bool,
+}
+
+async fn oa_feed(
+    State(node): State<Shared>,
+    q: Result<Query<FeedQuery>, QueryRejection>,
+) -> Result<Json<Vec<crate::oa::PostView>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    let kind = (!q.all).then_some(weft_protocol::oa::OaKind::Subscription);
+    Ok(Json(node.oa.feed(kind)?))
+}
+
+/// `GET /v1/oa/conversation` query.
+#[derive(Debug, Deserialize)]
+pub struct OaQuery {
+    /// The official account.
+    pub oa: String,
+}
+
+async fn oa_conversation(
+    State(node): State<Shared>,
+    q: Result<Query<OaQuery>, QueryRejection>,
+) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok(Json(node.oa.conversation(&q.oa)?))
+}
+
+/// Body of the `POST /v1/oa/*` actions (each uses the fields it needs).
+#[derive(Debug, Default, Deserialize)]
+pub struct OaBody {
+    /// `subscription` or `service` (create).
+    pub kind: Option<String>,
+    /// Name (create) or verifier name (verify).
+    pub name: Option<String>,
+    /// Description (create).
+    pub description: Option<String>,
+    /// The official account.
+    pub oa: Option<String>,
+    /// Title (publish).
+    pub title: Option<String>,
+    /// Text (publish, message).
+    pub text: Option<String>,
+    /// Link (publish).
+    pub link: Option<String>,
+    /// Other languages (publish).
+    #[serde(default)]
+    pub parts: Vec<weft_protocol::oa::Part>,
+    /// Keyword (autoreply).
+    pub keyword: Option<String>,
+    /// Reply (autoreply).
+    pub reply: Option<String>,
+    /// Menu items (menu).
+    pub items: Option<Vec<String>>,
+    /// Certificate (certify).
+    pub certificate: Option<String>,
+}
+
+async fn oa_action(
+    State(node): State<Shared>,
+    Path(action): Path<String>,
+    body: Result<Json<OaBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let need = |v: Option<String>, what: &str| {
+        v.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("`{action}` needs `{what}`")))
+    };
+    let oa = &node.oa;
+    let out = match action.as_str() {
+        "create" => {
+            let kind = match need(b.kind, "kind")?.as_str() {
+                "subscription" => weft_protocol::oa::OaKind::Subscription,
+                "service" => weft_protocol::oa::OaKind::Service,
+                other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("kind `{other}`: use subscription or service"))),
+            };
+            let v = oa.create(kind, &need(b.name, "name")?, b.description.as_deref().unwrap_or("")).await?;
+            serde_json::to_value(v).unwrap_or_default()
+        }
+        "follow" => {
+            oa.follow(&need(b.oa, "oa")?).await?;
+            serde_json::json!({})
+        }
+        "unfollow" => {
+            oa.unfollow(&need(b.oa, "oa")?).await?;
+            serde_json::json!({})
+        }
+        "publish" => {
+            let text = need(b.text, "text")?;
+            let title = b.title.unwrap_or_else(|| text.lines().next().unwrap_or("").chars().take(60).collect());
+            let (id, gossiped) = oa.publish(&need(b.oa, "oa")?, &title, &text, b.link, b.parts).await?;
+            serde_json::json!({ "id": id, "gossiped": gossiped })
+        }
+        "message" => {
+            let reply = oa.message(&need(b.oa, "oa")?, &need(b.text, "text")?).await?;
+            serde_json::json!({ "reply": reply })
+        }
+        "autoreply" => {
+            let kw = (need(b.keyword, "keyword")?, need(b.reply, "reply")?);
+            oa.set_replies(&need(b.oa, "oa")?, Some(kw), None).await?;
+            serde_json::json!({})
+        }
+        "menu" => {
+            let items = b.items.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`menu` needs `items`".into()))?;
+            oa.set_replies(&need(b.oa, "oa")?, None, Some(items)).await?;
+            serde_json::json!({})
+        }
+        "verify" => {
+            let cert = oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))?;
+            serde_json::json!({ "certificate": cert })
+        }
+        "certify" => {
+            oa.attach_verification(&need(b.oa, "oa")?, &need(b.certificate, "certificate")?).await?;
+            serde_json::json!({})
+        }
+        _ => return Err(ApiError(StatusCode::NOT_FOUND, "no such official-account action".into())),
+    };
+    Ok(Json(out))
 }

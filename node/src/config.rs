@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub relay_server: bool,
     /// Display name to use if the store has none yet (first run).
     pub name: Option<String>,
+    /// Verifiers whose official-account certificates this node trusts.
+    pub trust_roots: Vec<weft_protocol::AccountId>,
 }
 
 /// The optional `weft.toml`.
@@ -41,6 +43,7 @@ struct FileConfig {
     api: Option<String>,
     mdns: Option<bool>,
     relay_server: Option<bool>,
+    trust_roots: Option<Vec<String>>,
 }
 
 impl NodeConfig {
@@ -58,6 +61,7 @@ impl NodeConfig {
             mdns: true,
             relay_server: false,
             name: None,
+            trust_roots: Vec::new(),
             home,
         };
         let path = Home::new(&cfg.home).config_file();
@@ -85,6 +89,12 @@ impl NodeConfig {
         }
         if let Some(r) = file.relay_server {
             cfg.relay_server = r;
+        }
+        if let Some(roots) = file.trust_roots {
+            cfg.trust_roots = roots
+                .iter()
+                .map(|r| r.parse().map_err(|e| bad(format!("trust_roots: {e}"))))
+                .collect::<Result<_, _>>()?;
         }
         Ok(cfg)
     }

@@ -140,6 +140,21 @@ impl Home {
         }
     }
 
+    /// Saves an official account's key as `oa/<account>.key` (mode 0600).
+    pub fn write_oa_key(&self, key: &AccountKey) -> Result<(), NodeError> {
+        let dir = self.dir.join("oa");
+        fs::create_dir_all(&dir).map_err(|e| NodeError::home(&dir, e))?;
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|e| NodeError::home(&dir, e))?;
+        write_secret(&dir.join(format!("{}.key", key.account_id())), &key.to_bytes())
+    }
+
+    /// Loads an official account's key.
+    pub fn load_oa_key(&self, account: &weft_protocol::AccountId) -> Result<AccountKey, NodeError> {
+        let path = self.dir.join("oa").join(format!("{account}.key"));
+        let bytes = read_secret(&path)?;
+        AccountKey::from_bytes(&bytes).map_err(|e| NodeError::CorruptKey(path, e.to_string()))
+    }
+
     /// Records where the running node's API is (mode 0600).
     pub fn write_api_info(&self, info: &ApiInfo) -> Result<(), NodeError> {
         let json = serde_json::to_vec(info).map_err(|e| NodeError::Internal(e.to_string()))?;

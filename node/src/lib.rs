@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod home;
 pub mod nearby;
+pub mod oa;
 pub mod net;
 pub mod node;
 pub mod store;

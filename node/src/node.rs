@@ -14,6 +14,7 @@ use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
 use crate::nearby::Nearby;
+use crate::oa::Oa;
 use crate::net::{self, Net, SwarmOptions};
 use crate::net::{AppProtocol, InboundRequest};
 use crate::store::Store;
@@ -38,6 +39,16 @@ pub struct NodeHandle {
     pub chat: Chat,
     /// Radar, People Nearby, handles.
     pub nearby: Nearby,
+    /// Official accounts.
+    pub oa: Oa,
+}
+
+/// The services that answer peers' requests.
+#[derive(Clone)]
+struct Services {
+    chat: Chat,
+    nearby: Nearby,
+    oa: Oa,
 }
 
 /// Requests from peers handled at once.
@@ -47,8 +58,7 @@ const CONCURRENT_REQUESTS: usize = 32;
 /// sends back its answer (or closes the stream if it declined).
 fn spawn_inbound(
     mut rx: tokio::sync::mpsc::Receiver<InboundRequest>,
-    chat: Chat,
-    nearby: Nearby,
+    services: Services,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REQUESTS));
@@ -61,13 +71,14 @@ fn spawn_inbound(
             let Ok(permit) = limit.clone().acquire_owned().await else {
                 return;
             };
-            let (chat, nearby) = (chat.clone(), nearby.clone());
+            let s = services.clone();
             tokio::spawn(async move {
                 let reply = match req.protocol {
-                    AppProtocol::Chat | AppProtocol::Mailbox => chat.handle_inbound(&req).await,
-                    AppProtocol::Profile => nearby.handle_inbound(&req).await,
+                    AppProtocol::Chat | AppProtocol::Mailbox => s.chat.handle_inbound(&req).await,
+                    AppProtocol::Profile => s.nearby.handle_inbound(&req).await,
+                    AppProtocol::Oa => s.oa.handle_inbound(&req).await,
                 };
-                let net = &chat.inner_net();
+                let net = &s.chat.inner_net();
                 match reply {
                     Some(bytes) => net.respond(req.protocol, req.responder, bytes).await,
                     None => net.decline(req.protocol, req.responder).await,
@@ -152,6 +163,7 @@ impl RunningNode {
             }
         };
         let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(256);
+        let (gossip_tx, gossip_rx) = tokio::sync::mpsc::channel(1024);
         let (net, net_task) = net::spawn(net::NetConfig {
             identity: identity.clone(),
             name: name.clone(),
@@ -163,6 +175,7 @@ impl RunningNode {
                 relay_server: cfg.relay_server,
             },
             inbound: inbound_tx,
+            gossip: gossip_tx,
         })
         .map_err(|e| match e {
             net::NetError::Listen { addr, reason } => NodeError::Listen {
@@ -181,10 +194,27 @@ impl RunningNode {
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
-        spawn_inbound(inbound_rx, chat.clone(), nearby.clone(), shutdown.clone());
+        let oa = Oa::start(
+            identity.clone(),
+            home.clone(),
+            store.clone(),
+            net.clone(),
+            chat.clone(),
+            cfg.trust_roots.clone(),
+            gossip_rx,
+            shutdown.clone(),
+        )
+        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let services = Services {
+            chat: chat.clone(),
+            nearby: nearby.clone(),
+            oa: oa.clone(),
+        };
+        spawn_inbound(inbound_rx, services, shutdown.clone());
         let handle = Arc::new(NodeHandle {
             chat,
             nearby,
+            oa,
             identity,
             store,
             net,

@@ -31,6 +31,12 @@ pub enum Kind {
     ProfileReply = 7,
     /// A handle claim (DHT record).
     HandleClaim = 8,
+    /// An official-account broadcast (gossip).
+    OaBroadcast = 9,
+    /// An `/weft/oa/1` request.
+    OaRequest = 10,
+    /// An `/weft/oa/1` answer.
+    OaReply = 11,
 }
 
 impl Kind {
@@ -43,6 +49,9 @@ impl Kind {
             Kind::MailboxRequest | Kind::MailboxReply => 1024 * 1024 - 64,
             Kind::ProfileReply => 48 * 1024,
             Kind::HandleClaim => 10 * 1024,
+            Kind::OaBroadcast => 40 * 1024,
+            Kind::OaRequest => 64 * 1024,
+            Kind::OaReply => 512 * 1024,
         }
     }
 
@@ -56,6 +65,9 @@ impl Kind {
             6 => Some(Kind::MailboxReply),
             7 => Some(Kind::ProfileReply),
             8 => Some(Kind::HandleClaim),
+            9 => Some(Kind::OaBroadcast),
+            10 => Some(Kind::OaRequest),
+            11 => Some(Kind::OaReply),
             _ => None,
         }
     }

@@ -10,6 +10,7 @@ pub mod geo;
 pub mod identity;
 pub mod link;
 pub mod mailbox;
+pub mod oa;
 pub mod profile;
 pub mod seal;
 

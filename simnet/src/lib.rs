@@ -61,6 +61,7 @@ impl Sim {
                 mdns: false,
                 relay_server: false,
                 name: Some(format!("node{index}")),
+                trust_roots: Vec::new(),
             };
             let node = RunningNode::start(cfg)
                 .await

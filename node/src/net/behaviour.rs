@@ -35,7 +35,11 @@ pub struct Behaviour {
     pub(crate) chat: request_response::Behaviour<BytesCodec>,
     pub(crate) mailbox: request_response::Behaviour<BytesCodec>,
     pub(crate) profile: request_response::Behaviour<BytesCodec>,
+    pub(crate) oa: request_response::Behaviour<BytesCodec>,
 }
+
+/// `/weft/oa/1`: official-account backfill and follower questions.
+pub const OA_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/oa/1");
 
 /// `/weft/profile/1`: a node's public profile, for the radar.
 pub const PROFILE_PROTOCOL: StreamProtocol = StreamProtocol::new(weft_protocol::PROFILE_PROTOCOL);
@@ -175,6 +179,16 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
                         max_response: 48 * 1024,
                     },
                     [(PROFILE_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(10))
+                        .with_max_concurrent_streams(32),
+                ),
+                oa: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: 64 * 1024,
+                        max_response: 512 * 1024,
+                    },
+                    [(OA_PROTOCOL, request_response::ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(10))
                         .with_max_concurrent_streams(32),

@@ -21,7 +21,9 @@ use tokio::task::JoinHandle;
 use weft_protocol::{Card, KAD_PROTOCOL};
 
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
-use super::{AppProtocol, InboundRequest, Net, NetCommand, NetError, NetEvent, PeerInfo};
+use super::{
+    AppProtocol, GossipMessage, InboundRequest, Net, NetCommand, NetError, NetEvent, PeerInfo,
+};
 use crate::home::Identity;
 use crate::store::{KnownPeer, Store};
 
@@ -54,6 +56,8 @@ pub struct NetConfig {
     pub options: SwarmOptions,
     /// Where inbound chat/mailbox requests go (the services' queue).
     pub inbound: mpsc::Sender<InboundRequest>,
+    /// Where valid gossip goes.
+    pub gossip: mpsc::Sender<GossipMessage>,
 }
 
 /// Inbound requests waiting for a service's answer, at most.
@@ -90,6 +94,8 @@ struct EventLoop {
     put_records: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>>,
     closest: HashMap<kad::QueryId, oneshot::Sender<PeerAddrs>>,
     providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<PeerAddrs>)>,
+    gossip: mpsc::Sender<GossipMessage>,
+    oa_slots: crate::oa::SlotTable,
 }
 
 /// Builds the swarm, starts listening (errors such as a port in use are
@@ -127,6 +133,8 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         put_records: HashMap::new(),
         closest: HashMap::new(),
         providers: HashMap::new(),
+        gossip: cfg.gossip,
+        oa_slots: crate::oa::SlotTable::default(),
     };
     lp.rebuild_card();
     lp.join(&cfg.bootstrap);
@@ -324,6 +332,7 @@ impl EventLoop {
                     AppProtocol::Chat => b.chat.send_request(&peer, data),
                     AppProtocol::Mailbox => b.mailbox.send_request(&peer, data),
                     AppProtocol::Profile => b.profile.send_request(&peer, data),
+                    AppProtocol::Oa => b.oa.send_request(&peer, data),
                 };
                 self.requests.insert(id, (peer, reply));
             }
@@ -338,6 +347,7 @@ impl EventLoop {
                         AppProtocol::Chat => b.chat.send_response(ch, data),
                         AppProtocol::Mailbox => b.mailbox.send_response(ch, data),
                         AppProtocol::Profile => b.profile.send_response(ch, data),
+                        AppProtocol::Oa => b.oa.send_response(ch, data),
                     };
                 }
             }
@@ -387,6 +397,22 @@ impl EventLoop {
                 }
                 let id = self.swarm.behaviour_mut().kad.get_closest_peers(key);
                 self.closest.insert(id, reply);
+            }
+            NetCommand::Subscribe { topic, on } => {
+                let t = libp2p::gossipsub::IdentTopic::new(topic);
+                let g = &mut self.swarm.behaviour_mut().gossipsub;
+                if on {
+                    if let Err(e) = g.subscribe(&t) {
+                        tracing::warn!(error = ?e, "cannot subscribe");
+                    }
+                } else {
+                    g.unsubscribe(&t);
+                }
+            }
+            NetCommand::Publish { topic, data, reply } => {
+                let t = libp2p::gossipsub::IdentTopic::new(topic);
+                let r = self.swarm.behaviour_mut().gossipsub.publish(t, data);
+                let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Publish(e.to_string())));
             }
             NetCommand::Provide { key, on } => {
                 let kad = &mut self.swarm.behaviour_mut().kad;
@@ -677,23 +703,37 @@ impl EventLoop {
                 message_id,
                 message,
             }) => {
-                // No Weft service publishes on gossip yet, so no topic of ours
-                // is valid: reject, which stops propagation and lowers the
-                // sender's score. Services add their validators here.
-                tracing::debug!(topic = %message.topic, "rejecting gossip on unknown topic");
+                // Every relaying node validates before forwarding: only
+                // official-account topics exist so far; anything else is rejected.
+                let topic = message.topic.as_str().to_string();
+                let verdict = if topic.starts_with("weft/oa/") {
+                    crate::oa::check_gossip(&topic, &message.data, weft_protocol::unix_now(), &mut self.oa_slots)
+                } else {
+                    Err("no Weft service uses this topic".to_string())
+                };
+                let acceptance = match verdict {
+                    Ok(()) => {
+                        let msg = GossipMessage { topic, data: message.data };
+                        if self.gossip.try_send(msg).is_err() {
+                            tracing::warn!("gossip queue full; a valid message is relayed but not processed");
+                        }
+                        libp2p::gossipsub::MessageAcceptance::Accept
+                    }
+                    Err(reason) => {
+                        tracing::info!(%topic, peer = %propagation_source, %reason, "rejecting gossip");
+                        libp2p::gossipsub::MessageAcceptance::Reject
+                    }
+                };
                 self.swarm
                     .behaviour_mut()
                     .gossipsub
-                    .report_message_validation_result(
-                        &message_id,
-                        &propagation_source,
-                        libp2p::gossipsub::MessageAcceptance::Reject,
-                    );
+                    .report_message_validation_result(&message_id, &propagation_source, acceptance);
             }
             BehaviourEvent::Kad(ev) => self.on_kad_event(ev),
             BehaviourEvent::Chat(ev) => self.on_app_event(AppProtocol::Chat, ev),
             BehaviourEvent::Mailbox(ev) => self.on_app_event(AppProtocol::Mailbox, ev),
             BehaviourEvent::Profile(ev) => self.on_app_event(AppProtocol::Profile, ev),
+            BehaviourEvent::Oa(ev) => self.on_app_event(AppProtocol::Oa, ev),
             BehaviourEvent::Mdns(mdns::Event::Expired(list)) => {
                 let mut seen = HashSet::new();
                 for (peer, _) in list {

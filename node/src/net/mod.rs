@@ -45,6 +45,9 @@ pub enum NetError {
         /// Why.
         reason: String,
     },
+    /// Gossip refused to publish.
+    #[error("could not publish: {0}")]
+    Publish(String),
     /// The DHT could not store a record.
     #[error("DHT: {0}")]
     Dht(String),
@@ -122,6 +125,17 @@ pub enum AppProtocol {
     Mailbox,
     /// `/weft/profile/1`.
     Profile,
+    /// `/weft/oa/1`.
+    Oa,
+}
+
+/// A gossip message that passed validation, for the service that owns its topic.
+#[derive(Clone, Debug)]
+pub struct GossipMessage {
+    /// Topic.
+    pub topic: String,
+    /// Payload (an envelope).
+    pub data: Vec<u8>,
 }
 
 /// A request from a peer, for a service to answer with [`Net::respond`].
@@ -215,6 +229,22 @@ pub enum NetCommand {
         key: Vec<u8>,
         /// Peers with their known addresses, closest first.
         reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
+    },
+    /// Join or leave a gossip topic.
+    Subscribe {
+        /// Topic.
+        topic: String,
+        /// Join (true) or leave (false).
+        on: bool,
+    },
+    /// Publish on a gossip topic.
+    Publish {
+        /// Topic.
+        topic: String,
+        /// Payload.
+        data: Vec<u8>,
+        /// Published to at least one peer, or why not.
+        reply: oneshot::Sender<Result<(), NetError>>,
     },
     /// Announce that we provide `key` in the DHT (or stop).
     Provide {
@@ -346,6 +376,17 @@ impl Net {
     ) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, NetError> {
         self.ask(|reply| NetCommand::ClosestPeers { key, reply })
             .await
+    }
+
+    /// Joins or leaves a gossip topic.
+    pub async fn join_topic(&self, topic: String, on: bool) {
+        let _ = self.tx.send(NetCommand::Subscribe { topic, on }).await;
+    }
+
+    /// Publishes on a gossip topic.
+    pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<(), NetError> {
+        self.ask(|reply| NetCommand::Publish { topic, data, reply })
+            .await?
     }
 
     /// Starts (or stops) providing `key` in the DHT.

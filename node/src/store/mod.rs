@@ -7,6 +7,8 @@
 //! - `cards`: PeerId bytes → the peer's verified card (envelope bytes)
 //! - chat trees (see [`chat`]): `contacts`, `messages`, `msg_index`,
 //!   `outbox`, `held`
+//! - official accounts (see [`oa`]): `oa_own`, `oa_follow`, `oa_posts`,
+//!   `oa_inbox`, `oa_conv`
 //!
 //! The schema version lives in `meta`; [`Store::open`] runs migrations from
 //! the stored version up to [`SCHEMA_VERSION`] before anything else reads.
@@ -19,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use weft_protocol::{Card, Kind};
 
 pub mod chat;
+pub mod oa;
 
 /// Current on-disk schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -64,6 +67,7 @@ pub struct Store {
     peers: sled::Tree,
     cards: sled::Tree,
     pub(crate) chat: chat::ChatTrees,
+    pub(crate) oa: oa::OaTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
 }
@@ -101,6 +105,7 @@ impl Store {
             peers,
             cards: db.open_tree("cards")?,
             chat: chat::ChatTrees::open(&db)?,
+            oa: oa::OaTrees::open(&db)?,
             db,
         };
         store.migrate()?;
