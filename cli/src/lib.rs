@@ -117,13 +117,31 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             return print::oa_feed(&v, json);
         }
         OaCommand::Log { oa } => {
-            let v: Vec<Value> = client.get(&format!("/v1/oa/conversation?oa={}", client::query_escape(&oa))).await?;
+            let v: Vec<Value> = client
+                .get(&format!(
+                    "/v1/oa/conversation?oa={}",
+                    client::query_escape(&oa)
+                ))
+                .await?;
             return print::oa_log(&v, json);
         }
-        OaCommand::Create { kind, name, description } => ("create", j!({"kind": kind, "name": name, "description": description})),
+        OaCommand::Create {
+            kind,
+            name,
+            description,
+        } => (
+            "create",
+            j!({"kind": kind, "name": name, "description": description}),
+        ),
         OaCommand::Follow { oa } => ("follow", j!({ "oa": oa })),
         OaCommand::Unfollow { oa } => ("unfollow", j!({ "oa": oa })),
-        OaCommand::Publish { oa, text, title, link, part } => {
+        OaCommand::Publish {
+            oa,
+            text,
+            title,
+            link,
+            part,
+        } => {
             let parts: Vec<Value> = part
                 .iter()
                 .map(|p| {
@@ -134,13 +152,21 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
                     }
                 })
                 .collect::<anyhow::Result<_>>()?;
-            ("publish", j!({"oa": oa, "text": text, "title": title, "link": link, "parts": parts}))
+            (
+                "publish",
+                j!({"oa": oa, "text": text, "title": title, "link": link, "parts": parts}),
+            )
         }
         OaCommand::Message { oa, text } => ("message", j!({"oa": oa, "text": text})),
-        OaCommand::Autoreply { oa, keyword, reply } => ("autoreply", j!({"oa": oa, "keyword": keyword, "reply": reply})),
+        OaCommand::Autoreply { oa, keyword, reply } => (
+            "autoreply",
+            j!({"oa": oa, "keyword": keyword, "reply": reply}),
+        ),
         OaCommand::Menu { oa, items } => ("menu", j!({"oa": oa, "items": items})),
         OaCommand::Verify { oa, name } => ("verify", j!({"oa": oa, "name": name})),
-        OaCommand::Certify { oa, certificate } => ("certify", j!({"oa": oa, "certificate": certificate})),
+        OaCommand::Certify { oa, certificate } => {
+            ("certify", j!({"oa": oa, "certificate": certificate}))
+        }
     };
     let v: Value = client.post(&format!("/v1/oa/{action}"), &body).await?;
     print::oa_done(action, &v, json)

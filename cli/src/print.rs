@@ -278,8 +278,18 @@ pub fn oa_list(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
             Some(by) if a["verified"] == true => format!("verified by {by}"),
             _ => "unverified".to_string(),
         };
-        let role = if a["own"] == true { "yours" } else { "following" };
-        println!("{:<46} {:<20} {:<12} {:<9} {badge}", field(a, "account_id"), field(a, "name"), field(a, "kind"), role);
+        let role = if a["own"] == true {
+            "yours"
+        } else {
+            "following"
+        };
+        println!(
+            "{:<46} {:<20} {:<12} {:<9} {badge}",
+            field(a, "account_id"),
+            field(a, "name"),
+            field(a, "kind"),
+            role
+        );
     }
     Ok(())
 }
@@ -317,11 +327,18 @@ pub fn oa_done(action: &str, v: &serde_json::Value, json: bool) -> anyhow::Resul
         return json_out(v);
     }
     match action {
-        "create" => println!("created {} ({}): {}", field(v, "name"), field(v, "kind"), field(v, "account_id")),
+        "create" => println!(
+            "created {} ({}): {}",
+            field(v, "name"),
+            field(v, "kind"),
+            field(v, "account_id")
+        ),
         "publish" => {
             println!("published {}", field(v, "id"));
             if v["gossiped"] != true {
-                println!("note: no follower is connected right now; followers get it when they backfill");
+                println!(
+                    "note: no follower is connected right now; followers get it when they backfill"
+                );
             }
         }
         "message" => println!("{}", field(v, "reply")),

@@ -334,23 +334,29 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
     let oa_rx = node.oa.subscribe();
     let shutdown = node.shutdown.clone();
     let state = (rx, chat_rx, oa_rx, shutdown);
-    let stream = futures::stream::unfold(state, |(mut rx, mut chat_rx, mut oa_rx, mut shutdown)| async move {
-        let ev = tokio::select! {
-            _ = shutdown.wait_for(|s| *s) => return None,
-            ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
-            ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
-            ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
-        };
-        let data = match ev {
-            Ok(json) => json,
-            // A slow reader skips ahead; tell it how much it missed.
-            Err(broadcast::error::RecvError::Lagged(n)) => {
-                serde_json::json!({"type": "lagged", "missed": n}).to_string()
-            }
-            Err(broadcast::error::RecvError::Closed) => return None,
-        };
-        Some((Ok(Event::default().data(data)), (rx, chat_rx, oa_rx, shutdown)))
-    });
+    let stream = futures::stream::unfold(
+        state,
+        |(mut rx, mut chat_rx, mut oa_rx, mut shutdown)| async move {
+            let ev = tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return None,
+                ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+            };
+            let data = match ev {
+                Ok(json) => json,
+                // A slow reader skips ahead; tell it how much it missed.
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    serde_json::json!({"type": "lagged", "missed": n}).to_string()
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((
+                Ok(Event::default().data(data)),
+                (rx, chat_rx, oa_rx, shutdown),
+            ))
+        },
+    );
     Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
@@ -497,7 +503,13 @@ async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationVi
     let mut list = node.chat.conversations()?;
     // Service accounts' posts show as conversations, as in WeChat.
     for (account_id, name, last_text, last_at) in node.oa.service_conversations() {
-        list.push(ConversationView { account_id, name, last_text, last_at, unread: 0 });
+        list.push(ConversationView {
+            account_id,
+            name,
+            last_text,
+            last_at,
+            unread: 0,
+        });
     }
     list.sort_by_key(|c| std::cmp::Reverse(c.last_at));
     Ok(Json(list))
@@ -609,7 +621,7 @@ impl From<crate::oa::OaServiceError> for ApiError {
 }
 
 async fn oa_list(State(node): State<Shared>) -> Result<Json<Vec<crate::oa::OaView>>, ApiError> {
-    Ok(Json(node.oa.list()?))
+    Ok(Json(node.oa.list().await?))
 }
 
 /// `GET /v1/oa/feed` query.
@@ -681,7 +693,12 @@ async fn oa_action(
 ) -> Result<Json<serde_json::Value>, ApiError> {
     let Json(b) = body?;
     let need = |v: Option<String>, what: &str| {
-        v.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, format!("`{action}` needs `{what}`")))
+        v.ok_or_else(|| {
+            ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("`{action}` needs `{what}`"),
+            )
+        })
     };
     let oa = &node.oa;
     let out = match action.as_str() {
@@ -689,9 +706,20 @@ async fn oa_action(
             let kind = match need(b.kind, "kind")?.as_str() {
                 "subscription" => weft_protocol::oa::OaKind::Subscription,
                 "service" => weft_protocol::oa::OaKind::Service,
-                other => return Err(ApiError(StatusCode::BAD_REQUEST, format!("kind `{other}`: use subscription or service"))),
+                other => {
+                    return Err(ApiError(
+                        StatusCode::BAD_REQUEST,
+                        format!("kind `{other}`: use subscription or service"),
+                    ))
+                }
             };
-            let v = oa.create(kind, &need(b.name, "name")?, b.description.as_deref().unwrap_or("")).await?;
+            let v = oa
+                .create(
+                    kind,
+                    &need(b.name, "name")?,
+                    b.description.as_deref().unwrap_or(""),
+                )
+                .await?;
             serde_json::to_value(v).unwrap_or_default()
         }
         "follow" => {
@@ -704,12 +732,18 @@ async fn oa_action(
         }
         "publish" => {
             let text = need(b.text, "text")?;
-            let title = b.title.unwrap_or_else(|| text.lines().next().unwrap_or("").chars().take(60).collect());
-            let (id, gossiped) = oa.publish(&need(b.oa, "oa")?, &title, &text, b.link, b.parts).await?;
+            let title = b
+                .title
+                .unwrap_or_else(|| text.lines().next().unwrap_or("").chars().take(60).collect());
+            let (id, gossiped) = oa
+                .publish(&need(b.oa, "oa")?, &title, &text, b.link, b.parts)
+                .await?;
             serde_json::json!({ "id": id, "gossiped": gossiped })
         }
         "message" => {
-            let reply = oa.message(&need(b.oa, "oa")?, &need(b.text, "text")?).await?;
+            let reply = oa
+                .message(&need(b.oa, "oa")?, &need(b.text, "text")?)
+                .await?;
             serde_json::json!({ "reply": reply })
         }
         "autoreply" => {
@@ -718,19 +752,29 @@ async fn oa_action(
             serde_json::json!({})
         }
         "menu" => {
-            let items = b.items.ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`menu` needs `items`".into()))?;
-            oa.set_replies(&need(b.oa, "oa")?, None, Some(items)).await?;
+            let items = b
+                .items
+                .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "`menu` needs `items`".into()))?;
+            oa.set_replies(&need(b.oa, "oa")?, None, Some(items))
+                .await?;
             serde_json::json!({})
         }
         "verify" => {
-            let cert = oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))?;
+            let cert =
+                oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))?;
             serde_json::json!({ "certificate": cert })
         }
         "certify" => {
-            oa.attach_verification(&need(b.oa, "oa")?, &need(b.certificate, "certificate")?).await?;
+            oa.attach_verification(&need(b.oa, "oa")?, &need(b.certificate, "certificate")?)
+                .await?;
             serde_json::json!({})
         }
-        _ => return Err(ApiError(StatusCode::NOT_FOUND, "no such official-account action".into())),
+        _ => {
+            return Err(ApiError(
+                StatusCode::NOT_FOUND,
+                "no such official-account action".into(),
+            ))
+        }
     };
     Ok(Json(out))
 }

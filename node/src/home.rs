@@ -144,8 +144,12 @@ impl Home {
     pub fn write_oa_key(&self, key: &AccountKey) -> Result<(), NodeError> {
         let dir = self.dir.join("oa");
         fs::create_dir_all(&dir).map_err(|e| NodeError::home(&dir, e))?;
-        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700)).map_err(|e| NodeError::home(&dir, e))?;
-        write_secret(&dir.join(format!("{}.key", key.account_id())), &key.to_bytes())
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o700))
+            .map_err(|e| NodeError::home(&dir, e))?;
+        write_secret(
+            &dir.join(format!("{}.key", key.account_id())),
+            &key.to_bytes(),
+        )
     }
 
     /// Loads an official account's key.

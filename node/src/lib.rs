@@ -8,9 +8,9 @@ pub mod config;
 pub mod error;
 pub mod home;
 pub mod nearby;
-pub mod oa;
 pub mod net;
 pub mod node;
+pub mod oa;
 pub mod store;
 
 pub use config::NodeConfig;

@@ -14,9 +14,9 @@ use crate::config::NodeConfig;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
 use crate::nearby::Nearby;
-use crate::oa::Oa;
 use crate::net::{self, Net, SwarmOptions};
 use crate::net::{AppProtocol, InboundRequest};
+use crate::oa::Oa;
 use crate::store::Store;
 
 /// State shared by the API and services. Cheap to clone via `Arc`.
@@ -195,10 +195,7 @@ impl RunningNode {
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
         let oa = Oa::start(
-            identity.clone(),
             home.clone(),
-            store.clone(),
-            net.clone(),
             chat.clone(),
             cfg.trust_roots.clone(),
             gossip_rx,

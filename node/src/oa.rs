@@ -24,7 +24,10 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, watch};
 use weft_protocol::{
-    oa::{over_quota, topic, Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, Part, Verification},
+    oa::{
+        over_quota, topic, Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, Part,
+        Verification,
+    },
     seal, AccountId, AccountKey, Card, Kind,
 };
 
@@ -88,7 +91,9 @@ impl SlotTable {
     /// Records a slot; Err if another broadcast already holds it.
     pub fn claim(&mut self, key: (AccountId, u32, u32), id: [u8; 32]) -> Result<(), String> {
         match self.slots.get(&key) {
-            Some(existing) if *existing != id => Err("quota slot already used by another broadcast".into()),
+            Some(existing) if *existing != id => {
+                Err("quota slot already used by another broadcast".into())
+            }
             Some(_) => Ok(()),
             None => {
                 if self.order.len() >= MAX_SLOTS {
@@ -105,7 +110,12 @@ impl SlotTable {
 }
 
 /// Validates one gossip message on an OA topic (runs in the swarm task).
-pub fn check_gossip(topic_name: &str, data: &[u8], now: u64, slots: &mut SlotTable) -> Result<(), String> {
+pub fn check_gossip(
+    topic_name: &str,
+    data: &[u8],
+    now: u64,
+    slots: &mut SlotTable,
+) -> Result<(), String> {
     let b: Broadcast = weft_protocol::decode(Kind::OaBroadcast, data).map_err(|e| e.to_string())?;
     if topic(&b.account()) != topic_name {
         return Err("broadcast signed by another account than the topic's".into());
@@ -135,6 +145,8 @@ pub struct OaView {
     pub own: bool,
     /// We follow it.
     pub following: bool,
+    /// For accounts we run: peers subscribed to its topic right now.
+    pub subscribers: Option<usize>,
 }
 
 /// `oa feed` entry.
@@ -226,7 +238,9 @@ pub struct Oa {
 }
 
 fn parse_id(s: &str) -> Result<AccountId, OaServiceError> {
-    s.trim().parse().map_err(|_| OaServiceError::BadId(s.chars().take(80).collect()))
+    s.trim()
+        .parse()
+        .map_err(|_| OaServiceError::BadId(s.chars().take(80).collect()))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -238,30 +252,56 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) || s.len() > 8192 {
         return None;
     }
-    (0..s.len()).step_by(2).map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok()).collect()
+    (0..s.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(s.get(i..i + 2)?, 16).ok())
+        .collect()
 }
 
 impl Oa {
     /// Starts the service: resubscribes followed topics, consumes valid gossip.
     pub fn start(
-        identity: Arc<Identity>,
         home: Home,
-        store: Store,
-        net: Net,
         chat: Chat,
         trust_roots: Vec<AccountId>,
         mut gossip: mpsc::Receiver<GossipMessage>,
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<Self, OaServiceError> {
         let (events, _) = broadcast::channel(256);
-        let oa = Oa { inner: Arc::new(Inner { identity, home, store, net, chat, trust_roots, events }) };
+        let oa = Oa {
+            inner: Arc::new(Inner {
+                identity,
+                home,
+                store,
+                net,
+                chat,
+                trust_roots,
+                events,
+            }),
+        };
         let me = oa.clone();
+        // Subscribe before anything can connect, so no identification is missed.
+        let mut peers = oa.inner.net.subscribe();
         tokio::spawn(async move {
-            for (account, _) in me.inner.store.followed_oas().unwrap_or_default() {
+            let followed = me
+                .inner
+                .store
+                .followed_oas()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(a, _)| a);
+            let owned = me
+                .inner
+                .store
+                .owned_oas()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(a, _)| a);
+            for account in followed.chain(owned) {
                 me.inner.net.join_topic(topic(&account), true).await;
             }
             let mut backfilled = false;
-            let mut peers = me.inner.net.subscribe();
+            let mut last_publish: Option<std::time::Instant> = None;
             loop {
                 tokio::select! {
                     _ = async { let _ = shutdown.wait_for(|s| *s).await; } => return,
@@ -270,12 +310,42 @@ impl Oa {
                         None => return,
                     },
                     ev = peers.recv() => {
-                        // After a restart, catch up once we have peers.
-                        if matches!(ev, Ok(crate::net::NetEvent::PeerIdentified { .. })) && !backfilled {
+                        let Ok(crate::net::NetEvent::PeerIdentified { peer_id, .. }) = ev else {
+                            continue;
+                        };
+                        // A followed account's node is (back) online: catch up from it.
+                        let hosts: Vec<AccountId> = me
+                            .inner
+                            .store
+                            .followed_oas()
+                            .unwrap_or_default()
+                            .into_iter()
+                            .filter(|(_, p)| {
+                                p.as_ref().and_then(|p| card_peer(&p.body.card)).map(|c| c.to_string()) == Some(peer_id.clone())
+                            })
+                            .map(|(a, _)| a)
+                            .collect();
+                        if !hosts.is_empty() {
+                            let m = me.clone();
+                            tokio::spawn(async move {
+                                for a in hosts {
+                                    m.backfill(a).await;
+                                }
+                            });
+                        }
+                        // Our accounts' DHT records, now and every half hour.
+                        if last_publish.is_none_or(|t| t.elapsed() > Duration::from_secs(1800)) {
+                            last_publish = Some(std::time::Instant::now());
+                            let m = me.clone();
+                            tokio::spawn(async move { m.publish_records().await });
+                        }
+                        // After a restart, reconnect to followed accounts and catch up.
+                        if !backfilled {
                             backfilled = true;
                             let m = me.clone();
                             tokio::spawn(async move {
                                 for (account, _) in m.inner.store.followed_oas().unwrap_or_default() {
+                                    m.connect(&account).await;
                                     m.backfill(account).await;
                                 }
                             });
@@ -293,36 +363,71 @@ impl Oa {
     }
 
     fn on_gossip(&self, m: GossipMessage) {
-        let Ok(b) = weft_protocol::decode::<Broadcast>(Kind::OaBroadcast, &m.data) else { return };
+        let Ok(b) = weft_protocol::decode::<Broadcast>(Kind::OaBroadcast, &m.data) else {
+            return;
+        };
         if !self.inner.store.follows_oa(&b.account()).unwrap_or(false) {
             return; // we relay it, but only followers keep and show it
         }
         if let Ok(true) = self.inner.store.put_broadcast(&b) {
-            let _ = self.inner.events.send(OaEvent::OaPost { account_id: b.account().to_string(), title: b.body.title.clone() });
+            let _ = self.inner.events.send(OaEvent::OaPost {
+                account_id: b.account().to_string(),
+                title: b.body.title.clone(),
+            });
         }
     }
 
     fn key(&self, account: &AccountId) -> Result<AccountKey, OaServiceError> {
-        self.inner.home.load_oa_key(account).map_err(|e| OaServiceError::Node(Box::new(e)))
+        self.inner
+            .home
+            .load_oa_key(account)
+            .map_err(|e| OaServiceError::Node(Box::new(e)))
     }
 
-    async fn profile_of(&self, account: &AccountId, owned: &OwnedOa) -> Result<OaProfile, OaServiceError> {
+    async fn profile_of(
+        &self,
+        account: &AccountId,
+        owned: &OwnedOa,
+    ) -> Result<OaProfile, OaServiceError> {
         let key = self.key(account)?;
         let device = self.inner.identity.cert.body.device_key;
         let now = weft_protocol::unix_now();
-        let addrs = self.inner.chat.my_card().await.map(|c| c.body.addrs).unwrap_or_default();
-        let card = Card::new(&key, key.certify_device(device, now), &owned.name, addrs, now)
-            .map_err(|e| OaServiceError::Oa(e.into()))?;
+        let addrs = self
+            .inner
+            .chat
+            .my_card()
+            .await
+            .map(|c| c.body.addrs)
+            .unwrap_or_default();
+        let card = Card::new(
+            &key,
+            key.certify_device(device, now),
+            &owned.name,
+            addrs,
+            now,
+        )
+        .map_err(|e| OaServiceError::Oa(e.into()))?;
         Ok(OaProfile::new(
             &key,
-            OaProfileBody { card, kind: owned.kind, description: owned.description.clone(), verification: owned.verification.clone() },
+            OaProfileBody {
+                card,
+                kind: owned.kind,
+                description: owned.description.clone(),
+                verification: owned.verification.clone(),
+            },
         )?)
     }
 
     /// `oa create`: a new account with its own key.
-    pub async fn create(&self, kind: OaKind, name: &str, description: &str) -> Result<OaView, OaServiceError> {
+    pub async fn create(
+        &self,
+        kind: OaKind,
+        name: &str,
+        description: &str,
+    ) -> Result<OaView, OaServiceError> {
         weft_protocol::validate_name(name).map_err(|e| OaServiceError::Oa(e.into()))?;
-        let key = AccountKey::generate().map_err(|e| OaServiceError::Oa(weft_protocol::CardError::from(e).into()))?;
+        let key = AccountKey::generate()
+            .map_err(|e| OaServiceError::Oa(weft_protocol::CardError::from(e).into()))?;
         let owned = OwnedOa {
             kind,
             name: name.to_string(),
@@ -332,13 +437,18 @@ impl Oa {
             menu: Vec::new(),
         };
         let account = key.account_id();
-        self.inner.home.write_oa_key(&key).map_err(|e| OaServiceError::Node(Box::new(e)))?;
+        self.inner
+            .home
+            .write_oa_key(&key)
+            .map_err(|e| OaServiceError::Node(Box::new(e)))?;
         // Check the profile signs before recording it.
         self.profile_of(&account, &owned).await?;
         self.inner.store.put_owned_oa(&account, &owned)?;
         self.inner.store.flush_async().await?;
-        // Relay our own topic so followers' meshes include us.
+        // Relay our own topic so followers' meshes include us, and tell the DHT where we are.
         self.inner.net.join_topic(topic(&account), true).await;
+        let me = self.clone();
+        tokio::spawn(async move { me.publish_records().await });
         Ok(OaView {
             account_id: account.to_string(),
             name: owned.name,
@@ -347,12 +457,17 @@ impl Oa {
             verified_by: None,
             own: true,
             following: false,
+            subscribers: Some(0),
         })
     }
 
     fn owned(&self, oa: &str) -> Result<(AccountId, OwnedOa), OaServiceError> {
         let account = parse_id(oa)?;
-        let owned = self.inner.store.owned_oa(&account)?.ok_or_else(|| OaServiceError::NotOwned(oa.to_string()))?;
+        let owned = self
+            .inner
+            .store
+            .owned_oa(&account)?
+            .ok_or_else(|| OaServiceError::NotOwned(oa.to_string()))?;
         Ok((account, owned))
     }
 
@@ -392,14 +507,15 @@ impl Oa {
                 parts,
             },
         )?;
-        let bytes = weft_protocol::encode(Kind::OaBroadcast, &b).map_err(|e| OaServiceError::BadCertificate(e.to_string()))?;
+        let bytes = weft_protocol::encode(Kind::OaBroadcast, &b)
+            .map_err(|e| OaServiceError::BadCertificate(e.to_string()))?;
         self.inner.store.put_broadcast(&b)?;
         self.inner.store.flush_async().await?;
         let gossiped = self.inner.net.publish(topic(&account), bytes).await.is_ok();
         Ok((hex(&b.id()), gossiped))
     }
 
-    /// `oa follow`.
+    /// `oa follow`: joins the topic, connects to the account's node, backfills.
     pub async fn follow(&self, oa: &str) -> Result<(), OaServiceError> {
         let account = parse_id(oa)?;
         if !self.inner.store.follows_oa(&account)? {
@@ -408,8 +524,76 @@ impl Oa {
         }
         self.inner.net.join_topic(topic(&account), true).await;
         let me = self.clone();
-        tokio::spawn(async move { me.backfill(account).await });
+        tokio::spawn(async move {
+            me.connect(&account).await;
+            me.backfill(account).await;
+        });
         Ok(())
+    }
+
+    /// Publishes each account we run as a DHT account record (its card,
+    /// signed by the account's key), so followers can find its node.
+    async fn publish_records(&self) {
+        for (account, owned) in self.inner.store.owned_oas().unwrap_or_default() {
+            let Ok(profile) = self.profile_of(&account, &owned).await else {
+                continue;
+            };
+            let Ok(value) = weft_protocol::encode(Kind::Card, &profile.body.card) else {
+                continue;
+            };
+            let put = self
+                .inner
+                .net
+                .put_record(crate::net::records::account_key(&account), value);
+            let _ = tokio::time::timeout(Duration::from_secs(20), put).await;
+        }
+    }
+
+    /// Connects to the node that runs `account` (its profile's card, or its
+    /// DHT record), so its broadcasts reach us directly.
+    async fn connect(&self, account: &AccountId) {
+        let known = self
+            .inner
+            .store
+            .followed_oas()
+            .ok()
+            .and_then(|l| l.into_iter().find(|(a, _)| a == account))
+            .and_then(|(_, p)| p)
+            .map(|p| p.body.card);
+        let card = match known {
+            Some(c) => Some(c),
+            None => {
+                let key = crate::net::records::account_key(account);
+                let values = tokio::time::timeout(
+                    Duration::from_secs(10),
+                    self.inner.net.get_record(key.clone()),
+                )
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+                let now = weft_protocol::unix_now();
+                values
+                    .iter()
+                    .filter_map(|v| crate::net::records::account_record(&key, v, now).ok())
+                    .max_by_key(|c| c.body.issued_at)
+            }
+        };
+        if let Some(card) = card {
+            if let Some(peer) = card_peer(&card) {
+                let addrs = card
+                    .body
+                    .addrs
+                    .iter()
+                    .filter_map(|a| a.parse().ok())
+                    .collect();
+                let _ = tokio::time::timeout(
+                    Duration::from_secs(5),
+                    self.inner.net.dial_peer(peer, addrs),
+                )
+                .await;
+            }
+        }
     }
 
     /// `oa unfollow`: leaves the topic and forgets the posts.
@@ -428,7 +612,13 @@ impl Oa {
     /// Asks the OA's device and connected peers for its recent posts.
     pub async fn backfill(&self, account: AccountId) {
         let mut peers: Vec<libp2p::PeerId> = Vec::new();
-        if let Some(Some(p)) = self.inner.store.followed_oas().ok().and_then(|l| l.into_iter().find(|(a, _)| *a == account).map(|(_, p)| p)) {
+        if let Some(Some(p)) = self
+            .inner
+            .store
+            .followed_oas()
+            .ok()
+            .and_then(|l| l.into_iter().find(|(a, _)| *a == account).map(|(_, p)| p))
+        {
             if let Some(peer) = card_peer(&p.body.card) {
                 peers.push(peer);
             }
@@ -440,14 +630,27 @@ impl Oa {
                 }
             }
         }
-        let req = OaRequest::Recent { account, limit: BACKFILL as u32 };
-        let Ok(bytes) = postcard::to_stdvec(&req) else { return };
-        let Ok(env) = weft_protocol::encode(Kind::OaRequest, &PostcardBytes(bytes)) else { return };
+        let req = OaRequest::Recent {
+            account,
+            limit: BACKFILL as u32,
+        };
+        let Ok(bytes) = postcard::to_stdvec(&req) else {
+            return;
+        };
+        let Ok(env) = weft_protocol::encode(Kind::OaRequest, &PostcardBytes(bytes)) else {
+            return;
+        };
         let mut got = 0;
         for peer in peers.into_iter().take(8) {
-            let r = tokio::time::timeout(Duration::from_secs(8), self.inner.net.request(AppProtocol::Oa, peer, env.clone())).await;
+            let r = tokio::time::timeout(
+                Duration::from_secs(8),
+                self.inner.net.request(AppProtocol::Oa, peer, env.clone()),
+            )
+            .await;
             let Ok(Ok(reply)) = r else { continue };
-            let Some(OaReply::Posts(posts)) = decode_reply(&reply) else { continue };
+            let Some(OaReply::Posts(posts)) = decode_reply(&reply) else {
+                continue;
+            };
             for p in posts.into_iter().take(BACKFILL) {
                 if let Ok(b) = postcard::from_bytes::<Broadcast>(&p) {
                     if b.account() == account && b.verify().is_ok() && self.slot_free(&b) {
@@ -480,8 +683,17 @@ impl Oa {
     pub async fn handle_inbound(&self, req: &InboundRequest) -> Option<Vec<u8>> {
         let reply = match decode_request(&req.data) {
             Some(OaRequest::Recent { account, limit }) => {
-                let posts = self.inner.store.broadcasts(&account, (limit as usize).min(BACKFILL)).unwrap_or_default();
-                OaReply::Posts(posts.iter().filter_map(|b| postcard::to_stdvec(b).ok()).collect())
+                let posts = self
+                    .inner
+                    .store
+                    .broadcasts(&account, (limit as usize).min(BACKFILL))
+                    .unwrap_or_default();
+                OaReply::Posts(
+                    posts
+                        .iter()
+                        .filter_map(|b| postcard::to_stdvec(b).ok())
+                        .collect(),
+                )
             }
             Some(OaRequest::Ask { account, msg1 }) => self.answer(account, &msg1).await,
             None => OaReply::Refused("malformed request".into()),
@@ -494,18 +706,28 @@ impl Oa {
         let Ok(Some(owned)) = self.inner.store.owned_oa(&account) else {
             return OaReply::Refused("not an account on this node".into());
         };
-        let Ok(key) = self.key(&account) else { return OaReply::Refused("key unavailable".into()) };
+        let Ok(key) = self.key(&account) else {
+            return OaReply::Refused("key unavailable".into());
+        };
         let Ok((responder, payload, sender_static)) = seal::respond(&key, msg1) else {
             return OaReply::Refused("bad handshake".into());
         };
-        let Ok(q) = postcard::from_bytes::<Question>(&payload) else { return OaReply::Refused("bad question".into()) };
+        let Ok(q) = postcard::from_bytes::<Question>(&payload) else {
+            return OaReply::Refused("bad question".into());
+        };
         if !seal::sender_matches(&q.from, &sender_static) || q.text.len() > MAX_QUESTION {
             return OaReply::Refused("forged sender or question too long".into());
         }
         let now_ms = now_ms();
-        let _ = self.inner.store.oa_log(true, &account, now_ms, &q.from.0, &q.text);
+        let _ = self
+            .inner
+            .store
+            .oa_log(true, &account, now_ms, &q.from.0, &q.text);
         let reply = auto_reply(&owned, &q.text);
-        let _ = self.inner.store.oa_log(true, &account, now_ms + 1, &account.0, &reply);
+        let _ = self
+            .inner
+            .store
+            .oa_log(true, &account, now_ms + 1, &account.0, &reply);
         match responder.reply(reply.as_bytes()) {
             Ok(m2) => OaReply::Answer(m2),
             Err(_) => OaReply::Refused("cannot answer".into()),
@@ -526,35 +748,67 @@ impl Oa {
             .find(|(a, _)| *a == account)
             .ok_or_else(|| OaServiceError::NotFollowed(oa.to_string()))?
             .1
-            .ok_or_else(|| OaServiceError::Unreachable("no post from it yet, so its device is unknown".into()))?;
-        let peer = card_peer(&profile.body.card).ok_or_else(|| OaServiceError::Unreachable("bad card".into()))?;
-        let addrs = profile.body.card.body.addrs.iter().filter_map(|a| a.parse().ok()).collect();
-        let _ = tokio::time::timeout(Duration::from_secs(5), self.inner.net.dial_peer(peer, addrs)).await;
+            .ok_or_else(|| {
+                OaServiceError::Unreachable("no post from it yet, so its device is unknown".into())
+            })?;
+        let peer = card_peer(&profile.body.card)
+            .ok_or_else(|| OaServiceError::Unreachable("bad card".into()))?;
+        let addrs = profile
+            .body
+            .card
+            .body
+            .addrs
+            .iter()
+            .filter_map(|a| a.parse().ok())
+            .collect();
+        let _ = tokio::time::timeout(
+            Duration::from_secs(5),
+            self.inner.net.dial_peer(peer, addrs),
+        )
+        .await;
         let me = &self.inner.identity.account;
-        let q = postcard::to_stdvec(&Question { from: me.account_id(), text: text.to_string() })
+        let q = postcard::to_stdvec(&Question {
+            from: me.account_id(),
+            text: text.to_string(),
+        })
+        .map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
+        let (session, msg1) = seal::initiate(me, &account, &q)
             .map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
-        let (session, msg1) = seal::initiate(me, &account, &q).map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
-        let req = postcard::to_stdvec(&OaRequest::Ask { account, msg1 }).map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
-        let env = weft_protocol::encode(Kind::OaRequest, &PostcardBytes(req)).map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
-        let reply = tokio::time::timeout(Duration::from_secs(15), self.inner.net.request(AppProtocol::Oa, peer, env))
-            .await
-            .map_err(|_| OaServiceError::Unreachable("timed out".into()))?
+        let req = postcard::to_stdvec(&OaRequest::Ask { account, msg1 })
             .map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
+        let env = weft_protocol::encode(Kind::OaRequest, &PostcardBytes(req))
+            .map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
+        let reply = tokio::time::timeout(
+            Duration::from_secs(15),
+            self.inner.net.request(AppProtocol::Oa, peer, env),
+        )
+        .await
+        .map_err(|_| OaServiceError::Unreachable("timed out".into()))?
+        .map_err(|e| OaServiceError::Unreachable(e.to_string()))?;
         let answer = match decode_reply(&reply) {
-            Some(OaReply::Answer(m2)) => session.finish(&m2).map_err(|e| OaServiceError::Unreachable(e.to_string()))?,
+            Some(OaReply::Answer(m2)) => session
+                .finish(&m2)
+                .map_err(|e| OaServiceError::Unreachable(e.to_string()))?,
             Some(OaReply::Refused(r)) => return Err(OaServiceError::Unreachable(r)),
             _ => return Err(OaServiceError::Unreachable("malformed answer".into())),
         };
         let answer = String::from_utf8_lossy(&answer).into_owned();
         let t = now_ms();
         self.inner.store.oa_log(false, &account, t, &[1], text)?;
-        self.inner.store.oa_log(false, &account, t + 1, &[0], &answer)?;
+        self.inner
+            .store
+            .oa_log(false, &account, t + 1, &[0], &answer)?;
         self.inner.store.flush_async().await?;
         Ok(answer)
     }
 
     /// `oa autoreply` / `oa menu`: configure automatic answers.
-    pub async fn set_replies(&self, oa: &str, keyword: Option<(String, String)>, menu: Option<Vec<String>>) -> Result<(), OaServiceError> {
+    pub async fn set_replies(
+        &self,
+        oa: &str,
+        keyword: Option<(String, String)>,
+        menu: Option<Vec<String>>,
+    ) -> Result<(), OaServiceError> {
         let (account, mut owned) = self.owned(oa)?;
         if let Some((k, r)) = keyword {
             if k.is_empty() || k.len() > 64 || r.len() > 1024 || owned.replies.len() >= 64 {
@@ -575,18 +829,34 @@ impl Oa {
     }
 
     /// `oa verify` (verifier side): a certificate for `oa`, hex-encoded.
-    pub fn issue_verification(&self, oa: &str, verifier_name: &str) -> Result<String, OaServiceError> {
+    pub fn issue_verification(
+        &self,
+        oa: &str,
+        verifier_name: &str,
+    ) -> Result<String, OaServiceError> {
         let account = parse_id(oa)?;
-        let cert = Verification::issue(&self.inner.identity.account, verifier_name, account, weft_protocol::unix_now());
+        let cert = Verification::issue(
+            &self.inner.identity.account,
+            verifier_name,
+            account,
+            weft_protocol::unix_now(),
+        );
         Ok(hex(&postcard::to_stdvec(&cert).unwrap_or_default()))
     }
 
     /// `oa certify` (owner side): attaches a verifier's certificate.
-    pub async fn attach_verification(&self, oa: &str, cert_hex: &str) -> Result<(), OaServiceError> {
+    pub async fn attach_verification(
+        &self,
+        oa: &str,
+        cert_hex: &str,
+    ) -> Result<(), OaServiceError> {
         let (account, mut owned) = self.owned(oa)?;
-        let bytes = unhex(cert_hex).ok_or_else(|| OaServiceError::BadCertificate("not hex".into()))?;
-        let cert: Verification = postcard::from_bytes(&bytes).map_err(|e| OaServiceError::BadCertificate(e.to_string()))?;
-        cert.verify_for(&account).map_err(|e| OaServiceError::BadCertificate(e.to_string()))?;
+        let bytes =
+            unhex(cert_hex).ok_or_else(|| OaServiceError::BadCertificate("not hex".into()))?;
+        let cert: Verification = postcard::from_bytes(&bytes)
+            .map_err(|e| OaServiceError::BadCertificate(e.to_string()))?;
+        cert.verify_for(&account)
+            .map_err(|e| OaServiceError::BadCertificate(e.to_string()))?;
         owned.verification = Some(cert);
         self.inner.store.put_owned_oa(&account, &owned)?;
         self.inner.store.flush_async().await?;
@@ -594,7 +864,7 @@ impl Oa {
     }
 
     /// `oa list`: accounts we run and follow.
-    pub fn list(&self) -> Result<Vec<OaView>, OaServiceError> {
+    pub async fn list(&self) -> Result<Vec<OaView>, OaServiceError> {
         let mut out = Vec::new();
         let followed = self.inner.store.followed_oas()?;
         for (a, o) in self.inner.store.owned_oas()? {
@@ -606,21 +876,31 @@ impl Oa {
                 verified_by: o.verification.map(|v| v.verifier_name),
                 own: true,
                 following: followed.iter().any(|(f, _)| *f == a),
+                subscribers: self.inner.net.topic_peers(topic(&a)).await.ok(),
             });
         }
         for (a, p) in followed {
             if out.iter().any(|v| v.account_id == a.to_string()) {
                 continue;
             }
-            let verified = p.as_ref().and_then(|p| p.verified_by(&self.inner.trust_roots));
+            let verified = p
+                .as_ref()
+                .and_then(|p| p.verified_by(&self.inner.trust_roots));
             out.push(OaView {
                 account_id: a.to_string(),
-                name: p.as_ref().map(|p| p.body.card.body.name.clone()).unwrap_or_else(|| a.short()),
-                kind: p.as_ref().map(|p| p.body.kind.as_str()).unwrap_or("unknown"),
+                name: p
+                    .as_ref()
+                    .map(|p| p.body.card.body.name.clone())
+                    .unwrap_or_else(|| a.short()),
+                kind: p
+                    .as_ref()
+                    .map(|p| p.body.kind.as_str())
+                    .unwrap_or("unknown"),
                 verified: verified.is_some(),
                 verified_by: verified.map(|v| v.1),
                 own: false,
                 following: true,
+                subscribers: None,
             });
         }
         Ok(out)
@@ -657,12 +937,15 @@ impl Oa {
         self.feed(Some(OaKind::Service))
             .unwrap_or_default()
             .into_iter()
-            .fold(Vec::new(), |mut acc: Vec<(String, String, String, u64)>, p| {
-                if !acc.iter().any(|c| c.0 == p.account_id) {
-                    acc.push((p.account_id, p.name, p.title, p.published_at * 1000));
-                }
-                acc
-            })
+            .fold(
+                Vec::new(),
+                |mut acc: Vec<(String, String, String, u64)>, p| {
+                    if !acc.iter().any(|c| c.0 == p.account_id) {
+                        acc.push((p.account_id, p.name, p.title, p.published_at * 1000));
+                    }
+                    acc
+                },
+            )
     }
 
     /// The question/answer log with an OA (follower side) or its inbox (owner side).
@@ -676,7 +959,9 @@ impl Oa {
             .into_iter()
             .map(|(at, who, text)| {
                 let from = if owner {
-                    <[u8; 32]>::try_from(who.as_slice()).map(|a| AccountId(a).to_string()).unwrap_or_default()
+                    <[u8; 32]>::try_from(who.as_slice())
+                        .map(|a| AccountId(a).to_string())
+                        .unwrap_or_default()
                 } else if who == [1] {
                     "me".to_string()
                 } else {
@@ -691,13 +976,26 @@ impl Oa {
 /// The automatic answer: first matching keyword, or the menu for "menu", or a default.
 fn auto_reply(owned: &OwnedOa, text: &str) -> String {
     let lower = text.to_lowercase();
-    if let Some((_, r)) = owned.replies.iter().find(|(k, _)| lower.contains(&k.to_lowercase())) {
+    if let Some((_, r)) = owned
+        .replies
+        .iter()
+        .find(|(k, _)| lower.contains(&k.to_lowercase()))
+    {
         return r.clone();
     }
     if lower.trim() == "menu" && !owned.menu.is_empty() {
-        return owned.menu.iter().enumerate().map(|(i, m)| format!("{}. {m}", i + 1)).collect::<Vec<_>>().join("\n");
+        return owned
+            .menu
+            .iter()
+            .enumerate()
+            .map(|(i, m)| format!("{}. {m}", i + 1))
+            .collect::<Vec<_>>()
+            .join("\n");
     }
-    format!("Thanks for your message to {}. We will get back to you.", owned.name)
+    format!(
+        "Thanks for your message to {}. We will get back to you.",
+        owned.name
+    )
 }
 
 fn now_ms() -> u64 {
@@ -745,7 +1043,10 @@ mod tests {
             replies: vec![("balance".into(), "Your balance is in the app.".into())],
             menu: vec!["Balance".into(), "Cards".into()],
         };
-        assert_eq!(auto_reply(&o, "What's my BALANCE?"), "Your balance is in the app.");
+        assert_eq!(
+            auto_reply(&o, "What's my BALANCE?"),
+            "Your balance is in the app."
+        );
         assert_eq!(auto_reply(&o, "menu"), "1. Balance\n2. Cards");
         assert!(auto_reply(&o, "hello").contains("Bank"));
     }

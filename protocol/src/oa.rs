@@ -15,9 +15,13 @@ use serde::{Deserialize, Serialize};
 use crate::card::{Card, CardError};
 use crate::identity::{AccountId, AccountKey, SignatureBytes};
 
-const PROFILE_CONTEXT: &str = "weft/oa-profile/1";
-const BROADCAST_CONTEXT: &str = "weft/oa-broadcast/1";
-const VERIFY_CONTEXT: &str = "weft/oa-verification/1";
+/// Signature context of OA profiles (part of the documented wire format).
+pub const PROFILE_CONTEXT: &str = "weft/oa-profile/1";
+/// Signature context of broadcasts: the OA signs this, a zero byte, and the
+/// postcard bytes of the `BroadcastBody`.
+pub const BROADCAST_CONTEXT: &str = "weft/oa-broadcast/1";
+/// Signature context of verification certificates.
+pub const VERIFY_CONTEXT: &str = "weft/oa-verification/1";
 
 /// Longest description, bytes.
 pub const MAX_DESCRIPTION: usize = 512;
@@ -133,7 +137,12 @@ struct VerificationBody<'a> {
 
 impl Verification {
     /// Issues a verification of `oa` with the verifier's key.
-    pub fn issue(verifier: &AccountKey, verifier_name: &str, oa: AccountId, issued_at: u64) -> Self {
+    pub fn issue(
+        verifier: &AccountKey,
+        verifier_name: &str,
+        oa: AccountId,
+        issued_at: u64,
+    ) -> Self {
         let v = verifier.account_id();
         let body = postcard::to_stdvec(&VerificationBody {
             oa: &oa,
@@ -199,7 +208,10 @@ impl OaProfile {
             return Err(CardError::AccountMismatch.into());
         }
         body.check()?;
-        let signature = key.sign(PROFILE_CONTEXT, &postcard::to_stdvec(&body).unwrap_or_default());
+        let signature = key.sign(
+            PROFILE_CONTEXT,
+            &postcard::to_stdvec(&body).unwrap_or_default(),
+        );
         Ok(Self { body, signature })
     }
 
@@ -213,7 +225,11 @@ impl OaProfile {
         self.body.check()?;
         self.body.card.verify()?;
         self.account()
-            .verify(PROFILE_CONTEXT, &postcard::to_stdvec(&self.body).unwrap_or_default(), &self.signature)
+            .verify(
+                PROFILE_CONTEXT,
+                &postcard::to_stdvec(&self.body).unwrap_or_default(),
+                &self.signature,
+            )
             .map_err(CardError::from)?;
         Ok(())
     }
@@ -223,7 +239,9 @@ impl OaProfile {
     pub fn verified_by(&self, trusted: &[AccountId]) -> Option<(AccountId, String)> {
         let v = self.body.verification.as_ref()?;
         v.verify_for(&self.account()).ok()?;
-        trusted.contains(&v.verifier).then(|| (v.verifier, v.verifier_name.clone()))
+        trusted
+            .contains(&v.verifier)
+            .then(|| (v.verifier, v.verifier_name.clone()))
     }
 }
 
@@ -284,7 +302,10 @@ impl Broadcast {
             return Err(CardError::AccountMismatch.into());
         }
         body.check()?;
-        let signature = key.sign(BROADCAST_CONTEXT, &postcard::to_stdvec(&body).unwrap_or_default());
+        let signature = key.sign(
+            BROADCAST_CONTEXT,
+            &postcard::to_stdvec(&body).unwrap_or_default(),
+        );
         Ok(Self { body, signature })
     }
 
@@ -305,7 +326,11 @@ impl Broadcast {
         self.body.profile.verify()?;
         self.body.check()?;
         self.account()
-            .verify(BROADCAST_CONTEXT, &postcard::to_stdvec(&self.body).unwrap_or_default(), &self.signature)
+            .verify(
+                BROADCAST_CONTEXT,
+                &postcard::to_stdvec(&self.body).unwrap_or_default(),
+                &self.signature,
+            )
             .map_err(CardError::from)?;
         Ok(())
     }
@@ -323,9 +348,19 @@ impl BroadcastBody {
         if self.title.is_empty() || self.title.len() > MAX_TITLE {
             return Err(OaError::Bounds("title must be 1-128 bytes"));
         }
-        let total: usize = self.body.len() + self.parts.iter().map(|p| p.title.len() + p.body.len()).sum::<usize>();
-        if total > MAX_BODY || self.parts.len() > MAX_PARTS || self.parts.iter().any(|p| p.lang.len() > 16) {
-            return Err(OaError::Bounds("body over 16 KiB or too many language parts"));
+        let total: usize = self.body.len()
+            + self
+                .parts
+                .iter()
+                .map(|p| p.title.len() + p.body.len())
+                .sum::<usize>();
+        if total > MAX_BODY
+            || self.parts.len() > MAX_PARTS
+            || self.parts.iter().any(|p| p.lang.len() > 16)
+        {
+            return Err(OaError::Bounds(
+                "body over 16 KiB or too many language parts",
+            ));
         }
         if self.link.as_ref().is_some_and(|l| l.len() > MAX_LINK) {
             return Err(OaError::Bounds("link over 512 bytes"));
@@ -357,7 +392,16 @@ mod tests {
 
     fn profile(key: &AccountKey, kind: OaKind) -> OaProfile {
         let card = Card::new(key, key.certify_device([1; 32], 1), "Daily News", vec![], 1).unwrap();
-        OaProfile::new(key, OaProfileBody { card, kind, description: "news".into(), verification: None }).unwrap()
+        OaProfile::new(
+            key,
+            OaProfileBody {
+                card,
+                kind,
+                description: "news".into(),
+                verification: None,
+            },
+        )
+        .unwrap()
     }
 
     fn post(key: &AccountKey, kind: OaKind, seq: u32, at: u64) -> Result<Broadcast, OaError> {
@@ -371,7 +415,11 @@ mod tests {
                 title: "Hello".into(),
                 body: "World".into(),
                 link: None,
-                parts: vec![Part { lang: "zh".into(), title: "你好".into(), body: "世界".into() }],
+                parts: vec![Part {
+                    lang: "zh".into(),
+                    title: "你好".into(),
+                    body: "世界".into(),
+                }],
             },
         )
     }
@@ -395,7 +443,10 @@ mod tests {
         let now = 1_795_608_000;
         let ok = post(&key, OaKind::Subscription, 1, now).unwrap();
         ok.verify().unwrap();
-        assert!(matches!(post(&key, OaKind::Subscription, 2, now), Err(OaError::OverQuota { .. })));
+        assert!(matches!(
+            post(&key, OaKind::Subscription, 2, now),
+            Err(OaError::OverQuota { .. })
+        ));
         assert!(post(&key, OaKind::Service, 4, now).is_ok());
         assert!(post(&key, OaKind::Service, 5, now).is_err());
         let mut forged = ok.clone();
@@ -418,7 +469,10 @@ mod tests {
         let cert = Verification::issue(&root, "Weft Verify", key.account_id(), 5);
         p.body.verification = Some(cert.clone());
         let p = OaProfile::new(&key, p.body).unwrap();
-        assert_eq!(p.verified_by(&[root.account_id()]).map(|v| v.1), Some("Weft Verify".into()));
+        assert_eq!(
+            p.verified_by(&[root.account_id()]).map(|v| v.1),
+            Some("Weft Verify".into())
+        );
         assert!(p.verified_by(&[]).is_none());
         let mut forged = cert;
         forged.verifier_name = "Someone Else".into();

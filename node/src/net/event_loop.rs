@@ -409,6 +409,17 @@ impl EventLoop {
                     g.unsubscribe(&t);
                 }
             }
+            NetCommand::TopicPeers { topic, reply } => {
+                let hash = libp2p::gossipsub::IdentTopic::new(topic).hash();
+                let n = self
+                    .swarm
+                    .behaviour()
+                    .gossipsub
+                    .all_peers()
+                    .filter(|(_, topics)| topics.contains(&&hash))
+                    .count();
+                let _ = reply.send(n);
+            }
             NetCommand::Publish { topic, data, reply } => {
                 let t = libp2p::gossipsub::IdentTopic::new(topic);
                 let r = self.swarm.behaviour_mut().gossipsub.publish(t, data);
@@ -707,15 +718,25 @@ impl EventLoop {
                 // official-account topics exist so far; anything else is rejected.
                 let topic = message.topic.as_str().to_string();
                 let verdict = if topic.starts_with("weft/oa/") {
-                    crate::oa::check_gossip(&topic, &message.data, weft_protocol::unix_now(), &mut self.oa_slots)
+                    crate::oa::check_gossip(
+                        &topic,
+                        &message.data,
+                        weft_protocol::unix_now(),
+                        &mut self.oa_slots,
+                    )
                 } else {
                     Err("no Weft service uses this topic".to_string())
                 };
                 let acceptance = match verdict {
                     Ok(()) => {
-                        let msg = GossipMessage { topic, data: message.data };
+                        let msg = GossipMessage {
+                            topic,
+                            data: message.data,
+                        };
                         if self.gossip.try_send(msg).is_err() {
-                            tracing::warn!("gossip queue full; a valid message is relayed but not processed");
+                            tracing::warn!(
+                                "gossip queue full; a valid message is relayed but not processed"
+                            );
                         }
                         libp2p::gossipsub::MessageAcceptance::Accept
                     }

@@ -237,6 +237,13 @@ pub enum NetCommand {
         /// Join (true) or leave (false).
         on: bool,
     },
+    /// How many peers we know are subscribed to a topic.
+    TopicPeers {
+        /// Topic.
+        topic: String,
+        /// Count.
+        reply: oneshot::Sender<usize>,
+    },
     /// Publish on a gossip topic.
     Publish {
         /// Topic.
@@ -381,6 +388,12 @@ impl Net {
     /// Joins or leaves a gossip topic.
     pub async fn join_topic(&self, topic: String, on: bool) {
         let _ = self.tx.send(NetCommand::Subscribe { topic, on }).await;
+    }
+
+    /// Peers known to be subscribed to `topic` (e.g. followers online).
+    pub async fn topic_peers(&self, topic: String) -> Result<usize, NetError> {
+        self.ask(|reply| NetCommand::TopicPeers { topic, reply })
+            .await
     }
 
     /// Publishes on a gossip topic.

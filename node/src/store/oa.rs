@@ -48,7 +48,11 @@ impl Store {
 
     /// An OA this node runs.
     pub fn owned_oa(&self, account: &AccountId) -> Result<Option<OwnedOa>, StoreError> {
-        self.oa.own.get(account.0)?.map(|v| dec("oa_own", &v)).transpose()
+        self.oa
+            .own
+            .get(account.0)?
+            .map(|v| dec("oa_own", &v))
+            .transpose()
     }
 
     /// Every OA this node runs.
@@ -64,7 +68,11 @@ impl Store {
     }
 
     /// Follows an OA (profile may be unknown yet).
-    pub fn follow_oa(&self, account: &AccountId, profile: Option<&OaProfile>) -> Result<(), StoreError> {
+    pub fn follow_oa(
+        &self,
+        account: &AccountId,
+        profile: Option<&OaProfile>,
+    ) -> Result<(), StoreError> {
         let v = profile.map(enc).unwrap_or_default();
         self.oa.follow.insert(account.0, v)?;
         Ok(())
@@ -91,7 +99,11 @@ impl Store {
         for item in self.oa.follow.iter() {
             let (k, v) = item?;
             if let Ok(arr) = <[u8; 32]>::try_from(k.as_ref()) {
-                let p = if v.is_empty() { None } else { dec("oa_follow", &v).ok() };
+                let p = if v.is_empty() {
+                    None
+                } else {
+                    dec("oa_follow", &v).ok()
+                };
                 out.push((AccountId(arr), p));
             }
         }
@@ -113,7 +125,11 @@ impl Store {
     }
 
     /// An OA's stored broadcasts, newest first.
-    pub fn broadcasts(&self, account: &AccountId, limit: usize) -> Result<Vec<Broadcast>, StoreError> {
+    pub fn broadcasts(
+        &self,
+        account: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<Broadcast>, StoreError> {
         let mut out = Vec::new();
         for item in self.oa.posts.scan_prefix(account.0).rev().take(limit) {
             let (_, v) = item?;
@@ -123,7 +139,14 @@ impl Store {
     }
 
     /// Appends to an OA conversation log (`inbox`: owner side; else follower side).
-    pub fn oa_log(&self, inbox: bool, oa: &AccountId, at_ms: u64, who: &[u8], text: &str) -> Result<(), StoreError> {
+    pub fn oa_log(
+        &self,
+        inbox: bool,
+        oa: &AccountId,
+        at_ms: u64,
+        who: &[u8],
+        text: &str,
+    ) -> Result<(), StoreError> {
         let mut k = oa.0.to_vec();
         k.extend_from_slice(&at_ms.to_be_bytes());
         k.extend_from_slice(who);
@@ -133,7 +156,12 @@ impl Store {
     }
 
     /// Reads an OA conversation log: (at_ms, who bytes, text), oldest first.
-    pub fn oa_read_log(&self, inbox: bool, oa: &AccountId, limit: usize) -> Result<Vec<(u64, Vec<u8>, String)>, StoreError> {
+    pub fn oa_read_log(
+        &self,
+        inbox: bool,
+        oa: &AccountId,
+        limit: usize,
+    ) -> Result<Vec<(u64, Vec<u8>, String)>, StoreError> {
         let tree = if inbox { &self.oa.inbox } else { &self.oa.conv };
         let mut out = Vec::new();
         for item in tree.scan_prefix(oa.0).rev().take(limit) {
@@ -142,7 +170,11 @@ impl Store {
                 continue;
             }
             let at = u64::from_be_bytes(k[32..40].try_into().unwrap_or([0; 8]));
-            out.push((at, k[40..].to_vec(), String::from_utf8_lossy(&v).into_owned()));
+            out.push((
+                at,
+                k[40..].to_vec(),
+                String::from_utf8_lossy(&v).into_owned(),
+            ));
         }
         out.reverse();
         Ok(out)
