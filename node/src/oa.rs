@@ -268,6 +268,9 @@ impl Oa {
         mut shutdown: watch::Receiver<bool>,
     ) -> Result<Self, OaServiceError> {
         let (events, _) = broadcast::channel(256);
+        let identity = chat.inner.identity.clone();
+        let store = chat.inner.store.clone();
+        let net = chat.inner.net.clone();
         let oa = Oa {
             inner: Arc::new(Inner {
                 identity,
