@@ -294,7 +294,7 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
             .await;
         missed.push(p["id"].as_str().unwrap().to_string());
     }
-    let _n2 = w.up(&fan2, &["--bootstrap", &boot]).await;
+    let n2 = w.up(&fan2, &["--bootstrap", &boot]).await;
     let caught_up = wait_for(T, || async {
         let f = feed(&w, &fan2, true).await;
         missed
@@ -302,7 +302,11 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
             .all(|id| f.iter().any(|x| x["id"] == id.as_str()))
     })
     .await;
-    assert!(caught_up, "fan2 did not get the posts it missed");
+    assert!(
+        caught_up,
+        "fan2 did not get the posts it missed; its log:\n{}",
+        n2.log()
+    );
 
     // Unfollowed: the account's posts are gone and stay gone.
     w.json(&["oa", "unfollow", "--home", s(&fan1), &oa]).await;

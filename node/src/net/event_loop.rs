@@ -88,7 +88,8 @@ struct EventLoop {
     inbound: mpsc::Sender<InboundRequest>,
     next_responder: u64,
     responders: HashMap<(AppProtocol, u64), request_response::ResponseChannel<Vec<u8>>>,
-    requests: HashMap<request_response::OutboundRequestId, (PeerId, ResponseReply)>,
+    /// Keyed by protocol too: each request-response behaviour numbers its own requests.
+    requests: HashMap<(AppProtocol, request_response::OutboundRequestId), (PeerId, ResponseReply)>,
     peer_dials: HashMap<PeerId, Vec<oneshot::Sender<Result<(), NetError>>>>,
     get_records: HashMap<kad::QueryId, (Vec<Vec<u8>>, RecordsReply)>,
     put_records: HashMap<kad::QueryId, oneshot::Sender<Result<(), NetError>>>,
@@ -334,7 +335,7 @@ impl EventLoop {
                     AppProtocol::Profile => b.profile.send_request(&peer, data),
                     AppProtocol::Oa => b.oa.send_request(&peer, data),
                 };
-                self.requests.insert(id, (peer, reply));
+                self.requests.insert((protocol, id), (peer, reply));
             }
             NetCommand::Respond {
                 protocol,
@@ -802,7 +803,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
-                    if let Some((_, reply)) = self.requests.remove(&request_id) {
+                    if let Some((_, reply)) = self.requests.remove(&(protocol, request_id)) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -813,7 +814,7 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                if let Some((_, reply)) = self.requests.remove(&request_id) {
+                if let Some((_, reply)) = self.requests.remove(&(protocol, request_id)) {
                     let _ = reply.send(Err(NetError::Request {
                         peer,
                         reason: error.to_string(),
