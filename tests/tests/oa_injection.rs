@@ -1,0 +1,200 @@
+//! A peer that bypasses the publisher-side quota check injects broadcasts
+//! straight into the gossip mesh: over quota, reusing a quota slot, forged,
+//! stale, or on another account's topic. Followers (and the nodes relaying
+//! to them) reject every one; only the honest broadcast is shown.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::{gossipsub, noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, SwarmBuilder};
+use weft_protocol::{
+    oa::{Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, BROADCAST_CONTEXT},
+    AccountKey, Card, Kind,
+};
+use weft_tests::{wait_for, Weft};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+const T: Duration = Duration::from_secs(30);
+
+/// Signs a broadcast body exactly as the wire format says, with no checks.
+fn sign_raw(key: &AccountKey, body: BroadcastBody) -> Vec<u8> {
+    let signature = key.sign(BROADCAST_CONTEXT, &postcard::to_stdvec(&body).unwrap());
+    weft_protocol::encode(Kind::OaBroadcast, &Broadcast { body, signature }).unwrap()
+}
+
+fn body(profile: &OaProfile, seq: u32, at: u64, title: &str) -> BroadcastBody {
+    BroadcastBody {
+        profile: profile.clone(),
+        period: profile.body.kind.period_of(at),
+        seq,
+        published_at: at,
+        title: title.into(),
+        body: "…".into(),
+        link: None,
+        parts: vec![],
+    }
+}
+
+fn profile(key: &AccountKey) -> OaProfile {
+    let now = weft_protocol::unix_now();
+    let card = Card::new(
+        key,
+        key.certify_device([4; 32], now),
+        "Spammy News",
+        vec![],
+        now,
+    )
+    .unwrap();
+    OaProfile::new(
+        key,
+        OaProfileBody {
+            card,
+            kind: OaKind::Subscription,
+            description: String::new(),
+            verification: None,
+        },
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
+    let w = Weft::new(BIN);
+    let (fan1, fan2) = (w.home("fan1"), w.home("fan2"));
+    w.init(&fan1, "Fan1").await;
+    w.init(&fan2, "Fan2").await;
+    let _n1 = w.up(&fan1, &[]).await;
+    let a1 = w.dial_addr(&fan1).await;
+    let _n2 = w.up(&fan2, &["--bootstrap", &a1]).await;
+
+    let oa_key = AccountKey::generate().unwrap();
+    let oa = oa_key.account_id();
+    let prof = profile(&oa_key);
+    for f in [&fan1, &fan2] {
+        w.json(&[
+            "oa",
+            "follow",
+            "--home",
+            f.to_str().unwrap(),
+            &oa.to_string(),
+        ])
+        .await;
+    }
+
+    // The injector: a plain libp2p gossipsub peer, subscribed to the topic.
+    let mut inj = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            let cfg = gossipsub::ConfigBuilder::default().build().unwrap();
+            let b: gossipsub::Behaviour =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)
+                    .unwrap();
+            b
+        })
+        .unwrap()
+        .build();
+    let topic = gossipsub::IdentTopic::new(weft_protocol::oa::topic(&oa));
+    inj.behaviour_mut().subscribe(&topic).unwrap();
+    inj.dial(a1.parse::<Multiaddr>().unwrap()).unwrap();
+    // Wait until Fan1 has told us it is subscribed (so publishing reaches it).
+    loop {
+        match tokio::time::timeout(T, inj.select_next_some())
+            .await
+            .expect("fan1 subscription")
+        {
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. })
+                if t == topic.hash() =>
+            {
+                break
+            }
+            _ => {}
+        }
+    }
+
+    let now = weft_protocol::unix_now();
+    let thief = AccountKey::generate().unwrap();
+    let mut bad_sig = body(&prof, 1, now, "forged");
+    bad_sig.title = "forged".into();
+    let attacks = vec![
+        // Over quota: a subscription account's second slot today.
+        sign_raw(&oa_key, body(&prof, 2, now, "over quota")),
+        // Wrong period for its timestamp.
+        sign_raw(
+            &oa_key,
+            BroadcastBody {
+                period: prof.body.kind.period_of(now) + 1,
+                ..body(&prof, 1, now, "wrong period")
+            },
+        ),
+        // Signed by someone else with the OA's profile.
+        sign_raw(&thief, bad_sig),
+        // A stale (replayed) broadcast from three days ago.
+        sign_raw(&oa_key, body(&prof, 1, now - 3 * 86_400, "stale")),
+        // Another account's broadcast on this account's topic.
+        sign_raw(&thief, body(&profile(&thief), 1, now, "wrong topic")),
+        // Garbage.
+        vec![0xde, 0xad, 0xbe, 0xef],
+    ];
+    for a in attacks {
+        let _ = inj.behaviour_mut().publish(topic.clone(), a);
+    }
+    // Then the honest post, and a second one in the same slot (equivocation).
+    inj.behaviour_mut()
+        .publish(
+            topic.clone(),
+            sign_raw(&oa_key, body(&prof, 1, now, "honest")),
+        )
+        .unwrap();
+    inj.behaviour_mut()
+        .publish(
+            topic.clone(),
+            sign_raw(&oa_key, body(&prof, 1, now + 1, "same slot again")),
+        )
+        .unwrap();
+    let pump = tokio::spawn(async move {
+        loop {
+            inj.select_next_some().await;
+        }
+    });
+
+    for f in [&fan1, &fan2] {
+        let h = f.to_str().unwrap();
+        let got = wait_for(T, || async {
+            let feed = w.json(&["oa", "feed", "--home", h]).await;
+            feed.as_array()
+                .unwrap()
+                .iter()
+                .any(|p| p["title"] == "honest")
+        })
+        .await;
+        assert!(got, "the honest broadcast never arrived at {h}");
+    }
+    // Everything after the honest post was processed too (same connection, in order)
+    // at Fan1; Fan2 only hears what Fan1 accepted and forwarded.
+    for f in [&fan1, &fan2] {
+        let feed = w.json(&["oa", "feed", "--home", f.to_str().unwrap()]).await;
+        let titles: Vec<&str> = feed
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["title"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            titles,
+            vec!["honest"],
+            "an invalid broadcast reached a feed"
+        );
+    }
+    let log = std::fs::read_to_string(fan1.with_extension("log")).unwrap();
+    assert!(
+        log.contains("rejecting gossip"),
+        "fan1 never logged a rejection"
+    );
+    pump.abort();
+}
