@@ -164,7 +164,88 @@ async fn walk(
         );
     }
     friends_and_chat(&nodes[0], &nodes[1], json).await?;
-    radar_and_handles(&nodes[0], &nodes[2], json).await
+    radar_and_handles(&nodes[0], &nodes[2], json).await?;
+    official_account(&nodes[1], &[&nodes[0], &nodes[2]], json).await
+}
+
+/// One node runs a subscription account; the others follow it and get its post.
+async fn official_account(owner: &DemoNode, fans: &[&DemoNode], json: bool) -> anyhow::Result<()> {
+    use serde_json::json;
+    let created: serde_json::Value = owner
+        .client
+        .post("/v1/oa/create", &json!({"kind": "subscription", "name": "Bao's Daily", "description": "one story a day"}))
+        .await?;
+    let oa = created["account_id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    step(
+        json,
+        &format!(
+            "{} creates the subscription account \"Bao's Daily\" (its own key)",
+            owner.name
+        ),
+    );
+    for f in fans {
+        let _: serde_json::Value = f.client.post("/v1/oa/follow", &json!({ "oa": oa })).await?;
+    }
+    let names: Vec<&str> = fans.iter().map(|f| f.name).collect();
+    let want = fans.len() as u64;
+    let ok = wait_until(Duration::from_secs(30), || async {
+        get_json(&owner.client, "/v1/oa").await.iter().any(|a| {
+            a["account_id"] == oa.as_str() && a["subscribers"].as_u64().unwrap_or(0) >= want
+        })
+    })
+    .await;
+    if !ok {
+        bail!("the followers never joined the account's topic");
+    }
+    step(
+        json,
+        &format!(
+            "{} follow it (gossipsub topic weft/oa/<id>)",
+            names.join(" and ")
+        ),
+    );
+    let _: serde_json::Value = owner
+        .client
+        .post(
+            "/v1/oa/publish",
+            &json!({"oa": oa, "text": "Weft launches 🚀\nNo servers were harmed."}),
+        )
+        .await?;
+    for f in fans {
+        let ok = wait_until(Duration::from_secs(30), || async {
+            get_json(&f.client, "/v1/oa/feed")
+                .await
+                .iter()
+                .any(|p| p["title"] == "Weft launches 🚀")
+        })
+        .await;
+        if !ok {
+            bail!("{} never got the broadcast", f.name);
+        }
+    }
+    step(
+        json,
+        &format!(
+            "{} publishes; {} both see it in Subscriptions",
+            owner.name,
+            names.join(" and ")
+        ),
+    );
+    let again: anyhow::Result<serde_json::Value> = owner
+        .client
+        .post("/v1/oa/publish", &json!({"oa": oa, "text": "one more"}))
+        .await;
+    match again {
+        Err(e) if e.to_string().contains("per day") => step(
+            json,
+            "a second push the same day is refused: 1 per day (UTC) for subscription accounts",
+        ),
+        _ => bail!("the quota did not hold"),
+    }
+    Ok(())
 }
 
 /// People Nearby through the DHT (the LAN radar needs mDNS, which the demo
