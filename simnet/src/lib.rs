@@ -26,6 +26,9 @@ pub enum SimError {
     /// Scratch space could not be made.
     #[error("cannot create a temporary directory: {0}")]
     TempDir(std::io::Error),
+    /// A scenario step failed.
+    #[error("scenario step failed: {0}")]
+    Scenario(String),
     /// The condition was not reached in time.
     #[error("only {reached} of {total} nodes reached {min_peers} peers within {timeout:?}")]
     Timeout {
@@ -140,5 +143,126 @@ mod tests {
         // Each node was only given node 0; the DHT must introduce at least two more.
         sim.wait_mesh(3, Duration::from_secs(60)).await.unwrap();
         sim.shutdown().await;
+    }
+}
+
+/// Result of an official-account broadcast run.
+#[derive(Debug, serde::Serialize)]
+pub struct BroadcastReport {
+    /// Followers.
+    pub followers: usize,
+    /// Followers that had the post before the timeout.
+    pub delivered: usize,
+    /// delivered / followers.
+    pub delivery_ratio: f64,
+    /// Publish → follower has it, milliseconds.
+    pub latency_ms_p50: f64,
+    /// 90th percentile.
+    pub latency_ms_p90: f64,
+    /// 99th percentile.
+    pub latency_ms_p99: f64,
+    /// Slowest follower that got it.
+    pub latency_ms_max: f64,
+    /// Time until every follower had joined the topic mesh (as far as the owner can tell: its subscriber count).
+    pub setup_ms: u128,
+}
+
+fn pct(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+impl Sim {
+    /// Node 1 creates a subscription account, every other node but 0 (the
+    /// bootstrap) follows it, node 1 publishes once; measures who has it when.
+    pub async fn oa_broadcast(&self, timeout: Duration) -> Result<BroadcastReport, SimError> {
+        let setup = Instant::now();
+        let owner = self.nodes[1].handle();
+        let created = owner
+            .oa
+            .create(weft_protocol::oa::OaKind::Subscription, "Sim Daily", "")
+            .await
+            .map_err(|e| SimError::Scenario(e.to_string()))?;
+        let oa = created.account_id;
+        let followers: Vec<_> = self.nodes.iter().skip(2).collect();
+        for f in &followers {
+            f.handle()
+                .oa
+                .follow(&oa)
+                .await
+                .map_err(|e| SimError::Scenario(e.to_string()))?;
+        }
+        let mut receivers: Vec<_> = followers
+            .iter()
+            .map(|f| f.handle().oa.subscribe())
+            .collect();
+        // Let subscriptions spread: wait until the owner's node sees subscribers
+        // (it is directly connected to only some of them) and meshes settle.
+        let want = followers
+            .len()
+            .min(weft_node::net::behaviour::MAX_CONNECTIONS as usize / 2)
+            .min(8);
+        loop {
+            let n = owner
+                .net
+                .topic_peers(weft_protocol::oa::topic(
+                    &oa.parse()
+                        .map_err(|_| SimError::Scenario("bad id".into()))?,
+                ))
+                .await
+                .unwrap_or(0);
+            if n >= want || setup.elapsed() > timeout {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Gossipsub meshes form on heartbeats (1 s); give them two.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let setup_ms = setup.elapsed().as_millis();
+
+        let t0 = Instant::now();
+        owner
+            .oa
+            .publish(&oa, "Sim edition", "one post for everyone", None, vec![])
+            .await
+            .map_err(|e| SimError::Scenario(e.to_string()))?;
+        // One task per follower, so each arrival is timed when it happens.
+        let deadline = tokio::time::Instant::now() + timeout;
+        let waits: Vec<_> = receivers
+            .drain(..)
+            .map(|mut rx| {
+                tokio::spawn(async move {
+                    loop {
+                        match tokio::time::timeout_at(deadline, rx.recv()).await {
+                            Ok(Ok(weft_node::oa::OaEvent::OaPost { .. })) => {
+                                return Some(t0.elapsed().as_secs_f64() * 1000.0)
+                            }
+                            Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {
+                                continue
+                            }
+                            _ => return None,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let mut results = Vec::with_capacity(waits.len());
+        for w in waits {
+            results.push(w.await.unwrap_or(None));
+        }
+        let mut lat: Vec<f64> = results.iter().flatten().copied().collect();
+        lat.sort_by(|a, b| a.total_cmp(b));
+        Ok(BroadcastReport {
+            followers: followers.len(),
+            delivered: lat.len(),
+            delivery_ratio: lat.len() as f64 / followers.len().max(1) as f64,
+            latency_ms_p50: pct(&lat, 0.5),
+            latency_ms_p90: pct(&lat, 0.9),
+            latency_ms_p99: pct(&lat, 0.99),
+            latency_ms_max: lat.last().copied().unwrap_or(f64::NAN),
+            setup_ms,
+        })
     }
 }
