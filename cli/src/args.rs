@@ -286,6 +286,11 @@ pub enum OaCommand {
     },
     /// Accounts you run and follow.
     List,
+    /// Find accounts by name through the DHT.
+    Search {
+        /// Words of the name.
+        query: String,
+    },
     /// Posts from subscription accounts you follow (--all: service accounts too).
     Feed {
         /// Include service accounts.

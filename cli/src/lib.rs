@@ -112,6 +112,12 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             let v: Vec<Value> = client.get("/v1/oa").await?;
             return print::oa_list(&v, json);
         }
+        OaCommand::Search { query } => {
+            let v: Vec<Value> = client
+                .get(&format!("/v1/oa/search?q={}", client::query_escape(&query)))
+                .await?;
+            return print::oa_list(&v, json);
+        }
         OaCommand::Feed { all } => {
             let v: Vec<Value> = client.get(&format!("/v1/oa/feed?all={all}")).await?;
             return print::oa_feed(&v, json);

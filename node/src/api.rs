@@ -211,6 +211,7 @@ pub fn router(node: Shared, token: String) -> Router {
         .route("/v1/find", get(find))
         .route("/v1/oa", get(oa_list))
         .route("/v1/oa/feed", get(oa_feed))
+        .route("/v1/oa/search", get(oa_search))
         .route("/v1/oa/conversation", get(oa_conversation))
         .route("/v1/oa/{action}", post(oa_action))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API endpoint".into()) })
@@ -777,4 +778,19 @@ async fn oa_action(
         }
     };
     Ok(Json(out))
+}
+
+/// `GET /v1/oa/search` query.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    /// Words of the name.
+    pub q: String,
+}
+
+async fn oa_search(
+    State(node): State<Shared>,
+    q: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<crate::oa::OaView>>, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
+    Ok(Json(node.oa.search(&q.q).await?))
 }

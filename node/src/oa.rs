@@ -182,6 +182,8 @@ pub enum OaRequest {
         /// How many.
         limit: u32,
     },
+    /// The profiles of the official accounts you run (for name search).
+    Accounts,
     /// A follower's question: Noise IK message 1 to the OA's key.
     Ask {
         /// The OA.
@@ -200,6 +202,8 @@ pub enum OaReply {
     Answer(Vec<u8>),
     /// Refused.
     Refused(String),
+    /// Signed profiles of the accounts this node runs (postcard each).
+    Accounts(Vec<Vec<u8>>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -535,9 +539,16 @@ impl Oa {
     }
 
     /// Publishes each account we run as a DHT account record (its card,
-    /// signed by the account's key), so followers can find its node.
+    /// signed by the account's key), so followers can find its node, and
+    /// provides its name words so `oa search` finds it.
     async fn publish_records(&self) {
         for (account, owned) in self.inner.store.owned_oas().unwrap_or_default() {
+            for w in crate::net::records::name_words(&owned.name) {
+                self.inner
+                    .net
+                    .provide(crate::net::records::oa_name_key(&w), true)
+                    .await;
+            }
             let Ok(profile) = self.profile_of(&account, &owned).await else {
                 continue;
             };
@@ -699,6 +710,22 @@ impl Oa {
                 )
             }
             Some(OaRequest::Ask { account, msg1 }) => self.answer(account, &msg1).await,
+            Some(OaRequest::Accounts) => {
+                let mut out = Vec::new();
+                for (a, owned) in self
+                    .inner
+                    .store
+                    .owned_oas()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .take(32)
+                {
+                    if let Ok(p) = self.profile_of(&a, &owned).await {
+                        out.extend(postcard::to_stdvec(&p).ok());
+                    }
+                }
+                OaReply::Accounts(out)
+            }
             None => OaReply::Refused("malformed request".into()),
         };
         let bytes = postcard::to_stdvec(&reply).ok()?;
@@ -864,6 +891,83 @@ impl Oa {
         self.inner.store.put_owned_oa(&account, &owned)?;
         self.inner.store.flush_async().await?;
         Ok(())
+    }
+
+    /// `oa search`: accounts whose name has every word of `query`, found
+    /// through the DHT (nodes provide their accounts' name words) and checked
+    /// against the signed profiles their nodes return.
+    pub async fn search(&self, query: &str) -> Result<Vec<OaView>, OaServiceError> {
+        let words = crate::net::records::name_words(query);
+        let Some(first) = words.first() else {
+            return Err(OaServiceError::Oa(weft_protocol::oa::OaError::Bounds(
+                "search needs a word of 2+ letters",
+            )));
+        };
+        let key = crate::net::records::oa_name_key(first);
+        let providers =
+            tokio::time::timeout(Duration::from_secs(10), self.inner.net.providers(key))
+                .await
+                .ok()
+                .and_then(Result::ok)
+                .unwrap_or_default();
+        let mut peers: Vec<libp2p::PeerId> =
+            providers.into_iter().map(|(p, _)| p).take(20).collect();
+        // Our own accounts count too.
+        peers.push(self.inner.net.peer_id());
+        let mut out: Vec<OaView> = Vec::new();
+        let req = postcard::to_stdvec(&OaRequest::Accounts).unwrap_or_default();
+        let Ok(env) = weft_protocol::encode(Kind::OaRequest, &PostcardBytes(req)) else {
+            return Ok(out);
+        };
+        for peer in peers {
+            let profiles = if peer == self.inner.net.peer_id() {
+                let mut v = Vec::new();
+                for (a, owned) in self.inner.store.owned_oas()? {
+                    v.extend(self.profile_of(&a, &owned).await.ok());
+                }
+                v
+            } else {
+                let r = tokio::time::timeout(
+                    Duration::from_secs(8),
+                    self.inner.net.request(AppProtocol::Oa, peer, env.clone()),
+                )
+                .await;
+                match r
+                    .ok()
+                    .and_then(Result::ok)
+                    .as_deref()
+                    .and_then(decode_reply)
+                {
+                    Some(OaReply::Accounts(list)) => list
+                        .iter()
+                        .filter_map(|b| postcard::from_bytes::<OaProfile>(b).ok())
+                        .filter(|p| p.verify().is_ok())
+                        .collect(),
+                    _ => Vec::new(),
+                }
+            };
+            for p in profiles {
+                let name = p.body.card.body.name.clone();
+                let have = crate::net::records::name_words(&name);
+                if !words.iter().all(|w| have.contains(w))
+                    || out.iter().any(|v| v.account_id == p.account().to_string())
+                {
+                    continue;
+                }
+                let verified = p.verified_by(&self.inner.trust_roots);
+                out.push(OaView {
+                    account_id: p.account().to_string(),
+                    name,
+                    kind: p.body.kind.as_str(),
+                    verified: verified.is_some(),
+                    verified_by: verified.map(|v| v.1),
+                    own: self.inner.store.owned_oa(&p.account())?.is_some(),
+                    following: self.inner.store.follows_oa(&p.account())?,
+                    subscribers: None,
+                });
+            }
+        }
+        Ok(out)
     }
 
     /// `oa list`: accounts we run and follow.

@@ -54,8 +54,37 @@ pub fn geo_key(cell: &str) -> Vec<u8> {
     [GEO_PREFIX, cell.as_bytes()].concat()
 }
 
-/// Whether a provider record's key is a People Nearby cell.
+/// Key prefix of official-account name words: `/weft/oaname/` + word.
+pub const OA_NAME_PREFIX: &[u8] = b"/weft/oaname/";
+
+/// The words of an official account's name that it is findable by
+/// (lower-case letters and digits, 2-32 long, at most 5).
+pub fn name_words(name: &str) -> Vec<String> {
+    let mut words: Vec<String> = name
+        .to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| (2..=32).contains(&w.chars().count()))
+        .map(str::to_string)
+        .collect();
+    words.dedup();
+    words.truncate(5);
+    words
+}
+
+/// The DHT provider key of a name word.
+pub fn oa_name_key(word: &str) -> Vec<u8> {
+    [OA_NAME_PREFIX, word.as_bytes()].concat()
+}
+
+/// Whether a provider record's key is one Weft uses: a People Nearby cell
+/// or an official-account name word.
 pub fn valid_provider_key(key: &[u8]) -> bool {
+    if let Some(w) = key.strip_prefix(OA_NAME_PREFIX) {
+        return std::str::from_utf8(w).is_ok_and(|w| {
+            (2..=32).contains(&w.chars().count())
+                && w.chars().all(|c| c.is_alphanumeric() && !c.is_uppercase())
+        });
+    }
     key.strip_prefix(GEO_PREFIX)
         .and_then(|c| std::str::from_utf8(c).ok())
         .is_some_and(|c| {
