@@ -62,6 +62,9 @@ pub enum Command {
         /// The handle (WeChat-ID style).
         handle: String,
     },
+    /// Content-addressed blobs (images, files): add and export.
+    #[command(subcommand)]
+    Blob(BlobCommand),
     /// Official accounts: create, follow, publish, read, ask.
     #[command(subcommand)]
     Oa(OaCommand),
@@ -283,6 +286,9 @@ pub enum OaCommand {
         /// Another language: LANG:TITLE:BODY (repeatable).
         #[arg(long, value_name = "LANG:TITLE:BODY")]
         part: Vec<String>,
+        /// An image (repeatable, at most 9).
+        #[arg(long, value_name = "FILE")]
+        image: Vec<std::path::PathBuf>,
     },
     /// Accounts you run and follow.
     List,
@@ -339,5 +345,23 @@ pub enum OaCommand {
         oa: String,
         /// The certificate from `weft oa verify`.
         certificate: String,
+    },
+}
+
+/// `weft blob ...`.
+#[derive(Debug, Subcommand)]
+pub enum BlobCommand {
+    /// Store a file as a blob; prints its id.
+    Add {
+        /// The file (at most 16 MiB).
+        file: std::path::PathBuf,
+    },
+    /// Write a blob stored on this node to a file.
+    Get {
+        /// Blob id (hex).
+        id: String,
+        /// Where to write it.
+        #[arg(long)]
+        out: std::path::PathBuf,
     },
 }

@@ -65,6 +65,43 @@ impl Client {
         self.send(req).await
     }
 
+    /// `POST path` with raw bytes, decoded.
+    pub async fn post_bytes<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: Vec<u8>,
+    ) -> anyhow::Result<T> {
+        let req = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(120))
+            .header("content-type", "application/octet-stream")
+            .body(body);
+        self.send(req).await
+    }
+
+    /// `GET path` returning raw bytes.
+    pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .timeout(Duration::from_secs(120))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+        if !status.is_success() {
+            let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
+                .ok()
+                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+            bail!("{reason} (HTTP {})", status.as_u16());
+        }
+        Ok(bytes.to_vec())
+    }
+
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
         let resp = req
             .bearer_auth(&self.token)

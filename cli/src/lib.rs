@@ -12,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-pub use args::{ChatCommand, Cli, Command, ContactsCommand, OaCommand};
+pub use args::{BlobCommand, ChatCommand, Cli, Command, ContactsCommand, OaCommand};
 pub use client::Client;
 
 /// Runs the CLI with the process arguments; returns the exit code.
@@ -102,7 +102,50 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Contacts(c) => contacts(&Client::for_home(&home)?, c, json).await,
         Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
         Command::Oa(c) => oa(&Client::for_home(&home)?, c, json).await,
+        Command::Blob(c) => blob(&Client::for_home(&home)?, c, json).await,
     }
+}
+
+/// Uploads a file as a blob; returns its id.
+async fn add_blob(client: &Client, path: &std::path::Path) -> anyhow::Result<String> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
+    if meta.len() > 16 * 1024 * 1024 {
+        anyhow::bail!(
+            "{} is {} bytes; the limit is 16 MiB",
+            path.display(),
+            meta.len()
+        );
+    }
+    let bytes = std::fs::read(path)?;
+    let v: serde_json::Value = client.post_bytes("/v1/blobs", bytes).await?;
+    Ok(v["id"].as_str().unwrap_or_default().to_string())
+}
+
+async fn blob(client: &Client, cmd: BlobCommand, json: bool) -> anyhow::Result<()> {
+    match cmd {
+        BlobCommand::Add { file } => {
+            let id = add_blob(client, &file).await?;
+            if json {
+                println!("{}", serde_json::json!({ "id": id }));
+            } else {
+                println!("{id}");
+            }
+        }
+        BlobCommand::Get { id, out } => {
+            let bytes = client
+                .get_bytes(&format!("/v1/blobs/{}", client::query_escape(&id)))
+                .await?;
+            std::fs::write(&out, &bytes)
+                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+            if json {
+                println!("{}", serde_json::json!({ "id": id, "size": bytes.len() }));
+            } else {
+                println!("wrote {} bytes to {}", bytes.len(), out.display());
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
@@ -147,7 +190,12 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             title,
             link,
             part,
+            image,
         } => {
+            let mut images = Vec::new();
+            for f in &image {
+                images.push(add_blob(client, f).await?);
+            }
             let parts: Vec<Value> = part
                 .iter()
                 .map(|p| {
@@ -160,7 +208,7 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
                 .collect::<anyhow::Result<_>>()?;
             (
                 "publish",
-                j!({"oa": oa, "text": text, "title": title, "link": link, "parts": parts}),
+                j!({"oa": oa, "text": text, "title": title, "link": link, "parts": parts, "images": images}),
             )
         }
         OaCommand::Message { oa, text } => ("message", j!({"oa": oa, "text": text})),

@@ -214,6 +214,11 @@ pub fn router(node: Shared, token: String) -> Router {
         .route("/v1/oa/search", get(oa_search))
         .route("/v1/oa/conversation", get(oa_conversation))
         .route("/v1/oa/{action}", post(oa_action))
+        .route(
+            "/v1/blobs",
+            post(blob_add).layer(DefaultBodyLimit::max(weft_protocol::blob::MAX_BLOB + 1024)),
+        )
+        .route("/v1/blobs/{id}", get(blob_get))
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API endpoint".into()) })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -612,7 +617,9 @@ impl From<crate::oa::OaServiceError> for ApiError {
         use crate::oa::OaServiceError as E;
         let status = match e {
             E::Oa(weft_protocol::oa::OaError::OverQuota { .. }) => StatusCode::TOO_MANY_REQUESTS,
-            E::Oa(_) | E::BadId(_) | E::BadCertificate(_) | E::TooLong => StatusCode::BAD_REQUEST,
+            E::Oa(_) | E::BadId(_) | E::BadCertificate(_) | E::TooLong | E::MissingImage(_) => {
+                StatusCode::BAD_REQUEST
+            }
             E::NotOwned(_) | E::NotFollowed(_) => StatusCode::NOT_FOUND,
             E::Unreachable(_) => StatusCode::BAD_GATEWAY,
             E::Store(_) | E::Node(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -677,6 +684,9 @@ pub struct OaBody {
     /// Other languages (publish).
     #[serde(default)]
     pub parts: Vec<weft_protocol::oa::Part>,
+    /// Image blob ids, hex (publish).
+    #[serde(default)]
+    pub images: Vec<String>,
     /// Keyword (autoreply).
     pub keyword: Option<String>,
     /// Reply (autoreply).
@@ -736,8 +746,17 @@ async fn oa_action(
             let title = b
                 .title
                 .unwrap_or_else(|| text.lines().next().unwrap_or("").chars().take(60).collect());
+            let images = b
+                .images
+                .iter()
+                .map(|i| {
+                    weft_protocol::blob::parse_blob_hex(i).ok_or_else(|| {
+                        ApiError(StatusCode::BAD_REQUEST, format!("`{i}` is not a blob id"))
+                    })
+                })
+                .collect::<Result<Vec<_>, _>>()?;
             let (id, gossiped) = oa
-                .publish(&need(b.oa, "oa")?, &title, &text, b.link, b.parts)
+                .publish(&need(b.oa, "oa")?, &title, &text, b.link, b.parts, images)
                 .await?;
             serde_json::json!({ "id": id, "gossiped": gossiped })
         }
@@ -793,4 +812,36 @@ async fn oa_search(
 ) -> Result<Json<Vec<crate::oa::OaView>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     Ok(Json(node.oa.search(&q.q).await?))
+}
+
+async fn blob_add(
+    State(node): State<Shared>,
+    body: axum::body::Bytes,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let id = node
+        .blobs
+        .add(&body)
+        .await
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    Ok(Json(
+        serde_json::json!({ "id": weft_protocol::blob::blob_hex(&id), "size": body.len() }),
+    ))
+}
+
+async fn blob_get(
+    State(node): State<Shared>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let id = weft_protocol::blob::parse_blob_hex(&id)
+        .ok_or_else(|| ApiError(StatusCode::BAD_REQUEST, "not a blob id".into()))?;
+    match node.blobs.get(&id) {
+        Ok(Some(bytes)) => {
+            Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+        }
+        Ok(None) => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            "blob not (fully) stored on this node".into(),
+        )),
+        Err(e) => Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())),
+    }
 }

@@ -3,6 +3,7 @@
 //! local control [`api`] that the `weft` CLI talks to.
 
 pub mod api;
+pub mod blobs;
 pub mod chat;
 pub mod config;
 pub mod error;

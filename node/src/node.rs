@@ -41,6 +41,8 @@ pub struct NodeHandle {
     pub nearby: Nearby,
     /// Official accounts.
     pub oa: Oa,
+    /// Content-addressed blobs.
+    pub blobs: crate::blobs::Blobs,
 }
 
 /// The services that answer peers' requests.
@@ -49,6 +51,7 @@ struct Services {
     chat: Chat,
     nearby: Nearby,
     oa: Oa,
+    blobs: crate::blobs::Blobs,
 }
 
 /// Requests from peers handled at once.
@@ -77,6 +80,7 @@ fn spawn_inbound(
                     AppProtocol::Chat | AppProtocol::Mailbox => s.chat.handle_inbound(&req).await,
                     AppProtocol::Profile => s.nearby.handle_inbound(&req).await,
                     AppProtocol::Oa => s.oa.handle_inbound(&req).await,
+                    AppProtocol::Blob => s.blobs.handle_inbound(&req),
                 };
                 let net = &s.chat.inner_net();
                 match reply {
@@ -194,9 +198,11 @@ impl RunningNode {
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
+        let blobs = crate::blobs::Blobs::new(store.clone(), net.clone());
         let oa = Oa::start(
             home.clone(),
             chat.clone(),
+            blobs.clone(),
             cfg.trust_roots.clone(),
             gossip_rx,
             shutdown.clone(),
@@ -206,12 +212,14 @@ impl RunningNode {
             chat: chat.clone(),
             nearby: nearby.clone(),
             oa: oa.clone(),
+            blobs: blobs.clone(),
         };
         spawn_inbound(inbound_rx, services, shutdown.clone());
         let handle = Arc::new(NodeHandle {
             chat,
             nearby,
             oa,
+            blobs,
             identity,
             store,
             net,

@@ -72,6 +72,9 @@ pub enum OaServiceError {
     /// Too long.
     #[error("message over {MAX_QUESTION} bytes")]
     TooLong,
+    /// An image that is not stored locally.
+    #[error("{0}")]
+    MissingImage(String),
     /// Storage.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -170,6 +173,17 @@ pub struct PostView {
     pub parts: Vec<Part>,
     /// Unix seconds.
     pub published_at: u64,
+    /// Images: blob id (hex) and whether it is fully here yet.
+    pub images: Vec<ImageView>,
+}
+
+/// An image of a post.
+#[derive(Clone, Debug, Serialize)]
+pub struct ImageView {
+    /// Blob id (hex); `weft blob get ID --out FILE` exports it.
+    pub id: String,
+    /// Whether every chunk is stored here.
+    pub local: bool,
 }
 
 /// `/weft/oa/1` requests.
@@ -233,6 +247,7 @@ struct Inner {
     chat: Chat,
     trust_roots: Vec<AccountId>,
     events: broadcast::Sender<OaEvent>,
+    blobs: crate::blobs::Blobs,
 }
 
 /// The official-accounts service handle. Cheap to clone.
@@ -267,6 +282,7 @@ impl Oa {
     pub fn start(
         home: Home,
         chat: Chat,
+        blobs: crate::blobs::Blobs,
         trust_roots: Vec<AccountId>,
         mut gossip: mpsc::Receiver<GossipMessage>,
         mut shutdown: watch::Receiver<bool>,
@@ -284,6 +300,7 @@ impl Oa {
                 chat,
                 trust_roots,
                 events,
+                blobs,
             }),
         };
         let me = oa.clone();
@@ -381,7 +398,35 @@ impl Oa {
                 account_id: b.account().to_string(),
                 title: b.body.title.clone(),
             });
+            self.fetch_images(&b);
         }
+    }
+
+    /// Fetches a post's images in the background from the account's node
+    /// and our connected peers (any of them may hold the chunks).
+    fn fetch_images(&self, b: &Broadcast) {
+        if b.body.images.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        let images = b.body.images.clone();
+        let host = card_peer(&b.body.profile.body.card);
+        tokio::spawn(async move {
+            let mut holders: Vec<libp2p::PeerId> = host.into_iter().collect();
+            for p in me.inner.net.peers().await.unwrap_or_default() {
+                if let Ok(id) = p.peer_id.parse() {
+                    if !holders.contains(&id) {
+                        holders.push(id);
+                    }
+                }
+            }
+            holders.truncate(8);
+            for id in images {
+                if let Err(e) = me.inner.blobs.fetch(&id, &holders).await {
+                    tracing::warn!(error = %e, "could not fetch a broadcast image");
+                }
+            }
+        });
     }
 
     fn key(&self, account: &AccountId) -> Result<AccountKey, OaServiceError> {
@@ -486,8 +531,17 @@ impl Oa {
         body: &str,
         link: Option<String>,
         parts: Vec<Part>,
+        images: Vec<weft_protocol::blob::BlobId>,
     ) -> Result<(String, bool), OaServiceError> {
         let (account, owned) = self.owned(oa)?;
+        for id in &images {
+            if self.inner.blobs.get(id)?.is_none() {
+                return Err(OaServiceError::MissingImage(format!(
+                    "image {} is not stored here; add it with `weft blob add` first",
+                    weft_protocol::blob::blob_hex(id)
+                )));
+            }
+        }
         let now = weft_protocol::unix_now();
         let period = owned.kind.period_of(now);
         let used = self
@@ -512,6 +566,7 @@ impl Oa {
                 body: body.to_string(),
                 link,
                 parts,
+                images,
             },
         )?;
         let bytes = weft_protocol::encode(Kind::OaBroadcast, &b)
@@ -670,6 +725,7 @@ impl Oa {
                     if b.account() == account && b.verify().is_ok() && self.slot_free(&b) {
                         if let Ok(true) = self.inner.store.put_broadcast(&b) {
                             got += 1;
+                            self.fetch_images(&b);
                         }
                     } else {
                         tracing::warn!(%peer, "backfill peer sent an invalid broadcast");
@@ -1032,6 +1088,15 @@ impl Oa {
                     link: b.body.link,
                     parts: b.body.parts,
                     published_at: b.body.published_at,
+                    images: b
+                        .body
+                        .images
+                        .iter()
+                        .map(|i| ImageView {
+                            id: weft_protocol::blob::blob_hex(i),
+                            local: self.inner.blobs.get(i).ok().flatten().is_some(),
+                        })
+                        .collect(),
                 });
             }
         }

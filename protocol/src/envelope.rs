@@ -37,6 +37,10 @@ pub enum Kind {
     OaRequest = 10,
     /// An `/weft/oa/1` answer.
     OaReply = 11,
+    /// A `/weft/blob/1` request.
+    BlobRequest = 12,
+    /// A `/weft/blob/1` answer.
+    BlobReply = 13,
 }
 
 impl Kind {
@@ -52,6 +56,8 @@ impl Kind {
             Kind::OaBroadcast => 40 * 1024,
             Kind::OaRequest => 64 * 1024,
             Kind::OaReply => 512 * 1024,
+            Kind::BlobRequest => 128,
+            Kind::BlobReply => 300 * 1024,
         }
     }
 
@@ -68,6 +74,8 @@ impl Kind {
             9 => Some(Kind::OaBroadcast),
             10 => Some(Kind::OaRequest),
             11 => Some(Kind::OaReply),
+            12 => Some(Kind::BlobRequest),
+            13 => Some(Kind::BlobReply),
             _ => None,
         }
     }

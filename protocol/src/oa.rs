@@ -284,7 +284,12 @@ pub struct BroadcastBody {
     pub link: Option<String>,
     /// Other language versions.
     pub parts: Vec<Part>,
+    /// Images: public blobs (fetched over `/weft/blob/1` from any holder), at most 9.
+    pub images: Vec<crate::blob::BlobId>,
 }
+
+/// Most images in one broadcast (as WeChat).
+pub const MAX_IMAGES: usize = 9;
 
 /// A signed broadcast.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -361,6 +366,9 @@ impl BroadcastBody {
             return Err(OaError::Bounds(
                 "body over 16 KiB or too many language parts",
             ));
+        }
+        if self.images.len() > MAX_IMAGES {
+            return Err(OaError::Bounds("at most 9 images"));
         }
         if self.link.as_ref().is_some_and(|l| l.len() > MAX_LINK) {
             return Err(OaError::Bounds("link over 512 bytes"));

@@ -225,7 +225,14 @@ impl Sim {
         let t0 = Instant::now();
         owner
             .oa
-            .publish(&oa, "Sim edition", "one post for everyone", None, vec![])
+            .publish(
+                &oa,
+                "Sim edition",
+                "one post for everyone",
+                None,
+                vec![],
+                vec![],
+            )
             .await
             .map_err(|e| SimError::Scenario(e.to_string()))?;
         // One task per follower, so each arrival is timed when it happens.

@@ -211,6 +211,12 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
         w.json(&["oa", "follow", "--home", s(f), &oa]).await;
     }
     assert!(wait_for(T, || async { own_subscribers(&w, &owner, &oa).await >= 2 }).await);
+    // A 1 MB image (4 chunks) travels as a blob.
+    let image = w.home("card.png");
+    let pixels: Vec<u8> = (0..1_000_000u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    std::fs::write(&image, &pixels).unwrap();
     let p1 = w
         .json(&[
             "oa",
@@ -221,6 +227,8 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
             "New card designs",
             "--part",
             "zh:新卡面:快来看",
+            "--image",
+            s(&image),
         ])
         .await;
     let p1 = p1["id"].as_str().unwrap().to_string();
@@ -235,6 +243,23 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
             .await
         );
     }
+    // Followers fetch the image chunk by chunk and hold an identical copy.
+    let img_local = wait_for(T, || async {
+        feed(&w, &fan1, true)
+            .await
+            .iter()
+            .any(|x| x["id"] == p1.as_str() && x["images"][0]["local"] == true)
+    })
+    .await;
+    assert!(img_local, "the image never arrived");
+    let img_id = feed(&w, &fan1, true).await[0]["images"][0]["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = w.home("fetched.png");
+    w.json(&["blob", "get", "--home", s(&fan1), &img_id, "--out", s(&out)])
+        .await;
+    assert_eq!(std::fs::read(&out).unwrap(), pixels);
     // Service posts are not in the Subscriptions feed, but show as a conversation.
     assert!(feed(&w, &fan1, false).await.is_empty());
     let convs = w.json(&["chat", "list", "--home", s(&fan1)]).await;

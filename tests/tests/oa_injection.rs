@@ -32,6 +32,7 @@ fn body(profile: &OaProfile, seq: u32, at: u64, title: &str) -> BroadcastBody {
         body: "…".into(),
         link: None,
         parts: vec![],
+        images: vec![],
     }
 }
 

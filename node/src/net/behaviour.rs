@@ -36,7 +36,11 @@ pub struct Behaviour {
     pub(crate) mailbox: request_response::Behaviour<BytesCodec>,
     pub(crate) profile: request_response::Behaviour<BytesCodec>,
     pub(crate) oa: request_response::Behaviour<BytesCodec>,
+    pub(crate) blob: request_response::Behaviour<BytesCodec>,
 }
+
+/// `/weft/blob/1`: manifests and chunks of content-addressed blobs.
+pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blob/1");
 
 /// `/weft/oa/1`: official-account backfill and follower questions.
 pub const OA_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/oa/1");
@@ -191,6 +195,16 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
                     [(OA_PROTOCOL, request_response::ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(10))
+                        .with_max_concurrent_streams(32),
+                ),
+                blob: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: 256,
+                        max_response: 300 * 1024,
+                    },
+                    [(BLOB_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(15))
                         .with_max_concurrent_streams(32),
                 ),
             })

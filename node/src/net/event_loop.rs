@@ -334,6 +334,7 @@ impl EventLoop {
                     AppProtocol::Mailbox => b.mailbox.send_request(&peer, data),
                     AppProtocol::Profile => b.profile.send_request(&peer, data),
                     AppProtocol::Oa => b.oa.send_request(&peer, data),
+                    AppProtocol::Blob => b.blob.send_request(&peer, data),
                 };
                 self.requests.insert((protocol, id), (peer, reply));
             }
@@ -349,6 +350,7 @@ impl EventLoop {
                         AppProtocol::Mailbox => b.mailbox.send_response(ch, data),
                         AppProtocol::Profile => b.profile.send_response(ch, data),
                         AppProtocol::Oa => b.oa.send_response(ch, data),
+                        AppProtocol::Blob => b.blob.send_response(ch, data),
                     };
                 }
             }
@@ -756,6 +758,7 @@ impl EventLoop {
             BehaviourEvent::Mailbox(ev) => self.on_app_event(AppProtocol::Mailbox, ev),
             BehaviourEvent::Profile(ev) => self.on_app_event(AppProtocol::Profile, ev),
             BehaviourEvent::Oa(ev) => self.on_app_event(AppProtocol::Oa, ev),
+            BehaviourEvent::Blob(ev) => self.on_app_event(AppProtocol::Blob, ev),
             BehaviourEvent::Mdns(mdns::Event::Expired(list)) => {
                 let mut seen = HashSet::new();
                 for (peer, _) in list {

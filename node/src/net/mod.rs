@@ -127,6 +127,8 @@ pub enum AppProtocol {
     Profile,
     /// `/weft/oa/1`.
     Oa,
+    /// `/weft/blob/1`.
+    Blob,
 }
 
 /// A gossip message that passed validation, for the service that owns its topic.

@@ -7,6 +7,7 @@
 //! - `cards`: PeerId bytes → the peer's verified card (envelope bytes)
 //! - chat trees (see [`chat`]): `contacts`, `messages`, `msg_index`,
 //!   `outbox`, `held`
+//! - blobs (see [`blob`]): `blob_manifests`, `blob_chunks`
 //! - official accounts (see [`oa`]): `oa_own`, `oa_follow`, `oa_posts`,
 //!   `oa_inbox`, `oa_conv`
 //!
@@ -20,6 +21,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use weft_protocol::{Card, Kind};
 
+pub mod blob;
 pub mod chat;
 pub mod oa;
 
@@ -68,6 +70,7 @@ pub struct Store {
     cards: sled::Tree,
     pub(crate) chat: chat::ChatTrees,
     pub(crate) oa: oa::OaTrees,
+    pub(crate) blob: blob::BlobTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
 }
@@ -106,6 +109,7 @@ impl Store {
             cards: db.open_tree("cards")?,
             chat: chat::ChatTrees::open(&db)?,
             oa: oa::OaTrees::open(&db)?,
+            blob: blob::BlobTrees::open(&db)?,
             db,
         };
         store.migrate()?;
