@@ -428,6 +428,7 @@ mod tests {
                     title: "你好".into(),
                     body: "世界".into(),
                 }],
+                images: vec![],
             },
         )
     }
