@@ -1,8 +1,9 @@
 //! simnet: many real Weft nodes (the same `weft-node` code, each with its own
 //! temporary home and sled store) in one process.
 //!
-//! This is the foundation's slice of the simulator: nodes run on 127.0.0.1
-//! over real TCP with mDNS off, every node joins through the first one, and
+//! This is the foundation's slice of the simulator: nodes talk over libp2p's
+//! in-process memory transport (`/memory/N` addresses, Noise + Yamux on top,
+//! so no socket per connection), mDNS off, every node joins through the first one, and
 //! [`Sim::wait_mesh`] measures how long the DHT takes to give every node a
 //! minimum number of peers. The link model (latency, loss, partitions,
 //! churn), scenario files and traffic metrics are the simnet issue's work.
@@ -58,7 +59,7 @@ impl Sim {
         for index in 0..n {
             let cfg = NodeConfig {
                 home: dir.path().join(format!("node{index}")),
-                listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("static multiaddr")],
+                listen: vec!["/memory/0".parse().expect("static multiaddr")],
                 bootstrap: bootstrap.clone(),
                 api: None,
                 mdns: false,

@@ -78,6 +78,18 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
         )
         .map_err(|e| err(&e))?
         .with_quic()
+        // In-process memory transport (`/memory/N` addresses): the simulator
+        // runs thousands of nodes in one process without a socket each.
+        .with_other_transport(
+            |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
+                use libp2p::core::{transport::MemoryTransport, upgrade::Version, Transport};
+                Ok(MemoryTransport::default()
+                    .upgrade(Version::V1)
+                    .authenticate(noise::Config::new(key)?)
+                    .multiplex(yamux::Config::default()))
+            },
+        )
+        .map_err(|e| err(&e))?
         .with_dns()
         .map_err(|e| err(&e))?
         .with_relay_client(noise::Config::new, yamux::Config::default)
