@@ -93,11 +93,7 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         if !status.is_success() {
-            let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            bail!("{reason} (HTTP {})", status.as_u16());
+            bail!("{} (HTTP {})", error_reason(&bytes), status.as_u16());
         }
         Ok(bytes.to_vec())
     }
@@ -111,11 +107,7 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         if !status.is_success() {
-            let reason = serde_json::from_slice::<serde_json::Value>(&bytes)
-                .ok()
-                .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-                .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
-            bail!("{reason} (HTTP {})", status.as_u16());
+            bail!("{} (HTTP {})", error_reason(&bytes), status.as_u16());
         }
         serde_json::from_slice(&bytes).context("the node sent an answer this weft cannot read")
     }
@@ -180,4 +172,12 @@ pub fn query_escape(s: &str) -> String {
         }
     }
     out
+}
+
+/// The one-line reason from an API error body (`{"error": ...}`), or the raw text.
+fn error_reason(body: &[u8]) -> String {
+    serde_json::from_slice::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
+        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
 }

@@ -631,37 +631,10 @@ impl Oa {
             .map(|p| p.body.card);
         let card = match known {
             Some(c) => Some(c),
-            None => {
-                let key = crate::net::records::account_key(account);
-                let values = tokio::time::timeout(
-                    Duration::from_secs(10),
-                    self.inner.net.get_record(key.clone()),
-                )
-                .await
-                .ok()
-                .and_then(Result::ok)
-                .unwrap_or_default();
-                let now = weft_protocol::unix_now();
-                values
-                    .iter()
-                    .filter_map(|v| crate::net::records::account_record(&key, v, now).ok())
-                    .max_by_key(|c| c.body.issued_at)
-            }
+            None => crate::chat::lookup_card(&self.inner.net, account).await,
         };
         if let Some(card) = card {
-            if let Some(peer) = card_peer(&card) {
-                let addrs = card
-                    .body
-                    .addrs
-                    .iter()
-                    .filter_map(|a| a.parse().ok())
-                    .collect();
-                let _ = tokio::time::timeout(
-                    Duration::from_secs(5),
-                    self.inner.net.dial_peer(peer, addrs),
-                )
-                .await;
-            }
+            let _ = crate::chat::dial_card(&self.inner.net, &card).await;
         }
     }
 
@@ -839,19 +812,8 @@ impl Oa {
             })?;
         let peer = card_peer(&profile.body.card)
             .ok_or_else(|| OaServiceError::Unreachable("bad card".into()))?;
-        let addrs = profile
-            .body
-            .card
-            .body
-            .addrs
-            .iter()
-            .filter_map(|a| a.parse().ok())
-            .collect();
-        let _ = tokio::time::timeout(
-            Duration::from_secs(5),
-            self.inner.net.dial_peer(peer, addrs),
-        )
-        .await;
+        // Best effort: the request below dials through the DHT's addresses too.
+        let _ = crate::chat::dial_card(&self.inner.net, &profile.body.card).await;
         let me = &self.inner.identity.account;
         let q = postcard::to_stdvec(&Question {
             from: me.account_id(),

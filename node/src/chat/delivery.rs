@@ -50,6 +50,27 @@ fn card_addrs(card: &Card) -> Vec<Multiaddr> {
         .collect()
 }
 
+/// Connects to the device a card names; its peer id once connected.
+pub(crate) async fn dial_card(net: &crate::net::Net, card: &Card) -> Option<PeerId> {
+    let peer = card_peer(card)?;
+    let dial = net.dial_peer(peer, card_addrs(card));
+    matches!(tokio::time::timeout(DIAL_TIMEOUT, dial).await, Ok(Ok(()))).then_some(peer)
+}
+
+/// The newest valid account record (a card signed by the account) in the DHT.
+pub(crate) async fn lookup_card(net: &crate::net::Net, account: &AccountId) -> Option<Card> {
+    let key = records::account_key(account);
+    let values = tokio::time::timeout(Duration::from_secs(10), net.get_record(key.clone()))
+        .await
+        .ok()?
+        .ok()?;
+    let now = weft_protocol::unix_now();
+    values
+        .iter()
+        .filter_map(|v| records::account_record(&key, v, now).ok())
+        .max_by_key(|c| c.body.issued_at)
+}
+
 impl Chat {
     /// Makes sure a delivery worker runs for `to` (wakes it if it waits).
     pub(crate) fn kick(&self, to: AccountId) {
@@ -130,37 +151,20 @@ impl Chat {
             }
         }
         // A card we hold (from their request/accept), then the DHT's record.
-        if let Some(card) = self
+        let held = self
             .inner
             .store
             .contact(account)
             .ok()
             .flatten()
-            .and_then(|c| c.card)
-        {
-            if let Some(peer) = card_peer(&card) {
-                let dial = self.inner.net.dial_peer(peer, card_addrs(&card));
-                if matches!(tokio::time::timeout(DIAL_TIMEOUT, dial).await, Ok(Ok(()))) {
-                    return Some(peer);
-                }
+            .and_then(|c| c.card);
+        if let Some(card) = held {
+            if let Some(peer) = dial_card(&self.inner.net, &card).await {
+                return Some(peer);
             }
         }
-        let key = records::account_key(account);
-        let values = tokio::time::timeout(
-            Duration::from_secs(10),
-            self.inner.net.get_record(key.clone()),
-        )
-        .await
-        .ok()?
-        .ok()?;
-        let now = weft_protocol::unix_now();
-        let card = values
-            .iter()
-            .filter_map(|v| records::account_record(&key, v, now).ok())
-            .max_by_key(|c| c.body.issued_at)?;
-        let peer = card_peer(&card)?;
-        let dial = self.inner.net.dial_peer(peer, card_addrs(&card));
-        matches!(tokio::time::timeout(DIAL_TIMEOUT, dial).await, Ok(Ok(()))).then_some(peer)
+        let card = lookup_card(&self.inner.net, account).await?;
+        dial_card(&self.inner.net, &card).await
     }
 
     /// One IK round trip carrying `batch`; applies the acknowledgement.

@@ -268,7 +268,14 @@ impl Store {
 
     /// Writes everything to disk without blocking the executor.
     pub async fn flush_async(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        // sled's own `flush_async` can stall under concurrent callers; a
+        // blocking flush on the blocking pool is plain and just as durable
+        // (concurrent callers still share the work: sled flushes once for all
+        // writes made so far).
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Corrupt("flush", e.to_string()))??;
         Ok(())
     }
 
