@@ -97,6 +97,8 @@ struct EventLoop {
     providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<PeerAddrs>)>,
     gossip: mpsc::Sender<GossipMessage>,
     oa_slots: crate::oa::SlotTable,
+    /// Peers connected from our own LAN subnet (see `same_lan`).
+    lan_conn_peers: HashSet<PeerId>,
 }
 
 /// Builds the swarm, starts listening (errors such as a port in use are
@@ -136,6 +138,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         providers: HashMap::new(),
         gossip: cfg.gossip,
         oa_slots: crate::oa::SlotTable::default(),
+        lan_conn_peers: HashSet::new(),
     };
     lp.rebuild_card();
     lp.join(&cfg.bootstrap);
@@ -486,6 +489,27 @@ impl EventLoop {
         }
     }
 
+    /// Whether `addr` is a private IPv4 address in the same /24 as one of our
+    /// listen addresses (loopback and public addresses are not "nearby").
+    fn same_lan(&self, addr: &Multiaddr) -> bool {
+        let ip4 = |a: &Multiaddr| {
+            a.iter().find_map(|p| match p {
+                Protocol::Ip4(ip) => Some(ip),
+                _ => None,
+            })
+        };
+        let Some(remote) = ip4(addr) else {
+            return false;
+        };
+        if !(remote.is_private() || remote.is_link_local()) {
+            return false;
+        }
+        self.listen_addrs
+            .iter()
+            .filter_map(ip4)
+            .any(|mine| mine != remote && mine.octets()[..3] == remote.octets()[..3])
+    }
+
     fn rebuild_card(&mut self) {
         let addrs = self
             .listen_addrs
@@ -572,6 +596,11 @@ impl EventLoop {
                 }
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
+                    if self.lan_conn_peers.remove(&peer_id) {
+                        self.emit(NetEvent::LanPeerExpired {
+                            peer_id: peer_id.to_string(),
+                        });
+                    }
                     self.emit(NetEvent::PeerDisconnected {
                         peer_id: peer_id.to_string(),
                     });
@@ -620,6 +649,16 @@ impl EventLoop {
         });
         if st.addrs.len() < MAX_ADDRS_PER_PEER && !st.addrs.contains(&addr) {
             st.addrs.push(addr.clone());
+        }
+        if n == 1 && self.same_lan(&addr) && self.lan_conn_peers.len() < 1024 {
+            // mDNS answers don't always reach both sides (a peer that only
+            // answers our queries never "discovers" us); a connection from
+            // our own LAN subnet is just as much a nearby peer.
+            self.lan_conn_peers.insert(peer);
+            self.emit(NetEvent::LanPeerFound {
+                peer_id: peer.to_string(),
+                addr: addr.to_string(),
+            });
         }
         if n == 1 {
             tracing::info!(%peer, %addr, "peer connected");
