@@ -82,10 +82,16 @@ impl Client {
 
     /// `GET path` returning raw bytes.
     pub async fn get_bytes(&self, path: &str) -> anyhow::Result<Vec<u8>> {
-        let resp = self
+        let req = self
             .http
             .get(format!("{}{path}", self.base))
-            .timeout(Duration::from_secs(120))
+            .timeout(Duration::from_secs(120));
+        self.send_raw(req).await
+    }
+
+    /// Sends with the token; the body of a 2xx answer, or the API's one-line error.
+    async fn send_raw(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Vec<u8>> {
+        let resp = req
             .bearer_auth(&self.token)
             .send()
             .await
@@ -99,16 +105,7 @@ impl Client {
     }
 
     async fn send<T: DeserializeOwned>(&self, req: reqwest::RequestBuilder) -> anyhow::Result<T> {
-        let resp = req
-            .bearer_auth(&self.token)
-            .send()
-            .await
-            .map_err(|e| self.transport_error(e))?;
-        let status = resp.status();
-        let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
-        if !status.is_success() {
-            bail!("{} (HTTP {})", error_reason(&bytes), status.as_u16());
-        }
+        let bytes = self.send_raw(req).await?;
         serde_json::from_slice(&bytes).context("the node sent an answer this weft cannot read")
     }
 
