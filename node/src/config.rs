@@ -9,6 +9,7 @@ use serde::Deserialize;
 
 use crate::error::NodeError;
 use crate::home::Home;
+pub use crate::net::behaviour::{LinkIo, MemoryTransportHook};
 
 /// Largest config file read, in bytes.
 const MAX_CONFIG_BYTES: u64 = 64 * 1024;
@@ -32,6 +33,22 @@ pub struct NodeConfig {
     pub name: Option<String>,
     /// Verifiers whose official-account certificates this node trusts.
     pub trust_roots: Vec<weft_protocol::AccountId>,
+    /// Resource profile; [`Profile::Full`] for real nodes.
+    pub profile: Profile,
+    /// Replaces the plain in-process memory transport (simnet's link model);
+    /// `None` for real nodes.
+    pub memory_transport: Option<MemoryTransportHook>,
+}
+
+/// How much a node may cost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Profile {
+    /// A real node: large store cache, background flushes, control API.
+    #[default]
+    Full,
+    /// One of thousands of simulated nodes in one process: a small store
+    /// cache, no flusher thread, no control API server.
+    Lightweight,
 }
 
 /// The optional `weft.toml`.
@@ -62,6 +79,8 @@ impl NodeConfig {
             relay_server: false,
             name: None,
             trust_roots: Vec::new(),
+            profile: Profile::Full,
+            memory_transport: None,
             home,
         };
         let path = Home::new(&cfg.home).config_file();

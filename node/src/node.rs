@@ -10,14 +10,14 @@ use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::chat::Chat;
-use crate::config::NodeConfig;
+use crate::config::{NodeConfig, Profile};
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
 use crate::nearby::Nearby;
 use crate::net::{self, Net, SwarmOptions};
 use crate::net::{AppProtocol, InboundRequest};
 use crate::oa::Oa;
-use crate::store::Store;
+use crate::store::{Store, StoreOptions};
 
 /// State shared by the API and services. Cheap to clone via `Arc`.
 pub struct NodeHandle {
@@ -137,20 +137,34 @@ impl RunningNode {
         let home = Home::new(&cfg.home);
         home.ensure_dir()?;
         let identity = Arc::new(home.load_or_create_identity()?);
-        let store = Store::open(&home.store_dir())?;
+        let lightweight = cfg.profile == Profile::Lightweight;
+        let store_opts = if lightweight {
+            StoreOptions::lightweight()
+        } else {
+            StoreOptions::default()
+        };
+        let store = Store::open_with(&home.store_dir(), store_opts)?;
         // Bind the API first: a port in use fails before the network starts.
+        // A lightweight (simulated) node has no API: nobody drives it over HTTP.
         let token = api::new_token()?;
         let api_addr = cfg.api.unwrap_or_else(|| ([127, 0, 0, 1], 0).into());
         let listener =
-            tokio::net::TcpListener::bind(api_addr)
-                .await
-                .map_err(|e| NodeError::Listen {
-                    addr: api_addr.to_string(),
-                    reason: e.to_string(),
-                })?;
-        let api_addr = listener
-            .local_addr()
-            .map_err(|e| NodeError::Internal(e.to_string()))?;
+            if lightweight {
+                None
+            } else {
+                Some(tokio::net::TcpListener::bind(api_addr).await.map_err(|e| {
+                    NodeError::Listen {
+                        addr: api_addr.to_string(),
+                        reason: e.to_string(),
+                    }
+                })?)
+            };
+        let api_addr = match &listener {
+            Some(l) => l
+                .local_addr()
+                .map_err(|e| NodeError::Internal(e.to_string()))?,
+            None => api_addr,
+        };
         let name = match store.name()? {
             Some(n) => n,
             None => {
@@ -177,6 +191,7 @@ impl RunningNode {
             options: SwarmOptions {
                 mdns: cfg.mdns,
                 relay_server: cfg.relay_server,
+                memory_transport: cfg.memory_transport.clone(),
             },
             inbound: inbound_tx,
             gossip: gossip_tx,
@@ -228,12 +243,18 @@ impl RunningNode {
             started: Instant::now(),
             shutdown,
         });
-        let api_task = api::serve(listener, handle.clone(), token.clone());
-        home.write_api_info(&ApiInfo {
-            addr: api_addr.to_string(),
-            token: token.clone(),
-            pid: std::process::id(),
-        })?;
+        let api_task = match listener {
+            Some(listener) => {
+                let task = api::serve(listener, handle.clone(), token.clone());
+                home.write_api_info(&ApiInfo {
+                    addr: api_addr.to_string(),
+                    token: token.clone(),
+                    pid: std::process::id(),
+                })?;
+                task
+            }
+            None => tokio::spawn(async {}),
+        };
         tracing::info!(peer = %handle.net.peer_id(), api = %api_addr, "node started");
         Ok(Self {
             handle,

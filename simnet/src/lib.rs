@@ -66,6 +66,8 @@ impl Sim {
                 relay_server: false,
                 name: Some(format!("node{index}")),
                 trust_roots: Vec::new(),
+                profile: weft_node::config::Profile::Lightweight,
+                memory_transport: None,
             };
             let node = RunningNode::start(cfg)
                 .await

@@ -64,6 +64,28 @@ pub struct SwarmOptions {
     pub mdns: bool,
     /// Serve as a circuit relay for others (nodes with public addresses).
     pub relay_server: bool,
+    /// Replaces the plain memory transport (simnet's link model).
+    pub memory_transport: Option<MemoryTransportHook>,
+}
+
+/// A byte stream under Noise on the memory transport: what a link model
+/// wraps to add latency, bandwidth and partitions.
+pub trait LinkIo: futures::AsyncRead + futures::AsyncWrite + Unpin + Send {}
+impl<T: futures::AsyncRead + futures::AsyncWrite + Unpin + Send> LinkIo for T {}
+
+/// The raw (not yet authenticated) transport a hook hands back.
+pub type RawMemoryTransport = libp2p::core::transport::Boxed<Box<dyn LinkIo>>;
+
+/// Builds the transport for `/memory/…` addresses instead of libp2p's plain
+/// `MemoryTransport`, so a simulator can put its network model under the
+/// real node without the node knowing the model. Called once per swarm.
+#[derive(Clone)]
+pub struct MemoryTransportHook(pub std::sync::Arc<dyn Fn() -> RawMemoryTransport + Send + Sync>);
+
+impl std::fmt::Debug for MemoryTransportHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("MemoryTransportHook")
+    }
 }
 
 /// Builds the swarm: TCP + QUIC, Noise, Yamux, DNS, relay client, and [`Behaviour`].
@@ -83,7 +105,13 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
         .with_other_transport(
             |key| -> Result<_, Box<dyn std::error::Error + Send + Sync>> {
                 use libp2p::core::{transport::MemoryTransport, upgrade::Version, Transport};
-                Ok(MemoryTransport::default()
+                let raw: RawMemoryTransport = match &opts.memory_transport {
+                    Some(hook) => (hook.0)(),
+                    None => MemoryTransport::default()
+                        .map(|c, _| Box::new(c) as Box<dyn LinkIo>)
+                        .boxed(),
+                };
+                Ok(raw
                     .upgrade(Version::V1)
                     .authenticate(noise::Config::new(key)?)
                     .multiplex(yamux::Config::default()))

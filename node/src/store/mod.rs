@@ -61,6 +61,36 @@ pub struct KnownPeer {
     pub last_seen: u64,
 }
 
+/// How the sled database is tuned. The default suits a real node; simnet
+/// uses [`StoreOptions::lightweight`] so thousands fit in one process.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// Upper bound of sled's page cache, bytes.
+    pub cache_bytes: u64,
+    /// Background flush period; `None` runs no flusher thread (writes that
+    /// must survive a crash are flushed explicitly anyway).
+    pub flush_every_ms: Option<u64>,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self {
+            cache_bytes: 64 * 1024 * 1024,
+            flush_every_ms: Some(500),
+        }
+    }
+}
+
+impl StoreOptions {
+    /// A small cache and no flusher thread: one of thousands of simulated nodes.
+    pub fn lightweight() -> Self {
+        Self {
+            cache_bytes: 1024 * 1024,
+            flush_every_ms: None,
+        }
+    }
+}
+
 /// Handle to the node's database. Cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -78,10 +108,15 @@ pub struct Store {
 impl Store {
     /// Opens (or creates) the store at `dir` and migrates it.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        Self::open_with(dir, StoreOptions::default())
+    }
+
+    /// Opens (or creates) the store at `dir` with `opts` and migrates it.
+    pub fn open_with(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(dir)
-            .cache_capacity(64 * 1024 * 1024)
-            .flush_every_ms(Some(500))
+            .cache_capacity(opts.cache_bytes)
+            .flush_every_ms(opts.flush_every_ms)
             .open()
             .map_err(|e| match e {
                 sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
