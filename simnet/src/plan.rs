@@ -1,0 +1,483 @@
+//! From a scenario and its seed to one concrete plan: which city each node is
+//! in, whom it bootstraps from, the friends graph, the official accounts and
+//! their followers, every traffic item (when, from whom, to whom) and every
+//! fault (which nodes, when). Everything here is a pure function of the
+//! scenario, so two runs with the same seed drive the same topology and
+//! workload; [`Plan::hash`] goes into the report to show it.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use serde::Serialize;
+
+use crate::scenario::{Event, Scenario, TopologyKind, TrafficKind};
+
+/// An official account: who owns it and who follows it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct OaPlan {
+    /// Owner node.
+    pub owner: usize,
+    /// Follower nodes.
+    pub followers: Vec<usize>,
+}
+
+/// One thing sent.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Item {
+    /// Index in [`Plan::items`].
+    pub id: usize,
+    /// Milliseconds after the workload starts.
+    pub at_ms: u64,
+    /// What kind.
+    pub kind: TrafficKind,
+    /// Sender (for `oa`, the owner node).
+    pub from: usize,
+    /// Nodes that should receive it.
+    pub to: Vec<usize>,
+    /// Which official account (`oa` items).
+    pub oa: Option<usize>,
+}
+
+/// What a fault does.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub enum FaultAction {
+    /// `side[i]` says which half node `i` is in; links across are cut.
+    Partition {
+        /// Per node: on the first side?
+        side: Vec<bool>,
+    },
+    /// The partition ends.
+    Heal,
+    /// These nodes stop.
+    Down {
+        /// Which.
+        nodes: Vec<usize>,
+        /// Links cut without goodbye (crash) or a clean shutdown.
+        crash: bool,
+    },
+    /// These nodes start again with their stores.
+    Up {
+        /// Which.
+        nodes: Vec<usize>,
+    },
+}
+
+/// A fault at a time.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Fault {
+    /// Milliseconds after the workload starts.
+    pub at_ms: u64,
+    /// What happens.
+    pub action: FaultAction,
+}
+
+/// Link figures for one pair of nodes.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinkParams {
+    /// One-way latency.
+    pub latency: Duration,
+    /// Up to this much extra per chunk.
+    pub jitter: Duration,
+    /// Bytes per second, each direction.
+    pub bytes_per_sec: f64,
+    /// Chance a chunk needs a retransmission.
+    pub loss: f64,
+}
+
+/// The concrete plan of a run.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    /// Scenario name.
+    pub name: String,
+    /// The seed it came from.
+    pub seed: u64,
+    /// City of each node.
+    pub city: Vec<u16>,
+    /// Earlier nodes each node joins through.
+    pub bootstrap: Vec<Vec<usize>>,
+    /// Friend pairs `(a, b)`, `a < b`.
+    pub friends: Vec<(usize, usize)>,
+    /// Official accounts.
+    pub oa: Vec<OaPlan>,
+    /// Traffic, by time.
+    pub items: Vec<Item>,
+    /// Faults, by time.
+    pub faults: Vec<Fault>,
+    /// Link figures the per-pair latencies derive from.
+    pub topology: crate::scenario::Topology,
+}
+
+/// Different streams per concern, so adding traffic does not move the topology.
+const STREAM_TOPOLOGY: u64 = 0x746f_706f;
+const STREAM_FRIENDS: u64 = 0x6672_6e64;
+const STREAM_OA: u64 = 0x6f61_6f61;
+const STREAM_TRAFFIC: u64 = 0x7472_6166;
+const STREAM_FAULTS: u64 = 0x6661_756c;
+
+fn rng(seed: u64, stream: u64) -> StdRng {
+    StdRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+}
+
+/// A stateless 64-bit mix (splitmix64's finaliser): per-pair link figures
+/// without storing N² of them.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
+fn unit(z: u64) -> f64 {
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+impl Plan {
+    /// Derives the plan of `s`.
+    pub fn generate(s: &Scenario) -> Self {
+        let n = s.nodes;
+        let cities = match s.topology.kind {
+            TopologyKind::Random => 1,
+            TopologyKind::Cities => s.topology.cities.max(1),
+        };
+        let mut r = rng(s.seed, STREAM_TOPOLOGY);
+        let city: Vec<u16> = (0..n).map(|_| r.random_range(0..cities) as u16).collect();
+        // Join through up to two earlier nodes: one in the same city if there
+        // is one, one anywhere; never everyone through node 0, which would
+        // hit its connection limits at scale.
+        let mut bootstrap = vec![Vec::new(); n];
+        for (i, b) in bootstrap.iter_mut().enumerate().skip(1) {
+            let same: Vec<usize> = (0..i).filter(|&j| city[j] == city[i]).collect();
+            if !same.is_empty() {
+                b.push(same[r.random_range(0..same.len())]);
+            }
+            let any = r.random_range(0..i);
+            if !b.contains(&any) {
+                b.push(any);
+            }
+        }
+
+        // Barabási–Albert: each new node befriends `m` existing ones chosen
+        // with probability proportional to their degree.
+        let m = s.friends.edges_per_node;
+        let mut friends = Vec::new();
+        if m > 0 {
+            let mut r = rng(s.seed, STREAM_FRIENDS);
+            let mut ends: Vec<usize> = Vec::new();
+            let core = (m + 1).min(n);
+            for a in 0..core {
+                for b in (a + 1)..core {
+                    friends.push((a, b));
+                    ends.extend([a, b]);
+                }
+            }
+            for v in core..n {
+                let mut chosen: Vec<usize> = Vec::with_capacity(m);
+                let mut tries = 0;
+                while chosen.len() < m && tries < 50 * m {
+                    tries += 1;
+                    let u = ends[r.random_range(0..ends.len())];
+                    if !chosen.contains(&u) {
+                        chosen.push(u);
+                    }
+                }
+                for u in chosen {
+                    friends.push((u.min(v), u.max(v)));
+                    ends.extend([u, v]);
+                }
+            }
+        }
+        let mut adj = vec![Vec::new(); n];
+        for &(a, b) in &friends {
+            adj[a].push(b);
+            adj[b].push(a);
+        }
+
+        // Official accounts: owners are distinct nodes other than the hub 0;
+        // followers anyone else but the owner.
+        let mut r = rng(s.seed, STREAM_OA);
+        let mut oa = Vec::new();
+        let mut owners: Vec<usize> = Vec::new();
+        while owners.len() < s.oa.accounts.min(n - 1) {
+            let o = r.random_range(1..n);
+            if !owners.contains(&o) {
+                owners.push(o);
+            }
+        }
+        for &owner in &owners {
+            let mut pool: Vec<usize> = (1..n).filter(|&i| i != owner).collect();
+            shuffle(&mut pool, &mut r);
+            pool.truncate(s.oa.followers);
+            pool.sort_unstable();
+            oa.push(OaPlan {
+                owner,
+                followers: pool,
+            });
+        }
+
+        // Faults first: traffic senders are picked among nodes that are up.
+        let mut r = rng(s.seed, STREAM_FAULTS);
+        let mut faults = Vec::new();
+        for e in &s.events {
+            let at_ms = (e.at_s() * 1000.0) as u64;
+            match e {
+                Event::Partition { fraction, .. } => {
+                    let mut order: Vec<usize> = (0..n).collect();
+                    shuffle(&mut order, &mut r);
+                    let k = ((n as f64) * fraction).round() as usize;
+                    let mut side = vec![false; n];
+                    for &i in &order[..k] {
+                        side[i] = true;
+                    }
+                    faults.push(Fault {
+                        at_ms,
+                        action: FaultAction::Partition { side },
+                    });
+                }
+                Event::Heal { .. } => faults.push(Fault {
+                    at_ms,
+                    action: FaultAction::Heal,
+                }),
+                Event::Churn {
+                    fraction,
+                    down_s,
+                    crash,
+                    ..
+                } => {
+                    // The hub and official-account owners stay: churn is
+                    // about receivers coming and going.
+                    let mut pool: Vec<usize> = (1..n).filter(|i| !owners.contains(i)).collect();
+                    shuffle(&mut pool, &mut r);
+                    pool.truncate(((n as f64) * fraction).round() as usize);
+                    pool.sort_unstable();
+                    faults.push(Fault {
+                        at_ms,
+                        action: FaultAction::Down {
+                            nodes: pool.clone(),
+                            crash: *crash,
+                        },
+                    });
+                    faults.push(Fault {
+                        at_ms: at_ms + (down_s * 1000.0) as u64,
+                        action: FaultAction::Up { nodes: pool },
+                    });
+                }
+            }
+        }
+        faults.sort_by_key(|f| f.at_ms);
+        let down_at = |node: usize, t: u64| -> bool {
+            let mut down = false;
+            for f in faults.iter().take_while(|f| f.at_ms <= t) {
+                match &f.action {
+                    FaultAction::Down { nodes, .. } if nodes.contains(&node) => down = true,
+                    FaultAction::Up { nodes } if nodes.contains(&node) => down = false,
+                    _ => {}
+                }
+            }
+            down
+        };
+
+        let mut r = rng(s.seed, STREAM_TRAFFIC);
+        let mut items = Vec::new();
+        let mut oa_posts = 0usize;
+        let with_friends: Vec<usize> = (0..n).filter(|&i| !adj[i].is_empty()).collect();
+        for t in &s.traffic {
+            for _ in 0..t.count {
+                let at_ms = (1000.0 * (t.from_s + r.random::<f64>() * (t.to_s - t.from_s))) as u64;
+                // Bounded redraws for a sender that is up at that time.
+                let mut pick = None;
+                for _ in 0..100 {
+                    let cand = match t.kind {
+                        TrafficKind::Chat if !friends.is_empty() => {
+                            let (a, b) = friends[r.random_range(0..friends.len())];
+                            let (from, to) = if r.random::<bool>() { (a, b) } else { (b, a) };
+                            Some((from, vec![to], None))
+                        }
+                        TrafficKind::Moments if !with_friends.is_empty() => {
+                            let from = with_friends[r.random_range(0..with_friends.len())];
+                            Some((from, adj[from].clone(), None))
+                        }
+                        TrafficKind::Oa if !oa.is_empty() => {
+                            // Round robin: each account stays within its quota.
+                            let k = oa_posts % oa.len();
+                            oa_posts += 1;
+                            Some((oa[k].owner, oa[k].followers.clone(), Some(k)))
+                        }
+                        _ => None,
+                    };
+                    match cand {
+                        Some(c) if !down_at(c.0, at_ms) => {
+                            pick = Some(c);
+                            break;
+                        }
+                        Some(_) => continue,
+                        None => break,
+                    }
+                }
+                if let Some((from, mut to, oa)) = pick {
+                    to.sort_unstable();
+                    items.push(Item {
+                        id: 0,
+                        at_ms,
+                        kind: t.kind,
+                        from,
+                        to,
+                        oa,
+                    });
+                }
+            }
+        }
+        items.sort_by_key(|i| i.at_ms);
+        for (id, it) in items.iter_mut().enumerate() {
+            it.id = id;
+        }
+        Plan {
+            name: s.name.clone(),
+            seed: s.seed,
+            city,
+            bootstrap,
+            friends,
+            oa,
+            items,
+            faults,
+            topology: s.topology.clone(),
+        }
+    }
+
+    /// Number of nodes.
+    pub fn nodes(&self) -> usize {
+        self.city.len()
+    }
+
+    /// BLAKE3 of the plan (hex): equal hashes, equal topology and workload.
+    pub fn hash(&self) -> String {
+        let bytes = serde_json::to_vec(self).unwrap_or_default();
+        blake3::hash(&bytes).to_hex().to_string()
+    }
+
+    /// Link figures between `a` and `b` (symmetric, fixed by the seed).
+    pub fn link(&self, a: usize, b: usize) -> LinkParams {
+        let t = &self.topology;
+        let (lo, hi) = (a.min(b) as u64, a.max(b) as u64);
+        let u = unit(mix(self.seed ^ mix(lo << 32 | hi)));
+        let ms = match t.kind {
+            TopologyKind::Random => {
+                t.intra_latency_ms + u * (t.inter_latency_ms - t.intra_latency_ms)
+            }
+            TopologyKind::Cities => {
+                let (ca, cb) = (self.city[a], self.city[b]);
+                if ca == cb {
+                    t.intra_latency_ms
+                } else {
+                    // Fixed per city pair: some cities are further apart.
+                    let (x, y) = (ca.min(cb) as u64, ca.max(cb) as u64);
+                    let v = unit(mix(self.seed ^ mix(x << 16 | y | 1 << 40)));
+                    t.inter_latency_ms * (0.5 + v)
+                }
+            }
+        };
+        LinkParams {
+            latency: Duration::from_secs_f64(ms.max(0.0) / 1000.0),
+            jitter: Duration::from_secs_f64(t.jitter_ms.max(0.0) / 1000.0),
+            bytes_per_sec: t.bandwidth_kbps * 1000.0 / 8.0,
+            loss: t.loss,
+        }
+    }
+
+    /// Nodes each node is friends with.
+    pub fn adjacency(&self) -> Vec<Vec<usize>> {
+        let mut adj = vec![Vec::new(); self.nodes()];
+        for &(a, b) in &self.friends {
+            adj[a].push(b);
+            adj[b].push(a);
+        }
+        adj
+    }
+}
+
+fn shuffle<T>(v: &mut [T], r: &mut StdRng) {
+    for i in (1..v.len()).rev() {
+        let j = r.random_range(0..=i);
+        v.swap(i, j);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn scenario(seed: u64) -> Scenario {
+        Scenario::from_toml(&format!(
+            r#"
+            name = "t"
+            seed = {seed}
+            nodes = 200
+            [topology]
+            kind = "cities"
+            cities = 4
+            [friends]
+            edges_per_node = 3
+            [oa]
+            accounts = 2
+            followers = 50
+            [[traffic]]
+            kind = "chat"
+            count = 100
+            to_s = 10.0
+            [[traffic]]
+            kind = "oa"
+            count = 4
+            to_s = 10.0
+            [[traffic]]
+            kind = "moments"
+            count = 10
+            to_s = 10.0
+            [[events]]
+            kind = "churn"
+            at_s = 2.0
+            fraction = 0.2
+            down_s = 3.0
+            [[events]]
+            kind = "partition"
+            at_s = 5.0
+            "#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn same_seed_same_plan_other_seed_other_plan() {
+        let a = Plan::generate(&scenario(42));
+        let b = Plan::generate(&scenario(42));
+        assert_eq!(a, b);
+        assert_eq!(a.hash(), b.hash());
+        assert_eq!(a.link(3, 17), b.link(17, 3));
+        let c = Plan::generate(&scenario(43));
+        assert_ne!(a.hash(), c.hash());
+        assert_ne!(a.friends, c.friends);
+        assert_ne!(a.items, c.items);
+    }
+
+    #[test]
+    fn friends_graph_is_power_law_ish_and_senders_are_up() {
+        let p = Plan::generate(&scenario(7));
+        let adj = p.adjacency();
+        let max = adj.iter().map(Vec::len).max().unwrap();
+        let median = {
+            let mut d: Vec<usize> = adj.iter().map(Vec::len).collect();
+            d.sort_unstable();
+            d[d.len() / 2]
+        };
+        // Preferential attachment makes hubs far above the median degree.
+        assert!(max >= 4 * median, "max {max}, median {median}");
+        assert_eq!(p.items.len(), 114);
+        let Some(FaultAction::Down { nodes, .. }) = p.faults.first().map(|f| &f.action) else {
+            panic!("churn first")
+        };
+        for it in &p.items {
+            if (2000..5000).contains(&it.at_ms) {
+                assert!(!nodes.contains(&it.from), "sender {} is down", it.from);
+            }
+        }
+    }
+}

@@ -1,0 +1,314 @@
+//! The running nodes of a simulation: each a real [`RunningNode`] with its
+//! own home and sled store, listening on its fixed `/memory/…` address
+//! behind the link model, with a watcher task that reports its chat and
+//! official-account events to the [`Tracker`] (and accepts friend requests,
+//! as a person would). Nodes can be stopped and started again with the same
+//! home, which is how churn keeps their stores.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use libp2p::multiaddr::Protocol;
+use libp2p::PeerId;
+use tokio::sync::broadcast::error::RecvError;
+use weft_node::chat::ChatEvent;
+use weft_node::config::Profile;
+use weft_node::oa::OaEvent;
+use weft_node::{NodeConfig, NodeHandle, RunningNode};
+use weft_protocol::WeftLink;
+
+use crate::link::Network;
+use crate::metrics::Tracker;
+use crate::plan::Plan;
+use crate::SimError;
+
+/// One simulated node.
+pub struct SimNode {
+    home: PathBuf,
+    running: Option<RunningNode>,
+    /// Its libp2p peer id (fixed by its home).
+    pub peer: Option<PeerId>,
+    /// Its account id.
+    pub account: String,
+}
+
+/// A set of nodes on one modelled network.
+pub struct Sim {
+    /// The link model.
+    pub net: Network,
+    /// The plan being run.
+    pub plan: Arc<Plan>,
+    /// What was sent and received.
+    pub tracker: Arc<Tracker>,
+    nodes: Vec<SimNode>,
+    _dir: tempfile::TempDir,
+}
+
+impl Sim {
+    /// Creates homes for the nodes of `plan` (none started yet).
+    pub fn new(plan: Arc<Plan>, tracker: Arc<Tracker>) -> Result<Self, SimError> {
+        // tmpfs when there is one: sled's explicit flushes then cost no disk sync.
+        let root = std::env::var_os("WEFT_SIM_DIR")
+            .map(PathBuf::from)
+            .or_else(|| {
+                let shm = PathBuf::from("/dev/shm");
+                shm.is_dir().then_some(shm)
+            })
+            .unwrap_or_else(std::env::temp_dir);
+        let dir = tempfile::Builder::new()
+            .prefix("weft-simnet-")
+            .tempdir_in(root)
+            .map_err(SimError::TempDir)?;
+        let nodes = (0..plan.nodes())
+            .map(|i| SimNode {
+                home: dir.path().join(format!("n{i}")),
+                running: None,
+                peer: None,
+                account: String::new(),
+            })
+            .collect();
+        Ok(Self {
+            net: Network::new(plan.clone()),
+            plan,
+            tracker,
+            nodes,
+            _dir: dir,
+        })
+    }
+
+    /// Number of nodes.
+    pub fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// Whether there are no nodes.
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    /// The handle of node `i`, if it runs.
+    pub fn handle(&self, i: usize) -> Option<&Arc<NodeHandle>> {
+        self.nodes[i].running.as_ref().map(|r| r.handle())
+    }
+
+    /// Whether node `i` runs.
+    pub fn is_up(&self, i: usize) -> bool {
+        self.nodes[i].running.is_some()
+    }
+
+    /// Account id of node `i`.
+    pub fn account(&self, i: usize) -> &str {
+        &self.nodes[i].account
+    }
+
+    /// A `weft://` link to node `i` (account, device, address), as a QR code would carry.
+    pub fn link(&self, i: usize) -> String {
+        WeftLink {
+            account: self.nodes[i].account.parse().expect("own account id"),
+            peer: self.nodes[i].peer.map(|p| p.to_string()),
+            addrs: vec![self.net.addr(i).to_string()],
+            name: Some(format!("n{i}")),
+        }
+        .to_string()
+    }
+
+    /// Creates node `i`'s identity if needed, so later nodes can name it
+    /// (with its peer id) as their bootstrap before it runs.
+    fn prepare(&mut self, i: usize) -> Result<(), SimError> {
+        if self.nodes[i].peer.is_some() {
+            return Ok(());
+        }
+        let home = weft_node::Home::new(&self.nodes[i].home);
+        let id = home
+            .ensure_dir()
+            .and_then(|()| home.load_or_create_identity())
+            .map_err(|source| SimError::Start { index: i, source })?;
+        self.nodes[i].peer = Some(id.device.public().to_peer_id());
+        self.nodes[i].account = id.account.account_id().to_string();
+        Ok(())
+    }
+
+    fn config(&self, i: usize) -> NodeConfig {
+        let bootstrap = self.plan.bootstrap[i]
+            .iter()
+            .filter_map(|&j| {
+                self.nodes[j]
+                    .peer
+                    .map(|p| self.net.addr(j).with(Protocol::P2p(p)))
+            })
+            .collect();
+        NodeConfig {
+            home: self.nodes[i].home.clone(),
+            listen: vec![self.net.addr(i)],
+            bootstrap,
+            api: None,
+            mdns: false,
+            relay_server: false,
+            name: Some(format!("n{i}")),
+            trust_roots: Vec::new(),
+            profile: Profile::Lightweight,
+            memory_transport: Some(self.net.hook(i)),
+        }
+    }
+
+    /// Starts (or restarts, with its store) node `i`.
+    pub async fn start(&mut self, i: usize) -> Result<(), SimError> {
+        if self.nodes[i].running.is_some() {
+            return Ok(());
+        }
+        self.prepare(i)?;
+        self.net.set_down(i, false);
+        let node = RunningNode::start(self.config(i))
+            .await
+            .map_err(|source| SimError::Start { index: i, source })?;
+        let h = node.handle().clone();
+        self.nodes[i].peer = Some(h.net.peer_id());
+        self.nodes[i].account = h.identity.account.account_id().to_string();
+        watch(self.tracker.clone(), i, h);
+        self.nodes[i].running = Some(node);
+        Ok(())
+    }
+
+    /// Starts nodes `0..n` in batches of `batch`, each batch concurrently.
+    pub async fn start_all(&mut self, batch: usize) -> Result<(), SimError> {
+        let n = self.len();
+        let mut i = 0;
+        let mut last = Instant::now();
+        while i < n {
+            let end = (i + batch.max(1)).min(n);
+            for k in i..end {
+                self.prepare(k)?;
+            }
+            // Configs need the peer ids of earlier nodes, which this batch may not have yet.
+            let cfgs: Vec<(usize, NodeConfig)> = (i..end).map(|k| (k, self.config(k))).collect();
+            let started = futures::future::join_all(
+                cfgs.into_iter()
+                    .map(|(k, cfg)| async move { (k, RunningNode::start(cfg).await) }),
+            )
+            .await;
+            for (k, r) in started {
+                let node = r.map_err(|source| SimError::Start { index: k, source })?;
+                let h = node.handle().clone();
+                self.nodes[k].peer = Some(h.net.peer_id());
+                self.nodes[k].account = h.identity.account.account_id().to_string();
+                watch(self.tracker.clone(), k, h);
+                self.nodes[k].running = Some(node);
+            }
+            i = end;
+            if last.elapsed() > Duration::from_secs(5) {
+                last = Instant::now();
+                eprintln!("[simnet] started {i}/{n} nodes");
+            }
+        }
+        Ok(())
+    }
+
+    /// Stops node `i`: a crash cuts its links first (no goodbye reaches
+    /// anyone), a clean stop lets connections close normally.
+    pub async fn stop(&mut self, i: usize, crash: bool) {
+        if crash {
+            self.net.set_down(i, true);
+        }
+        if let Some(node) = self.nodes[i].running.take() {
+            let _ = node.shutdown().await;
+        }
+        self.net.set_down(i, true);
+    }
+
+    /// Stops the nodes in `list` concurrently (see [`Sim::stop`]).
+    pub async fn stop_many(&mut self, list: &[usize], crash: bool) {
+        let mut stopping = Vec::new();
+        for &i in list {
+            if crash {
+                self.net.set_down(i, true);
+            }
+            if let Some(node) = self.nodes[i].running.take() {
+                stopping.push(node);
+            }
+        }
+        futures::future::join_all(stopping.into_iter().map(|n| n.shutdown())).await;
+        for &i in list {
+            self.net.set_down(i, true);
+        }
+    }
+
+    /// Starts the nodes in `list` again, with their stores.
+    pub async fn start_many(&mut self, list: &[usize]) -> Result<(), SimError> {
+        for &i in list {
+            self.start(i).await?;
+        }
+        Ok(())
+    }
+
+    /// Waits until every running node has `min_peers` connections or
+    /// `timeout` passes; returns how many made it.
+    pub async fn wait_mesh(&self, min_peers: usize, timeout: Duration) -> usize {
+        let start = Instant::now();
+        let mut last = Instant::now();
+        loop {
+            let mut reached = 0;
+            for n in self.nodes.iter().filter_map(|n| n.running.as_ref()) {
+                if n.handle().net.peers().await.map(|p| p.len()).unwrap_or(0) >= min_peers {
+                    reached += 1;
+                }
+            }
+            if reached == self.len() || start.elapsed() >= timeout {
+                return reached;
+            }
+            if last.elapsed() > Duration::from_secs(5) {
+                last = Instant::now();
+                eprintln!(
+                    "[simnet] mesh: {reached}/{} nodes have {min_peers} peers",
+                    self.len()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops every node.
+    pub async fn shutdown(mut self) {
+        let all: Vec<RunningNode> = self
+            .nodes
+            .iter_mut()
+            .filter_map(|n| n.running.take())
+            .collect();
+        futures::future::join_all(all.into_iter().map(|n| n.shutdown())).await;
+    }
+}
+
+/// Reports node `i`'s chat and official-account events until it stops, and
+/// accepts every friend request.
+fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
+    let mut chat = h.chat.subscribe();
+    let mut oa = h.oa.subscribe();
+    let mut stop = h.shutdown.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = stop.wait_for(|s| *s) => return,
+                ev = chat.recv() => match ev {
+                    Ok(ChatEvent::Message { text, .. }) => tracker.arrived(&text, i),
+                    Ok(ChatEvent::FriendRequest { account_id, .. }) => {
+                        let c = h.chat.clone();
+                        tokio::spawn(async move {
+                            if let Err(e) = c.accept(&account_id).await {
+                                tracing::warn!(node = i, error = %e, "cannot accept a friend request");
+                            }
+                        });
+                    }
+                    Ok(ChatEvent::FriendAccepted { .. }) => tracker.friend_accepted(),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => tracker.lagged(n),
+                    Err(RecvError::Closed) => return,
+                },
+                ev = oa.recv() => match ev {
+                    Ok(OaEvent::OaPost { title, .. }) => tracker.arrived(&title, i),
+                    Err(RecvError::Lagged(n)) => tracker.lagged(n),
+                    Err(RecvError::Closed) => return,
+                },
+            }
+        }
+    });
+}
