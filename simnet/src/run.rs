@@ -121,9 +121,10 @@ async fn make_friends(sim: &Sim, timeout: Duration) {
         .map(|(a, b)| {
             let h = sim.handle(a).cloned();
             let link = sim.link(b);
+            let card = sim.card(b);
             async move {
                 if let Some(h) = h {
-                    if let Err(e) = h.chat.add_contact(&link, "simnet", None).await {
+                    if let Err(e) = h.chat.add_contact(&link, "simnet", card).await {
                         tracing::warn!(a, b, error = %e, "friend request failed");
                     }
                 }

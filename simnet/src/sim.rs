@@ -129,6 +129,20 @@ impl Sim {
         Ok(())
     }
 
+    /// Node `i`'s signed card with its address, as a scanned QR code gives
+    /// it: the requester can reach the device without a DHT lookup.
+    pub fn card(&self, i: usize) -> Option<weft_protocol::Card> {
+        let h = self.handle(i)?;
+        weft_protocol::Card::new(
+            &h.identity.account,
+            h.identity.cert.clone(),
+            &h.name,
+            vec![self.net.addr(i).to_string()],
+            weft_protocol::unix_now(),
+        )
+        .ok()
+    }
+
     fn config(&self, i: usize) -> NodeConfig {
         let bootstrap = self.plan.bootstrap[i]
             .iter()
