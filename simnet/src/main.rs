@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context};
 
 fn usage() -> &'static str {
-    "usage: weft-simnet run SCENARIO.toml [--out DIR]"
+    "usage: weft-simnet run SCENARIO.toml [--out DIR] [--nodes N]"
 }
 
 fn main() -> anyhow::Result<()> {
@@ -20,14 +20,27 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (file, out) = match args.as_slice() {
-        [cmd, file] if cmd == "run" => (PathBuf::from(file), PathBuf::from("simnet-out")),
-        [cmd, file, flag, dir] if cmd == "run" && flag == "--out" => {
-            (PathBuf::from(file), PathBuf::from(dir))
-        }
-        _ => bail!(usage()),
+    let (Some("run"), Some(file)) = (args.first().map(String::as_str), args.get(1)) else {
+        bail!(usage());
     };
-    let scenario = weft_simnet::Scenario::load(&file)?;
+    let mut out = PathBuf::from("simnet-out");
+    let mut nodes = None;
+    let mut rest = args[2..].iter();
+    while let Some(flag) = rest.next() {
+        match (flag.as_str(), rest.next()) {
+            ("--out", Some(dir)) => out = PathBuf::from(dir),
+            ("--nodes", Some(n)) => {
+                nodes = Some(n.parse::<usize>().context("--nodes takes a number")?)
+            }
+            _ => bail!(usage()),
+        }
+    }
+    let mut scenario = weft_simnet::Scenario::load(std::path::Path::new(file))?;
+    if let Some(n) = nodes {
+        // Same seed and figures, another size: for finding how many nodes fit.
+        scenario.nodes = n;
+        scenario.name = format!("{}-{n}", scenario.name);
+    }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
