@@ -7,9 +7,10 @@
 //! ([`Item::check`]: signature, size, structure, who may sign what on this
 //! topic); readers additionally decrypt and apply the audience rules.
 //!
-//! Encryption: each post (and each reaction) gets a fresh random 32-byte
-//! key. The content is ChaCha20-Poly1305 under that key (nonce 0 for the
-//! content, `1 + i` for image `i`; a key encrypts nothing else). The key is
+//! Encryption: each post (and each reaction, and each image) gets a fresh
+//! random 32-byte key; content is ChaCha20-Poly1305 under it with nonce 0
+//! (a key encrypts exactly one thing). Image keys travel inside the
+//! encrypted post; images themselves are blobs of ciphertext. The key is
 //! *wrapped* for every reader with a one-message Noise `N` handshake to the
 //! reader's account key (anonymous: relays can't tell who the readers are),
 //! so a reader tries the wraps until one opens. The post's audience list is
@@ -144,13 +145,16 @@ pub struct Link {
     pub title: String,
 }
 
-/// An encrypted image: a blob of ciphertext, and the key that opens it.
+/// An encrypted image: a blob of ciphertext, and the key that opens it
+/// (ChaCha20-Poly1305, nonce 0; the key is used for nothing else).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ImageRef {
     /// The blob holding the encrypted bytes.
     pub blob: crate::blob::BlobId,
     /// Plaintext size.
     pub size: u64,
+    /// The image's own key.
+    pub key: [u8; 32],
 }
 
 /// What readers of a post see.
@@ -158,7 +162,7 @@ pub struct ImageRef {
 pub struct PostContent {
     /// Text.
     pub text: String,
-    /// Images (encrypted under the post key, nonce `1 + index`).
+    /// Images, each encrypted under its own key.
     pub images: Vec<ImageRef>,
     /// Optional link.
     pub link: Option<Link>,
