@@ -89,7 +89,10 @@ pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow
         }
         MomentsCommand::Show { post } => {
             let v: Value = client
-                .get(&format!("/v1/moments/posts/{}", client::query_escape(&post)))
+                .get(&format!(
+                    "/v1/moments/posts/{}",
+                    client::query_escape(&post)
+                ))
                 .await?;
             print::moments_feed(&[v], json_out)
         }
@@ -140,7 +143,10 @@ pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow
             std::fs::write(&out, &bytes)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             if json_out {
-                println!("{}", json!({ "post": post, "index": index, "size": bytes.len() }));
+                println!(
+                    "{}",
+                    json!({ "post": post, "index": index, "size": bytes.len() })
+                );
             } else {
                 println!("wrote {} bytes to {}", bytes.len(), out.display());
             }

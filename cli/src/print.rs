@@ -366,7 +366,10 @@ pub fn moments_feed(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
         println!("no Moments yet");
     }
     let list = |p: &serde_json::Value, k: &str| -> Vec<serde_json::Value> {
-        p.get(k).and_then(|x| x.as_array()).cloned().unwrap_or_default()
+        p.get(k)
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default()
     };
     for p in v {
         let id: String = field(p, "id").chars().take(12).collect();

@@ -27,8 +27,8 @@ use tokio::sync::{broadcast, mpsc, watch};
 use weft_protocol::{
     blob::{blob_hex, parse_blob_hex},
     moments::{
-        self, open_post, open_reaction, topic, ImageRef, Item, ItemBody, ItemId, Link,
-        MomentError, Payload, PostContent, ReactionContent, SyncReply, SyncRequest,
+        self, open_post, open_reaction, topic, ImageRef, Item, ItemBody, ItemId, Link, MomentError,
+        Payload, PostContent, ReactionContent, SyncReply, SyncRequest,
     },
     AccountId, Kind,
 };
@@ -349,9 +349,11 @@ impl Moments {
         // A new friend: catch up on what they posted before.
         if !join.is_empty() {
             for p in self.inner.net.peers().await.unwrap_or_default() {
-                if p.account_id.as_deref().and_then(|a| a.parse().ok()).is_some_and(
-                    |a: AccountId| join.contains(&a) && a != self.me(),
-                ) {
+                if p.account_id
+                    .as_deref()
+                    .and_then(|a| a.parse().ok())
+                    .is_some_and(|a: AccountId| join.contains(&a) && a != self.me())
+                {
                     if let Ok(peer) = p.peer_id.parse() {
                         let me = self.clone();
                         tokio::spawn(async move { me.backfill_from(peer, true).await });
@@ -395,8 +397,7 @@ impl Moments {
     }
 
     fn resolve_list(&self, list: &[String]) -> Result<HashSet<AccountId>, MomentsError> {
-        let tags: HashMap<String, Vec<AccountId>> =
-            self.inner.store.tags()?.into_iter().collect();
+        let tags: HashMap<String, Vec<AccountId>> = self.inner.store.tags()?.into_iter().collect();
         let mut out = HashSet::new();
         for who in list {
             let who = who.trim();
@@ -835,10 +836,7 @@ impl Moments {
             tracing::info!(topic = %msg.topic, %reason, "rejected moments item");
         }
         if let Some(p) = msg.pending {
-            self.inner
-                .net
-                .validate(p, verdict == Verdict::Accept)
-                .await;
+            self.inner.net.validate(p, verdict == Verdict::Accept).await;
         }
     }
 
@@ -950,7 +948,12 @@ impl Moments {
     }
 
     /// `fresh`: the item is new (store it); false when re-applying a stored one.
-    fn ingest_reaction(&self, item: &Item, post: ItemId, fresh: bool) -> Result<Verdict, StoreError> {
+    fn ingest_reaction(
+        &self,
+        item: &Item,
+        post: ItemId,
+        fresh: bool,
+    ) -> Result<Verdict, StoreError> {
         let store = &self.inner.store;
         if store.is_post_deleted(&post)? {
             return Ok(Verdict::Accept); // nothing to attach it to any more
@@ -958,7 +961,9 @@ impl Moments {
         let Some(rec) = store.post(&post)? else {
             if let Some(p) = store.moment_item(&post)? {
                 if p.body.author != item.body.author {
-                    return Ok(Verdict::Reject("reaction filed under the wrong author".into()));
+                    return Ok(Verdict::Reject(
+                        "reaction filed under the wrong author".into(),
+                    ));
                 }
             }
             // Post not readable here (or not arrived yet): keep it encrypted.
@@ -968,7 +973,9 @@ impl Moments {
             return Ok(Verdict::Accept);
         };
         if rec.author != item.body.author {
-            return Ok(Verdict::Reject("reaction filed under the wrong author".into()));
+            return Ok(Verdict::Reject(
+                "reaction filed under the wrong author".into(),
+            ));
         }
         let content = match open_reaction(&self.inner.identity.account, item) {
             Ok(c) => c,

@@ -147,7 +147,10 @@ async fn image(
         from.push(p.parse().map_err(|_| {
             ApiError(
                 StatusCode::BAD_REQUEST,
-                format!("`{}` is not a peer id", p.chars().take(80).collect::<String>()),
+                format!(
+                    "`{}` is not a peer id",
+                    p.chars().take(80).collect::<String>()
+                ),
             )
         })?);
     }
@@ -183,7 +186,10 @@ async fn action(
             })?,
             reply_to: match b.reply_to {
                 Some(r) => Some(weft_protocol::blob::parse_blob_hex(&r).ok_or_else(|| {
-                    ApiError(StatusCode::BAD_REQUEST, "`reply_to` is not a comment id".into())
+                    ApiError(
+                        StatusCode::BAD_REQUEST,
+                        "`reply_to` is not a comment id".into(),
+                    )
                 })?),
                 None => None,
             },

@@ -44,7 +44,8 @@ pub struct Behaviour {
 pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blob/1");
 
 /// `/weft/sync/1`: Moments backfill ("items of author X since T").
-pub const SYNC_PROTOCOL: StreamProtocol = StreamProtocol::new(weft_protocol::moments::SYNC_PROTOCOL);
+pub const SYNC_PROTOCOL: StreamProtocol =
+    StreamProtocol::new(weft_protocol::moments::SYNC_PROTOCOL);
 
 /// `/weft/oa/1`: official-account backfill and follower questions.
 pub const OA_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/oa/1");

@@ -23,8 +23,8 @@ use weft_protocol::{Card, Kind};
 
 pub mod blob;
 pub mod chat;
-pub mod oa;
 pub mod moments;
+pub mod oa;
 
 /// Current on-disk schema.
 pub const SCHEMA_VERSION: u32 = 1;
