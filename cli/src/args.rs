@@ -74,6 +74,9 @@ pub enum Command {
     /// 1:1 messages, end-to-end encrypted.
     #[command(subcommand)]
     Chat(ChatCommand),
+    /// Moments: posts for the friends you choose, likes and comments.
+    #[command(subcommand)]
+    Moments(MomentsCommand),
     /// Start several local nodes on 127.0.0.1 and walk through what works.
     Demo(DemoArgs),
 }
@@ -363,5 +366,94 @@ pub enum BlobCommand {
         /// Where to write it.
         #[arg(long)]
         out: std::path::PathBuf,
+    },
+}
+
+/// `weft moments ...`.
+#[derive(Debug, Subcommand)]
+pub enum MomentsCommand {
+    /// Share text, images and a link with the friends you choose.
+    Post {
+        /// The text.
+        #[arg(default_value = "")]
+        text: String,
+        /// An image (repeatable, at most 9).
+        #[arg(long, value_name = "FILE")]
+        image: Vec<std::path::PathBuf>,
+        /// A link.
+        #[arg(long)]
+        link: Option<String>,
+        /// The link's title.
+        #[arg(long)]
+        link_title: Option<String>,
+        /// Who sees it: `all` (default), `only ID...`, `except ID...`
+        /// (friends' ids or names, or tag names; commas or spaces).
+        #[arg(long, num_args = 1.., value_name = "all|only|except IDS")]
+        to: Vec<String>,
+    },
+    /// Friends' posts and yours, newest first, with the likes and comments you may see.
+    Feed {
+        /// Most posts shown.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+    /// One post.
+    Show {
+        /// Post id.
+        post: String,
+    },
+    /// Like a post.
+    Like {
+        /// Post id.
+        post: String,
+    },
+    /// Take a like back.
+    Unlike {
+        /// Post id.
+        post: String,
+    },
+    /// Comment on a post (or reply to a comment).
+    Comment {
+        /// Post id.
+        post: String,
+        /// The comment.
+        text: String,
+        /// The comment replied to.
+        #[arg(long)]
+        reply_to: Option<String>,
+    },
+    /// Delete one of your posts (a signed tombstone reaches your friends).
+    Delete {
+        /// Post id.
+        post: String,
+    },
+    /// Save a post's image to a file (fetched and verified first if needed).
+    Image {
+        /// Post id.
+        post: String,
+        /// Which image (0-based).
+        #[arg(long, default_value_t = 0)]
+        index: usize,
+        /// Where to write it.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// Ask these peers first (repeatable).
+        #[arg(long, value_name = "PEER_ID")]
+        from: Vec<String>,
+    },
+    /// Create or replace a friend tag (no members: delete it).
+    Tag {
+        /// Tag name.
+        name: String,
+        /// Friends in it.
+        members: Vec<String>,
+    },
+    /// Friend tags.
+    Tags,
+    /// Show or set how many days back friends may see your posts (0 = all).
+    Settings {
+        /// Days (0 = everything).
+        #[arg(long)]
+        visible_days: Option<u32>,
     },
 }

@@ -164,6 +164,7 @@ async fn walk(
         );
     }
     friends_and_chat(&nodes[0], &nodes[1], json).await?;
+    moments(&nodes[0], &nodes[1], &nodes[2], json).await?;
     radar_and_handles(&nodes[0], &nodes[2], json).await?;
     official_account(&nodes[1], &[&nodes[0], &nodes[2]], json).await
 }
@@ -435,6 +436,72 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
             "{} → {}: \"{reply}\" (quoting it); {} sees its message as read",
             b.name, a.name, a.name
         ),
+    );
+    Ok(())
+}
+
+/// The first node posts a Moment; its friend likes and comments; a
+/// stranger on the same network sees nothing.
+async fn moments(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
+    use serde_json::json;
+    let text = "First Moment: sunrise over the harbour 🌅";
+    let posted: serde_json::Value = a
+        .client
+        .post("/v1/moments/post", &json!({"text": text, "to": "all"}))
+        .await?;
+    let id = posted["id"].as_str().unwrap_or_default().to_string();
+    let find = |feed: Vec<serde_json::Value>| feed.into_iter().find(|p| p["id"] == id.as_str());
+    let ok = wait_until(Duration::from_secs(30), || async {
+        find(get_json(&b.client, "/v1/moments/feed").await).is_some()
+    })
+    .await;
+    if !ok {
+        bail!("{}'s Moment never reached {}", a.name, b.name);
+    }
+    step(
+        json,
+        &format!(
+            "{} posts a Moment for friends; {} sees \"{text}\" (encrypted to friends, signed)",
+            a.name, b.name
+        ),
+    );
+    let _: serde_json::Value = b
+        .client
+        .post("/v1/moments/like", &json!({ "post": id }))
+        .await?;
+    let comment = "Gorgeous! Where is this?";
+    let _: serde_json::Value = b
+        .client
+        .post(
+            "/v1/moments/comment",
+            &json!({ "post": id, "text": comment }),
+        )
+        .await?;
+    let ok = wait_until(Duration::from_secs(30), || async {
+        find(get_json(&a.client, "/v1/moments/feed").await).is_some_and(|p| {
+            p["likes"].as_array().is_some_and(|l| !l.is_empty())
+                && p["comments"]
+                    .as_array()
+                    .is_some_and(|c| c.iter().any(|x| x["text"] == comment))
+        })
+    })
+    .await;
+    if !ok {
+        bail!("{}'s like and comment never reached {}", b.name, a.name);
+    }
+    step(
+        json,
+        &format!(
+            "{} likes it and comments \"{comment}\"; {} sees both",
+            b.name, a.name
+        ),
+    );
+    if !get_json(&c.client, "/v1/moments/feed").await.is_empty() {
+        bail!("{}, not a friend, can see Moments", c.name);
+    }
+    step(
+        json,
+        &format!("{} (not a friend) sees no Moments at all", c.name),
     );
     Ok(())
 }

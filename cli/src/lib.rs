@@ -5,6 +5,7 @@
 mod args;
 mod client;
 mod demo;
+mod moments;
 mod print;
 mod up;
 
@@ -102,6 +103,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Contacts(c) => contacts(&Client::for_home(&home)?, c, json).await,
         Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
         Command::Oa(c) => oa(&Client::for_home(&home)?, c, json).await,
+        Command::Moments(c) => moments::run(&Client::for_home(&home)?, c, json).await,
         Command::Blob(c) => blob(&Client::for_home(&home)?, c, json).await,
     }
 }

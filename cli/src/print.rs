@@ -347,3 +347,54 @@ pub fn oa_done(action: &str, v: &serde_json::Value, json: bool) -> anyhow::Resul
     }
     Ok(())
 }
+
+/// Something was created: prints `{"id"}` or a one-line confirmation.
+pub fn created(what: &str, v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(v);
+    }
+    println!("{what}: {}", field(v, "id"));
+    Ok(())
+}
+
+/// `weft moments feed` / `show`.
+pub fn moments_feed(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(&v);
+    }
+    if v.is_empty() {
+        println!("no Moments yet");
+    }
+    let list = |p: &serde_json::Value, k: &str| -> Vec<serde_json::Value> {
+        p.get(k)
+            .and_then(|x| x.as_array())
+            .cloned()
+            .unwrap_or_default()
+    };
+    for p in v {
+        let id: String = field(p, "id").chars().take(12).collect();
+        println!("{id}  {}", field(p, "author_name"));
+        for line in field(p, "text").lines() {
+            println!("    {line}");
+        }
+        let images = list(p, "images");
+        if !images.is_empty() {
+            println!("    [{} image(s)]", images.len());
+        }
+        if let Some(l) = p.get("link").filter(|l| !l.is_null()) {
+            println!("    link: {} <{}>", field(l, "title"), field(l, "url"));
+        }
+        let likes = list(p, "likes");
+        if !likes.is_empty() {
+            let names: Vec<String> = likes
+                .iter()
+                .filter_map(|a| a.as_str().map(|s| s.chars().take(8).collect()))
+                .collect();
+            println!("    likes: {}", names.join(", "));
+        }
+        for c in list(p, "comments") {
+            println!("    {}: {}", field(&c, "author_name"), field(&c, "text"));
+        }
+    }
+    Ok(())
+}

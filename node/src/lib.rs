@@ -8,6 +8,7 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod home;
+pub mod moments;
 pub mod nearby;
 pub mod net;
 pub mod node;

@@ -43,6 +43,8 @@ pub struct NodeHandle {
     pub oa: Oa,
     /// Content-addressed blobs.
     pub blobs: crate::blobs::Blobs,
+    /// Moments.
+    pub moments: crate::moments::Moments,
 }
 
 /// The services that answer peers' requests.
@@ -52,6 +54,7 @@ struct Services {
     nearby: Nearby,
     oa: Oa,
     blobs: crate::blobs::Blobs,
+    moments: crate::moments::Moments,
 }
 
 /// Requests from peers handled at once.
@@ -81,6 +84,7 @@ fn spawn_inbound(
                     AppProtocol::Profile => s.nearby.handle_inbound(&req).await,
                     AppProtocol::Oa => s.oa.handle_inbound(&req).await,
                     AppProtocol::Blob => s.blobs.handle_inbound(&req),
+                    AppProtocol::Sync => s.moments.handle_inbound(&req),
                 };
                 let net = &s.chat.inner_net();
                 match reply {
@@ -182,6 +186,7 @@ impl RunningNode {
         };
         let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(256);
         let (gossip_tx, gossip_rx) = tokio::sync::mpsc::channel(1024);
+        let (moments_tx, moments_rx) = tokio::sync::mpsc::channel(1024);
         let (net, net_task) = net::spawn(net::NetConfig {
             identity: identity.clone(),
             name: name.clone(),
@@ -195,6 +200,7 @@ impl RunningNode {
             },
             inbound: inbound_tx,
             gossip: gossip_tx,
+            moments: moments_tx,
         })
         .map_err(|e| match e {
             net::NetError::Listen { addr, reason } => NodeError::Listen {
@@ -223,7 +229,14 @@ impl RunningNode {
             shutdown.clone(),
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let moments = crate::moments::Moments::start(
+            chat.clone(),
+            blobs.clone(),
+            moments_rx,
+            shutdown.clone(),
+        );
         let services = Services {
+            moments: moments.clone(),
             chat: chat.clone(),
             nearby: nearby.clone(),
             oa: oa.clone(),
@@ -231,6 +244,7 @@ impl RunningNode {
         };
         spawn_inbound(inbound_rx, services, shutdown.clone());
         let handle = Arc::new(NodeHandle {
+            moments,
             chat,
             nearby,
             oa,

@@ -41,6 +41,12 @@ pub enum Kind {
     BlobRequest = 12,
     /// A `/weft/blob/1` answer.
     BlobReply = 13,
+    /// A Moments item (gossip on `weft/moments/<author>`).
+    MomentItem = 14,
+    /// A `/weft/sync/1` request.
+    SyncRequest = 15,
+    /// A `/weft/sync/1` answer.
+    SyncReply = 16,
 }
 
 impl Kind {
@@ -58,6 +64,9 @@ impl Kind {
             Kind::OaReply => 512 * 1024,
             Kind::BlobRequest => 128,
             Kind::BlobReply => 300 * 1024,
+            Kind::MomentItem => crate::moments::MAX_ITEM + 64,
+            Kind::SyncRequest => 8 * 1024,
+            Kind::SyncReply => 1024 * 1024 - 64,
         }
     }
 
@@ -76,6 +85,9 @@ impl Kind {
             11 => Some(Kind::OaReply),
             12 => Some(Kind::BlobRequest),
             13 => Some(Kind::BlobReply),
+            14 => Some(Kind::MomentItem),
+            15 => Some(Kind::SyncRequest),
+            16 => Some(Kind::SyncReply),
             _ => None,
         }
     }

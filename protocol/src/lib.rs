@@ -11,6 +11,7 @@ pub mod geo;
 pub mod identity;
 pub mod link;
 pub mod mailbox;
+pub mod moments;
 pub mod oa;
 pub mod profile;
 pub mod seal;

@@ -54,7 +54,7 @@ impl Chat {
         match req.protocol {
             AppProtocol::Chat => self.on_delivery(req.peer, &req.data).await,
             AppProtocol::Mailbox => Some(self.on_mailbox(req.peer, &req.data).await),
-            AppProtocol::Profile | AppProtocol::Oa | AppProtocol::Blob => None,
+            AppProtocol::Profile | AppProtocol::Oa | AppProtocol::Blob | AppProtocol::Sync => None,
         }
     }
 

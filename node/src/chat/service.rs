@@ -419,6 +419,10 @@ impl Chat {
         c.state = ContactState::Friend;
         c.greeting = None;
         self.inner.store.put_contact(&c)?;
+        self.emit(ChatEvent::FriendAccepted {
+            account_id: account.to_string(),
+            name: c.name.clone(),
+        });
         let card = self
             .my_card()
             .await

@@ -37,10 +37,15 @@ pub struct Behaviour {
     pub(crate) profile: request_response::Behaviour<BytesCodec>,
     pub(crate) oa: request_response::Behaviour<BytesCodec>,
     pub(crate) blob: request_response::Behaviour<BytesCodec>,
+    pub(crate) sync: request_response::Behaviour<BytesCodec>,
 }
 
 /// `/weft/blob/1`: manifests and chunks of content-addressed blobs.
 pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blob/1");
+
+/// `/weft/sync/1`: Moments backfill ("items of author X since T").
+pub const SYNC_PROTOCOL: StreamProtocol =
+    StreamProtocol::new(weft_protocol::moments::SYNC_PROTOCOL);
 
 /// `/weft/oa/1`: official-account backfill and follower questions.
 pub const OA_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/oa/1");
@@ -246,6 +251,16 @@ pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(15))
                         .with_max_concurrent_streams(32),
+                ),
+                sync: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: 8 * 1024,
+                        max_response: 1024 * 1024,
+                    },
+                    [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(15))
+                        .with_max_concurrent_streams(16),
                 ),
             })
         })

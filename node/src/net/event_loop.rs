@@ -58,6 +58,8 @@ pub struct NetConfig {
     pub inbound: mpsc::Sender<InboundRequest>,
     /// Where valid gossip goes.
     pub gossip: mpsc::Sender<GossipMessage>,
+    /// Where Moments gossip goes, awaiting the service's verdict.
+    pub moments: mpsc::Sender<GossipMessage>,
 }
 
 /// Inbound requests waiting for a service's answer, at most.
@@ -96,6 +98,7 @@ struct EventLoop {
     closest: HashMap<kad::QueryId, oneshot::Sender<PeerAddrs>>,
     providers: HashMap<kad::QueryId, (HashSet<PeerId>, oneshot::Sender<PeerAddrs>)>,
     gossip: mpsc::Sender<GossipMessage>,
+    moments: mpsc::Sender<GossipMessage>,
     oa_slots: crate::oa::SlotTable,
     /// Peers connected from our own LAN subnet (see `same_lan`).
     lan_conn_peers: HashSet<PeerId>,
@@ -137,6 +140,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         closest: HashMap::new(),
         providers: HashMap::new(),
         gossip: cfg.gossip,
+        moments: cfg.moments,
         oa_slots: crate::oa::SlotTable::default(),
         lan_conn_peers: HashSet::new(),
     };
@@ -338,6 +342,7 @@ impl EventLoop {
                     AppProtocol::Profile => b.profile.send_request(&peer, data),
                     AppProtocol::Oa => b.oa.send_request(&peer, data),
                     AppProtocol::Blob => b.blob.send_request(&peer, data),
+                    AppProtocol::Sync => b.sync.send_request(&peer, data),
                 };
                 self.requests.insert((protocol, id), (peer, reply));
             }
@@ -354,6 +359,7 @@ impl EventLoop {
                         AppProtocol::Profile => b.profile.send_response(ch, data),
                         AppProtocol::Oa => b.oa.send_response(ch, data),
                         AppProtocol::Blob => b.blob.send_response(ch, data),
+                        AppProtocol::Sync => b.sync.send_response(ch, data),
                     };
                 }
             }
@@ -430,6 +436,17 @@ impl EventLoop {
                 let t = libp2p::gossipsub::IdentTopic::new(topic);
                 let r = self.swarm.behaviour_mut().gossipsub.publish(t, data);
                 let _ = reply.send(r.map(|_| ()).map_err(|e| NetError::Publish(e.to_string())));
+            }
+            NetCommand::Validate { pending, accept } => {
+                let verdict = if accept {
+                    libp2p::gossipsub::MessageAcceptance::Accept
+                } else {
+                    libp2p::gossipsub::MessageAcceptance::Reject
+                };
+                self.swarm
+                    .behaviour_mut()
+                    .gossipsub
+                    .report_message_validation_result(&pending.id, &pending.source, verdict);
             }
             NetCommand::Provide { key, on } => {
                 let kad = &mut self.swarm.behaviour_mut().kad;
@@ -756,9 +773,12 @@ impl EventLoop {
                 message_id,
                 message,
             }) => {
-                // Every relaying node validates before forwarding: only
-                // official-account topics exist so far; anything else is rejected.
+                // Every relaying node validates before forwarding.
                 let topic = message.topic.as_str().to_string();
+                if topic.starts_with("weft/moments/") {
+                    self.on_moments_gossip(topic, propagation_source, message_id, message.data);
+                    return;
+                }
                 let verdict = if topic.starts_with("weft/oa/") {
                     crate::oa::check_gossip(
                         &topic,
@@ -774,6 +794,7 @@ impl EventLoop {
                         let msg = GossipMessage {
                             topic,
                             data: message.data,
+                            pending: None,
                         };
                         if self.gossip.try_send(msg).is_err() {
                             tracing::warn!(
@@ -798,6 +819,7 @@ impl EventLoop {
             BehaviourEvent::Profile(ev) => self.on_app_event(AppProtocol::Profile, ev),
             BehaviourEvent::Oa(ev) => self.on_app_event(AppProtocol::Oa, ev),
             BehaviourEvent::Blob(ev) => self.on_app_event(AppProtocol::Blob, ev),
+            BehaviourEvent::Sync(ev) => self.on_app_event(AppProtocol::Sync, ev),
             BehaviourEvent::Mdns(mdns::Event::Expired(list)) => {
                 let mut seen = HashSet::new();
                 for (peer, _) in list {
@@ -810,6 +832,46 @@ impl EventLoop {
             }
             _ => {}
         }
+    }
+
+    /// Moments gossip: what a relay can check without keys (size,
+    /// structure, signature, signer allowed on this topic, freshness) is
+    /// checked here; readers' checks (decryption, audience) happen in the
+    /// Moments service, which gives the verdict through [`Net::validate`].
+    fn on_moments_gossip(
+        &mut self,
+        topic: String,
+        source: PeerId,
+        id: libp2p::gossipsub::MessageId,
+        data: Vec<u8>,
+    ) {
+        let verdict = crate::moments::check_gossip(&topic, &data, weft_protocol::unix_now());
+        let pending = super::PendingValidation { id, source };
+        let accept = match verdict {
+            Ok(()) => {
+                let msg = GossipMessage {
+                    topic,
+                    data,
+                    pending: Some(pending.clone()),
+                };
+                match self.moments.try_send(msg) {
+                    Ok(()) => return,
+                    Err(_) => {
+                        // Valid as far as a relay can tell; too busy to read it.
+                        tracing::warn!("moments queue full; relaying unread");
+                        libp2p::gossipsub::MessageAcceptance::Accept
+                    }
+                }
+            }
+            Err(reason) => {
+                tracing::info!(%topic, peer = %source, %reason, "rejecting moments gossip");
+                libp2p::gossipsub::MessageAcceptance::Reject
+            }
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(&pending.id, &pending.source, accept);
     }
 
     fn on_app_event(

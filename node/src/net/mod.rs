@@ -129,6 +129,8 @@ pub enum AppProtocol {
     Oa,
     /// `/weft/blob/1`.
     Blob,
+    /// `/weft/sync/1`.
+    Sync,
 }
 
 /// A gossip message that passed validation, for the service that owns its topic.
@@ -138,6 +140,18 @@ pub struct GossipMessage {
     pub topic: String,
     /// Payload (an envelope).
     pub data: Vec<u8>,
+    /// Set when the service must give the verdict ([`Net::validate`]):
+    /// gossipsub holds the message, unforwarded, until then.
+    pub pending: Option<PendingValidation>,
+}
+
+/// A gossip message waiting for a service's accept or reject.
+#[derive(Clone, Debug)]
+pub struct PendingValidation {
+    /// Gossipsub's id of the message.
+    pub id: libp2p::gossipsub::MessageId,
+    /// The peer it came from.
+    pub source: PeerId,
 }
 
 /// A request from a peer, for a service to answer with [`Net::respond`].
@@ -245,6 +259,13 @@ pub enum NetCommand {
         topic: String,
         /// Count.
         reply: oneshot::Sender<usize>,
+    },
+    /// The verdict on a gossip message a service was asked to judge.
+    Validate {
+        /// Which message.
+        pending: PendingValidation,
+        /// Forward it (true) or reject it and penalise the sender (false).
+        accept: bool,
     },
     /// Publish on a gossip topic.
     Publish {
@@ -402,6 +423,11 @@ impl Net {
     pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<(), NetError> {
         self.ask(|reply| NetCommand::Publish { topic, data, reply })
             .await?
+    }
+
+    /// Gives the verdict on a gossip message handed over with `pending` set.
+    pub async fn validate(&self, pending: PendingValidation, accept: bool) {
+        let _ = self.tx.send(NetCommand::Validate { pending, accept }).await;
     }
 
     /// Starts (or stops) providing `key` in the DHT.

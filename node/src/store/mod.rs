@@ -23,6 +23,7 @@ use weft_protocol::{Card, Kind};
 
 pub mod blob;
 pub mod chat;
+pub mod moments;
 pub mod oa;
 
 /// Current on-disk schema.
@@ -101,6 +102,7 @@ pub struct Store {
     pub(crate) chat: chat::ChatTrees,
     pub(crate) oa: oa::OaTrees,
     pub(crate) blob: blob::BlobTrees,
+    pub(crate) moments: moments::MomentsTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
 }
@@ -145,6 +147,7 @@ impl Store {
             chat: chat::ChatTrees::open(&db)?,
             oa: oa::OaTrees::open(&db)?,
             blob: blob::BlobTrees::open(&db)?,
+            moments: moments::MomentsTrees::open(&db)?,
             db,
         };
         store.migrate()?;

@@ -26,6 +26,14 @@
 //! | GET | /v1/oa/feed?all=BOOL | | `[post]` newest first (subscription accounts unless `all`) |
 //! | GET | /v1/oa/conversation?oa=ID | | questions and answers with an OA |
 //! | POST | /v1/oa/{create,follow,unfollow,publish,message,autoreply,menu,verify,certify} | see README | |
+//! | POST | /v1/moments/images | image bytes | `{"id"}` (encrypted, staged for a post) |
+//! | POST | /v1/moments/post | `{"text", "images", "link", "link_title", "to", "list"}` | `{"id"}` |
+//! | GET | /v1/moments/feed?limit=N | | `[post]` newest first |
+//! | GET | /v1/moments/posts/{id} | | post |
+//! | POST | /v1/moments/{like,unlike,comment,delete} | `{"post", "text", "reply_to"}` | `{"id"}` or `{}` |
+//! | GET | /v1/moments/posts/{id}/images/{n}?from=PEER,PEER | | image bytes |
+//! | GET, POST | /v1/moments/settings | `{"visible_days"}` | `{"visible_days"}` |
+//! | GET, POST | /v1/moments/tags | `{"name", "members"}` | `[{"name", "members"}]` or `{}` |
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -117,6 +125,9 @@ pub struct DialReply {
 }
 
 /// An API error: status + one-line reason.
+mod moments;
+
+/// An error answer: HTTP status and a one-line reason.
 #[derive(Debug)]
 pub struct ApiError(StatusCode, String);
 
@@ -151,6 +162,12 @@ impl From<ChatError> for ApiError {
             ChatError::Seal(_) | ChatError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(e: QueryRejection) -> Self {
+        ApiError(StatusCode::BAD_REQUEST, e.body_text())
     }
 }
 
@@ -219,6 +236,7 @@ pub fn router(node: Shared, token: String) -> Router {
             post(blob_add).layer(DefaultBodyLimit::max(weft_protocol::blob::MAX_BLOB + 1024)),
         )
         .route("/v1/blobs/{id}", get(blob_get))
+        .merge(moments::routes())
         .fallback(|| async { ApiError(StatusCode::NOT_FOUND, "no such API endpoint".into()) })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -338,16 +356,18 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
     let rx = node.net.subscribe();
     let chat_rx = node.chat.subscribe();
     let oa_rx = node.oa.subscribe();
+    let moments_rx = node.moments.subscribe();
     let shutdown = node.shutdown.clone();
-    let state = (rx, chat_rx, oa_rx, shutdown);
+    let state = (rx, chat_rx, oa_rx, moments_rx, shutdown);
     let stream = futures::stream::unfold(
         state,
-        |(mut rx, mut chat_rx, mut oa_rx, mut shutdown)| async move {
+        |(mut rx, mut chat_rx, mut oa_rx, mut moments_rx, mut shutdown)| async move {
             let ev = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return None,
                 ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = moments_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
             };
             let data = match ev {
                 Ok(json) => json,
@@ -359,7 +379,7 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
             };
             Some((
                 Ok(Event::default().data(data)),
-                (rx, chat_rx, oa_rx, shutdown),
+                (rx, chat_rx, oa_rx, moments_rx, shutdown),
             ))
         },
     );

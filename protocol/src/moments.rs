@@ -1,0 +1,572 @@
+//! Moments: posts for chosen friends, with likes and comments, end-to-end
+//! encrypted and signed, carried on gossipsub topic `weft/moments/<author>`.
+//!
+//! Everything on an author's topic is an [`Item`]: a signed [`ItemBody`]
+//! carrying a post, a tombstone, a reaction (like, unlike, comment, reply)
+//! or the author's settings. Relays check what they can without keys
+//! ([`Item::check`]: signature, size, structure, who may sign what on this
+//! topic); readers additionally decrypt and apply the audience rules.
+//!
+//! Encryption: each post (and each reaction, and each image) gets a fresh
+//! random 32-byte key; content is ChaCha20-Poly1305 under it with nonce 0
+//! (a key encrypts exactly one thing). Image keys travel inside the
+//! encrypted post; images themselves are blobs of ciphertext. The key is
+//! *wrapped* for every reader with a one-message Noise `N` handshake to the
+//! reader's account key (anonymous: relays can't tell who the readers are),
+//! so a reader tries the wraps until one opens. The post's audience list is
+//! inside the encrypted content, so readers can check who may comment.
+//!
+//! A reaction is wrapped only to the post's author and to the audience
+//! members who are friends of the reactor: WeChat's rule that you see a like
+//! or comment only if you are friends with whoever wrote it is enforced by
+//! encryption, not by the viewer's app.
+
+use serde::{Deserialize, Serialize};
+
+use crate::identity::{AccountId, AccountKey, SignatureBytes};
+
+/// Signature context of moments items.
+pub const ITEM_CONTEXT: &str = "weft/moment/1";
+/// Noise prologue of key wraps.
+pub const WRAP_PROLOGUE: &[u8] = b"weft/moments-wrap/1";
+/// Protocol id of backfill.
+pub const SYNC_PROTOCOL: &str = "/weft/sync/1";
+
+/// Most readers one post (or reaction) is wrapped for.
+pub const MAX_AUDIENCE: usize = 500;
+/// Bytes of one wrapped key: Noise `N` message = ephemeral (32) + key (32) + tag (16).
+pub const WRAP_LEN: usize = 80;
+/// Largest post text, bytes.
+pub const MAX_TEXT: usize = 8 * 1024;
+/// Largest comment, bytes.
+pub const MAX_COMMENT: usize = 2 * 1024;
+/// Most images per post (as WeChat).
+pub const MAX_IMAGES: usize = 9;
+/// Largest image, bytes (before encryption).
+pub const MAX_IMAGE_BYTES: usize = 10 * 1024 * 1024;
+/// Largest encrypted content of an item.
+pub const MAX_SEALED: usize = 40 * 1024;
+/// Largest encoded item (fits a gossip message with room to spare).
+pub const MAX_ITEM: usize = 96 * 1024;
+/// Items one sync reply carries at most.
+pub const MAX_SYNC_ITEMS: usize = 256;
+/// Authors one sync request may ask about.
+pub const MAX_SYNC_AUTHORS: usize = 64;
+/// Largest URL or link title.
+pub const MAX_LINK: usize = 1024;
+
+/// The gossipsub topic of an author's Moments.
+pub fn topic(author: &AccountId) -> String {
+    format!("weft/moments/{author}")
+}
+
+/// An item's id: BLAKE3 of the encoded signed item.
+pub type ItemId = [u8; 32];
+
+/// Why an item was refused.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum MomentError {
+    /// A bound was broken.
+    #[error("{0}")]
+    Bounds(String),
+    /// Signature invalid.
+    #[error("signature does not verify")]
+    BadSignature,
+    /// Someone other than the author signed a post, tombstone or setting.
+    #[error("only the author may sign posts, tombstones and settings on their topic")]
+    NotAuthor,
+    /// Decryption failed: not for us, or tampered.
+    #[error("cannot decrypt: not addressed to this account or tampered")]
+    NotForUs,
+    /// Encryption failed.
+    #[error("cannot encrypt: {0}")]
+    Crypto(String),
+}
+
+/// What an item says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Payload {
+    /// A post: wrapped keys and encrypted [`PostContent`].
+    Post {
+        /// One Noise `N` message per reader, each carrying the post key.
+        wraps: Vec<Vec<u8>>,
+        /// ChaCha20-Poly1305 of the postcard [`PostContent`], nonce 0.
+        sealed: Vec<u8>,
+    },
+    /// The author deletes one of their posts.
+    Tombstone {
+        /// The post.
+        post: ItemId,
+    },
+    /// A like, unlike or comment by anyone in the post's audience.
+    Reaction {
+        /// The post reacted to.
+        post: ItemId,
+        /// Keys for the readers allowed to see it.
+        wraps: Vec<Vec<u8>>,
+        /// ChaCha20-Poly1305 of the postcard [`ReactionContent`], nonce 0.
+        sealed: Vec<u8>,
+    },
+    /// The author's settings: how far back friends may see.
+    Settings {
+        /// Only posts from the last this many days are shown or served (0 = all).
+        visible_days: u32,
+    },
+}
+
+/// The signed part of an item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ItemBody {
+    /// Whose topic (and Moments) this belongs to.
+    pub author: AccountId,
+    /// Who signed: the author, or for reactions, the reactor.
+    pub signer: AccountId,
+    /// Seconds since the epoch, by the signer's clock.
+    pub at: u64,
+    /// Content.
+    pub payload: Payload,
+}
+
+/// A signed item.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Item {
+    /// Content.
+    pub body: ItemBody,
+    /// The signer's signature over the postcard body.
+    pub signature: SignatureBytes,
+}
+
+/// A link attached to a post.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Link {
+    /// URL.
+    pub url: String,
+    /// Title shown.
+    pub title: String,
+}
+
+/// An encrypted image: a blob of ciphertext, and the key that opens it
+/// (ChaCha20-Poly1305, nonce 0; the key is used for nothing else).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ImageRef {
+    /// The blob holding the encrypted bytes.
+    pub blob: crate::blob::BlobId,
+    /// Plaintext size.
+    pub size: u64,
+    /// The image's own key.
+    pub key: [u8; 32],
+}
+
+/// What readers of a post see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PostContent {
+    /// Text.
+    pub text: String,
+    /// Images, each encrypted under its own key.
+    pub images: Vec<ImageRef>,
+    /// Optional link.
+    pub link: Option<Link>,
+    /// Who may read it (besides the author): lets readers check reactors.
+    pub audience: Vec<AccountId>,
+}
+
+/// What a reaction says.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReactionContent {
+    /// Like.
+    Like,
+    /// Take a like back.
+    Unlike,
+    /// A comment, optionally replying to another comment.
+    Comment {
+        /// Text.
+        text: String,
+        /// The comment replied to.
+        reply_to: Option<ItemId>,
+    },
+}
+
+/// `/weft/sync/1` request: items on these authors' topics since a time.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncRequest {
+    /// (author, items at or after this time).
+    pub authors: Vec<(AccountId, u64)>,
+}
+
+/// `/weft/sync/1` answer: encoded [`Item`]s, oldest first.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncReply {
+    /// Encoded items (each as its own envelope-free postcard bytes).
+    pub items: Vec<Vec<u8>>,
+    /// More were available than fit; ask again from the last item's time.
+    pub more: bool,
+}
+
+impl Item {
+    /// Signs `body` with `key` (which must be `body.signer`).
+    pub fn sign(key: &AccountKey, body: ItemBody) -> Result<Self, MomentError> {
+        if key.account_id() != body.signer {
+            return Err(MomentError::NotAuthor);
+        }
+        let signature = key.sign(
+            ITEM_CONTEXT,
+            &postcard::to_stdvec(&body).map_err(|e| MomentError::Crypto(e.to_string()))?,
+        );
+        let item = Item { body, signature };
+        item.check()?;
+        Ok(item)
+    }
+
+    /// Postcard bytes (what gossip, sync and the store carry).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        postcard::to_stdvec(self).unwrap_or_default()
+    }
+
+    /// Parses and [`check`](Item::check)s bytes from anyone.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, MomentError> {
+        if bytes.len() > MAX_ITEM {
+            return Err(MomentError::Bounds(format!(
+                "item is {} bytes; the limit is {MAX_ITEM}",
+                bytes.len()
+            )));
+        }
+        let item: Item =
+            postcard::from_bytes(bytes).map_err(|e| MomentError::Bounds(e.to_string()))?;
+        item.check()?;
+        Ok(item)
+    }
+
+    /// The content id.
+    pub fn id(&self) -> ItemId {
+        crate::content_id(&self.to_bytes())
+    }
+
+    /// What any relay can check without keys: bounds, structure, who may
+    /// sign what, and the signature.
+    pub fn check(&self) -> Result<(), MomentError> {
+        let b = &self.body;
+        let bounds = |what: String| Err(MomentError::Bounds(what));
+        match &b.payload {
+            Payload::Post { wraps, sealed } | Payload::Reaction { wraps, sealed, .. } => {
+                if wraps.is_empty() || wraps.len() > MAX_AUDIENCE + 1 {
+                    return bounds(format!(
+                        "{} key wraps; 1 to {} allowed",
+                        wraps.len(),
+                        MAX_AUDIENCE + 1
+                    ));
+                }
+                if wraps.iter().any(|w| w.len() != WRAP_LEN) {
+                    return bounds("a key wrap has the wrong length".into());
+                }
+                if sealed.len() > MAX_SEALED || sealed.len() < 16 {
+                    return bounds(format!(
+                        "encrypted content is {} bytes; 16 to {MAX_SEALED} allowed",
+                        sealed.len()
+                    ));
+                }
+            }
+            Payload::Tombstone { .. } => {}
+            Payload::Settings { visible_days } => {
+                if *visible_days > 36_500 {
+                    return bounds("visible_days over 100 years".into());
+                }
+            }
+        }
+        let needs_author = !matches!(b.payload, Payload::Reaction { .. });
+        if needs_author && b.signer != b.author {
+            return Err(MomentError::NotAuthor);
+        }
+        let bytes = postcard::to_stdvec(b).map_err(|e| MomentError::Bounds(e.to_string()))?;
+        if bytes.len() > MAX_ITEM - 64 {
+            return bounds(format!("item body is {} bytes", bytes.len()));
+        }
+        b.signer
+            .verify(ITEM_CONTEXT, &bytes, &self.signature)
+            .map_err(|_| MomentError::BadSignature)
+    }
+
+    /// The post this item refers to (tombstones and reactions).
+    pub fn target(&self) -> Option<ItemId> {
+        match &self.body.payload {
+            Payload::Tombstone { post } | Payload::Reaction { post, .. } => Some(*post),
+            _ => None,
+        }
+    }
+}
+
+impl PostContent {
+    /// Checks bounds.
+    pub fn check(&self) -> Result<(), MomentError> {
+        if self.text.len() > MAX_TEXT {
+            return Err(MomentError::Bounds(format!(
+                "text is {} bytes; the limit is {MAX_TEXT}",
+                self.text.len()
+            )));
+        }
+        if self.images.len() > MAX_IMAGES {
+            return Err(MomentError::Bounds(format!(
+                "{} images; at most {MAX_IMAGES}",
+                self.images.len()
+            )));
+        }
+        if self.images.iter().any(|i| i.size > MAX_IMAGE_BYTES as u64) {
+            return Err(MomentError::Bounds(format!(
+                "an image is larger than {MAX_IMAGE_BYTES} bytes"
+            )));
+        }
+        if let Some(l) = &self.link {
+            if l.url.len() > MAX_LINK || l.title.len() > MAX_LINK {
+                return Err(MomentError::Bounds("link or title too long".into()));
+            }
+        }
+        if self.text.trim().is_empty() && self.images.is_empty() && self.link.is_none() {
+            return Err(MomentError::Bounds(
+                "a post needs text, an image or a link".into(),
+            ));
+        }
+        if self.audience.len() > MAX_AUDIENCE {
+            return Err(MomentError::Bounds(format!(
+                "audience of {}; at most {MAX_AUDIENCE}",
+                self.audience.len()
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl ReactionContent {
+    /// Checks bounds.
+    pub fn check(&self) -> Result<(), MomentError> {
+        if let ReactionContent::Comment { text, .. } = self {
+            if text.trim().is_empty() || text.len() > MAX_COMMENT {
+                return Err(MomentError::Bounds(format!(
+                    "a comment is 1 to {MAX_COMMENT} bytes"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A fresh random content key.
+pub fn new_key() -> Result<[u8; 32], MomentError> {
+    let mut k = [0u8; 32];
+    getrandom::fill(&mut k).map_err(|e| MomentError::Crypto(e.to_string()))?;
+    Ok(k)
+}
+
+fn nonce(n: u64) -> chacha20poly1305::Nonce {
+    let mut b = [0u8; 12];
+    b[4..].copy_from_slice(&n.to_le_bytes());
+    b.into()
+}
+
+/// Encrypts with `key` under nonce number `n` (each `n` used once per key).
+pub fn encrypt(key: &[u8; 32], n: u64, plaintext: &[u8]) -> Result<Vec<u8>, MomentError> {
+    use chacha20poly1305::{aead::Aead, KeyInit};
+    chacha20poly1305::ChaCha20Poly1305::new(key.into())
+        .encrypt(&nonce(n), plaintext)
+        .map_err(|e| MomentError::Crypto(e.to_string()))
+}
+
+/// Decrypts what [`encrypt`] made.
+pub fn decrypt(key: &[u8; 32], n: u64, ciphertext: &[u8]) -> Result<Vec<u8>, MomentError> {
+    use chacha20poly1305::{aead::Aead, KeyInit};
+    chacha20poly1305::ChaCha20Poly1305::new(key.into())
+        .decrypt(&nonce(n), ciphertext)
+        .map_err(|_| MomentError::NotForUs)
+}
+
+/// Wraps `key` for each of `readers` (order shuffled is not needed: wraps
+/// carry no recipient id).
+pub fn wrap_for(readers: &[AccountId], key: &[u8; 32]) -> Result<Vec<Vec<u8>>, MomentError> {
+    readers
+        .iter()
+        .map(|r| crate::seal::wrap_key(r, WRAP_PROLOGUE, key))
+        .collect::<Result<_, _>>()
+        .map_err(|e| MomentError::Crypto(e.to_string()))
+}
+
+/// Finds the wrap addressed to `me` and returns the key.
+pub fn unwrap(me: &AccountKey, wraps: &[Vec<u8>]) -> Result<[u8; 32], MomentError> {
+    wraps
+        .iter()
+        .find_map(|w| crate::seal::unwrap_key(me, WRAP_PROLOGUE, w).ok())
+        .ok_or(MomentError::NotForUs)
+}
+
+/// Builds a signed post. `audience` excludes the author (who is always a reader).
+pub fn make_post(
+    author: &AccountKey,
+    content: &PostContent,
+    key: &[u8; 32],
+    at: u64,
+) -> Result<Item, MomentError> {
+    content.check()?;
+    let mut readers = content.audience.clone();
+    readers.push(author.account_id());
+    readers.sort();
+    readers.dedup();
+    let plain = postcard::to_stdvec(content).map_err(|e| MomentError::Crypto(e.to_string()))?;
+    let body = ItemBody {
+        author: author.account_id(),
+        signer: author.account_id(),
+        at,
+        payload: Payload::Post {
+            wraps: wrap_for(&readers, key)?,
+            sealed: encrypt(key, 0, &plain)?,
+        },
+    };
+    Item::sign(author, body)
+}
+
+/// Builds a signed reaction readable by `readers` (the reactor is added).
+pub fn make_reaction(
+    reactor: &AccountKey,
+    author: AccountId,
+    post: ItemId,
+    content: &ReactionContent,
+    readers: &[AccountId],
+    at: u64,
+) -> Result<Item, MomentError> {
+    content.check()?;
+    let mut readers = readers.to_vec();
+    readers.push(reactor.account_id());
+    readers.push(author);
+    readers.sort();
+    readers.dedup();
+    if readers.len() > MAX_AUDIENCE + 1 {
+        readers.truncate(MAX_AUDIENCE + 1);
+    }
+    let key = new_key()?;
+    let plain = postcard::to_stdvec(content).map_err(|e| MomentError::Crypto(e.to_string()))?;
+    let body = ItemBody {
+        author,
+        signer: reactor.account_id(),
+        at,
+        payload: Payload::Reaction {
+            post,
+            wraps: wrap_for(&readers, &key)?,
+            sealed: encrypt(&key, 0, &plain)?,
+        },
+    };
+    Item::sign(reactor, body)
+}
+
+/// Opens a post for `me`: its key and content.
+pub fn open_post(me: &AccountKey, item: &Item) -> Result<([u8; 32], PostContent), MomentError> {
+    let Payload::Post { wraps, sealed } = &item.body.payload else {
+        return Err(MomentError::Bounds("not a post".into()));
+    };
+    let key = unwrap(me, wraps)?;
+    let plain = decrypt(&key, 0, sealed)?;
+    let content: PostContent =
+        postcard::from_bytes(&plain).map_err(|e| MomentError::Bounds(e.to_string()))?;
+    content.check()?;
+    Ok((key, content))
+}
+
+/// Opens a reaction for `me`.
+pub fn open_reaction(me: &AccountKey, item: &Item) -> Result<ReactionContent, MomentError> {
+    let Payload::Reaction { wraps, sealed, .. } = &item.body.payload else {
+        return Err(MomentError::Bounds("not a reaction".into()));
+    };
+    let key = unwrap(me, wraps)?;
+    let plain = decrypt(&key, 0, sealed)?;
+    let content: ReactionContent =
+        postcard::from_bytes(&plain).map_err(|e| MomentError::Bounds(e.to_string()))?;
+    content.check()?;
+    Ok(content)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> AccountKey {
+        AccountKey::generate().unwrap()
+    }
+
+    #[test]
+    fn only_the_audience_opens_a_post() {
+        let (a, b, c) = (key(), key(), key());
+        let content = PostContent {
+            text: "hello B".into(),
+            images: vec![],
+            link: None,
+            audience: vec![b.account_id()],
+        };
+        let k = new_key().unwrap();
+        let item = make_post(&a, &content, &k, 100).unwrap();
+        let back = Item::from_bytes(&item.to_bytes()).unwrap();
+        assert_eq!(back, item);
+        assert_eq!(open_post(&b, &item).unwrap().1, content);
+        assert_eq!(open_post(&a, &item).unwrap().1, content);
+        assert_eq!(open_post(&c, &item).unwrap_err(), MomentError::NotForUs);
+        // No plaintext on the wire.
+        let bytes = item.to_bytes();
+        assert!(!bytes.windows(7).any(|w| w == b"hello B"));
+    }
+
+    #[test]
+    fn forged_and_misattributed_items_are_refused() {
+        let (a, x) = (key(), key());
+        let content = PostContent {
+            text: "hi".into(),
+            images: vec![],
+            link: None,
+            audience: vec![],
+        };
+        let item = make_post(&a, &content, &new_key().unwrap(), 1).unwrap();
+        // Signed by X but claiming A's topic.
+        let mut body = item.body.clone();
+        body.signer = x.account_id();
+        assert_eq!(Item::sign(&x, body).unwrap_err(), MomentError::NotAuthor);
+        // Tampered after signing.
+        let mut t = item.clone();
+        t.body.at += 1;
+        assert_eq!(t.check().unwrap_err(), MomentError::BadSignature);
+        // Garbage and oversized bytes.
+        assert!(Item::from_bytes(&[0xff; 10]).is_err());
+        assert!(Item::from_bytes(&vec![0; MAX_ITEM + 1]).is_err());
+        // Over-long text.
+        let big = PostContent {
+            text: "x".repeat(MAX_TEXT + 1),
+            ..content
+        };
+        assert!(make_post(&a, &big, &new_key().unwrap(), 1).is_err());
+    }
+
+    #[test]
+    fn reactions_reach_only_their_readers() {
+        let (a, b, c, e) = (key(), key(), key(), key());
+        let r = make_reaction(
+            &c,
+            a.account_id(),
+            [7; 32],
+            &ReactionContent::Comment {
+                text: "nice".into(),
+                reply_to: None,
+            },
+            &[b.account_id()],
+            5,
+        )
+        .unwrap();
+        r.check().unwrap();
+        assert!(open_reaction(&a, &r).is_ok());
+        assert!(open_reaction(&b, &r).is_ok());
+        assert!(open_reaction(&c, &r).is_ok());
+        assert_eq!(open_reaction(&e, &r).unwrap_err(), MomentError::NotForUs);
+    }
+
+    #[test]
+    fn image_encryption_round_trips_and_detects_tampering() {
+        let k = new_key().unwrap();
+        let ct = encrypt(&k, 1, b"pixels").unwrap();
+        assert_eq!(decrypt(&k, 1, &ct).unwrap(), b"pixels");
+        assert!(decrypt(&k, 2, &ct).is_err());
+        let mut bad = ct.clone();
+        bad[0] ^= 1;
+        assert!(decrypt(&k, 1, &bad).is_err());
+    }
+}

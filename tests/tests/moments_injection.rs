@@ -1,0 +1,228 @@
+//! A plain gossipsub peer injects hostile Moments items on an author's
+//! topic: posts signed by someone else, a replayed old post, a tombstone
+//! for a post the signer didn't write, a comment by someone outside the
+//! audience, oversized and garbage bytes. The friend reading the topic
+//! rejects them all; its feed shows only the honest posts.
+
+use std::time::Duration;
+
+use futures::StreamExt;
+use libp2p::{gossipsub, noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, SwarmBuilder};
+use weft_protocol::{
+    moments::{
+        make_post, make_reaction, new_key, topic, Item, ItemBody, Payload, PostContent,
+        ReactionContent, ITEM_CONTEXT,
+    },
+    AccountId, AccountKey, Kind,
+};
+use weft_tests::{wait_for, Weft};
+
+const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+const T: Duration = Duration::from_secs(30);
+
+fn content(text: &str, audience: Vec<AccountId>) -> PostContent {
+    PostContent {
+        text: text.into(),
+        images: vec![],
+        link: None,
+        audience,
+    }
+}
+
+fn env(item: &Item) -> Vec<u8> {
+    weft_protocol::encode(Kind::MomentItem, item).unwrap()
+}
+
+/// Signs a body with no checks at all (as a hostile peer would).
+fn sign_raw(key: &AccountKey, body: ItemBody) -> Vec<u8> {
+    let signature = key.sign(ITEM_CONTEXT, &postcard::to_stdvec(&body).unwrap());
+    env(&Item { body, signature })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_items_on_a_friends_topic_reach_no_feed() {
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("ann"), w.home("bao"));
+    w.init(&a, "Ann").await;
+    w.init(&b, "Bao").await;
+    let _na = w.up(&a, &[]).await;
+    let a_addr = w.dial_addr(&a).await;
+    let _nb = w.up(&b, &["--bootstrap", &a_addr]).await;
+    w.befriend(&a, &b).await;
+    let hb = b.to_str().unwrap();
+    let p = w
+        .json(&[
+            "moments",
+            "post",
+            "--home",
+            a.to_str().unwrap(),
+            "real post",
+        ])
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        wait_for(T, || async {
+            let f = w.json(&["moments", "feed", "--home", hb]).await;
+            f.as_array().unwrap().iter().any(|x| x["id"] == p.as_str())
+        })
+        .await
+    );
+    let post_id: [u8; 32] = weft_protocol::blob::parse_blob_hex(&p).unwrap();
+
+    // The attacker holds Ann's real key only to forge a *stale* post and
+    // to craft the honest closing post; everything else uses other keys.
+    let ann = weft_node::Home::new(&a).load_identity().unwrap().account;
+    let bao: AccountId = w.account(&b).await.parse().unwrap();
+    let x = AccountKey::generate().unwrap();
+    let now = weft_protocol::unix_now();
+
+    let mut inj = SwarmBuilder::with_new_identity()
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|key| {
+            let cfg = gossipsub::ConfigBuilder::default()
+                .max_transmit_size(1 << 20)
+                .build()
+                .unwrap();
+            let b: gossipsub::Behaviour =
+                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)
+                    .unwrap();
+            b
+        })
+        .unwrap()
+        .build();
+    let t = gossipsub::IdentTopic::new(topic(&ann.account_id()));
+    inj.behaviour_mut().subscribe(&t).unwrap();
+    inj.dial(w.dial_addr(&b).await.parse::<Multiaddr>().unwrap())
+        .unwrap();
+    loop {
+        match tokio::time::timeout(T, inj.select_next_some())
+            .await
+            .expect("Bao's subscription")
+        {
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: s, .. })
+                if s == t.hash() =>
+            {
+                break
+            }
+            _ => {}
+        }
+    }
+
+    let x_post = make_post(
+        &x,
+        &content("x's own post", vec![bao]),
+        &new_key().unwrap(),
+        now,
+    )
+    .unwrap();
+    let mut misattributed = x_post.body.clone();
+    misattributed.author = ann.account_id();
+    let attacks: Vec<Vec<u8>> = vec![
+        // X's post on Ann's topic.
+        env(&x_post),
+        // A post claiming Ann as author, signed by X.
+        sign_raw(&x, misattributed),
+        // A replay of an old post by Ann (three days ago).
+        env(&make_post(
+            &ann,
+            &content("stale", vec![bao]),
+            &new_key().unwrap(),
+            now - 3 * 86_400,
+        )
+        .unwrap()),
+        // A tombstone for Ann's post, signed by X (as author X and as Ann).
+        sign_raw(
+            &x,
+            ItemBody {
+                author: x.account_id(),
+                signer: x.account_id(),
+                at: now,
+                payload: Payload::Tombstone { post: post_id },
+            },
+        ),
+        sign_raw(
+            &x,
+            ItemBody {
+                author: ann.account_id(),
+                signer: x.account_id(),
+                at: now,
+                payload: Payload::Tombstone { post: post_id },
+            },
+        ),
+        // A comment by X, outside the audience, readable by Bao.
+        env(&make_reaction(
+            &x,
+            ann.account_id(),
+            post_id,
+            &ReactionContent::Comment {
+                text: "spam from outside".into(),
+                reply_to: None,
+            },
+            &[bao],
+            now,
+        )
+        .unwrap()),
+        // Oversized.
+        vec![7u8; 200 * 1024],
+        // Garbage.
+        vec![0xde, 0xad, 0xbe, 0xef],
+    ];
+    for m in attacks {
+        let _ = inj.behaviour_mut().publish(t.clone(), m);
+    }
+    // Last, an honest post by Ann (same connection, so Bao read the rest first).
+    let honest = make_post(
+        &ann,
+        &content("honest", vec![bao]),
+        &new_key().unwrap(),
+        now + 1,
+    )
+    .unwrap();
+    inj.behaviour_mut()
+        .publish(t.clone(), env(&honest))
+        .unwrap();
+    let pump = tokio::spawn(async move {
+        loop {
+            inj.select_next_some().await;
+        }
+    });
+
+    let got = wait_for(T, || async {
+        let f = w.json(&["moments", "feed", "--home", hb]).await;
+        f.as_array().unwrap().iter().any(|x| x["text"] == "honest")
+    })
+    .await;
+    assert!(got, "the honest post never arrived");
+    let f = w.json(&["moments", "feed", "--home", hb]).await;
+    let texts: Vec<&str> = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["honest", "real post"],
+        "a hostile item reached the feed"
+    );
+    let real = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["id"] == p.as_str())
+        .unwrap();
+    assert_eq!(real["comments"].as_array().unwrap().len(), 0);
+    let log = std::fs::read_to_string(b.with_extension("log")).unwrap();
+    assert!(log.contains("rejecting moments gossip"));
+    assert!(log.contains("outside the post's audience"));
+    assert_eq!(w.status(&b).await["name"], "Bao");
+    pump.abort();
+}
