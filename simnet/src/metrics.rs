@@ -31,6 +31,9 @@ struct TrackState {
     outstanding: usize,
     lagged: u64,
     friends_accepted: usize,
+    /// Arrivals under keys not known yet (a Moments post id is known only
+    /// once `post` returns, and a fast friend may see it before that).
+    early: HashMap<String, Vec<(usize, Instant)>>,
 }
 
 impl Tracker {
@@ -51,6 +54,7 @@ impl Tracker {
                 expected,
                 lagged: 0,
                 friends_accepted: 0,
+                early: HashMap::new(),
             }),
             changed: Notify::new(),
             nonce,
@@ -80,13 +84,40 @@ impl Tracker {
             return;
         };
         let Some(&id) = s.keys.get(key) else {
+            // Bounded: only this run's unknown ids are kept, and not forever many.
+            if s.early.len() < 1_000_000 {
+                s.early
+                    .entry(key.to_string())
+                    .or_default()
+                    .push((node, now));
+            }
             return;
         };
-        if !s.expected[id].contains(&node) || s.arrivals[id].contains_key(&node) {
-            return;
+        if Self::count(&mut s, id, node, now) {
+            drop(s);
+            self.changed.notify_waiters();
         }
-        s.arrivals[id].insert(node, now);
+    }
+
+    fn count(s: &mut TrackState, id: usize, node: usize, at: Instant) -> bool {
+        if !s.expected[id].contains(&node) || s.arrivals[id].contains_key(&node) {
+            return false;
+        }
+        s.arrivals[id].insert(node, at);
         s.outstanding -= 1;
+        true
+    }
+
+    /// Item `id` is also known by `key` (e.g. the post id the node chose);
+    /// arrivals already seen under it are counted.
+    pub fn alias(&self, key: &str, id: usize) {
+        let Ok(mut s) = self.state.lock() else {
+            return;
+        };
+        s.keys.insert(key.to_string(), id);
+        for (node, at) in s.early.remove(key).unwrap_or_default() {
+            Self::count(&mut s, id, node, at);
+        }
         drop(s);
         self.changed.notify_waiters();
     }
@@ -243,8 +274,6 @@ pub struct Report {
     pub wall_s: f64,
     /// Events dropped by overflowing node event streams (would show as loss).
     pub lagged_events: u64,
-    /// Traffic kinds the scenario asked for that this build cannot drive.
-    pub unsupported: Vec<String>,
     /// For plots: per kind, sorted latencies (ms).
     #[serde(skip)]
     pub latencies: BTreeMap<String, Vec<f64>>,

@@ -10,6 +10,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
+use weft_node::moments::Audience;
 use weft_protocol::oa::OaKind;
 
 use crate::metrics::{cpu_time, rss_mib, Report, Tracker};
@@ -80,13 +81,6 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
     let t = Instant::now();
     let oa_ids = make_accounts(&sim, setup_timeout).await?;
     report.setup.oa_ms = t.elapsed().as_millis();
-
-    if plan.items.iter().any(|i| i.kind == TrafficKind::Moments) {
-        // MOMENTS: the Moments service is not in this node build yet; its
-        // items are planned (so plan hashes stay stable) but not sent, and
-        // reported as unsupported rather than as lost.
-        report.unsupported.push(TrafficKind::Moments.name().into());
-    }
 
     let (t0, heals) = play(&mut sim, &oa_ids).await;
     let settle = Duration::from_secs_f64(limits.settle_s);
@@ -314,10 +308,16 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
                 });
             }
             TrafficKind::Moments => {
-                // MOMENTS: call the Moments service here once it exists, e.g.
-                // `h.moments.post(&key, ...)`, after `tracker.sent(it.id)`;
-                // the watcher in sim.rs records `MomentsEvent::Post` by text.
-                continue;
+                tracker.sent(it.id);
+                let tracker = tracker.clone();
+                let id = it.id;
+                tokio::spawn(async move {
+                    match h.moments.post(&key, &[], None, &Audience::All).await {
+                        // Friends' events name the post by its id.
+                        Ok(post) => tracker.alias(&post, id),
+                        Err(e) => tracing::warn!(error = %e, "moments post failed"),
+                    }
+                });
             }
         }
         sent += 1;

@@ -1,7 +1,7 @@
 //! The running nodes of a simulation: each a real [`RunningNode`] with its
 //! own home and sled store, listening on its fixed `/memory/…` address
 //! behind the link model, with a watcher task that reports its chat and
-//! official-account events to the [`Tracker`] (and accepts friend requests,
+//! official-account and Moments events to the [`Tracker`] (and accepts friend requests,
 //! as a person would). Nodes can be stopped and started again with the same
 //! home, which is how churn keeps their stores.
 
@@ -14,6 +14,7 @@ use libp2p::PeerId;
 use tokio::sync::broadcast::error::RecvError;
 use weft_node::chat::ChatEvent;
 use weft_node::config::Profile;
+use weft_node::moments::MomentsEvent;
 use weft_node::oa::OaEvent;
 use weft_node::{NodeConfig, NodeHandle, RunningNode};
 use weft_protocol::WeftLink;
@@ -297,6 +298,7 @@ impl Sim {
 fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
     let mut chat = h.chat.subscribe();
     let mut oa = h.oa.subscribe();
+    let mut moments = h.moments.subscribe();
     let mut stop = h.shutdown.clone();
     tokio::spawn(async move {
         loop {
@@ -313,6 +315,12 @@ fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
                         });
                     }
                     Ok(ChatEvent::FriendAccepted { .. }) => tracker.friend_accepted(),
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => tracker.lagged(n),
+                    Err(RecvError::Closed) => return,
+                },
+                ev = moments.recv() => match ev {
+                    Ok(MomentsEvent::MomentPost { id, .. }) => tracker.arrived(&id, i),
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => tracker.lagged(n),
                     Err(RecvError::Closed) => return,
