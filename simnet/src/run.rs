@@ -187,17 +187,26 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         })
         .collect();
     while !pending.is_empty() && Instant::now() < deadline {
-        let mut still = Vec::new();
-        for (f, topic) in pending {
-            let ready = match sim.handle(f) {
-                Some(h) => h.net.topic_peers(topic.clone()).await.unwrap_or(0) >= 1,
-                None => true,
-            };
-            if !ready {
-                still.push((f, topic));
+        // Ask all at once, each bounded: one busy node must not stall the rest.
+        let until = deadline.min(Instant::now() + Duration::from_secs(5));
+        let asks = pending.iter().map(|(f, topic)| {
+            let h = sim.handle(*f).cloned();
+            let topic = topic.clone();
+            async move {
+                let Some(h) = h else { return true };
+                matches!(
+                    tokio::time::timeout_at(until.into(), h.net.topic_peers(topic)).await,
+                    Ok(Ok(n)) if n >= 1
+                )
             }
-        }
-        pending = still;
+        });
+        let ready = futures::future::join_all(asks).await;
+        pending = pending
+            .into_iter()
+            .zip(ready)
+            .filter(|(_, r)| !r)
+            .map(|(p, _)| p)
+            .collect();
         if last.elapsed() > PROGRESS_EVERY {
             last = Instant::now();
             progress(format!(
@@ -207,7 +216,7 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
             ));
         }
         if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
     Ok(ids)

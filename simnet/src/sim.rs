@@ -259,16 +259,15 @@ impl Sim {
     /// Waits until every running node has `min_peers` connections or
     /// `timeout` passes; returns how many made it.
     pub async fn wait_mesh(&self, min_peers: usize, timeout: Duration) -> usize {
-        let start = Instant::now();
+        let deadline = Instant::now() + timeout;
         let mut last = Instant::now();
         loop {
-            let mut reached = 0;
-            for n in self.nodes.iter().filter_map(|n| n.running.as_ref()) {
-                if n.handle().net.peers().await.map(|p| p.len()).unwrap_or(0) >= min_peers {
-                    reached += 1;
-                }
-            }
-            if reached == self.len() || start.elapsed() >= timeout {
+            let reached = self
+                .count_ready(deadline, |h| async move {
+                    h.net.peers().await.map(|p| p.len()).unwrap_or(0) >= min_peers
+                })
+                .await;
+            if reached == self.len() || Instant::now() >= deadline {
                 return reached;
             }
             if last.elapsed() > Duration::from_secs(5) {
@@ -278,8 +277,28 @@ impl Sim {
                     self.len()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(200)).await;
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
+    }
+
+    /// Asks every running node `ready` at once (a busy node's answer may be
+    /// slow; each question gives up at `deadline` or after 5 s); how many said yes.
+    pub async fn count_ready<F, Fut>(&self, deadline: Instant, ready: F) -> usize
+    where
+        F: Fn(Arc<NodeHandle>) -> Fut,
+        Fut: std::future::Future<Output = bool>,
+    {
+        let until = deadline.min(Instant::now() + Duration::from_secs(5));
+        let asks = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.running.as_ref())
+            .map(|n| tokio::time::timeout_at(until.into(), ready(n.handle().clone())));
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .filter(|r| matches!(r, Ok(true)))
+            .count()
     }
 
     /// Stops every node.
