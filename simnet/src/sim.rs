@@ -163,7 +163,10 @@ impl Sim {
             name: Some(format!("n{i}")),
             trust_roots: Vec::new(),
             profile: Profile::Lightweight,
-            memory_transport: Some(self.net.hook(i)),
+            // WEFT_SIM_PLAIN=1: libp2p's plain memory transport, to compare against the model.
+            memory_transport: std::env::var_os("WEFT_SIM_PLAIN")
+                .is_none()
+                .then(|| self.net.hook(i)),
         }
     }
 
