@@ -102,7 +102,7 @@ impl Default for Friends {
 }
 
 /// Official accounts.
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OaSetup {
     /// Number of accounts (each owned by a different node).
@@ -111,14 +111,6 @@ pub struct OaSetup {
     pub followers: usize,
 }
 
-impl Default for OaSetup {
-    fn default() -> Self {
-        Self {
-            accounts: 0,
-            followers: 0,
-        }
-    }
-}
 
 /// Kinds of traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
