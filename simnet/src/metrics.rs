@@ -241,6 +241,8 @@ pub struct FaultReport {
     pub to_down_nodes: usize,
     /// Of those, delivered (after the node came back).
     pub to_down_nodes_delivered: usize,
+    /// Churned nodes that could not be started again.
+    pub not_restarted: usize,
 }
 
 /// The JSON report of a run.

@@ -91,6 +91,7 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
     report.peak_rss_mib = peak;
     report.rss_mib_per_node = rss / n as f64;
     report.fill_wire(&sim.net.traffic());
+    report.faults.not_restarted = sim.not_restarted.len();
     report.fill_traffic(&plan, &tracker, t0, &heals);
     report.cpu_s = (cpu_time().saturating_sub(cpu0)).as_secs_f64();
     report.wall_s = wall.elapsed().as_secs_f64();
@@ -233,6 +234,7 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
     let mut items = plan.items.iter().peekable();
     let mut last = Instant::now();
     let mut sent = 0usize;
+    let mut stuck = Vec::new();
     loop {
         let next_fault = faults.peek().map(|f| f.at_ms);
         let next_item = items.peek().map(|i| i.at_ms);
@@ -280,9 +282,14 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
                         t0.elapsed().as_secs_f64(),
                         nodes.len()
                     ));
-                    if let Err(e) = sim.start_many(nodes).await {
-                        tracing::warn!(error = %e, "a node did not come back");
+                    let failed = sim.start_many(nodes).await;
+                    if !failed.is_empty() {
+                        progress(format!(
+                            "{} nodes did not come back (store still held by the stopped node's tasks)",
+                            failed.len()
+                        ));
                     }
+                    stuck.extend(failed);
                 }
             }
             continue;
@@ -331,6 +338,7 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
         }
         sent += 1;
     }
+    sim.not_restarted = stuck;
     (t0, heals)
 }
 

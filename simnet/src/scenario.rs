@@ -111,7 +111,6 @@ pub struct OaSetup {
     pub followers: usize,
 }
 
-
 /// Kinds of traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

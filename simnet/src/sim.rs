@@ -24,6 +24,9 @@ use crate::metrics::Tracker;
 use crate::plan::Plan;
 use crate::SimError;
 
+/// How long a restart waits for the stopped node's store to be released.
+pub const RESTART_PATIENCE: Duration = Duration::from_secs(10);
+
 /// One simulated node.
 pub struct SimNode {
     home: PathBuf,
@@ -43,6 +46,8 @@ pub struct Sim {
     /// What was sent and received.
     pub tracker: Arc<Tracker>,
     nodes: Vec<SimNode>,
+    /// Churned nodes that did not come back.
+    pub not_restarted: Vec<usize>,
     _dir: tempfile::TempDir,
 }
 
@@ -74,6 +79,7 @@ impl Sim {
             plan,
             tracker,
             nodes,
+            not_restarted: Vec::new(),
             _dir: dir,
         })
     }
@@ -251,12 +257,48 @@ impl Sim {
         }
     }
 
-    /// Starts the nodes in `list` again, with their stores.
-    pub async fn start_many(&mut self, list: &[usize]) -> Result<(), SimError> {
+    /// Starts the nodes in `list` again, with their stores, all at once.
+    /// A store still held by the stopped node's last tasks is retried for
+    /// up to [`RESTART_PATIENCE`]; returns the nodes that did not come back.
+    pub async fn start_many(&mut self, list: &[usize]) -> Vec<usize> {
+        let mut cfgs = Vec::new();
         for &i in list {
-            self.start(i).await?;
+            if self.nodes[i].running.is_some() || self.prepare(i).is_err() {
+                continue;
+            }
+            self.net.set_down(i, false);
+            cfgs.push((i, self.config(i)));
         }
-        Ok(())
+        let started = futures::future::join_all(cfgs.into_iter().map(|(i, cfg)| async move {
+            let deadline = Instant::now() + RESTART_PATIENCE;
+            loop {
+                match RunningNode::start(cfg.clone()).await {
+                    Ok(n) => return (i, Ok(n)),
+                    Err(e) if Instant::now() >= deadline => return (i, Err(e)),
+                    Err(e) => {
+                        tracing::debug!(node = i, error = %e, "restart: store still held, retrying");
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                }
+            }
+        }))
+        .await;
+        let mut failed = Vec::new();
+        for (i, r) in started {
+            match r {
+                Ok(node) => {
+                    let h = node.handle().clone();
+                    watch(self.tracker.clone(), i, h);
+                    self.nodes[i].running = Some(node);
+                }
+                Err(e) => {
+                    tracing::warn!(node = i, error = %e, "node did not come back");
+                    self.net.set_down(i, true);
+                    failed.push(i);
+                }
+            }
+        }
+        failed
     }
 
     /// Waits until every running node has `min_peers` connections or
