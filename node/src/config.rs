@@ -38,6 +38,21 @@ pub struct NodeConfig {
     /// Replaces the plain in-process memory transport (simnet's link model);
     /// `None` for real nodes.
     pub memory_transport: Option<MemoryTransportHook>,
+    /// Run on this already open store instead of opening the home's; `None`
+    /// for real nodes.
+    pub open_store: Option<OpenStore>,
+}
+
+/// A store that is already open. simnet restarts a churned node on the
+/// store it left behind: sled lets one handle per process open a database,
+/// and the stopped node's last tasks may still hold theirs.
+#[derive(Clone)]
+pub struct OpenStore(pub crate::store::Store);
+
+impl std::fmt::Debug for OpenStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenStore")
+    }
 }
 
 /// How much a node may cost.
@@ -81,6 +96,7 @@ impl NodeConfig {
             trust_roots: Vec::new(),
             profile: Profile::Full,
             memory_transport: None,
+            open_store: None,
             home,
         };
         let path = Home::new(&cfg.home).config_file();

@@ -147,7 +147,10 @@ impl RunningNode {
         } else {
             StoreOptions::default()
         };
-        let store = Store::open_with(&home.store_dir(), store_opts)?;
+        let store = match &cfg.open_store {
+            Some(open) => open.0.clone(),
+            None => Store::open_with(&home.store_dir(), store_opts)?,
+        };
         // Bind the API first: a port in use fails before the network starts.
         // A lightweight (simulated) node has no API: nobody drives it over HTTP.
         let token = api::new_token()?;

@@ -284,10 +284,7 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
                     ));
                     let failed = sim.start_many(nodes).await;
                     if !failed.is_empty() {
-                        progress(format!(
-                            "{} nodes did not come back (store still held by the stopped node's tasks)",
-                            failed.len()
-                        ));
+                        progress(format!("{} nodes did not come back", failed.len()));
                     }
                     stuck.extend(failed);
                 }

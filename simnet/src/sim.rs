@@ -24,7 +24,7 @@ use crate::metrics::Tracker;
 use crate::plan::Plan;
 use crate::SimError;
 
-/// How long a restart waits for the stopped node's store to be released.
+/// How long a failing restart is retried.
 pub const RESTART_PATIENCE: Duration = Duration::from_secs(10);
 
 /// One simulated node.
@@ -35,6 +35,8 @@ pub struct SimNode {
     pub peer: Option<PeerId>,
     /// Its account id.
     pub account: String,
+    /// Its store, kept across restarts (see [`weft_node::config::OpenStore`]).
+    store: Option<weft_node::store::Store>,
 }
 
 /// A set of nodes on one modelled network.
@@ -72,6 +74,7 @@ impl Sim {
                 running: None,
                 peer: None,
                 account: String::new(),
+                store: None,
             })
             .collect();
         Ok(Self {
@@ -173,6 +176,10 @@ impl Sim {
             memory_transport: std::env::var_os("WEFT_SIM_PLAIN")
                 .is_none()
                 .then(|| self.net.hook(i)),
+            open_store: self.nodes[i]
+                .store
+                .clone()
+                .map(weft_node::config::OpenStore),
         }
     }
 
@@ -189,6 +196,7 @@ impl Sim {
         let h = node.handle().clone();
         self.nodes[i].peer = Some(h.net.peer_id());
         self.nodes[i].account = h.identity.account.account_id().to_string();
+        self.nodes[i].store = Some(h.store.clone());
         watch(self.tracker.clone(), i, h);
         self.nodes[i].running = Some(node);
         Ok(())
@@ -216,6 +224,7 @@ impl Sim {
                 let h = node.handle().clone();
                 self.nodes[k].peer = Some(h.net.peer_id());
                 self.nodes[k].account = h.identity.account.account_id().to_string();
+                self.nodes[k].store = Some(h.store.clone());
                 watch(self.tracker.clone(), k, h);
                 self.nodes[k].running = Some(node);
             }
@@ -257,9 +266,9 @@ impl Sim {
         }
     }
 
-    /// Starts the nodes in `list` again, with their stores, all at once.
-    /// A store still held by the stopped node's last tasks is retried for
-    /// up to [`RESTART_PATIENCE`]; returns the nodes that did not come back.
+    /// Starts the nodes in `list` again, with their stores, all at once;
+    /// returns the nodes that did not come back (each retried for up to
+    /// [`RESTART_PATIENCE`]).
     pub async fn start_many(&mut self, list: &[usize]) -> Vec<usize> {
         let mut cfgs = Vec::new();
         for &i in list {
