@@ -141,6 +141,45 @@ async fn make_friends(sim: &Sim, timeout: Duration) {
         },
     )
     .await;
+    // Events say the requester heard back; the stores say both sides agree.
+    let mut last = Instant::now();
+    loop {
+        let missing = pairs
+            .iter()
+            .filter(|&&(a, b)| !(is_friend(sim, a, b) && is_friend(sim, b, a)))
+            .count();
+        if missing == 0 || Instant::now() >= deadline {
+            if missing > 0 {
+                progress(format!(
+                    "friends: {missing} pairs not friends on both sides"
+                ));
+            }
+            return;
+        }
+        if last.elapsed() > PROGRESS_EVERY {
+            last = Instant::now();
+            progress(format!(
+                "friends: {missing} pairs not friends on both sides yet"
+            ));
+        }
+        let _ =
+            tokio::time::timeout(Duration::from_millis(500), sim.tracker.changed.notified()).await;
+    }
+}
+
+/// Whether node `a`'s store has `b` as a friend.
+fn is_friend(sim: &Sim, a: usize, b: usize) -> bool {
+    let Some(h) = sim.handle(a) else {
+        return false;
+    };
+    let account = sim.account(b);
+    h.chat
+        .contacts()
+        .map(|cs| {
+            cs.iter()
+                .any(|c| c.account_id == account && c.state == "friend")
+        })
+        .unwrap_or(false)
 }
 
 /// Creates the planned official accounts and their follows; waits until
