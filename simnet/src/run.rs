@@ -183,7 +183,7 @@ fn is_friend(sim: &Sim, a: usize, b: usize) -> bool {
 }
 
 /// Creates the planned official accounts and their follows; waits until
-/// every follower knows at least one other subscriber of the topic.
+/// every follower knows two other subscribers of the topic (one if alone).
 async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimError> {
     let mut ids = Vec::new();
     for (k, oa) in sim.plan.oa.iter().enumerate() {
@@ -226,6 +226,15 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
             (*f, topic)
         })
         .collect();
+    // Two subscribed neighbours: a follower with only one hangs on one link of the mesh.
+    let want_peers = sim
+        .plan
+        .oa
+        .iter()
+        .map(|o| o.followers.len())
+        .min()
+        .unwrap_or(0)
+        .clamp(1, 2);
     while !pending.is_empty() && Instant::now() < deadline {
         // Ask all at once, each bounded: one busy node must not stall the rest.
         let until = deadline.min(Instant::now() + Duration::from_secs(5));
@@ -236,7 +245,7 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
                 let Some(h) = h else { return true };
                 matches!(
                     tokio::time::timeout_at(until.into(), h.net.topic_peers(topic)).await,
-                    Ok(Ok(n)) if n >= 1
+                    Ok(Ok(n)) if n >= want_peers
                 )
             }
         });
