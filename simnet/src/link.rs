@@ -1,8 +1,8 @@
 //! The link model: libp2p's in-process memory transport with latency,
 //! jitter, bandwidth, loss, partitions and node crashes put under it.
 //!
-//! Each node listens on a fixed `/memory/<base + index>` port, so the model
-//! knows both ends of every connection the node dials. The dialing side
+//! Each node listens on `/memory/<base + 1 + index + nodes × incarnation>`,
+//! so the model knows both ends of every connection a node dials. The dialing side
 //! wraps the raw byte stream ([`LinkStream`]) and models *both* directions
 //! there: its writes reach the wire late, and what it reads from the wire is
 //! held back until due. The accepting side's stream is left plain, so every
@@ -78,6 +78,7 @@ struct Model {
     reach: RwLock<Reach>,
     links: Mutex<Vec<Weak<Link>>>,
     traffic: Vec<NodeTraffic>,
+    incarnation: Vec<std::sync::atomic::AtomicU64>,
 }
 
 /// The shared network model of one simulation. Cheap to clone.
@@ -100,14 +101,25 @@ impl Network {
                 }),
                 links: Mutex::new(Vec::new()),
                 traffic: (0..n).map(|_| NodeTraffic::default()).collect(),
+                incarnation: (0..n).map(|_| AtomicU64::new(0)).collect(),
                 plan,
             }),
         }
     }
 
-    /// The fixed listen address of node `i`.
+    /// The listen address of node `i` in its current incarnation.
     pub fn addr(&self, i: usize) -> Multiaddr {
-        Multiaddr::empty().with(Protocol::Memory(self.model.base + i as u64 + 1))
+        let n = self.model.traffic.len() as u64;
+        let inc = self.model.incarnation[i].load(Ordering::Relaxed);
+        Multiaddr::empty().with(Protocol::Memory(self.model.base + 1 + i as u64 + n * inc))
+    }
+
+    /// Gives node `i` a new address for its next start. A restarted node
+    /// cannot always take its old port back (the stopped swarm's listener
+    /// may not be gone yet), so it comes back elsewhere, as a phone does
+    /// after a reconnect; peers find it through the DHT.
+    pub fn readdress(&self, i: usize) {
+        self.model.incarnation[i].fetch_add(1, Ordering::Relaxed);
     }
 
     /// The transport hook for node `i`.
@@ -201,9 +213,8 @@ impl Network {
 impl Model {
     fn index_of(&self, addr: &Multiaddr) -> Option<usize> {
         match addr.iter().next() {
-            Some(Protocol::Memory(p)) if p > self.base => {
-                let i = (p - self.base - 1) as usize;
-                (i < self.traffic.len()).then_some(i)
+            Some(Protocol::Memory(p)) if p > self.base && p < self.base + PORTS_PER_SIM => {
+                Some(((p - self.base - 1) % self.traffic.len() as u64) as usize)
             }
             _ => None,
         }

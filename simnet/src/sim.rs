@@ -276,6 +276,7 @@ impl Sim {
                 continue;
             }
             self.net.set_down(i, false);
+            self.net.readdress(i);
             cfgs.push((i, self.config(i)));
         }
         let started = futures::future::join_all(cfgs.into_iter().map(|(i, cfg)| async move {
