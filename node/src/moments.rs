@@ -832,6 +832,9 @@ impl Moments {
             Ok(item) => self.ingest(item).await,
             Err(e) => Verdict::Reject(e),
         };
+        if verdict == Verdict::Accept {
+            let _ = self.inner.store.flush_async().await;
+        }
         if let Verdict::Reject(reason) = &verdict {
             tracing::info!(topic = %msg.topic, %reason, "rejected moments item");
         }
@@ -840,7 +843,7 @@ impl Moments {
         }
     }
 
-    /// Applies a checked item from gossip or backfill.
+    /// Applies a checked item from gossip or backfill (the caller flushes).
     async fn ingest(&self, item: Item) -> Verdict {
         let _order = self.inner.ingest.lock().await;
         let author = item.body.author;
@@ -869,11 +872,7 @@ impl Moments {
                 })
                 .map(|_| Verdict::Accept),
         };
-        let verdict = r.unwrap_or_else(|e| Verdict::Reject(e.to_string()));
-        if verdict == Verdict::Accept {
-            let _ = self.inner.store.flush_async().await;
-        }
-        verdict
+        r.unwrap_or_else(|e| Verdict::Reject(e.to_string()))
     }
 
     fn ingest_post(&self, item: &Item, id: ItemId) -> Result<Verdict, StoreError> {
@@ -1078,6 +1077,7 @@ impl Moments {
             }
         }
         if got > 0 {
+            let _ = self.inner.store.flush_async().await;
             tracing::info!(%peer, got, "backfilled moments items");
         }
         got
