@@ -622,6 +622,30 @@ mod tests {
         assert_eq!(open_reaction(&e, &r).unwrap_err(), MomentError::NotForUs);
     }
 
+    proptest::proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            proptest::prop_assert!(Item::from_bytes(&bytes).is_err());
+            let _ = crate::decode::<Item>(crate::Kind::MomentItem, &bytes);
+            let _ = crate::decode::<SyncRequest>(crate::Kind::SyncRequest, &bytes);
+            let _ = crate::decode::<SyncReply>(crate::Kind::SyncReply, &bytes);
+            let me = AccountKey::from_bytes(&[5; 32]).unwrap();
+            let eph: [u8; 32] = bytes.get(..32).and_then(|b| b.try_into().ok()).unwrap_or([9; 32]);
+            proptest::prop_assert!(unwrap(&me, &eph, &[bytes.clone()]).is_err());
+        }
+
+        #[test]
+        fn any_post_text_round_trips(text in ".{1,200}", at in 0u64..4_000_000_000) {
+            let a = AccountKey::from_bytes(&[6; 32]).unwrap();
+            let c = PostContent { text, images: vec![], link: None, audience: vec![] };
+            let item = make_post(&a, &c, &[1; 32], at).unwrap();
+            let bytes = crate::encode(crate::Kind::MomentItem, &item).unwrap();
+            let back: Item = crate::decode(crate::Kind::MomentItem, &bytes).unwrap();
+            proptest::prop_assert_eq!(&back, &item);
+            proptest::prop_assert_eq!(open_post(&a, &back).unwrap().1, c);
+        }
+    }
+
     #[test]
     fn image_encryption_round_trips_and_detects_tampering() {
         let k = new_key().unwrap();
