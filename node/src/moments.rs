@@ -55,6 +55,8 @@ const SYNC_PAGES: usize = 16;
 const SYNC_REPLY_BYTES: usize = 900 * 1024;
 /// Most holders asked for an image.
 const MAX_HOLDERS: usize = 12;
+/// Sync requests answered per device per minute; more are declined.
+const SYNC_SERVED_PER_MINUTE: u32 = 30;
 /// Longest friend-tag name.
 const MAX_TAG_NAME: usize = 64;
 
@@ -237,6 +239,8 @@ struct Inner {
     joined: std::sync::Mutex<HashSet<AccountId>>,
     /// When we last backfilled from each device.
     synced: std::sync::Mutex<HashMap<PeerId, Instant>>,
+    /// Sync requests served per device in the current minute.
+    served: std::sync::Mutex<HashMap<PeerId, (Instant, u32)>>,
     /// Serialises ingestion so a post and its reactions are applied in order.
     ingest: tokio::sync::Mutex<()>,
 }
@@ -260,6 +264,7 @@ impl Moments {
                 events,
                 joined: Default::default(),
                 synced: Default::default(),
+                served: Default::default(),
                 ingest: Default::default(),
             }),
         };
@@ -1083,6 +1088,22 @@ impl Moments {
         got
     }
 
+    /// Rate limit for `/weft/sync/1` answers, per device.
+    fn may_serve(&self, peer: PeerId) -> bool {
+        let Ok(mut served) = self.inner.served.lock() else {
+            return false;
+        };
+        if served.len() > 4096 {
+            served.retain(|_, (t, _)| t.elapsed() < Duration::from_secs(60));
+        }
+        let e = served.entry(peer).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= Duration::from_secs(60) {
+            *e = (Instant::now(), 0);
+        }
+        e.1 += 1;
+        e.1 <= SYNC_SERVED_PER_MINUTE
+    }
+
     async fn ask_sync(&self, peer: PeerId, since: &[(AccountId, u64)]) -> Option<SyncReply> {
         let req = SyncRequest {
             authors: since.to_vec(),
@@ -1099,6 +1120,10 @@ impl Moments {
     /// Answers `/weft/sync/1`: items are signed and encrypted, so any peer
     /// may have them; the author's "last N days" setting is honoured.
     pub fn handle_inbound(&self, req: &InboundRequest) -> Option<Vec<u8>> {
+        if !self.may_serve(req.peer) {
+            tracing::warn!(peer = %req.peer, "too many sync requests; declining");
+            return None;
+        }
         let r: SyncRequest = match weft_protocol::decode(Kind::SyncRequest, &req.data) {
             Ok(r) => r,
             Err(e) => {
