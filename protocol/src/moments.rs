@@ -631,7 +631,7 @@ mod tests {
             let _ = crate::decode::<SyncReply>(crate::Kind::SyncReply, &bytes);
             let me = AccountKey::from_bytes(&[5; 32]).unwrap();
             let eph: [u8; 32] = bytes.get(..32).and_then(|b| b.try_into().ok()).unwrap_or([9; 32]);
-            proptest::prop_assert!(unwrap(&me, &eph, &[bytes.clone()]).is_err());
+            proptest::prop_assert!(unwrap(&me, &eph, std::slice::from_ref(&bytes)).is_err());
         }
 
         #[test]
