@@ -51,6 +51,12 @@ async fn wait<F: FnMut() -> bool>(what: &str, mut f: F) {
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
     let dir = tempfile::tempdir().expect("temp dir");
     let setup = Instant::now();
     let mut nodes: Vec<RunningNode> = Vec::with_capacity(FRIENDS + 1);
@@ -96,6 +102,11 @@ async fn main() {
             .await
             .expect("friend request");
     }
+    eprintln!(
+        "{:.1}s: {} nodes up, requests sent",
+        setup.elapsed().as_secs_f64(),
+        FRIENDS + 1
+    );
     let start = Instant::now();
     loop {
         let reqs = author.chat.requests().expect("requests");
@@ -115,7 +126,9 @@ async fn main() {
             .map(|c| c.iter().any(|c| c.state == "friend"))
             .unwrap_or(false)
     };
+    eprintln!("{:.1}s: requests accepted", setup.elapsed().as_secs_f64());
     wait("acceptances", || nodes[1..].iter().all(friends_of)).await;
+    eprintln!("{:.1}s: acceptances arrived", setup.elapsed().as_secs_f64());
     // Every friend subscribed to the author's topic (as the author sees it).
     let topic = weft_protocol::moments::topic(&author_id);
     let start = Instant::now();
