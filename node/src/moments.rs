@@ -55,6 +55,8 @@ const SYNC_PAGES: usize = 16;
 const SYNC_REPLY_BYTES: usize = 900 * 1024;
 /// Most holders asked for an image.
 const MAX_HOLDERS: usize = 12;
+/// Sync requests answered per device per minute; more are declined.
+const SYNC_SERVED_PER_MINUTE: u32 = 30;
 /// Longest friend-tag name.
 const MAX_TAG_NAME: usize = 64;
 
@@ -237,6 +239,8 @@ struct Inner {
     joined: std::sync::Mutex<HashSet<AccountId>>,
     /// When we last backfilled from each device.
     synced: std::sync::Mutex<HashMap<PeerId, Instant>>,
+    /// Sync requests served per device in the current minute.
+    served: std::sync::Mutex<HashMap<PeerId, (Instant, u32)>>,
     /// Serialises ingestion so a post and its reactions are applied in order.
     ingest: tokio::sync::Mutex<()>,
 }
@@ -260,6 +264,7 @@ impl Moments {
                 events,
                 joined: Default::default(),
                 synced: Default::default(),
+                served: Default::default(),
                 ingest: Default::default(),
             }),
         };
@@ -832,6 +837,9 @@ impl Moments {
             Ok(item) => self.ingest(item).await,
             Err(e) => Verdict::Reject(e),
         };
+        if verdict == Verdict::Accept {
+            let _ = self.inner.store.flush_async().await;
+        }
         if let Verdict::Reject(reason) = &verdict {
             tracing::info!(topic = %msg.topic, %reason, "rejected moments item");
         }
@@ -840,7 +848,7 @@ impl Moments {
         }
     }
 
-    /// Applies a checked item from gossip or backfill.
+    /// Applies a checked item from gossip or backfill (the caller flushes).
     async fn ingest(&self, item: Item) -> Verdict {
         let _order = self.inner.ingest.lock().await;
         let author = item.body.author;
@@ -869,11 +877,7 @@ impl Moments {
                 })
                 .map(|_| Verdict::Accept),
         };
-        let verdict = r.unwrap_or_else(|e| Verdict::Reject(e.to_string()));
-        if verdict == Verdict::Accept {
-            let _ = self.inner.store.flush_async().await;
-        }
-        verdict
+        r.unwrap_or_else(|e| Verdict::Reject(e.to_string()))
     }
 
     fn ingest_post(&self, item: &Item, id: ItemId) -> Result<Verdict, StoreError> {
@@ -1078,9 +1082,26 @@ impl Moments {
             }
         }
         if got > 0 {
+            let _ = self.inner.store.flush_async().await;
             tracing::info!(%peer, got, "backfilled moments items");
         }
         got
+    }
+
+    /// Rate limit for `/weft/sync/1` answers, per device.
+    fn may_serve(&self, peer: PeerId) -> bool {
+        let Ok(mut served) = self.inner.served.lock() else {
+            return false;
+        };
+        if served.len() > 4096 {
+            served.retain(|_, (t, _)| t.elapsed() < Duration::from_secs(60));
+        }
+        let e = served.entry(peer).or_insert((Instant::now(), 0));
+        if e.0.elapsed() >= Duration::from_secs(60) {
+            *e = (Instant::now(), 0);
+        }
+        e.1 += 1;
+        e.1 <= SYNC_SERVED_PER_MINUTE
     }
 
     async fn ask_sync(&self, peer: PeerId, since: &[(AccountId, u64)]) -> Option<SyncReply> {
@@ -1099,6 +1120,10 @@ impl Moments {
     /// Answers `/weft/sync/1`: items are signed and encrypted, so any peer
     /// may have them; the author's "last N days" setting is honoured.
     pub fn handle_inbound(&self, req: &InboundRequest) -> Option<Vec<u8>> {
+        if !self.may_serve(req.peer) {
+            tracing::warn!(peer = %req.peer, "too many sync requests; declining");
+            return None;
+        }
         let r: SyncRequest = match weft_protocol::decode(Kind::SyncRequest, &req.data) {
             Ok(r) => r,
             Err(e) => {

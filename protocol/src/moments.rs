@@ -11,9 +11,12 @@
 //! random 32-byte key; content is ChaCha20-Poly1305 under it with nonce 0
 //! (a key encrypts exactly one thing). Image keys travel inside the
 //! encrypted post; images themselves are blobs of ciphertext. The key is
-//! *wrapped* for every reader with a one-message Noise `N` handshake to the
-//! reader's account key (anonymous: relays can't tell who the readers are),
-//! so a reader tries the wraps until one opens. The post's audience list is
+//! *wrapped* for every reader: the item carries one fresh ephemeral X25519
+//! public key `E`, and per reader `R` a 48-byte box, ChaCha20-Poly1305 of
+//! the key under `BLAKE3-derive_key("weft moments key wrap v1", DH(e, R) ‖ E ‖ R)`
+//! (`R` is the reader's account key in Montgomery form, as in chat). Boxes
+//! name no one, so relays can't tell who the readers are; a reader does one
+//! DH and tries the boxes (a few µs each). The post's audience list is
 //! inside the encrypted content, so readers can check who may comment.
 //!
 //! A reaction is wrapped only to the post's author and to the audience
@@ -27,15 +30,15 @@ use crate::identity::{AccountId, AccountKey, SignatureBytes};
 
 /// Signature context of moments items.
 pub const ITEM_CONTEXT: &str = "weft/moment/1";
-/// Noise prologue of key wraps.
-pub const WRAP_PROLOGUE: &[u8] = b"weft/moments-wrap/1";
+/// BLAKE3 key-derivation context of key wraps.
+pub const WRAP_CONTEXT: &str = "weft moments key wrap v1";
 /// Protocol id of backfill.
 pub const SYNC_PROTOCOL: &str = "/weft/sync/1";
 
 /// Most readers one post (or reaction) is wrapped for.
 pub const MAX_AUDIENCE: usize = 500;
-/// Bytes of one wrapped key: Noise `N` message = ephemeral (32) + key (32) + tag (16).
-pub const WRAP_LEN: usize = 80;
+/// Bytes of one wrapped key: the key (32) + tag (16).
+pub const WRAP_LEN: usize = 48;
 /// Largest post text, bytes.
 pub const MAX_TEXT: usize = 8 * 1024;
 /// Largest comment, bytes.
@@ -88,7 +91,9 @@ pub enum MomentError {
 pub enum Payload {
     /// A post: wrapped keys and encrypted [`PostContent`].
     Post {
-        /// One Noise `N` message per reader, each carrying the post key.
+        /// The wraps' ephemeral X25519 public key.
+        eph: [u8; 32],
+        /// One box per reader, each carrying the post key.
         wraps: Vec<Vec<u8>>,
         /// ChaCha20-Poly1305 of the postcard [`PostContent`], nonce 0.
         sealed: Vec<u8>,
@@ -102,6 +107,8 @@ pub enum Payload {
     Reaction {
         /// The post reacted to.
         post: ItemId,
+        /// The wraps' ephemeral X25519 public key.
+        eph: [u8; 32],
         /// Keys for the readers allowed to see it.
         wraps: Vec<Vec<u8>>,
         /// ChaCha20-Poly1305 of the postcard [`ReactionContent`], nonce 0.
@@ -247,7 +254,7 @@ impl Item {
         let b = &self.body;
         let bounds = |what: String| Err(MomentError::Bounds(what));
         match &b.payload {
-            Payload::Post { wraps, sealed } | Payload::Reaction { wraps, sealed, .. } => {
+            Payload::Post { wraps, sealed, .. } | Payload::Reaction { wraps, sealed, .. } => {
                 if wraps.is_empty() || wraps.len() > MAX_AUDIENCE + 1 {
                     return bounds(format!(
                         "{} key wraps; 1 to {} allowed",
@@ -377,21 +384,70 @@ pub fn decrypt(key: &[u8; 32], n: u64, ciphertext: &[u8]) -> Result<Vec<u8>, Mom
         .map_err(|_| MomentError::NotForUs)
 }
 
-/// Wraps `key` for each of `readers` (order shuffled is not needed: wraps
-/// carry no recipient id).
-pub fn wrap_for(readers: &[AccountId], key: &[u8; 32]) -> Result<Vec<Vec<u8>>, MomentError> {
-    readers
-        .iter()
-        .map(|r| crate::seal::wrap_key(r, WRAP_PROLOGUE, key))
-        .collect::<Result<_, _>>()
-        .map_err(|e| MomentError::Crypto(e.to_string()))
+/// X25519, from the Noise library already in use (no second curve crate).
+fn x25519(secret: &[u8; 32]) -> Result<Box<dyn snow::types::Dh>, MomentError> {
+    use snow::resolvers::{CryptoResolver, DefaultResolver};
+    let mut dh = DefaultResolver
+        .resolve_dh(&snow::params::DHChoice::Curve25519)
+        .ok_or_else(|| MomentError::Crypto("no X25519".into()))?;
+    dh.set(secret);
+    Ok(dh)
 }
 
-/// Finds the wrap addressed to `me` and returns the key.
-pub fn unwrap(me: &AccountKey, wraps: &[Vec<u8>]) -> Result<[u8; 32], MomentError> {
+fn wrap_key(dh: &dyn snow::types::Dh, reader: &[u8; 32]) -> Result<[u8; 32], MomentError> {
+    let mut shared = [0u8; 32];
+    dh.dh(reader, &mut shared)
+        .map_err(|_| MomentError::Crypto("bad reader key".into()))?;
+    if shared == [0u8; 32] {
+        return Err(MomentError::Crypto("small-order reader key".into()));
+    }
+    Ok(shared)
+}
+
+/// Wraps `key` for each of `readers`: returns the ephemeral public key and
+/// one box per reader (in the readers' order, which the item does not reveal).
+pub fn wrap_for(
+    readers: &[AccountId],
+    key: &[u8; 32],
+) -> Result<([u8; 32], Vec<Vec<u8>>), MomentError> {
+    let eph = x25519(&new_key()?)?;
+    let eph_pub: [u8; 32] = eph
+        .pubkey()
+        .try_into()
+        .map_err(|_| MomentError::Crypto("bad ephemeral key".into()))?;
+    let mut boxes = Vec::with_capacity(readers.len());
+    for r in readers {
+        let reader = r
+            .noise_public()
+            .map_err(|_| MomentError::Crypto(format!("{r} is not an encryption key")))?;
+        let shared = wrap_key(eph.as_ref(), &reader)?;
+        boxes.push(encrypt(&box_key(&shared, &eph_pub, &reader), 0, key)?);
+    }
+    Ok((eph_pub, boxes))
+}
+
+fn box_key(shared: &[u8; 32], eph: &[u8; 32], reader: &[u8; 32]) -> [u8; 32] {
+    let mut material = [0u8; 96];
+    material[..32].copy_from_slice(shared);
+    material[32..64].copy_from_slice(eph);
+    material[64..].copy_from_slice(reader);
+    blake3::derive_key(WRAP_CONTEXT, &material)
+}
+
+/// Finds the box addressed to `me` and returns the key.
+pub fn unwrap(me: &AccountKey, eph: &[u8; 32], wraps: &[Vec<u8>]) -> Result<[u8; 32], MomentError> {
+    let dh = x25519(&me.noise_secret())?;
+    let mine: [u8; 32] = dh
+        .pubkey()
+        .try_into()
+        .map_err(|_| MomentError::Crypto("bad key".into()))?;
+    let mut shared = [0u8; 32];
+    dh.dh(eph, &mut shared).map_err(|_| MomentError::NotForUs)?;
+    let k = box_key(&shared, eph, &mine);
     wraps
         .iter()
-        .find_map(|w| crate::seal::unwrap_key(me, WRAP_PROLOGUE, w).ok())
+        .find_map(|w| decrypt(&k, 0, w).ok())
+        .and_then(|key| <[u8; 32]>::try_from(key.as_slice()).ok())
         .ok_or(MomentError::NotForUs)
 }
 
@@ -408,12 +464,14 @@ pub fn make_post(
     readers.sort();
     readers.dedup();
     let plain = postcard::to_stdvec(content).map_err(|e| MomentError::Crypto(e.to_string()))?;
+    let (eph, wraps) = wrap_for(&readers, key)?;
     let body = ItemBody {
         author: author.account_id(),
         signer: author.account_id(),
         at,
         payload: Payload::Post {
-            wraps: wrap_for(&readers, key)?,
+            eph,
+            wraps,
             sealed: encrypt(key, 0, &plain)?,
         },
     };
@@ -440,13 +498,15 @@ pub fn make_reaction(
     }
     let key = new_key()?;
     let plain = postcard::to_stdvec(content).map_err(|e| MomentError::Crypto(e.to_string()))?;
+    let (eph, wraps) = wrap_for(&readers, &key)?;
     let body = ItemBody {
         author,
         signer: reactor.account_id(),
         at,
         payload: Payload::Reaction {
             post,
-            wraps: wrap_for(&readers, &key)?,
+            eph,
+            wraps,
             sealed: encrypt(&key, 0, &plain)?,
         },
     };
@@ -455,10 +515,10 @@ pub fn make_reaction(
 
 /// Opens a post for `me`: its key and content.
 pub fn open_post(me: &AccountKey, item: &Item) -> Result<([u8; 32], PostContent), MomentError> {
-    let Payload::Post { wraps, sealed } = &item.body.payload else {
+    let Payload::Post { eph, wraps, sealed } = &item.body.payload else {
         return Err(MomentError::Bounds("not a post".into()));
     };
-    let key = unwrap(me, wraps)?;
+    let key = unwrap(me, eph, wraps)?;
     let plain = decrypt(&key, 0, sealed)?;
     let content: PostContent =
         postcard::from_bytes(&plain).map_err(|e| MomentError::Bounds(e.to_string()))?;
@@ -468,10 +528,13 @@ pub fn open_post(me: &AccountKey, item: &Item) -> Result<([u8; 32], PostContent)
 
 /// Opens a reaction for `me`.
 pub fn open_reaction(me: &AccountKey, item: &Item) -> Result<ReactionContent, MomentError> {
-    let Payload::Reaction { wraps, sealed, .. } = &item.body.payload else {
+    let Payload::Reaction {
+        eph, wraps, sealed, ..
+    } = &item.body.payload
+    else {
         return Err(MomentError::Bounds("not a reaction".into()));
     };
-    let key = unwrap(me, wraps)?;
+    let key = unwrap(me, eph, wraps)?;
     let plain = decrypt(&key, 0, sealed)?;
     let content: ReactionContent =
         postcard::from_bytes(&plain).map_err(|e| MomentError::Bounds(e.to_string()))?;
@@ -557,6 +620,30 @@ mod tests {
         assert!(open_reaction(&b, &r).is_ok());
         assert!(open_reaction(&c, &r).is_ok());
         assert_eq!(open_reaction(&e, &r).unwrap_err(), MomentError::NotForUs);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn garbage_never_panics(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2048)) {
+            proptest::prop_assert!(Item::from_bytes(&bytes).is_err());
+            let _ = crate::decode::<Item>(crate::Kind::MomentItem, &bytes);
+            let _ = crate::decode::<SyncRequest>(crate::Kind::SyncRequest, &bytes);
+            let _ = crate::decode::<SyncReply>(crate::Kind::SyncReply, &bytes);
+            let me = AccountKey::from_bytes(&[5; 32]).unwrap();
+            let eph: [u8; 32] = bytes.get(..32).and_then(|b| b.try_into().ok()).unwrap_or([9; 32]);
+            proptest::prop_assert!(unwrap(&me, &eph, std::slice::from_ref(&bytes)).is_err());
+        }
+
+        #[test]
+        fn any_post_text_round_trips(text in ".{1,200}", at in 0u64..4_000_000_000) {
+            let a = AccountKey::from_bytes(&[6; 32]).unwrap();
+            let c = PostContent { text, images: vec![], link: None, audience: vec![] };
+            let item = make_post(&a, &c, &[1; 32], at).unwrap();
+            let bytes = crate::encode(crate::Kind::MomentItem, &item).unwrap();
+            let back: Item = crate::decode(crate::Kind::MomentItem, &bytes).unwrap();
+            proptest::prop_assert_eq!(&back, &item);
+            proptest::prop_assert_eq!(open_post(&a, &back).unwrap().1, c);
+        }
     }
 
     #[test]

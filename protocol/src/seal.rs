@@ -189,32 +189,6 @@ pub fn sender_matches(claimed: &AccountId, sender_static: &[u8; 32]) -> bool {
         .is_ok_and(|public| public == *sender_static)
 }
 
-/// Noise pattern of key wraps: one-way, anonymous sender.
-const WRAP_PATTERN: &str = "Noise_N_25519_ChaChaPoly_BLAKE2s";
-
-/// Encrypts a 32-byte content key to `to` as one Noise `N` message (80
-/// bytes). The sender is anonymous and the message names no recipient, so a
-/// list of wraps reveals neither who wrote it nor who can read it; the
-/// surrounding item is signed separately.
-pub fn wrap_key(to: &AccountId, prologue: &[u8], key: &[u8; 32]) -> Result<Vec<u8>, SealError> {
-    const STEP: &str = "cannot wrap key";
-    let remote = remote_public(to)?;
-    let mut state = Builder::new(WRAP_PATTERN.parse().map_err(noise(STEP))?)
-        .prologue(prologue)
-        .and_then(|b| b.remote_public_key(&remote))
-        .and_then(|b| b.build_initiator())
-        .map_err(noise(STEP))?;
-    write(&mut state, key, STEP)
-}
-
-/// Opens a [`wrap_key`] message addressed to `me`.
-pub fn unwrap_key(me: &AccountKey, prologue: &[u8], wrap: &[u8]) -> Result<[u8; 32], SealError> {
-    const STEP: &str = "cannot unwrap key";
-    let mut state = build_responder(WRAP_PATTERN, prologue, me, STEP)?;
-    let key = read(&mut state, wrap, STEP)?;
-    <[u8; 32]>::try_from(key.as_slice()).map_err(|_| SealError::Noise(format!("{STEP}: not a key")))
-}
-
 /// The initiator of a live (Noise IK) exchange, waiting for message 2.
 pub struct Initiator(HandshakeState);
 

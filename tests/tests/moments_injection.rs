@@ -226,3 +226,167 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     assert_eq!(w.status(&b).await["name"], "Bao");
     pump.abort();
 }
+
+#[derive(libp2p::swarm::NetworkBehaviour)]
+struct Holder {
+    card: libp2p::request_response::Behaviour<weft_node::net::card::CardCodec>,
+    sync: libp2p::request_response::Behaviour<weft_tests::hostile::RawCodec>,
+}
+
+/// Ann's "only show my last 2 days" setting reaches Bao through backfill
+/// along with one old and one recent post: Bao's feed shows only the recent one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_last_n_days_setting_hides_older_posts() {
+    use libp2p::{identity::Keypair, request_response, StreamProtocol};
+    use weft_protocol::moments::{SyncReply, SyncRequest};
+    use weft_protocol::Card;
+    use weft_tests::hostile::{frame, unframe, RawCodec};
+
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("ann"), w.home("bao"));
+    w.init(&a, "Ann").await;
+    w.init(&b, "Bao").await;
+    let na = w.up(&a, &[]).await;
+    let a_addr = w.dial_addr(&a).await;
+    let _nb = w.up(&b, &["--bootstrap", &a_addr]).await;
+    w.befriend(&a, &b).await;
+    let bao: AccountId = w.account(&b).await.parse().unwrap();
+    // Ann's phone is off; her other device (this test) has her posts.
+    let ann = weft_node::Home::new(&a).load_identity().unwrap().account;
+    let mut na = na;
+    na.signal("TERM").await;
+    assert!(na.wait_exit(T).await.is_some());
+
+    let now = weft_protocol::unix_now();
+    let old = make_post(
+        &ann,
+        &content("five days ago", vec![bao]),
+        &new_key().unwrap(),
+        now - 5 * 86_400,
+    )
+    .unwrap();
+    let recent = make_post(
+        &ann,
+        &content("yesterday", vec![bao]),
+        &new_key().unwrap(),
+        now - 86_400,
+    )
+    .unwrap();
+    let setting = Item::sign(
+        &ann,
+        ItemBody {
+            author: ann.account_id(),
+            signer: ann.account_id(),
+            at: now,
+            payload: Payload::Settings { visible_days: 2 },
+        },
+    )
+    .unwrap();
+
+    let device = Keypair::generate_ed25519();
+    let device_pub = device.public().try_into_ed25519().unwrap().to_bytes();
+    let card = Card::new(
+        &ann,
+        ann.certify_device(device_pub, now),
+        "Ann",
+        vec![],
+        now,
+    )
+    .unwrap();
+    let cfg = || request_response::Config::default().with_request_timeout(T);
+    let mut h = SwarmBuilder::with_existing_identity(device)
+        .with_tokio()
+        .with_tcp(
+            tcp::Config::default(),
+            noise::Config::new,
+            yamux::Config::default,
+        )
+        .unwrap()
+        .with_behaviour(|_| Holder {
+            card: request_response::Behaviour::new(
+                [(
+                    StreamProtocol::new("/weft/card/1"),
+                    request_response::ProtocolSupport::Full,
+                )],
+                cfg(),
+            ),
+            sync: request_response::Behaviour::with_codec(
+                RawCodec,
+                [(
+                    StreamProtocol::new("/weft/sync/1"),
+                    request_response::ProtocolSupport::Full,
+                )],
+                cfg(),
+            ),
+        })
+        .unwrap()
+        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
+        .build();
+    h.dial(w.dial_addr(&b).await.parse::<Multiaddr>().unwrap())
+        .unwrap();
+    let bao_peer = loop {
+        if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
+            tokio::time::timeout(T, h.select_next_some())
+                .await
+                .expect("connect")
+        {
+            break peer_id;
+        }
+    };
+    h.behaviour_mut().card.send_request(&bao_peer, card);
+    let deadline = tokio::time::Instant::now() + T;
+    loop {
+        let ev = tokio::time::timeout_at(deadline, h.select_next_some())
+            .await
+            .expect("Bao never asked for Ann's Moments");
+        if let SwarmEvent::Behaviour(HolderEvent::Sync(request_response::Event::Message {
+            message:
+                request_response::Message::Request {
+                    request, channel, ..
+                },
+            ..
+        })) = ev
+        {
+            let req: SyncRequest =
+                weft_protocol::decode(Kind::SyncRequest, &unframe(&request)).unwrap();
+            assert!(req.authors.iter().any(|(x, _)| *x == ann.account_id()));
+            let reply = SyncReply {
+                items: vec![old.to_bytes(), recent.to_bytes(), setting.to_bytes()],
+                more: false,
+            };
+            let bytes = weft_protocol::encode(Kind::SyncReply, &reply).unwrap();
+            let _ = h.behaviour_mut().sync.send_response(channel, frame(&bytes));
+            break;
+        }
+    }
+    let pump = tokio::spawn(async move {
+        loop {
+            h.select_next_some().await;
+        }
+    });
+    let hb = b.to_str().unwrap();
+    assert!(
+        wait_for(T, || async {
+            let f = w.json(&["moments", "feed", "--home", hb]).await;
+            f.as_array()
+                .unwrap()
+                .iter()
+                .any(|x| x["text"] == "yesterday")
+        })
+        .await,
+        "the recent post never arrived by backfill"
+    );
+    let f = w.json(&["moments", "feed", "--home", hb]).await;
+    let texts: Vec<&str> = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        texts,
+        vec!["yesterday"],
+        "a post older than Ann's 2 days is shown"
+    );
+    pump.abort();
+}
