@@ -219,13 +219,19 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         .await;
     let deadline = Instant::now() + timeout;
     let mut last = Instant::now();
-    let mut pending: Vec<(usize, String)> = follows
-        .iter()
-        .map(|(f, id)| {
-            let topic = weft_protocol::oa::topic(&id.parse().expect("own account id"));
-            (*f, topic)
-        })
-        .collect();
+    let topic_of = |id: &String| weft_protocol::oa::topic(&id.parse().expect("own account id"));
+    let mut pending: Vec<(usize, String)> =
+        follows.iter().map(|(f, id)| (*f, topic_of(id))).collect();
+    // The owner's node must know a subscriber too, or its publish finds no
+    // one to send to (gossipsub's "insufficient peers") and the post is lost.
+    pending.extend(
+        sim.plan
+            .oa
+            .iter()
+            .zip(&ids)
+            .filter(|(o, _)| !o.followers.is_empty())
+            .map(|(o, id)| (o.owner, topic_of(id))),
+    );
     // Two subscribed neighbours: a follower with only one hangs on one link of the mesh.
     let want_peers = sim
         .plan
