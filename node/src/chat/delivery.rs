@@ -98,7 +98,16 @@ impl Chat {
 
     async fn deliver_loop(self, to: AccountId, notify: Arc<Notify>) {
         let mut backoff = Duration::from_millis(500);
+        let mut shutdown = self.inner.shutdown.clone();
+        let mut stopping = false;
         loop {
+            if stopping || *shutdown.borrow() {
+                // Stopping: the outbox keeps the work for the next start.
+                if let Ok(mut workers) = self.inner.workers.lock() {
+                    workers.remove(&to);
+                }
+                return;
+            }
             let batch = match self.inner.store.outbox_batch(&to, BATCH_ITEMS, BATCH_BYTES) {
                 Ok(b) => b,
                 Err(e) => {
@@ -132,6 +141,8 @@ impl Chat {
             tokio::select! {
                 _ = notify.notified() => {}
                 _ = tokio::time::sleep(backoff) => {}
+                // Also taken if the node's handle is gone (Err): stop either way.
+                _ = shutdown.wait_for(|s| *s) => stopping = true,
             }
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }

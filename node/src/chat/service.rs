@@ -167,6 +167,9 @@ pub(crate) struct Inner {
     pub(crate) send_lock: Mutex<()>,
     /// Delivery workers by recipient; the Notify wakes one early.
     pub(crate) workers: std::sync::Mutex<HashMap<AccountId, Arc<Notify>>>,
+    /// Flips to `true` when the node stops: delivery workers end (the
+    /// outbox keeps their work for the next start).
+    pub(crate) shutdown: tokio::sync::watch::Receiver<bool>,
 }
 
 /// The chat service handle. Cheap to clone.
@@ -211,6 +214,7 @@ impl Chat {
                 events,
                 send_lock: Mutex::new(()),
                 workers: std::sync::Mutex::new(HashMap::new()),
+                shutdown: shutdown.clone(),
             }),
         };
         // Restarts resume work: every recipient with queued mail gets a worker.
