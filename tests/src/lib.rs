@@ -261,6 +261,23 @@ impl Weft {
         assert!(friends, "acceptance never arrived");
     }
 
+    /// A bootstrap node (`boot`) plus one node per name, all joined through
+    /// it; returns every process (bootstrap first) and the named homes.
+    pub async fn network(&self, names: &[&str]) -> (Vec<NodeProc>, Vec<PathBuf>) {
+        let x = self.home("boot");
+        self.init(&x, "Boot").await;
+        let mut procs = vec![self.up(&x, &[]).await];
+        let boot = self.dial_addr(&x).await;
+        let mut homes = Vec::new();
+        for n in names {
+            let h = self.home(n);
+            self.init(&h, n).await;
+            procs.push(self.up(&h, &["--bootstrap", &boot]).await);
+            homes.push(h);
+        }
+        (procs, homes)
+    }
+
     /// `chat log --json` of `home` with `with`.
     pub async fn chat_log(&self, home: &Path, with: &str) -> Vec<Value> {
         let h = home.to_str().expect("utf-8");

@@ -3,7 +3,7 @@
 //! friend while the author is gone, and a 5 MB image fetched past a holder
 //! that serves a corrupted chunk.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -19,7 +19,7 @@ use weft_protocol::{
     Kind,
 };
 use weft_tests::hostile::{frame, unframe, RawCodec};
-use weft_tests::{wait_for, NodeProc, Weft};
+use weft_tests::{wait_for, Weft};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
 const T: Duration = Duration::from_secs(30);
@@ -52,22 +52,6 @@ async fn post(w: &Weft, h: &Path, text: &str, to: &[&str]) -> String {
         .to_string()
 }
 
-/// A bootstrap node plus `names`, all joined through it.
-async fn network(w: &Weft, names: &[&str]) -> (Vec<NodeProc>, Vec<PathBuf>) {
-    let x = w.home("boot");
-    w.init(&x, "Boot").await;
-    let mut procs = vec![w.up(&x, &[]).await];
-    let boot = w.dial_addr(&x).await;
-    let mut homes = Vec::new();
-    for n in names {
-        let h = w.home(n);
-        w.init(&h, n).await;
-        procs.push(w.up(&h, &["--bootstrap", &boot]).await);
-        homes.push(h);
-    }
-    (procs, homes)
-}
-
 /// Whether any file under `dir` contains `needle`.
 fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
     let Ok(entries) = std::fs::read_dir(dir) else {
@@ -88,7 +72,7 @@ fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audiences_comments_and_deletion() {
     let w = Weft::new(BIN);
-    let (_procs, homes) = network(&w, &["Ann", "Bao", "Cai", "Eve", "Dan"]).await;
+    let (_procs, homes) = w.network(&["Ann", "Bao", "Cai", "Eve", "Dan"]).await;
     let (a, b, c, e, d) = (&homes[0], &homes[1], &homes[2], &homes[3], &homes[4]);
     w.befriend(a, b).await;
     w.befriend(a, c).await;
@@ -205,7 +189,7 @@ async fn audiences_comments_and_deletion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_friend_backfills_from_another_friend() {
     let w = Weft::new(BIN);
-    let (mut procs, homes) = network(&w, &["Ann", "Bao", "Cai"]).await;
+    let (mut procs, homes) = w.network(&["Ann", "Bao", "Cai"]).await;
     let (a, b, c) = (&homes[0], &homes[1], &homes[2]);
     w.befriend(a, b).await;
     w.befriend(a, c).await;
@@ -249,7 +233,7 @@ struct BadHolder {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_5mb_image_survives_a_corrupting_holder() {
     let w = Weft::new(BIN);
-    let (_procs, homes) = network(&w, &["Ann", "Bao"]).await;
+    let (_procs, homes) = w.network(&["Ann", "Bao"]).await;
     let (a, b) = (&homes[0], &homes[1]);
     w.befriend(a, b).await;
 

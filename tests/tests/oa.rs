@@ -2,11 +2,11 @@
 //! followers, quotas, verification badges, auto-replies, backfill after
 //! being offline, unfollow.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use weft_tests::{wait_for, NodeProc, Weft};
+use weft_tests::{wait_for, Weft};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
 const T: Duration = Duration::from_secs(30);
@@ -31,29 +31,13 @@ async fn own_subscribers(w: &Weft, owner: &Path, oa: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// A bootstrap node plus `names`, all joined through it.
-async fn network(w: &Weft, names: &[&str]) -> (Vec<NodeProc>, Vec<PathBuf>) {
-    let x = w.home("boot");
-    w.init(&x, "Boot").await;
-    let mut procs = vec![w.up(&x, &[]).await];
-    let boot = w.dial_addr(&x).await;
-    let mut homes = Vec::new();
-    for n in names {
-        let h = w.home(n);
-        w.init(&h, n).await;
-        procs.push(w.up(&h, &["--bootstrap", &boot]).await);
-        homes.push(h);
-    }
-    (procs, homes)
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broadcast_reaches_20_followers_and_no_one_else() {
     let w = Weft::new(BIN);
     let mut names = vec!["Owner".to_string(), "Relay".to_string()];
     names.extend((1..=20).map(|i| format!("Fan{i}")));
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (_procs, homes) = network(&w, &refs).await;
+    let (_procs, homes) = w.network(&refs).await;
     let (owner, relay, fans) = (&homes[0], &homes[1], &homes[2..]);
 
     let created = w
