@@ -336,7 +336,17 @@ mod tests {
             assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
             s.set_name("Ada").unwrap();
         }
-        let s = Store::open(dir.path()).unwrap();
+        // sled's background flusher thread lets go of the file lock a moment
+        // after the last handle is dropped; poll for it, boundedly.
+        let mut reopened = Store::open(dir.path());
+        for _ in 0..100 {
+            if !matches!(reopened, Err(StoreError::Locked(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            reopened = Store::open(dir.path());
+        }
+        let s = reopened.unwrap();
         assert_eq!(s.name().unwrap().as_deref(), Some("Ada"));
     }
 
