@@ -54,7 +54,7 @@ use axum::{
     Json, Router,
 };
 use futures::Stream;
-use libp2p::{multiaddr::Protocol, Multiaddr};
+use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use tokio::task::JoinHandle;
@@ -268,19 +268,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-fn dialable(addrs: &[Multiaddr]) -> Vec<String> {
-    addrs
-        .iter()
-        .filter(|a| {
-            !a.iter().any(|p| {
-                matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
-                    || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
-            })
-        })
-        .map(|a| a.to_string())
-        .collect()
-}
-
 async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError> {
     let listen = node.net.listen_addrs().await?;
     let peers = node.net.peers().await?;
@@ -298,7 +285,7 @@ async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError
 }
 
 async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
-    let addrs = dialable(&node.net.listen_addrs().await?);
+    let addrs = crate::net::dialable(&node.net.listen_addrs().await?);
     let account = node.identity.account.account_id();
     let link = WeftLink {
         account,

@@ -528,17 +528,7 @@ impl EventLoop {
     }
 
     fn rebuild_card(&mut self) {
-        let addrs = self
-            .listen_addrs
-            .iter()
-            .filter(|a| {
-                !a.iter().any(|p| {
-                    matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
-                        || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
-                })
-            })
-            .map(|a| a.to_string())
-            .collect();
+        let addrs = super::dialable(&self.listen_addrs);
         match Card::new(
             &self.identity.account,
             self.identity.cert.clone(),

@@ -13,6 +13,22 @@ use serde::Serialize;
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use behaviour::SwarmOptions;
+
+/// Listen addresses others can dial: all but the unspecified ones
+/// (`0.0.0.0`, `::`), as text (for cards, links and `weft id`).
+pub fn dialable(addrs: &[Multiaddr]) -> Vec<String> {
+    use libp2p::multiaddr::Protocol;
+    addrs
+        .iter()
+        .filter(|a| {
+            !a.iter().any(|p| {
+                matches!(p, Protocol::Ip4(ip) if ip.is_unspecified())
+                    || matches!(p, Protocol::Ip6(ip) if ip.is_unspecified())
+            })
+        })
+        .map(|a| a.to_string())
+        .collect()
+}
 pub use event_loop::{spawn, NetConfig};
 
 /// Network-layer failures.
