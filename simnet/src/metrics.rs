@@ -4,7 +4,7 @@
 //! percentiles per kind of traffic, traffic per node, memory, CPU and wall
 //! time.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
@@ -30,6 +30,13 @@ struct TrackState {
     arrivals: Vec<HashMap<usize, Instant>>,
     outstanding: usize,
     lagged: u64,
+    /// Node index by account id (set as nodes start).
+    accounts: HashMap<String, usize>,
+    /// Planned friend pairs, lower index first.
+    planned_pairs: HashSet<(usize, usize)>,
+    /// (a, b): node a's store has b as a friend (a `FriendAccepted` event).
+    befriended: HashSet<(usize, usize)>,
+    /// Planned pairs that are friends on both sides.
     friends_accepted: usize,
     /// Arrivals under keys not known yet (a Moments post id is known only
     /// once `post` returns, and a fast friend may see it before that).
@@ -53,6 +60,13 @@ impl Tracker {
                 keys,
                 expected,
                 lagged: 0,
+                accounts: HashMap::new(),
+                planned_pairs: plan
+                    .friends
+                    .iter()
+                    .map(|&(a, b)| (a.min(b), a.max(b)))
+                    .collect(),
+                befriended: HashSet::new(),
                 friends_accepted: 0,
                 early: HashMap::new(),
             }),
@@ -129,15 +143,31 @@ impl Tracker {
         }
     }
 
-    /// A friend request was accepted.
-    pub fn friend_accepted(&self) {
+    /// Node `i` runs as `account`.
+    pub fn set_account(&self, i: usize, account: &str) {
         if let Ok(mut s) = self.state.lock() {
-            s.friends_accepted += 1;
+            s.accounts.insert(account.to_string(), i);
+        }
+    }
+
+    /// Node `i` now has `account` as a friend (both the requester and the
+    /// accepter see this, each after storing it).
+    pub fn friend_accepted(&self, i: usize, account: &str) {
+        if let Ok(mut s) = self.state.lock() {
+            let Some(&j) = s.accounts.get(account) else {
+                return;
+            };
+            if s.befriended.insert((i, j))
+                && s.befriended.contains(&(j, i))
+                && s.planned_pairs.contains(&(i.min(j), i.max(j)))
+            {
+                s.friends_accepted += 1;
+            }
         }
         self.changed.notify_waiters();
     }
 
-    /// Friend acceptances seen.
+    /// Planned friend pairs that are friends on both sides.
     pub fn friends_accepted(&self) -> usize {
         self.state.lock().map(|s| s.friends_accepted).unwrap_or(0)
     }

@@ -376,6 +376,7 @@ fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
     let mut oa = h.oa.subscribe();
     let mut moments = h.moments.subscribe();
     let mut stop = h.shutdown.clone();
+    tracker.set_account(i, &h.identity.account.account_id().to_string());
     tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -390,7 +391,7 @@ fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
                             }
                         });
                     }
-                    Ok(ChatEvent::FriendAccepted { .. }) => tracker.friend_accepted(),
+                    Ok(ChatEvent::FriendAccepted { account_id, .. }) => tracker.friend_accepted(i, &account_id),
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => tracker.lagged(n),
                     Err(RecvError::Closed) => return,

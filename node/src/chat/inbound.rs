@@ -6,7 +6,8 @@
 //! and from the account whose key sealed it, deduplicate by id, apply, and
 //! only after the store is flushed acknowledge it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
@@ -35,8 +36,10 @@ const QUOTA_ITEMS_PER_RECIPIENT: usize = 5000;
 const QUOTA_BYTES_TOTAL: usize = 64 * 1024 * 1024;
 /// Bytes of mail in one fetch answer.
 const FETCH_BYTES: usize = 900 * 1024;
-/// How often we look for our mail at the holders closest to our mailbox key.
-const MAIL_CHECK: Duration = Duration::from_secs(60);
+/// How often we look for our mail at the holders closest to our mailbox key
+/// (a DHT query). Senders retry us directly meanwhile, and holders we
+/// connect to are asked at once, so this is a backstop.
+const MAIL_CHECK: Duration = Duration::from_secs(300);
 /// How often we republish our account record in the DHT.
 const PUBLISH_EVERY: Duration = Duration::from_secs(30 * 60);
 
@@ -460,8 +463,12 @@ impl Chat {
         let mut events = self.inner.net.subscribe();
         tokio::spawn(async move {
             let mut last_fetch: HashMap<PeerId, Instant> = HashMap::new();
-            let mut check = tokio::time::interval(MAIL_CHECK);
+            let mut check =
+                tokio::time::interval_at(tokio::time::Instant::now() + MAIL_CHECK, MAIL_CHECK);
             let mut last_publish: Option<Instant> = None;
+            // The first check waits for a peer to ask the DHT through.
+            let mut checked = false;
+            let holders: Arc<Mutex<HashSet<PeerId>>> = Arc::default();
             loop {
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => return,
@@ -475,15 +482,23 @@ impl Chat {
                                 }
                             }
                             let Ok(peer) = peer_id.parse::<PeerId>() else { continue };
-                            // Any peer may hold mail for us; ask once in a while.
+                            // A holder of our mail (a peer near our mailbox key, found by
+                            // the last check) is back: ask it, once in a while. Until the
+                            // DHT named any, ask whoever we meet.
+                            let holder = holders.lock().is_ok_and(|h| h.is_empty() || h.contains(&peer));
                             let recent = last_fetch.get(&peer).is_some_and(|t| t.elapsed() < Duration::from_secs(10));
-                            if !recent {
+                            if holder && !recent {
                                 if last_fetch.len() > 4096 {
                                     last_fetch.clear();
                                 }
                                 last_fetch.insert(peer, Instant::now());
                                 let c = chat.clone();
                                 tokio::spawn(async move { c.fetch_mail(peer).await });
+                            }
+                            if !checked {
+                                checked = true;
+                                let (c, h) = (chat.clone(), holders.clone());
+                                tokio::spawn(async move { c.check_mailbox_holders(&h).await });
                             }
                             if last_publish.is_none_or(|t| t.elapsed() > PUBLISH_EVERY) {
                                 last_publish = Some(Instant::now());
@@ -496,22 +511,32 @@ impl Chat {
                         Err(_) => return,
                     },
                     _ = check.tick() => {
-                        let c = chat.clone();
-                        tokio::spawn(async move { c.check_mailbox_holders().await });
+                        let (c, h) = (chat.clone(), holders.clone());
+                        tokio::spawn(async move { c.check_mailbox_holders(&h).await });
                     }
                 }
             }
         });
     }
 
-    async fn check_mailbox_holders(&self) {
+    /// Asks the peers closest to our mailbox key (where senders leave mail
+    /// for us) for our mail; remembers them in `holders`.
+    async fn check_mailbox_holders(&self, holders: &Mutex<HashSet<PeerId>>) {
         let key = mailbox_key(&self.me());
         let Ok(Ok(peers)) =
             tokio::time::timeout(Duration::from_secs(20), self.inner.net.closest_peers(key)).await
         else {
             return;
         };
-        for (peer, _) in peers.into_iter().take(super::delivery::HOLDERS + 2) {
+        let near: Vec<PeerId> = peers
+            .into_iter()
+            .map(|(p, _)| p)
+            .take(super::delivery::HOLDERS + 2)
+            .collect();
+        if let Ok(mut h) = holders.lock() {
+            *h = near.iter().copied().collect();
+        }
+        for peer in near {
             self.fetch_mail(peer).await;
         }
     }

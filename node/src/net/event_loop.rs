@@ -5,7 +5,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use libp2p::{
@@ -31,7 +31,7 @@ use crate::store::{KnownPeer, Store};
 const COMMAND_QUEUE: usize = 256;
 /// Events buffered for slow subscribers (they then skip ahead).
 const EVENT_QUEUE: usize = 1024;
-/// Below this many connections, the node dials DHT peers it knows.
+/// Neighbours the node keeps connected on purpose (see `keep`).
 const TARGET_PEERS: usize = 8;
 /// Dials still waiting for an answer, at most.
 const MAX_PENDING_DIALS: usize = 64;
@@ -39,6 +39,17 @@ const MAX_PENDING_DIALS: usize = 64;
 const MAX_ADDRS_PER_PEER: usize = 8;
 /// Peers from the address book redialled at start.
 const REDIAL_AT_START: usize = 16;
+/// A routing table smaller than this is refreshed every [`LOOKUP_SMALL`].
+const SMALL_TABLE: usize = 20;
+/// Lookup of our own id while the routing table is small.
+const LOOKUP_SMALL: Duration = Duration::from_secs(60);
+/// Lookup of our own id otherwise (Kademlia's usual five minutes).
+const LOOKUP_EVERY: Duration = Duration::from_secs(300);
+/// Full refresh of every bucket (at start, 1000 simnet nodes doing it
+/// at once connected each to ~400 others).
+const REFRESH_EVERY: Duration = Duration::from_secs(1800);
+/// Cap on peers remembered as seen by mDNS.
+const MAX_MDNS_PEERS: usize = 1024;
 
 /// What the network task needs to start.
 pub struct NetConfig {
@@ -87,6 +98,8 @@ struct EventLoop {
     pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
     my_card: Option<Card>,
     bootstrapped: bool,
+    last_bootstrap: Option<Instant>,
+    last_refresh: Instant,
     inbound: mpsc::Sender<InboundRequest>,
     next_responder: u64,
     responders: HashMap<(AppProtocol, u64), request_response::ResponseChannel<Vec<u8>>>,
@@ -102,6 +115,8 @@ struct EventLoop {
     oa_slots: crate::oa::SlotTable,
     /// Peers connected from our own LAN subnet (see `same_lan`).
     lan_conn_peers: HashSet<PeerId>,
+    /// Peers mDNS currently sees: still nearby when an idle connection closes.
+    mdns_peers: HashSet<PeerId>,
 }
 
 /// Builds the swarm, starts listening (errors such as a port in use are
@@ -130,6 +145,8 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         pending_dials: HashMap::new(),
         my_card: None,
         bootstrapped: false,
+        last_bootstrap: None,
+        last_refresh: Instant::now(),
         inbound: cfg.inbound,
         next_responder: 0,
         responders: HashMap::new(),
@@ -143,6 +160,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         moments: cfg.moments,
         oa_slots: crate::oa::SlotTable::default(),
         lan_conn_peers: HashSet::new(),
+        mdns_peers: HashSet::new(),
     };
     lp.rebuild_card();
     lp.join(&cfg.bootstrap);
@@ -373,8 +391,7 @@ impl EventLoop {
             NetCommand::PutRecord { key, value, reply } => {
                 let mut record = kad::Record::new(key, value);
                 record.expires = Some(
-                    std::time::Instant::now()
-                        + Duration::from_secs(super::records::ACCOUNT_RECORD_TTL_SECS),
+                    Instant::now() + Duration::from_secs(super::records::ACCOUNT_RECORD_TTL_SECS),
                 );
                 match self
                     .swarm
@@ -480,30 +497,79 @@ impl EventLoop {
         if connected == 0 {
             return;
         }
-        if !self.bootstrapped || connected < TARGET_PEERS {
-            if let Ok(_qid) = self.swarm.behaviour_mut().kad.bootstrap() {
-                self.bootstrapped = true;
-            }
+        // Refresh the DHT's view: a lookup of our own id (cheap: it contacts
+        // the peers near us), soon while the routing table is small, then
+        // every few minutes; the full refresh of every bucket (which
+        // contacts peers all over the id space) rarely.
+        let table: usize = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .map(|b| b.num_entries())
+            .sum();
+        let every = if table < SMALL_TABLE {
+            LOOKUP_SMALL
+        } else {
+            LOOKUP_EVERY
+        };
+        if self.last_bootstrap.is_none_or(|t| t.elapsed() >= every) {
+            self.bootstrap();
         }
-        if connected < TARGET_PEERS {
-            let me = *self.swarm.local_peer_id();
-            let candidates: Vec<PeerId> = self
-                .swarm
-                .behaviour_mut()
-                .kad
-                .kbuckets()
-                .flat_map(|b| b.iter().map(|e| *e.node.key.preimage()).collect::<Vec<_>>())
-                .filter(|p| *p != me)
-                .collect();
-            let unconnected: Vec<PeerId> = candidates
-                .into_iter()
-                .filter(|p| !self.swarm.is_connected(p))
-                .take(TARGET_PEERS - connected)
-                .collect();
-            for p in unconnected {
-                let _ = self.swarm.dial(p);
-            }
+        if self.last_refresh.elapsed() >= REFRESH_EVERY
+            && self.swarm.behaviour_mut().kad.bootstrap().is_ok()
+        {
+            self.last_refresh = Instant::now();
         }
+        // Keep TARGET_PEERS neighbours: connections we have first, then
+        // peers from the routing table (kept before they connect, so the
+        // new connection is born kept).
+        let kept = self.swarm.behaviour().keep.kept();
+        if kept >= TARGET_PEERS {
+            return;
+        }
+        let mut want = TARGET_PEERS - kept;
+        let have: Vec<PeerId> = self
+            .swarm
+            .connected_peers()
+            .filter(|p| !self.swarm.behaviour().keep.is_kept(p))
+            .take(want)
+            .copied()
+            .collect();
+        want -= have.len();
+        for p in have {
+            self.swarm.behaviour_mut().keep.keep(p, true);
+        }
+        if want == 0 {
+            return;
+        }
+        let me = *self.swarm.local_peer_id();
+        let candidates: Vec<PeerId> = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .kbuckets()
+            .flat_map(|b| b.iter().map(|e| *e.node.key.preimage()).collect::<Vec<_>>())
+            .filter(|p| *p != me)
+            .collect();
+        let unconnected: Vec<PeerId> = candidates
+            .into_iter()
+            .filter(|p| !self.swarm.is_connected(p))
+            .take(want)
+            .collect();
+        for p in unconnected {
+            self.swarm.behaviour_mut().keep.keep(p, true);
+            let _ = self.swarm.dial(p);
+        }
+    }
+
+    /// Joins the DHT: looks up our own id, which fills the routing table
+    /// with the peers near us and tells them about us.
+    fn bootstrap(&mut self) {
+        let me = *self.swarm.local_peer_id();
+        self.swarm.behaviour_mut().kad.get_closest_peers(me);
+        self.bootstrapped = true;
+        self.last_bootstrap = Some(Instant::now());
     }
 
     /// Whether `addr` is a private IPv4 address in the same /24 as one of our
@@ -603,7 +669,8 @@ impl EventLoop {
                 }
                 if num_established == 0 {
                     self.peers.remove(&peer_id);
-                    if self.lan_conn_peers.remove(&peer_id) {
+                    // An idle connection closing does not make an mDNS-seen peer leave the LAN.
+                    if self.lan_conn_peers.remove(&peer_id) && !self.mdns_peers.contains(&peer_id) {
                         self.emit(NetEvent::LanPeerExpired {
                             peer_id: peer_id.to_string(),
                         });
@@ -697,8 +764,8 @@ impl EventLoop {
                             .kad
                             .add_address(&peer_id, a.clone());
                     }
-                    if !self.bootstrapped && self.swarm.behaviour_mut().kad.bootstrap().is_ok() {
-                        self.bootstrapped = true;
+                    if !self.bootstrapped {
+                        self.bootstrap();
                     }
                 }
                 let known = KnownPeer {
@@ -716,6 +783,9 @@ impl EventLoop {
             BehaviourEvent::Mdns(mdns::Event::Discovered(list)) => {
                 let mut seen = HashSet::new();
                 for (peer, addr) in list {
+                    if self.mdns_peers.len() < MAX_MDNS_PEERS {
+                        self.mdns_peers.insert(peer);
+                    }
                     self.swarm
                         .behaviour_mut()
                         .kad
@@ -813,6 +883,7 @@ impl EventLoop {
             BehaviourEvent::Mdns(mdns::Event::Expired(list)) => {
                 let mut seen = HashSet::new();
                 for (peer, _) in list {
+                    self.mdns_peers.remove(&peer);
                     if seen.insert(peer) {
                         self.emit(NetEvent::LanPeerExpired {
                             peer_id: peer.to_string(),

@@ -6,6 +6,7 @@ pub mod behaviour;
 pub mod card;
 mod event_loop;
 pub mod frame;
+mod keep;
 pub mod records;
 
 use libp2p::{Multiaddr, PeerId};
