@@ -248,6 +248,10 @@ struct Inner {
     trust_roots: Vec<AccountId>,
     events: broadcast::Sender<OaEvent>,
     blobs: crate::blobs::Blobs,
+    /// Held from counting this period's posts to storing the new one, so
+    /// two posts published at once never take the same slot (followers
+    /// would refuse the second as a slot reused).
+    publishing: tokio::sync::Mutex<()>,
 }
 
 /// The official-accounts service handle. Cheap to clone.
@@ -301,6 +305,7 @@ impl Oa {
                 trust_roots,
                 events,
                 blobs,
+                publishing: tokio::sync::Mutex::new(()),
             }),
         };
         let me = oa.clone();
@@ -542,6 +547,7 @@ impl Oa {
                 )));
             }
         }
+        let slot_guard = self.inner.publishing.lock().await;
         let now = weft_protocol::unix_now();
         let period = owned.kind.period_of(now);
         let used = self
@@ -573,6 +579,7 @@ impl Oa {
             .map_err(|e| OaServiceError::BadCertificate(e.to_string()))?;
         self.inner.store.put_broadcast(&b)?;
         self.inner.store.flush_async().await?;
+        drop(slot_guard);
         let gossiped = self.inner.net.publish(topic(&account), bytes).await.is_ok();
         Ok((hex(&b.id()), gossiped))
     }

@@ -353,11 +353,14 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
                 };
                 tracker.sent(it.id);
                 tokio::spawn(async move {
-                    if let Err(e) =
-                        h.oa.publish(&id, &key, "simnet broadcast", None, vec![], vec![])
-                            .await
+                    match h
+                        .oa
+                        .publish(&id, &key, "simnet broadcast", None, vec![], vec![])
+                        .await
                     {
-                        tracing::warn!(error = %e, "publish failed");
+                        Ok((_, true)) => {}
+                        Ok((_, false)) => tracing::warn!("post stored but not gossiped"),
+                        Err(e) => tracing::warn!(error = %e, "publish failed"),
                     }
                 });
             }
