@@ -332,3 +332,52 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
     assert!(f2_has_it);
     assert!(feed(&w, &fan1, true).await.is_empty());
 }
+
+/// Two posts published at the same moment take two slots (the second is
+/// not refused by followers as a reused slot): both arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn posts_published_at_once_both_arrive() {
+    let w = Weft::new(BIN);
+    let (owner, fan) = (w.home("owner"), w.home("fan"));
+    w.init(&owner, "Shop").await;
+    w.init(&fan, "Fan").await;
+    let _no = w.up(&owner, &[]).await;
+    let boot = w.dial_addr(&owner).await;
+    let _nf = w.up(&fan, &["--bootstrap", &boot]).await;
+    let created = w
+        .json(&[
+            "oa",
+            "create",
+            "--home",
+            s(&owner),
+            "--kind",
+            "service",
+            "Shop",
+        ])
+        .await;
+    let oa = created["account_id"].as_str().unwrap().to_string();
+    w.json(&["oa", "follow", "--home", s(&fan), &oa]).await;
+    assert!(wait_for(T, || async { own_subscribers(&w, &owner, &oa).await >= 1 }).await);
+    let posts: Vec<[&str; 5]> = ["Open late today", "New stock in", "Sale ends Friday"]
+        .into_iter()
+        .map(|t| ["oa", "publish", "--home", s(&owner), t])
+        .collect();
+    let w_ref = &w;
+    let runs = posts.iter().map(|p| {
+        let args = [p[0], p[1], p[2], p[3], oa.as_str(), p[4]];
+        async move { w_ref.json(&args).await["id"].as_str().unwrap().to_string() }
+    });
+    let ids = futures::future::join_all(runs).await;
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), 3);
+    assert!(
+        wait_for(T, || async {
+            let f = feed(&w, &fan, true).await;
+            ids.iter()
+                .all(|id| f.iter().any(|x| x["id"] == id.as_str()))
+        })
+        .await,
+        "a post published alongside others was lost: {:?}",
+        feed(&w, &fan, true).await
+    );
+}
