@@ -358,14 +358,10 @@ async fn posts_published_at_once_both_arrive() {
     let oa = created["account_id"].as_str().unwrap().to_string();
     w.json(&["oa", "follow", "--home", s(&fan), &oa]).await;
     assert!(wait_for(T, || async { own_subscribers(&w, &owner, &oa).await >= 1 }).await);
-    let posts: Vec<[&str; 5]> = ["Open late today", "New stock in", "Sale ends Friday"]
-        .into_iter()
-        .map(|t| ["oa", "publish", "--home", s(&owner), t])
-        .collect();
-    let w_ref = &w;
-    let runs = posts.iter().map(|p| {
-        let args = [p[0], p[1], p[2], p[3], oa.as_str(), p[4]];
-        async move { w_ref.json(&args).await["id"].as_str().unwrap().to_string() }
+    let (w_ref, owner, oa) = (&w, s(&owner), oa.as_str());
+    let runs = ["Open late today", "New stock in", "Sale ends Friday"].map(|t| async move {
+        let post = w_ref.json(&["oa", "publish", "--home", owner, oa, t]).await;
+        post["id"].as_str().unwrap().to_string()
     });
     let ids = futures::future::join_all(runs).await;
     let distinct: std::collections::HashSet<&String> = ids.iter().collect();

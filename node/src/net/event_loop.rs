@@ -97,7 +97,6 @@ struct EventLoop {
     peers: HashMap<PeerId, PeerState>,
     pending_dials: HashMap<ConnectionId, (Multiaddr, oneshot::Sender<Result<PeerId, NetError>>)>,
     my_card: Option<Card>,
-    bootstrapped: bool,
     last_bootstrap: Option<Instant>,
     last_refresh: Instant,
     inbound: mpsc::Sender<InboundRequest>,
@@ -144,7 +143,6 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         peers: HashMap::new(),
         pending_dials: HashMap::new(),
         my_card: None,
-        bootstrapped: false,
         last_bootstrap: None,
         last_refresh: Instant::now(),
         inbound: cfg.inbound,
@@ -568,7 +566,6 @@ impl EventLoop {
     fn bootstrap(&mut self) {
         let me = *self.swarm.local_peer_id();
         self.swarm.behaviour_mut().kad.get_closest_peers(me);
-        self.bootstrapped = true;
         self.last_bootstrap = Some(Instant::now());
     }
 
@@ -764,7 +761,7 @@ impl EventLoop {
                             .kad
                             .add_address(&peer_id, a.clone());
                     }
-                    if !self.bootstrapped {
+                    if self.last_bootstrap.is_none() {
                         self.bootstrap();
                     }
                 }
