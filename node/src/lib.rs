@@ -6,6 +6,7 @@ pub mod api;
 pub mod blobs;
 pub mod chat;
 pub mod config;
+pub mod context;
 pub mod error;
 pub mod home;
 pub mod moments;
@@ -16,6 +17,7 @@ pub mod oa;
 pub mod store;
 
 pub use config::NodeConfig;
+pub use context::Context;
 pub use error::NodeError;
 pub use home::{ApiInfo, Home, Identity};
 pub use node::{handle_for, init_home, NodeHandle, RunningNode};

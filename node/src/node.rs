@@ -10,6 +10,7 @@ use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::chat::Chat;
+use crate::context::Context;
 use crate::config::{NodeConfig, Profile};
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
@@ -213,13 +214,13 @@ impl RunningNode {
             other => NodeError::Internal(other.to_string()),
         })?;
         let (shutdown_tx, shutdown) = watch::channel(false);
-        let chat = Chat::start(
-            identity.clone(),
-            store.clone(),
-            net.clone(),
-            name.clone(),
-            shutdown.clone(),
-        )
+        let ctx = Context {
+            identity: identity.clone(),
+            store: store.clone(),
+            net: net.clone(),
+            shutdown: shutdown.clone(),
+        };
+        let chat = Chat::start(ctx.clone(), name.clone())
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
         let blobs = crate::blobs::Blobs::new(store.clone(), net.clone());

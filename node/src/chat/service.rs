@@ -10,6 +10,7 @@ use weft_protocol::{
     seal, AccountId, Card, WeftLink,
 };
 
+use crate::context::Context;
 use crate::home::Identity;
 use crate::net::Net;
 use crate::store::chat::{Contact, ContactState, MsgStatus, Outgoing, StoredMessage};
@@ -197,19 +198,14 @@ pub(crate) fn now_ms() -> u64 {
 impl Chat {
     /// Starts the service: delivery for whatever the outbox holds, inbound
     /// request handling, mailbox checks.
-    pub fn start(
-        identity: Arc<Identity>,
-        store: Store,
-        net: Net,
-        name: String,
-        shutdown: tokio::sync::watch::Receiver<bool>,
-    ) -> Result<Self, ChatError> {
+    pub fn start(ctx: Context, name: String) -> Result<Self, ChatError> {
         let (events, _) = broadcast::channel(1024);
+        let shutdown = ctx.shutdown.clone();
         let chat = Chat {
             inner: Arc::new(Inner {
-                identity,
-                store,
-                net,
+                identity: ctx.identity,
+                store: ctx.store,
+                net: ctx.net,
                 name,
                 events,
                 send_lock: Mutex::new(()),
