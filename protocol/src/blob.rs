@@ -108,20 +108,12 @@ pub enum BlobReply {
 
 /// Hex form of a blob id.
 pub fn blob_hex(id: &BlobId) -> String {
-    id.iter().map(|b| format!("{b:02x}")).collect()
+    crate::hex::encode(id)
 }
 
 /// Parses the hex form of a blob id.
 pub fn parse_blob_hex(s: &str) -> Option<BlobId> {
-    let s = s.trim();
-    if s.len() != 64 {
-        return None;
-    }
-    let mut out = [0u8; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
-    }
-    Some(out)
+    crate::hex::decode_array(s)
 }
 
 #[cfg(test)]

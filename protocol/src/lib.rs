@@ -8,6 +8,7 @@ pub mod card;
 pub mod chat;
 pub mod envelope;
 pub mod geo;
+pub mod hex;
 pub mod identity;
 pub mod link;
 pub mod mailbox;
@@ -40,5 +41,14 @@ pub fn unix_now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Current time as milliseconds since the Unix epoch (0 if the clock is
+/// before it).
+pub fn unix_now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
         .unwrap_or(0)
 }

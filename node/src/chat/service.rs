@@ -189,10 +189,7 @@ fn state_name(s: ContactState) -> &'static str {
 }
 
 pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    weft_protocol::unix_now_ms()
 }
 
 impl Chat {
