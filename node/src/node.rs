@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::chat::Chat;
-use crate::context::Context;
 use crate::config::{NodeConfig, Profile};
+use crate::context::Context;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
 use crate::nearby::Nearby;
@@ -221,8 +221,8 @@ impl RunningNode {
             shutdown: shutdown.clone(),
         };
         let chat = Chat::start(ctx.clone(), name.clone())
-        .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let nearby = Nearby::start(ctx.clone(), chat.clone());
         let blobs = crate::blobs::Blobs::new(store.clone(), net.clone());
         let oa = Oa::start(
             home.clone(),
@@ -233,12 +233,8 @@ impl RunningNode {
             shutdown.clone(),
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
-        let moments = crate::moments::Moments::start(
-            chat.clone(),
-            blobs.clone(),
-            moments_rx,
-            shutdown.clone(),
-        );
+        let moments =
+            crate::moments::Moments::start(ctx.clone(), chat.clone(), blobs.clone(), moments_rx);
         let services = Services {
             moments: moments.clone(),
             chat: chat.clone(),

@@ -397,7 +397,9 @@ fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
                     Err(RecvError::Closed) => return,
                 },
                 ev = moments.recv() => match ev {
-                    Ok(MomentsEvent::MomentPost { id, .. }) => tracker.arrived(&id, i),
+                    Ok(MomentsEvent::MomentPost { id, .. }) => {
+                        tracker.arrived(&weft_protocol::hex::encode(&id), i)
+                    }
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => tracker.lagged(n),
                     Err(RecvError::Closed) => return,

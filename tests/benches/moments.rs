@@ -171,7 +171,9 @@ async fn main() {
                 tokio::spawn(async move {
                     loop {
                         match tokio::time::timeout_at(deadline, rx.recv()).await {
-                            Ok(Ok(MomentsEvent::MomentPost { id: got, .. })) if got == id => {
+                            Ok(Ok(MomentsEvent::MomentPost { id: got, .. }))
+                                if weft_protocol::hex::encode(&got) == id =>
+                            {
                                 return Some(t0.elapsed().as_secs_f64() * 1000.0)
                             }
                             Ok(Ok(_))

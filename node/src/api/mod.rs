@@ -441,7 +441,7 @@ async fn contacts_add(
         let found = crate::nearby::find_handle(&node.net, target)
             .await
             .map_err(|e| ApiError(StatusCode::NOT_FOUND, e.to_string()))?;
-        (found.account_id.clone(), Some(found.card))
+        (found.account_id.clone(), found.card)
     } else {
         let hint = target
             .parse::<AccountId>()

@@ -21,8 +21,13 @@ impl From<MomentsError> for ApiError {
         let status = match &e {
             MomentsError::Invalid(_)
             | MomentsError::EmptyAudience
-            | MomentsError::Image(_)
-            | MomentsError::Tag(_) => StatusCode::BAD_REQUEST,
+            | MomentsError::ImageSize(_)
+            | MomentsError::NotAnImageId(_)
+            | MomentsError::ImageNotStaged(_)
+            | MomentsError::NoSuchImage { .. }
+            | MomentsError::ImageIncomplete
+            | MomentsError::ImageUndecryptable
+            | MomentsError::TagName => StatusCode::BAD_REQUEST,
             MomentsError::NotAFriend(_) | MomentsError::NotYours => StatusCode::FORBIDDEN,
             MomentsError::UnknownPost(_) => StatusCode::NOT_FOUND,
             MomentsError::Chat(_) => StatusCode::BAD_REQUEST,

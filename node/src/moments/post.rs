@@ -1,0 +1,200 @@
+//! What the user writes: posts, tombstones (delete), likes and comments, and
+//! the "last N days" setting. Each is signed, stored and flushed before the
+//! call returns (so it survives a crash and we can serve it to backfills),
+//! then published on our topic; friends who were offline backfill it later.
+
+use weft_protocol::{
+    blob::parse_blob_hex,
+    hex,
+    moments::{self, topic, ImageRef, Item, ItemBody, Link, Payload, PostContent, ReactionContent},
+    AccountId, Kind,
+};
+
+use super::{parse_post, Audience, Moments, MomentsError, MomentsEvent};
+use crate::store::moments::{PostRecord, ReactionRecord};
+
+/// The AEAD tag sealed images carry: a staged blob's size minus this is the
+/// image's own size.
+const IMAGE_TAG_BYTES: u64 = 16;
+
+impl Moments {
+    /// `moments post`: returns the post id.
+    pub async fn post(
+        &self,
+        text: &str,
+        images: &[String],
+        link: Option<Link>,
+        audience: &Audience,
+    ) -> Result<String, MomentsError> {
+        let audience = self.resolve_audience(audience)?;
+        let mut refs = Vec::with_capacity(images.len());
+        for i in images {
+            let blob = parse_blob_hex(i).ok_or_else(|| MomentsError::NotAnImageId(i.clone()))?;
+            let key = self
+                .inner
+                .store
+                .staged_image(&blob)?
+                .ok_or_else(|| MomentsError::ImageNotStaged(i.clone()))?;
+            let size = self
+                .inner
+                .store
+                .manifest(&blob)?
+                .map(|m| m.size.saturating_sub(IMAGE_TAG_BYTES))
+                .unwrap_or(0);
+            refs.push(ImageRef { blob, size, key });
+        }
+        let content = PostContent {
+            text: text.to_string(),
+            images: refs,
+            link,
+            audience,
+        };
+        let key = moments::new_key()?;
+        let item = moments::make_post(
+            &self.inner.identity.account,
+            &content,
+            &key,
+            weft_protocol::unix_now(),
+        )?;
+        let id = item.id();
+        // Persist before we answer and before anyone can ask us for it.
+        self.inner.store.put_moment_item(&item)?;
+        self.inner.store.put_post(
+            &id,
+            &PostRecord {
+                author: self.me(),
+                at: item.body.at,
+                key,
+                content,
+            },
+        )?;
+        self.inner.store.flush_async().await?;
+        self.publish(&item).await;
+        Ok(hex::encode(&id))
+    }
+
+    /// Gossips an item we already stored on its author's topic.
+    async fn publish(&self, item: &Item) {
+        let Ok(bytes) = weft_protocol::encode(Kind::MomentItem, item) else {
+            return;
+        };
+        // No friend online is not an error: they backfill when they return.
+        if let Err(e) = self
+            .inner
+            .net
+            .publish(topic(&item.body.author), bytes)
+            .await
+        {
+            tracing::debug!(error = %e, "moments item not gossiped now; friends will backfill");
+        }
+    }
+
+    /// `moments delete`: a signed tombstone.
+    pub async fn delete(&self, post: &str) -> Result<(), MomentsError> {
+        let id = parse_post(post)?;
+        let rec = self
+            .inner
+            .store
+            .post(&id)?
+            .ok_or_else(|| MomentsError::UnknownPost(post.to_string()))?;
+        if rec.author != self.me() {
+            return Err(MomentsError::NotYours);
+        }
+        let item = Item::sign(
+            &self.inner.identity.account,
+            ItemBody {
+                author: self.me(),
+                signer: self.me(),
+                at: weft_protocol::unix_now(),
+                payload: Payload::Tombstone { post: id },
+            },
+        )?;
+        self.inner.store.delete_post(&id, &item.id())?;
+        self.inner.store.put_moment_item(&item)?;
+        self.inner.store.flush_async().await?;
+        self.publish(&item).await;
+        self.emit(MomentsEvent::MomentDeleted { id });
+        Ok(())
+    }
+
+    /// `moments like` / `unlike` / `comment`: returns the reaction id.
+    pub async fn react(
+        &self,
+        post: &str,
+        content: ReactionContent,
+    ) -> Result<String, MomentsError> {
+        let id = parse_post(post)?;
+        let rec = self
+            .inner
+            .store
+            .post(&id)?
+            .ok_or_else(|| MomentsError::UnknownPost(post.to_string()))?;
+        if let ReactionContent::Comment {
+            reply_to: Some(r), ..
+        } = &content
+        {
+            let known = self.inner.store.reactions(&id)?.iter().any(|x| x.id == *r);
+            if !known {
+                return Err(MomentsError::UnknownPost(format!(
+                    "comment {}",
+                    hex::encode(r)
+                )));
+            }
+        }
+        // Readers: the author, and those in the audience who are our friends
+        // (the author's audience are all the author's friends).
+        let readers: Vec<AccountId> = if rec.author == self.me() {
+            rec.content.audience.clone()
+        } else {
+            rec.content
+                .audience
+                .iter()
+                .filter(|a| self.is_friend(a))
+                .copied()
+                .collect()
+        };
+        let item = moments::make_reaction(
+            &self.inner.identity.account,
+            rec.author,
+            id,
+            &content,
+            &readers,
+            weft_protocol::unix_now(),
+        )?;
+        let rid = item.id();
+        self.inner.store.put_moment_item(&item)?;
+        self.inner.store.put_reaction(
+            &id,
+            &ReactionRecord {
+                id: rid,
+                from: self.me(),
+                at: item.body.at,
+                content,
+            },
+        )?;
+        self.inner.store.flush_async().await?;
+        self.publish(&item).await;
+        Ok(hex::encode(&rid))
+    }
+
+    /// Sets how many days back friends may see our posts (0 = everything).
+    /// Signed and published, so holders serving backfills honour it too.
+    pub async fn set_visible_days(&self, days: u32) -> Result<(), MomentsError> {
+        let item = Item::sign(
+            &self.inner.identity.account,
+            ItemBody {
+                author: self.me(),
+                signer: self.me(),
+                at: weft_protocol::unix_now(),
+                payload: Payload::Settings { visible_days: days },
+            },
+        )?;
+        self.inner.store.put_moment_item(&item)?;
+        self.inner
+            .store
+            .put_moment_settings(&self.me(), item.body.at, days)?;
+        self.inner.store.flush_async().await?;
+        self.publish(&item).await;
+        Ok(())
+    }
+}
