@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use serde::Serialize;
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use weft_protocol::{
     blob::{blob_hex, parse_blob_hex},
     moments::{
@@ -248,17 +248,18 @@ struct Inner {
 impl Moments {
     /// Starts the service: joins topics, consumes gossip, backfills.
     pub fn start(
+        ctx: crate::context::Context,
         chat: Chat,
         blobs: Blobs,
         mut gossip: mpsc::Receiver<GossipMessage>,
-        mut shutdown: watch::Receiver<bool>,
     ) -> Self {
         let (events, _) = broadcast::channel(256);
+        let mut shutdown = ctx.shutdown.clone();
         let m = Moments {
             inner: Arc::new(Inner {
-                identity: chat.inner.identity.clone(),
-                store: chat.inner.store.clone(),
-                net: chat.inner.net.clone(),
+                identity: ctx.identity,
+                store: ctx.store,
+                net: ctx.net,
                 chat: chat.clone(),
                 blobs,
                 events,

@@ -163,6 +163,7 @@ struct State {
 #[derive(Clone)]
 pub struct Nearby {
     chat: Chat,
+    identity: Arc<crate::home::Identity>,
     store: Store,
     net: Net,
     state: Arc<Mutex<State>>,
@@ -220,11 +221,13 @@ pub async fn find_handle(net: &Net, handle: &str) -> Result<FoundHandle, NearbyE
 
 impl Nearby {
     /// Starts the radar loop (it idles while the radar is off).
-    pub fn start(chat: Chat, store: Store, net: Net, shutdown: watch::Receiver<bool>) -> Self {
+    pub fn start(ctx: crate::context::Context, chat: Chat) -> Self {
+        let shutdown = ctx.shutdown;
         let n = Nearby {
             chat,
-            store,
-            net,
+            identity: ctx.identity,
+            store: ctx.store,
+            net: ctx.net,
             state: Arc::new(Mutex::new(State {
                 lan: HashMap::new(),
                 found: HashMap::new(),
@@ -313,7 +316,7 @@ impl Nearby {
             cell: s.cell.clone(),
             visible_until: s.visible_until,
         };
-        Ok(Profile::new(&self.chat.inner.identity.account, body)?)
+        Ok(Profile::new(&self.identity.account, body)?)
     }
 
     /// Answers `/weft/profile/1`.
@@ -384,7 +387,7 @@ impl Nearby {
     /// `weft id --handle NAME`: claims a handle in the DHT.
     pub async fn claim_handle(&self, handle: &str) -> Result<(String, bool), NearbyError> {
         let handle = normalize_handle(handle)?;
-        let me = self.chat.inner.identity.account.account_id();
+        let me = self.identity.account.account_id();
         match find_handle(&self.net, &handle).await {
             Ok(f) if f.account_id != me.to_string() => {
                 return Err(NearbyError::Taken(handle, f.fingerprint));
@@ -423,8 +426,7 @@ impl Nearby {
         let Some(card) = self.chat.my_card().await else {
             return false;
         };
-        let Ok(claim) = HandleClaim::new(&self.chat.inner.identity.account, &handle, card, at)
-        else {
+        let Ok(claim) = HandleClaim::new(&self.identity.account, &handle, card, at) else {
             return false;
         };
         let Ok(value) = weft_protocol::encode(Kind::HandleClaim, &claim) else {

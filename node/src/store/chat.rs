@@ -17,7 +17,11 @@ use weft_protocol::{chat::MsgId, AccountId, Card};
 use super::{Store, StoreError};
 
 /// A contact's relationship to us.
+///
+/// On disk (postcard) a variant is its index; the snake_case names are what
+/// the API shows, so adding a variant goes at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ContactState {
     /// Both sides accepted.
     Friend,
@@ -54,7 +58,12 @@ impl Contact {
 }
 
 /// Where a message stands.
+///
+/// On disk (postcard) a variant is its index and the order is meaningful
+/// ([`Store::raise_status`] only moves forward); the snake_case names are
+/// what the API and events show ([`MsgStatus::as_str`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MsgStatus {
     /// Ours, persisted, not yet acknowledged by anyone.
     Sending,
@@ -648,5 +657,15 @@ mod tests {
         s.outbox_done(&[(batch[0].0.clone(), m.id)], MsgStatus::Delivered)
             .unwrap();
         assert!(!s.outbox_has(&a).unwrap());
+    }
+
+    /// On disk a status or state is its variant index; the serde names
+    /// given for the API must not change what is stored.
+    #[test]
+    fn names_do_not_change_the_stored_bytes() {
+        assert_eq!(postcard::to_stdvec(&MsgStatus::Sending).unwrap(), [0]);
+        assert_eq!(postcard::to_stdvec(&MsgStatus::Failed).unwrap(), [7]);
+        assert_eq!(postcard::to_stdvec(&ContactState::Friend).unwrap(), [0]);
+        assert_eq!(postcard::to_stdvec(&ContactState::Blocked).unwrap(), [3]);
     }
 }
