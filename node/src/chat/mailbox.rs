@@ -27,7 +27,7 @@ use super::delivery::HOLDERS;
 use super::inbound::Outcome;
 use super::Chat;
 use crate::net::AppProtocol;
-use crate::store::chat::HeldItem;
+use crate::store::mailbox::HeldItem;
 
 /// Held mail expires after this long.
 const HOLD_SECS: u64 = 7 * 24 * 3600;
