@@ -129,6 +129,8 @@ impl Chat {
         }
     }
 
+    /// The worker for one recipient: runs until its outbox is empty or the
+    /// node stops; [`Chat::kick`] starts it, at most one per recipient.
     async fn deliver_loop(self, to: AccountId, notify: Arc<Notify>) {
         let mut backoff = FIRST_BACKOFF;
         let mut shutdown = self.inner.ctx.shutdown.clone();

@@ -16,9 +16,10 @@
 //! | `log.rs` | `log` (which also sends read receipts) and `conversations` |
 //! | `inbound.rs` | the `/weft/chat/1` responder: open, check and apply what a peer delivers, then acknowledge |
 //! | `mailbox.rs` | the `/weft/mailbox/1` holder side (quotas, deposit, fetch, delete) and fetching our own mail from holders |
-//! | `delivery.rs` | the per-recipient worker: reach a device, one Noise IK round trip, or leave copies with holders and back off |
+//! | `delivery.rs` | the per-recipient worker: reach a device, one Noise IK round trip, or leave copies with holders and back off; also the card helpers (`dial_card`, `lookup_card`) other services use |
 //!
-//! Storage is in `crate::store::chat`; the HTTP routes are in `crate::api`.
+//! Storage is in `crate::store::chat` and `crate::store::mailbox`; the HTTP
+//! routes are in `crate::api`; `crate::inbound` routes peers' requests here.
 
 mod contacts;
 mod delivery;
