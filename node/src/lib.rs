@@ -9,6 +9,7 @@ pub mod config;
 pub mod context;
 pub mod error;
 pub mod home;
+mod inbound;
 pub mod moments;
 pub mod nearby;
 pub mod net;

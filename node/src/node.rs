@@ -14,9 +14,9 @@ use crate::config::{NodeConfig, Profile};
 use crate::context::Context;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
+use crate::inbound::{spawn_inbound, Services};
 use crate::nearby::Nearby;
 use crate::net::{self, Net, SwarmOptions};
-use crate::net::{AppProtocol, InboundRequest};
 use crate::oa::Oa;
 use crate::store::{Store, StoreOptions};
 
@@ -46,56 +46,6 @@ pub struct NodeHandle {
     pub blobs: crate::blobs::Blobs,
     /// Moments.
     pub moments: crate::moments::Moments,
-}
-
-/// The services that answer peers' requests.
-#[derive(Clone)]
-struct Services {
-    chat: Chat,
-    nearby: Nearby,
-    oa: Oa,
-    blobs: crate::blobs::Blobs,
-    moments: crate::moments::Moments,
-}
-
-/// Requests from peers handled at once.
-const CONCURRENT_REQUESTS: usize = 32;
-
-/// Hands each inbound request to the service that owns its protocol and
-/// sends back its answer (or closes the stream if it declined).
-fn spawn_inbound(
-    mut rx: tokio::sync::mpsc::Receiver<InboundRequest>,
-    services: Services,
-    mut shutdown: watch::Receiver<bool>,
-) {
-    let limit = Arc::new(tokio::sync::Semaphore::new(CONCURRENT_REQUESTS));
-    tokio::spawn(async move {
-        loop {
-            let req = tokio::select! {
-                r = rx.recv() => match r { Some(r) => r, None => return },
-                _ = shutdown.wait_for(|s| *s) => return,
-            };
-            let Ok(permit) = limit.clone().acquire_owned().await else {
-                return;
-            };
-            let s = services.clone();
-            tokio::spawn(async move {
-                let reply = match req.protocol {
-                    AppProtocol::Chat | AppProtocol::Mailbox => s.chat.handle_inbound(&req).await,
-                    AppProtocol::Profile => s.nearby.handle_inbound(&req).await,
-                    AppProtocol::Oa => s.oa.handle_inbound(&req).await,
-                    AppProtocol::Blob => s.blobs.handle_inbound(&req),
-                    AppProtocol::Sync => s.moments.handle_inbound(&req),
-                };
-                let net = &s.chat.inner_net();
-                match reply {
-                    Some(bytes) => net.respond(req.protocol, req.responder, bytes).await,
-                    None => net.decline(req.protocol, req.responder).await,
-                }
-                drop(permit);
-            });
-        }
-    });
 }
 
 /// The default display name: WeChat-style, derived from the account id.
@@ -225,17 +175,18 @@ impl RunningNode {
         let nearby = Nearby::start(ctx.clone(), chat.clone());
         let blobs = crate::blobs::Blobs::new(store.clone(), net.clone());
         let oa = Oa::start(
+            ctx.clone(),
             home.clone(),
             chat.clone(),
             blobs.clone(),
             cfg.trust_roots.clone(),
             gossip_rx,
-            shutdown.clone(),
         )
         .map_err(|e| NodeError::Internal(e.to_string()))?;
         let moments =
             crate::moments::Moments::start(ctx.clone(), chat.clone(), blobs.clone(), moments_rx);
         let services = Services {
+            ctx,
             moments: moments.clone(),
             chat: chat.clone(),
             nearby: nearby.clone(),

@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{broadcast, mpsc};
 use weft_protocol::{
     oa::{
         over_quota, topic, Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, Part,
@@ -284,17 +284,18 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
 impl Oa {
     /// Starts the service: resubscribes followed topics, consumes valid gossip.
     pub fn start(
+        ctx: crate::context::Context,
         home: Home,
         chat: Chat,
         blobs: crate::blobs::Blobs,
         trust_roots: Vec<AccountId>,
         mut gossip: mpsc::Receiver<GossipMessage>,
-        mut shutdown: watch::Receiver<bool>,
     ) -> Result<Self, OaServiceError> {
         let (events, _) = broadcast::channel(256);
-        let identity = chat.inner.identity.clone();
-        let store = chat.inner.store.clone();
-        let net = chat.inner.net.clone();
+        let mut shutdown = ctx.shutdown;
+        let identity = ctx.identity;
+        let store = ctx.store;
+        let net = ctx.net;
         let oa = Oa {
             inner: Arc::new(Inner {
                 identity,

@@ -159,7 +159,9 @@ impl From<ChatError> for ApiError {
             | ChatError::GreetingTooLong(_)
             | ChatError::SelfContact
             | ChatError::Recall(_) => StatusCode::BAD_REQUEST,
-            ChatError::Seal(_) | ChatError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            ChatError::Seal(_) | ChatError::NoCard | ChatError::Store(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         ApiError(status, e.to_string())
     }

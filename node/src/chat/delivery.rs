@@ -20,20 +20,53 @@ use weft_protocol::{
     seal, AccountId, Card, Kind,
 };
 
-use super::service::{Chat, ChatEvent};
-use crate::net::{records, AppProtocol};
+use super::{Chat, ChatEvent};
+use crate::net::{records, AppProtocol, Net, NetError};
 use crate::store::chat::{MsgStatus, OutboxEntry};
+use crate::store::StoreError;
 
 /// Sealed bytes per delivery round (one Noise message, with room for framing).
 const BATCH_BYTES: usize = 56 * 1024;
 /// Messages per delivery round.
 const BATCH_ITEMS: usize = 256;
 /// Holders a message is left with.
-pub(crate) const HOLDERS: usize = 3;
+pub(super) const HOLDERS: usize = 3;
 /// Longest wait between delivery attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long to try to connect to a device.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// The first wait after a failed round; it doubles up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+/// How long a DHT lookup (account record, mailbox holders) may take.
+const DHT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why one direct delivery round did not complete. Only logged: the worker
+/// falls back to holders and retries whatever the reason.
+#[derive(Debug, thiserror::Error)]
+enum DeliveryError {
+    /// No connected device, no card that dials, no DHT record that dials.
+    #[error("recipient not reachable")]
+    Unreachable,
+    /// The batch did not encode (cannot happen for outbox entries we wrote).
+    #[error("cannot encode the delivery: {0}")]
+    Encode(#[from] weft_protocol::EncodeError),
+    /// The Noise handshake failed, including a message 2 that is not from
+    /// the recipient's key.
+    #[error("handshake: {0}")]
+    Handshake(#[from] weft_protocol::seal::SealError),
+    /// The request did not reach the peer or got no answer.
+    #[error(transparent)]
+    Net(#[from] NetError),
+    /// The acknowledgement did not decode.
+    #[error("bad acknowledgement: {0}")]
+    Ack(#[from] weft_protocol::DecodeError),
+    /// Recording the acknowledgement failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The recipient answered but acknowledged none of the batch.
+    #[error("recipient acknowledged nothing")]
+    NothingAcknowledged,
+}
 
 /// The libp2p peer id of a card's device.
 pub fn card_peer(card: &Card) -> Option<PeerId> {
@@ -51,16 +84,16 @@ fn card_addrs(card: &Card) -> Vec<Multiaddr> {
 }
 
 /// Connects to the device a card names; its peer id once connected.
-pub(crate) async fn dial_card(net: &crate::net::Net, card: &Card) -> Option<PeerId> {
+pub(crate) async fn dial_card(net: &Net, card: &Card) -> Option<PeerId> {
     let peer = card_peer(card)?;
     let dial = net.dial_peer(peer, card_addrs(card));
     matches!(tokio::time::timeout(DIAL_TIMEOUT, dial).await, Ok(Ok(()))).then_some(peer)
 }
 
 /// The newest valid account record (a card signed by the account) in the DHT.
-pub(crate) async fn lookup_card(net: &crate::net::Net, account: &AccountId) -> Option<Card> {
+pub(crate) async fn lookup_card(net: &Net, account: &AccountId) -> Option<Card> {
     let key = records::account_key(account);
-    let values = tokio::time::timeout(Duration::from_secs(10), net.get_record(key.clone()))
+    let values = tokio::time::timeout(DHT_TIMEOUT, net.get_record(key.clone()))
         .await
         .ok()?
         .ok()?;
@@ -73,7 +106,7 @@ pub(crate) async fn lookup_card(net: &crate::net::Net, account: &AccountId) -> O
 
 impl Chat {
     /// Makes sure a delivery worker runs for `to` (wakes it if it waits).
-    pub(crate) fn kick(&self, to: AccountId) {
+    pub(super) fn kick(&self, to: AccountId) {
         let Ok(mut workers) = self.inner.workers.lock() else {
             return;
         };
@@ -88,7 +121,7 @@ impl Chat {
     }
 
     /// Wakes the worker for `to` if there is one (the peer just came online).
-    pub(crate) fn wake(&self, to: &AccountId) {
+    pub(super) fn wake(&self, to: &AccountId) {
         if let Ok(workers) = self.inner.workers.lock() {
             if let Some(n) = workers.get(to) {
                 n.notify_one();
@@ -96,9 +129,11 @@ impl Chat {
         }
     }
 
+    /// The worker for one recipient: runs until its outbox is empty or the
+    /// node stops; [`Chat::kick`] starts it, at most one per recipient.
     async fn deliver_loop(self, to: AccountId, notify: Arc<Notify>) {
-        let mut backoff = Duration::from_millis(500);
-        let mut shutdown = self.inner.shutdown.clone();
+        let mut backoff = FIRST_BACKOFF;
+        let mut shutdown = self.inner.ctx.shutdown.clone();
         let mut stopping = false;
         loop {
             if stopping || *shutdown.borrow() {
@@ -108,7 +143,7 @@ impl Chat {
                 }
                 return;
             }
-            let batch = match self.inner.store.outbox_batch(&to, BATCH_ITEMS, BATCH_BYTES) {
+            let batch = match self.store().outbox_batch(&to, BATCH_ITEMS, BATCH_BYTES) {
                 Ok(b) => b,
                 Err(e) => {
                     tracing::error!(error = %e, "cannot read the outbox");
@@ -120,7 +155,7 @@ impl Chat {
                 let Ok(mut workers) = self.inner.workers.lock() else {
                     return;
                 };
-                if self.inner.store.outbox_has(&to).unwrap_or(false) {
+                if self.store().outbox_has(&to).unwrap_or(false) {
                     continue;
                 }
                 workers.remove(&to);
@@ -128,7 +163,7 @@ impl Chat {
             }
             match self.deliver_direct(&to, &batch).await {
                 Ok(()) => {
-                    backoff = Duration::from_millis(500);
+                    backoff = FIRST_BACKOFF;
                     continue;
                 }
                 Err(reason) => tracing::debug!(%to, %reason, "direct delivery failed"),
@@ -149,9 +184,9 @@ impl Chat {
     }
 
     /// A connected device of `account`, or one we could dial.
-    pub(crate) async fn reach(&self, account: &AccountId) -> Option<PeerId> {
+    async fn reach(&self, account: &AccountId) -> Option<PeerId> {
         let want = account.to_string();
-        if let Ok(peers) = self.inner.net.peers().await {
+        if let Ok(peers) = self.net().peers().await {
             if let Some(p) = peers
                 .iter()
                 .find(|p| p.account_id.as_deref() == Some(want.as_str()))
@@ -163,19 +198,18 @@ impl Chat {
         }
         // A card we hold (from their request/accept), then the DHT's record.
         let held = self
-            .inner
-            .store
+            .store()
             .contact(account)
             .ok()
             .flatten()
             .and_then(|c| c.card);
         if let Some(card) = held {
-            if let Some(peer) = dial_card(&self.inner.net, &card).await {
+            if let Some(peer) = dial_card(self.net(), &card).await {
                 return Some(peer);
             }
         }
-        let card = lookup_card(&self.inner.net, account).await?;
-        dial_card(&self.inner.net, &card).await
+        let card = lookup_card(self.net(), account).await?;
+        dial_card(self.net(), &card).await
     }
 
     /// One IK round trip carrying `batch`; applies the acknowledgement.
@@ -183,26 +217,18 @@ impl Chat {
         &self,
         to: &AccountId,
         batch: &[(Vec<u8>, OutboxEntry)],
-    ) -> Result<(), String> {
-        let peer = self.reach(to).await.ok_or("recipient not reachable")?;
+    ) -> Result<(), DeliveryError> {
+        let peer = self.reach(to).await.ok_or(DeliveryError::Unreachable)?;
         let delivery = Delivery {
             from: self.me(),
             items: batch.iter().map(|(_, e)| e.sealed.clone()).collect(),
         };
-        let payload =
-            weft_protocol::encode(Kind::Delivery, &delivery).map_err(|e| e.to_string())?;
-        let (session, msg1) = seal::initiate(&self.inner.identity.account, to, &payload)
-            .map_err(|e| e.to_string())?;
-        let msg2 = self
-            .inner
-            .net
-            .request(AppProtocol::Chat, peer, msg1)
-            .await
-            .map_err(|e| e.to_string())?;
+        let payload = weft_protocol::encode(Kind::Delivery, &delivery)?;
+        let (session, msg1) = seal::initiate(self.key(), to, &payload)?;
+        let msg2 = self.net().request(AppProtocol::Chat, peer, msg1).await?;
         // Only the real owner of `to` can produce a message 2 that finishes the handshake.
-        let ack_bytes = session.finish(&msg2).map_err(|e| e.to_string())?;
-        let ack: DeliveryAck =
-            weft_protocol::decode(Kind::DeliveryAck, &ack_bytes).map_err(|e| e.to_string())?;
+        let ack_bytes = session.finish(&msg2)?;
+        let ack: DeliveryAck = weft_protocol::decode(Kind::DeliveryAck, &ack_bytes)?;
         let mut delivered = Vec::new();
         let mut failed = Vec::new();
         for (k, e) in batch {
@@ -213,11 +239,10 @@ impl Chat {
                 failed.push((k.clone(), e.msg_id));
             }
         }
-        let store = &self.inner.store;
+        let store = self.store();
         store
             .outbox_done(&delivered, MsgStatus::Delivered)
-            .and_then(|_| store.outbox_done(&failed, MsgStatus::Failed))
-            .map_err(|e| e.to_string())?;
+            .and_then(|_| store.outbox_done(&failed, MsgStatus::Failed))?;
         if !failed.is_empty() {
             tracing::warn!(%to, count = failed.len(), "recipient refused messages for good");
         }
@@ -225,11 +250,11 @@ impl Chat {
             self.emit(ChatEvent::Receipt {
                 with: to.to_string(),
                 ids: delivered.iter().map(|(_, id)| id.to_string()).collect(),
-                status: MsgStatus::Delivered.as_str(),
+                status: MsgStatus::Delivered,
             });
         }
         if delivered.is_empty() && failed.is_empty() {
-            return Err("recipient acknowledged nothing".into());
+            return Err(DeliveryError::NothingAcknowledged);
         }
         Ok(())
     }
@@ -239,13 +264,12 @@ impl Chat {
     async fn deposit(&self, to: &AccountId, items: &[&(Vec<u8>, OutboxEntry)]) {
         let key = mailbox_key(to);
         let Ok(Ok(candidates)) =
-            tokio::time::timeout(Duration::from_secs(10), self.inner.net.closest_peers(key)).await
+            tokio::time::timeout(DHT_TIMEOUT, self.net().closest_peers(key)).await
         else {
             return;
         };
         let recipient_device = self
-            .inner
-            .store
+            .store()
             .contact(to)
             .ok()
             .flatten()
@@ -256,7 +280,7 @@ impl Chat {
             if held_by >= HOLDERS {
                 break;
             }
-            if Some(peer) == recipient_device || peer == self.inner.net.peer_id() {
+            if Some(peer) == recipient_device || peer == self.net().peer_id() {
                 continue;
             }
             let mut ok = true;
@@ -271,7 +295,7 @@ impl Chat {
                 };
                 let reply = tokio::time::timeout(
                     Duration::from_secs(10),
-                    self.inner.net.request(AppProtocol::Mailbox, peer, bytes),
+                    self.net().request(AppProtocol::Mailbox, peer, bytes),
                 )
                 .await;
                 let accepted = match reply {
@@ -293,10 +317,10 @@ impl Chat {
         }
         if held_by > 0 {
             let keys: Vec<_> = items.iter().map(|(k, e)| (k.clone(), e.msg_id)).collect();
-            if let Err(e) = self.inner.store.outbox_mark_held(&keys) {
+            if let Err(e) = self.store().outbox_mark_held(&keys) {
                 tracing::warn!(error = %e, "cannot mark messages as held");
             }
-            let _ = self.inner.store.flush_async().await;
+            let _ = self.store().flush_async().await;
         }
     }
 }

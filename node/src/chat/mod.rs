@@ -1,22 +1,361 @@
-//! Contacts and 1:1 chat.
+//! Contacts and 1:1 chat: the service behind `weft contacts` and `weft chat`.
 //!
-//! - [`Chat`] is the service handle the API calls: friend requests, sending,
-//!   reading, recalling. Everything the user is told was "sent" is in the
-//!   outbox on disk first (persist, flush, then answer).
-//! - `delivery.rs`: one task per recipient with a non-empty outbox: reach a
-//!   device of that account (connected peer, card hint, or DHT record), run a
-//!   Noise IK round trip on `/weft/chat/1`, drop what the peer acknowledged;
-//!   when the peer is unreachable, leave copies with mailbox holders and
-//!   retry with backoff.
-//! - `inbound.rs`: answers `/weft/chat/1` (open, validate, persist, then
-//!   acknowledge) and `/weft/mailbox/1` (hold mail for others, hand ours over).
+//! One promise shapes everything here: whatever the user is told was "sent"
+//! is in the outbox on disk first (persist, flush, then answer), and whatever
+//! we acknowledge to a peer is on disk first too, because the peer deletes
+//! its copy on our acknowledgement.
+//!
+//! [`Chat`] is one handle; its `impl` is spread over this folder by concern:
+//!
+//! | file | what of `impl Chat` it holds |
+//! |---|---|
+//! | `mod.rs` | the handle, [`ChatError`], [`ChatEvent`], the views, and the small accessors every file uses (`subscribe`, `my_card`) |
+//! | `service.rs` | `start`: resume a delivery worker per queued recipient, then the background loop (peers coming online, mail checks, publishing our account record) |
+//! | `contacts.rs` | friend requests, `accept` / `reject` / `block` / `remark` / `delete`, listing, and `resolve` (name, id or link to an account) |
+//! | `send.rs` | `send`, `recall`, and `enqueue` (seal, persist in log + outbox, wake delivery) that every outgoing kind goes through |
+//! | `log.rs` | `log` (which also sends read receipts) and `conversations` |
+//! | `inbound.rs` | the `/weft/chat/1` responder: open, check and apply what a peer delivers, then acknowledge |
+//! | `mailbox.rs` | the `/weft/mailbox/1` holder side (quotas, deposit, fetch, delete) and fetching our own mail from holders |
+//! | `delivery.rs` | the per-recipient worker: reach a device, one Noise IK round trip, or leave copies with holders and back off; also the card helpers (`dial_card`, `lookup_card`) other services use |
+//!
+//! Storage is in `crate::store::chat` and `crate::store::mailbox`; the HTTP
+//! routes are in `crate::api`; `crate::inbound` routes peers' requests here.
 
+mod contacts;
 mod delivery;
 mod inbound;
+mod log;
+mod mailbox;
+mod send;
 mod service;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::{broadcast, Mutex, Notify};
+use weft_protocol::{chat::MAX_GREETING_BYTES, seal::SealError, AccountId, AccountKey, Card};
+
+use crate::context::Context;
+use crate::net::Net;
+use crate::store::chat::{ContactState, MsgStatus};
+use crate::store::{Store, StoreError};
 
 pub use delivery::card_peer;
 pub(crate) use delivery::{dial_card, lookup_card};
-pub use service::{
-    Chat, ChatError, ChatEvent, ContactView, ConversationView, MessageView, RequestView,
-};
+
+/// Chat failures, each with what the user can do.
+#[derive(Debug, thiserror::Error)]
+pub enum ChatError {
+    /// Not a friend.
+    #[error("{0} is not in your contacts; add them with `weft contacts add <id or link>`")]
+    NotAFriend(String),
+    /// Unknown contact name or id.
+    #[error("no contact matches `{0}`; use an account id, a weft:// link, or a contact's name")]
+    UnknownContact(String),
+    /// No pending request from them.
+    #[error("no friend request from {0}")]
+    NoRequest(String),
+    /// Too large or empty.
+    #[error(transparent)]
+    Invalid(#[from] weft_protocol::chat::ChatError),
+    /// Greeting too long.
+    #[error("greeting is {0} bytes; the limit is {MAX_GREETING_BYTES}")]
+    GreetingTooLong(usize),
+    /// Adding ourselves.
+    #[error("that is your own account")]
+    SelfContact,
+    /// Recall refused.
+    #[error("cannot recall: {0}")]
+    Recall(RecallRefused),
+    /// Unknown message.
+    #[error("no message {0}")]
+    NoMessage(String),
+    /// Sealing the message to the recipient failed.
+    #[error("cannot encrypt the message: {0}")]
+    Seal(#[from] SealError),
+    /// Our own card (sent with friend requests and accepts) could not be
+    /// signed, so the request cannot be made.
+    #[error("cannot encrypt the message: cannot make our card")]
+    NoCard,
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Why a recall was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RecallRefused {
+    /// The message was sent by the other side.
+    #[error("only your own messages can be recalled")]
+    NotYours,
+    /// The recall window (as WeChat: two minutes) has passed.
+    #[error("messages can be recalled within 2 minutes of sending")]
+    TooLate,
+}
+
+/// Events for `weft chat watch` / the API event stream.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum ChatEvent {
+    /// A new message arrived.
+    Message {
+        /// Conversation (the other account).
+        with: String,
+        /// Message id.
+        id: String,
+        /// Sender.
+        from: String,
+        /// Text.
+        text: String,
+    },
+    /// Our messages' status changed.
+    Receipt {
+        /// Conversation.
+        with: String,
+        /// Messages.
+        ids: Vec<String>,
+        /// New status.
+        status: MsgStatus,
+    },
+    /// Someone asked to be friends.
+    FriendRequest {
+        /// Who.
+        account_id: String,
+        /// Their name.
+        name: String,
+        /// Greeting.
+        greeting: String,
+    },
+    /// A request was accepted; we are friends now.
+    FriendAccepted {
+        /// Who.
+        account_id: String,
+        /// Their name.
+        name: String,
+    },
+    /// A message was recalled by its sender.
+    Recalled {
+        /// Conversation.
+        with: String,
+        /// Message.
+        id: String,
+    },
+}
+
+/// `contacts list` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ContactView {
+    /// Account id.
+    pub account_id: String,
+    /// Remark or name.
+    pub name: String,
+    /// Their own name.
+    pub their_name: String,
+    /// Relationship: friend, request_sent, request_received, blocked.
+    pub state: ContactState,
+}
+
+/// `contacts requests` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RequestView {
+    /// Account id.
+    pub account_id: String,
+    /// Their name.
+    pub name: String,
+    /// Greeting.
+    pub greeting: String,
+}
+
+/// `chat log` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct MessageView {
+    /// Message id.
+    pub id: String,
+    /// Sender account id.
+    pub from: String,
+    /// Text ("" once recalled).
+    pub text: String,
+    /// Sender clock, Unix ms.
+    pub sent_at: u64,
+    /// Sender's sequence number.
+    pub seq: u64,
+    /// Status.
+    pub status: MsgStatus,
+    /// Quoted message id.
+    pub reply_to: Option<String>,
+}
+
+/// `chat list` entry.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ConversationView {
+    /// The other account.
+    pub account_id: String,
+    /// Their display name.
+    pub name: String,
+    /// Last message text.
+    pub last_text: String,
+    /// Last message time.
+    pub last_at: u64,
+    /// Unread count.
+    pub unread: usize,
+}
+
+/// The service's state; only this folder sees it.
+struct Inner {
+    /// Keys, store, network and the shutdown signal.
+    ctx: Context,
+    /// Our display name, put on our card.
+    name: String,
+    events: broadcast::Sender<ChatEvent>,
+    /// Serialises sequence allocation and enqueueing.
+    send_lock: Mutex<()>,
+    /// Delivery workers by recipient; the Notify wakes one early.
+    workers: std::sync::Mutex<HashMap<AccountId, Arc<Notify>>>,
+}
+
+/// The chat service handle. Cheap to clone.
+#[derive(Clone)]
+pub struct Chat {
+    inner: Arc<Inner>,
+}
+
+impl Chat {
+    /// Subscribes to chat events.
+    pub fn subscribe(&self) -> broadcast::Receiver<ChatEvent> {
+        self.inner.events.subscribe()
+    }
+
+    /// Our current signed card: the addresses others can dial us on. `None`
+    /// if the network actor is gone or the card cannot be signed.
+    pub(crate) async fn my_card(&self) -> Option<Card> {
+        let addrs = crate::net::dialable(&self.net().listen_addrs().await.unwrap_or_default());
+        let identity = &self.inner.ctx.identity;
+        Card::new(
+            &identity.account,
+            identity.cert.clone(),
+            &self.inner.name,
+            addrs,
+            weft_protocol::unix_now(),
+        )
+        .ok()
+    }
+
+    /// The account this node speaks for.
+    fn me(&self) -> AccountId {
+        self.inner.ctx.me()
+    }
+
+    /// Our account key: it seals, opens and signs everything chat sends.
+    fn key(&self) -> &AccountKey {
+        &self.inner.ctx.identity.account
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.ctx.store
+    }
+
+    fn net(&self) -> &Net {
+        &self.inner.ctx.net
+    }
+
+    /// Tells subscribers; nobody listening is fine.
+    fn emit(&self, ev: ChatEvent) {
+        let _ = self.inner.events.send(ev);
+    }
+}
+
+/// Now, in the Unix milliseconds that messages carry.
+fn now_ms() -> u64 {
+    weft_protocol::unix_now_ms()
+}
+
+/// User input echoed in an error, cut so a pasted essay does not fill the screen.
+fn shown(who: &str) -> String {
+    who.chars().take(80).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The API and SSE JSON are a contract with the CLI and scripts: the
+    /// typed status and state must print the same words the old strings did.
+    #[test]
+    fn views_and_events_keep_their_json() {
+        let c = ContactView {
+            account_id: "a".into(),
+            name: "n".into(),
+            their_name: "t".into(),
+            state: ContactState::RequestSent,
+        };
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(
+            v,
+            serde_json::json!({"account_id": "a", "name": "n", "their_name": "t", "state": "request_sent"})
+        );
+        let back: ContactView = serde_json::from_value(v).unwrap();
+        assert_eq!(back.state, ContactState::RequestSent);
+
+        for s in [
+            MsgStatus::Sending,
+            MsgStatus::Stored,
+            MsgStatus::Delivered,
+            MsgStatus::Read,
+            MsgStatus::Received,
+            MsgStatus::Seen,
+            MsgStatus::Recalled,
+            MsgStatus::Failed,
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for (s, name) in [
+            (ContactState::Friend, "friend"),
+            (ContactState::RequestSent, "request_sent"),
+            (ContactState::RequestReceived, "request_received"),
+            (ContactState::Blocked, "blocked"),
+        ] {
+            assert_eq!(serde_json::to_value(s).unwrap(), name);
+        }
+
+        let ev = ChatEvent::Receipt {
+            with: "w".into(),
+            ids: vec!["i".into()],
+            status: MsgStatus::Delivered,
+        };
+        let text = serde_json::to_string(&ev).unwrap();
+        assert_eq!(
+            text,
+            r#"{"type":"receipt","with":"w","ids":["i"],"status":"delivered"}"#
+        );
+        let back: ChatEvent = serde_json::from_str(&text).unwrap();
+        assert!(matches!(
+            back,
+            ChatEvent::Receipt {
+                status: MsgStatus::Delivered,
+                ..
+            }
+        ));
+    }
+
+    /// Wording is part of the interface: the CLI prints these to the user.
+    #[test]
+    fn error_wording_is_unchanged() {
+        assert_eq!(
+            ChatError::Recall(RecallRefused::TooLate).to_string(),
+            "cannot recall: messages can be recalled within 2 minutes of sending"
+        );
+        assert_eq!(
+            ChatError::Recall(RecallRefused::NotYours).to_string(),
+            "cannot recall: only your own messages can be recalled"
+        );
+        assert_eq!(
+            ChatError::NoCard.to_string(),
+            "cannot encrypt the message: cannot make our card"
+        );
+        assert_eq!(
+            ChatError::Seal(SealError::BadKey).to_string(),
+            format!("cannot encrypt the message: {}", SealError::BadKey)
+        );
+    }
+}

@@ -7,17 +7,20 @@
 //!   because senders make `sent_at_ms` strictly increasing)
 //! - `msg_index`: message id(32) → its `messages` key (dedup, receipts, recall)
 //! - `outbox`:    recipient(32) ‖ seq(8) → [`OutboxEntry`] (sealed bytes, sent in order)
-//! - `held`:      recipient(32) ‖ item hash(32) → [`HeldItem`] (mail we hold for others)
 //! - `chat_meta`: `seq` ‖ account(32) → last seq / last sent_at for that conversation
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use weft_protocol::{chat::MsgId, AccountId, Card};
 
-use super::{Store, StoreError};
+use super::{dec, enc, Store, StoreError};
 
 /// A contact's relationship to us.
+///
+/// On disk (postcard) a variant is its index; the snake_case names are what
+/// the API shows, so adding a variant goes at the end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ContactState {
     /// Both sides accepted.
     Friend,
@@ -54,7 +57,12 @@ impl Contact {
 }
 
 /// Where a message stands.
+///
+/// On disk (postcard) a variant is its index and the order is meaningful
+/// ([`Store::raise_status`] only moves forward); the snake_case names are
+/// what the API and events show ([`MsgStatus::as_str`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum MsgStatus {
     /// Ours, persisted, not yet acknowledged by anyone.
     Sending,
@@ -120,29 +128,6 @@ pub struct OutboxEntry {
     pub held: bool,
 }
 
-/// Mail held for another account.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct HeldItem {
-    /// Sealed bytes (unreadable to us).
-    pub sealed: Vec<u8>,
-    /// Unix seconds after which it is dropped.
-    pub expires_at: u64,
-    /// Peer id bytes of the depositor (for quotas).
-    pub depositor: Vec<u8>,
-}
-
-/// One held item, without its bytes.
-pub struct HeldSummary {
-    /// Full key (recipient ‖ hash).
-    pub key: Vec<u8>,
-    /// Depositor peer id bytes.
-    pub depositor: Vec<u8>,
-    /// Sealed size.
-    pub len: usize,
-    /// Expiry, Unix seconds.
-    pub expires_at: u64,
-}
-
 /// The chat trees.
 #[derive(Clone)]
 pub(crate) struct ChatTrees {
@@ -150,7 +135,6 @@ pub(crate) struct ChatTrees {
     messages: sled::Tree,
     msg_index: sled::Tree,
     outbox: sled::Tree,
-    held: sled::Tree,
     meta: sled::Tree,
 }
 
@@ -161,18 +145,9 @@ impl ChatTrees {
             messages: db.open_tree("messages")?,
             msg_index: db.open_tree("msg_index")?,
             outbox: db.open_tree("outbox")?,
-            held: db.open_tree("held")?,
             meta: db.open_tree("chat_meta")?,
         })
     }
-}
-
-fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-    postcard::to_stdvec(v).unwrap_or_default()
-}
-
-fn dec<T: DeserializeOwned>(tree: &'static str, v: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(v).map_err(|e| StoreError::Corrupt(tree, e.to_string()))
 }
 
 /// Key of a message in `messages`.
@@ -500,98 +475,6 @@ impl Store {
         }
         Ok(out)
     }
-
-    // ----- holding mail for others -----
-
-    /// Holds an item for `to`. Returns false if it was already held.
-    pub fn hold(
-        &self,
-        to: &AccountId,
-        hash: &[u8; 32],
-        item: &HeldItem,
-    ) -> Result<bool, StoreError> {
-        let mut k = to.0.to_vec();
-        k.extend_from_slice(hash);
-        Ok(self.chat.held.insert(k, enc(item))?.is_none())
-    }
-
-    /// Up to `max` unexpired held items for `to` (expired ones are dropped on the way).
-    pub fn held_for(
-        &self,
-        to: &AccountId,
-        max: usize,
-        max_bytes: usize,
-        now: u64,
-    ) -> Result<(Vec<Vec<u8>>, bool), StoreError> {
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for item in self.chat.held.scan_prefix(to.0) {
-            let (k, v) = item?;
-            let h: HeldItem = match dec("held", &v) {
-                Ok(h) => h,
-                Err(_) => {
-                    self.chat.held.remove(k)?;
-                    continue;
-                }
-            };
-            if h.expires_at < now {
-                self.chat.held.remove(k)?;
-                continue;
-            }
-            if out.len() >= max || bytes + h.sealed.len() > max_bytes {
-                return Ok((out, true));
-            }
-            bytes += h.sealed.len();
-            out.push(h.sealed);
-        }
-        Ok((out, false))
-    }
-
-    /// Drops held items for `to` by hash.
-    pub fn unhold(&self, to: &AccountId, hashes: &[[u8; 32]]) -> Result<usize, StoreError> {
-        let mut n = 0;
-        for h in hashes {
-            let mut k = to.0.to_vec();
-            k.extend_from_slice(h);
-            if self.chat.held.remove(k)?.is_some() {
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Every held item, for quotas and expiry.
-    pub fn held_summary(&self) -> Result<Vec<HeldSummary>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.chat.held.iter() {
-            let (k, v) = item?;
-            if let Ok(h) = dec::<HeldItem>("held", &v) {
-                out.push(HeldSummary {
-                    key: k.to_vec(),
-                    depositor: h.depositor,
-                    len: h.sealed.len(),
-                    expires_at: h.expires_at,
-                });
-            }
-        }
-        Ok(out)
-    }
-
-    /// Removes a held item by its full key.
-    pub fn drop_held_key(&self, key: &[u8]) -> Result<(), StoreError> {
-        self.chat.held.remove(key)?;
-        Ok(())
-    }
-
-    /// Raw bytes of every held item, for checking what a holder can see (tests).
-    pub fn held_raw(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.chat.held.iter() {
-            let (_, v) = item?;
-            out.push(v.to_vec());
-        }
-        Ok(out)
-    }
 }
 
 #[cfg(test)]
@@ -648,5 +531,15 @@ mod tests {
         s.outbox_done(&[(batch[0].0.clone(), m.id)], MsgStatus::Delivered)
             .unwrap();
         assert!(!s.outbox_has(&a).unwrap());
+    }
+
+    /// On disk a status or state is its variant index; the serde names
+    /// given for the API must not change what is stored.
+    #[test]
+    fn names_do_not_change_the_stored_bytes() {
+        assert_eq!(postcard::to_stdvec(&MsgStatus::Sending).unwrap(), [0]);
+        assert_eq!(postcard::to_stdvec(&MsgStatus::Failed).unwrap(), [7]);
+        assert_eq!(postcard::to_stdvec(&ContactState::Friend).unwrap(), [0]);
+        assert_eq!(postcard::to_stdvec(&ContactState::Blocked).unwrap(), [3]);
     }
 }

@@ -5,11 +5,15 @@
 //! - `peers`: PeerId bytes → postcard [`KnownPeer`] (address book, so a
 //!   restarted node redials the peers it knew)
 //! - `cards`: PeerId bytes → the peer's verified card (envelope bytes)
-//! - chat trees (see [`chat`]): `contacts`, `messages`, `msg_index`,
-//!   `outbox`, `held`
+//! - chat (see [`chat`]): `contacts`, `messages`, `msg_index`, `outbox`,
+//!   `chat_meta`
+//! - mail held for others (see [`mailbox`]): `held`
 //! - blobs (see [`blob`]): `blob_manifests`, `blob_chunks`
 //! - official accounts (see [`oa`]): `oa_own`, `oa_follow`, `oa_posts`,
 //!   `oa_inbox`, `oa_conv`
+//! - moments (see [`moments`]): `moments_items`, `moments_item_ids`,
+//!   `moments_posts`, `moments_reactions`, `moments_deleted`,
+//!   `moments_settings`, `moments_tags`, `moments_staged`
 //!
 //! The schema version lives in `meta`; [`Store::open`] runs migrations from
 //! the stored version up to [`SCHEMA_VERSION`] before anything else reads.
@@ -23,8 +27,24 @@ use weft_protocol::{Card, Kind};
 
 pub mod blob;
 pub mod chat;
+pub mod mailbox;
 pub mod moments;
 pub mod oa;
+
+/// A value as it is stored: postcard. Only types this crate defines are
+/// stored, and postcard cannot fail on them (no maps of unknown length, no
+/// custom serialisers that refuse), so the empty fallback is never written.
+pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_stdvec(v).unwrap_or_default()
+}
+
+/// Reads a stored value; `tree` names where it came from in the error.
+pub(super) fn dec<T: serde::de::DeserializeOwned>(
+    tree: &'static str,
+    v: &[u8],
+) -> Result<T, StoreError> {
+    postcard::from_bytes(v).map_err(|e| StoreError::Corrupt(tree, e.to_string()))
+}
 
 /// Current on-disk schema.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -100,6 +120,7 @@ pub struct Store {
     peers: sled::Tree,
     cards: sled::Tree,
     pub(crate) chat: chat::ChatTrees,
+    pub(crate) mailbox: mailbox::MailboxTrees,
     pub(crate) oa: oa::OaTrees,
     pub(crate) blob: blob::BlobTrees,
     pub(crate) moments: moments::MomentsTrees,
@@ -145,6 +166,7 @@ impl Store {
             peers,
             cards: db.open_tree("cards")?,
             chat: chat::ChatTrees::open(&db)?,
+            mailbox: mailbox::MailboxTrees::open(&db)?,
             oa: oa::OaTrees::open(&db)?,
             blob: blob::BlobTrees::open(&db)?,
             moments: moments::MomentsTrees::open(&db)?,

@@ -1,0 +1,240 @@
+//! The address book: friend requests and the answers to them, local
+//! remarks, blocking, and turning whatever the user typed (account id,
+//! `weft://` link, remark or name) into an account.
+//!
+//! Requests and accepts travel as ordinary sealed chat messages through the
+//! outbox (see `send.rs`), so they survive restarts and unreachable peers
+//! exactly as texts do.
+
+use weft_protocol::{
+    chat::{ChatKind, MAX_GREETING_BYTES},
+    AccountId, Card, WeftLink,
+};
+
+use super::{shown, Chat, ChatError, ChatEvent, ContactView, RequestView};
+use crate::store::chat::{Contact, ContactState};
+
+impl Chat {
+    /// Finds a contact by account id, `weft://` link, remark or name.
+    pub fn resolve(&self, who: &str) -> Result<AccountId, ChatError> {
+        let who = who.trim();
+        if let Ok(id) = who.parse::<AccountId>() {
+            return Ok(id);
+        }
+        if let Ok(link) = who.parse::<WeftLink>() {
+            return Ok(link.account);
+        }
+        let lower = who.to_lowercase();
+        self.store()
+            .contacts()?
+            .into_iter()
+            .find(|c| {
+                c.remark.as_deref().map(str::to_lowercase) == Some(lower.clone())
+                    || c.name.to_lowercase() == lower
+            })
+            .map(|c| c.account)
+            .ok_or_else(|| ChatError::UnknownContact(shown(who)))
+    }
+
+    /// `contacts add`: records the contact and sends a friend request.
+    pub async fn add_contact(
+        &self,
+        target: &str,
+        greeting: &str,
+        hint: Option<Card>,
+    ) -> Result<ContactView, ChatError> {
+        if greeting.len() > MAX_GREETING_BYTES {
+            return Err(ChatError::GreetingTooLong(greeting.len()));
+        }
+        let (account, link) = match target.trim().parse::<WeftLink>() {
+            Ok(l) => (l.account, Some(l)),
+            Err(_) => (
+                target
+                    .trim()
+                    .parse::<AccountId>()
+                    .map_err(|_| ChatError::UnknownContact(shown(target)))?,
+                None,
+            ),
+        };
+        if account == self.me() {
+            return Err(ChatError::SelfContact);
+        }
+        let existing = self.store().contact(&account)?;
+        let mut c = existing.unwrap_or(Contact {
+            account,
+            name: link
+                .as_ref()
+                .and_then(|l| l.name.clone())
+                .unwrap_or_else(|| account.short()),
+            remark: None,
+            state: ContactState::RequestSent,
+            greeting: None,
+            card: None,
+        });
+        if let Some(card) = hint.filter(|h| h.account() == account && h.verify().is_ok()) {
+            if c.card.is_none() {
+                c.name = card.body.name.clone();
+            }
+            c.card = Some(card);
+        }
+        if let Some(l) = &link {
+            // A link's peer and addresses are hints; dial so delivery is quick.
+            if let Some(peer) = l.peer.as_deref().and_then(|p| p.parse().ok()) {
+                let addrs = l.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+                let net = self.net().clone();
+                tokio::spawn(async move {
+                    let _ = net.dial_peer(peer, addrs).await;
+                });
+            }
+        }
+        let card = self.my_card().await.ok_or(ChatError::NoCard)?;
+        match c.state {
+            ContactState::Friend => {}
+            // They asked us already: adding them back is accepting.
+            ContactState::RequestReceived => {
+                c.state = ContactState::Friend;
+                self.store().put_contact(&c)?;
+                self.enqueue(account, ChatKind::FriendAccept { card })
+                    .await?;
+                return Ok(view(&c));
+            }
+            _ => c.state = ContactState::RequestSent,
+        }
+        self.store().put_contact(&c)?;
+        self.enqueue(
+            account,
+            ChatKind::FriendRequest {
+                card,
+                greeting: greeting.to_string(),
+            },
+        )
+        .await?;
+        Ok(view(&c))
+    }
+
+    /// `contacts accept`.
+    pub async fn accept(&self, who: &str) -> Result<ContactView, ChatError> {
+        let account = self.resolve(who)?;
+        let mut c = self
+            .store()
+            .contact(&account)?
+            .filter(|c| c.state == ContactState::RequestReceived)
+            .ok_or_else(|| ChatError::NoRequest(shown(who)))?;
+        c.state = ContactState::Friend;
+        c.greeting = None;
+        self.store().put_contact(&c)?;
+        self.emit(ChatEvent::FriendAccepted {
+            account_id: account.to_string(),
+            name: c.name.clone(),
+        });
+        let card = self.my_card().await.ok_or(ChatError::NoCard)?;
+        self.enqueue(account, ChatKind::FriendAccept { card })
+            .await?;
+        Ok(view(&c))
+    }
+
+    /// `contacts reject`: forgets the request (the requester is not told, as WeChat).
+    pub async fn reject(&self, who: &str) -> Result<(), ChatError> {
+        let account = self.resolve(who)?;
+        match self.store().contact(&account)? {
+            Some(c) if c.state == ContactState::RequestReceived => {
+                self.store().delete_contact(&account)?;
+                self.store().flush_async().await?;
+                Ok(())
+            }
+            _ => Err(ChatError::NoRequest(shown(who))),
+        }
+    }
+
+    /// `contacts block`.
+    pub async fn block(&self, who: &str) -> Result<ContactView, ChatError> {
+        let account = self.resolve(who)?;
+        let c = Contact {
+            state: ContactState::Blocked,
+            ..self.store().contact(&account)?.unwrap_or(Contact {
+                account,
+                name: account.short(),
+                remark: None,
+                state: ContactState::Blocked,
+                greeting: None,
+                card: None,
+            })
+        };
+        self.store().put_contact(&c)?;
+        self.store().flush_async().await?;
+        Ok(view(&c))
+    }
+
+    /// `contacts remark`.
+    pub async fn remark(&self, who: &str, remark: &str) -> Result<ContactView, ChatError> {
+        weft_protocol::validate_name(remark)
+            .map_err(|e| ChatError::UnknownContact(e.to_string()))?;
+        let account = self.resolve(who)?;
+        let mut c = self
+            .store()
+            .contact(&account)?
+            .ok_or_else(|| ChatError::UnknownContact(shown(who)))?;
+        c.remark = Some(remark.to_string());
+        self.store().put_contact(&c)?;
+        self.store().flush_async().await?;
+        Ok(view(&c))
+    }
+
+    /// `contacts delete`.
+    pub async fn delete(&self, who: &str) -> Result<(), ChatError> {
+        let account = self.resolve(who)?;
+        if !self.store().delete_contact(&account)? {
+            return Err(ChatError::UnknownContact(shown(who)));
+        }
+        self.store().flush_async().await?;
+        Ok(())
+    }
+
+    /// `contacts list`: everyone but pending incoming requests.
+    pub fn contacts(&self) -> Result<Vec<ContactView>, ChatError> {
+        Ok(self
+            .store()
+            .contacts()?
+            .iter()
+            .filter(|c| c.state != ContactState::RequestReceived)
+            .map(view)
+            .collect())
+    }
+
+    /// `contacts requests`.
+    pub fn requests(&self) -> Result<Vec<RequestView>, ChatError> {
+        Ok(self
+            .store()
+            .contacts()?
+            .into_iter()
+            .filter(|c| c.state == ContactState::RequestReceived)
+            .map(|c| RequestView {
+                account_id: c.account.to_string(),
+                name: c.name.clone(),
+                greeting: c.greeting.clone().unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    /// Texts go to friends only: the recipient drops a stranger's texts anyway.
+    pub(super) fn require_friend(
+        &self,
+        account: &AccountId,
+        shown_as: &str,
+    ) -> Result<(), ChatError> {
+        match self.store().contact(account)? {
+            Some(c) if c.state == ContactState::Friend => Ok(()),
+            _ => Err(ChatError::NotAFriend(shown(shown_as))),
+        }
+    }
+}
+
+/// A contact as the API shows it.
+fn view(c: &Contact) -> ContactView {
+    ContactView {
+        account_id: c.account.to_string(),
+        name: c.display_name().to_string(),
+        their_name: c.name.clone(),
+        state: c.state,
+    }
+}

@@ -1,0 +1,93 @@
+//! Reading: one conversation's log, and the list of conversations. Reading
+//! a conversation is what makes its messages "read", so `log` also sends the
+//! read receipts.
+
+use std::collections::HashMap;
+
+use weft_protocol::{
+    chat::{ChatKind, MsgId, MAX_RECEIPT_IDS},
+    AccountId,
+};
+
+use super::{Chat, ChatError, ConversationView, MessageView};
+use crate::store::chat::{Contact, MsgStatus, StoredMessage};
+
+/// Most messages one `chat log` returns, whatever the caller asks for.
+const MAX_LOG: usize = 100_000;
+
+impl Chat {
+    /// `chat log`: the last `limit` messages, oldest first. Reading marks
+    /// incoming messages read and tells the sender (read receipts).
+    pub async fn log(&self, with: &str, limit: usize) -> Result<Vec<MessageView>, ChatError> {
+        let account = self.resolve(with)?;
+        let msgs = self
+            .store()
+            .conversation(&account, limit.clamp(1, MAX_LOG))?;
+        let unread: Vec<MsgId> = msgs
+            .iter()
+            .filter(|m| m.status == MsgStatus::Received)
+            .map(|m| m.id)
+            .collect();
+        let out = msgs.iter().map(message_view).collect();
+        if !unread.is_empty() {
+            for id in &unread {
+                self.store().update_message(id, |m| {
+                    if m.status == MsgStatus::Received {
+                        m.status = MsgStatus::Seen;
+                    }
+                })?;
+            }
+            for chunk in unread.chunks(MAX_RECEIPT_IDS) {
+                self.enqueue(
+                    account,
+                    ChatKind::Receipt {
+                        read: true,
+                        ids: chunk.to_vec(),
+                    },
+                )
+                .await?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// `chat list`: newest conversation first.
+    pub fn conversations(&self) -> Result<Vec<ConversationView>, ChatError> {
+        let contacts: HashMap<AccountId, Contact> = self
+            .store()
+            .contacts()?
+            .into_iter()
+            .map(|c| (c.account, c))
+            .collect();
+        let mut out: Vec<ConversationView> = self
+            .store()
+            .conversations()?
+            .into_iter()
+            .map(|(acct, last, unread)| ConversationView {
+                account_id: acct.to_string(),
+                name: contacts
+                    .get(&acct)
+                    .map(|c| c.display_name().to_string())
+                    .unwrap_or_else(|| acct.short()),
+                last_text: last.text,
+                last_at: last.sent_at_ms,
+                unread,
+            })
+            .collect();
+        out.sort_by_key(|c| std::cmp::Reverse(c.last_at));
+        Ok(out)
+    }
+}
+
+/// A logged message as the API shows it.
+fn message_view(m: &StoredMessage) -> MessageView {
+    MessageView {
+        id: m.id.to_string(),
+        from: m.from.to_string(),
+        text: m.text.clone(),
+        sent_at: m.sent_at_ms,
+        seq: m.seq,
+        status: m.status,
+        reply_to: m.reply_to.map(|r| r.to_string()),
+    }
+}

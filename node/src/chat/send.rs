@@ -1,0 +1,120 @@
+//! Sending: texts, recalls, and the one path every outgoing chat message
+//! takes, [`Chat::enqueue`]: number it, seal it to the recipient, write it
+//! to the log and the outbox in one transaction, flush, and only then tell
+//! the caller it was sent. Delivery (`delivery.rs`) takes it from the outbox.
+
+use weft_protocol::{
+    chat::{ChatBody, ChatKind, MsgId, MAX_TEXT_BYTES, RECALL_WINDOW_MS},
+    seal, AccountId,
+};
+
+use super::{now_ms, Chat, ChatError, RecallRefused};
+use crate::store::chat::{MsgStatus, Outgoing, StoredMessage};
+
+impl Chat {
+    /// `chat send`: returns once the message is durably in the outbox.
+    pub async fn send(
+        &self,
+        to: &str,
+        text: &str,
+        reply_to: Option<&str>,
+    ) -> Result<MsgId, ChatError> {
+        let account = self.resolve(to)?;
+        self.require_friend(&account, to)?;
+        if text.len() > MAX_TEXT_BYTES {
+            return Err(weft_protocol::chat::ChatError::TooLarge {
+                size: text.len(),
+                limit: MAX_TEXT_BYTES,
+            }
+            .into());
+        }
+        let reply_to = match reply_to {
+            Some(r) => {
+                let id: MsgId = r.parse()?;
+                if self.store().message_conversation(&id)? != Some(account) {
+                    return Err(ChatError::NoMessage(r.to_string()));
+                }
+                Some(id)
+            }
+            None => None,
+        };
+        self.enqueue(
+            account,
+            ChatKind::Text {
+                text: text.to_string(),
+                reply_to,
+            },
+        )
+        .await
+    }
+
+    /// `chat recall`: within two minutes of sending, as WeChat.
+    pub async fn recall(&self, id: &str) -> Result<(), ChatError> {
+        let msg_id: MsgId = id.parse()?;
+        let m = self
+            .store()
+            .message(&msg_id)?
+            .ok_or_else(|| ChatError::NoMessage(id.to_string()))?;
+        if m.from != self.me() {
+            return Err(ChatError::Recall(RecallRefused::NotYours));
+        }
+        if now_ms().saturating_sub(m.sent_at_ms) > RECALL_WINDOW_MS {
+            return Err(ChatError::Recall(RecallRefused::TooLate));
+        }
+        let conv = self
+            .store()
+            .message_conversation(&msg_id)?
+            .ok_or_else(|| ChatError::NoMessage(id.to_string()))?;
+        self.store().update_message(&msg_id, |m| {
+            m.status = MsgStatus::Recalled;
+            m.text.clear();
+        })?;
+        self.enqueue(conv, ChatKind::Recall { target: msg_id })
+            .await?;
+        Ok(())
+    }
+
+    /// Seals `kind` to `to`, persists it (log + outbox) durably, wakes delivery.
+    pub(super) async fn enqueue(&self, to: AccountId, kind: ChatKind) -> Result<MsgId, ChatError> {
+        let me = self.me();
+        let guard = self.inner.send_lock.lock().await;
+        let (seq, sent_at_ms) = self.store().next_seq(&to, now_ms())?;
+        let body = ChatBody {
+            from: me,
+            to,
+            seq,
+            sent_at_ms,
+            kind,
+        };
+        body.validate()?;
+        let id = body.id();
+        let plain = body.encode()?;
+        let sealed = seal::seal(self.key(), &to, &plain)?;
+        let log = match &body.kind {
+            ChatKind::Text { text, reply_to } => Some(StoredMessage {
+                id,
+                from: me,
+                seq,
+                sent_at_ms,
+                text: text.clone(),
+                reply_to: *reply_to,
+                status: MsgStatus::Sending,
+            }),
+            _ => None,
+        };
+        self.store().enqueue(&Outgoing {
+            to,
+            seq,
+            sent_at_ms,
+            sealed,
+            id,
+            log,
+        })?;
+        // Sequence numbers are taken; concurrent senders may now share one flush.
+        drop(guard);
+        // Persist before acknowledging: once we answer, the message must survive a crash.
+        self.store().flush_async().await?;
+        self.kick(to);
+        Ok(id)
+    }
+}
