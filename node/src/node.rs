@@ -177,12 +177,10 @@ impl RunningNode {
         let oa = Oa::start(
             ctx.clone(),
             home.clone(),
-            chat.clone(),
             blobs.clone(),
             cfg.trust_roots.clone(),
             gossip_rx,
-        )
-        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        );
         let moments =
             crate::moments::Moments::start(ctx.clone(), chat.clone(), blobs.clone(), moments_rx);
         let services = Services {

@@ -9,6 +9,16 @@
 //! timestamp, whose seq is over quota, or that reuses a slot another
 //! broadcast already took (equivocation), is invalid. Broadcasts are public:
 //! plaintext, signed, on gossipsub topic `weft/oa/<account id>`.
+//!
+//! The `/weft/oa/1` requests and answers (backfill, search, questions) are
+//! in [`request`] and re-exported here.
+
+mod request;
+
+pub use request::{
+    decode_reply, decode_request, encode_reply, encode_request, OaReply, OaRequest, Question,
+    MAX_QUESTION,
+};
 
 use serde::{Deserialize, Serialize};
 

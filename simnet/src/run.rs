@@ -358,8 +358,8 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
                         .publish(&id, &key, "simnet broadcast", None, vec![], vec![])
                         .await
                     {
-                        Ok((_, true)) => {}
-                        Ok((_, false)) => tracing::warn!("post stored but not gossiped"),
+                        Ok(p) if p.gossiped => {}
+                        Ok(_) => tracing::warn!("post stored but not gossiped"),
                         Err(e) => tracing::warn!(error = %e, "publish failed"),
                     }
                 });

@@ -517,12 +517,12 @@ async fn chat_log(
 async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationView>>, ApiError> {
     let mut list = node.chat.conversations()?;
     // Service accounts' posts show as conversations, as in WeChat.
-    for (account_id, name, last_text, last_at) in node.oa.service_conversations() {
+    for c in node.oa.service_conversations() {
         list.push(ConversationView {
-            account_id,
-            name,
-            last_text,
-            last_at,
+            account_id: c.account_id,
+            name: c.name,
+            last_text: c.last_text,
+            last_at: c.last_at,
             unread: 0,
         });
     }
@@ -631,7 +631,9 @@ impl From<crate::oa::OaServiceError> for ApiError {
             }
             E::NotOwned(_) | E::NotFollowed(_) => StatusCode::NOT_FOUND,
             E::Unreachable(_) => StatusCode::BAD_GATEWAY,
-            E::Store(_) | E::Node(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            E::Encode(_) | E::EncodeCertificate(_) | E::Store(_) | E::Node(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         ApiError(status, e.to_string())
     }
@@ -668,7 +670,7 @@ pub struct OaQuery {
 async fn oa_conversation(
     State(node): State<Shared>,
     q: Result<Query<OaQuery>, QueryRejection>,
-) -> Result<Json<Vec<serde_json::Value>>, ApiError> {
+) -> Result<Json<Vec<crate::oa::LogEntry>>, ApiError> {
     let Query(q) = q.map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.body_text()))?;
     Ok(Json(node.oa.conversation(&q.oa)?))
 }
@@ -764,10 +766,10 @@ async fn oa_action(
                     })
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let (id, gossiped) = oa
+            let published = oa
                 .publish(&need(b.oa, "oa")?, &title, &text, b.link, b.parts, images)
                 .await?;
-            serde_json::json!({ "id": id, "gossiped": gossiped })
+            serde_json::to_value(published).unwrap_or_default()
         }
         "message" => {
             let reply = oa

@@ -1,0 +1,150 @@
+//! Following an account and catching up with it: joining its topic,
+//! connecting to the node that runs it, and backfill (`/weft/oa/1`
+//! `Recent`) from that node and our connected peers, each post checked like
+//! gossip (except freshness) before it is stored. Also the other side of
+//! finding an account: the DHT records this node publishes for the accounts
+//! it runs.
+
+use std::time::Duration;
+
+use weft_protocol::{
+    oa::{decode_reply, encode_request, topic, Broadcast, OaReply, OaRequest},
+    AccountId, Kind,
+};
+
+use super::{parse_id, Oa, OaServiceError, BACKFILL};
+use crate::chat::{card_peer, dial_card, lookup_card};
+use crate::net::records;
+use crate::net::AppProtocol;
+
+/// How long one peer may take to answer a backfill.
+const BACKFILL_TIMEOUT: Duration = Duration::from_secs(8);
+/// How long one DHT record put may take.
+const PUT_TIMEOUT: Duration = Duration::from_secs(20);
+
+impl Oa {
+    /// `oa follow`: joins the topic, connects to the account's node, backfills.
+    pub async fn follow(&self, oa: &str) -> Result<(), OaServiceError> {
+        let account = parse_id(oa)?;
+        let store = &self.inner.ctx.store;
+        if !store.follows_oa(&account)? {
+            store.follow_oa(&account, None)?;
+            store.flush_async().await?;
+        }
+        self.inner.ctx.net.join_topic(topic(&account), true).await;
+        let me = self.clone();
+        tokio::spawn(async move {
+            me.connect(&account).await;
+            me.backfill(account).await;
+        });
+        Ok(())
+    }
+
+    /// `oa unfollow`: leaves the topic and forgets the posts.
+    pub async fn unfollow(&self, oa: &str) -> Result<(), OaServiceError> {
+        let account = parse_id(oa)?;
+        let store = &self.inner.ctx.store;
+        if !store.unfollow_oa(&account)? {
+            return Err(OaServiceError::NotFollowed(oa.to_string()));
+        }
+        store.flush_async().await?;
+        // An account we run keeps its topic: we relay our own posts.
+        if store.owned_oa(&account)?.is_none() {
+            self.inner.ctx.net.join_topic(topic(&account), false).await;
+        }
+        Ok(())
+    }
+
+    /// Publishes each account we run as a DHT account record (its card,
+    /// signed by the account's key), so followers can find its node, and
+    /// provides its name words so `oa search` finds it.
+    pub(super) async fn publish_records(&self) {
+        let net = &self.inner.ctx.net;
+        for (account, owned) in self.inner.ctx.store.owned_oas().unwrap_or_default() {
+            for w in records::name_words(&owned.name) {
+                net.provide(records::oa_name_key(&w), true).await;
+            }
+            let Ok(profile) = self.profile_of(&account, &owned).await else {
+                continue;
+            };
+            let Ok(value) = weft_protocol::encode(Kind::Card, &profile.body.card) else {
+                continue;
+            };
+            let put = net.put_record(records::account_key(&account), value);
+            let _ = tokio::time::timeout(PUT_TIMEOUT, put).await;
+        }
+    }
+
+    /// Connects to the node that runs `account` (its profile's card, or its
+    /// DHT record), so its broadcasts reach us directly.
+    pub(super) async fn connect(&self, account: &AccountId) {
+        let known = self.followed(account).ok().flatten().flatten();
+        let card = match known {
+            Some(p) => Some(p.body.card),
+            None => lookup_card(&self.inner.ctx.net, account).await,
+        };
+        if let Some(card) = card {
+            let _ = dial_card(&self.inner.ctx.net, &card).await;
+        }
+    }
+
+    /// Asks the OA's device and connected peers for its recent posts.
+    pub async fn backfill(&self, account: AccountId) {
+        let host = self
+            .followed(&account)
+            .ok()
+            .flatten()
+            .flatten()
+            .and_then(|p| card_peer(&p.body.card));
+        let peers = self.peers_to_ask(host).await;
+        let req = OaRequest::Recent {
+            account,
+            limit: BACKFILL as u32,
+        };
+        let Ok(env) = encode_request(&req) else {
+            return;
+        };
+        let store = &self.inner.ctx.store;
+        let mut got = 0;
+        for peer in peers {
+            let ask = self
+                .inner
+                .ctx
+                .net
+                .request(AppProtocol::Oa, peer, env.clone());
+            let Ok(Ok(reply)) = tokio::time::timeout(BACKFILL_TIMEOUT, ask).await else {
+                continue;
+            };
+            let Ok(OaReply::Posts(posts)) = decode_reply(&reply) else {
+                continue;
+            };
+            for p in posts.into_iter().take(BACKFILL) {
+                if let Ok(b) = postcard::from_bytes::<Broadcast>(&p) {
+                    if b.account() == account && b.verify().is_ok() && self.slot_free(&b) {
+                        if let Ok(true) = store.put_broadcast(&b) {
+                            got += 1;
+                            self.fetch_images(&b);
+                        }
+                    } else {
+                        tracing::warn!(%peer, "backfill peer sent an invalid broadcast");
+                    }
+                }
+            }
+        }
+        if got > 0 {
+            let _ = store.flush_async().await;
+            tracing::info!(%account, got, "backfilled official-account posts");
+        }
+    }
+
+    /// A stored post may not share a quota slot with a different one.
+    fn slot_free(&self, b: &Broadcast) -> bool {
+        self.inner
+            .ctx
+            .store
+            .broadcasts(&b.account(), 256)
+            .unwrap_or_default()
+            .iter()
+            .all(|o| (o.body.period, o.body.seq) != (b.body.period, b.body.seq) || o.id() == b.id())
+    }
+}

@@ -1,0 +1,79 @@
+//! The answering side of `/weft/oa/1`: recent posts for backfill (any node
+//! that holds them answers, not only the account's own), the profiles of
+//! the accounts this node runs (for search), and followers' questions to
+//! those accounts, answered automatically.
+
+use weft_protocol::{
+    oa::{decode_request, encode_reply, OaReply, OaRequest, Question, MAX_QUESTION},
+    seal, AccountId,
+};
+
+use super::{ask::auto_reply, Oa, BACKFILL};
+use crate::net::InboundRequest;
+
+/// Most account profiles one `Accounts` answer carries.
+const MAX_ACCOUNTS: usize = 32;
+
+impl Oa {
+    /// Answers `/weft/oa/1`; `None` if the answer cannot be encoded (the
+    /// stream is then closed without one).
+    pub async fn handle_inbound(&self, req: &InboundRequest) -> Option<Vec<u8>> {
+        let store = &self.inner.ctx.store;
+        let reply = match decode_request(&req.data) {
+            Ok(OaRequest::Recent { account, limit }) => {
+                let posts = store
+                    .broadcasts(&account, (limit as usize).min(BACKFILL))
+                    .unwrap_or_default();
+                OaReply::Posts(
+                    posts
+                        .iter()
+                        .filter_map(|b| postcard::to_stdvec(b).ok())
+                        .collect(),
+                )
+            }
+            Ok(OaRequest::Ask { account, msg1 }) => self.answer(account, &msg1).await,
+            Ok(OaRequest::Accounts) => {
+                let mut out = Vec::new();
+                let owned = store.owned_oas().unwrap_or_default();
+                for (a, owned) in owned.into_iter().take(MAX_ACCOUNTS) {
+                    if let Ok(p) = self.profile_of(&a, &owned).await {
+                        out.extend(postcard::to_stdvec(&p).ok());
+                    }
+                }
+                OaReply::Accounts(out)
+            }
+            Err(_) => OaReply::Refused("malformed request".into()),
+        };
+        encode_reply(&reply).ok()
+    }
+
+    /// Opens a follower's question to an account we run, logs it, and seals
+    /// the automatic answer back to the asker's key.
+    async fn answer(&self, account: AccountId, msg1: &[u8]) -> OaReply {
+        let store = &self.inner.ctx.store;
+        let Ok(Some(owned)) = store.owned_oa(&account) else {
+            return OaReply::Refused("not an account on this node".into());
+        };
+        let Ok(key) = self.key(&account) else {
+            return OaReply::Refused("key unavailable".into());
+        };
+        let Ok((responder, payload, sender_static)) = seal::respond(&key, msg1) else {
+            return OaReply::Refused("bad handshake".into());
+        };
+        let Ok(q) = Question::from_bytes(&payload) else {
+            return OaReply::Refused("bad question".into());
+        };
+        // The claimed sender must be the key that ran the handshake.
+        if !seal::sender_matches(&q.from, &sender_static) || q.text.len() > MAX_QUESTION {
+            return OaReply::Refused("forged sender or question too long".into());
+        }
+        let now_ms = weft_protocol::unix_now_ms();
+        let _ = store.oa_log(true, &account, now_ms, &q.from.0, &q.text);
+        let reply = auto_reply(&owned, &q.text);
+        let _ = store.oa_log(true, &account, now_ms + 1, &account.0, &reply);
+        match responder.reply(reply.as_bytes()) {
+            Ok(m2) => OaReply::Answer(m2),
+            Err(_) => OaReply::Refused("cannot answer".into()),
+        }
+    }
+}

@@ -1,0 +1,172 @@
+//! The official-accounts background task: keeps the gossip that the swarm
+//! task accepted for followed accounts, fetches post images, and catches up
+//! whenever a followed account's node comes (back) online.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use tokio::sync::{broadcast, mpsc, watch};
+use weft_protocol::{
+    oa::{topic, Broadcast},
+    AccountId, Kind,
+};
+
+use super::{Inner, Oa, OaEvent};
+use crate::blobs::Blobs;
+use crate::chat::card_peer;
+use crate::context::Context;
+use crate::home::Home;
+use crate::net::{GossipMessage, NetEvent};
+
+/// How often our accounts' DHT records are published again (they expire).
+const REPUBLISH: Duration = Duration::from_secs(1800);
+
+impl Oa {
+    /// Starts the service: re-joins the topics of the accounts we follow and
+    /// run, keeps valid gossip (`gossip` carries what the swarm task
+    /// accepted), and catches up from accounts' nodes as they connect.
+    /// `home` holds the accounts' key files; `trust_roots` are the verifiers
+    /// whose certificates mark an account verified.
+    pub fn start(
+        ctx: Context,
+        home: Home,
+        blobs: Blobs,
+        trust_roots: Vec<AccountId>,
+        gossip: mpsc::Receiver<GossipMessage>,
+    ) -> Self {
+        let (events, _) = broadcast::channel(256);
+        let shutdown = ctx.shutdown.clone();
+        // Subscribe before anything can connect, so no identification is missed.
+        let peers = ctx.net.subscribe();
+        let oa = Oa {
+            inner: Arc::new(Inner {
+                ctx,
+                home,
+                trust_roots,
+                events,
+                blobs,
+                publishing: tokio::sync::Mutex::new(()),
+            }),
+        };
+        tokio::spawn(oa.clone().run(gossip, peers, shutdown));
+        oa
+    }
+
+    /// Subscribes to OA events.
+    pub fn subscribe(&self) -> broadcast::Receiver<OaEvent> {
+        self.inner.events.subscribe()
+    }
+
+    async fn run(
+        self,
+        mut gossip: mpsc::Receiver<GossipMessage>,
+        mut peers: broadcast::Receiver<NetEvent>,
+        mut shutdown: watch::Receiver<bool>,
+    ) {
+        let store = &self.inner.ctx.store;
+        let followed = store.followed_oas().unwrap_or_default().into_iter();
+        let owned = store.owned_oas().unwrap_or_default().into_iter();
+        for account in followed.map(|(a, _)| a).chain(owned.map(|(a, _)| a)) {
+            self.inner.ctx.net.join_topic(topic(&account), true).await;
+        }
+        let mut backfilled = false;
+        let mut last_publish: Option<Instant> = None;
+        loop {
+            tokio::select! {
+                _ = async { let _ = shutdown.wait_for(|s| *s).await; } => return,
+                m = gossip.recv() => match m {
+                    Some(m) => self.on_gossip(m),
+                    None => return,
+                },
+                ev = peers.recv() => {
+                    let Ok(NetEvent::PeerIdentified { peer_id, .. }) = ev else {
+                        continue;
+                    };
+                    self.on_peer(&peer_id, &mut backfilled, &mut last_publish);
+                }
+            }
+        }
+    }
+
+    /// A peer's card arrived: catch up from it if it runs an account we
+    /// follow; keep our DHT records fresh; after a restart, reconnect to
+    /// every followed account once the network is up.
+    fn on_peer(&self, peer_id: &str, backfilled: &mut bool, last_publish: &mut Option<Instant>) {
+        let hosts: Vec<AccountId> = self
+            .inner
+            .ctx
+            .store
+            .followed_oas()
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(_, p)| {
+                p.as_ref()
+                    .and_then(|p| card_peer(&p.body.card))
+                    .map(|c| c.to_string())
+                    .as_deref()
+                    == Some(peer_id)
+            })
+            .map(|(a, _)| a)
+            .collect();
+        if !hosts.is_empty() {
+            let m = self.clone();
+            tokio::spawn(async move {
+                for a in hosts {
+                    m.backfill(a).await;
+                }
+            });
+        }
+        if last_publish.is_none_or(|t| t.elapsed() > REPUBLISH) {
+            *last_publish = Some(Instant::now());
+            let m = self.clone();
+            tokio::spawn(async move { m.publish_records().await });
+        }
+        if !*backfilled {
+            *backfilled = true;
+            let m = self.clone();
+            tokio::spawn(async move {
+                for (account, _) in m.inner.ctx.store.followed_oas().unwrap_or_default() {
+                    m.connect(&account).await;
+                    m.backfill(account).await;
+                }
+            });
+        }
+    }
+
+    /// Keeps a broadcast the swarm task accepted, if we follow its account.
+    fn on_gossip(&self, m: GossipMessage) {
+        let Ok(b) = weft_protocol::decode::<Broadcast>(Kind::OaBroadcast, &m.data) else {
+            return;
+        };
+        let store = &self.inner.ctx.store;
+        if !store.follows_oa(&b.account()).unwrap_or(false) {
+            return; // we relay it, but only followers keep and show it
+        }
+        if let Ok(true) = store.put_broadcast(&b) {
+            let _ = self.inner.events.send(OaEvent::OaPost {
+                account_id: b.account().to_string(),
+                title: b.body.title.clone(),
+            });
+            self.fetch_images(&b);
+        }
+    }
+
+    /// Fetches a post's images in the background from the account's node
+    /// and our connected peers (any of them may hold the chunks).
+    pub(super) fn fetch_images(&self, b: &Broadcast) {
+        if b.body.images.is_empty() {
+            return;
+        }
+        let me = self.clone();
+        let images = b.body.images.clone();
+        let host = card_peer(&b.body.profile.body.card);
+        tokio::spawn(async move {
+            let holders = me.peers_to_ask(host).await;
+            for id in images {
+                if let Err(e) = me.inner.blobs.fetch(&id, &holders).await {
+                    tracing::warn!(error = %e, "could not fetch a broadcast image");
+                }
+            }
+        });
+    }
+}
