@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, watch};
 use weft_protocol::{
     blob::{blob_hex, parse_blob_hex},
@@ -134,7 +134,7 @@ pub enum Audience {
 }
 
 /// A comment as shown.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct CommentView {
     /// Comment id.
     pub id: String,
@@ -151,7 +151,7 @@ pub struct CommentView {
 }
 
 /// An image as shown.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImageView {
     /// Encrypted blob id.
     pub blob: String,
@@ -162,7 +162,7 @@ pub struct ImageView {
 }
 
 /// `moments feed` entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct FeedEntry {
     /// Post id.
     pub id: String,

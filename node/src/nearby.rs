@@ -88,7 +88,7 @@ pub struct RadarSettings {
 }
 
 /// What `weft nearby on` sets.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct RadarOn {
     /// Latitude.
     pub lat: Option<f64>,
@@ -107,7 +107,7 @@ pub struct RadarOn {
 }
 
 /// One person in `weft nearby`.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NearbyView {
     /// Account id.
     pub account_id: String,
@@ -122,7 +122,7 @@ pub struct NearbyView {
     /// Seconds since the profile was last refreshed.
     pub last_seen_secs: u64,
     /// `lan` (mDNS) or `dht` (People Nearby).
-    pub via: &'static str,
+    pub via: String,
     /// Whether an avatar was shared.
     pub has_avatar: bool,
 }
@@ -358,7 +358,7 @@ impl Nearby {
                     whats_up: f.profile.body.whats_up.clone(),
                     region: f.profile.body.region.clone(),
                     last_seen_secs: f.seen.elapsed().as_secs(),
-                    via: f.via,
+                    via: f.via.into(),
                     has_avatar: f.profile.body.avatar.is_some(),
                 }
             })

@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::chat::Chat;
-use crate::context::Context;
 use crate::config::{NodeConfig, Profile};
+use crate::context::Context;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
 use crate::nearby::Nearby;
@@ -115,7 +115,7 @@ pub fn handle_for(identity: &Identity) -> String {
 /// `weft init`: creates the identity and the store, with an optional display name.
 pub fn init_home(home: &Home, name: Option<&str>) -> Result<Identity, NodeError> {
     if let Some(n) = name {
-        weft_protocol::validate_name(n).map_err(|e| NodeError::BadName(e.to_string()))?;
+        weft_protocol::validate_name(n).map_err(NodeError::BadName)?;
     }
     let identity = home.create_identity()?;
     let store = Store::open(&home.store_dir())?;
@@ -168,9 +168,7 @@ impl RunningNode {
                 })?)
             };
         let api_addr = match &listener {
-            Some(l) => l
-                .local_addr()
-                .map_err(|e| NodeError::Internal(e.to_string()))?,
+            Some(l) => l.local_addr().map_err(NodeError::ApiAddr)?,
             None => api_addr,
         };
         let name = match store.name()? {
@@ -178,8 +176,7 @@ impl RunningNode {
             None => {
                 let n = match &cfg.name {
                     Some(n) => {
-                        weft_protocol::validate_name(n)
-                            .map_err(|e| NodeError::BadName(e.to_string()))?;
+                        weft_protocol::validate_name(n).map_err(NodeError::BadName)?;
                         n.clone()
                     }
                     None => default_handle(&identity),
@@ -211,7 +208,7 @@ impl RunningNode {
                 addr: addr.to_string(),
                 reason,
             },
-            other => NodeError::Internal(other.to_string()),
+            other => NodeError::NetStart(other),
         })?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let ctx = Context {
@@ -220,8 +217,7 @@ impl RunningNode {
             net: net.clone(),
             shutdown: shutdown.clone(),
         };
-        let chat = Chat::start(ctx.clone(), name.clone())
-        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let chat = Chat::start(ctx.clone(), name.clone()).map_err(NodeError::ChatStart)?;
         let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
         let blobs = crate::blobs::Blobs::new(store.clone(), net.clone());
         let oa = Oa::start(
@@ -232,7 +228,7 @@ impl RunningNode {
             gossip_rx,
             shutdown.clone(),
         )
-        .map_err(|e| NodeError::Internal(e.to_string()))?;
+        .map_err(|e| NodeError::OaStart(Box::new(e)))?;
         let moments = crate::moments::Moments::start(
             chat.clone(),
             blobs.clone(),

@@ -132,14 +132,14 @@ pub fn check_gossip(
 }
 
 /// `oa list` entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct OaView {
     /// Account id.
     pub account_id: String,
     /// Name.
     pub name: String,
     /// `subscription` or `service`.
-    pub kind: &'static str,
+    pub kind: String,
     /// Whether a trusted verifier vouches for it.
     pub verified: bool,
     /// Which verifier.
@@ -153,7 +153,7 @@ pub struct OaView {
 }
 
 /// `oa feed` entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PostView {
     /// Broadcast id (hex).
     pub id: String,
@@ -162,7 +162,7 @@ pub struct PostView {
     /// OA name.
     pub name: String,
     /// Kind.
-    pub kind: &'static str,
+    pub kind: String,
     /// Title.
     pub title: String,
     /// Body.
@@ -178,7 +178,7 @@ pub struct PostView {
 }
 
 /// An image of a post.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ImageView {
     /// Blob id (hex); `weft blob get ID --out FILE` exports it.
     pub id: String,
@@ -509,7 +509,7 @@ impl Oa {
         Ok(OaView {
             account_id: account.to_string(),
             name: owned.name,
-            kind: kind.as_str(),
+            kind: kind.as_str().into(),
             verified: false,
             verified_by: None,
             own: true,
@@ -983,7 +983,7 @@ impl Oa {
                 out.push(OaView {
                     account_id: p.account().to_string(),
                     name,
-                    kind: p.body.kind.as_str(),
+                    kind: p.body.kind.as_str().into(),
                     verified: verified.is_some(),
                     verified_by: verified.map(|v| v.1),
                     own: self.inner.store.owned_oa(&p.account())?.is_some(),
@@ -1003,7 +1003,7 @@ impl Oa {
             out.push(OaView {
                 account_id: a.to_string(),
                 name: o.name,
-                kind: o.kind.as_str(),
+                kind: o.kind.as_str().into(),
                 verified: o.verification.is_some(),
                 verified_by: o.verification.map(|v| v.verifier_name),
                 own: true,
@@ -1027,7 +1027,8 @@ impl Oa {
                 kind: p
                     .as_ref()
                     .map(|p| p.body.kind.as_str())
-                    .unwrap_or("unknown"),
+                    .unwrap_or("unknown")
+                    .into(),
                 verified: verified.is_some(),
                 verified_by: verified.map(|v| v.1),
                 own: false,
@@ -1051,7 +1052,7 @@ impl Oa {
                     id: hex(&b.id()),
                     account_id: a.to_string(),
                     name: b.body.profile.body.card.body.name.clone(),
-                    kind: k.as_str(),
+                    kind: k.as_str().into(),
                     title: b.body.title,
                     body: b.body.body,
                     link: b.body.link,

@@ -3,7 +3,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Mutex, Notify};
 use weft_protocol::{
     chat::{ChatBody, ChatKind, MsgId, MAX_GREETING_BYTES, MAX_TEXT_BYTES, RECALL_WINDOW_MS},
@@ -101,7 +101,7 @@ pub enum ChatEvent {
 }
 
 /// `contacts list` entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ContactView {
     /// Account id.
     pub account_id: String,
@@ -110,11 +110,11 @@ pub struct ContactView {
     /// Their own name.
     pub their_name: String,
     /// Relationship: friend, request_sent, request_received, blocked.
-    pub state: &'static str,
+    pub state: String,
 }
 
 /// `contacts requests` entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RequestView {
     /// Account id.
     pub account_id: String,
@@ -125,7 +125,7 @@ pub struct RequestView {
 }
 
 /// `chat log` entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct MessageView {
     /// Message id.
     pub id: String,
@@ -138,13 +138,13 @@ pub struct MessageView {
     /// Sender's sequence number.
     pub seq: u64,
     /// Status.
-    pub status: &'static str,
+    pub status: String,
     /// Quoted message id.
     pub reply_to: Option<String>,
 }
 
 /// `chat list` entry.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ConversationView {
     /// The other account.
     pub account_id: String,
@@ -659,7 +659,7 @@ pub(crate) fn view(c: &Contact) -> ContactView {
         account_id: c.account.to_string(),
         name: c.display_name().to_string(),
         their_name: c.name.clone(),
-        state: state_name(c.state),
+        state: state_name(c.state).into(),
     }
 }
 
@@ -670,7 +670,7 @@ fn message_view(m: &StoredMessage) -> MessageView {
         text: m.text.clone(),
         sent_at: m.sent_at_ms,
         seq: m.seq,
-        status: m.status.as_str(),
+        status: m.status.as_str().into(),
         reply_to: m.reply_to.map(|r| r.to_string()),
     }
 }
