@@ -93,6 +93,7 @@ pub enum KeyProblem {
 }
 
 impl NodeError {
+    /// A home-directory failure at `path`.
     pub(crate) fn home(path: &Path, source: std::io::Error) -> Self {
         NodeError::Home {
             path: path.to_path_buf(),
@@ -100,6 +101,7 @@ impl NodeError {
         }
     }
 
+    /// A damaged key file at `path`.
     pub(crate) fn corrupt_key(path: &Path, problem: KeyProblem) -> Self {
         NodeError::CorruptKey {
             path: path.to_path_buf(),

@@ -163,3 +163,82 @@ async fn check_token(token: &str, req: Request, next: Next) -> Response {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// JSON of `v` as it goes on the wire, and the same with keys sorted.
+    fn wire_and_sorted<T: Serialize>(v: &T) -> (String, String) {
+        let wire = serde_json::to_string(v).unwrap();
+        let sorted = serde_json::to_value(v).unwrap().to_string();
+        (wire, sorted)
+    }
+
+    #[test]
+    fn answers_that_were_values_keep_sorted_keys() {
+        // These answers used to be `serde_json::Value`s; their bytes must not change.
+        let cases = [
+            wire_and_sorted(&Done {}),
+            wire_and_sorted(&Created { id: "ab".into() }),
+            wire_and_sorted(&Stored {
+                id: "ab".into(),
+                size: 3,
+            }),
+            wire_and_sorted(&oa::Published {
+                gossiped: true,
+                id: "ab".into(),
+            }),
+            wire_and_sorted(&nearby::HandleClaimed {
+                handle: "h".into(),
+                published: false,
+            }),
+            wire_and_sorted(&nearby::RadarView::On {
+                cell: None,
+                on: true,
+                region: "r".into(),
+                visible_until: 9,
+                whats_up: "w".into(),
+            }),
+            wire_and_sorted(&oa::OaMessageView {
+                at: 1,
+                from: "me".into(),
+                text: "t".into(),
+            }),
+            wire_and_sorted(&moments::TagBody {
+                members: vec!["m".into()],
+                name: "n".into(),
+            }),
+        ];
+        for (wire, sorted) in cases {
+            assert_eq!(wire, sorted);
+        }
+        assert_eq!(serde_json::to_string(&Done {}).unwrap(), "{}");
+    }
+
+    #[test]
+    fn radar_answer_reads_back_as_on_or_off() {
+        let off: nearby::RadarView = serde_json::from_str(r#"{"on":false}"#).unwrap();
+        assert!(matches!(off, nearby::RadarView::Off { on: false }));
+        let on: nearby::RadarView = serde_json::from_str(
+            r#"{"cell":null,"on":true,"region":"","visible_until":5,"whats_up":"hi"}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            on,
+            nearby::RadarView::On {
+                visible_until: 5,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn oa_body_sends_only_what_an_action_uses() {
+        let follow = oa::OaBody {
+            oa: Some("X".into()),
+            ..oa::OaBody::default()
+        };
+        assert_eq!(serde_json::to_string(&follow).unwrap(), r#"{"oa":"X"}"#);
+    }
+}
