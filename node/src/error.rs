@@ -1,8 +1,9 @@
 //! The node's error type: one variant per thing a user can do something about.
 //!
-//! A variant whose message names its cause carries that cause as a field; a
-//! variant that only says what failed carries the underlying error as its
-//! `source`, which the CLI prints after it (`error: X: cause`).
+//! Each variant says what went wrong and keeps the underlying error typed:
+//! either shown in its message (the messages users already know), or, for
+//! the variants that only name the step that failed, as its `source`, which
+//! the CLI prints after the message (`error: cannot start the network: ...`).
 
 use std::path::{Path, PathBuf};
 
