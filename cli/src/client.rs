@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::{anyhow, bail, Context};
 use futures::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
-use weft_node::Home;
+use weft_node::{api::ErrorBody, Home};
 
 /// Talks to one running node.
 #[derive(Clone)]
@@ -51,17 +51,21 @@ impl Client {
         self.send(req).await
     }
 
-    /// `POST path` with a JSON body, decoded.
+    /// `POST path` with a JSON body (one of the request types in
+    /// [`weft_node::api`]), decoded.
     pub async fn post<T: DeserializeOwned, B: Serialize>(
         &self,
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
+        // Sent through `Value`, whose keys are sorted: the order `weft` has
+        // always sent request fields in.
+        let body = serde_json::to_value(body).context("cannot encode the request")?;
         let req = self
             .http
             .post(format!("{}{path}", self.base))
             .timeout(Duration::from_secs(30))
-            .json(body);
+            .json(&body);
         self.send(req).await
     }
 
@@ -173,8 +177,7 @@ pub fn query_escape(s: &str) -> String {
 
 /// The one-line reason from an API error body (`{"error": ...}`), or the raw text.
 fn error_reason(body: &[u8]) -> String {
-    serde_json::from_slice::<serde_json::Value>(body)
-        .ok()
-        .and_then(|v| v.get("error").and_then(|e| e.as_str()).map(str::to_string))
-        .unwrap_or_else(|| String::from_utf8_lossy(body).into_owned())
+    serde_json::from_slice::<ErrorBody>(body)
+        .map(|b| b.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
 }

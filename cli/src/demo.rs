@@ -7,7 +7,20 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use weft_node::{api::StatusView, NodeConfig, RunningNode};
+use serde::{de::DeserializeOwned, Serialize};
+use weft_node::api::{
+    chat::{AddContact, ContactBody, SendBody},
+    moments::{ActionBody, PostBody},
+    nearby::{FoundView, HandleBody, HandleClaimed, NearbyBody, RadarView},
+    oa::{OaBody, Published},
+    Created, Done, IdView, StatusView,
+};
+use weft_node::chat::{ContactView, MessageView, RequestView};
+use weft_node::moments::FeedEntry;
+use weft_node::nearby::{NearbyView, RadarOn};
+use weft_node::net::PeerInfo;
+use weft_node::oa::{OaView, PostView};
+use weft_node::{NodeConfig, RunningNode};
 
 use crate::client::Client;
 
@@ -15,6 +28,15 @@ const NAMES: [&str; 20] = [
     "Ada", "Bao", "Chen", "Dara", "Emeka", "Farah", "Gus", "Hana", "Ivo", "Jun", "Kai", "Lena",
     "Mei", "Nils", "Oona", "Pia", "Quan", "Rui", "Sol", "Tao",
 ];
+
+/// `weft demo --json`: the one line at the end (fields alphabetical, the
+/// order it has always printed in).
+#[derive(Serialize)]
+struct DemoDone {
+    nodes: u16,
+    ok: bool,
+    seconds: f64,
+}
 
 struct DemoNode {
     name: &'static str,
@@ -59,10 +81,12 @@ pub async fn run(n: u16, json: bool) -> anyhow::Result<()> {
     let _ = std::fs::remove_dir_all(&tmp);
     result?;
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"ok": true, "nodes": n, "seconds": started.elapsed().as_secs_f64()})
-        );
+        let done = DemoDone {
+            nodes: n,
+            ok: true,
+            seconds: started.elapsed().as_secs_f64(),
+        };
+        println!("{}", serde_json::to_string(&done)?);
     } else {
         println!(
             "demo finished in {:.1}s: every step worked",
@@ -131,29 +155,22 @@ async fn walk(
             let client = client.clone();
             let want = want.clone();
             async move {
-                let peers: Vec<serde_json::Value> =
-                    client.get("/v1/peers").await.unwrap_or_default();
-                let names: HashSet<String> = peers
-                    .iter()
-                    .filter(|p| p.get("name").and_then(|n| n.as_str()).is_some())
-                    .filter_map(|p| {
-                        p.get("peer_id")
-                            .and_then(|x| x.as_str())
-                            .map(str::to_string)
-                    })
+                // A peer counts once its card (and so its name) arrived.
+                let peers: Vec<PeerInfo> = get_list(&client, "/v1/peers").await;
+                let named: HashSet<String> = peers
+                    .into_iter()
+                    .filter(|p| p.name.is_some())
+                    .map(|p| p.peer_id)
                     .collect();
-                want.is_subset(&names)
+                want.is_subset(&named)
             }
         })
         .await;
         if !ok {
             bail!("{} did not find all other nodes within 30 s", d.name);
         }
-        let peers: Vec<serde_json::Value> = d.client.get("/v1/peers").await?;
-        let names: Vec<&str> = peers
-            .iter()
-            .filter_map(|p| p.get("name").and_then(|n| n.as_str()))
-            .collect();
+        let peers: Vec<PeerInfo> = d.client.get("/v1/peers").await?;
+        let names: Vec<&str> = peers.iter().filter_map(|p| p.name.as_deref()).collect();
         step(
             json,
             &format!(
@@ -171,15 +188,14 @@ async fn walk(
 
 /// One node runs a subscription account; the others follow it and get its post.
 async fn official_account(owner: &DemoNode, fans: &[&DemoNode], json: bool) -> anyhow::Result<()> {
-    use serde_json::json;
-    let created: serde_json::Value = owner
-        .client
-        .post("/v1/oa/create", &json!({"kind": "subscription", "name": "Bao's Daily", "description": "one story a day"}))
-        .await?;
-    let oa = created["account_id"]
-        .as_str()
-        .unwrap_or_default()
-        .to_string();
+    let create = OaBody {
+        kind: Some("subscription".into()),
+        name: Some("Bao's Daily".into()),
+        description: Some("one story a day".into()),
+        ..OaBody::default()
+    };
+    let created: OaView = owner.client.post("/v1/oa/create", &create).await?;
+    let oa = created.account_id;
     step(
         json,
         &format!(
@@ -188,14 +204,19 @@ async fn official_account(owner: &DemoNode, fans: &[&DemoNode], json: bool) -> a
         ),
     );
     for f in fans {
-        let _: serde_json::Value = f.client.post("/v1/oa/follow", &json!({ "oa": oa })).await?;
+        let follow = OaBody {
+            oa: Some(oa.clone()),
+            ..OaBody::default()
+        };
+        let _: Done = f.client.post("/v1/oa/follow", &follow).await?;
     }
     let names: Vec<&str> = fans.iter().map(|f| f.name).collect();
-    let want = fans.len() as u64;
+    let want = fans.len();
     let ok = wait_until(Duration::from_secs(30), || async {
-        get_json(&owner.client, "/v1/oa").await.iter().any(|a| {
-            a["account_id"] == oa.as_str() && a["subscribers"].as_u64().unwrap_or(0) >= want
-        })
+        get_list::<OaView>(&owner.client, "/v1/oa")
+            .await
+            .iter()
+            .any(|a| a.account_id == oa && a.subscribers.unwrap_or(0) >= want)
     })
     .await;
     if !ok {
@@ -208,19 +229,24 @@ async fn official_account(owner: &DemoNode, fans: &[&DemoNode], json: bool) -> a
             names.join(" and ")
         ),
     );
-    let _: serde_json::Value = owner
+    let publish = |text: &str| OaBody {
+        oa: Some(oa.clone()),
+        text: Some(text.to_string()),
+        ..OaBody::default()
+    };
+    let _: Published = owner
         .client
         .post(
             "/v1/oa/publish",
-            &json!({"oa": oa, "text": "Weft launches 🚀\nNo servers were harmed."}),
+            &publish("Weft launches 🚀\nNo servers were harmed."),
         )
         .await?;
     for f in fans {
         let ok = wait_until(Duration::from_secs(30), || async {
-            get_json(&f.client, "/v1/oa/feed")
+            get_list::<PostView>(&f.client, "/v1/oa/feed")
                 .await
                 .iter()
-                .any(|p| p["title"] == "Weft launches 🚀")
+                .any(|p| p.title == "Weft launches 🚀")
         })
         .await;
         if !ok {
@@ -235,9 +261,9 @@ async fn official_account(owner: &DemoNode, fans: &[&DemoNode], json: bool) -> a
             names.join(" and ")
         ),
     );
-    let again: anyhow::Result<serde_json::Value> = owner
+    let again: anyhow::Result<Published> = owner
         .client
-        .post("/v1/oa/publish", &json!({"oa": oa, "text": "one more"}))
+        .post("/v1/oa/publish", &publish("one more"))
         .await;
     match again {
         Err(e) if e.to_string().contains("per day") => step(
@@ -252,17 +278,25 @@ async fn official_account(owner: &DemoNode, fans: &[&DemoNode], json: bool) -> a
 /// People Nearby through the DHT (the LAN radar needs mDNS, which the demo
 /// keeps off on this machine's network), then a handle looked up by another node.
 async fn radar_and_handles(a: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
-    use serde_json::json;
-    let _: serde_json::Value = a
+    let radar_on = |lat: f64, lon: f64, whats_up: &str| NearbyBody {
+        on: true,
+        settings: RadarOn {
+            lat: Some(lat),
+            lon: Some(lon),
+            whats_up: Some(whats_up.to_string()),
+            ..RadarOn::default()
+        },
+    };
+    let _: RadarView = a
+        .client
+        .post("/v1/nearby", &radar_on(31.2304, 121.4737, "new in town 🌆"))
+        .await?;
+    let _: RadarView = c
         .client
         .post(
             "/v1/nearby",
-            &json!({"on": true, "lat": 31.2304, "lon": 121.4737, "whats_up": "new in town 🌆"}),
+            &radar_on(31.2394, 121.4737, "dumplings anyone? 🥟"),
         )
-        .await?;
-    let _: serde_json::Value = c
-        .client
-        .post("/v1/nearby", &json!({"on": true, "lat": 31.2394, "lon": 121.4737, "whats_up": "dumplings anyone? 🥟"}))
         .await?;
     step(
         json,
@@ -271,25 +305,24 @@ async fn radar_and_handles(a: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
             a.name, c.name
         ),
     );
-    let c_card: weft_node::api::IdView = c.client.get("/v1/id").await?;
+    let c_card: IdView = c.client.get("/v1/id").await?;
     let c_id = c_card.account_id.clone();
     let ok = wait_until(Duration::from_secs(30), || async {
-        get_json(&a.client, "/v1/nearby")
+        get_list::<NearbyView>(&a.client, "/v1/nearby")
             .await
             .iter()
-            .any(|p| p["account_id"] == c_id.as_str())
+            .any(|p| p.account_id == c_id)
     })
     .await;
     if !ok {
         bail!("{}'s radar never showed {}", a.name, c.name);
     }
-    let list = get_json(&a.client, "/v1/nearby").await;
+    let list: Vec<NearbyView> = get_list(&a.client, "/v1/nearby").await;
     let whats_up = list
-        .iter()
-        .find(|p| p["account_id"] == c_id.as_str())
-        .and_then(|p| p["whats_up"].as_str())
-        .unwrap_or_default()
-        .to_string();
+        .into_iter()
+        .find(|p| p.account_id == c_id)
+        .map(|p| p.whats_up)
+        .unwrap_or_default();
     step(
         json,
         &format!(
@@ -297,42 +330,42 @@ async fn radar_and_handles(a: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
             a.name, c.name
         ),
     );
-    let _: serde_json::Value = c
-        .client
-        .post("/v1/handle", &json!({"handle": "chen_dumplings"}))
-        .await?;
-    let found: serde_json::Value = a.client.get("/v1/find?handle=chen_dumplings").await?;
-    if found["account_id"] != c_id.as_str() {
-        bail!("handle lookup returned the wrong account: {found}");
+    let claim = HandleBody {
+        handle: "chen_dumplings".into(),
+    };
+    let _: HandleClaimed = c.client.post("/v1/handle", &claim).await?;
+    let found: FoundView = a.client.get("/v1/find?handle=chen_dumplings").await?;
+    if found.account_id != c_id {
+        bail!(
+            "handle lookup returned the wrong account: {}",
+            found.account_id
+        );
     }
     step(
         json,
         &format!(
             "{} claims the handle chen_dumplings; {} finds it (fingerprint {})",
-            c.name,
-            a.name,
-            found["fingerprint"].as_str().unwrap_or_default()
+            c.name, a.name, found.fingerprint
         ),
     );
     Ok(())
 }
 
-async fn get_json(c: &Client, path: &str) -> Vec<serde_json::Value> {
+/// A list from the API, or an empty one while the node cannot answer yet
+/// (the callers poll until what they wait for shows up).
+async fn get_list<T: DeserializeOwned>(c: &Client, path: &str) -> Vec<T> {
     c.get(path).await.unwrap_or_default()
 }
 
 /// The first two nodes become friends and talk.
 async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
-    use serde_json::json;
-    let a_card: weft_node::api::IdView = a.client.get("/v1/id").await?;
-    let b_card: weft_node::api::IdView = b.client.get("/v1/id").await?;
-    let _: serde_json::Value = a
-        .client
-        .post(
-            "/v1/contacts/add",
-            &json!({"target": b_card.link, "greeting": "Hi, it's Ada!"}),
-        )
-        .await?;
+    let a_card: IdView = a.client.get("/v1/id").await?;
+    let b_card: IdView = b.client.get("/v1/id").await?;
+    let add = AddContact {
+        greeting: "Hi, it's Ada!".into(),
+        target: b_card.link.clone(),
+    };
+    let _: ContactView = a.client.post("/v1/contacts/add", &add).await?;
     step(
         json,
         &format!(
@@ -342,10 +375,10 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
     );
     let a_id = a_card.account_id.clone();
     let ok = wait_until(Duration::from_secs(30), || async {
-        get_json(&b.client, "/v1/contacts/requests")
+        get_list::<RequestView>(&b.client, "/v1/contacts/requests")
             .await
             .iter()
-            .any(|r| r["account_id"] == a_id.as_str())
+            .any(|r| r.account_id == a_id)
     })
     .await;
     if !ok {
@@ -358,19 +391,19 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
             b.name
         ),
     );
-    let _: serde_json::Value = b
-        .client
-        .post(
-            "/v1/contacts/accept",
-            &json!({"contact": a_card.account_id}),
-        )
-        .await?;
+    let accept = ContactBody {
+        contact: a_card.account_id.clone(),
+        remark: None,
+    };
+    let _: ContactView = b.client.post("/v1/contacts/accept", &accept).await?;
     let b_id = b_card.account_id.clone();
     let ok = wait_until(Duration::from_secs(30), || async {
-        get_json(&a.client, "/v1/contacts")
+        get_list::<ContactView>(&a.client, "/v1/contacts")
             .await
             .iter()
-            .any(|c| c["account_id"] == b_id.as_str() && c["state"] == "friend")
+            .any(|c| {
+                c.account_id == b_id && c.state == weft_node::store::chat::ContactState::Friend
+            })
     })
     .await;
     if !ok {
@@ -382,20 +415,19 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
     );
 
     let text = "Hi Bao 👋 coffee later?";
-    let sent: serde_json::Value = a
-        .client
-        .post(
-            "/v1/chat/send",
-            &json!({"to": b_card.account_id, "text": text}),
-        )
-        .await?;
-    let msg_id = sent["id"].as_str().unwrap_or_default().to_string();
+    let send = SendBody {
+        reply_to: None,
+        text: text.into(),
+        to: b_card.account_id.clone(),
+    };
+    let sent: Created = a.client.post("/v1/chat/send", &send).await?;
+    let msg_id = sent.id;
     let log_path = format!("/v1/chat/log?with={}", a_card.account_id);
     let ok = wait_until(Duration::from_secs(30), || async {
-        get_json(&b.client, &log_path)
+        get_list::<MessageView>(&b.client, &log_path)
             .await
             .iter()
-            .any(|m| m["id"] == msg_id.as_str())
+            .any(|m| m.id == msg_id)
     })
     .await;
     if !ok {
@@ -406,20 +438,21 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
         &format!("{} → {}: \"{text}\" (end-to-end encrypted)", a.name, b.name),
     );
     let reply = "Sure! ☕ 3pm?";
-    let _: serde_json::Value = b
-        .client
-        .post(
-            "/v1/chat/send",
-            &json!({"to": a_card.account_id, "text": reply, "reply_to": msg_id}),
-        )
-        .await?;
+    let send = SendBody {
+        reply_to: Some(msg_id.clone()),
+        text: reply.into(),
+        to: a_card.account_id.clone(),
+    };
+    let _: Created = b.client.post("/v1/chat/send", &send).await?;
     let a_log = format!("/v1/chat/log?with={}", b_card.account_id);
     let ok = wait_until(Duration::from_secs(30), || async {
-        let log = get_json(&a.client, &a_log).await;
-        let replied = log.iter().any(|m| m["reply_to"] == msg_id.as_str());
+        let log: Vec<MessageView> = get_list(&a.client, &a_log).await;
+        let replied = log
+            .iter()
+            .any(|m| m.reply_to.as_deref() == Some(msg_id.as_str()));
         let read = log
             .iter()
-            .any(|m| m["id"] == msg_id.as_str() && m["status"] == "read");
+            .any(|m| m.id == msg_id && m.status == weft_node::store::chat::MsgStatus::Read);
         replied && read
     })
     .await;
@@ -443,16 +476,17 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
 /// The first node posts a Moment; its friend likes and comments; a
 /// stranger on the same network sees nothing.
 async fn moments(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
-    use serde_json::json;
     let text = "First Moment: sunrise over the harbour 🌅";
-    let posted: serde_json::Value = a
-        .client
-        .post("/v1/moments/post", &json!({"text": text, "to": "all"}))
-        .await?;
-    let id = posted["id"].as_str().unwrap_or_default().to_string();
-    let find = |feed: Vec<serde_json::Value>| feed.into_iter().find(|p| p["id"] == id.as_str());
+    let post = PostBody {
+        text: Some(text.into()),
+        to: Some("all".into()),
+        ..PostBody::default()
+    };
+    let posted: Created = a.client.post("/v1/moments/post", &post).await?;
+    let id = posted.id;
+    let find = |feed: Vec<FeedEntry>| feed.into_iter().find(|p| p.id == id);
     let ok = wait_until(Duration::from_secs(30), || async {
-        find(get_json(&b.client, "/v1/moments/feed").await).is_some()
+        find(get_list(&b.client, "/v1/moments/feed").await).is_some()
     })
     .await;
     if !ok {
@@ -465,25 +499,22 @@ async fn moments(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow
             a.name, b.name
         ),
     );
-    let _: serde_json::Value = b
-        .client
-        .post("/v1/moments/like", &json!({ "post": id }))
-        .await?;
+    let like = ActionBody {
+        post: id.clone(),
+        text: None,
+        reply_to: None,
+    };
+    let _: Created = b.client.post("/v1/moments/like", &like).await?;
     let comment = "Gorgeous! Where is this?";
-    let _: serde_json::Value = b
-        .client
-        .post(
-            "/v1/moments/comment",
-            &json!({ "post": id, "text": comment }),
-        )
-        .await?;
+    let remark = ActionBody {
+        post: id.clone(),
+        text: Some(comment.into()),
+        reply_to: None,
+    };
+    let _: Created = b.client.post("/v1/moments/comment", &remark).await?;
     let ok = wait_until(Duration::from_secs(30), || async {
-        find(get_json(&a.client, "/v1/moments/feed").await).is_some_and(|p| {
-            p["likes"].as_array().is_some_and(|l| !l.is_empty())
-                && p["comments"]
-                    .as_array()
-                    .is_some_and(|c| c.iter().any(|x| x["text"] == comment))
-        })
+        find(get_list(&a.client, "/v1/moments/feed").await)
+            .is_some_and(|p| !p.likes.is_empty() && p.comments.iter().any(|x| x.text == comment))
     })
     .await;
     if !ok {
@@ -496,7 +527,10 @@ async fn moments(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow
             b.name, a.name
         ),
     );
-    if !get_json(&c.client, "/v1/moments/feed").await.is_empty() {
+    if !get_list::<FeedEntry>(&c.client, "/v1/moments/feed")
+        .await
+        .is_empty()
+    {
         bail!("{}, not a friend, can see Moments", c.name);
     }
     step(

@@ -15,6 +15,17 @@ use clap::Parser;
 
 pub use args::{BlobCommand, ChatCommand, Cli, Command, ContactsCommand, OaCommand};
 pub use client::Client;
+use weft_node::api::{
+    chat::{AddContact, ContactBody, RecallBody, SendBody},
+    nearby::{FoundView, HandleBody, HandleClaimed, NearbyBody, RadarView},
+    oa::{IssuedCertificate, OaAnswer, OaBody, OaMessageView, Published},
+    Created, DialReply, DialRequest, Done, IdView, StatusView, Stored,
+};
+use weft_node::chat::{ContactView, ConversationView, MessageView, RequestView};
+use weft_node::nearby::{NearbyView, RadarOn};
+use weft_node::net::PeerInfo;
+use weft_node::oa::{OaView, PostView};
+use weft_protocol::oa::Part;
 
 /// Runs the CLI with the process arguments; returns the exit code.
 pub fn main() -> ExitCode {
@@ -67,35 +78,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Up(a) => up::up(home, a, json).await,
         Command::Demo(a) => demo::run(a.nodes, json).await,
         Command::Status => {
-            let v: weft_node::api::StatusView = Client::for_home(&home)?.get("/v1/status").await?;
+            let v: StatusView = Client::for_home(&home)?.get("/v1/status").await?;
             print::status(&v, json)
         }
         Command::Id(a) => {
             let client = Client::for_home(&home)?;
-            if let Some(h) = &a.handle {
-                let r: serde_json::Value = client
-                    .post("/v1/handle", &serde_json::json!({ "handle": h }))
-                    .await?;
-                if !json && r["published"] != true {
+            if let Some(handle) = a.handle {
+                let r: HandleClaimed = client.post("/v1/handle", &HandleBody { handle }).await?;
+                if !json && !r.published {
                     eprintln!("note: no DHT peer stored the claim yet; it is republished when peers connect");
                 }
             }
-            let v: weft_node::api::IdView = client.get("/v1/id").await?;
+            let v: IdView = client.get("/v1/id").await?;
             print::id(&v, a.qr, json)
         }
         Command::Nearby(a) => nearby(&Client::for_home(&home)?, a, json).await,
         Command::Find { handle } => {
             let path = format!("/v1/find?handle={}", client::query_escape(&handle));
-            let v: serde_json::Value = Client::for_home(&home)?.get(&path).await?;
+            let v: FoundView = Client::for_home(&home)?.get(&path).await?;
             print::found(&v, json)
         }
         Command::Peers => {
-            let v: Vec<serde_json::Value> = Client::for_home(&home)?.get("/v1/peers").await?;
+            let v: Vec<PeerInfo> = Client::for_home(&home)?.get("/v1/peers").await?;
             print::peers(&v, json)
         }
         Command::Dial(a) => {
-            let v: weft_node::api::DialReply = Client::for_home(&home)?
-                .post("/v1/dial", &serde_json::json!({ "addr": a.addr }))
+            let v: DialReply = Client::for_home(&home)?
+                .post("/v1/dial", &DialRequest { addr: a.addr })
                 .await?;
             print::dialed(&v, json)
         }
@@ -120,8 +129,8 @@ async fn add_blob(client: &Client, path: &std::path::Path) -> anyhow::Result<Str
         );
     }
     let bytes = std::fs::read(path)?;
-    let v: serde_json::Value = client.post_bytes("/v1/blobs", bytes).await?;
-    Ok(v["id"].as_str().unwrap_or_default().to_string())
+    let v: Stored = client.post_bytes("/v1/blobs", bytes).await?;
+    Ok(v.id)
 }
 
 async fn blob(client: &Client, cmd: BlobCommand, json: bool) -> anyhow::Result<()> {
@@ -129,7 +138,7 @@ async fn blob(client: &Client, cmd: BlobCommand, json: bool) -> anyhow::Result<(
         BlobCommand::Add { file } => {
             let id = add_blob(client, &file).await?;
             if json {
-                println!("{}", serde_json::json!({ "id": id }));
+                println!("{}", serde_json::to_string(&Created { id })?);
             } else {
                 println!("{id}");
             }
@@ -141,7 +150,11 @@ async fn blob(client: &Client, cmd: BlobCommand, json: bool) -> anyhow::Result<(
             std::fs::write(&out, &bytes)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             if json {
-                println!("{}", serde_json::json!({ "id": id, "size": bytes.len() }));
+                let v = Stored {
+                    id,
+                    size: bytes.len(),
+                };
+                println!("{}", serde_json::to_string(&v)?);
             } else {
                 println!("wrote {} bytes to {}", bytes.len(), out.display());
             }
@@ -150,42 +163,73 @@ async fn blob(client: &Client, cmd: BlobCommand, json: bool) -> anyhow::Result<(
     Ok(())
 }
 
+/// Parses `--part LANG:TITLE:BODY`.
+fn parse_part(p: &str) -> anyhow::Result<Part> {
+    let mut it = p.splitn(3, ':');
+    match (it.next(), it.next(), it.next()) {
+        (Some(lang), Some(title), Some(body)) => Ok(Part {
+            lang: lang.to_string(),
+            title: title.to_string(),
+            body: body.to_string(),
+        }),
+        _ => Err(anyhow::anyhow!("--part must be LANG:TITLE:BODY, got `{p}`")),
+    }
+}
+
 async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
-    use serde_json::{json as j, Value};
-    let (action, body) = match cmd {
+    let action = |name: &str| format!("/v1/oa/{name}");
+    match cmd {
         OaCommand::List => {
-            let v: Vec<Value> = client.get("/v1/oa").await?;
-            return print::oa_list(&v, json);
+            let v: Vec<OaView> = client.get("/v1/oa").await?;
+            print::oa_list(&v, json)
         }
         OaCommand::Search { query } => {
-            let v: Vec<Value> = client
+            let v: Vec<OaView> = client
                 .get(&format!("/v1/oa/search?q={}", client::query_escape(&query)))
                 .await?;
-            return print::oa_list(&v, json);
+            print::oa_list(&v, json)
         }
         OaCommand::Feed { all } => {
-            let v: Vec<Value> = client.get(&format!("/v1/oa/feed?all={all}")).await?;
-            return print::oa_feed(&v, json);
+            let v: Vec<PostView> = client.get(&format!("/v1/oa/feed?all={all}")).await?;
+            print::oa_feed(&v, json)
         }
         OaCommand::Log { oa } => {
-            let v: Vec<Value> = client
+            let v: Vec<OaMessageView> = client
                 .get(&format!(
                     "/v1/oa/conversation?oa={}",
                     client::query_escape(&oa)
                 ))
                 .await?;
-            return print::oa_log(&v, json);
+            print::oa_log(&v, json)
         }
         OaCommand::Create {
             kind,
             name,
             description,
-        } => (
-            "create",
-            j!({"kind": kind, "name": name, "description": description}),
-        ),
-        OaCommand::Follow { oa } => ("follow", j!({ "oa": oa })),
-        OaCommand::Unfollow { oa } => ("unfollow", j!({ "oa": oa })),
+        } => {
+            let body = OaBody {
+                kind: Some(kind),
+                name: Some(name),
+                description: Some(description),
+                ..OaBody::default()
+            };
+            let v: OaView = client.post(&action("create"), &body).await?;
+            print::oa_created(&v, json)
+        }
+        OaCommand::Follow { oa } => {
+            let body = OaBody {
+                oa: Some(oa),
+                ..OaBody::default()
+            };
+            print::done(&client.post(&action("follow"), &body).await?, json)
+        }
+        OaCommand::Unfollow { oa } => {
+            let body = OaBody {
+                oa: Some(oa),
+                ..OaBody::default()
+            };
+            print::done(&client.post(&action("unfollow"), &body).await?, json)
+        }
         OaCommand::Publish {
             oa,
             text,
@@ -198,44 +242,78 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             for f in &image {
                 images.push(add_blob(client, f).await?);
             }
-            let parts: Vec<Value> = part
+            let parts = part
                 .iter()
-                .map(|p| {
-                    let mut it = p.splitn(3, ':');
-                    match (it.next(), it.next(), it.next()) {
-                        (Some(l), Some(t), Some(b)) => Ok(j!({"lang": l, "title": t, "body": b})),
-                        _ => Err(anyhow::anyhow!("--part must be LANG:TITLE:BODY, got `{p}`")),
-                    }
-                })
+                .map(|p| parse_part(p))
                 .collect::<anyhow::Result<_>>()?;
-            (
-                "publish",
-                j!({"oa": oa, "text": text, "title": title, "link": link, "parts": parts, "images": images}),
-            )
+            let body = OaBody {
+                oa: Some(oa),
+                text: Some(text),
+                title,
+                link,
+                parts,
+                images,
+                ..OaBody::default()
+            };
+            let v: Published = client.post(&action("publish"), &body).await?;
+            print::published(&v, json)
         }
-        OaCommand::Message { oa, text } => ("message", j!({"oa": oa, "text": text})),
-        OaCommand::Autoreply { oa, keyword, reply } => (
-            "autoreply",
-            j!({"oa": oa, "keyword": keyword, "reply": reply}),
-        ),
-        OaCommand::Menu { oa, items } => ("menu", j!({"oa": oa, "items": items})),
-        OaCommand::Verify { oa, name } => ("verify", j!({"oa": oa, "name": name})),
+        OaCommand::Message { oa, text } => {
+            let body = OaBody {
+                oa: Some(oa),
+                text: Some(text),
+                ..OaBody::default()
+            };
+            let v: OaAnswer = client.post(&action("message"), &body).await?;
+            print::oa_answer(&v, json)
+        }
+        OaCommand::Autoreply { oa, keyword, reply } => {
+            let body = OaBody {
+                oa: Some(oa),
+                keyword: Some(keyword),
+                reply: Some(reply),
+                ..OaBody::default()
+            };
+            print::done(&client.post(&action("autoreply"), &body).await?, json)
+        }
+        OaCommand::Menu { oa, items } => {
+            let body = OaBody {
+                oa: Some(oa),
+                items: Some(items),
+                ..OaBody::default()
+            };
+            print::done(&client.post(&action("menu"), &body).await?, json)
+        }
+        OaCommand::Verify { oa, name } => {
+            let body = OaBody {
+                oa: Some(oa),
+                name,
+                ..OaBody::default()
+            };
+            let v: IssuedCertificate = client.post(&action("verify"), &body).await?;
+            print::certificate(&v, json)
+        }
         OaCommand::Certify { oa, certificate } => {
-            ("certify", j!({"oa": oa, "certificate": certificate}))
+            let body = OaBody {
+                oa: Some(oa),
+                certificate: Some(certificate),
+                ..OaBody::default()
+            };
+            print::done(&client.post(&action("certify"), &body).await?, json)
         }
-    };
-    let v: Value = client.post(&format!("/v1/oa/{action}"), &body).await?;
-    print::oa_done(action, &v, json)
+    }
 }
 
 async fn nearby(client: &Client, a: args::NearbyArgs, json: bool) -> anyhow::Result<()> {
-    use serde_json::json as j;
     let body = match a.toggle {
         None => {
-            let v: Vec<serde_json::Value> = client.get("/v1/nearby").await?;
+            let v: Vec<NearbyView> = client.get("/v1/nearby").await?;
             return print::nearby(&v, json);
         }
-        Some(args::Toggle::Off) => j!({ "on": false }),
+        Some(args::Toggle::Off) => NearbyBody {
+            on: false,
+            settings: RadarOn::default(),
+        },
         Some(args::Toggle::On {
             lat,
             lon,
@@ -257,78 +335,100 @@ async fn nearby(client: &Client, a: args::NearbyArgs, json: bool) -> anyhow::Res
                         );
                     }
                     let bytes = std::fs::read(&path)?;
-                    Some(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
+                    Some(weft_protocol::hex::encode(&bytes))
                 }
                 None => None,
             };
-            j!({ "on": true, "lat": lat, "lon": lon, "geohash": geohash, "whats_up": whats_up,
-                 "region": region, "avatar_hex": avatar_hex, "minutes": minutes })
+            NearbyBody {
+                on: true,
+                settings: RadarOn {
+                    lat,
+                    lon,
+                    geohash,
+                    whats_up,
+                    region,
+                    avatar_hex,
+                    minutes,
+                },
+            }
         }
     };
-    let v: serde_json::Value = client.post("/v1/nearby", &body).await?;
+    let v: RadarView = client.post("/v1/nearby", &body).await?;
     print::radar(&v, json)
 }
 
 async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::Result<()> {
-    use serde_json::{json as j, Value};
-    let action =
-        |name: &str, contact: String| (format!("/v1/contacts/{name}"), j!({ "contact": contact }));
+    let named = |contact: String| ContactBody {
+        contact,
+        remark: None,
+    };
     let (path, body) = match cmd {
         ContactsCommand::List => {
-            let v: Vec<Value> = client.get("/v1/contacts").await?;
+            let v: Vec<ContactView> = client.get("/v1/contacts").await?;
             return print::contacts(&v, json);
         }
         ContactsCommand::Requests => {
-            let v: Vec<Value> = client.get("/v1/contacts/requests").await?;
+            let v: Vec<RequestView> = client.get("/v1/contacts/requests").await?;
             return print::requests(&v, json);
         }
-        ContactsCommand::Add { target, greeting } => (
-            "/v1/contacts/add".to_string(),
-            j!({ "target": target, "greeting": greeting }),
-        ),
-        ContactsCommand::Accept { contact } => action("accept", contact),
-        ContactsCommand::Reject { contact } => action("reject", contact),
-        ContactsCommand::Block { contact } => action("block", contact),
-        ContactsCommand::Delete { contact } => action("delete", contact),
+        ContactsCommand::Add { target, greeting } => {
+            let v: ContactView = client
+                .post("/v1/contacts/add", &AddContact { greeting, target })
+                .await?;
+            return print::contact(&v, json);
+        }
+        // These two answer `{}`: the contact is gone.
+        ContactsCommand::Reject { contact } => {
+            let v: Done = client.post("/v1/contacts/reject", &named(contact)).await?;
+            return print::done(&v, json);
+        }
+        ContactsCommand::Delete { contact } => {
+            let v: Done = client.post("/v1/contacts/delete", &named(contact)).await?;
+            return print::done(&v, json);
+        }
+        ContactsCommand::Accept { contact } => ("/v1/contacts/accept", named(contact)),
+        ContactsCommand::Block { contact } => ("/v1/contacts/block", named(contact)),
         ContactsCommand::Remark { contact, name } => (
-            "/v1/contacts/remark".to_string(),
-            j!({ "contact": contact, "remark": name }),
+            "/v1/contacts/remark",
+            ContactBody {
+                contact,
+                remark: Some(name),
+            },
         ),
     };
-    let v: Value = client.post(&path, &body).await?;
-    print::done(&v, json)
+    let v: ContactView = client.post(path, &body).await?;
+    print::contact(&v, json)
 }
 
 async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<()> {
-    use serde_json::{json as j, Value};
     match cmd {
         ChatCommand::Send {
             contact,
             text,
             reply_to,
         } => {
-            let v: Value = client
-                .post(
-                    "/v1/chat/send",
-                    &j!({ "to": contact, "text": text, "reply_to": reply_to }),
-                )
-                .await?;
-            print::done(&v, json)
+            let body = SendBody {
+                reply_to,
+                text,
+                to: contact,
+            };
+            let v: Created = client.post("/v1/chat/send", &body).await?;
+            print::sent(&v, json)
         }
         ChatCommand::Log { contact, limit } => {
             let path = format!(
                 "/v1/chat/log?with={}&limit={limit}",
                 client::query_escape(&contact)
             );
-            let v: Vec<Value> = client.get(&path).await?;
+            let v: Vec<MessageView> = client.get(&path).await?;
             print::chat_log(&v, json)
         }
         ChatCommand::List => {
-            let v: Vec<Value> = client.get("/v1/chat/list").await?;
+            let v: Vec<ConversationView> = client.get("/v1/chat/list").await?;
             print::conversations(&v, json)
         }
         ChatCommand::Recall { id } => {
-            let v: Value = client.post("/v1/chat/recall", &j!({ "id": id })).await?;
+            let v: Done = client.post("/v1/chat/recall", &RecallBody { id }).await?;
             print::done(&v, json)
         }
         ChatCommand::Watch => client.stream_events(json).await,

@@ -2,7 +2,11 @@
 //! friend tags and the "last N days" setting. A thin client of the node's
 //! `/v1/moments` API.
 
-use serde_json::{json, Value};
+use weft_node::api::{
+    moments::{ActionBody, PostBody, SettingsBody, TagBody},
+    Created, Done, Stored,
+};
+use weft_node::moments::FeedEntry;
 
 use crate::args::MomentsCommand;
 use crate::client::{self, Client};
@@ -37,6 +41,14 @@ pub fn parse_audience(to: &[String]) -> anyhow::Result<(String, Vec<String>)> {
     }
 }
 
+/// `weft moments image --json`: where an image was written.
+#[derive(serde::Serialize)]
+struct ImageSaved {
+    index: usize,
+    post: String,
+    size: usize,
+}
+
 /// Runs a `weft moments` subcommand.
 pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow::Result<()> {
     match cmd {
@@ -69,26 +81,28 @@ pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow
                 }
                 let bytes = std::fs::read(f)
                     .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", f.display()))?;
-                let v: Value = client.post_bytes("/v1/moments/images", bytes).await?;
-                images.push(v["id"].as_str().unwrap_or_default().to_string());
+                let v: Stored = client.post_bytes("/v1/moments/images", bytes).await?;
+                images.push(v.id);
             }
-            let v: Value = client
-                .post(
-                    "/v1/moments/post",
-                    &json!({"text": text, "images": images, "link": link,
-                            "link_title": link_title, "to": mode, "list": list}),
-                )
-                .await?;
+            let body = PostBody {
+                text: Some(text),
+                images,
+                link,
+                link_title,
+                to: Some(mode),
+                list,
+            };
+            let v: Created = client.post("/v1/moments/post", &body).await?;
             print::created("posted", &v, json_out)
         }
         MomentsCommand::Feed { limit } => {
-            let v: Vec<Value> = client
+            let v: Vec<FeedEntry> = client
                 .get(&format!("/v1/moments/feed?limit={limit}"))
                 .await?;
             print::moments_feed(&v, json_out)
         }
         MomentsCommand::Show { post } => {
-            let v: Value = client
+            let v: FeedEntry = client
                 .get(&format!(
                     "/v1/moments/posts/{}",
                     client::query_escape(&post)
@@ -97,15 +111,11 @@ pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow
             print::moments_feed(&[v], json_out)
         }
         MomentsCommand::Like { post } => {
-            let v: Value = client
-                .post("/v1/moments/like", &json!({ "post": post }))
-                .await?;
+            let v: Created = client.post("/v1/moments/like", &on_post(post)).await?;
             print::created("liked", &v, json_out)
         }
         MomentsCommand::Unlike { post } => {
-            let v: Value = client
-                .post("/v1/moments/unlike", &json!({ "post": post }))
-                .await?;
+            let v: Created = client.post("/v1/moments/unlike", &on_post(post)).await?;
             print::created("like taken back", &v, json_out)
         }
         MomentsCommand::Comment {
@@ -113,18 +123,16 @@ pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow
             text,
             reply_to,
         } => {
-            let v: Value = client
-                .post(
-                    "/v1/moments/comment",
-                    &json!({ "post": post, "text": text, "reply_to": reply_to }),
-                )
-                .await?;
+            let body = ActionBody {
+                post,
+                text: Some(text),
+                reply_to,
+            };
+            let v: Created = client.post("/v1/moments/comment", &body).await?;
             print::created("commented", &v, json_out)
         }
         MomentsCommand::Delete { post } => {
-            let v: Value = client
-                .post("/v1/moments/delete", &json!({ "post": post }))
-                .await?;
+            let v: Done = client.post("/v1/moments/delete", &on_post(post)).await?;
             print::done(&v, json_out)
         }
         MomentsCommand::Image {
@@ -143,64 +151,67 @@ pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow
             std::fs::write(&out, &bytes)
                 .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
             if json_out {
-                println!(
-                    "{}",
-                    json!({ "post": post, "index": index, "size": bytes.len() })
-                );
+                let saved = ImageSaved {
+                    index,
+                    post,
+                    size: bytes.len(),
+                };
+                println!("{}", serde_json::to_string(&saved)?);
             } else {
                 println!("wrote {} bytes to {}", bytes.len(), out.display());
             }
             Ok(())
         }
         MomentsCommand::Tag { name, members } => {
-            let v: Value = client
-                .post(
-                    "/v1/moments/tags",
-                    &json!({ "name": name, "members": members }),
-                )
+            let v: Done = client
+                .post("/v1/moments/tags", &TagBody { members, name })
                 .await?;
             print::done(&v, json_out)
         }
         MomentsCommand::Tags => {
-            let v: Value = client.get("/v1/moments/tags").await?;
+            let v: Vec<TagBody> = client.get("/v1/moments/tags").await?;
             if json_out {
-                println!("{v}");
+                println!("{}", serde_json::to_string(&v)?);
             } else {
-                for t in v.as_array().into_iter().flatten() {
-                    let members: Vec<String> = t["members"]
-                        .as_array()
-                        .into_iter()
-                        .flatten()
-                        .filter_map(|m| m.as_str().map(|s| s.chars().take(8).collect()))
+                for t in &v {
+                    let members: Vec<String> = t
+                        .members
+                        .iter()
+                        .map(|m| m.chars().take(8).collect())
                         .collect();
-                    println!(
-                        "{:<16} {}",
-                        t["name"].as_str().unwrap_or(""),
-                        members.join(" ")
-                    );
+                    println!("{:<16} {}", t.name, members.join(" "));
                 }
             }
             Ok(())
         }
         MomentsCommand::Settings { visible_days } => {
-            let v: Value = match visible_days {
+            let v: SettingsBody = match visible_days {
                 Some(d) => {
                     client
-                        .post("/v1/moments/settings", &json!({ "visible_days": d }))
+                        .post("/v1/moments/settings", &SettingsBody { visible_days: d })
                         .await?
                 }
                 None => client.get("/v1/moments/settings").await?,
             };
             if json_out {
-                println!("{v}");
+                println!("{}", serde_json::to_string(&v)?);
             } else {
-                match v["visible_days"].as_u64().unwrap_or(0) {
+                match v.visible_days {
                     0 => println!("friends can see all your posts"),
                     d => println!("friends can see your posts from the last {d} days"),
                 }
             }
             Ok(())
         }
+    }
+}
+
+/// The body of `like`, `unlike` and `delete`: just the post.
+fn on_post(post: String) -> ActionBody {
+    ActionBody {
+        post,
+        text: None,
+        reply_to: None,
     }
 }
 

@@ -1,9 +1,34 @@
 //! Output: short aligned text for humans, or one JSON document with `--json`.
+//!
+//! Every printer takes the typed answer of the API. `--json` prints that
+//! value again; [`json_sorted`] prints it with sorted keys, the way these
+//! commands have always printed (they used to go through `serde_json::Value`),
+//! so scripts that read `weft --json` see the same bytes.
 
-use weft_node::api::{DialReply, IdView, StatusView};
+use serde::Serialize;
+use weft_node::api::{
+    nearby::{FoundView, RadarView},
+    oa::{IssuedCertificate, OaAnswer, OaMessageView, Published},
+    Created, DialReply, Done, IdView, StatusView,
+};
+use weft_node::chat::{ContactView, ConversationView, MessageView, RequestView};
+use weft_node::moments::FeedEntry;
+use weft_node::nearby::NearbyView;
+use weft_node::net::PeerInfo;
+use weft_node::oa::{OaView, PostView};
 
-fn json_out<T: serde::Serialize>(v: &T) -> anyhow::Result<()> {
+/// Pretty JSON in the value's field order (`status`, `id`, `dial`).
+fn json_out<T: Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
     println!("{}", serde_json::to_string_pretty(v)?);
+    Ok(())
+}
+
+/// Pretty JSON with object keys sorted, as every other command prints it.
+pub fn json_sorted<T: Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&serde_json::to_value(v)?)?
+    );
     Ok(())
 }
 
@@ -51,21 +76,17 @@ pub fn id(v: &IdView, qr: bool, json: bool) -> anyhow::Result<()> {
 }
 
 /// `weft peers`.
-pub fn peers(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn peers(v: &[PeerInfo], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("no peers connected");
     }
     for p in v {
-        let s = |k: &str| p.get(k).and_then(|x| x.as_str()).unwrap_or("-").to_string();
-        let addr = p
-            .get("addrs")
-            .and_then(|a| a.get(0))
-            .and_then(|a| a.as_str())
-            .unwrap_or("-");
-        println!("{:<54} {:<20} {addr}", s("peer_id"), s("name"));
+        let name = p.name.as_deref().unwrap_or("-");
+        let addr = p.addrs.first().map(String::as_str).unwrap_or("-");
+        println!("{:<54} {:<20} {addr}", p.peer_id, name);
     }
     Ok(())
 }
@@ -79,7 +100,9 @@ pub fn dialed(v: &DialReply, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// One event from `weft events`.
+/// One event from `weft events`. Events come from every service and each
+/// kind has its own fields, so this one printer reads them as generic JSON:
+/// the kind, then every other field as `key=value`.
 pub fn event(data: &str, json: bool) {
     if json {
         println!("{data}");
@@ -108,292 +131,278 @@ pub fn event(data: &str, json: bool) {
     }
 }
 
-fn field<'a>(v: &'a serde_json::Value, k: &str) -> &'a str {
-    v.get(k).and_then(|x| x.as_str()).unwrap_or("")
+/// An action with nothing to report but success (`{}`).
+pub fn done(v: &Done, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_sorted(v);
+    }
+    println!("done");
+    Ok(())
 }
 
-/// Result of a command that changes something: the JSON, or a short line.
-pub fn done(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+/// A chat message went out.
+pub fn sent(v: &Created, json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(v);
+        return json_sorted(v);
     }
-    if let Some(id) = v.get("id").and_then(|x| x.as_str()) {
-        println!("sent {id}");
-    } else if let Some(acct) = v.get("account_id").and_then(|x| x.as_str()) {
-        println!(
-            "{:<46} {:<20} {}",
-            acct,
-            field(v, "name"),
-            field(v, "state")
-        );
-    } else {
-        println!("done");
+    println!("sent {}", v.id);
+    Ok(())
+}
+
+/// A contact as it is after `contacts add`, `accept`, `block` or `remark`.
+pub fn contact(c: &ContactView, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_sorted(c);
     }
+    println!("{:<46} {:<20} {}", c.account_id, c.name, c.state);
     Ok(())
 }
 
 /// `weft contacts list`.
-pub fn contacts(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn contacts(v: &[ContactView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("no contacts yet; add one with `weft contacts add <id or link>`");
     }
     for c in v {
-        println!(
-            "{:<46} {:<20} {}",
-            field(c, "account_id"),
-            field(c, "name"),
-            field(c, "state")
-        );
+        println!("{:<46} {:<20} {}", c.account_id, c.name, c.state);
     }
     Ok(())
 }
 
 /// `weft contacts requests`.
-pub fn requests(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn requests(v: &[RequestView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("no friend requests");
     }
     for r in v {
-        println!(
-            "{:<46} {:<20} \"{}\"",
-            field(r, "account_id"),
-            field(r, "name"),
-            field(r, "greeting")
-        );
+        println!("{:<46} {:<20} \"{}\"", r.account_id, r.name, r.greeting);
     }
     Ok(())
 }
 
 /// `weft chat log`.
-pub fn chat_log(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn chat_log(v: &[MessageView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     for m in v {
-        let from: String = field(m, "from").chars().take(8).collect();
-        let text = match field(m, "status") {
-            "recalled" => "(recalled)".to_string(),
-            _ => field(m, "text").to_string(),
+        let from: String = m.from.chars().take(8).collect();
+        let text = match m.status.as_str() {
+            "recalled" => "(recalled)",
+            _ => m.text.as_str(),
         };
-        println!("{from:<9} {text}  [{}]", field(m, "status"));
+        println!("{from:<9} {text}  [{}]", m.status);
     }
     Ok(())
 }
 
 /// `weft chat list`.
-pub fn conversations(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn conversations(v: &[ConversationView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("no conversations yet");
     }
     for c in v {
-        let unread = c.get("unread").and_then(|u| u.as_u64()).unwrap_or(0);
-        let last: String = field(c, "last_text").chars().take(40).collect();
-        println!("{:<20} {:>3} unread  {last}", field(c, "name"), unread);
+        let last: String = c.last_text.chars().take(40).collect();
+        println!("{:<20} {:>3} unread  {last}", c.name, c.unread);
     }
     Ok(())
 }
 
 /// `weft nearby`.
-pub fn nearby(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn nearby(v: &[NearbyView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("nobody nearby (is your radar on? `weft nearby on`)");
     }
     for p in v {
-        let dist = match p.get("distance_m").and_then(|d| d.as_f64()) {
+        let dist = match p.distance_m {
             Some(d) if d < 1000.0 => "< 1 km".to_string(),
             Some(d) => format!("~{:.0} km", d / 1000.0),
             None => "-".to_string(),
         };
-        println!(
-            "{:<20} {:>8}  {:<4} {}",
-            field(p, "name"),
-            dist,
-            field(p, "via"),
-            field(p, "whats_up")
-        );
+        println!("{:<20} {:>8}  {:<4} {}", p.name, dist, p.via, p.whats_up);
     }
     Ok(())
 }
 
 /// `weft nearby on/off`.
-pub fn radar(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+pub fn radar(v: &RadarView, json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(v);
+        return json_sorted(v);
     }
-    if v["on"] == true {
-        let cell = v["cell"]
-            .as_str()
-            .map(|c| format!(" in cell {c}"))
-            .unwrap_or_default();
-        println!(
-            "radar on{cell}; visible until {} (Unix time)",
-            v["visible_until"]
-        );
-    } else {
-        println!("radar off");
+    match v {
+        RadarView::On {
+            cell,
+            visible_until,
+            ..
+        } => {
+            let cell = cell
+                .as_deref()
+                .map(|c| format!(" in cell {c}"))
+                .unwrap_or_default();
+            println!("radar on{cell}; visible until {visible_until} (Unix time)");
+        }
+        RadarView::Off { .. } => println!("radar off"),
     }
     Ok(())
 }
 
 /// `weft find`.
-pub fn found(v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+pub fn found(v: &FoundView, json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(v);
+        return json_sorted(v);
     }
-    println!("handle       {}", field(v, "handle"));
-    println!("name         {}", field(v, "name"));
-    println!("account      {}", field(v, "account_id"));
-    println!("fingerprint  {}", field(v, "fingerprint"));
-    if v["other_claims"].as_u64().unwrap_or(0) > 0 {
+    println!("handle       {}", v.handle);
+    println!("name         {}", v.name);
+    println!("account      {}", v.account_id);
+    println!("fingerprint  {}", v.fingerprint);
+    if v.other_claims > 0 {
         println!(
             "note         {} other account(s) also claimed this handle; check the fingerprint",
-            v["other_claims"]
+            v.other_claims
         );
     }
     Ok(())
 }
 
 /// `weft oa list`.
-pub fn oa_list(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn oa_list(v: &[OaView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("no official accounts; `weft oa follow <id>` or `weft oa create`");
     }
     for a in v {
-        let badge = match a.get("verified_by").and_then(|x| x.as_str()) {
-            Some(by) if a["verified"] == true => format!("verified by {by}"),
+        let badge = match &a.verified_by {
+            Some(by) if a.verified => format!("verified by {by}"),
             _ => "unverified".to_string(),
         };
-        let role = if a["own"] == true {
-            "yours"
-        } else {
-            "following"
-        };
+        let role = if a.own { "yours" } else { "following" };
         println!(
             "{:<46} {:<20} {:<12} {:<9} {badge}",
-            field(a, "account_id"),
-            field(a, "name"),
-            field(a, "kind"),
-            role
+            a.account_id, a.name, a.kind, role
         );
     }
     Ok(())
 }
 
 /// `weft oa feed`.
-pub fn oa_feed(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn oa_feed(v: &[PostView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("no posts yet");
     }
     for p in v {
-        println!("[{}] {}", field(p, "name"), field(p, "title"));
-        println!("    {}", field(p, "body").replace('\n', "\n    "));
+        println!("[{}] {}", p.name, p.title);
+        println!("    {}", p.body.replace('\n', "\n    "));
     }
     Ok(())
 }
 
 /// `weft oa log`.
-pub fn oa_log(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn oa_log(v: &[OaMessageView], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     for m in v {
-        let from: String = field(m, "from").chars().take(8).collect();
-        println!("{from:<9} {}", field(m, "text"));
+        let from: String = m.from.chars().take(8).collect();
+        println!("{from:<9} {}", m.text);
     }
     Ok(())
 }
 
-/// Result of an `oa` action.
-pub fn oa_done(action: &str, v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+/// `weft oa create`.
+pub fn oa_created(v: &OaView, json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(v);
+        return json_sorted(v);
     }
-    match action {
-        "create" => println!(
-            "created {} ({}): {}",
-            field(v, "name"),
-            field(v, "kind"),
-            field(v, "account_id")
-        ),
-        "publish" => {
-            println!("published {}", field(v, "id"));
-            if v["gossiped"] != true {
-                println!(
-                    "note: no follower is connected right now; followers get it when they backfill"
-                );
-            }
-        }
-        "message" => println!("{}", field(v, "reply")),
-        "verify" => println!("{}", field(v, "certificate")),
-        _ => println!("done"),
+    println!("created {} ({}): {}", v.name, v.kind, v.account_id);
+    Ok(())
+}
+
+/// `weft oa publish`.
+pub fn published(v: &Published, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_sorted(v);
     }
+    println!("published {}", v.id);
+    if !v.gossiped {
+        println!("note: no follower is connected right now; followers get it when they backfill");
+    }
+    Ok(())
+}
+
+/// `weft oa message`: the account's automatic reply.
+pub fn oa_answer(v: &OaAnswer, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_sorted(v);
+    }
+    println!("{}", v.reply);
+    Ok(())
+}
+
+/// `weft oa verify`: the certificate to give the account's owner.
+pub fn certificate(v: &IssuedCertificate, json: bool) -> anyhow::Result<()> {
+    if json {
+        return json_sorted(v);
+    }
+    println!("{}", v.certificate);
     Ok(())
 }
 
 /// Something was created: prints `{"id"}` or a one-line confirmation.
-pub fn created(what: &str, v: &serde_json::Value, json: bool) -> anyhow::Result<()> {
+pub fn created(what: &str, v: &Created, json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(v);
+        return json_sorted(v);
     }
-    println!("{what}: {}", field(v, "id"));
+    println!("{what}: {}", v.id);
     Ok(())
 }
 
 /// `weft moments feed` / `show`.
-pub fn moments_feed(v: &[serde_json::Value], json: bool) -> anyhow::Result<()> {
+pub fn moments_feed(v: &[FeedEntry], json: bool) -> anyhow::Result<()> {
     if json {
-        return json_out(&v);
+        return json_sorted(v);
     }
     if v.is_empty() {
         println!("no Moments yet");
     }
-    let list = |p: &serde_json::Value, k: &str| -> Vec<serde_json::Value> {
-        p.get(k)
-            .and_then(|x| x.as_array())
-            .cloned()
-            .unwrap_or_default()
-    };
     for p in v {
-        let id: String = field(p, "id").chars().take(12).collect();
-        println!("{id}  {}", field(p, "author_name"));
-        for line in field(p, "text").lines() {
+        let id: String = p.id.chars().take(12).collect();
+        println!("{id}  {}", p.author_name);
+        for line in p.text.lines() {
             println!("    {line}");
         }
-        let images = list(p, "images");
-        if !images.is_empty() {
-            println!("    [{} image(s)]", images.len());
+        if !p.images.is_empty() {
+            println!("    [{} image(s)]", p.images.len());
         }
-        if let Some(l) = p.get("link").filter(|l| !l.is_null()) {
-            println!("    link: {} <{}>", field(l, "title"), field(l, "url"));
+        if let Some(l) = &p.link {
+            println!("    link: {} <{}>", l.title, l.url);
         }
-        let likes = list(p, "likes");
-        if !likes.is_empty() {
-            let names: Vec<String> = likes
+        if !p.likes.is_empty() {
+            let names: Vec<String> = p
+                .likes
                 .iter()
-                .filter_map(|a| a.as_str().map(|s| s.chars().take(8).collect()))
+                .map(|s| s.chars().take(8).collect())
                 .collect();
             println!("    likes: {}", names.join(", "));
         }
-        for c in list(p, "comments") {
-            println!("    {}: {}", field(&c, "author_name"), field(&c, "text"));
+        for c in &p.comments {
+            println!("    {}: {}", c.author_name, c.text);
         }
     }
     Ok(())

@@ -4,9 +4,31 @@
 use std::path::PathBuf;
 
 use anyhow::Context;
+use serde::Serialize;
 use weft_node::{config::parse_addrs, Home, NodeConfig, RunningNode};
 
 use crate::args::UpArgs;
+
+// The `--json` lines below list their fields alphabetically: the order they
+// have always printed in (they were `serde_json::Value`s, which sort keys).
+
+/// `weft init --json`.
+#[derive(Serialize)]
+struct Initialised<'a> {
+    account_id: &'a str,
+    home: String,
+    peer_id: &'a str,
+}
+
+/// `weft up --json`: the banner, one line.
+#[derive(Serialize)]
+struct Up<'a> {
+    account_id: String,
+    api: String,
+    listen_addrs: &'a [String],
+    name: &'a str,
+    peer_id: String,
+}
 
 /// `weft init`.
 pub fn init(home: &std::path::Path, name: Option<&str>, json: bool) -> anyhow::Result<()> {
@@ -15,10 +37,12 @@ pub fn init(home: &std::path::Path, name: Option<&str>, json: bool) -> anyhow::R
     let account = id.account.account_id().to_string();
     let peer = id.peer_id().to_string();
     if json {
-        println!(
-            "{}",
-            serde_json::json!({"account_id": account, "peer_id": peer, "home": home.display().to_string()})
-        );
+        let v = Initialised {
+            account_id: &account,
+            home: home.display().to_string(),
+            peer_id: &peer,
+        };
+        println!("{}", serde_json::to_string(&v)?);
     } else {
         println!("created identity in {}", home.display());
         println!("account  {account}");
@@ -82,16 +106,14 @@ pub async fn up(home: PathBuf, a: UpArgs, json: bool) -> anyhow::Result<()> {
         .map(|a| a.to_string())
         .collect();
     if json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "peer_id": h.net.peer_id().to_string(),
-                "account_id": h.identity.account.account_id().to_string(),
-                "name": h.name,
-                "api": node.api_addr().to_string(),
-                "listen_addrs": addrs,
-            })
-        );
+        let v = Up {
+            account_id: h.identity.account.account_id().to_string(),
+            api: node.api_addr().to_string(),
+            listen_addrs: &addrs,
+            name: &h.name,
+            peer_id: h.net.peer_id().to_string(),
+        };
+        println!("{}", serde_json::to_string(&v)?);
     } else {
         println!("weft node up ({})", home.display());
         println!("  name     {}", h.name);

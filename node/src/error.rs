@@ -1,6 +1,15 @@
 //! The node's error type: one variant per thing a user can do something about.
+//!
+//! Each variant says what went wrong and keeps the underlying error typed:
+//! either shown in its message (the messages users already know), or, for
+//! the variants that only name the step that failed, as its `source`, which
+//! the CLI prints after the message (`error: cannot start the network: ...`).
 
 use std::path::{Path, PathBuf};
+
+use crate::chat::ChatError;
+use crate::net::NetError;
+use crate::oa::OaServiceError;
 
 /// Errors from starting or running a node.
 #[derive(Debug, thiserror::Error)]
@@ -20,11 +29,16 @@ pub enum NodeError {
     #[error("no identity in {0}; create one with `weft init --home {0}`")]
     NoIdentity(PathBuf),
     /// A key file is damaged.
-    #[error("key file {0} is corrupt ({1}); restore it from a backup")]
-    CorruptKey(PathBuf, String),
+    #[error("key file {path} is corrupt ({problem}); restore it from a backup")]
+    CorruptKey {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: KeyProblem,
+    },
     /// A display name breaks the rules.
     #[error("invalid name: {0}")]
-    BadName(String),
+    BadName(weft_protocol::card::CardError),
     /// The identity layer refused.
     #[error(transparent)]
     Id(#[from] weft_protocol::IdError),
@@ -45,16 +59,54 @@ pub enum NodeError {
     /// The network task is gone (node shutting down).
     #[error("the node is shutting down")]
     ShuttingDown,
-    /// Something unexpected inside the node.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// The operating system's random source failed (needed for the API token).
+    #[error("no randomness available from the operating system")]
+    NoRandomness(#[source] getrandom::Error),
+    /// The bound API socket has no local address (the OS refused to say).
+    #[error("cannot read the control API's address")]
+    ApiAddr(#[source] std::io::Error),
+    /// `api.json` could not be written as JSON.
+    #[error("cannot write api.json")]
+    ApiInfo(#[source] serde_json::Error),
+    /// The network actor did not start (other than a listen failure).
+    #[error("cannot start the network")]
+    NetStart(#[source] NetError),
+    /// The chat service did not start.
+    #[error("cannot start chat")]
+    ChatStart(#[source] ChatError),
+    /// The official-account service did not start.
+    #[error("cannot start official accounts")]
+    OaStart(#[source] Box<OaServiceError>),
+}
+
+/// What is wrong with a key file.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyProblem {
+    /// Key files hold exactly 32 bytes.
+    #[error("expected 32 bytes, found {0}")]
+    Length(u64),
+    /// The account key's bytes are not a key.
+    #[error("{0}")]
+    Account(weft_protocol::IdError),
+    /// The device key's bytes are not an ed25519 secret.
+    #[error("{0}")]
+    Device(libp2p::identity::DecodingError),
 }
 
 impl NodeError {
+    /// A home-directory failure at `path`.
     pub(crate) fn home(path: &Path, source: std::io::Error) -> Self {
         NodeError::Home {
             path: path.to_path_buf(),
             source,
+        }
+    }
+
+    /// A damaged key file at `path`.
+    pub(crate) fn corrupt_key(path: &Path, problem: KeyProblem) -> Self {
+        NodeError::CorruptKey {
+            path: path.to_path_buf(),
+            problem,
         }
     }
 }

@@ -17,10 +17,13 @@ use libp2p::identity::{ed25519, Keypair, PeerId};
 use serde::{Deserialize, Serialize};
 use weft_protocol::{AccountKey, DeviceCertificate};
 
-use crate::error::NodeError;
+use crate::error::{KeyProblem, NodeError};
 
+/// The account's secret key file.
 const ACCOUNT_KEY: &str = "account.key";
+/// This device's secret key file.
 const DEVICE_KEY: &str = "device.key";
+/// Where a running node says how to reach its control API.
 const API_FILE: &str = "api.json";
 
 /// A node's home directory.
@@ -117,10 +120,10 @@ impl Home {
         }
         let account_bytes = read_secret(&account_path)?;
         let account = AccountKey::from_bytes(&account_bytes)
-            .map_err(|e| NodeError::CorruptKey(account_path.clone(), e.to_string()))?;
+            .map_err(|e| NodeError::corrupt_key(&account_path, KeyProblem::Account(e)))?;
         let mut device_bytes = read_secret(&device_path)?;
         let secret = ed25519::SecretKey::try_from_bytes(&mut device_bytes)
-            .map_err(|e| NodeError::CorruptKey(device_path.clone(), e.to_string()))?;
+            .map_err(|e| NodeError::corrupt_key(&device_path, KeyProblem::Device(e)))?;
         let device_ed = ed25519::Keypair::from(secret);
         let device_pub = device_ed.public().to_bytes();
         let cert = account.certify_device(device_pub, weft_protocol::unix_now());
@@ -156,12 +159,13 @@ impl Home {
     pub fn load_oa_key(&self, account: &weft_protocol::AccountId) -> Result<AccountKey, NodeError> {
         let path = self.dir.join("oa").join(format!("{account}.key"));
         let bytes = read_secret(&path)?;
-        AccountKey::from_bytes(&bytes).map_err(|e| NodeError::CorruptKey(path, e.to_string()))
+        AccountKey::from_bytes(&bytes)
+            .map_err(|e| NodeError::corrupt_key(&path, KeyProblem::Account(e)))
     }
 
     /// Records where the running node's API is (mode 0600).
     pub fn write_api_info(&self, info: &ApiInfo) -> Result<(), NodeError> {
-        let json = serde_json::to_vec(info).map_err(|e| NodeError::Internal(e.to_string()))?;
+        let json = serde_json::to_vec(info).map_err(NodeError::ApiInfo)?;
         let path = self.dir.join(API_FILE);
         let tmp = self.dir.join("api.json.tmp");
         write_secret_replace(&tmp, &json)?;
@@ -199,10 +203,7 @@ fn write_secret_replace(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
 fn read_secret(path: &Path) -> Result<Vec<u8>, NodeError> {
     let meta = fs::metadata(path).map_err(|e| NodeError::home(path, e))?;
     if meta.len() != 32 {
-        return Err(NodeError::CorruptKey(
-            path.to_path_buf(),
-            format!("expected 32 bytes, found {}", meta.len()),
-        ));
+        return Err(NodeError::corrupt_key(path, KeyProblem::Length(meta.len())));
     }
     if meta.permissions().mode() & 0o077 != 0 {
         // Tighten rather than refuse: the key is still ours, just over-exposed.

@@ -65,7 +65,7 @@ pub fn handle_for(identity: &Identity) -> String {
 /// `weft init`: creates the identity and the store, with an optional display name.
 pub fn init_home(home: &Home, name: Option<&str>) -> Result<Identity, NodeError> {
     if let Some(n) = name {
-        weft_protocol::validate_name(n).map_err(|e| NodeError::BadName(e.to_string()))?;
+        weft_protocol::validate_name(n).map_err(NodeError::BadName)?;
     }
     let identity = home.create_identity()?;
     let store = Store::open(&home.store_dir())?;
@@ -118,9 +118,7 @@ impl RunningNode {
                 })?)
             };
         let api_addr = match &listener {
-            Some(l) => l
-                .local_addr()
-                .map_err(|e| NodeError::Internal(e.to_string()))?,
+            Some(l) => l.local_addr().map_err(NodeError::ApiAddr)?,
             None => api_addr,
         };
         let name = match store.name()? {
@@ -128,8 +126,7 @@ impl RunningNode {
             None => {
                 let n = match &cfg.name {
                     Some(n) => {
-                        weft_protocol::validate_name(n)
-                            .map_err(|e| NodeError::BadName(e.to_string()))?;
+                        weft_protocol::validate_name(n).map_err(NodeError::BadName)?;
                         n.clone()
                     }
                     None => default_handle(&identity),
@@ -161,7 +158,7 @@ impl RunningNode {
                 addr: addr.to_string(),
                 reason,
             },
-            other => NodeError::Internal(other.to_string()),
+            other => NodeError::NetStart(other),
         })?;
         let (shutdown_tx, shutdown) = watch::channel(false);
         let ctx = Context {
@@ -170,8 +167,7 @@ impl RunningNode {
             net: net.clone(),
             shutdown: shutdown.clone(),
         };
-        let chat = Chat::start(ctx.clone(), name.clone())
-            .map_err(|e| NodeError::Internal(e.to_string()))?;
+        let chat = Chat::start(ctx.clone(), name.clone()).map_err(NodeError::ChatStart)?;
         let nearby = Nearby::start(ctx.clone(), chat.clone());
         let blobs = crate::blobs::Blobs::new(store.clone(), net.clone());
         let oa = Oa::start(

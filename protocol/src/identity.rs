@@ -42,7 +42,7 @@ pub enum IdError {
     BadSignature(&'static str),
     /// The operating system's random source failed.
     #[error("no randomness available: {0}")]
-    Random(String),
+    Random(getrandom::Error),
 }
 
 /// A 64-byte ed25519 signature, serialised as bytes.
@@ -159,7 +159,7 @@ impl AccountKey {
     /// A fresh random key from the operating system's random source.
     pub fn generate() -> Result<Self, IdError> {
         let mut seed = [0u8; 32];
-        getrandom::fill(&mut seed).map_err(|e| IdError::Random(e.to_string()))?;
+        getrandom::fill(&mut seed).map_err(IdError::Random)?;
         Ok(Self(SigningKey::from_bytes(&seed)))
     }
 

@@ -1,4 +1,6 @@
-//! Control API routes for Moments (see the table in the parent module).
+//! Control API routes for Moments: staging images, posting, the feed, one
+//! post and its images, likes and comments, the "last N days" setting and
+//! friend tags. The work is in [`crate::moments::Moments`].
 
 use axum::{
     extract::{
@@ -10,33 +12,11 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use weft_protocol::moments::{Link, ReactionContent, MAX_IMAGE_BYTES};
 
-use super::{ApiError, Shared};
-use crate::moments::{Audience, FeedEntry, MomentsError};
-
-impl From<MomentsError> for ApiError {
-    fn from(e: MomentsError) -> Self {
-        let status = match &e {
-            MomentsError::Invalid(_)
-            | MomentsError::EmptyAudience
-            | MomentsError::ImageSize(_)
-            | MomentsError::NotAnImageId(_)
-            | MomentsError::ImageNotStaged(_)
-            | MomentsError::NoSuchImage { .. }
-            | MomentsError::ImageIncomplete
-            | MomentsError::ImageUndecryptable
-            | MomentsError::TagName => StatusCode::BAD_REQUEST,
-            MomentsError::NotAFriend(_) | MomentsError::NotYours => StatusCode::FORBIDDEN,
-            MomentsError::UnknownPost(_) => StatusCode::NOT_FOUND,
-            MomentsError::Chat(_) => StatusCode::BAD_REQUEST,
-            MomentsError::Blob(_) => StatusCode::BAD_GATEWAY,
-            MomentsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        };
-        ApiError(status, e.to_string())
-    }
-}
+use super::{sorted, ApiError, Created, Done, Shared, Stored};
+use crate::moments::{Audience, FeedEntry};
 
 /// The Moments routes.
 pub(super) fn routes() -> Router<Shared> {
@@ -57,30 +37,37 @@ pub(super) fn routes() -> Router<Shared> {
 async fn stage_image(
     State(node): State<Shared>,
     body: axum::body::Bytes,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Stored>, ApiError> {
     let id = node.moments.stage_image(&body).await?;
-    Ok(Json(serde_json::json!({ "id": id, "size": body.len() })))
+    Ok(Json(Stored {
+        id,
+        size: body.len(),
+    }))
 }
 
 /// `POST /v1/moments/post` body.
-#[derive(Debug, Deserialize)]
-struct PostBody {
-    text: Option<String>,
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct PostBody {
+    /// The text ("" when only images).
+    pub text: Option<String>,
+    /// Staged image ids from `POST /v1/moments/images`, in order.
     #[serde(default)]
-    images: Vec<String>,
-    link: Option<String>,
-    link_title: Option<String>,
+    pub images: Vec<String>,
+    /// A link to attach.
+    pub link: Option<String>,
+    /// The link's title (default: the URL).
+    pub link_title: Option<String>,
     /// `all` (default), `only` or `except`.
-    to: Option<String>,
+    pub to: Option<String>,
     /// Friends or tags for `only` / `except`.
     #[serde(default)]
-    list: Vec<String>,
+    pub list: Vec<String>,
 }
 
 async fn post_moment(
     State(node): State<Shared>,
     body: Result<Json<PostBody>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Created>, ApiError> {
     let Json(b) = body?;
     let audience = match b.to.as_deref().unwrap_or("all") {
         "all" => Audience::All,
@@ -104,13 +91,14 @@ async fn post_moment(
         .moments
         .post(b.text.as_deref().unwrap_or(""), &b.images, link, &audience)
         .await?;
-    Ok(Json(serde_json::json!({ "id": id })))
+    Ok(Json(Created { id }))
 }
 
-/// `?limit=N`.
+/// `GET /v1/moments/feed` query: `?limit=N`.
 #[derive(Debug, Deserialize)]
-struct FeedQuery {
-    limit: Option<usize>,
+pub struct FeedQuery {
+    /// Newest N posts (default 50, at most 500).
+    pub limit: Option<usize>,
 }
 
 async fn feed(
@@ -129,10 +117,11 @@ async fn one(
     Ok(Json(node.moments.get(&id)?))
 }
 
-/// `?from=PEER,PEER`: holders to ask first.
+/// `GET /v1/moments/posts/{id}/images/{n}` query: `?from=PEER,PEER`.
 #[derive(Debug, Deserialize)]
-struct ImageQuery {
-    from: Option<String>,
+pub struct ImageQuery {
+    /// Peers that hold the image, asked first (comma-separated peer ids).
+    pub from: Option<String>,
 }
 
 async fn image(
@@ -164,11 +153,16 @@ async fn image(
 }
 
 /// `POST /v1/moments/{like,unlike,comment,delete}` body.
-#[derive(Debug, Deserialize)]
-struct ActionBody {
-    post: String,
-    text: Option<String>,
-    reply_to: Option<String>,
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ActionBody {
+    /// The post.
+    pub post: String,
+    /// Comment text (`comment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// The comment this one answers (`comment`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
 }
 
 async fn action(
@@ -181,7 +175,7 @@ async fn action(
     let content = match action.as_str() {
         "delete" => {
             m.delete(&b.post).await?;
-            return Ok(Json(serde_json::json!({})));
+            return sorted(&Done {});
         }
         "like" => ReactionContent::Like,
         "unlike" => ReactionContent::Unlike,
@@ -207,23 +201,26 @@ async fn action(
         }
     };
     let id = m.react(&b.post, content).await?;
-    Ok(Json(serde_json::json!({ "id": id })))
+    sorted(&Created { id })
 }
 
-/// `POST /v1/moments/settings` body.
-#[derive(Debug, Deserialize)]
-struct SettingsBody {
-    visible_days: u32,
+/// `/v1/moments/settings`: the body of `POST` and the answer of both.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SettingsBody {
+    /// Friends see posts from the last N days; 0 = everything.
+    pub visible_days: u32,
 }
 
-async fn settings(State(node): State<Shared>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "visible_days": node.moments.visible_days() }))
+async fn settings(State(node): State<Shared>) -> Json<SettingsBody> {
+    Json(SettingsBody {
+        visible_days: node.moments.visible_days(),
+    })
 }
 
 async fn set_settings(
     State(node): State<Shared>,
     body: Result<Json<SettingsBody>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<SettingsBody>, ApiError> {
     let Json(b) = body?;
     if b.visible_days > 36_500 {
         return Err(ApiError(
@@ -232,35 +229,39 @@ async fn set_settings(
         ));
     }
     node.moments.set_visible_days(b.visible_days).await?;
-    Ok(Json(serde_json::json!({ "visible_days": b.visible_days })))
+    Ok(Json(b))
 }
 
-/// `POST /v1/moments/tags` body.
-#[derive(Debug, Deserialize)]
-struct TagBody {
-    name: String,
+/// A friend tag: the body of `POST /v1/moments/tags` and each entry of
+/// `GET /v1/moments/tags` (fields in the alphabetical order the answer has
+/// always had).
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TagBody {
+    /// Friends in the tag (ids, names or remarks when setting it).
     #[serde(default)]
-    members: Vec<String>,
+    pub members: Vec<String>,
+    /// The tag's name.
+    pub name: String,
 }
 
-async fn tags(State(node): State<Shared>) -> Result<Json<serde_json::Value>, ApiError> {
-    let list: Vec<_> = node
+async fn tags(State(node): State<Shared>) -> Result<Json<Vec<TagBody>>, ApiError> {
+    let list = node
         .moments
         .tags()?
         .into_iter()
-        .map(|(name, members)| serde_json::json!({ "name": name, "members": members }))
+        .map(|(name, members)| TagBody { members, name })
         .collect();
-    Ok(Json(serde_json::Value::Array(list)))
+    Ok(Json(list))
 }
 
 async fn set_tag(
     State(node): State<Shared>,
     body: Result<Json<TagBody>, JsonRejection>,
-) -> Result<Json<serde_json::Value>, ApiError> {
+) -> Result<Json<Done>, ApiError> {
     let Json(b) = body?;
     if b.members.len() > weft_protocol::moments::MAX_AUDIENCE {
         return Err(ApiError(StatusCode::BAD_REQUEST, "too many members".into()));
     }
     node.moments.set_tag(&b.name, &b.members).await?;
-    Ok(Json(serde_json::json!({})))
+    Ok(Json(Done {}))
 }

@@ -128,6 +128,15 @@ pub enum Via {
     Lan,
 }
 
+impl std::fmt::Display for Via {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(match self {
+            Via::Dht => "dht",
+            Via::Lan => "lan",
+        })
+    }
+}
+
 /// One person in `weft nearby`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct NearbyView {

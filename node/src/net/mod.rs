@@ -10,7 +10,7 @@ mod keep;
 pub mod records;
 
 use libp2p::{Multiaddr, PeerId};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
 pub use behaviour::SwarmOptions;
@@ -77,7 +77,7 @@ pub enum NetError {
 pub type PeerAddrList = Vec<(PeerId, Vec<Multiaddr>)>;
 
 /// What we know about a connected peer.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PeerInfo {
     /// libp2p peer id.
     pub peer_id: String,

@@ -98,6 +98,30 @@ impl MsgStatus {
     }
 }
 
+impl std::fmt::Display for MsgStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
+impl ContactState {
+    /// The snake_case name the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContactState::Friend => "friend",
+            ContactState::RequestSent => "request_sent",
+            ContactState::RequestReceived => "request_received",
+            ContactState::Blocked => "blocked",
+        }
+    }
+}
+
+impl std::fmt::Display for ContactState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.pad(self.as_str())
+    }
+}
+
 /// A message in a conversation log.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredMessage {

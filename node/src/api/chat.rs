@@ -1,0 +1,191 @@
+//! Control API routes for contacts and one-to-one chat: friend requests
+//! (`/v1/contacts/...`) and messages (`/v1/chat/...`). The handlers only parse
+//! and answer; the work is in [`crate::chat::Chat`].
+
+use axum::{
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        Path, Query, State,
+    },
+    routing::{get, post},
+    Json, Router,
+};
+use serde::{Deserialize, Serialize};
+use weft_protocol::{profile::normalize_handle, AccountId, WeftLink};
+
+use super::{sorted, ApiError, Created, Done, Shared};
+use crate::chat::{ContactView, ConversationView, MessageView, RequestView};
+
+/// The contacts and chat routes.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1/contacts", get(contacts_list))
+        .route("/v1/contacts/requests", get(contacts_requests))
+        .route("/v1/contacts/add", post(contacts_add))
+        .route("/v1/contacts/{action}", post(contacts_action))
+        .route("/v1/chat/send", post(chat_send))
+        .route("/v1/chat/log", get(chat_log))
+        .route("/v1/chat/list", get(chat_list))
+        .route("/v1/chat/recall", post(chat_recall))
+}
+
+// Request bodies list their fields in alphabetical order: that is the order
+// `weft` has always sent them in (it built them as `serde_json::Value`).
+
+/// `POST /v1/contacts/add` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AddContact {
+    /// Greeting shown with the request.
+    #[serde(default)]
+    pub greeting: String,
+    /// Account id, `weft://` link or handle.
+    pub target: String,
+}
+
+/// `POST /v1/contacts/{accept,reject,block,delete,remark}` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct ContactBody {
+    /// Account id, link, remark or name.
+    pub contact: String,
+    /// New remark (`remark` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remark: Option<String>,
+}
+
+/// `POST /v1/chat/send` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct SendBody {
+    /// Message id to quote.
+    pub reply_to: Option<String>,
+    /// Text.
+    pub text: String,
+    /// Contact.
+    pub to: String,
+}
+
+/// `GET /v1/chat/log` query.
+#[derive(Debug, Deserialize)]
+pub struct LogQuery {
+    /// Contact.
+    pub with: String,
+    /// Last N messages (default 100).
+    pub limit: Option<usize>,
+}
+
+/// `POST /v1/chat/recall` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct RecallBody {
+    /// Message id.
+    pub id: String,
+}
+
+async fn contacts_list(State(node): State<Shared>) -> Result<Json<Vec<ContactView>>, ApiError> {
+    Ok(Json(node.chat.contacts()?))
+}
+
+async fn contacts_requests(State(node): State<Shared>) -> Result<Json<Vec<RequestView>>, ApiError> {
+    Ok(Json(node.chat.requests()?))
+}
+
+async fn contacts_add(
+    State(node): State<Shared>,
+    body: Result<Json<AddContact>, JsonRejection>,
+) -> Result<Json<ContactView>, ApiError> {
+    let Json(b) = body?;
+    let target = b.target.trim();
+    // A handle is resolved through the DHT; an account found nearby brings its card.
+    let (target, hint) = if target.parse::<AccountId>().is_err()
+        && target.parse::<WeftLink>().is_err()
+        && normalize_handle(target).is_ok()
+    {
+        let found = crate::nearby::find_handle(&node.net, target)
+            .await
+            .map_err(|e| ApiError::not_found(e.to_string()))?;
+        (found.account_id.clone(), found.card)
+    } else {
+        let hint = target
+            .parse::<AccountId>()
+            .ok()
+            .and_then(|a| node.nearby.card_of(&a));
+        (target.to_string(), hint)
+    };
+    Ok(Json(
+        node.chat.add_contact(&target, &b.greeting, hint).await?,
+    ))
+}
+
+/// Answers the contact as it now is (`accept`, `block`, `remark`) or `{}`
+/// (`reject`, `delete`).
+async fn contacts_action(
+    State(node): State<Shared>,
+    Path(action): Path<String>,
+    body: Result<Json<ContactBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let chat = &node.chat;
+    match action.as_str() {
+        "accept" => sorted(&chat.accept(&b.contact).await?),
+        "block" => sorted(&chat.block(&b.contact).await?),
+        "remark" => {
+            let r = b
+                .remark
+                .as_deref()
+                .ok_or_else(|| ApiError::bad_request("remark needs a `remark` field"))?;
+            sorted(&chat.remark(&b.contact, r).await?)
+        }
+        "reject" => {
+            chat.reject(&b.contact).await?;
+            sorted(&Done {})
+        }
+        "delete" => {
+            chat.delete(&b.contact).await?;
+            sorted(&Done {})
+        }
+        _ => Err(ApiError::not_found("no such contacts action")),
+    }
+}
+
+async fn chat_send(
+    State(node): State<Shared>,
+    body: Result<Json<SendBody>, JsonRejection>,
+) -> Result<Json<Created>, ApiError> {
+    let Json(b) = body?;
+    let id = node
+        .chat
+        .send(&b.to, &b.text, b.reply_to.as_deref())
+        .await?;
+    Ok(Json(Created { id: id.to_string() }))
+}
+
+async fn chat_log(
+    State(node): State<Shared>,
+    q: Result<Query<LogQuery>, QueryRejection>,
+) -> Result<Json<Vec<MessageView>>, ApiError> {
+    let Query(q) = q?;
+    Ok(Json(node.chat.log(&q.with, q.limit.unwrap_or(100)).await?))
+}
+
+async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationView>>, ApiError> {
+    let mut list = node.chat.conversations()?;
+    // Service accounts' posts show as conversations, as in WeChat.
+    for c in node.oa.service_conversations() {
+        list.push(ConversationView {
+            account_id: c.account_id,
+            name: c.name,
+            last_text: c.last_text,
+            last_at: c.last_at,
+            unread: 0,
+        });
+    }
+    list.sort_by_key(|c| std::cmp::Reverse(c.last_at));
+    Ok(Json(list))
+}
+
+async fn chat_recall(
+    State(node): State<Shared>,
+    body: Result<Json<RecallBody>, JsonRejection>,
+) -> Result<Json<Done>, ApiError> {
+    let Json(b) = body?;
+    node.chat.recall(&b.id).await?;
+    Ok(Json(Done {}))
+}

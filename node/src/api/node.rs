@@ -1,0 +1,196 @@
+//! Control API routes about the node itself and its network: who am I
+//! (`/v1/status`, `/v1/id`), who am I connected to (`/v1/peers`, `/v1/dial`)
+//! and the live event stream (`/v1/events`) that merges the network's and
+//! every service's events into one Server-Sent Events stream.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::{
+    extract::{rejection::JsonRejection, State},
+    http::StatusCode,
+    response::sse::{Event, KeepAlive, Sse},
+    routing::{get, post},
+    Json, Router,
+};
+use futures::Stream;
+use libp2p::Multiaddr;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+use weft_protocol::WeftLink;
+
+use super::{ApiError, Shared};
+use crate::net::PeerInfo;
+use crate::node::handle_for;
+
+/// How long a dial may take before the API answers 504.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// The node routes.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1/status", get(status))
+        .route("/v1/id", get(id))
+        .route("/v1/peers", get(peers))
+        .route("/v1/dial", post(dial))
+        .route("/v1/events", get(events))
+}
+
+/// `GET /v1/status`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct StatusView {
+    /// Device (libp2p) id.
+    pub peer_id: String,
+    /// Account id (base58 ed25519 public key).
+    pub account_id: String,
+    /// Display name.
+    pub name: String,
+    /// Addresses the node listens on.
+    pub listen_addrs: Vec<String>,
+    /// Peer ids of connected peers.
+    pub connected_peers: Vec<String>,
+    /// Store size on disk, bytes.
+    pub store_bytes: u64,
+    /// Peers in the address book (redialled after a restart).
+    pub known_peers: usize,
+    /// Seconds since start.
+    pub uptime_secs: u64,
+    /// Weft version.
+    pub version: String,
+}
+
+/// `GET /v1/id`: the user's card.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IdView {
+    /// Account id.
+    pub account_id: String,
+    /// Device id.
+    pub peer_id: String,
+    /// Display name.
+    pub name: String,
+    /// WeChat-style handle.
+    pub handle: String,
+    /// Dialable addresses.
+    pub addrs: Vec<String>,
+    /// `weft://` link (the QR payload).
+    pub link: String,
+}
+
+/// `POST /v1/dial` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DialRequest {
+    /// Multiaddr to connect to.
+    pub addr: String,
+}
+
+/// `POST /v1/dial` answer.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct DialReply {
+    /// The connected peer.
+    pub peer_id: String,
+}
+
+async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError> {
+    let listen = node.net.listen_addrs().await?;
+    let peers = node.net.peers().await?;
+    Ok(Json(StatusView {
+        peer_id: node.net.peer_id().to_string(),
+        account_id: node.identity.account.account_id().to_string(),
+        name: node.name.clone(),
+        listen_addrs: listen.iter().map(|a| a.to_string()).collect(),
+        connected_peers: peers.into_iter().map(|p| p.peer_id).collect(),
+        store_bytes: node.store.size_on_disk(),
+        known_peers: node.store.known_peer_count(),
+        uptime_secs: node.started.elapsed().as_secs(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }))
+}
+
+async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
+    let addrs = crate::net::dialable(&node.net.listen_addrs().await?);
+    let account = node.identity.account.account_id();
+    let link = WeftLink {
+        account,
+        peer: Some(node.net.peer_id().to_string()),
+        addrs: addrs.clone(),
+        name: Some(node.name.clone()),
+    };
+    Ok(Json(IdView {
+        account_id: account.to_string(),
+        peer_id: node.net.peer_id().to_string(),
+        name: node.name.clone(),
+        handle: node
+            .nearby
+            .handle()
+            .unwrap_or_else(|| handle_for(&node.identity)),
+        addrs,
+        link: link.to_string(),
+    }))
+}
+
+async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerInfo>>, ApiError> {
+    let mut list = node.net.peers().await?;
+    list.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
+    Ok(Json(list))
+}
+
+async fn dial(
+    State(node): State<Shared>,
+    body: Result<Json<DialRequest>, JsonRejection>,
+) -> Result<Json<DialReply>, ApiError> {
+    let Json(req) = body?;
+    let addr: Multiaddr = req.addr.parse().map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "`{}` is not a multiaddr: {e}",
+                req.addr.chars().take(200).collect::<String>()
+            ),
+        )
+    })?;
+    let peer = tokio::time::timeout(DIAL_TIMEOUT, node.net.dial(addr.clone()))
+        .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("no answer from {addr} within {}s", DIAL_TIMEOUT.as_secs()),
+            )
+        })??;
+    Ok(Json(DialReply {
+        peer_id: peer.to_string(),
+    }))
+}
+
+async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+    let rx = node.net.subscribe();
+    let chat_rx = node.chat.subscribe();
+    let oa_rx = node.oa.subscribe();
+    let moments_rx = node.moments.subscribe();
+    let shutdown = node.shutdown.clone();
+    let state = (rx, chat_rx, oa_rx, moments_rx, shutdown);
+    let stream = futures::stream::unfold(
+        state,
+        |(mut rx, mut chat_rx, mut oa_rx, mut moments_rx, mut shutdown)| async move {
+            let ev = tokio::select! {
+                _ = shutdown.wait_for(|s| *s) => return None,
+                ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = moments_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+            };
+            let data = match ev {
+                Ok(json) => json,
+                // A slow reader skips ahead; tell it how much it missed.
+                Err(broadcast::error::RecvError::Lagged(n)) => {
+                    serde_json::json!({"type": "lagged", "missed": n}).to_string()
+                }
+                Err(broadcast::error::RecvError::Closed) => return None,
+            };
+            Some((
+                Ok(Event::default().data(data)),
+                (rx, chat_rx, oa_rx, moments_rx, shutdown),
+            ))
+        },
+    );
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}

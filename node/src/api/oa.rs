@@ -1,0 +1,234 @@
+//! Control API routes for official accounts: the ones this node runs or
+//! follows (`/v1/oa`), their posts (`/v1/oa/feed`), search, the question and
+//! answer log with one account, and the actions under `/v1/oa/{action}`.
+//! The work is in [`crate::oa::Oa`].
+
+use axum::{
+    extract::{
+        rejection::{JsonRejection, QueryRejection},
+        Path, Query, State,
+    },
+    routing::{get, post},
+    Json, Router,
+};
+use serde::{Deserialize, Serialize};
+use weft_protocol::oa::{OaKind, Part};
+
+use super::{sorted, ApiError, Done, Shared};
+/// The owner's or follower's log of questions and answers, as the service
+/// keeps it; `Published` is what a publish answers.
+pub use crate::oa::{LogEntry as OaMessageView, Published};
+use crate::oa::{OaView, PostView};
+
+/// The official-account routes.
+pub(super) fn routes() -> Router<Shared> {
+    Router::new()
+        .route("/v1/oa", get(oa_list))
+        .route("/v1/oa/feed", get(oa_feed))
+        .route("/v1/oa/search", get(oa_search))
+        .route("/v1/oa/conversation", get(oa_conversation))
+        .route("/v1/oa/{action}", post(oa_action))
+}
+
+/// `GET /v1/oa/feed` query.
+#[derive(Debug, Deserialize)]
+pub struct FeedQuery {
+    /// Include service accounts' posts too.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// `GET /v1/oa/conversation` query.
+#[derive(Debug, Deserialize)]
+pub struct OaQuery {
+    /// The official account.
+    pub oa: String,
+}
+
+/// `GET /v1/oa/search` query.
+#[derive(Debug, Deserialize)]
+pub struct SearchQuery {
+    /// Words of the name.
+    pub q: String,
+}
+
+/// Body of the `POST /v1/oa/*` actions; each action reads the fields it
+/// needs and answers 400 naming a missing one. Empty fields are left out
+/// when sent, so each action's body carries only what it uses.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct OaBody {
+    /// `subscription` or `service` (create).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Name (create) or verifier name (verify).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Description (create).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// The official account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub oa: Option<String>,
+    /// Title (publish).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Text (publish, message).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// Link (publish).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link: Option<String>,
+    /// Other languages (publish).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<Part>,
+    /// Image blob ids, hex (publish).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub images: Vec<String>,
+    /// Keyword (autoreply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keyword: Option<String>,
+    /// Reply (autoreply).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reply: Option<String>,
+    /// Menu items (menu).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+    /// Certificate (certify).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
+}
+
+/// `POST /v1/oa/message` answer: the account's automatic reply.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OaAnswer {
+    /// The reply text.
+    pub reply: String,
+}
+
+/// `POST /v1/oa/verify` answer: a verification certificate to hand to the
+/// account's owner (who attaches it with `certify`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct IssuedCertificate {
+    /// The certificate, hex.
+    pub certificate: String,
+}
+
+async fn oa_list(State(node): State<Shared>) -> Result<Json<Vec<OaView>>, ApiError> {
+    Ok(Json(node.oa.list().await?))
+}
+
+async fn oa_feed(
+    State(node): State<Shared>,
+    q: Result<Query<FeedQuery>, QueryRejection>,
+) -> Result<Json<Vec<PostView>>, ApiError> {
+    let Query(q) = q?;
+    let kind = (!q.all).then_some(OaKind::Subscription);
+    Ok(Json(node.oa.feed(kind)?))
+}
+
+async fn oa_search(
+    State(node): State<Shared>,
+    q: Result<Query<SearchQuery>, QueryRejection>,
+) -> Result<Json<Vec<OaView>>, ApiError> {
+    let Query(q) = q?;
+    Ok(Json(node.oa.search(&q.q).await?))
+}
+
+async fn oa_conversation(
+    State(node): State<Shared>,
+    q: Result<Query<OaQuery>, QueryRejection>,
+) -> Result<Json<Vec<OaMessageView>>, ApiError> {
+    let Query(q) = q?;
+    Ok(Json(node.oa.conversation(&q.oa)?))
+}
+
+/// Runs one `/v1/oa/{action}`; each action answers its own typed reply (or
+/// `{}`), sent with sorted keys as it always was.
+async fn oa_action(
+    State(node): State<Shared>,
+    Path(action): Path<String>,
+    body: Result<Json<OaBody>, JsonRejection>,
+) -> Result<Json<serde_json::Value>, ApiError> {
+    let Json(b) = body?;
+    let need = |v: Option<String>, what: &str| {
+        v.ok_or_else(|| ApiError::bad_request(format!("`{action}` needs `{what}`")))
+    };
+    let oa = &node.oa;
+    match action.as_str() {
+        "create" => {
+            let kind = match need(b.kind, "kind")?.as_str() {
+                "subscription" => OaKind::Subscription,
+                "service" => OaKind::Service,
+                other => {
+                    return Err(ApiError::bad_request(format!(
+                        "kind `{other}`: use subscription or service"
+                    )))
+                }
+            };
+            let v = oa
+                .create(
+                    kind,
+                    &need(b.name, "name")?,
+                    b.description.as_deref().unwrap_or(""),
+                )
+                .await?;
+            sorted(&v)
+        }
+        "follow" => {
+            oa.follow(&need(b.oa, "oa")?).await?;
+            sorted(&Done {})
+        }
+        "unfollow" => {
+            oa.unfollow(&need(b.oa, "oa")?).await?;
+            sorted(&Done {})
+        }
+        "publish" => {
+            let text = need(b.text, "text")?;
+            let title = b
+                .title
+                .unwrap_or_else(|| text.lines().next().unwrap_or("").chars().take(60).collect());
+            let images = b
+                .images
+                .iter()
+                .map(|i| {
+                    weft_protocol::blob::parse_blob_hex(i)
+                        .ok_or_else(|| ApiError::bad_request(format!("`{i}` is not a blob id")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let published = oa
+                .publish(&need(b.oa, "oa")?, &title, &text, b.link, b.parts, images)
+                .await?;
+            sorted(&published)
+        }
+        "message" => {
+            let reply = oa
+                .message(&need(b.oa, "oa")?, &need(b.text, "text")?)
+                .await?;
+            sorted(&OaAnswer { reply })
+        }
+        "autoreply" => {
+            let kw = (need(b.keyword, "keyword")?, need(b.reply, "reply")?);
+            oa.set_replies(&need(b.oa, "oa")?, Some(kw), None).await?;
+            sorted(&Done {})
+        }
+        "menu" => {
+            let items = b
+                .items
+                .ok_or_else(|| ApiError::bad_request("`menu` needs `items`"))?;
+            oa.set_replies(&need(b.oa, "oa")?, None, Some(items))
+                .await?;
+            sorted(&Done {})
+        }
+        "verify" => {
+            let certificate =
+                oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))?;
+            sorted(&IssuedCertificate { certificate })
+        }
+        "certify" => {
+            oa.attach_verification(&need(b.oa, "oa")?, &need(b.certificate, "certificate")?)
+                .await?;
+            sorted(&Done {})
+        }
+        _ => Err(ApiError::not_found("no such official-account action")),
+    }
+}
