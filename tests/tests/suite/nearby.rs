@@ -7,12 +7,9 @@ use std::time::Duration;
 use serde_json::Value;
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 const T: Duration = Duration::from_secs(30);
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
 
 async fn nearby_ids(w: &Weft, h: &std::path::Path) -> Vec<String> {
     let v = w.json(&["nearby", "--home", s(h)]).await;

@@ -5,17 +5,16 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::{
-    noise, request_response, swarm::SwarmEvent, tcp, yamux, Multiaddr, StreamProtocol, SwarmBuilder,
+    identity::Keypair,
+    request_response::{self, ProtocolSupport},
+    swarm::SwarmEvent,
 };
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use weft_tests::hostile::{frame, RawCodec};
+use weft_tests::hostile::{connect, frame, raw, tcp_swarm};
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
+use crate::BIN;
+use weft_tests::s;
 
 /// The single `error:` line of a failed command (log lines aside).
 fn stderr_line(out: &std::process::Output) -> String {
@@ -174,37 +173,13 @@ async fn garbage_and_forged_cards_do_not_hurt_the_node() {
     let a = w.home("a");
     w.init(&a, "Ada").await;
     let _n = w.up(&a, &[]).await;
-    let addr: Multiaddr = w.dial_addr(&a).await.parse().unwrap();
+    let addr = w.dial_addr(&a).await;
 
-    let mut hostile = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                RawCodec,
-                [(
-                    StreamProtocol::new("/weft/card/1"),
-                    request_response::ProtocolSupport::Outbound,
-                )],
-                request_response::Config::default().with_request_timeout(Duration::from_secs(10)),
-            )
-        })
-        .unwrap()
-        .build();
+    let mut hostile = tcp_swarm(Keypair::generate_ed25519(), |_| {
+        raw("/weft/card/1", ProtocolSupport::Outbound)
+    });
     let hostile_peer = *hostile.local_peer_id();
-    hostile.dial(addr).unwrap();
-    let node_peer = loop {
-        match tokio::time::timeout(Duration::from_secs(20), hostile.select_next_some()).await {
-            Ok(SwarmEvent::ConnectionEstablished { peer_id, .. }) => break peer_id,
-            Ok(_) => {}
-            Err(_) => panic!("hostile peer could not connect"),
-        }
-    };
+    let node_peer = connect(&mut hostile, &addr).await;
 
     // A card that is well-formed and signed, but certifies someone else's device.
     let key = weft_protocol::AccountKey::generate().unwrap();

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use weft_tests::wait_for;
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
 
 /// Namespaces created by this test; deleted on drop, even after a failure.
 struct Lan {

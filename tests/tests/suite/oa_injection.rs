@@ -6,14 +6,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::{gossipsub, noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, SwarmBuilder};
+use libp2p::{gossipsub, identity::Keypair, swarm::SwarmEvent, Multiaddr};
 use weft_protocol::{
     oa::{Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, BROADCAST_CONTEXT},
     AccountKey, Card, Kind,
 };
+use weft_tests::hostile::{gossip, tcp_swarm};
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
 const T: Duration = Duration::from_secs(30);
 
 /// Signs a broadcast body exactly as the wire format says, with no checks.
@@ -83,23 +84,7 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
     }
 
     // The injector: a plain libp2p gossipsub peer, subscribed to the topic.
-    let mut inj = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|key| {
-            let cfg = gossipsub::ConfigBuilder::default().build().unwrap();
-            let b: gossipsub::Behaviour =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)
-                    .unwrap();
-            b
-        })
-        .unwrap()
-        .build();
+    let mut inj = tcp_swarm(Keypair::generate_ed25519(), |key| gossip(key, 65_536));
     let topic = gossipsub::IdentTopic::new(weft_protocol::oa::topic(&oa));
     inj.behaviour_mut().subscribe(&topic).unwrap();
     inj.dial(a1.parse::<Multiaddr>().unwrap()).unwrap();

@@ -8,12 +8,9 @@ use std::time::Duration;
 use serde_json::Value;
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 const T: Duration = Duration::from_secs(30);
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 async fn feed(w: &Weft, h: &Path, all: bool) -> Vec<Value> {
     let mut args = vec!["oa", "feed", "--home", s(h)];

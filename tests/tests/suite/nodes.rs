@@ -5,12 +5,9 @@ use std::time::{Duration, Instant};
 
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 const CONNECT: Duration = Duration::from_secs(20);
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[tokio::test]
 async fn dial_connects_two_nodes_and_both_list_each_other() {
