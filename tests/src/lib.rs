@@ -48,6 +48,15 @@ pub fn file_containing(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
         .map(|(p, _)| p)
 }
 
+/// The binary to test: `$WEFT_UNDER_TEST` if set, else `default`. Lets a
+/// run use a copy of a particular build (say, one broken on purpose to see
+/// a test fail) while the shared target directory moves on.
+pub fn bin_path(default: &str) -> PathBuf {
+    std::env::var_os("WEFT_UNDER_TEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
+
 /// How long a node may take to come up in tests.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -84,10 +93,11 @@ pub struct NodeProc {
 }
 
 impl Weft {
-    /// A harness for the binary at `bin` (use `env!("CARGO_BIN_EXE_weft-under-test")`).
+    /// A harness for the binary at `bin` (use `env!("CARGO_BIN_EXE_weft-under-test")`),
+    /// or at `$WEFT_UNDER_TEST` if set (see [`bin_path`]).
     pub fn new(bin: &str) -> Self {
         Self {
-            bin: PathBuf::from(bin),
+            bin: bin_path(bin),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }

@@ -86,7 +86,9 @@ impl Lan {
 
     fn weft(&self, host: usize, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.hosts[host], BIN]).args(args);
+        c.args(["netns", "exec", &self.hosts[host]])
+            .arg(weft_tests::bin_path(BIN))
+            .args(args);
         c.env("RUST_LOG", "warn,weft_node=info").kill_on_drop(true);
         c
     }
