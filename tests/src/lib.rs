@@ -4,13 +4,58 @@
 //! nothing sleeps a fixed time to synchronise.
 
 pub mod hostile;
+pub mod mallory;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+/// A home path as the `&str` the CLI takes (test homes are UTF-8).
+pub fn s(p: &Path) -> &str {
+    p.to_str().expect("utf-8 path")
+}
+
+/// Every file under `dir` (recursively), with its bytes: for scanning a
+/// stopped node's store for plaintext that must not be there.
+pub fn files_under(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(p) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&p) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Ok(bytes) = std::fs::read(&path) {
+                out.push((path, bytes));
+            }
+        }
+    }
+    out
+}
+
+/// The first file under `dir` that contains `needle`, if any.
+pub fn file_containing(dir: &Path, needle: &[u8]) -> Option<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .find(|(_, b)| b.windows(needle.len()).any(|w| w == needle))
+        .map(|(p, _)| p)
+}
+
+/// The binary to test: `$WEFT_UNDER_TEST` if set, else `default`. Lets a
+/// run use a copy of a particular build (say, one broken on purpose to see
+/// a test fail) while the shared target directory moves on.
+pub fn bin_path(default: &str) -> PathBuf {
+    std::env::var_os("WEFT_UNDER_TEST")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(default))
+}
 
 /// How long a node may take to come up in tests.
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,10 +93,11 @@ pub struct NodeProc {
 }
 
 impl Weft {
-    /// A harness for the binary at `bin` (use `env!("CARGO_BIN_EXE_weft-under-test")`).
+    /// A harness for the binary at `bin` (use `env!("CARGO_BIN_EXE_weft-under-test")`),
+    /// or at `$WEFT_UNDER_TEST` if set (see [`bin_path`]).
     pub fn new(bin: &str) -> Self {
         Self {
-            bin: PathBuf::from(bin),
+            bin: bin_path(bin),
             dir: tempfile::tempdir().expect("temp dir"),
         }
     }
@@ -286,5 +332,89 @@ impl Weft {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+}
+
+/// A node's event stream (`weft --json events`), read line by line. Tests
+/// count events on it instead of inferring them from the store, and use
+/// it as a barrier: events arrive in the order the node emitted them.
+pub struct Events {
+    lines: tokio::sync::mpsc::UnboundedReceiver<String>,
+    reader: tokio::task::JoinHandle<()>,
+    /// Every event read so far, oldest first.
+    pub seen: Vec<Value>,
+}
+
+impl Drop for Events {
+    fn drop(&mut self) {
+        // The task owns the `weft events` child, which is killed on drop.
+        self.reader.abort();
+    }
+}
+
+impl Events {
+    /// Reads events until `done(&seen)` holds (true) or `timeout` passes
+    /// (false). Panics if the stream ends or the node reports that this
+    /// reader lagged, since counts would then be meaningless.
+    pub async fn until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&[Value]) -> bool,
+    ) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        while !done(&self.seen) {
+            let line = match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Err(_) => return false,
+                Ok(Some(line)) => line,
+                Ok(None) => panic!("the event stream ended"),
+            };
+            let Ok(ev) = serde_json::from_str::<Value>(&line) else {
+                continue;
+            };
+            assert!(ev["type"] != "lagged", "the event reader lagged: {ev}");
+            self.seen.push(ev);
+        }
+        true
+    }
+
+    /// Events read so far of type `kind` for which `pred` holds.
+    pub fn count(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> usize {
+        self.seen
+            .iter()
+            .filter(|e| e["type"] == kind && pred(e))
+            .count()
+    }
+}
+
+impl Weft {
+    /// Starts reading `home`'s event stream. A task drains the child's
+    /// output at once, so a test that reads late never makes the node's
+    /// stream lag. The stream may connect a moment later: wait for an event
+    /// the test causes before counting on it.
+    pub fn events(&self, home: &Path) -> Events {
+        let mut child = self
+            .command()
+            .args(["--json", "events", "--home", s(home)])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn weft events");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let reader = tokio::spawn(async move {
+            let _child = child;
+            let mut lines = BufReader::new(stdout).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Events {
+            lines: rx,
+            reader,
+            seen: Vec::new(),
+        }
     }
 }

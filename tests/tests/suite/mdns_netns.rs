@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use tokio::process::{Child, Command};
 use weft_tests::wait_for;
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
 
 /// Namespaces created by this test; deleted on drop, even after a failure.
 struct Lan {
@@ -86,12 +86,16 @@ impl Lan {
 
     fn weft(&self, host: usize, args: &[&str]) -> Command {
         let mut c = Command::new("ip");
-        c.args(["netns", "exec", &self.hosts[host], BIN]).args(args);
+        c.args(["netns", "exec", &self.hosts[host]])
+            .arg(weft_tests::bin_path(BIN))
+            .args(args);
         c.env("RUST_LOG", "warn,weft_node=info").kill_on_drop(true);
         c
     }
 
-    async fn json(&self, host: usize, args: &[&str]) -> Option<serde_json::Value> {
+    /// `weft --json ARGS` on `host`: the parsed answer, or the command's
+    /// error (for polling a node that may not be up yet).
+    async fn try_json(&self, host: usize, args: &[&str]) -> Result<serde_json::Value, String> {
         let mut full = vec!["--json"];
         full.extend_from_slice(args);
         let out = self
@@ -99,11 +103,19 @@ impl Lan {
             .stdin(Stdio::null())
             .output()
             .await
-            .ok()?;
+            .map_err(|e| format!("cannot run weft: {e}"))?;
         if !out.status.success() {
-            return None;
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        serde_json::from_slice(&out.stdout).ok()
+        serde_json::from_slice(&out.stdout).map_err(|e| format!("bad JSON: {e}"))
+    }
+
+    /// Like [`Lan::try_json`] for a node that must be up: a failing command
+    /// (a crashed node, say) fails the test instead of reading as "nothing".
+    async fn json(&self, host: usize, args: &[&str]) -> serde_json::Value {
+        self.try_json(host, args)
+            .await
+            .unwrap_or_else(|e| panic!("weft {args:?} on host {host} failed: {e}"))
     }
 }
 
@@ -126,8 +138,12 @@ async fn two_nodes_on_a_lan_find_each_other_with_mdns() {
         .collect();
     let mut nodes: Vec<Child> = Vec::new();
     let mut peer_ids = Vec::new();
+    // The 5 s bound runs from the moment the second node is started: it
+    // covers its start-up, the mDNS exchange and the connection.
+    let mut started = Instant::now();
     for (i, h) in homes.iter().enumerate() {
         let log = std::fs::File::create(format!("{h}.log")).unwrap();
+        started = Instant::now();
         // Default settings: mDNS on, listen on all interfaces of the namespace.
         nodes.push(
             lan.weft(i, &["up", "--home", h])
@@ -137,7 +153,7 @@ async fn two_nodes_on_a_lan_find_each_other_with_mdns() {
                 .unwrap(),
         );
         let up = wait_for(Duration::from_secs(30), || async {
-            lan.json(i, &["status", "--home", h]).await.is_some()
+            lan.try_json(i, &["status", "--home", h]).await.is_ok()
         })
         .await;
         assert!(
@@ -145,27 +161,31 @@ async fn two_nodes_on_a_lan_find_each_other_with_mdns() {
             "node {i} did not start: {}",
             std::fs::read_to_string(format!("{h}.log")).unwrap_or_default()
         );
-        let status = lan.json(i, &["status", "--home", h]).await.unwrap();
+        let status = lan.json(i, &["status", "--home", h]).await;
         peer_ids.push(status["peer_id"].as_str().unwrap().to_string());
     }
-    let started = Instant::now();
+    let deadline = started + Duration::from_secs(5);
     for (i, h) in homes.iter().enumerate() {
         let other = &peer_ids[1 - i];
-        let found = wait_for(Duration::from_secs(5), || async {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let found = wait_for(left, || async {
             lan.json(i, &["peers", "--home", h])
                 .await
-                .and_then(|v| v.as_array().cloned())
+                .as_array()
                 .is_some_and(|a| a.iter().any(|p| p["peer_id"] == other.as_str()))
         })
         .await;
         assert!(
             found,
-            "node {i} did not find node {} over mDNS within 5 s; log:\n{}",
+            "node {i} did not find node {} over mDNS within 5 s of its start; log:\n{}",
             1 - i,
             std::fs::read_to_string(format!("{h}.log")).unwrap_or_default()
         );
     }
-    eprintln!("mDNS discovery + connection took {:?}", started.elapsed());
+    eprintln!(
+        "start + mDNS discovery + connection took {:?}",
+        started.elapsed()
+    );
 }
 
 /// Starts `weft up` with default settings in every host of `lan`; returns
@@ -191,23 +211,24 @@ async fn start_all(lan: &Lan, dir: &std::path::Path) -> (Vec<Child>, Vec<String>
                 .unwrap(),
         );
         let up = wait_for(Duration::from_secs(30), || async {
-            lan.json(i, &["status", "--home", &h]).await.is_some()
+            lan.try_json(i, &["status", "--home", &h]).await.is_ok()
         })
         .await;
         assert!(up, "node {i} did not start");
-        let st = lan.json(i, &["status", "--home", &h]).await.unwrap();
+        let st = lan.json(i, &["status", "--home", &h]).await;
         accounts.push(st["account_id"].as_str().unwrap().to_string());
         homes.push(h);
     }
     (nodes, homes, accounts)
 }
 
+/// Accounts on `home`'s radar; fails the test if the command fails.
 async fn radar_list(lan: &Lan, i: usize, home: &str) -> Vec<String> {
-    lan.json(i, &["nearby", "--home", home])
-        .await
-        .and_then(|v| v.as_array().cloned())
-        .unwrap_or_default()
-        .iter()
+    let v = lan.json(i, &["nearby", "--home", home]).await;
+    let list = v
+        .as_array()
+        .unwrap_or_else(|| panic!("nearby on host {i} is not a list: {v}"));
+    list.iter()
         .filter_map(|p| p["account_id"].as_str().map(str::to_string))
         .collect()
 }
@@ -218,20 +239,18 @@ async fn the_radar_lists_lan_neighbours_and_drops_one_that_turns_off() {
     let dir = tempfile::tempdir().unwrap();
     let (_nodes, homes, accounts) = start_all(&lan, dir.path()).await;
     for (i, h) in homes.iter().enumerate() {
-        let on = lan
-            .json(
-                i,
-                &[
-                    "nearby",
-                    "on",
-                    "--home",
-                    h,
-                    "--whats-up",
-                    &format!("hello from {i}"),
-                ],
-            )
-            .await;
-        assert!(on.is_some(), "radar on failed on node {i}");
+        lan.json(
+            i,
+            &[
+                "nearby",
+                "on",
+                "--home",
+                h,
+                "--whats-up",
+                &format!("hello from {i}"),
+            ],
+        )
+        .await;
     }
     // Each lists the other two, over real multicast, within 10 s.
     for (i, h) in homes.iter().enumerate() {
@@ -253,10 +272,7 @@ async fn the_radar_lists_lan_neighbours_and_drops_one_that_turns_off() {
         );
     }
     // Node 2 turns its radar off: the others drop it within the expiry (8 s) plus a poll.
-    assert!(lan
-        .json(2, &["nearby", "off", "--home", &homes[2]])
-        .await
-        .is_some());
+    lan.json(2, &["nearby", "off", "--home", &homes[2]]).await;
     for (i, home) in homes.iter().enumerate().take(2) {
         let gone = wait_for(Duration::from_secs(15), || async {
             !radar_list(&lan, i, home).await.contains(&accounts[2])

@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::{gossipsub, noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, SwarmBuilder};
+use libp2p::{gossipsub, identity::Keypair, swarm::SwarmEvent, Multiaddr};
 use weft_protocol::{
     moments::{
         make_post, make_reaction, new_key, topic, Item, ItemBody, Payload, PostContent,
@@ -15,9 +15,10 @@ use weft_protocol::{
     },
     AccountId, AccountKey, Kind,
 };
+use weft_tests::hostile::{self, gossip, tcp_swarm};
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
 const T: Duration = Duration::from_secs(30);
 
 fn content(text: &str, audience: Vec<AccountId>) -> PostContent {
@@ -78,26 +79,7 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     let x = AccountKey::generate().unwrap();
     let now = weft_protocol::unix_now();
 
-    let mut inj = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|key| {
-            let cfg = gossipsub::ConfigBuilder::default()
-                .max_transmit_size(1 << 20)
-                .build()
-                .unwrap();
-            let b: gossipsub::Behaviour =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)
-                    .unwrap();
-            b
-        })
-        .unwrap()
-        .build();
+    let mut inj = tcp_swarm(Keypair::generate_ed25519(), |key| gossip(key, 1 << 20));
     let t = gossipsub::IdentTopic::new(topic(&ann.account_id()));
     inj.behaviour_mut().subscribe(&t).unwrap();
     inj.dial(w.dial_addr(&b).await.parse::<Multiaddr>().unwrap())
@@ -237,10 +219,9 @@ struct Holder {
 /// along with one old and one recent post: Bao's feed shows only the recent one.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_last_n_days_setting_hides_older_posts() {
-    use libp2p::{identity::Keypair, request_response, StreamProtocol};
+    use libp2p::request_response::{self, ProtocolSupport};
     use weft_protocol::moments::{SyncReply, SyncRequest};
-    use weft_protocol::Card;
-    use weft_tests::hostile::{frame, unframe, RawCodec};
+    use weft_tests::hostile::{connect, frame, raw, unframe};
 
     let w = Weft::new(BIN);
     let (a, b) = (w.home("ann"), w.home("bao"));
@@ -284,55 +265,12 @@ async fn the_last_n_days_setting_hides_older_posts() {
     .unwrap();
 
     let device = Keypair::generate_ed25519();
-    let device_pub = device.public().try_into_ed25519().unwrap().to_bytes();
-    let card = Card::new(
-        &ann,
-        ann.certify_device(device_pub, now),
-        "Ann",
-        vec![],
-        now,
-    )
-    .unwrap();
-    let cfg = || request_response::Config::default().with_request_timeout(T);
-    let mut h = SwarmBuilder::with_existing_identity(device)
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| Holder {
-            card: request_response::Behaviour::new(
-                [(
-                    StreamProtocol::new("/weft/card/1"),
-                    request_response::ProtocolSupport::Full,
-                )],
-                cfg(),
-            ),
-            sync: request_response::Behaviour::with_codec(
-                RawCodec,
-                [(
-                    StreamProtocol::new("/weft/sync/1"),
-                    request_response::ProtocolSupport::Full,
-                )],
-                cfg(),
-            ),
-        })
-        .unwrap()
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(60)))
-        .build();
-    h.dial(w.dial_addr(&b).await.parse::<Multiaddr>().unwrap())
-        .unwrap();
-    let bao_peer = loop {
-        if let SwarmEvent::ConnectionEstablished { peer_id, .. } =
-            tokio::time::timeout(T, h.select_next_some())
-                .await
-                .expect("connect")
-        {
-            break peer_id;
-        }
-    };
+    let card = weft_tests::mallory::card(&ann, &device, "Ann");
+    let mut h = tcp_swarm(device, |_| Holder {
+        card: hostile::card(),
+        sync: raw("/weft/sync/1", ProtocolSupport::Full),
+    });
+    let bao_peer = connect(&mut h, &w.dial_addr(&b).await).await;
     h.behaviour_mut().card.send_request(&bao_peer, card);
     let deadline = tokio::time::Instant::now() + T;
     loop {

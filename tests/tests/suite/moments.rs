@@ -9,24 +9,21 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use libp2p::{
     identity::Keypair,
-    noise, request_response,
+    request_response::{self, ProtocolSupport},
     swarm::{NetworkBehaviour, SwarmEvent},
-    tcp, yamux, Multiaddr, StreamProtocol, Swarm, SwarmBuilder,
+    Multiaddr,
 };
 use serde_json::Value;
 use weft_protocol::{
     blob::{parse_blob_hex, BlobReply, BlobRequest},
     Kind,
 };
-use weft_tests::hostile::{frame, unframe, RawCodec};
+use weft_tests::hostile::{frame, raw, tcp_swarm, unframe, RawCodec};
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 const T: Duration = Duration::from_secs(30);
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 async fn feed(w: &Weft, h: &Path) -> Vec<Value> {
     w.json(&["moments", "feed", "--home", s(h)])
@@ -265,27 +262,9 @@ async fn a_5mb_image_survives_a_corrupting_holder() {
 
     // Mallory: gets the real manifest from Ann, then serves it to Bao with
     // corrupted chunks.
-    let cfg = request_response::Config::default().with_request_timeout(T);
-    let mut m: Swarm<BadHolder> = SwarmBuilder::with_existing_identity(Keypair::generate_ed25519())
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|_| BadHolder {
-            blob: request_response::Behaviour::with_codec(
-                RawCodec,
-                [(
-                    StreamProtocol::new("/weft/blob/1"),
-                    request_response::ProtocolSupport::Full,
-                )],
-                cfg,
-            ),
-        })
-        .unwrap()
-        .build();
+    let mut m = tcp_swarm(Keypair::generate_ed25519(), |_| BadHolder {
+        blob: raw("/weft/blob/1", ProtocolSupport::Full),
+    });
     let mallory = *m.local_peer_id();
     let ann_addr: Multiaddr = w.dial_addr(a).await.parse().unwrap();
     let ann_peer = match ann_addr.iter().last() {

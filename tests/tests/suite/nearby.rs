@@ -7,29 +7,36 @@ use std::time::Duration;
 use serde_json::Value;
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 const T: Duration = Duration::from_secs(30);
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
 
 async fn nearby_ids(w: &Weft, h: &std::path::Path) -> Vec<String> {
     let v = w.json(&["nearby", "--home", s(h)]).await;
     v.as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|p| p["account_id"].as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default()
+        .unwrap_or_else(|| panic!("nearby is not a list: {v}"))
+        .iter()
+        .filter_map(|p| p["account_id"].as_str().map(str::to_string))
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_1km_apart_see_each_other_and_300km_away_sees_neither() {
     let w = Weft::new(BIN);
-    let (x, a, b, c) = (w.home("x"), w.home("a"), w.home("b"), w.home("c"));
-    for (h, n) in [(&x, "Boot"), (&a, "Ada"), (&b, "Bao"), (&c, "Chen")] {
+    let (x, a, b, c, d) = (
+        w.home("x"),
+        w.home("a"),
+        w.home("b"),
+        w.home("c"),
+        w.home("d"),
+    );
+    for (h, n) in [
+        (&x, "Boot"),
+        (&a, "Ada"),
+        (&b, "Bao"),
+        (&c, "Chen"),
+        (&d, "Dara"),
+    ] {
         w.init(h, n).await;
     }
     let _nx = w.up(&x, &[]).await;
@@ -37,10 +44,12 @@ async fn people_1km_apart_see_each_other_and_300km_away_sees_neither() {
     let _na = w.up(&a, &["--bootstrap", &boot]).await;
     let _nb = w.up(&b, &["--bootstrap", &boot]).await;
     let _nc = w.up(&c, &["--bootstrap", &boot]).await;
-    let (a_id, b_id, c_id) = (
+    let _nd = w.up(&d, &["--bootstrap", &boot]).await;
+    let (a_id, b_id, c_id, d_id) = (
         w.account(&a).await,
         w.account(&b).await,
         w.account(&c).await,
+        w.account(&d).await,
     );
 
     // Beijing, 1 km north of it, and 300 km east.
@@ -79,6 +88,18 @@ async fn people_1km_apart_see_each_other_and_300km_away_sees_neither() {
         "119.9",
     ])
     .await;
+    // D is 1 km north of C: C's barrier (C has looked up its area once it sees D).
+    w.json(&[
+        "nearby",
+        "on",
+        "--home",
+        s(&d),
+        "--lat",
+        "39.9132",
+        "--lon",
+        "119.9",
+    ])
+    .await;
 
     assert!(
         wait_for(T, || async { nearby_ids(&w, &a).await.contains(&b_id) }).await,
@@ -99,10 +120,28 @@ async fn people_1km_apart_see_each_other_and_300km_away_sees_neither() {
     assert_eq!(ada["name"], "Ada");
     assert_eq!(ada["whats_up"], "☕?");
     assert!(ada["distance_m"].as_f64().unwrap() < 10_000.0);
-    // By now every node has run several lookups: C is in nobody's list and sees nobody.
-    assert!(nearby_ids(&w, &c).await.is_empty());
-    assert!(!nearby_ids(&w, &a).await.contains(&c_id));
-    assert!(!nearby_ids(&w, &b).await.contains(&c_id));
+    // C's lookups work (it finds D, 1 km away) and find no one 300 km away;
+    // A's and B's found each other and neither C nor D.
+    assert!(
+        wait_for(T, || async { nearby_ids(&w, &c).await.contains(&d_id) }).await,
+        "C never saw D, 1 km away"
+    );
+    assert!(
+        wait_for(T, || async { nearby_ids(&w, &d).await.contains(&c_id) }).await,
+        "D never saw C, 1 km away"
+    );
+    assert_eq!(
+        nearby_ids(&w, &c).await,
+        vec![d_id.clone()],
+        "C sees someone 300 km away"
+    );
+    for (h, n) in [(&a, "A"), (&b, "B")] {
+        let ids = nearby_ids(&w, h).await;
+        assert!(
+            !ids.contains(&c_id) && !ids.contains(&d_id),
+            "{n} sees someone 300 km away: {ids:?}"
+        );
+    }
 
     // B turns the radar off: A drops B within the documented expiry (8 s + a 2 s poll).
     w.json(&["nearby", "off", "--home", s(&b)]).await;

@@ -6,14 +6,15 @@
 use std::time::Duration;
 
 use futures::StreamExt;
-use libp2p::{gossipsub, noise, swarm::SwarmEvent, tcp, yamux, Multiaddr, SwarmBuilder};
+use libp2p::{gossipsub, identity::Keypair, swarm::SwarmEvent, Multiaddr};
 use weft_protocol::{
     oa::{Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, BROADCAST_CONTEXT},
     AccountKey, Card, Kind,
 };
+use weft_tests::hostile::{gossip, tcp_swarm};
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
 const T: Duration = Duration::from_secs(30);
 
 /// Signs a broadcast body exactly as the wire format says, with no checks.
@@ -71,48 +72,40 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
     let oa_key = AccountKey::generate().unwrap();
     let oa = oa_key.account_id();
     let prof = profile(&oa_key);
+    // A second account whose honest post, sent last, is the barrier: once a
+    // fan shows it, the fan has processed everything sent before it.
+    let barrier_key = AccountKey::generate().unwrap();
+    let barrier_prof = profile(&barrier_key);
     for f in [&fan1, &fan2] {
-        w.json(&[
-            "oa",
-            "follow",
-            "--home",
-            f.to_str().unwrap(),
-            &oa.to_string(),
-        ])
-        .await;
+        for acct in [oa, barrier_key.account_id()] {
+            w.json(&[
+                "oa",
+                "follow",
+                "--home",
+                f.to_str().unwrap(),
+                &acct.to_string(),
+            ])
+            .await;
+        }
     }
 
     // The injector: a plain libp2p gossipsub peer, subscribed to the topic.
-    let mut inj = SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default(),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .unwrap()
-        .with_behaviour(|key| {
-            let cfg = gossipsub::ConfigBuilder::default().build().unwrap();
-            let b: gossipsub::Behaviour =
-                gossipsub::Behaviour::new(gossipsub::MessageAuthenticity::Signed(key.clone()), cfg)
-                    .unwrap();
-            b
-        })
-        .unwrap()
-        .build();
+    let mut inj = tcp_swarm(Keypair::generate_ed25519(), |key| gossip(key, 65_536));
     let topic = gossipsub::IdentTopic::new(weft_protocol::oa::topic(&oa));
+    let barrier_topic =
+        gossipsub::IdentTopic::new(weft_protocol::oa::topic(&barrier_key.account_id()));
     inj.behaviour_mut().subscribe(&topic).unwrap();
+    inj.behaviour_mut().subscribe(&barrier_topic).unwrap();
     inj.dial(a1.parse::<Multiaddr>().unwrap()).unwrap();
-    // Wait until Fan1 has told us it is subscribed (so publishing reaches it).
-    loop {
+    // Wait until Fan1 has told us it is subscribed to both (so publishing reaches it).
+    let mut pending = vec![topic.hash(), barrier_topic.hash()];
+    while !pending.is_empty() {
         match tokio::time::timeout(T, inj.select_next_some())
             .await
             .expect("fan1 subscription")
         {
-            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. })
-                if t == topic.hash() =>
-            {
-                break
+            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) => {
+                pending.retain(|p| *p != t)
             }
             _ => {}
         }
@@ -142,8 +135,10 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
         // Garbage.
         vec![0xde, 0xad, 0xbe, 0xef],
     ];
-    for a in attacks {
-        let _ = inj.behaviour_mut().publish(topic.clone(), a);
+    for (i, a) in attacks.into_iter().enumerate() {
+        inj.behaviour_mut()
+            .publish(topic.clone(), a)
+            .unwrap_or_else(|e| panic!("attack {i} was never sent: {e}"));
     }
     // Then the honest post, and a second one in the same slot (equivocation).
     inj.behaviour_mut()
@@ -158,12 +153,20 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
             sign_raw(&oa_key, body(&prof, 1, now + 1, "same slot again")),
         )
         .unwrap();
+    inj.behaviour_mut()
+        .publish(
+            barrier_topic.clone(),
+            sign_raw(&barrier_key, body(&barrier_prof, 1, now, "barrier")),
+        )
+        .unwrap();
     let pump = tokio::spawn(async move {
         loop {
             inj.select_next_some().await;
         }
     });
 
+    // Fan1 hears everything on one connection, in order; Fan2 only hears
+    // what Fan1 accepted and forwarded, in the same order.
     for f in [&fan1, &fan2] {
         let h = f.to_str().unwrap();
         let got = wait_for(T, || async {
@@ -171,25 +174,22 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
             feed.as_array()
                 .unwrap()
                 .iter()
-                .any(|p| p["title"] == "honest")
+                .any(|p| p["title"] == "barrier")
         })
         .await;
-        assert!(got, "the honest broadcast never arrived at {h}");
-    }
-    // Everything after the honest post was processed too (same connection, in order)
-    // at Fan1; Fan2 only hears what Fan1 accepted and forwarded.
-    for f in [&fan1, &fan2] {
-        let feed = w.json(&["oa", "feed", "--home", f.to_str().unwrap()]).await;
-        let titles: Vec<&str> = feed
+        assert!(got, "the barrier broadcast never arrived at {h}");
+        let feed = w.json(&["oa", "feed", "--home", h]).await;
+        let mut titles: Vec<&str> = feed
             .as_array()
             .unwrap()
             .iter()
             .map(|p| p["title"].as_str().unwrap())
             .collect();
+        titles.sort_unstable();
         assert_eq!(
             titles,
-            vec!["honest"],
-            "an invalid broadcast reached a feed"
+            vec!["barrier", "honest"],
+            "an invalid broadcast reached a feed (or the honest one did not)"
         );
     }
     let log = std::fs::read_to_string(fan1.with_extension("log")).unwrap();

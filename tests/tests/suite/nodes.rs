@@ -5,12 +5,9 @@ use std::time::{Duration, Instant};
 
 use weft_tests::{wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 const CONNECT: Duration = Duration::from_secs(20);
-
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
 
 #[tokio::test]
 async fn dial_connects_two_nodes_and_both_list_each_other() {
@@ -71,14 +68,13 @@ async fn status_and_id_have_the_documented_fields() {
     w.init(&a, "Ada Lovelace").await;
     let _na = w.up(&a, &[]).await;
     let st = w.status(&a).await;
-    for k in [
-        "peer_id",
-        "account_id",
-        "name",
-        "listen_addrs",
-        "connected_peers",
-    ] {
-        assert!(st.get(k).is_some(), "status lacks {k}: {st}");
+    // Present with the documented type: a field that is there but `null`
+    // does not count.
+    for k in ["peer_id", "account_id", "name"] {
+        assert!(st[k].is_string(), "status lacks {k} (a string): {st}");
+    }
+    for k in ["listen_addrs", "connected_peers"] {
+        assert!(st[k].is_array(), "status lacks {k} (a list): {st}");
     }
     assert_eq!(st["name"], "Ada Lovelace");
     assert!(st["listen_addrs"][0]
@@ -88,8 +84,10 @@ async fn status_and_id_have_the_documented_fields() {
 
     let id = w.json(&["id", "--home", s(&a)]).await;
     for k in ["account_id", "peer_id", "name", "handle", "link"] {
-        assert!(id.get(k).is_some(), "id lacks {k}: {id}");
+        assert!(id[k].is_string(), "id lacks {k} (a string): {id}");
     }
+    assert_eq!(id["account_id"], st["account_id"]);
+    assert_eq!(id["peer_id"], st["peer_id"]);
     let link: weft_protocol::WeftLink = id["link"].as_str().unwrap().parse().unwrap();
     assert_eq!(link.account.to_string(), st["account_id"].as_str().unwrap());
     assert_eq!(link.peer.as_deref(), st["peer_id"].as_str());
@@ -171,8 +169,8 @@ async fn sigkill_then_restart_keeps_identity_store_and_friends() {
     let _nb = w.up(&b, &[]).await;
     let before = w.status(&a).await;
     let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
-    w.json(&["dial", "--home", s(&a), &w.dial_addr(&b).await])
-        .await;
+    w.befriend(&a, &b).await;
+    let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
     assert!(w.wait_connected(&a, &b_peer, CONNECT).await);
     // The address book is written (and flushed) when identify arrives.
     assert!(
@@ -187,10 +185,35 @@ async fn sigkill_then_restart_keeps_identity_store_and_friends() {
     assert_eq!(after["peer_id"], before["peer_id"]);
     assert_eq!(after["account_id"], before["account_id"]);
     assert_eq!(after["name"], "Ada");
-    // The store survived: its address book brings B back without a dial.
+    // The friendship survived: B is still a friend...
+    let contacts = w.json(&["contacts", "list", "--home", s(&a)]).await;
+    assert!(
+        contacts
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["account_id"] == b_id.as_str() && c["state"] == "friend"),
+        "B is no longer A's friend after the restart: {contacts}"
+    );
+    // ...the address book brings B back without a dial...
     assert!(
         w.wait_connected(&a, &b_peer, CONNECT).await,
         "A did not redial B after restart"
+    );
+    // ...and A can still message B (B only takes messages from friends).
+    let sent = w
+        .json(&["chat", "send", "--home", s(&a), &b_id, "back again"])
+        .await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    assert!(
+        wait_for(CONNECT, || async {
+            w.chat_log(&b, &a_id)
+                .await
+                .iter()
+                .any(|m| m["id"] == id.as_str())
+        })
+        .await,
+        "a message after the restart never reached B"
     );
 }
 

@@ -2,17 +2,23 @@
 //! delivery under load, offline delivery, store-and-forward through a
 //! third node, and no loss when the sender is killed mid-burst.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
+use libp2p::identity::Keypair;
 use serde_json::{json, Value};
-use weft_tests::{wait_for, Weft};
+use weft_protocol::{
+    chat::{item_hash, ChatBody},
+    AccountId,
+};
+use weft_tests::hostile::connect;
+use weft_tests::mallory::{self, deliver};
+use weft_tests::{file_containing, wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 
-fn s(p: &std::path::Path) -> &str {
-    p.to_str().unwrap()
-}
+const T: Duration = Duration::from_secs(30);
 
 /// Ids of messages from `from` in a log, in log order, with their seq.
 fn from_sender(log: &[Value], from: &str) -> Vec<(String, u64)> {
@@ -55,8 +61,17 @@ async fn friends_exchange_2000_messages_exactly_once_in_order() {
     w.init(&b, "Bao").await;
     let _na = w.up(&a, &[]).await;
     let _nb = w.up(&b, &[]).await;
+    // Both event streams connect before the friendship; its events prove it.
+    let mut events = [w.events(&a), w.events(&b)];
     w.befriend(&a, &b).await;
     let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
+    for (ev, kind) in events.iter_mut().zip(["friend_accepted", "friend_request"]) {
+        assert!(
+            ev.until(T, |seen| seen.iter().any(|e| e["type"] == kind))
+                .await,
+            "no {kind} event: the event stream is not live"
+        );
+    }
 
     // Acceptance 1: both contact lists show each other.
     for (h, other) in [(&a, &b_id), (&b, &a_id)] {
@@ -102,6 +117,147 @@ async fn friends_exchange_2000_messages_exactly_once_in_order() {
             assert!(got.windows(2).all(|w| w[0].1 < w[1].1));
         }
     }
+    // The log is keyed by the sender's clock and overwrites a re-delivered
+    // message in place, so it cannot show a duplicate delivery; the event
+    // stream can: each message is announced exactly once.
+    for (ev, (from, sent)) in events.iter_mut().zip([(&b_id, &sent_b), (&a_id, &sent_a)]) {
+        let all = ev
+            .until(Duration::from_secs(60), |seen| {
+                seen.iter()
+                    .filter(|e| e["type"] == "message" && e["from"] == from.as_str())
+                    .count()
+                    >= N
+            })
+            .await;
+        assert!(all, "fewer than {N} message events from {from}");
+        let mut per_id: HashMap<&str, usize> = HashMap::new();
+        for e in ev.seen.iter().filter(|e| e["type"] == "message") {
+            *per_id.entry(e["id"].as_str().unwrap()).or_default() += 1;
+        }
+        for id in sent.iter() {
+            assert_eq!(
+                per_id.get(id.as_str()),
+                Some(&1),
+                "message {id} announced wrongly"
+            );
+        }
+        assert_eq!(per_id.len(), N, "events for messages that were not sent");
+    }
+}
+
+/// A message delivered again (a retry, or a second holder's copy) is
+/// recognised by its id: not announced again, and a message already read
+/// does not turn unread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redelivered_message_is_announced_once_and_stays_read() {
+    let w = Weft::new(BIN);
+    let (a, b) = (w.home("a"), w.home("b"));
+    w.init(&a, "Ada").await;
+    w.init(&b, "Bao").await;
+    let _na = w.up(&a, &[]).await;
+    let _nb = w.up(&b, &[]).await;
+    let mut events = w.events(&b);
+    w.befriend(&a, &b).await;
+    assert!(
+        events
+            .until(T, |seen| seen.iter().any(|e| e["type"] == "friend_request"))
+            .await,
+        "Bao's event stream is not live"
+    );
+    let a_id: AccountId = w.account(&a).await.parse().unwrap();
+    let b_id: AccountId = w.account(&b).await.parse().unwrap();
+    // Deliveries as Ada would send them, from a peer holding her key (so
+    // the test decides when a message is delivered again).
+    let ada = weft_node::Home::new(&a).load_identity().unwrap().account;
+    let mut m = mallory::swarm(Keypair::generate_ed25519());
+    let node = connect(&mut m, &w.dial_addr(&b).await).await;
+    let now = weft_protocol::unix_now_ms();
+    let once = ChatBody {
+        sent_at_ms: now,
+        ..mallory::body(a_id, b_id, 1_000_000, mallory::text("say it once"))
+    };
+    let id = once.id().to_string();
+    let first = mallory::seal_body(&ada, &once);
+    let ack = deliver(&mut m, node, &ada, a_id, b_id, vec![first.clone()])
+        .await
+        .expect("Bao answered");
+    assert_eq!(ack.accepted, vec![item_hash(&first)]);
+    assert!(
+        events
+            .until(T, |seen| seen.iter().any(|e| e["id"] == id.as_str()))
+            .await,
+        "the message was never announced"
+    );
+    // Bao reads it (reading the log marks it seen).
+    let status = |log: Vec<Value>| {
+        log.iter()
+            .find(|m| m["id"] == id.as_str())
+            .map(|m| m["status"].as_str().unwrap_or_default().to_string())
+    };
+    assert_eq!(
+        status(w.chat_log(&b, &a_id.to_string()).await).as_deref(),
+        Some("received")
+    );
+    assert_eq!(
+        status(w.chat_log(&b, &a_id.to_string()).await).as_deref(),
+        Some("seen")
+    );
+
+    // Delivered again: the same bytes, then a fresh sealing of the same message.
+    for copy in [first.clone(), mallory::seal_body(&ada, &once)] {
+        let ack = deliver(&mut m, node, &ada, a_id, b_id, vec![copy.clone()])
+            .await
+            .expect("Bao answered");
+        assert_eq!(
+            ack.accepted,
+            vec![item_hash(&copy)],
+            "a re-delivery was not acknowledged"
+        );
+    }
+    // A new message as a barrier: anything the copies caused was emitted before it.
+    let next = ChatBody {
+        sent_at_ms: now + 1,
+        ..mallory::body(a_id, b_id, 1_000_001, mallory::text("and then this"))
+    };
+    let next_id = next.id().to_string();
+    deliver(
+        &mut m,
+        node,
+        &ada,
+        a_id,
+        b_id,
+        vec![mallory::seal_body(&ada, &next)],
+    )
+    .await
+    .expect("Bao answered");
+    assert!(
+        events
+            .until(T, |seen| seen.iter().any(|e| e["id"] == next_id.as_str()))
+            .await,
+        "the barrier message was never announced"
+    );
+    let announced = events.count("message", |e| e["id"] == id.as_str());
+    assert_eq!(
+        announced, 1,
+        "a re-delivered message was announced {announced} times"
+    );
+    // Still read: the conversation has one unread message (the new one)...
+    let convs = w.json(&["chat", "list", "--home", s(&b)]).await;
+    let unread = convs
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["account_id"] == a_id.to_string().as_str())
+        .map(|c| c["unread"].clone());
+    assert_eq!(
+        unread,
+        Some(json!(1)),
+        "a read message turned unread: {convs}"
+    );
+    // ...and the log shows it seen, once.
+    let log = w.chat_log(&b, &a_id.to_string()).await;
+    assert_eq!(status(log.clone()).as_deref(), Some("seen"), "{log:?}");
+    assert_eq!(log.iter().filter(|m| m["id"] == id.as_str()).count(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -182,7 +338,18 @@ async fn a_third_node_holds_sealed_mail_while_both_friends_are_offline() {
     na.signal("TERM").await;
     assert!(na.wait_exit(Duration::from_secs(5)).await.is_some());
 
-    let _nb = w.up(&b, &[]).await;
+    // C holds the mail now and never had the plaintext: scan its store
+    // files while the mail is still in them (stopped, so sled has written
+    // everything), before B fetches it and C deletes it.
+    nc.signal("TERM").await;
+    assert!(nc.wait_exit(Duration::from_secs(5)).await.is_some());
+    if let Some(f) = file_containing(&c.join("store"), MARK.as_bytes()) {
+        panic!("plaintext found in the holder's store file {}", f.display());
+    }
+    let mut nc = w.up(&c, &[]).await;
+    let c_addr = w.dial_addr(&c).await;
+
+    let _nb = w.up(&b, &["--bootstrap", &c_addr]).await;
     let arrived = wait_for(Duration::from_secs(30), || async {
         from_sender(&w.chat_log(&b, &a_id).await, &a_id).len() >= 20
     })
@@ -198,24 +365,11 @@ async fn a_third_node_holds_sealed_mail_while_both_friends_are_offline() {
         .collect();
     assert_eq!(got, sent);
 
-    // C never had the plaintext: not in its store files.
+    // Nor after serving and deleting it.
     nc.signal("TERM").await;
     assert!(nc.wait_exit(Duration::from_secs(5)).await.is_some());
-    let mut stack = vec![c.join("store")];
-    while let Some(p) = stack.pop() {
-        for e in std::fs::read_dir(&p).unwrap() {
-            let e = e.unwrap().path();
-            if e.is_dir() {
-                stack.push(e);
-            } else {
-                let bytes = std::fs::read(&e).unwrap();
-                assert!(
-                    !bytes.windows(MARK.len()).any(|w| w == MARK.as_bytes()),
-                    "plaintext found in C's store file {}",
-                    e.display()
-                );
-            }
-        }
+    if let Some(f) = file_containing(&c.join("store"), MARK.as_bytes()) {
+        panic!("plaintext found in C's store file {}", f.display());
     }
 }
 

@@ -6,14 +6,11 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use weft_tests::{wait_for, Weft};
+use weft_tests::{file_containing, wait_for, Weft};
 
-const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
+use crate::BIN;
+use weft_tests::s;
 const T: Duration = Duration::from_secs(30);
-
-fn s(p: &Path) -> &str {
-    p.to_str().unwrap()
-}
 
 async fn feed(w: &Weft, h: &Path, all: bool) -> Vec<Value> {
     let mut args = vec!["oa", "feed", "--home", s(h)];
@@ -37,7 +34,7 @@ async fn a_broadcast_reaches_20_followers_and_no_one_else() {
     let mut names = vec!["Owner".to_string(), "Relay".to_string()];
     names.extend((1..=20).map(|i| format!("Fan{i}")));
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-    let (_procs, homes) = w.network(&refs).await;
+    let (mut procs, homes) = w.network(&refs).await;
     let (owner, relay, fans) = (&homes[0], &homes[1], &homes[2..]);
 
     let created = w
@@ -85,8 +82,22 @@ async fn a_broadcast_reaches_20_followers_and_no_one_else() {
     let post = feed(&w, &fans[0], false).await[0].clone();
     assert_eq!(post["title"], "Morning edition");
     assert_eq!(post["account_id"], oa.as_str());
-    // A node that follows nothing shows nothing.
+    // A node that follows nothing shows nothing, and keeps nothing: its
+    // feed only lists followed accounts, so look in its store (broadcasts
+    // are plaintext there; stopped, so sled has written everything).
     assert!(feed(&w, relay, true).await.is_empty());
+    let relay_proc = &mut procs[2];
+    assert_eq!(relay_proc.home, *relay);
+    relay_proc.signal("TERM").await;
+    assert!(relay_proc.wait_exit(Duration::from_secs(5)).await.is_some());
+    if let Some(f) = file_containing(&relay.join("store"), b"All the news") {
+        panic!("a non-follower stored the broadcast: {}", f.display());
+    }
+    // (The scan would see it: a follower's store holds the same bytes.)
+    let fan_proc = &mut procs[3];
+    fan_proc.signal("TERM").await;
+    assert!(fan_proc.wait_exit(Duration::from_secs(5)).await.is_some());
+    assert!(file_containing(&fans[0].join("store"), b"All the news").is_some());
 
     // The subscription account's second push of the (UTC) day is refused.
     let out = w
@@ -127,7 +138,7 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
         format!("trust_roots = [\"{v_id}\"]\n"),
     )
     .unwrap();
-    let _n1 = w.up(&fan1, &["--bootstrap", &boot]).await;
+    let mut n1 = w.up(&fan1, &["--bootstrap", &boot]).await;
     let mut n2 = w.up(&fan2, &["--bootstrap", &boot]).await;
 
     let oa = w
@@ -303,7 +314,7 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
             .await;
         missed.push(p["id"].as_str().unwrap().to_string());
     }
-    let n2 = w.up(&fan2, &["--bootstrap", &boot]).await;
+    let mut n2 = w.up(&fan2, &["--bootstrap", &boot]).await;
     let caught_up = wait_for(T, || async {
         let f = feed(&w, &fan2, true).await;
         missed
@@ -331,6 +342,24 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
     .await;
     assert!(f2_has_it);
     assert!(feed(&w, &fan1, true).await.is_empty());
+    // The feed only lists followed accounts; the store shows Fan1 left the
+    // topic too: the post published after the unfollow never reached it.
+    // (Posts deleted at unfollow may linger in sled's log until it is
+    // compacted, so only the later post is looked for in the bytes.)
+    n1.signal("TERM").await;
+    assert!(n1.wait_exit(Duration::from_secs(5)).await.is_some());
+    if let Some(f) = file_containing(&fan1.join("store"), b"After unfollow") {
+        panic!(
+            "the unfollowed account's new post reached Fan1's store: {}",
+            f.display()
+        );
+    }
+    n2.signal("TERM").await;
+    assert!(n2.wait_exit(Duration::from_secs(5)).await.is_some());
+    assert!(
+        file_containing(&fan2.join("store"), b"After unfollow").is_some(),
+        "the store scan cannot see a stored post"
+    );
 }
 
 /// Two posts published at the same moment take two slots (the second is
