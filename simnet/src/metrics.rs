@@ -3,6 +3,10 @@
 //! the [`Report`] computed from them at the end: delivery ratio and latency
 //! percentiles per kind of traffic, traffic per node, memory, CPU and wall
 //! time.
+//!
+//! The denominator never shrinks: an item the runner could not send (its
+//! sender down, not restarted, or its account unknown) is reported as
+//! skipped, with its reason, and its recipients still count as expected.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
@@ -23,10 +27,36 @@ pub struct Tracker {
     nonce: u64,
 }
 
+/// Why the runner did not send a planned item.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SkipReason {
+    /// Its sender's node was not running at the planned time.
+    SenderDown,
+    /// Its sender was churned and did not come back.
+    SenderNotRestarted,
+    /// Its official account was never created, so there is nothing to publish to.
+    AccountUnknown,
+    /// The run ended before the item's time (it was never played).
+    NotPlayed,
+}
+
+impl SkipReason {
+    /// Name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            SkipReason::SenderDown => "sender_down",
+            SkipReason::SenderNotRestarted => "sender_not_restarted",
+            SkipReason::AccountUnknown => "account_unknown",
+            SkipReason::NotPlayed => "not_played",
+        }
+    }
+}
+
 struct TrackState {
     keys: HashMap<String, usize>,
     expected: Vec<Vec<usize>>,
     sent: Vec<Option<Instant>>,
+    skipped: Vec<Option<SkipReason>>,
     arrivals: Vec<HashMap<usize, Instant>>,
     outstanding: usize,
     lagged: u64,
@@ -56,6 +86,7 @@ impl Tracker {
             state: Mutex::new(TrackState {
                 outstanding: expected.iter().map(Vec::len).sum(),
                 sent: vec![None; expected.len()],
+                skipped: vec![None; expected.len()],
                 arrivals: vec![HashMap::new(); expected.len()],
                 keys,
                 expected,
@@ -88,6 +119,13 @@ impl Tracker {
     pub fn sent(&self, id: usize) {
         if let Ok(mut s) = self.state.lock() {
             s.sent[id] = Some(Instant::now());
+        }
+    }
+
+    /// Item `id` was not sent, for `reason`; it stays in the report.
+    pub fn skipped(&self, id: usize, reason: SkipReason) {
+        if let Ok(mut s) = self.state.lock() {
+            s.skipped[id] = Some(reason);
         }
     }
 
@@ -204,11 +242,19 @@ impl Tracker {
 pub struct KindReport {
     /// Items sent.
     pub items: usize,
-    /// (item, recipient) pairs expected.
+    /// Items planned but not sent (their recipients still count in `expected`).
+    pub skipped: usize,
+    /// `skipped` by reason (`sender_down`, `sender_not_restarted`,
+    /// `account_unknown`, `not_played`); absent reasons are left out.
+    pub skipped_by_reason: BTreeMap<String, usize>,
+    /// (item, recipient) pairs expected: of sent and of skipped items.
     pub expected: usize,
+    /// Of `expected`, the pairs of skipped items (none can arrive).
+    pub expected_of_skipped: usize,
     /// Pairs that arrived.
     pub delivered: usize,
-    /// delivered / expected.
+    /// delivered / expected (skipped items included: a run that could not
+    /// send does not look better for it).
     pub delivery_ratio: f64,
     /// Send → arrival, ms.
     pub latency_ms_p50: f64,
@@ -261,13 +307,13 @@ pub struct FaultReport {
     pub during_faults: BTreeMap<String, KindReport>,
     /// Per kind: traffic sent while no fault was in effect.
     pub without_faults: BTreeMap<String, KindReport>,
-    /// Chat pairs split by the partition when sent.
+    /// Chat pairs split by the partition at their planned time (skipped items included).
     pub cross_partition_chat: usize,
     /// Of those, delivered.
     pub cross_partition_chat_delivered: usize,
     /// Of those, delivered before the heal (should be 0).
     pub cross_partition_chat_before_heal: usize,
-    /// Pairs whose recipient was down when the item was sent.
+    /// Pairs whose recipient was down at the item's planned time (skipped items included).
     pub to_down_nodes: usize,
     /// Of those, delivered (after the node came back).
     pub to_down_nodes_delivered: usize,
@@ -282,8 +328,10 @@ pub struct Report {
     pub scenario: String,
     /// Seed.
     pub seed: u64,
-    /// BLAKE3 of the plan: equal for equal seeds.
+    /// BLAKE3 of the plan: equal for equal seeds and equal `[run]` windows.
     pub plan_hash: String,
+    /// The `[run]` windows the run used (also covered by `plan_hash`).
+    pub run: crate::scenario::RunLimits,
     /// Nodes.
     pub nodes: usize,
     /// Setup phases.
@@ -322,11 +370,33 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
-fn kind_report(items: usize, expected: usize, mut lat: Vec<f64>) -> KindReport {
+/// What one kind (or one slice of it) added up to while the report is built.
+#[derive(Default)]
+struct Tally {
+    items: usize,
+    skipped: usize,
+    skipped_by_reason: BTreeMap<String, usize>,
+    expected: usize,
+    expected_of_skipped: usize,
+    lat: Vec<f64>,
+}
+
+fn kind_report(t: Tally) -> KindReport {
+    let Tally {
+        items,
+        skipped,
+        skipped_by_reason,
+        expected,
+        expected_of_skipped,
+        mut lat,
+    } = t;
     lat.sort_by(|a, b| a.total_cmp(b));
     KindReport {
         items,
+        skipped,
+        skipped_by_reason,
         expected,
+        expected_of_skipped,
         delivered: lat.len(),
         delivery_ratio: if expected == 0 {
             1.0
@@ -379,21 +449,27 @@ impl Report {
             return;
         };
         self.lagged_events = s.lagged;
-        let mut all: BTreeMap<TrafficKind, (usize, usize, Vec<f64>)> = BTreeMap::new();
-        let mut faulted: BTreeMap<TrafficKind, (usize, usize, Vec<f64>)> = BTreeMap::new();
-        let mut clean: BTreeMap<TrafficKind, (usize, usize, Vec<f64>)> = BTreeMap::new();
+        let mut all: BTreeMap<TrafficKind, Tally> = BTreeMap::new();
+        let mut faulted: BTreeMap<TrafficKind, Tally> = BTreeMap::new();
+        let mut clean: BTreeMap<TrafficKind, Tally> = BTreeMap::new();
         let mut arrivals_by_kind: BTreeMap<TrafficKind, Vec<f64>> = BTreeMap::new();
         let fr = &mut self.faults;
         for it in &plan.items {
-            let Some(sent) = s.sent[it.id] else {
-                continue;
-            };
+            // Faults as planned at the item's time, sent or not.
             let st = fault_state(plan, it.at_ms);
             let is_faulted = st.side.is_some() || st.down.iter().any(|d| *d);
-            let lat: Vec<f64> = s.arrivals[it.id]
-                .values()
-                .map(|a| a.saturating_duration_since(sent).as_secs_f64() * 1000.0)
-                .collect();
+            let sent = s.sent[it.id];
+            let skip = match sent {
+                Some(_) => None,
+                None => Some(s.skipped[it.id].unwrap_or(SkipReason::NotPlayed)),
+            };
+            let lat: Vec<f64> = match sent {
+                Some(sent) => s.arrivals[it.id]
+                    .values()
+                    .map(|a| a.saturating_duration_since(sent).as_secs_f64() * 1000.0)
+                    .collect(),
+                None => Vec::new(),
+            };
             arrivals_by_kind.entry(it.kind).or_default().extend(
                 s.arrivals[it.id]
                     .values()
@@ -401,9 +477,16 @@ impl Report {
             );
             for m in [&mut all, if is_faulted { &mut faulted } else { &mut clean }] {
                 let e = m.entry(it.kind).or_default();
-                e.0 += 1;
-                e.1 += it.to.len();
-                e.2.extend(lat.iter().copied());
+                e.expected += it.to.len();
+                match skip {
+                    None => e.items += 1,
+                    Some(r) => {
+                        e.skipped += 1;
+                        e.expected_of_skipped += it.to.len();
+                        *e.skipped_by_reason.entry(r.name().into()).or_default() += 1;
+                    }
+                }
+                e.lat.extend(lat.iter().copied());
             }
             for &to in &it.to {
                 if st.down[to] {
@@ -434,22 +517,19 @@ impl Report {
                 }
             }
         }
-        for (k, (items, expected, lat)) in all {
+        for (k, t) in all {
             self.latencies.insert(k.name().into(), {
-                let mut l = lat.clone();
+                let mut l = t.lat.clone();
                 l.sort_by(|a, b| a.total_cmp(b));
                 l
             });
-            self.kinds
-                .insert(k.name().into(), kind_report(items, expected, lat));
+            self.kinds.insert(k.name().into(), kind_report(t));
         }
-        for (k, (items, expected, lat)) in faulted {
-            fr.during_faults
-                .insert(k.name().into(), kind_report(items, expected, lat));
+        for (k, t) in faulted {
+            fr.during_faults.insert(k.name().into(), kind_report(t));
         }
-        for (k, (items, expected, lat)) in clean {
-            fr.without_faults
-                .insert(k.name().into(), kind_report(items, expected, lat));
+        for (k, t) in clean {
+            fr.without_faults.insert(k.name().into(), kind_report(t));
         }
         for (k, mut times) in arrivals_by_kind {
             times.sort_by(|a, b| a.total_cmp(b));
@@ -504,4 +584,98 @@ pub fn cpu_time() -> Duration {
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
     // After the `)`, field 3 (state) is index 0, so utime (14) is index 11.
     Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    fn plan() -> Plan {
+        Plan::generate(
+            &Scenario::from_toml(
+                r#"
+                name = "t"
+                seed = 5
+                nodes = 30
+                [friends]
+                edges_per_node = 2
+                [oa]
+                accounts = 1
+                followers = 10
+                [[traffic]]
+                kind = "chat"
+                count = 6
+                to_s = 1.0
+                [[traffic]]
+                kind = "oa"
+                count = 2
+                to_s = 1.0
+                "#,
+            )
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn skipped_items_are_named_and_stay_in_the_denominator() {
+        let plan = plan();
+        let tracker = Tracker::new(&plan, 1);
+        let chats: Vec<&crate::plan::Item> = plan
+            .items
+            .iter()
+            .filter(|i| i.kind == TrafficKind::Chat)
+            .collect();
+        let oas: Vec<&crate::plan::Item> = plan
+            .items
+            .iter()
+            .filter(|i| i.kind == TrafficKind::Oa)
+            .collect();
+        assert_eq!((chats.len(), oas.len()), (6, 2));
+        // Chats 0..3 sent and delivered; 3 sender down, 4 sender not
+        // restarted, 5 never played. One post sent (and lost), one
+        // whose account is unknown.
+        for it in &chats[..3] {
+            tracker.sent(it.id);
+            tracker.arrived(&tracker.key(it.id), it.to[0]);
+        }
+        tracker.skipped(chats[3].id, SkipReason::SenderDown);
+        tracker.skipped(chats[4].id, SkipReason::SenderNotRestarted);
+        tracker.sent(oas[0].id);
+        tracker.skipped(oas[1].id, SkipReason::AccountUnknown);
+
+        let mut r = Report::default();
+        r.fill_traffic(&plan, &tracker, Instant::now(), &[]);
+        let chat = &r.kinds["chat"];
+        assert_eq!((chat.items, chat.skipped), (3, 3));
+        assert_eq!(chat.expected, 6, "skipped chats still count as expected");
+        assert_eq!(chat.expected_of_skipped, 3);
+        assert_eq!(chat.delivered, 3);
+        assert_eq!(chat.delivery_ratio, 0.5);
+        let named: Vec<(&str, usize)> = chat
+            .skipped_by_reason
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect();
+        assert_eq!(
+            named,
+            [
+                ("not_played", 1),
+                ("sender_down", 1),
+                ("sender_not_restarted", 1)
+            ]
+        );
+        let oa = &r.kinds["oa"];
+        assert_eq!((oa.items, oa.skipped), (1, 1));
+        assert_eq!(oa.skipped_by_reason["account_unknown"], 1);
+        assert_eq!(oa.expected, 20);
+        assert_eq!(oa.expected_of_skipped, 10);
+        assert_eq!(oa.delivery_ratio, 0.0);
+        // No faults in this plan: the fault-free slice carries the same counts.
+        assert_eq!(r.faults.without_faults["chat"].expected, 6);
+        assert_eq!(r.faults.without_faults["chat"].skipped, 3);
+        // The JSON names the reasons.
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(json["kinds"]["chat"]["skipped_by_reason"]["sender_down"], 1);
+    }
 }

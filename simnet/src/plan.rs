@@ -106,6 +106,10 @@ pub struct Plan {
     pub faults: Vec<Fault>,
     /// Link figures the per-pair latencies derive from.
     pub topology: crate::scenario::Topology,
+    /// The run's windows (mesh, setup, settle, min peers, start batch): in
+    /// the plan so its hash changes when they do, since a longer settle
+    /// window alone can raise a delivery ratio.
+    pub run: crate::scenario::RunLimits,
 }
 
 /// Different streams per concern, so adding traffic does not move the topology.
@@ -284,7 +288,10 @@ impl Plan {
         for t in &s.traffic {
             for _ in 0..t.count {
                 let at_ms = (1000.0 * (t.from_s + r.random::<f64>() * (t.to_s - t.from_s))) as u64;
-                // Bounded redraws for a sender that is up at that time.
+                // Bounded redraws for a sender that is up at that time. If
+                // none is found the last draw stays in the plan: the runner
+                // then counts it as skipped ("sender down") rather than the
+                // plan quietly holding fewer items than the scenario asked for.
                 let mut pick = None;
                 for _ in 0..100 {
                     let cand = match t.kind {
@@ -306,11 +313,15 @@ impl Plan {
                         _ => None,
                     };
                     match cand {
-                        Some(c) if !down_at(c.0, at_ms) => {
+                        Some(c) => {
+                            let up = !down_at(c.0, at_ms);
                             pick = Some(c);
-                            break;
+                            if up {
+                                break;
+                            }
                         }
-                        Some(_) => continue,
+                        // Unreachable for a checked scenario (chat and
+                        // Moments need friends, oa needs an account).
                         None => break,
                     }
                 }
@@ -341,6 +352,7 @@ impl Plan {
             items,
             faults,
             topology: s.topology.clone(),
+            run: s.run.clone(),
         }
     }
 
@@ -349,7 +361,8 @@ impl Plan {
         self.city.len()
     }
 
-    /// BLAKE3 of the plan (hex): equal hashes, equal topology and workload.
+    /// BLAKE3 of the plan (hex): equal hashes, equal topology, workload,
+    /// faults and run windows.
     pub fn hash(&self) -> String {
         let bytes = serde_json::to_vec(self).unwrap_or_default();
         blake3::hash(&bytes).to_hex().to_string()
@@ -456,6 +469,34 @@ mod tests {
         assert_ne!(a.hash(), c.hash());
         assert_ne!(a.friends, c.friends);
         assert_ne!(a.items, c.items);
+    }
+
+    #[test]
+    fn the_hash_covers_the_run_windows() {
+        let a = Plan::generate(&scenario(42));
+        for change in [
+            |r: &mut crate::scenario::RunLimits| r.settle_s += 1.0,
+            |r: &mut crate::scenario::RunLimits| r.setup_timeout_s += 1.0,
+            |r: &mut crate::scenario::RunLimits| r.mesh_timeout_s += 1.0,
+            |r: &mut crate::scenario::RunLimits| r.min_peers += 1,
+            |r: &mut crate::scenario::RunLimits| r.start_batch += 1,
+        ] {
+            let mut s = scenario(42);
+            change(&mut s.run);
+            let b = Plan::generate(&s);
+            // Same topology and workload, other windows: another hash.
+            assert_eq!(a.items, b.items);
+            assert_ne!(a.hash(), b.hash(), "{:?}", s.run);
+        }
+    }
+
+    #[test]
+    fn no_traffic_between_friends_without_friends() {
+        let err = Scenario::from_toml(
+            "name = \"x\"\nseed = 1\nnodes = 4\n[friends]\nedges_per_node = 0\n\
+             [[traffic]]\nkind = \"chat\"\ncount = 1\nto_s = 1.0",
+        );
+        assert!(err.is_err());
     }
 
     #[test]

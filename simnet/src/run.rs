@@ -13,7 +13,7 @@ use futures::StreamExt;
 use weft_node::moments::Audience;
 use weft_protocol::oa::OaKind;
 
-use crate::metrics::{cpu_time, rss_mib, Report, Tracker};
+use crate::metrics::{cpu_time, rss_mib, Report, SkipReason, Tracker};
 use crate::plan::{FaultAction, Plan};
 use crate::scenario::{Scenario, TrafficKind};
 use crate::sim::Sim;
@@ -38,6 +38,7 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
         scenario: plan.name.clone(),
         seed: plan.seed,
         plan_hash: plan.hash(),
+        run: plan.run.clone(),
         nodes: plan.nodes(),
         ..Report::default()
     };
@@ -334,6 +335,7 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
         }
         let it = items.next().expect("peeked");
         let Some(h) = sim.handle(it.from).cloned() else {
+            tracker.skipped(it.id, sender_missing(&stuck, it.from));
             continue;
         };
         let key = tracker.key(it.id);
@@ -349,6 +351,7 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
             }
             TrafficKind::Oa => {
                 let Some(id) = it.oa.and_then(|k| oa_ids.get(k)).cloned() else {
+                    tracker.skipped(it.id, SkipReason::AccountUnknown);
                     continue;
                 };
                 tracker.sent(it.id);
@@ -381,6 +384,16 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
     }
     sim.not_restarted = stuck;
     (t0, heals)
+}
+
+/// Why an item's sender has no running node: it was churned and failed to
+/// come back (`not_restarted`), or it is simply down.
+fn sender_missing(not_restarted: &[usize], sender: usize) -> SkipReason {
+    if not_restarted.contains(&sender) {
+        SkipReason::SenderNotRestarted
+    } else {
+        SkipReason::SenderDown
+    }
 }
 
 /// Waits until every sent item reached every recipient, or `settle` passes.
@@ -419,5 +432,17 @@ async fn wait_until(
             last = Instant::now();
             progress(status());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sender_that_failed_to_restart_is_named_as_such() {
+        assert_eq!(sender_missing(&[4, 9], 9), SkipReason::SenderNotRestarted);
+        assert_eq!(sender_missing(&[4, 9], 5), SkipReason::SenderDown);
+        assert_eq!(sender_missing(&[], 0), SkipReason::SenderDown);
     }
 }

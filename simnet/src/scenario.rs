@@ -197,8 +197,9 @@ impl Event {
     }
 }
 
-/// Time limits of a run.
-#[derive(Clone, Debug, Deserialize)]
+/// Time limits of a run. Part of the plan (and so of its hash): a changed
+/// window changes what a run can deliver.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct RunLimits {
     /// How long to wait for every node to have `min_peers` connections.
@@ -260,6 +261,15 @@ impl Scenario {
         for t in &self.traffic {
             if t.to_s < t.from_s || t.from_s < 0.0 {
                 return bad(format!("traffic window {}..{} is empty", t.from_s, t.to_s));
+            }
+            // Chat and Moments go between friends: without any, no item
+            // could be planned and the plan would silently hold fewer.
+            let between_friends = matches!(t.kind, TrafficKind::Chat | TrafficKind::Moments);
+            if between_friends && t.count > 0 && self.friends.edges_per_node == 0 {
+                return bad(format!(
+                    "{} traffic needs friends (friends.edges_per_node >= 1)",
+                    t.kind.name()
+                ));
             }
             if t.kind == TrafficKind::Oa && self.oa.accounts == 0 && t.count > 0 {
                 return bad("oa traffic needs oa.accounts >= 1".into());

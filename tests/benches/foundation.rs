@@ -1,6 +1,10 @@
 //! Foundation benchmark: node cold start to listening, idle RSS, and the
 //! CLI → API round trip. Run with `cargo bench -p weft-tests --bench foundation`;
 //! prints a JSON summary (recorded in docs/BENCHMARKS.md).
+//!
+//! Run by the test runner (`cargo test --all-targets`, which does not pass
+//! `--bench`), it takes a quick mode: a few samples of each, every
+//! assertion still checked, so a bench that stopped working fails CI.
 
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -9,9 +13,33 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::Command;
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
-const STARTS: usize = 15;
-const CLI_CALLS: usize = 50;
-const API_CALLS: usize = 1000;
+
+/// How many samples of each measure.
+struct Sizes {
+    starts: usize,
+    cli_calls: usize,
+    api_calls: usize,
+    idle_settle: Duration,
+}
+
+/// `cargo bench` passes `--bench`; the test runner passes nothing.
+fn sizes() -> Sizes {
+    if std::env::args().any(|a| a == "--bench") {
+        Sizes {
+            starts: 15,
+            cli_calls: 50,
+            api_calls: 1000,
+            idle_settle: Duration::from_secs(5),
+        }
+    } else {
+        Sizes {
+            starts: 2,
+            cli_calls: 3,
+            api_calls: 20,
+            idle_settle: Duration::from_millis(500),
+        }
+    }
+}
 
 fn pct(v: &mut [f64], p: f64) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -68,11 +96,12 @@ async fn stop(mut child: tokio::process::Child) {
 
 #[tokio::main]
 async fn main() {
+    let sz = sizes();
     let dir = tempfile::tempdir().expect("tmp");
     // Cold start of a brand-new home (creates identity and store) and of an existing one.
     let mut first = Vec::new();
     let mut again = Vec::new();
-    for i in 0..STARTS {
+    for i in 0..sz.starts {
         let home = dir.path().join(format!("n{i}")).display().to_string();
         let (c, ms) = start(&home).await;
         first.push(ms);
@@ -86,26 +115,28 @@ async fn main() {
     let home = dir.path().join("idle").display().to_string();
     let (child, _) = start(&home).await;
     let pid = child.id().expect("pid");
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(sz.idle_settle).await;
     let idle_rss = rss_mib(pid);
+    assert!(idle_rss > 0.0, "no RSS for the idle node (pid {pid})");
 
     // CLI → API: a whole `weft status --json` process, and the HTTP call alone.
     let mut cli = Vec::new();
-    for _ in 0..CLI_CALLS {
+    for _ in 0..sz.cli_calls {
         let t = Instant::now();
         let out = Command::new(BIN)
             .args(["--json", "status", "--home", &home])
             .output()
             .await
             .expect("status");
-        assert!(out.status.success());
+        assert!(out.status.success(), "weft status failed: {out:?}");
         cli.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     let client = weft_cli::Client::for_home(std::path::Path::new(&home)).expect("client");
     let mut api = Vec::new();
-    for _ in 0..API_CALLS {
+    for _ in 0..sz.api_calls {
         let t = Instant::now();
-        let _: serde_json::Value = client.get("/v1/status").await.expect("status");
+        let v: serde_json::Value = client.get("/v1/status").await.expect("status");
+        assert!(v.is_object(), "status is not an object: {v}");
         api.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     stop(child).await;

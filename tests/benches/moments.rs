@@ -7,6 +7,10 @@
 //! post's latency per friend is measured from just before the post call to
 //! the friend's node emitting `moment_post` for it (decrypted and stored).
 //! Run with `cargo bench -p weft-tests --bench moments`; prints JSON.
+//!
+//! Run by the test runner (`cargo test --all-targets`, which does not pass
+//! `--bench`), it takes a quick mode: 5 friends, 2 posts, and every post
+//! must reach every friend, so a bench that stopped working fails CI.
 
 use std::time::{Duration, Instant};
 
@@ -14,10 +18,15 @@ use weft_node::moments::{Audience, MomentsEvent};
 use weft_node::{NodeConfig, RunningNode};
 use weft_protocol::WeftLink;
 
-/// Friends of the author.
-const FRIENDS: usize = 100;
-/// Posts measured.
-const POSTS: usize = 10;
+/// Friends of the author and posts measured: (100, 10) under `cargo
+/// bench` (which passes `--bench`), (5, 2) in the test runner's quick mode.
+fn sizes() -> (usize, usize, bool) {
+    if std::env::args().any(|a| a == "--bench") {
+        (100, 10, false)
+    } else {
+        (5, 2, true)
+    }
+}
 /// Deadline for any wait.
 const DEADLINE: Duration = Duration::from_secs(120);
 
@@ -57,11 +66,12 @@ async fn main() {
             .with_writer(std::io::stderr)
             .init();
     }
+    let (friends, posts, quick) = sizes();
     let dir = tempfile::tempdir().expect("temp dir");
     let setup = Instant::now();
-    let mut nodes: Vec<RunningNode> = Vec::with_capacity(FRIENDS + 1);
+    let mut nodes: Vec<RunningNode> = Vec::with_capacity(friends + 1);
     let mut boot = Vec::new();
-    for i in 0..=FRIENDS {
+    for i in 0..=friends {
         let mut cfg = NodeConfig::load(dir.path().join(format!("n{i}"))).expect("config");
         cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse().expect("addr")];
         cfg.mdns = false;
@@ -105,12 +115,12 @@ async fn main() {
     eprintln!(
         "{:.1}s: {} nodes up, requests sent",
         setup.elapsed().as_secs_f64(),
-        FRIENDS + 1
+        friends + 1
     );
     let start = Instant::now();
     loop {
         let reqs = author.chat.requests().expect("requests");
-        if reqs.len() >= FRIENDS {
+        if reqs.len() >= friends {
             for r in reqs {
                 author.chat.accept(&r.account_id).await.expect("accept");
             }
@@ -134,7 +144,7 @@ async fn main() {
     let start = Instant::now();
     loop {
         let n = author.net.topic_peers(topic.clone()).await.unwrap_or(0);
-        if n >= FRIENDS {
+        if n >= friends {
             break;
         }
         assert!(
@@ -147,7 +157,7 @@ async fn main() {
 
     let mut lat = Vec::new();
     let mut delivered = 0usize;
-    for k in 0..POSTS {
+    for k in 0..posts {
         let receivers: Vec<_> = nodes[1..]
             .iter()
             .map(|n| n.handle().moments.subscribe())
@@ -156,7 +166,7 @@ async fn main() {
         let id = author
             .moments
             .post(
-                &format!("post {k} for 100 friends"),
+                &format!("post {k} for {friends} friends"),
                 &[],
                 None,
                 &Audience::All,
@@ -193,15 +203,15 @@ async fn main() {
     }
     lat.sort_by(|a, b| a.total_cmp(b));
     let report = serde_json::json!({
-        "friends": FRIENDS,
-        "posts": POSTS,
-        "delivery_ratio": delivered as f64 / (FRIENDS * POSTS) as f64,
+        "friends": friends,
+        "posts": posts,
+        "delivery_ratio": delivered as f64 / (friends * posts) as f64,
         "latency_ms_p50": pct(&lat, 0.5),
         "latency_ms_p90": pct(&lat, 0.9),
         "latency_ms_p99": pct(&lat, 0.99),
         "latency_ms_max": lat.last().copied().unwrap_or(f64::NAN),
         "setup_s": setup_s,
-        "rss_mib_per_node": rss_mib() / (FRIENDS + 1) as f64,
+        "rss_mib_per_node": rss_mib() / (friends + 1) as f64,
     });
     println!(
         "{}",
@@ -210,4 +220,9 @@ async fn main() {
     for n in nodes {
         let _ = n.shutdown().await;
     }
+    // A small run on an idle network has no excuse to lose a post.
+    if quick {
+        assert_eq!(delivered, friends * posts, "posts lost: {report}");
+    }
+    assert!(delivered > 0, "no post reached any friend: {report}");
 }
