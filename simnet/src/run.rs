@@ -164,8 +164,9 @@ fn is_friend(sim: &Sim, a: usize, b: usize) -> bool {
     h.chat
         .contacts()
         .map(|cs| {
-            cs.iter()
-                .any(|c| c.account_id == account && c.state == "friend")
+            cs.iter().any(|c| {
+                c.account_id == account && c.state == weft_node::store::chat::ContactState::Friend
+            })
         })
         .unwrap_or(false)
 }

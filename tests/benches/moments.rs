@@ -133,7 +133,10 @@ async fn main() {
         n.handle()
             .chat
             .contacts()
-            .map(|c| c.iter().any(|c| c.state == "friend"))
+            .map(|c| {
+                c.iter()
+                    .any(|c| c.state == weft_node::store::chat::ContactState::Friend)
+            })
             .unwrap_or(false)
     };
     eprintln!("{:.1}s: requests accepted", setup.elapsed().as_secs_f64());
