@@ -10,8 +10,8 @@ use tokio::task::JoinHandle;
 
 use crate::api;
 use crate::chat::Chat;
-use crate::context::Context;
 use crate::config::{NodeConfig, Profile};
+use crate::context::Context;
 use crate::error::NodeError;
 use crate::home::{ApiInfo, Home, Identity};
 use crate::nearby::Nearby;
@@ -221,7 +221,7 @@ impl RunningNode {
             shutdown: shutdown.clone(),
         };
         let chat = Chat::start(ctx.clone(), name.clone())
-        .map_err(|e| NodeError::Internal(e.to_string()))?;
+            .map_err(|e| NodeError::Internal(e.to_string()))?;
         let nearby = Nearby::start(chat.clone(), store.clone(), net.clone(), shutdown.clone());
         let blobs = crate::blobs::Blobs::new(store.clone(), net.clone());
         let oa = Oa::start(

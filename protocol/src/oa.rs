@@ -8,9 +8,12 @@
 //! within it (1..=quota). A broadcast whose period doesn't match its own
 //! timestamp, whose seq is over quota, or that reuses a slot another
 //! broadcast already took (equivocation), is invalid. Broadcasts are public:
-//! plaintext, signed, on gossipsub topic `weft/oa/<account id>`.
+//! plaintext, signed, on gossipsub topic `weft/oa/<account id>`; every node
+//! checks them with [`relay::check_broadcast`] before forwarding.
 
 use serde::{Deserialize, Serialize};
+
+pub mod relay;
 
 use crate::card::{Card, CardError};
 use crate::identity::{AccountId, AccountKey, SignatureBytes};
