@@ -27,24 +27,20 @@ use tokio::sync::{broadcast, mpsc, watch};
 use weft_protocol::{
     blob::{blob_hex, parse_blob_hex},
     moments::{
-        self, open_post, open_reaction, topic, ImageRef, Item, ItemBody, ItemId, Link, MomentError,
+        self, open_post, open_reaction, ImageRef, Item, ItemBody, ItemId, Link, MomentError,
         Payload, PostContent, ReactionContent, SyncReply, SyncRequest,
     },
     AccountId, Kind,
 };
 
 use crate::blobs::{BlobFetchError, Blobs};
-use crate::chat::{card_peer, Chat, ChatError, ChatEvent};
+use crate::chat::{Chat, ChatError, ChatEvent};
 use crate::home::Identity;
-use crate::net::{AppProtocol, GossipMessage, InboundRequest, Net, NetEvent};
+use crate::net::{card_peer, AppProtocol, GossipMessage, InboundRequest, Net, NetEvent, Topic};
 use crate::store::chat::ContactState;
 use crate::store::moments::{PostRecord, ReactionRecord};
 use crate::store::{Store, StoreError};
 
-/// Gossip older than this is a replay; backfill brings older items.
-const FRESHNESS_SECS: u64 = 24 * 3600;
-/// Clock skew tolerated for items from the future.
-const SKEW_SECS: u64 = 600;
 /// Backfill asks from this much before the newest item held (late reactions, skew).
 const SYNC_SLACK_SECS: u64 = 3600;
 /// Least time between two backfills from the same device.
@@ -186,25 +182,6 @@ pub struct FeedEntry {
     pub audience: Option<Vec<String>>,
 }
 
-/// The relay's check of a Moments gossip message (no keys needed).
-pub fn check_gossip(topic_name: &str, data: &[u8], now: u64) -> Result<(), String> {
-    let item = decode_item(data)?;
-    if topic(&item.body.author) != topic_name {
-        return Err("item belongs to another author's topic".into());
-    }
-    let at = item.body.at;
-    if at > now + SKEW_SECS || at + FRESHNESS_SECS < now {
-        return Err("item is stale or from the future (a replay?)".into());
-    }
-    Ok(())
-}
-
-fn decode_item(data: &[u8]) -> Result<Item, String> {
-    let item: Item = weft_protocol::decode(Kind::MomentItem, data).map_err(|e| e.to_string())?;
-    item.check().map_err(|e| e.to_string())?;
-    Ok(item)
-}
-
 fn hex(id: &ItemId) -> String {
     blob_hex(id)
 }
@@ -283,7 +260,7 @@ impl Moments {
                     },
                     ev = net_events.recv() => {
                         if let Ok(NetEvent::PeerIdentified { peer_id, account_id, .. }) = ev {
-                            me.on_identified(&peer_id, &account_id);
+                            me.on_identified(peer_id, account_id);
                         }
                     }
                     ev = chat_events.recv() => {
@@ -346,34 +323,26 @@ impl Moments {
             (join, leave)
         };
         for a in &join {
-            self.inner.net.join_topic(topic(a), true).await;
+            self.inner.net.join_topic(Topic::Moments(*a), true).await;
         }
         for a in leave {
-            self.inner.net.join_topic(topic(&a), false).await;
+            self.inner.net.join_topic(Topic::Moments(a), false).await;
         }
         // A new friend: catch up on what they posted before.
         if !join.is_empty() {
             for p in self.inner.net.peers().await.unwrap_or_default() {
                 if p.account_id
-                    .as_deref()
-                    .and_then(|a| a.parse().ok())
-                    .is_some_and(|a: AccountId| join.contains(&a) && a != self.me())
+                    .is_some_and(|a| join.contains(&a) && a != self.me())
                 {
-                    if let Ok(peer) = p.peer_id.parse() {
-                        let me = self.clone();
-                        tokio::spawn(async move { me.backfill_from(peer, true).await });
-                    }
+                    let (me, peer) = (self.clone(), p.peer_id);
+                    tokio::spawn(async move { me.backfill_from(peer, true).await });
                 }
             }
         }
     }
 
     /// A device identified itself: if it belongs to a friend (or to us), backfill from it.
-    fn on_identified(&self, peer_id: &str, account_id: &str) {
-        let (Ok(peer), Ok(account)) = (peer_id.parse::<PeerId>(), account_id.parse::<AccountId>())
-        else {
-            return;
-        };
+    fn on_identified(&self, peer: PeerId, account: AccountId) {
         if account != self.me() && !self.is_friend(&account) {
             return;
         }
@@ -515,7 +484,7 @@ impl Moments {
         if let Err(e) = self
             .inner
             .net
-            .publish(topic(&item.body.author), bytes)
+            .publish(Topic::Moments(item.body.author), bytes)
             .await
         {
             tracing::debug!(error = %e, "moments item not gossiped now; friends will backfill");
@@ -811,9 +780,7 @@ impl Moments {
                 holders.push(peer);
             }
             for peer in self.inner.net.peers().await.unwrap_or_default() {
-                if let Ok(p) = peer.peer_id.parse() {
-                    holders.push(p);
-                }
+                holders.push(peer.peer_id);
             }
             let mut seen = HashSet::new();
             holders.retain(|h| seen.insert(*h));
@@ -833,9 +800,9 @@ impl Moments {
     // ----- receiving -----
 
     async fn on_gossip(&self, msg: GossipMessage) {
-        let verdict = match decode_item(&msg.data) {
+        let verdict = match moments::relay::decode_item(&msg.data) {
             Ok(item) => self.ingest(item).await,
-            Err(e) => Verdict::Reject(e),
+            Err(e) => Verdict::Reject(e.to_string()),
         };
         if verdict == Verdict::Accept {
             let _ = self.inner.store.flush_async().await;
@@ -1152,30 +1119,5 @@ impl Moments {
             items.extend(got);
         }
         weft_protocol::encode(Kind::SyncReply, &SyncReply { items, more }).ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use weft_protocol::AccountKey;
-
-    #[test]
-    fn relays_refuse_misfiled_stale_and_garbage_items() {
-        let a = AccountKey::generate().unwrap();
-        let now = 1_000_000;
-        let content = PostContent {
-            text: "hi".into(),
-            images: vec![],
-            link: None,
-            audience: vec![],
-        };
-        let post = moments::make_post(&a, &content, &moments::new_key().unwrap(), now).unwrap();
-        let bytes = weft_protocol::encode(Kind::MomentItem, &post).unwrap();
-        check_gossip(&topic(&a.account_id()), &bytes, now).unwrap();
-        let other = AccountKey::generate().unwrap().account_id();
-        assert!(check_gossip(&topic(&other), &bytes, now).is_err());
-        assert!(check_gossip(&topic(&a.account_id()), &bytes, now + FRESHNESS_SECS + 1).is_err());
-        assert!(check_gossip(&topic(&a.account_id()), b"garbage", now).is_err());
     }
 }

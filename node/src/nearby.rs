@@ -212,7 +212,7 @@ pub async fn find_handle(net: &Net, handle: &str) -> Result<FoundHandle, NearbyE
         account_id: account.to_string(),
         fingerprint: fingerprint(&account),
         name: winner.card.body.name.clone(),
-        peer_id: crate::chat::card_peer(&winner.card).map(|p| p.to_string()),
+        peer_id: crate::net::card_peer(&winner.card).map(|p| p.to_string()),
         other_claims: others,
         card: winner.card,
     })
@@ -521,16 +521,12 @@ impl Nearby {
         };
         match ev {
             Some(NetEvent::LanPeerFound { peer_id, .. }) => {
-                if let Ok(p) = peer_id.parse() {
-                    if st.lan.len() < MAX_FOUND {
-                        st.lan.insert(p, Instant::now());
-                    }
+                if st.lan.len() < MAX_FOUND {
+                    st.lan.insert(peer_id, Instant::now());
                 }
             }
             Some(NetEvent::LanPeerExpired { peer_id }) => {
-                if let Ok(p) = peer_id.parse::<PeerId>() {
-                    st.lan.remove(&p);
-                }
+                st.lan.remove(&peer_id);
             }
             _ => {}
         }
@@ -555,7 +551,7 @@ impl Nearby {
             ProfileReply::Hidden => st.found.retain(|_, f| f.peer != peer),
             ProfileReply::Visible(p) => {
                 let valid = p.verify().is_ok()
-                    && crate::chat::card_peer(&p.body.card) == Some(peer)
+                    && crate::net::card_peer(&p.body.card) == Some(peer)
                     && p.body.visible_until > weft_protocol::unix_now();
                 if !valid {
                     tracing::warn!(%peer, "ignoring a profile that is unsigned, expired or not this peer's");

@@ -2,7 +2,8 @@
 //! broadcasts on gossipsub, backfill, verification, and follower questions
 //! answered by keyword auto-replies.
 //!
-//! - **Gossip validation** ([`check_gossip`]) runs in the swarm task for
+//! - **Gossip validation** (`weft_protocol::oa::relay::check_broadcast`,
+//!   called by `net::gossip`) runs in the swarm task for
 //!   every message on a `weft/oa/<account>` topic, at followers and relays
 //!   alike: envelope, signature, topic = signer, size, kind quota and period,
 //!   freshness (±36 h), and slot reuse (two different broadcasts in one
@@ -17,7 +18,6 @@
 //!   the first keyword reply that matches (or the menu), so it works with
 //!   nobody at the keyboard. Both sides log the exchange.
 
-use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,26 +25,19 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, watch};
 use weft_protocol::{
     oa::{
-        over_quota, topic, Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, Part,
-        Verification,
+        over_quota, Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody, Part, Verification,
     },
     seal, AccountId, AccountKey, Card, Kind,
 };
 
-use crate::chat::{card_peer, Chat};
+use crate::chat::Chat;
 use crate::home::{Home, Identity};
-use crate::net::{AppProtocol, GossipMessage, InboundRequest, Net};
+use crate::net::{card_peer, AppProtocol, GossipMessage, InboundRequest, Net, Topic};
 use crate::store::oa::OwnedOa;
 use crate::store::{Store, StoreError};
 
-/// Live broadcasts are accepted this far from their timestamp.
-const FRESHNESS_SECS: u64 = 36 * 3600;
-/// Clock skew tolerated for broadcasts from the future.
-const SKEW_SECS: u64 = 600;
 /// Posts a backfill asks for.
 const BACKFILL: usize = 20;
-/// Quota slots remembered by the gossip validator.
-const MAX_SLOTS: usize = 100_000;
 /// Longest follower question, bytes.
 const MAX_QUESTION: usize = 2048;
 
@@ -81,54 +74,6 @@ pub enum OaServiceError {
     /// Key files.
     #[error(transparent)]
     Node(#[from] Box<crate::error::NodeError>),
-}
-
-/// Quota slots seen by the gossip validator: (account, period, seq) → broadcast id.
-#[derive(Default)]
-pub struct SlotTable {
-    slots: HashMap<(AccountId, u32, u32), [u8; 32]>,
-    order: VecDeque<(AccountId, u32, u32)>,
-}
-
-impl SlotTable {
-    /// Records a slot; Err if another broadcast already holds it.
-    pub fn claim(&mut self, key: (AccountId, u32, u32), id: [u8; 32]) -> Result<(), String> {
-        match self.slots.get(&key) {
-            Some(existing) if *existing != id => {
-                Err("quota slot already used by another broadcast".into())
-            }
-            Some(_) => Ok(()),
-            None => {
-                if self.order.len() >= MAX_SLOTS {
-                    if let Some(old) = self.order.pop_front() {
-                        self.slots.remove(&old);
-                    }
-                }
-                self.slots.insert(key, id);
-                self.order.push_back(key);
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Validates one gossip message on an OA topic (runs in the swarm task).
-pub fn check_gossip(
-    topic_name: &str,
-    data: &[u8],
-    now: u64,
-    slots: &mut SlotTable,
-) -> Result<(), String> {
-    let b: Broadcast = weft_protocol::decode(Kind::OaBroadcast, data).map_err(|e| e.to_string())?;
-    if topic(&b.account()) != topic_name {
-        return Err("broadcast signed by another account than the topic's".into());
-    }
-    b.verify().map_err(|e| e.to_string())?;
-    let at = b.body.published_at;
-    if at > now + SKEW_SECS || at + FRESHNESS_SECS < now {
-        return Err("broadcast is stale or from the future (a replay?)".into());
-    }
-    slots.claim((b.account(), b.body.period, b.body.seq), b.id())
 }
 
 /// `oa list` entry.
@@ -327,7 +272,7 @@ impl Oa {
                 .into_iter()
                 .map(|(a, _)| a);
             for account in followed.chain(owned) {
-                me.inner.net.join_topic(topic(&account), true).await;
+                me.inner.net.join_topic(Topic::Oa(account), true).await;
             }
             let mut backfilled = false;
             let mut last_publish: Option<std::time::Instant> = None;
@@ -350,7 +295,7 @@ impl Oa {
                             .unwrap_or_default()
                             .into_iter()
                             .filter(|(_, p)| {
-                                p.as_ref().and_then(|p| card_peer(&p.body.card)).map(|c| c.to_string()) == Some(peer_id.clone())
+                                p.as_ref().and_then(|p| card_peer(&p.body.card)) == Some(peer_id)
                             })
                             .map(|(a, _)| a)
                             .collect();
@@ -419,10 +364,8 @@ impl Oa {
         tokio::spawn(async move {
             let mut holders: Vec<libp2p::PeerId> = host.into_iter().collect();
             for p in me.inner.net.peers().await.unwrap_or_default() {
-                if let Ok(id) = p.peer_id.parse() {
-                    if !holders.contains(&id) {
-                        holders.push(id);
-                    }
+                if !holders.contains(&p.peer_id) {
+                    holders.push(p.peer_id);
                 }
             }
             holders.truncate(8);
@@ -503,7 +446,7 @@ impl Oa {
         self.inner.store.put_owned_oa(&account, &owned)?;
         self.inner.store.flush_async().await?;
         // Relay our own topic so followers' meshes include us, and tell the DHT where we are.
-        self.inner.net.join_topic(topic(&account), true).await;
+        self.inner.net.join_topic(Topic::Oa(account), true).await;
         let me = self.clone();
         tokio::spawn(async move { me.publish_records().await });
         Ok(OaView {
@@ -580,7 +523,12 @@ impl Oa {
         self.inner.store.put_broadcast(&b)?;
         self.inner.store.flush_async().await?;
         drop(slot_guard);
-        let gossiped = self.inner.net.publish(topic(&account), bytes).await.is_ok();
+        let gossiped = self
+            .inner
+            .net
+            .publish(Topic::Oa(account), bytes)
+            .await
+            .is_ok();
         Ok((hex(&b.id()), gossiped))
     }
 
@@ -591,7 +539,7 @@ impl Oa {
             self.inner.store.follow_oa(&account, None)?;
             self.inner.store.flush_async().await?;
         }
-        self.inner.net.join_topic(topic(&account), true).await;
+        self.inner.net.join_topic(Topic::Oa(account), true).await;
         let me = self.clone();
         tokio::spawn(async move {
             me.connect(&account).await;
@@ -653,7 +601,7 @@ impl Oa {
         }
         self.inner.store.flush_async().await?;
         if self.inner.store.owned_oa(&account)?.is_none() {
-            self.inner.net.join_topic(topic(&account), false).await;
+            self.inner.net.join_topic(Topic::Oa(account), false).await;
         }
         Ok(())
     }
@@ -673,10 +621,8 @@ impl Oa {
             }
         }
         for p in self.inner.net.peers().await.unwrap_or_default() {
-            if let Ok(id) = p.peer_id.parse() {
-                if !peers.contains(&id) {
-                    peers.push(id);
-                }
+            if !peers.contains(&p.peer_id) {
+                peers.push(p.peer_id);
             }
         }
         let req = OaRequest::Recent {
@@ -1008,7 +954,7 @@ impl Oa {
                 verified_by: o.verification.map(|v| v.verifier_name),
                 own: true,
                 following: followed.iter().any(|(f, _)| *f == a),
-                subscribers: self.inner.net.topic_peers(topic(&a)).await.ok(),
+                subscribers: self.inner.net.topic_peers(Topic::Oa(a)).await.ok(),
             });
         }
         for (a, p) in followed {
@@ -1163,16 +1109,6 @@ fn decode_reply(data: &[u8]) -> Option<OaReply> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slot_reuse_by_another_broadcast_is_refused() {
-        let mut t = SlotTable::default();
-        let a = AccountKey::generate().unwrap().account_id();
-        assert!(t.claim((a, 1, 1), [1; 32]).is_ok());
-        assert!(t.claim((a, 1, 1), [1; 32]).is_ok());
-        assert!(t.claim((a, 1, 1), [2; 32]).is_err());
-        assert!(t.claim((a, 1, 2), [2; 32]).is_ok());
-    }
 
     #[test]
     fn auto_replies_match_keywords_then_menu_then_default() {

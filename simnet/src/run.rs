@@ -206,8 +206,8 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         .await;
     let deadline = Instant::now() + timeout;
     let mut last = Instant::now();
-    let topic_of = |id: &String| weft_protocol::oa::topic(&id.parse().expect("own account id"));
-    let mut pending: Vec<(usize, String)> =
+    let topic_of = |id: &String| weft_node::net::Topic::Oa(id.parse().expect("own account id"));
+    let mut pending: Vec<(usize, weft_node::net::Topic)> =
         follows.iter().map(|(f, id)| (*f, topic_of(id))).collect();
     // The owner's node must know a subscriber too, or its publish finds no
     // one to send to (gossipsub's "insufficient peers") and the post is lost.

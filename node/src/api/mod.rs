@@ -6,7 +6,7 @@
 //! | --- | --- | --- | --- |
 //! | GET | /v1/status | | [`StatusView`] |
 //! | GET | /v1/id | | [`IdView`] |
-//! | GET | /v1/peers | | `[PeerInfo]` |
+//! | GET | /v1/peers | | [`PeerView`] list |
 //! | POST | /v1/dial | `{"addr"}` | `{"peer_id"}` |
 //! | GET | /v1/events | | Server-Sent Events, one JSON event each |
 //! | POST | /v1/contacts/add | `{"target", "greeting"}` | contact |
@@ -62,7 +62,7 @@ use weft_protocol::{profile::normalize_handle, AccountId, WeftLink};
 
 use crate::chat::{ChatError, ContactView, ConversationView, MessageView, RequestView};
 use crate::error::NodeError;
-use crate::net::{NetError, PeerInfo};
+use crate::net::NetError;
 use crate::node::{handle_for, NodeHandle};
 
 /// Largest request body accepted.
@@ -126,6 +126,9 @@ pub struct DialReply {
 
 /// An API error: status + one-line reason.
 mod moments;
+mod net_view;
+
+pub use net_view::{NetEventView, PeerView};
 
 /// An error answer: HTTP status and a one-line reason.
 #[derive(Debug)]
@@ -141,7 +144,7 @@ impl From<NetError> for ApiError {
     fn from(e: NetError) -> Self {
         let status = match e {
             NetError::Dial { .. } => StatusCode::BAD_GATEWAY,
-            NetError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            NetError::Stopped | NetError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
@@ -276,7 +279,7 @@ async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError
         account_id: node.identity.account.account_id().to_string(),
         name: node.name.clone(),
         listen_addrs: listen.iter().map(|a| a.to_string()).collect(),
-        connected_peers: peers.into_iter().map(|p| p.peer_id).collect(),
+        connected_peers: peers.iter().map(|p| p.peer_id.to_string()).collect(),
         store_bytes: node.store.size_on_disk(),
         known_peers: node.store.known_peer_count(),
         uptime_secs: node.started.elapsed().as_secs(),
@@ -306,8 +309,9 @@ async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
     }))
 }
 
-async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerInfo>>, ApiError> {
-    let mut list = node.net.peers().await?;
+async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerView>>, ApiError> {
+    let mut list: Vec<PeerView> = node.net.peers().await?.iter().map(PeerView::from).collect();
+    // Sorted as text, as the list always was.
     list.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
     Ok(Json(list))
 }
@@ -351,7 +355,7 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
         |(mut rx, mut chat_rx, mut oa_rx, mut moments_rx, mut shutdown)| async move {
             let ev = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return None,
-                ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = rx.recv() => ev.map(|e| serde_json::to_string(&NetEventView::from(&e)).unwrap_or_default()),
                 ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = moments_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),

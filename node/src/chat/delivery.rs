@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use libp2p::{identity, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use tokio::sync::Notify;
 use weft_protocol::{
     chat::{item_hash, Delivery, DeliveryAck},
@@ -21,7 +21,7 @@ use weft_protocol::{
 };
 
 use super::service::{Chat, ChatEvent};
-use crate::net::{records, AppProtocol};
+use crate::net::{card_peer, records, AppProtocol};
 use crate::store::chat::{MsgStatus, OutboxEntry};
 
 /// Sealed bytes per delivery round (one Noise message, with room for framing).
@@ -34,13 +34,6 @@ pub(crate) const HOLDERS: usize = 3;
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long to try to connect to a device.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
-
-/// The libp2p peer id of a card's device.
-pub fn card_peer(card: &Card) -> Option<PeerId> {
-    identity::ed25519::PublicKey::try_from_bytes(&card.device_key())
-        .ok()
-        .map(|k| identity::PublicKey::from(k).to_peer_id())
-}
 
 fn card_addrs(card: &Card) -> Vec<Multiaddr> {
     card.body
@@ -150,15 +143,9 @@ impl Chat {
 
     /// A connected device of `account`, or one we could dial.
     pub(crate) async fn reach(&self, account: &AccountId) -> Option<PeerId> {
-        let want = account.to_string();
         if let Ok(peers) = self.inner.net.peers().await {
-            if let Some(p) = peers
-                .iter()
-                .find(|p| p.account_id.as_deref() == Some(want.as_str()))
-            {
-                if let Ok(id) = p.peer_id.parse() {
-                    return Some(id);
-                }
+            if let Some(p) = peers.iter().find(|p| p.account_id == Some(*account)) {
+                return Some(p.peer_id);
             }
         }
         // A card we hold (from their request/accept), then the DHT's record.

@@ -15,7 +15,6 @@ mod delivery;
 mod inbound;
 mod service;
 
-pub use delivery::card_peer;
 pub(crate) use delivery::{dial_card, lookup_card};
 pub use service::{
     Chat, ChatError, ChatEvent, ContactView, ConversationView, MessageView, RequestView,
