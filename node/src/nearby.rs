@@ -520,10 +520,8 @@ impl Nearby {
             return;
         };
         match ev {
-            Some(NetEvent::LanPeerFound { peer_id, .. }) => {
-                if st.lan.len() < MAX_FOUND {
-                    st.lan.insert(peer_id, Instant::now());
-                }
+            Some(NetEvent::LanPeerFound { peer_id, .. }) if st.lan.len() < MAX_FOUND => {
+                st.lan.insert(peer_id, Instant::now());
             }
             Some(NetEvent::LanPeerExpired { peer_id }) => {
                 st.lan.remove(&peer_id);

@@ -233,7 +233,7 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         let until = deadline.min(Instant::now() + Duration::from_secs(5));
         let asks = pending.iter().map(|(f, topic)| {
             let h = sim.handle(*f).cloned();
-            let topic = topic.clone();
+            let topic = *topic;
             async move {
                 let Some(h) = h else { return true };
                 matches!(

@@ -178,16 +178,30 @@ impl GossipReaders {
         rx
     }
 
-    /// Hands a message to its kind's reader; gives it back if there is none
-    /// or its queue is full.
-    fn hand_over(&self, msg: GossipMessage) -> Result<(), GossipMessage> {
-        match self.queues.get(&msg.topic.kind()) {
-            Some(q) => q.try_send(msg).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(m) | mpsc::error::TrySendError::Closed(m) => m,
-            }),
-            None => Err(msg),
-        }
+    /// Hands a message to its kind's reader, or says why nobody will read it.
+    fn hand_over(&self, msg: GossipMessage) -> Result<(), Unread> {
+        let Some(q) = self.queues.get(&msg.topic.kind()) else {
+            return Err(Unread::NoReader);
+        };
+        q.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Unread::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => Unread::ReaderGone,
+        })
     }
+}
+
+/// Why a message that passed the relay check was not handed to a reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+enum Unread {
+    /// No service registered for its topic kind.
+    #[error("no service reads this kind of topic")]
+    NoReader,
+    /// The reader is behind.
+    #[error("the reader's queue is full")]
+    QueueFull,
+    /// The reader has stopped.
+    #[error("the reader has stopped")]
+    ReaderGone,
 }
 
 /// What the network task keeps to judge gossip.
@@ -267,9 +281,9 @@ impl EventLoop {
         match self.relay.readers.hand_over(msg) {
             Ok(()) if verdict == Verdict::ByReader => None,
             Ok(()) => Some(true),
-            Err(_) => {
+            Err(why) => {
                 // Valid as far as a relay can tell; nobody can read it now.
-                tracing::warn!(%topic, "gossip queue full; relaying the message unread");
+                tracing::warn!(%topic, reason = %why, "relaying a gossip message unread");
                 Some(true)
             }
         }
@@ -372,9 +386,12 @@ mod tests {
             data: vec![1],
             pending: None,
         };
-        assert!(readers.hand_over(msg(Topic::Oa(a))).is_err());
+        assert_eq!(readers.hand_over(msg(Topic::Oa(a))), Err(Unread::NoReader));
         assert!(readers.hand_over(msg(Topic::Moments(a))).is_ok());
-        assert!(readers.hand_over(msg(Topic::Moments(a))).is_err());
+        assert_eq!(
+            readers.hand_over(msg(Topic::Moments(a))),
+            Err(Unread::QueueFull)
+        );
         assert_eq!(rx.try_recv().map(|m| m.topic).ok(), Some(Topic::Moments(a)));
     }
 }
