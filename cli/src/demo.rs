@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use serde::{de::DeserializeOwned, Serialize};
+use weft_node::api::PeerView as PeerInfo;
 use weft_node::api::{
     chat::{AddContact, ContactBody, SendBody},
     moments::{ActionBody, PostBody},
@@ -18,7 +19,6 @@ use weft_node::api::{
 use weft_node::chat::{ContactView, MessageView, RequestView};
 use weft_node::moments::FeedEntry;
 use weft_node::nearby::{NearbyView, RadarOn};
-use weft_node::net::PeerInfo;
 use weft_node::oa::{OaView, PostView};
 use weft_node::{NodeConfig, RunningNode};
 

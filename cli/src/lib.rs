@@ -15,6 +15,7 @@ use clap::Parser;
 
 pub use args::{BlobCommand, ChatCommand, Cli, Command, ContactsCommand, OaCommand};
 pub use client::Client;
+use weft_node::api::PeerView as PeerInfo;
 use weft_node::api::{
     chat::{AddContact, ContactBody, RecallBody, SendBody},
     nearby::{FoundView, HandleBody, HandleClaimed, NearbyBody, RadarView},
@@ -23,7 +24,6 @@ use weft_node::api::{
 };
 use weft_node::chat::{ContactView, ConversationView, MessageView, RequestView};
 use weft_node::nearby::{NearbyView, RadarOn};
-use weft_node::net::PeerInfo;
 use weft_node::oa::{OaView, PostView};
 use weft_protocol::oa::Part;
 

@@ -6,6 +6,7 @@
 //! so scripts that read `weft --json` see the same bytes.
 
 use serde::Serialize;
+use weft_node::api::PeerView as PeerInfo;
 use weft_node::api::{
     nearby::{FoundView, RadarView},
     oa::{IssuedCertificate, OaAnswer, OaMessageView, Published},
@@ -14,7 +15,6 @@ use weft_node::api::{
 use weft_node::chat::{ContactView, ConversationView, MessageView, RequestView};
 use weft_node::moments::FeedEntry;
 use weft_node::nearby::NearbyView;
-use weft_node::net::PeerInfo;
 use weft_node::oa::{OaView, PostView};
 
 /// Pretty JSON in the value's field order (`status`, `id`, `dial`).

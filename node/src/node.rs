@@ -136,8 +136,10 @@ impl RunningNode {
             }
         };
         let (inbound_tx, inbound_rx) = tokio::sync::mpsc::channel(256);
-        let (gossip_tx, gossip_rx) = tokio::sync::mpsc::channel(1024);
-        let (moments_tx, moments_rx) = tokio::sync::mpsc::channel(1024);
+        // Each service that reads a kind of gossip topic registers for it here.
+        let mut gossip = net::GossipReaders::default();
+        let gossip_rx = gossip.register(net::TopicKind::Oa, 1024);
+        let moments_rx = gossip.register(net::TopicKind::Moments, 1024);
         let (net, net_task) = net::spawn(net::NetConfig {
             identity: identity.clone(),
             name: name.clone(),
@@ -150,8 +152,7 @@ impl RunningNode {
                 memory_transport: cfg.memory_transport.clone(),
             },
             inbound: inbound_tx,
-            gossip: gossip_tx,
-            moments: moments_tx,
+            gossip,
         })
         .map_err(|e| match e {
             net::NetError::Listen { addr, reason } => NodeError::Listen {

@@ -5,7 +5,8 @@
 //! carrying a post, a tombstone, a reaction (like, unlike, comment, reply)
 //! or the author's settings. Relays check what they can without keys
 //! ([`Item::check`]: signature, size, structure, who may sign what on this
-//! topic); readers additionally decrypt and apply the audience rules.
+//! topic; with author and freshness, [`relay::check_item`]); readers
+//! additionally decrypt and apply the audience rules.
 //!
 //! Encryption: each post (and each reaction, and each image) gets a fresh
 //! random 32-byte key; content is ChaCha20-Poly1305 under it with nonce 0
@@ -25,6 +26,8 @@
 //! encryption, not by the viewer's app.
 
 use serde::{Deserialize, Serialize};
+
+pub mod relay;
 
 use crate::identity::{AccountId, AccountKey, SignatureBytes};
 

@@ -8,7 +8,8 @@
 //! within it (1..=quota). A broadcast whose period doesn't match its own
 //! timestamp, whose seq is over quota, or that reuses a slot another
 //! broadcast already took (equivocation), is invalid. Broadcasts are public:
-//! plaintext, signed, on gossipsub topic `weft/oa/<account id>`.
+//! plaintext, signed, on gossipsub topic `weft/oa/<account id>`; every node
+//! checks them with [`relay::check_broadcast`] before forwarding.
 //!
 //! The `/weft/oa/1` requests and answers (backfill, search, questions) are
 //! in [`request`] and re-exported here.
@@ -21,6 +22,8 @@ pub use request::{
 };
 
 use serde::{Deserialize, Serialize};
+
+pub mod relay;
 
 use crate::card::{Card, CardError};
 use crate::identity::{AccountId, AccountKey, SignatureBytes};

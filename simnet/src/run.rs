@@ -208,8 +208,8 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         .await;
     let deadline = Instant::now() + timeout;
     let mut last = Instant::now();
-    let topic_of = |id: &String| weft_protocol::oa::topic(&id.parse().expect("own account id"));
-    let mut pending: Vec<(usize, String)> =
+    let topic_of = |id: &String| weft_node::net::Topic::Oa(id.parse().expect("own account id"));
+    let mut pending: Vec<(usize, weft_node::net::Topic)> =
         follows.iter().map(|(f, id)| (*f, topic_of(id))).collect();
     // The owner's node must know a subscriber too, or its publish finds no
     // one to send to (gossipsub's "insufficient peers") and the post is lost.
@@ -235,7 +235,7 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         let until = deadline.min(Instant::now() + Duration::from_secs(5));
         let asks = pending.iter().map(|(f, topic)| {
             let h = sim.handle(*f).cloned();
-            let topic = topic.clone();
+            let topic = *topic;
             async move {
                 let Some(h) = h else { return true };
                 matches!(

@@ -143,7 +143,7 @@ async fn main() {
     wait("acceptances", || nodes[1..].iter().all(friends_of)).await;
     eprintln!("{:.1}s: acceptances arrived", setup.elapsed().as_secs_f64());
     // Every friend subscribed to the author's topic (as the author sees it).
-    let topic = weft_protocol::moments::topic(&author_id);
+    let topic = weft_node::net::Topic::Moments(author_id);
     let start = Instant::now();
     loop {
         let n = author.net.topic_peers(topic.clone()).await.unwrap_or(0);

@@ -61,7 +61,7 @@ impl From<NetError> for ApiError {
     fn from(e: NetError) -> Self {
         let status = match e {
             NetError::Dial { .. } => StatusCode::BAD_GATEWAY,
-            NetError::Stopped => StatusCode::SERVICE_UNAVAILABLE,
+            NetError::Stopped | NetError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())

@@ -10,7 +10,7 @@
 //! | --- | --- | --- | --- | --- |
 //! | `node.rs` | GET | /v1/status | | [`StatusView`] |
 //! | `node.rs` | GET | /v1/id | | [`IdView`] |
-//! | `node.rs` | GET | /v1/peers | | `[PeerInfo]` |
+//! | `node.rs` | GET | /v1/peers | | [`PeerView`] list |
 //! | `node.rs` | POST | /v1/dial | [`DialRequest`] | [`DialReply`] |
 //! | `node.rs` | GET | /v1/events | | Server-Sent Events, one JSON event each |
 //! | `chat.rs` | POST | /v1/contacts/add | [`AddContact`](chat::AddContact) | contact |
@@ -66,11 +66,13 @@ pub mod chat;
 mod error;
 pub mod moments;
 pub mod nearby;
+mod net_view;
 pub mod node;
 pub mod oa;
 
 use error::sorted;
 pub use error::{ApiError, ErrorBody};
+pub use net_view::{NetEventView, PeerView};
 pub use node::{DialReply, DialRequest, IdView, StatusView};
 
 /// Largest request body accepted (blobs and images have their own limits).

@@ -19,8 +19,8 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 use weft_protocol::WeftLink;
 
+use super::net_view::{NetEventView, PeerView};
 use super::{ApiError, Shared};
-use crate::net::PeerInfo;
 use crate::node::handle_for;
 
 /// How long a dial may take before the API answers 504.
@@ -98,7 +98,7 @@ async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError
         account_id: node.identity.account.account_id().to_string(),
         name: node.name.clone(),
         listen_addrs: listen.iter().map(|a| a.to_string()).collect(),
-        connected_peers: peers.into_iter().map(|p| p.peer_id).collect(),
+        connected_peers: peers.iter().map(|p| p.peer_id.to_string()).collect(),
         store_bytes: node.store.size_on_disk(),
         known_peers: node.store.known_peer_count(),
         uptime_secs: node.started.elapsed().as_secs(),
@@ -128,8 +128,9 @@ async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
     }))
 }
 
-async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerInfo>>, ApiError> {
-    let mut list = node.net.peers().await?;
+async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerView>>, ApiError> {
+    let mut list: Vec<PeerView> = node.net.peers().await?.iter().map(PeerView::from).collect();
+    // Sorted as text, as the list always was.
     list.sort_by(|a, b| a.peer_id.cmp(&b.peer_id));
     Ok(Json(list))
 }
@@ -173,7 +174,7 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
         |(mut rx, mut chat_rx, mut oa_rx, mut moments_rx, mut shutdown)| async move {
             let ev = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return None,
-                ev = rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = rx.recv() => ev.map(|e| serde_json::to_string(&NetEventView::from(&e)).unwrap_or_default()),
                 ev = chat_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = moments_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),

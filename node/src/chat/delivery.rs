@@ -12,7 +12,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use libp2p::{identity, Multiaddr, PeerId};
+use libp2p::{Multiaddr, PeerId};
 use tokio::sync::Notify;
 use weft_protocol::{
     chat::{item_hash, Delivery, DeliveryAck},
@@ -21,7 +21,7 @@ use weft_protocol::{
 };
 
 use super::{Chat, ChatEvent};
-use crate::net::{records, AppProtocol, Net, NetError};
+use crate::net::{card_peer, records, AppProtocol, Net, NetError};
 use crate::store::chat::{MsgStatus, OutboxEntry};
 use crate::store::StoreError;
 
@@ -66,13 +66,6 @@ enum DeliveryError {
     /// The recipient answered but acknowledged none of the batch.
     #[error("recipient acknowledged nothing")]
     NothingAcknowledged,
-}
-
-/// The libp2p peer id of a card's device.
-pub fn card_peer(card: &Card) -> Option<PeerId> {
-    identity::ed25519::PublicKey::try_from_bytes(&card.device_key())
-        .ok()
-        .map(|k| identity::PublicKey::from(k).to_peer_id())
 }
 
 fn card_addrs(card: &Card) -> Vec<Multiaddr> {
@@ -185,15 +178,9 @@ impl Chat {
 
     /// A connected device of `account`, or one we could dial.
     async fn reach(&self, account: &AccountId) -> Option<PeerId> {
-        let want = account.to_string();
         if let Ok(peers) = self.net().peers().await {
-            if let Some(p) = peers
-                .iter()
-                .find(|p| p.account_id.as_deref() == Some(want.as_str()))
-            {
-                if let Ok(id) = p.peer_id.parse() {
-                    return Some(id);
-                }
+            if let Some(p) = peers.iter().find(|p| p.account_id == Some(*account)) {
+                return Some(p.peer_id);
             }
         }
         // A card we hold (from their request/accept), then the DHT's record.

@@ -41,7 +41,6 @@ use crate::net::Net;
 use crate::store::chat::{ContactState, MsgStatus};
 use crate::store::{Store, StoreError};
 
-pub use delivery::card_peer;
 pub(crate) use delivery::{dial_card, lookup_card};
 
 /// Chat failures, each with what the user can do.

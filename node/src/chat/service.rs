@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use tokio::sync::{broadcast, watch};
-use weft_protocol::{AccountId, Kind};
+use weft_protocol::Kind;
 
 use super::{Chat, ChatError, Inner};
 use crate::context::Context;
@@ -64,15 +64,12 @@ impl Chat {
                 tokio::select! {
                     _ = shutdown.wait_for(|s| *s) => return,
                     ev = events.recv() => match ev {
-                        Ok(NetEvent::PeerIdentified { peer_id, account_id, .. }) => {
-                            if let Ok(acct) = account_id.parse::<AccountId>() {
-                                // Our friend is back: deliver now rather than at the next backoff.
-                                chat.wake(&acct);
-                                if chat.store().outbox_has(&acct).unwrap_or(false) {
-                                    chat.kick(acct);
-                                }
+                        Ok(NetEvent::PeerIdentified { peer_id: peer, account_id: acct, .. }) => {
+                            // Our friend is back: deliver now rather than at the next backoff.
+                            chat.wake(&acct);
+                            if chat.store().outbox_has(&acct).unwrap_or(false) {
+                                chat.kick(acct);
                             }
-                            let Ok(peer) = peer_id.parse::<PeerId>() else { continue };
                             // A holder of our mail (a peer near our mailbox key, found by
                             // the last check) is back: ask it, once in a while. Until the
                             // DHT named any, ask whoever we meet.

@@ -10,7 +10,7 @@ use libp2p::PeerId;
 use weft_protocol::{hex, moments};
 
 use super::{parse_post, Moments, MomentsError};
-use crate::chat::card_peer;
+use crate::net::card_peer;
 
 /// Most holders asked for an image.
 const MAX_HOLDERS: usize = 12;
@@ -64,9 +64,7 @@ impl Moments {
                 holders.push(peer);
             }
             for peer in self.inner.net.peers().await.unwrap_or_default() {
-                if let Ok(p) = peer.peer_id.parse() {
-                    holders.push(p);
-                }
+                holders.push(peer.peer_id);
             }
             let mut seen = HashSet::new();
             holders.retain(|h| seen.insert(*h));

@@ -26,7 +26,6 @@
 
 mod audience;
 mod feed;
-mod gossip;
 mod image;
 mod inbound;
 mod ingest;
@@ -53,8 +52,6 @@ use crate::home::Identity;
 use crate::net::Net;
 use crate::store::chat::ContactState;
 use crate::store::{Store, StoreError};
-
-pub use gossip::check_gossip;
 
 /// Moments failures, worded for the user.
 #[derive(Debug, thiserror::Error)]

@@ -6,11 +6,12 @@
 use weft_protocol::{
     blob::parse_blob_hex,
     hex,
-    moments::{self, topic, ImageRef, Item, ItemBody, Link, Payload, PostContent, ReactionContent},
+    moments::{self, ImageRef, Item, ItemBody, Link, Payload, PostContent, ReactionContent},
     AccountId, Kind,
 };
 
 use super::{parse_post, Audience, Moments, MomentsError, MomentsEvent};
+use crate::net::Topic;
 use crate::store::moments::{PostRecord, ReactionRecord};
 
 /// The AEAD tag sealed images carry: a staged blob's size minus this is the
@@ -82,7 +83,7 @@ impl Moments {
         if let Err(e) = self
             .inner
             .net
-            .publish(topic(&item.body.author), bytes)
+            .publish(Topic::Moments(item.body.author), bytes)
             .await
         {
             tracing::debug!(error = %e, "moments item not gossiped now; friends will backfill");

@@ -8,16 +8,14 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use tokio::sync::{broadcast, mpsc};
-use weft_protocol::{
-    moments::{topic, Item},
-    AccountId, Kind,
-};
+use weft_protocol::{moments::Item, AccountId, Kind};
 
 use super::ingest::{Rejection, Verdict};
 use super::{Inner, Moments};
 use crate::blobs::Blobs;
 use crate::chat::{Chat, ChatEvent};
 use crate::context::Context;
+use crate::net::Topic;
 use crate::net::{GossipMessage, NetEvent};
 
 /// How often the joined topics are compared with the friend list, in case a
@@ -68,7 +66,7 @@ impl Moments {
                     },
                     ev = net_events.recv() => {
                         if let Ok(NetEvent::PeerIdentified { peer_id, account_id, .. }) = ev {
-                            me.on_identified(&peer_id, &account_id);
+                            me.on_identified(peer_id, account_id);
                         }
                     }
                     ev = chat_events.recv() => {
@@ -97,34 +95,26 @@ impl Moments {
             (join, leave)
         };
         for a in &join {
-            self.inner.net.join_topic(topic(a), true).await;
+            self.inner.net.join_topic(Topic::Moments(*a), true).await;
         }
         for a in leave {
-            self.inner.net.join_topic(topic(&a), false).await;
+            self.inner.net.join_topic(Topic::Moments(a), false).await;
         }
         // A new friend: catch up on what they posted before.
         if !join.is_empty() {
             for p in self.inner.net.peers().await.unwrap_or_default() {
                 if p.account_id
-                    .as_deref()
-                    .and_then(|a| a.parse().ok())
-                    .is_some_and(|a: AccountId| join.contains(&a) && a != self.me())
+                    .is_some_and(|a| join.contains(&a) && a != self.me())
                 {
-                    if let Ok(peer) = p.peer_id.parse() {
-                        let me = self.clone();
-                        tokio::spawn(async move { me.backfill_from(peer, true).await });
-                    }
+                    let (me, peer) = (self.clone(), p.peer_id);
+                    tokio::spawn(async move { me.backfill_from(peer, true).await });
                 }
             }
         }
     }
 
     /// A device identified itself: if it belongs to a friend (or to us), backfill from it.
-    fn on_identified(&self, peer_id: &str, account_id: &str) {
-        let (Ok(peer), Ok(account)) = (peer_id.parse::<PeerId>(), account_id.parse::<AccountId>())
-        else {
-            return;
-        };
+    fn on_identified(&self, peer: PeerId, account: AccountId) {
         if account != self.me() && !self.is_friend(&account) {
             return;
         }

@@ -66,7 +66,7 @@ pub async fn find_handle(net: &Net, handle: &str) -> Result<FoundHandle, NearbyE
         account_id: account.to_string(),
         fingerprint: fingerprint(&account),
         name: winner.card.body.name.clone(),
-        peer_id: crate::chat::card_peer(&winner.card).map(|p| p.to_string()),
+        peer_id: crate::net::card_peer(&winner.card).map(|p| p.to_string()),
         other_claims: others,
         card: Some(winner.card),
     })

@@ -139,17 +139,11 @@ impl Nearby {
             return;
         };
         match ev {
-            Some(NetEvent::LanPeerFound { peer_id, .. }) => {
-                if let Ok(p) = peer_id.parse() {
-                    if st.lan.len() < MAX_FOUND {
-                        st.lan.insert(p, Instant::now());
-                    }
-                }
+            Some(NetEvent::LanPeerFound { peer_id, .. }) if st.lan.len() < MAX_FOUND => {
+                st.lan.insert(peer_id, Instant::now());
             }
             Some(NetEvent::LanPeerExpired { peer_id }) => {
-                if let Ok(p) = peer_id.parse::<PeerId>() {
-                    st.lan.remove(&p);
-                }
+                st.lan.remove(&peer_id);
             }
             _ => {}
         }
@@ -193,7 +187,7 @@ impl Nearby {
                 // The card must name the device that answered: a peer cannot
                 // show someone else's profile as its own.
                 let valid = p.verify().is_ok()
-                    && crate::chat::card_peer(&p.body.card) == Some(peer)
+                    && crate::net::card_peer(&p.body.card) == Some(peer)
                     && p.body.visible_until > weft_protocol::unix_now();
                 if !valid {
                     tracing::warn!(%peer, "ignoring a profile that is unsigned, expired or not this peer's");

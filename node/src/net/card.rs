@@ -2,15 +2,25 @@
 //! signed [`Card`]. Frames are a 4-byte big-endian length and an envelope;
 //! the length is checked against the card limit before any byte is buffered,
 //! so an oversized or garbage frame ends that stream with an error and
-//! nothing else.
+//! nothing else. [`card_peer`] maps a card to the device (peer id) it
+//! certifies.
 
 use std::io;
 
 use futures::{AsyncRead, AsyncWrite, AsyncWriteExt};
 
 use super::frame::{read_frame, write_frame};
-use libp2p::StreamProtocol;
+use libp2p::{identity, PeerId, StreamProtocol};
 use weft_protocol::{Card, Kind, CARD_PROTOCOL};
+
+/// The libp2p peer id of the device a card certifies (`None` if its device
+/// key is not a valid ed25519 key). Every service that dials a contact, an
+/// official account or a nearby person goes through this.
+pub fn card_peer(card: &Card) -> Option<PeerId> {
+    identity::ed25519::PublicKey::try_from_bytes(&card.device_key())
+        .ok()
+        .map(|k| identity::PublicKey::from(k).to_peer_id())
+}
 
 /// The protocol id.
 pub const PROTOCOL: StreamProtocol = StreamProtocol::new(CARD_PROTOCOL);

@@ -1,19 +1,37 @@
 //! The network actor. One task ([`event_loop`]) owns the libp2p `Swarm`;
 //! the rest of the node holds a cheap [`Net`] handle that sends typed
 //! [`NetCommand`]s with `oneshot` replies, and subscribes to [`NetEvent`]s.
+//!
+//! The loop's work is split by concern: `peers.rs` (connections, dials,
+//! cards, identify, mDNS), `dht.rs` (Kademlia records and providers),
+//! [`gossip`] (topics, relay checks, verdicts) and `requests.rs` (the
+//! application request-response protocols). Every reply the loop owes waits
+//! in a capped `pending::Pending` map. The network layer knows topics and
+//! protocols, never services: gossip checks are pure functions in
+//! `weft_protocol`, and services are reached only through queues.
 
 pub mod behaviour;
 pub mod card;
+mod command;
+mod dht;
 mod event_loop;
 pub mod frame;
+pub mod gossip;
 mod keep;
+mod peers;
+pub mod pending;
 pub mod records;
+mod requests;
 
 use libp2p::{Multiaddr, PeerId};
-use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, mpsc, oneshot};
+use weft_protocol::AccountId;
 
 pub use behaviour::SwarmOptions;
+pub use card::card_peer;
+pub use command::NetCommand;
+pub use event_loop::{spawn, NetConfig};
+pub use gossip::{GossipMessage, GossipReaders, PendingValidation, Topic, TopicKind};
 
 /// Listen addresses others can dial: all but the unspecified ones
 /// (`0.0.0.0`, `::`), as text (for cards, links and `weft id`).
@@ -30,12 +48,11 @@ pub fn dialable(addrs: &[Multiaddr]) -> Vec<String> {
         .map(|a| a.to_string())
         .collect()
 }
-pub use event_loop::{spawn, NetConfig};
 
 /// Network-layer failures.
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
-    /// Building the swarm failed.
+    /// Building the swarm failed (libp2p's own reason).
     #[error("cannot build the network stack: {0}")]
     Build(String),
     /// Listening failed.
@@ -43,7 +60,7 @@ pub enum NetError {
     Listen {
         /// Address asked for.
         addr: Multiaddr,
-        /// Why it failed (e.g. address in use).
+        /// libp2p's reason, with its causes (e.g. address in use).
         reason: String,
     },
     /// Dialling failed.
@@ -51,7 +68,7 @@ pub enum NetError {
     Dial {
         /// Address dialled.
         addr: Multiaddr,
-        /// Why.
+        /// libp2p's reason, with its causes.
         reason: String,
     },
     /// A request to a peer failed.
@@ -59,15 +76,22 @@ pub enum NetError {
     Request {
         /// The peer.
         peer: PeerId,
-        /// Why.
+        /// libp2p's reason (one failure may answer several waiters, and
+        /// libp2p's dial errors cannot be cloned, hence text).
         reason: String,
     },
-    /// Gossip refused to publish.
+    /// Gossip refused to publish (e.g. no peer subscribed yet).
     #[error("could not publish: {0}")]
-    Publish(String),
-    /// The DHT could not store a record.
+    Publish(#[source] libp2p::gossipsub::PublishError),
+    /// The local DHT store refused a record.
     #[error("DHT: {0}")]
-    Dht(String),
+    DhtStore(#[source] libp2p::kad::store::Error),
+    /// No DHT peer stored the record.
+    #[error("DHT: {0}")]
+    DhtPut(#[source] libp2p::kad::PutRecordError),
+    /// Too many requests of this kind are already waiting for answers.
+    #[error(transparent)]
+    Busy(#[from] pending::Full),
     /// The network task has stopped.
     #[error("the node is shutting down")]
     Stopped,
@@ -77,59 +101,59 @@ pub enum NetError {
 pub type PeerAddrList = Vec<(PeerId, Vec<Multiaddr>)>;
 
 /// What we know about a connected peer.
-#[derive(Clone, Debug, Serialize, Deserialize)]
+#[derive(Clone, Debug)]
 pub struct PeerInfo {
     /// libp2p peer id.
-    pub peer_id: String,
+    pub peer_id: PeerId,
     /// Remote addresses of the open connections.
-    pub addrs: Vec<String>,
+    pub addrs: Vec<Multiaddr>,
     /// The account this device speaks for, once its card arrived.
-    pub account_id: Option<String>,
+    pub account_id: Option<AccountId>,
     /// Display name from its card.
     pub name: Option<String>,
 }
 
-/// Things the network tells the rest of the node.
-#[derive(Clone, Debug, Serialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+/// Things the network tells the rest of the node (and, rendered as JSON by
+/// the API, `/v1/events`).
+#[derive(Clone, Debug)]
 pub enum NetEvent {
     /// Now listening on an address.
     Listening {
         /// The address.
-        addr: String,
+        addr: Multiaddr,
     },
     /// First connection to a peer opened.
     PeerConnected {
         /// Who.
-        peer_id: String,
+        peer_id: PeerId,
         /// Remote address.
-        addr: String,
+        addr: Multiaddr,
     },
     /// Last connection to a peer closed.
     PeerDisconnected {
         /// Who.
-        peer_id: String,
+        peer_id: PeerId,
     },
     /// A peer's verified card arrived: we know which account it speaks for.
     PeerIdentified {
         /// Device.
-        peer_id: String,
+        peer_id: PeerId,
         /// Account.
-        account_id: String,
+        account_id: AccountId,
         /// Display name.
         name: String,
     },
     /// mDNS stopped seeing a LAN peer.
     LanPeerExpired {
         /// Who.
-        peer_id: String,
+        peer_id: PeerId,
     },
-    /// mDNS found a peer on the LAN.
+    /// mDNS (or a connection from our own subnet) found a peer on the LAN.
     LanPeerFound {
         /// Who.
-        peer_id: String,
+        peer_id: PeerId,
         /// Where.
-        addr: String,
+        addr: Multiaddr,
     },
 }
 
@@ -150,27 +174,6 @@ pub enum AppProtocol {
     Sync,
 }
 
-/// A gossip message that passed validation, for the service that owns its topic.
-#[derive(Clone, Debug)]
-pub struct GossipMessage {
-    /// Topic.
-    pub topic: String,
-    /// Payload (an envelope).
-    pub data: Vec<u8>,
-    /// Set when the service must give the verdict ([`Net::validate`]):
-    /// gossipsub holds the message, unforwarded, until then.
-    pub pending: Option<PendingValidation>,
-}
-
-/// A gossip message waiting for a service's accept or reject.
-#[derive(Clone, Debug)]
-pub struct PendingValidation {
-    /// Gossipsub's id of the message.
-    pub id: libp2p::gossipsub::MessageId,
-    /// The peer it came from.
-    pub source: PeerId,
-}
-
 /// A request from a peer, for a service to answer with [`Net::respond`].
 #[derive(Debug)]
 pub struct InboundRequest {
@@ -184,140 +187,13 @@ pub struct InboundRequest {
     pub responder: u64,
 }
 
-/// A request to the network task.
-#[derive(Debug)]
-pub enum NetCommand {
-    /// Connect to an address; replies once connected (or failed).
-    Dial {
-        /// Where.
-        addr: Multiaddr,
-        /// The connected peer, or why not.
-        reply: oneshot::Sender<Result<PeerId, NetError>>,
-    },
-    /// Connected peers.
-    Peers {
-        /// The answer.
-        reply: oneshot::Sender<Vec<PeerInfo>>,
-    },
-    /// Current listen addresses.
-    ListenAddrs {
-        /// The answer.
-        reply: oneshot::Sender<Vec<Multiaddr>>,
-    },
-    /// Connect to a known peer (no-op if connected).
-    DialPeer {
-        /// Who.
-        peer: PeerId,
-        /// Where it may be.
-        addrs: Vec<Multiaddr>,
-        /// Connected, or why not.
-        reply: oneshot::Sender<Result<(), NetError>>,
-    },
-    /// Send a request on an application protocol.
-    Request {
-        /// Protocol.
-        protocol: AppProtocol,
-        /// To whom.
-        peer: PeerId,
-        /// Bytes.
-        data: Vec<u8>,
-        /// The response, or why none came.
-        reply: oneshot::Sender<Result<Vec<u8>, NetError>>,
-    },
-    /// Answer an [`InboundRequest`].
-    Respond {
-        /// Protocol of the request.
-        protocol: AppProtocol,
-        /// From the request.
-        responder: u64,
-        /// Response bytes.
-        data: Vec<u8>,
-    },
-    /// Refuse an [`InboundRequest`]: its stream is closed without an answer.
-    Decline {
-        /// Protocol of the request.
-        protocol: AppProtocol,
-        /// From the request.
-        responder: u64,
-    },
-    /// Store a record in the DHT (and locally).
-    PutRecord {
-        /// Record key.
-        key: Vec<u8>,
-        /// Record value.
-        value: Vec<u8>,
-        /// Stored with at least one peer, or why not.
-        reply: oneshot::Sender<Result<(), NetError>>,
-    },
-    /// Look a record up in the DHT.
-    GetRecord {
-        /// Record key.
-        key: Vec<u8>,
-        /// Every valid value found (may be empty).
-        reply: oneshot::Sender<Vec<Vec<u8>>>,
-    },
-    /// The peers closest to a key in the DHT.
-    ClosestPeers {
-        /// The key.
-        key: Vec<u8>,
-        /// Peers with their known addresses, closest first.
-        reply: oneshot::Sender<Vec<(PeerId, Vec<Multiaddr>)>>,
-    },
-    /// Join or leave a gossip topic.
-    Subscribe {
-        /// Topic.
-        topic: String,
-        /// Join (true) or leave (false).
-        on: bool,
-    },
-    /// How many peers we know are subscribed to a topic.
-    TopicPeers {
-        /// Topic.
-        topic: String,
-        /// Count.
-        reply: oneshot::Sender<usize>,
-    },
-    /// The verdict on a gossip message a service was asked to judge.
-    Validate {
-        /// Which message.
-        pending: PendingValidation,
-        /// Forward it (true) or reject it and penalise the sender (false).
-        accept: bool,
-    },
-    /// Publish on a gossip topic.
-    Publish {
-        /// Topic.
-        topic: String,
-        /// Payload.
-        data: Vec<u8>,
-        /// Published to at least one peer, or why not.
-        reply: oneshot::Sender<Result<(), NetError>>,
-    },
-    /// Announce that we provide `key` in the DHT (or stop).
-    Provide {
-        /// The key.
-        key: Vec<u8>,
-        /// Start (true) or stop (false).
-        on: bool,
-    },
-    /// Peers providing `key` in the DHT.
-    Providers {
-        /// The key.
-        key: Vec<u8>,
-        /// Providers with addresses we know for them.
-        reply: oneshot::Sender<PeerAddrList>,
-    },
-    /// Close all connections and stop.
-    Shutdown {
-        /// Sent once the swarm is dropped.
-        reply: oneshot::Sender<()>,
-    },
-}
-
 /// Handle to the network task. Cheap to clone.
 #[derive(Clone)]
 pub struct Net {
     tx: mpsc::Sender<NetCommand>,
+    /// Shutdown is not a command: it has its own channel, so the command
+    /// match never sees it and the loop stops even with commands queued.
+    stop: mpsc::Sender<oneshot::Sender<()>>,
     events: broadcast::Sender<NetEvent>,
     peer_id: PeerId,
 }
@@ -413,36 +289,35 @@ impl Net {
 
     /// Every valid value stored under `key` in the DHT.
     pub async fn get_record(&self, key: Vec<u8>) -> Result<Vec<Vec<u8>>, NetError> {
-        self.ask(|reply| NetCommand::GetRecord { key, reply }).await
+        self.ask(|reply| NetCommand::GetRecord { key, reply })
+            .await?
     }
 
     /// The peers closest to `key`.
-    pub async fn closest_peers(
-        &self,
-        key: Vec<u8>,
-    ) -> Result<Vec<(PeerId, Vec<Multiaddr>)>, NetError> {
+    pub async fn closest_peers(&self, key: Vec<u8>) -> Result<PeerAddrList, NetError> {
         self.ask(|reply| NetCommand::ClosestPeers { key, reply })
-            .await
+            .await?
     }
 
     /// Joins or leaves a gossip topic.
-    pub async fn join_topic(&self, topic: String, on: bool) {
+    pub async fn join_topic(&self, topic: Topic, on: bool) {
         let _ = self.tx.send(NetCommand::Subscribe { topic, on }).await;
     }
 
     /// Peers known to be subscribed to `topic` (e.g. followers online).
-    pub async fn topic_peers(&self, topic: String) -> Result<usize, NetError> {
+    pub async fn topic_peers(&self, topic: Topic) -> Result<usize, NetError> {
         self.ask(|reply| NetCommand::TopicPeers { topic, reply })
             .await
     }
 
     /// Publishes on a gossip topic.
-    pub async fn publish(&self, topic: String, data: Vec<u8>) -> Result<(), NetError> {
+    pub async fn publish(&self, topic: Topic, data: Vec<u8>) -> Result<(), NetError> {
         self.ask(|reply| NetCommand::Publish { topic, data, reply })
             .await?
     }
 
-    /// Gives the verdict on a gossip message handed over with `pending` set.
+    /// Gives the verdict on a gossip message handed over with `pending` set
+    /// (topics whose verdict is [`gossip::Verdict::ByReader`]).
     pub async fn validate(&self, pending: PendingValidation, accept: bool) {
         let _ = self.tx.send(NetCommand::Validate { pending, accept }).await;
     }
@@ -454,11 +329,15 @@ impl Net {
 
     /// Peers that provide `key`, with addresses.
     pub async fn providers(&self, key: Vec<u8>) -> Result<PeerAddrList, NetError> {
-        self.ask(|reply| NetCommand::Providers { key, reply }).await
+        self.ask(|reply| NetCommand::Providers { key, reply })
+            .await?
     }
 
-    /// Closes every connection and stops the task.
+    /// Closes every connection and stops the task; returns once the swarm
+    /// is dropped.
     pub async fn shutdown(&self) -> Result<(), NetError> {
-        self.ask(|reply| NetCommand::Shutdown { reply }).await
+        let (reply, done) = oneshot::channel();
+        self.stop.send(reply).await.map_err(|_| NetError::Stopped)?;
+        done.await.map_err(|_| NetError::Stopped)
     }
 }

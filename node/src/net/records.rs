@@ -3,7 +3,48 @@
 //! prefix, a bounded size, a valid signature by the account the key names,
 //! and not expired.
 
-use weft_protocol::{profile::HandleClaim, AccountId, Card, Kind};
+use weft_protocol::{
+    profile::{HandleClaim, ProfileError},
+    AccountId, Card, CardError, DecodeError, Kind,
+};
+
+/// Why a DHT record was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// The key has none of the prefixes Weft stores records under.
+    #[error("unknown record type")]
+    UnknownKey,
+    /// Not an account record's key.
+    #[error("not an account record key")]
+    NotAccountKey,
+    /// Not a handle claim's key.
+    #[error("not a handle key")]
+    NotHandleKey,
+    /// The value is not the envelope its key calls for.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+    /// An account record's card does not verify.
+    #[error(transparent)]
+    Card(#[from] CardError),
+    /// A handle claim does not verify.
+    #[error(transparent)]
+    Claim(#[from] ProfileError),
+    /// The record is signed by another account than its key names.
+    #[error("record is signed by another account than its key names")]
+    WrongAccount,
+    /// Issued further in the future than clock skew explains.
+    #[error("record is from the future")]
+    FromTheFuture,
+    /// Older than its time to live.
+    #[error("record has expired")]
+    Expired,
+    /// A claim stored under another handle's key.
+    #[error("claim is for another handle than its key")]
+    WrongHandle,
+    /// Another account holds the handle here (first come, first served).
+    #[error("handle `{0}` is already claimed by another account")]
+    HandleTaken(String),
+}
 
 /// Key prefix of account records: `/weft/acct/` + 32-byte account id.
 pub const ACCOUNT_PREFIX: &[u8] = b"/weft/acct/";
@@ -20,21 +61,21 @@ pub fn account_key(account: &AccountId) -> Vec<u8> {
 }
 
 /// Decodes and checks an account record stored under `key`.
-pub fn account_record(key: &[u8], value: &[u8], now: u64) -> Result<Card, String> {
+pub fn account_record(key: &[u8], value: &[u8], now: u64) -> Result<Card, RecordError> {
     let id = key
         .strip_prefix(ACCOUNT_PREFIX)
-        .ok_or("not an account record key")?;
-    let card: Card = weft_protocol::decode(Kind::Card, value).map_err(|e| e.to_string())?;
-    card.verify().map_err(|e| e.to_string())?;
+        .ok_or(RecordError::NotAccountKey)?;
+    let card: Card = weft_protocol::decode(Kind::Card, value)?;
+    card.verify()?;
     if card.account().0.as_slice() != id {
-        return Err("record is signed by another account than its key names".into());
+        return Err(RecordError::WrongAccount);
     }
     let issued = card.body.issued_at;
     if issued > now + MAX_SKEW_SECS {
-        return Err("record is from the future".into());
+        return Err(RecordError::FromTheFuture);
     }
     if issued + ACCOUNT_RECORD_TTL_SECS < now {
-        return Err("record has expired".into());
+        return Err(RecordError::Expired);
     }
     Ok(card)
 }
@@ -93,32 +134,33 @@ pub fn valid_provider_key(key: &[u8]) -> bool {
 }
 
 /// Decodes and checks a handle claim stored under `key`.
-pub fn handle_claim(key: &[u8], value: &[u8]) -> Result<HandleClaim, String> {
-    let handle = key.strip_prefix(HANDLE_PREFIX).ok_or("not a handle key")?;
-    let claim: HandleClaim =
-        weft_protocol::decode(Kind::HandleClaim, value).map_err(|e| e.to_string())?;
-    claim.verify().map_err(|e| e.to_string())?;
+pub fn handle_claim(key: &[u8], value: &[u8]) -> Result<HandleClaim, RecordError> {
+    let handle = key
+        .strip_prefix(HANDLE_PREFIX)
+        .ok_or(RecordError::NotHandleKey)?;
+    let claim: HandleClaim = weft_protocol::decode(Kind::HandleClaim, value)?;
+    claim.verify()?;
     if claim.handle.as_bytes() != handle {
-        return Err("claim is for another handle than its key".into());
+        return Err(RecordError::WrongHandle);
     }
     Ok(claim)
 }
 
 /// Whether a record another peer wants us to store is acceptable.
-pub fn validate(key: &[u8], value: &[u8], now: u64) -> Result<(), String> {
+pub fn validate(key: &[u8], value: &[u8], now: u64) -> Result<(), RecordError> {
     if key.starts_with(ACCOUNT_PREFIX) {
         return account_record(key, value, now).map(|_| ());
     }
     if key.starts_with(HANDLE_PREFIX) {
         return handle_claim(key, value).map(|_| ());
     }
-    Err("unknown record type".into())
+    Err(RecordError::UnknownKey)
 }
 
 /// Handles are first come, first served at every peer that stores them: a
 /// claim by another account never replaces the one we hold (the holder's own
 /// refreshes do). Other records simply replace older ones.
-pub fn may_replace(existing: Option<&[u8]>, new: &[u8]) -> Result<(), String> {
+pub fn may_replace(existing: Option<&[u8]>, new: &[u8]) -> Result<(), RecordError> {
     let (Some(old), Ok(new)) = (
         existing.and_then(|v| weft_protocol::decode::<HandleClaim>(Kind::HandleClaim, v).ok()),
         weft_protocol::decode::<HandleClaim>(Kind::HandleClaim, new),
@@ -128,10 +170,7 @@ pub fn may_replace(existing: Option<&[u8]>, new: &[u8]) -> Result<(), String> {
     if old.account() == new.account() {
         Ok(())
     } else {
-        Err(format!(
-            "handle `{}` is already claimed by another account",
-            old.handle
-        ))
+        Err(RecordError::HandleTaken(old.handle))
     }
 }
 
@@ -152,15 +191,29 @@ mod tests {
         let b = AccountKey::generate().unwrap();
         let now = 1_000_000;
         assert!(validate(&account_key(&a.account_id()), &record(&a, now), now).is_ok());
-        assert!(validate(&account_key(&b.account_id()), &record(&a, now), now).is_err());
-        assert!(validate(
-            &account_key(&a.account_id()),
-            &record(&a, now - 3 * 3600),
-            now
-        )
-        .is_err());
-        assert!(validate(&account_key(&a.account_id()), &record(&a, now + 3600), now).is_err());
-        assert!(validate(b"/other/x", &record(&a, now), now).is_err());
-        assert!(validate(&account_key(&a.account_id()), b"garbage", now).is_err());
+        assert!(matches!(
+            validate(&account_key(&b.account_id()), &record(&a, now), now),
+            Err(RecordError::WrongAccount)
+        ));
+        assert!(matches!(
+            validate(
+                &account_key(&a.account_id()),
+                &record(&a, now - 3 * 3600),
+                now
+            ),
+            Err(RecordError::Expired)
+        ));
+        assert!(matches!(
+            validate(&account_key(&a.account_id()), &record(&a, now + 3600), now),
+            Err(RecordError::FromTheFuture)
+        ));
+        assert!(matches!(
+            validate(b"/other/x", &record(&a, now), now),
+            Err(RecordError::UnknownKey)
+        ));
+        assert!(matches!(
+            validate(&account_key(&a.account_id()), b"garbage", now),
+            Err(RecordError::Decode(_))
+        ));
     }
 }

@@ -3,11 +3,12 @@
 //! and search answer carries.
 
 use weft_protocol::{
-    oa::{topic, OaKind, OaProfile, OaProfileBody},
+    oa::{OaKind, OaProfile, OaProfileBody},
     AccountId, AccountKey, Card, CardError,
 };
 
 use super::{parse_id, Oa, OaServiceError, OaView};
+use crate::net::Topic;
 use crate::store::oa::OwnedOa;
 
 impl Oa {
@@ -40,7 +41,11 @@ impl Oa {
         store.put_owned_oa(&account, &owned)?;
         store.flush_async().await?;
         // Relay our own topic so followers' meshes include us, and tell the DHT where we are.
-        self.inner.ctx.net.join_topic(topic(&account), true).await;
+        self.inner
+            .ctx
+            .net
+            .join_topic(Topic::Oa(account), true)
+            .await;
         let me = self.clone();
         tokio::spawn(async move { me.publish_records().await });
         Ok(OaView {

@@ -12,7 +12,8 @@ use weft_protocol::{
 };
 
 use super::{parse_id, Oa, OaServiceError, Unreachable};
-use crate::chat::{card_peer, dial_card};
+use crate::chat::dial_card;
+use crate::net::card_peer;
 use crate::net::AppProtocol;
 use crate::store::oa::OwnedOa;
 

@@ -2,10 +2,9 @@
 //! posts of followed accounts (`oa feed`, and service accounts shown among
 //! the chats), and the question/answer log with an account.
 
-use weft_protocol::{
-    oa::{topic, OaKind},
-    AccountId,
-};
+use weft_protocol::{oa::OaKind, AccountId};
+
+use crate::net::Topic;
 
 use super::{
     parse_id, ImageView, LogEntry, Oa, OaServiceError, OaView, PostView, ServiceConversation,
@@ -31,7 +30,7 @@ impl Oa {
                 verified_by: o.verification.map(|v| v.verifier_name),
                 own: true,
                 following: followed.iter().any(|(f, _)| *f == a),
-                subscribers: self.inner.ctx.net.topic_peers(topic(&a)).await.ok(),
+                subscribers: self.inner.ctx.net.topic_peers(Topic::Oa(a)).await.ok(),
             });
         }
         for (a, p) in followed {

@@ -8,14 +8,16 @@
 use std::time::Duration;
 
 use weft_protocol::{
-    oa::{decode_reply, encode_request, topic, Broadcast, OaReply, OaRequest},
+    oa::{decode_reply, encode_request, Broadcast, OaReply, OaRequest},
     AccountId, Kind,
 };
 
 use super::{parse_id, Oa, OaServiceError, BACKFILL};
-use crate::chat::{card_peer, dial_card, lookup_card};
+use crate::chat::{dial_card, lookup_card};
+use crate::net::card_peer;
 use crate::net::records;
 use crate::net::AppProtocol;
+use crate::net::Topic;
 
 /// How long one peer may take to answer a backfill.
 const BACKFILL_TIMEOUT: Duration = Duration::from_secs(8);
@@ -31,7 +33,11 @@ impl Oa {
             store.follow_oa(&account, None)?;
             store.flush_async().await?;
         }
-        self.inner.ctx.net.join_topic(topic(&account), true).await;
+        self.inner
+            .ctx
+            .net
+            .join_topic(Topic::Oa(account), true)
+            .await;
         let me = self.clone();
         tokio::spawn(async move {
             me.connect(&account).await;
@@ -50,7 +56,11 @@ impl Oa {
         store.flush_async().await?;
         // An account we run keeps its topic: we relay our own posts.
         if store.owned_oa(&account)?.is_none() {
-            self.inner.ctx.net.join_topic(topic(&account), false).await;
+            self.inner
+                .ctx
+                .net
+                .join_topic(Topic::Oa(account), false)
+                .await;
         }
         Ok(())
     }

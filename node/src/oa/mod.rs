@@ -2,8 +2,8 @@
 //! broadcasts on gossipsub, backfill, verification, and follower questions
 //! answered by keyword auto-replies.
 //!
-//! - **Gossip validation** ([`check_gossip`], in `gossip.rs`) runs in the
-//!   swarm task for every message on a `weft/oa/<account>` topic, at
+//! - **Gossip validation** (`weft_protocol::oa::relay`, dispatched by
+//!   `net/gossip.rs`) runs in the swarm task for every message on a `weft/oa/<account>` topic, at
 //!   followers and relays alike: envelope, signature, topic = signer, size,
 //!   kind quota and period, freshness (±36 h), and slot reuse (two different
 //!   broadcasts in one quota slot: the second is rejected). Rejected
@@ -31,7 +31,6 @@ mod account;
 mod ask;
 mod feed;
 mod follow;
-mod gossip;
 mod inbound;
 mod publish;
 mod search;
@@ -54,8 +53,6 @@ use crate::context::Context;
 use crate::home::Home;
 use crate::net::NetError;
 use crate::store::StoreError;
-
-pub use gossip::{check_gossip, SlotTable};
 
 /// Posts a backfill asks for, and the most a node hands out per request.
 const BACKFILL: usize = 20;
@@ -294,10 +291,8 @@ impl Oa {
     async fn peers_to_ask(&self, first: Option<PeerId>) -> Vec<PeerId> {
         let mut out: Vec<PeerId> = first.into_iter().collect();
         for p in self.inner.ctx.net.peers().await.unwrap_or_default() {
-            if let Ok(id) = p.peer_id.parse() {
-                if !out.contains(&id) {
-                    out.push(id);
-                }
+            if !out.contains(&p.peer_id) {
+                out.push(p.peer_id);
             }
         }
         out.truncate(MAX_HOLDERS);

@@ -5,9 +5,11 @@
 
 use weft_protocol::{
     blob::BlobId,
-    oa::{over_quota, topic, Broadcast, BroadcastBody, Part},
+    oa::{over_quota, Broadcast, BroadcastBody, Part},
     Kind,
 };
+
+use crate::net::Topic;
 
 use super::{Oa, OaServiceError, Published};
 
@@ -63,7 +65,7 @@ impl Oa {
             .inner
             .ctx
             .net
-            .publish(topic(&account), bytes)
+            .publish(Topic::Oa(account), bytes)
             .await
             .is_ok();
         Ok(Published {

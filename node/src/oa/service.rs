@@ -6,17 +6,16 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::{broadcast, mpsc, watch};
-use weft_protocol::{
-    oa::{topic, Broadcast},
-    AccountId, Kind,
-};
+use weft_protocol::{oa::Broadcast, AccountId, Kind};
 
 use super::{Inner, Oa, OaEvent};
 use crate::blobs::Blobs;
-use crate::chat::card_peer;
 use crate::context::Context;
 use crate::home::Home;
+use crate::net::card_peer;
+use crate::net::Topic;
 use crate::net::{GossipMessage, NetEvent};
+use libp2p::PeerId;
 
 /// How often our accounts' DHT records are published again (they expire).
 const REPUBLISH: Duration = Duration::from_secs(1800);
@@ -67,7 +66,11 @@ impl Oa {
         let followed = store.followed_oas().unwrap_or_default().into_iter();
         let owned = store.owned_oas().unwrap_or_default().into_iter();
         for account in followed.map(|(a, _)| a).chain(owned.map(|(a, _)| a)) {
-            self.inner.ctx.net.join_topic(topic(&account), true).await;
+            self.inner
+                .ctx
+                .net
+                .join_topic(Topic::Oa(account), true)
+                .await;
         }
         let mut backfilled = false;
         let mut last_publish: Option<Instant> = None;
@@ -82,7 +85,7 @@ impl Oa {
                     let Ok(NetEvent::PeerIdentified { peer_id, .. }) = ev else {
                         continue;
                     };
-                    self.on_peer(&peer_id, &mut backfilled, &mut last_publish);
+                    self.on_peer(peer_id, &mut backfilled, &mut last_publish);
                 }
             }
         }
@@ -91,7 +94,7 @@ impl Oa {
     /// A peer's card arrived: catch up from it if it runs an account we
     /// follow; keep our DHT records fresh; after a restart, reconnect to
     /// every followed account once the network is up.
-    fn on_peer(&self, peer_id: &str, backfilled: &mut bool, last_publish: &mut Option<Instant>) {
+    fn on_peer(&self, peer_id: PeerId, backfilled: &mut bool, last_publish: &mut Option<Instant>) {
         let hosts: Vec<AccountId> = self
             .inner
             .ctx
@@ -99,13 +102,7 @@ impl Oa {
             .followed_oas()
             .unwrap_or_default()
             .into_iter()
-            .filter(|(_, p)| {
-                p.as_ref()
-                    .and_then(|p| card_peer(&p.body.card))
-                    .map(|c| c.to_string())
-                    .as_deref()
-                    == Some(peer_id)
-            })
+            .filter(|(_, p)| p.as_ref().and_then(|p| card_peer(&p.body.card)) == Some(peer_id))
             .map(|(a, _)| a)
             .collect();
         if !hosts.is_empty() {

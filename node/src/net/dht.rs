@@ -1,0 +1,203 @@
+//! The Kademlia DHT: joining it, validating the records other peers ask us
+//! to store (see [`super::records`]), and the record, closest-peers and
+//! provider queries services make, each answered from a capped pending map.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use libp2p::kad::{
+    self, store::RecordStore, Event, GetProvidersOk, GetRecordOk, InboundRequest as KadInbound,
+    QueryResult,
+};
+
+use super::event_loop::{EventLoop, PeersReply, RecordsReply, StoreReply};
+use super::records;
+use super::NetError;
+
+/// Valid values one record lookup collects at most.
+const MAX_VALUES: usize = 16;
+/// Providers one lookup collects from each answer, at most.
+const MAX_PROVIDERS: usize = 64;
+
+impl EventLoop {
+    /// Joins the DHT: looks up our own id, which fills the routing table
+    /// with the peers near us and tells them about us.
+    pub(super) fn bootstrap(&mut self) {
+        let me = *self.swarm.local_peer_id();
+        self.swarm.behaviour_mut().kad.get_closest_peers(me);
+        self.last_bootstrap = Some(Instant::now());
+    }
+
+    /// Stores a record locally and with the peers closest to its key.
+    pub(super) fn put_record(&mut self, key: Vec<u8>, value: Vec<u8>, reply: StoreReply) {
+        if let Err(full) = self.record_stores.room() {
+            let _ = reply.send(Err(full.into()));
+            return;
+        }
+        let mut record = kad::Record::new(key, value);
+        record.expires =
+            Some(Instant::now() + Duration::from_secs(records::ACCOUNT_RECORD_TTL_SECS));
+        match self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .put_record(record, kad::Quorum::One)
+        {
+            Ok(id) => {
+                if let Err((full, reply)) = self.record_stores.insert(id, reply) {
+                    let _ = reply.send(Err(full.into()));
+                }
+            }
+            Err(e) => {
+                let _ = reply.send(Err(NetError::DhtStore(e)));
+            }
+        }
+    }
+
+    /// Starts a record lookup; `reply` gets every valid value found.
+    pub(super) fn get_record(&mut self, key: Vec<u8>, reply: RecordsReply) {
+        if let Err(full) = self.record_lookups.room() {
+            let _ = reply.send(Err(full.into()));
+            return;
+        }
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_record(kad::RecordKey::new(&key));
+        if let Err((full, (_, reply))) = self.record_lookups.insert(id, (Vec::new(), reply)) {
+            let _ = reply.send(Err(full.into()));
+        }
+    }
+
+    /// Starts a lookup of the peers closest to `key`.
+    pub(super) fn closest_peers(&mut self, key: Vec<u8>, reply: PeersReply) {
+        if let Err(full) = self.closest_lookups.room() {
+            let _ = reply.send(Err(full.into()));
+            return;
+        }
+        let id = self.swarm.behaviour_mut().kad.get_closest_peers(key);
+        if let Err((full, reply)) = self.closest_lookups.insert(id, reply) {
+            let _ = reply.send(Err(full.into()));
+        }
+    }
+
+    /// Starts (or stops) announcing that we provide `key`.
+    pub(super) fn provide(&mut self, key: Vec<u8>, on: bool) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        if on {
+            if let Err(e) = kad.start_providing(kad::RecordKey::new(&key)) {
+                tracing::debug!(error = ?e, "cannot provide");
+            }
+        } else {
+            kad.stop_providing(&kad::RecordKey::new(&key));
+        }
+    }
+
+    /// Starts a lookup of the peers providing `key`.
+    pub(super) fn providers(&mut self, key: Vec<u8>, reply: PeersReply) {
+        if let Err(full) = self.provider_lookups.room() {
+            let _ = reply.send(Err(full.into()));
+            return;
+        }
+        let id = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_providers(kad::RecordKey::new(&key));
+        if let Err((full, (_, reply))) = self.provider_lookups.insert(id, (HashSet::new(), reply)) {
+            let _ = reply.send(Err(full.into()));
+        }
+    }
+
+    pub(super) fn on_kad_event(&mut self, ev: Event) {
+        match ev {
+            Event::InboundRequest {
+                request:
+                    KadInbound::PutRecord {
+                        source,
+                        record: Some(record),
+                        ..
+                    },
+            } => match records::validate(
+                &record.key.to_vec(),
+                &record.value,
+                weft_protocol::unix_now(),
+            ) {
+                Ok(()) => {
+                    if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
+                        tracing::debug!(error = ?e, "DHT store full");
+                    }
+                }
+                Err(reason) => tracing::warn!(peer = %source, %reason, "rejecting DHT record"),
+            },
+            Event::OutboundQueryProgressed {
+                id, result, step, ..
+            } => self.on_query_progress(id, result, step.last),
+            _ => {}
+        }
+    }
+
+    /// One step of one of our queries; `last` when no more will come.
+    fn on_query_progress(&mut self, id: kad::QueryId, result: QueryResult, last: bool) {
+        match result {
+            QueryResult::GetRecord(Ok(GetRecordOk::FoundRecord(found))) => {
+                let now = weft_protocol::unix_now();
+                let rec = found.record;
+                if let Some((values, _)) = self.record_lookups.get_mut(&id) {
+                    if records::validate(&rec.key.to_vec(), &rec.value, now).is_ok()
+                        && values.len() < MAX_VALUES
+                    {
+                        values.push(rec.value);
+                    }
+                }
+                if last {
+                    self.finish_record_lookup(id);
+                }
+            }
+            QueryResult::GetRecord(_) if last => self.finish_record_lookup(id),
+            QueryResult::PutRecord(r) => {
+                if let Some(reply) = self.record_stores.remove(&id) {
+                    let _ = reply.send(r.map(|_| ()).map_err(NetError::DhtPut));
+                }
+            }
+            QueryResult::GetProviders(r) => {
+                if let Some((found, _)) = self.provider_lookups.get_mut(&id) {
+                    if let Ok(GetProvidersOk::FoundProviders { providers, .. }) = r {
+                        found.extend(providers.into_iter().take(MAX_PROVIDERS));
+                    }
+                }
+                if last {
+                    if let Some((found, reply)) = self.provider_lookups.remove(&id) {
+                        let me = *self.swarm.local_peer_id();
+                        let list = found
+                            .into_iter()
+                            .filter(|p| *p != me)
+                            .map(|p| (p, Vec::new()))
+                            .collect();
+                        let _ = reply.send(Ok(list));
+                    }
+                }
+            }
+            QueryResult::GetClosestPeers(r) => {
+                let peers = match r {
+                    Ok(ok) => ok.peers,
+                    Err(kad::GetClosestPeersError::Timeout { peers, .. }) => peers,
+                };
+                if let Some(reply) = self.closest_lookups.remove(&id) {
+                    let _ = reply.send(Ok(peers
+                        .into_iter()
+                        .map(|p| (p.peer_id, p.addrs))
+                        .collect()));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn finish_record_lookup(&mut self, id: kad::QueryId) {
+        if let Some((values, reply)) = self.record_lookups.remove(&id) {
+            let _ = reply.send(Ok(values));
+        }
+    }
+}

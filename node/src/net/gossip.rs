@@ -1,0 +1,402 @@
+//! Gossip: which topics exist, what a relay checks before it forwards a
+//! message, and who gives gossipsub the verdict.
+//!
+//! Every message on a topic is judged in one place ([`EventLoop::on_gossip`]):
+//! the topic string is parsed into a [`Topic`] (unknown topics are
+//! rejected), the topic kind's pure relay check from `weft_protocol` runs
+//! inside the swarm task (microseconds: decode, signature, freshness,
+//! quota slot), and then the kind's [`Verdict`] decides the rest:
+//!
+//! - [`Verdict::Immediate`]: the relay check is the whole verdict. The
+//!   message is accepted (forwarded) at once and a copy goes to the reader
+//!   registered for its kind, if any, to keep or show.
+//! - [`Verdict::ByReader`]: the reader must also look (e.g. decrypt, apply
+//!   an audience rule) before the message is forwarded. It goes to the
+//!   reader *unforwarded*, with a [`PendingValidation`] the reader hands
+//!   back through [`super::Net::validate`].
+//!
+//! A service reads a kind of topic by registering before the network
+//! starts: [`GossipReaders::register`] gives it the receiving end of a
+//! bounded queue, and the [`GossipReaders`] go into [`super::NetConfig`].
+//! If a reader's queue is full (or nobody registered), a message that passed
+//! the relay check is accepted and relayed unread rather than dropped.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
+
+use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use libp2p::PeerId;
+use tokio::sync::mpsc;
+use weft_protocol::{moments, oa, AccountId};
+
+use super::event_loop::EventLoop;
+use super::NetError;
+
+/// A Weft gossip topic, parsed once from its string form.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Topic {
+    /// `weft/oa/<account>`: an official account's broadcasts.
+    Oa(AccountId),
+    /// `weft/moments/<author>`: an author's Moments items.
+    Moments(AccountId),
+}
+
+/// The kinds of topic, each with its relay check and [`Verdict`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TopicKind {
+    /// Official-account broadcasts.
+    Oa,
+    /// Moments items.
+    Moments,
+}
+
+/// Who gives gossipsub the verdict on a message of a topic kind.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The relay check alone decides; the reader gets a copy.
+    Immediate,
+    /// After the relay check, the registered reader decides (through
+    /// [`super::Net::validate`]); until then the message is not forwarded.
+    ByReader,
+}
+
+impl TopicKind {
+    /// Whether messages of this kind are judged at once or by their reader.
+    /// Moments readers decrypt and apply audience and tombstone rules that a
+    /// relay cannot; an OA broadcast is public and fully checkable by anyone.
+    pub fn verdict(self) -> Verdict {
+        match self {
+            TopicKind::Oa => Verdict::Immediate,
+            TopicKind::Moments => Verdict::ByReader,
+        }
+    }
+}
+
+impl Topic {
+    /// The topic's kind.
+    pub fn kind(&self) -> TopicKind {
+        match self {
+            Topic::Oa(_) => TopicKind::Oa,
+            Topic::Moments(_) => TopicKind::Moments,
+        }
+    }
+
+    /// The account the topic belongs to (the OA, or the Moments author).
+    pub fn account(&self) -> AccountId {
+        match self {
+            Topic::Oa(a) | Topic::Moments(a) => *a,
+        }
+    }
+}
+
+impl fmt::Display for Topic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The wire names are defined next to the wire types.
+        match self {
+            Topic::Oa(a) => f.write_str(&oa::topic(a)),
+            Topic::Moments(a) => f.write_str(&moments::topic(a)),
+        }
+    }
+}
+
+/// A topic string no Weft service uses.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("no Weft service uses topic `{0}`")]
+pub struct UnknownTopic(pub String);
+
+impl FromStr for Topic {
+    type Err = UnknownTopic;
+
+    /// Parses the canonical form only: the result prints back as `s`, so
+    /// a topic matches exactly the string its publisher used.
+    fn from_str(s: &str) -> Result<Self, UnknownTopic> {
+        let unknown = || UnknownTopic(s.chars().take(100).collect());
+        let topic = if let Some(a) = s.strip_prefix("weft/oa/") {
+            Topic::Oa(a.parse().map_err(|_| unknown())?)
+        } else if let Some(a) = s.strip_prefix("weft/moments/") {
+            Topic::Moments(a.parse().map_err(|_| unknown())?)
+        } else {
+            return Err(unknown());
+        };
+        if topic.to_string() != s {
+            return Err(unknown());
+        }
+        Ok(topic)
+    }
+}
+
+/// Why the network task rejected a gossip message.
+#[derive(Debug, thiserror::Error)]
+pub enum GossipRejection {
+    /// Not a topic any Weft service uses.
+    #[error(transparent)]
+    UnknownTopic(#[from] UnknownTopic),
+    /// An OA broadcast failed the relay check.
+    #[error(transparent)]
+    Oa(#[from] oa::relay::RelayError),
+    /// A Moments item failed the relay check.
+    #[error(transparent)]
+    Moments(#[from] moments::relay::RelayError),
+}
+
+/// A gossip message that passed the relay check, for the service that
+/// reads its topic kind.
+#[derive(Clone, Debug)]
+pub struct GossipMessage {
+    /// Topic.
+    pub topic: Topic,
+    /// Payload (an envelope).
+    pub data: Vec<u8>,
+    /// Set when the reader must give the verdict ([`super::Net::validate`]):
+    /// gossipsub holds the message, unforwarded, until then.
+    pub pending: Option<PendingValidation>,
+}
+
+/// A gossip message waiting for a service's accept or reject.
+#[derive(Clone, Debug)]
+pub struct PendingValidation {
+    /// Gossipsub's id of the message.
+    pub id: MessageId,
+    /// The peer it came from.
+    pub source: PeerId,
+}
+
+/// The services reading each kind of topic: one bounded queue per kind.
+#[derive(Debug, Default)]
+pub struct GossipReaders {
+    queues: HashMap<TopicKind, mpsc::Sender<GossipMessage>>,
+}
+
+impl GossipReaders {
+    /// Registers the reader of `kind`'s topics and returns its end of a
+    /// queue holding at most `capacity` messages (a later registration for
+    /// the same kind replaces this one).
+    pub fn register(&mut self, kind: TopicKind, capacity: usize) -> mpsc::Receiver<GossipMessage> {
+        let (tx, rx) = mpsc::channel(capacity.max(1));
+        self.queues.insert(kind, tx);
+        rx
+    }
+
+    /// Hands a message to its kind's reader, or says why nobody will read it.
+    fn hand_over(&self, msg: GossipMessage) -> Result<(), Unread> {
+        let Some(q) = self.queues.get(&msg.topic.kind()) else {
+            return Err(Unread::NoReader);
+        };
+        q.try_send(msg).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => Unread::QueueFull,
+            mpsc::error::TrySendError::Closed(_) => Unread::ReaderGone,
+        })
+    }
+}
+
+/// Why a message that passed the relay check was not handed to a reader.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+enum Unread {
+    /// No service registered for its topic kind.
+    #[error("no service reads this kind of topic")]
+    NoReader,
+    /// The reader is behind.
+    #[error("the reader's queue is full")]
+    QueueFull,
+    /// The reader has stopped.
+    #[error("the reader has stopped")]
+    ReaderGone,
+}
+
+/// What the network task keeps to judge gossip.
+#[derive(Debug, Default)]
+pub(super) struct Relay {
+    /// Where messages go after the relay check.
+    pub(super) readers: GossipReaders,
+    /// OA quota slots seen, to refuse a second broadcast in one slot.
+    oa_slots: oa::relay::SlotTable,
+}
+
+impl Relay {
+    /// Starts judging with these readers.
+    pub(super) fn new(readers: GossipReaders) -> Self {
+        Relay {
+            readers,
+            oa_slots: Default::default(),
+        }
+    }
+
+    /// The relay check of `topic`'s kind on `data` at time `now`.
+    fn check(&mut self, topic: &Topic, data: &[u8], now: u64) -> Result<(), GossipRejection> {
+        match topic {
+            Topic::Oa(a) => {
+                oa::relay::check_broadcast(a, data, now, &mut self.oa_slots)?;
+            }
+            Topic::Moments(a) => {
+                moments::relay::check_item(a, data, now)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl EventLoop {
+    /// Judges a gossip message: the one place where every verdict starts
+    /// (see the module comment). Every relaying node validates before
+    /// forwarding.
+    pub(super) fn on_gossip(&mut self, source: PeerId, id: MessageId, message: gossipsub::Message) {
+        if let Some(accept) = self.judge(source, id.clone(), message) {
+            self.report(&id, &source, accept);
+        }
+    }
+
+    /// The verdict now, or `None` when the reader will give it.
+    fn judge(
+        &mut self,
+        source: PeerId,
+        id: MessageId,
+        message: gossipsub::Message,
+    ) -> Option<bool> {
+        let checked = message
+            .topic
+            .as_str()
+            .parse::<Topic>()
+            .map_err(GossipRejection::from)
+            .and_then(|topic| {
+                self.relay
+                    .check(&topic, &message.data, weft_protocol::unix_now())
+                    .map(|()| topic)
+            });
+        let topic = match checked {
+            Ok(topic) => topic,
+            Err(reason) => {
+                let topic = message.topic.as_str();
+                // Operators (and tests) grep for these two lines.
+                if topic.starts_with("weft/moments/") {
+                    tracing::info!(%topic, peer = %source, %reason, "rejecting moments gossip");
+                } else {
+                    tracing::info!(%topic, peer = %source, %reason, "rejecting gossip");
+                }
+                return Some(false);
+            }
+        };
+        let verdict = topic.kind().verdict();
+        let pending = (verdict == Verdict::ByReader).then_some(PendingValidation { id, source });
+        let msg = GossipMessage {
+            topic,
+            data: message.data,
+            pending,
+        };
+        match self.relay.readers.hand_over(msg) {
+            Ok(()) if verdict == Verdict::ByReader => None,
+            Ok(()) => Some(true),
+            Err(why) => {
+                // Valid as far as a relay can tell; nobody can read it now.
+                tracing::warn!(%topic, reason = %why, "relaying a gossip message unread");
+                Some(true)
+            }
+        }
+    }
+
+    /// Tells gossipsub to forward (accept) or drop and penalise (reject).
+    fn report(&mut self, id: &MessageId, source: &PeerId, accept: bool) {
+        let acceptance = if accept {
+            MessageAcceptance::Accept
+        } else {
+            MessageAcceptance::Reject
+        };
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .report_message_validation_result(id, source, acceptance);
+    }
+
+    /// A reader's verdict on a message handed over with `pending`.
+    pub(super) fn validate(&mut self, pending: PendingValidation, accept: bool) {
+        self.report(&pending.id, &pending.source, accept);
+    }
+
+    /// Joins or leaves a topic.
+    pub(super) fn subscribe(&mut self, topic: Topic, on: bool) {
+        let t = IdentTopic::new(topic.to_string());
+        let g = &mut self.swarm.behaviour_mut().gossipsub;
+        if on {
+            if let Err(e) = g.subscribe(&t) {
+                tracing::warn!(error = ?e, "cannot subscribe");
+            }
+        } else {
+            g.unsubscribe(&t);
+        }
+    }
+
+    /// Peers we know are subscribed to `topic`.
+    pub(super) fn topic_peers(&self, topic: Topic) -> usize {
+        let hash = IdentTopic::new(topic.to_string()).hash();
+        self.swarm
+            .behaviour()
+            .gossipsub
+            .all_peers()
+            .filter(|(_, topics)| topics.contains(&&hash))
+            .count()
+    }
+
+    /// Publishes `data` on `topic`.
+    pub(super) fn publish(&mut self, topic: Topic, data: Vec<u8>) -> Result<(), NetError> {
+        let t = IdentTopic::new(topic.to_string());
+        self.swarm
+            .behaviour_mut()
+            .gossipsub
+            .publish(t, data)
+            .map(|_| ())
+            .map_err(NetError::Publish)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::AccountKey;
+
+    #[test]
+    fn topics_parse_back_from_their_wire_names() {
+        let a = AccountKey::generate().unwrap().account_id();
+        for t in [Topic::Oa(a), Topic::Moments(a)] {
+            assert_eq!(t.to_string().parse::<Topic>(), Ok(t));
+            assert_eq!(t.account(), a);
+        }
+        assert_eq!(Topic::Oa(a).to_string(), oa::topic(&a));
+        assert_eq!(Topic::Moments(a).to_string(), moments::topic(&a));
+        assert_eq!(Topic::Oa(a).kind().verdict(), Verdict::Immediate);
+        assert_eq!(Topic::Moments(a).kind().verdict(), Verdict::ByReader);
+    }
+
+    #[test]
+    fn unknown_and_malformed_topics_are_refused() {
+        let a = AccountKey::generate().unwrap().account_id();
+        for s in [
+            "weft/chat/x".to_string(),
+            "weft/oa/".to_string(),
+            "weft/oa/not-an-account".to_string(),
+            format!("weft/oa/{a}/extra"),
+            format!("weft/moments/{a} "),
+            format!("other/{a}"),
+        ] {
+            assert!(s.parse::<Topic>().is_err(), "{s}");
+        }
+    }
+
+    #[test]
+    fn readers_get_their_kind_only_and_full_queues_give_the_message_back() {
+        let a = AccountKey::generate().unwrap().account_id();
+        let mut readers = GossipReaders::default();
+        let mut rx = readers.register(TopicKind::Moments, 1);
+        let msg = |topic| GossipMessage {
+            topic,
+            data: vec![1],
+            pending: None,
+        };
+        assert_eq!(readers.hand_over(msg(Topic::Oa(a))), Err(Unread::NoReader));
+        assert!(readers.hand_over(msg(Topic::Moments(a))).is_ok());
+        assert_eq!(
+            readers.hand_over(msg(Topic::Moments(a))),
+            Err(Unread::QueueFull)
+        );
+        assert_eq!(rx.try_recv().map(|m| m.topic).ok(), Some(Topic::Moments(a)));
+    }
+}

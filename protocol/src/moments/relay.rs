@@ -1,0 +1,134 @@
+//! What a relay checks before it forwards an item on an author's Moments
+//! topic (`weft/moments/<author>`), without any key: size, envelope,
+//! structure and signature ([`Item::check`]), that the author is the topic's
+//! account, and freshness. Readers' checks (decryption, audience, tombstone
+//! author) come after, in the node's Moments service.
+
+use super::{Item, MomentError};
+use crate::{AccountId, DecodeError, Kind};
+
+/// Gossip older than this is a replay; backfill brings older items.
+pub const FRESHNESS_SECS: u64 = 24 * 3600;
+/// Clock skew tolerated for items from the future.
+pub const SKEW_SECS: u64 = 600;
+
+/// Why a relay refused a Moments item.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum RelayError {
+    /// The bytes are not a Moments item envelope.
+    #[error("not a Moments item: {0}")]
+    Decode(#[from] DecodeError),
+    /// Bounds, signer rule or signature do not check out.
+    #[error("invalid Moments item: {0}")]
+    Invalid(#[from] MomentError),
+    /// The item belongs to another author's topic.
+    #[error("item by {author} on the topic of {topic}")]
+    WrongTopic {
+        /// The account the topic is for.
+        topic: AccountId,
+        /// The item's author.
+        author: AccountId,
+    },
+    /// Outside the freshness window: a replay, or a wrong clock.
+    #[error("item dated {at} is stale or from the future (now {now}; a replay?)")]
+    NotFresh {
+        /// The item's own timestamp (Unix seconds).
+        at: u64,
+        /// The relay's clock (Unix seconds).
+        now: u64,
+    },
+}
+
+/// Decodes an item and runs the checks that need no key nor clock
+/// ([`Item::check`]): what both gossip and backfill require.
+pub fn decode_item(data: &[u8]) -> Result<Item, RelayError> {
+    let item: Item = crate::decode(Kind::MomentItem, data)?;
+    item.check()?;
+    Ok(item)
+}
+
+/// The relay check of one gossip message on `topic`'s Moments topic at
+/// time `now`: [`decode_item`], author is the topic's account, freshness.
+pub fn check_item(topic: &AccountId, data: &[u8], now: u64) -> Result<Item, RelayError> {
+    let item = decode_item(data)?;
+    let author = item.body.author;
+    if author != *topic {
+        return Err(RelayError::WrongTopic {
+            topic: *topic,
+            author,
+        });
+    }
+    let at = item.body.at;
+    if at > now + SKEW_SECS || at + FRESHNESS_SECS < now {
+        return Err(RelayError::NotFresh { at, now });
+    }
+    Ok(item)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::moments::{make_post, new_key, PostContent};
+    use crate::AccountKey;
+
+    fn post(key: &AccountKey, at: u64) -> Item {
+        let content = PostContent {
+            text: "hi".into(),
+            images: vec![],
+            link: None,
+            audience: vec![],
+        };
+        make_post(key, &content, &new_key().unwrap(), at).unwrap()
+    }
+
+    fn bytes(item: &Item) -> Vec<u8> {
+        crate::encode(Kind::MomentItem, item).unwrap()
+    }
+
+    #[test]
+    fn a_fresh_item_on_its_authors_topic_passes() {
+        let a = AccountKey::generate().unwrap();
+        let now = 1_000_000;
+        let item = post(&a, now);
+        assert_eq!(check_item(&a.account_id(), &bytes(&item), now), Ok(item));
+    }
+
+    #[test]
+    fn relays_refuse_misfiled_stale_future_and_garbage_items() {
+        let a = AccountKey::generate().unwrap();
+        let me = a.account_id();
+        let other = AccountKey::generate().unwrap().account_id();
+        let now = 1_000_000;
+        let b = bytes(&post(&a, now));
+        assert_eq!(
+            check_item(&other, &b, now),
+            Err(RelayError::WrongTopic {
+                topic: other,
+                author: me
+            })
+        );
+        assert!(matches!(
+            check_item(&me, &b, now + FRESHNESS_SECS + 1),
+            Err(RelayError::NotFresh { .. })
+        ));
+        assert!(matches!(
+            check_item(&me, &b, now - SKEW_SECS - 1),
+            Err(RelayError::NotFresh { .. })
+        ));
+        assert!(matches!(
+            check_item(&me, b"garbage", now),
+            Err(RelayError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn a_tampered_item_is_invalid() {
+        let a = AccountKey::generate().unwrap();
+        let mut item = post(&a, 1_000);
+        item.body.at += 1;
+        assert_eq!(
+            decode_item(&bytes(&item)),
+            Err(RelayError::Invalid(MomentError::BadSignature))
+        );
+    }
+}
