@@ -146,7 +146,7 @@ async fn main() {
     let topic = weft_node::net::Topic::Moments(author_id);
     let start = Instant::now();
     loop {
-        let n = author.net.topic_peers(topic.clone()).await.unwrap_or(0);
+        let n = author.net.topic_peers(topic).await.unwrap_or(0);
         if n >= friends {
             break;
         }

@@ -100,14 +100,12 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
     // Wait until Fan1 has told us it is subscribed to both (so publishing reaches it).
     let mut pending = vec![topic.hash(), barrier_topic.hash()];
     while !pending.is_empty() {
-        match tokio::time::timeout(T, inj.select_next_some())
-            .await
-            .expect("fan1 subscription")
+        if let SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) =
+            tokio::time::timeout(T, inj.select_next_some())
+                .await
+                .expect("fan1 subscription")
         {
-            SwarmEvent::Behaviour(gossipsub::Event::Subscribed { topic: t, .. }) => {
-                pending.retain(|p| *p != t)
-            }
-            _ => {}
+            pending.retain(|p| *p != t)
         }
     }
 
