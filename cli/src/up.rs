@@ -56,10 +56,9 @@ pub fn init(home: &std::path::Path, name: Option<&str>, json: bool) -> anyhow::R
 pub fn config_from(home: PathBuf, a: &UpArgs) -> anyhow::Result<NodeConfig> {
     let mut cfg = NodeConfig::load(home)?;
     if !a.listen.is_empty() {
-        cfg.listen = parse_addrs(&a.listen).map_err(anyhow::Error::msg)?;
+        cfg.listen = parse_addrs(&a.listen)?;
     }
-    cfg.bootstrap
-        .extend(parse_addrs(&a.bootstrap).map_err(anyhow::Error::msg)?);
+    cfg.bootstrap.extend(parse_addrs(&a.bootstrap)?);
     if let Some(api) = &a.api {
         cfg.api = Some(
             api.parse()

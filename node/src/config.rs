@@ -104,20 +104,25 @@ impl NodeConfig {
             Ok(m) => m,
             Err(_) => return Ok(cfg),
         };
-        let bad = |msg: String| NodeError::Config(path.clone(), msg);
+        let bad = |e: ConfigError| NodeError::Config(path.clone(), Box::new(e));
         if meta.len() > MAX_CONFIG_BYTES {
-            return Err(bad(format!("larger than {MAX_CONFIG_BYTES} bytes")));
+            return Err(bad(ConfigError::TooLarge(MAX_CONFIG_BYTES)));
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(e.to_string()))?;
-        let file: FileConfig = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+        let text = std::fs::read_to_string(&path).map_err(|e| bad(ConfigError::Read(e)))?;
+        let file: FileConfig = toml::from_str(&text).map_err(|e| bad(ConfigError::Toml(e)))?;
         if let Some(l) = file.listen {
-            cfg.listen = parse_addrs(&l).map_err(bad)?;
+            cfg.listen = parse_addrs(&l).map_err(|e| bad(e.into()))?;
         }
         if let Some(b) = file.bootstrap {
-            cfg.bootstrap = parse_addrs(&b).map_err(bad)?;
+            cfg.bootstrap = parse_addrs(&b).map_err(|e| bad(e.into()))?;
         }
         if let Some(a) = file.api {
-            cfg.api = Some(a.parse().map_err(|e| bad(format!("api `{a}`: {e}")))?);
+            cfg.api = Some(a.parse().map_err(|source| {
+                bad(ConfigError::Api {
+                    text: a.clone(),
+                    source,
+                })
+            })?);
         }
         if let Some(m) = file.mdns {
             cfg.mdns = m;
@@ -128,19 +133,61 @@ impl NodeConfig {
         if let Some(roots) = file.trust_roots {
             cfg.trust_roots = roots
                 .iter()
-                .map(|r| r.parse().map_err(|e| bad(format!("trust_roots: {e}"))))
+                .map(|r| r.parse().map_err(|e| bad(ConfigError::TrustRoot(e))))
                 .collect::<Result<_, _>>()?;
         }
         Ok(cfg)
     }
 }
 
+/// What is wrong with `weft.toml`.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file is larger than any sane config.
+    #[error("larger than {0} bytes")]
+    TooLarge(u64),
+    /// The file could not be read.
+    #[error("{0}")]
+    Read(#[source] std::io::Error),
+    /// Not TOML, or a key or value of the wrong kind.
+    #[error("{0}")]
+    Toml(#[source] toml::de::Error),
+    /// A `listen` or `bootstrap` entry is not a multiaddr.
+    #[error(transparent)]
+    Addr(#[from] BadMultiaddr),
+    /// `api` is not an `IP:port`.
+    #[error("api `{text}`: {source}")]
+    Api {
+        /// What the file says.
+        text: String,
+        /// Why it does not parse.
+        #[source]
+        source: std::net::AddrParseError,
+    },
+    /// A `trust_roots` entry is not an account id.
+    #[error("trust_roots: {0}")]
+    TrustRoot(#[source] weft_protocol::IdError),
+}
+
+/// A text that is not a multiaddr, from the user or `weft.toml`.
+#[derive(Debug, thiserror::Error)]
+#[error("`{text}` is not a multiaddr: {source}")]
+pub struct BadMultiaddr {
+    /// The text given.
+    pub text: String,
+    /// Why it does not parse.
+    #[source]
+    pub source: libp2p::multiaddr::Error,
+}
+
 /// Parses multiaddrs, naming the first bad one.
-pub fn parse_addrs(list: &[String]) -> Result<Vec<Multiaddr>, String> {
+pub fn parse_addrs(list: &[String]) -> Result<Vec<Multiaddr>, BadMultiaddr> {
     list.iter()
         .map(|s| {
-            s.parse::<Multiaddr>()
-                .map_err(|e| format!("`{s}` is not a multiaddr: {e}"))
+            s.parse::<Multiaddr>().map_err(|source| BadMultiaddr {
+                text: s.clone(),
+                source,
+            })
         })
         .collect()
 }

@@ -47,7 +47,7 @@ pub enum NodeError {
     Store(#[from] crate::store::StoreError),
     /// The config file is invalid.
     #[error("invalid config {0}: {1}")]
-    Config(PathBuf, String),
+    Config(PathBuf, Box<crate::config::ConfigError>),
     /// Listening failed (port in use, bad address...).
     #[error("cannot listen on {addr}: {reason}")]
     Listen {

@@ -2,6 +2,8 @@
 //! [`net`] actor), the sled [`store`], the services built on them, and the
 //! local control [`api`] that the `weft` CLI talks to.
 
+#![warn(missing_docs)]
+
 pub mod api;
 pub mod blobs;
 pub mod chat;

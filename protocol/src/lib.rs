@@ -3,6 +3,8 @@
 //! are signed. Pure data and crypto: no I/O, no async, no libp2p swarm, so the
 //! same rules apply in the node, the simulator and any third-party reader.
 
+#![warn(missing_docs)]
+
 pub mod blob;
 pub mod card;
 pub mod chat;

@@ -26,7 +26,7 @@ pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Every protocol a Weft node speaks on the libp2p layer.
 #[derive(NetworkBehaviour)]
-pub struct Behaviour {
+pub(crate) struct Behaviour {
     pub(crate) limits: connection_limits::Behaviour,
     pub(crate) keep: super::keep::Behaviour,
     pub(crate) relay_client: relay::client::Behaviour,
@@ -101,7 +101,7 @@ impl std::fmt::Debug for MemoryTransportHook {
 }
 
 /// Builds the swarm: TCP + QUIC, Noise, Yamux, DNS, relay client, and [`Behaviour`].
-pub fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>, NetError> {
+pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>, NetError> {
     let err = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(key)
         .with_tokio()
