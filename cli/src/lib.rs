@@ -15,6 +15,7 @@ use clap::Parser;
 
 pub use args::{BlobCommand, ChatCommand, Cli, Command, ContactsCommand, OaCommand};
 pub use client::Client;
+pub use demo::poll_until;
 use weft_node::api::PeerView as PeerInfo;
 use weft_node::api::{
     chat::{AddContact, ContactBody, RecallBody, SendBody},
@@ -147,18 +148,26 @@ async fn blob(client: &Client, cmd: BlobCommand, json: bool) -> anyhow::Result<(
             let bytes = client
                 .get_bytes(&format!("/v1/blobs/{}", client::query_escape(&id)))
                 .await?;
-            std::fs::write(&out, &bytes)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-            if json {
-                let v = Stored {
-                    id,
-                    size: bytes.len(),
-                };
-                println!("{}", serde_json::to_string(&v)?);
-            } else {
-                println!("wrote {} bytes to {}", bytes.len(), out.display());
-            }
+            write_download(&out, &bytes, json, |size| Stored { id, size })?;
         }
+    }
+    Ok(())
+}
+
+/// Writes downloaded `bytes` to `out`, then says so: `wrote N bytes to OUT`,
+/// or with `--json` the one line `saved(size)`.
+fn write_download<T: serde::Serialize>(
+    out: &std::path::Path,
+    bytes: &[u8],
+    json: bool,
+    saved: impl FnOnce(usize) -> T,
+) -> anyhow::Result<()> {
+    std::fs::write(out, bytes)
+        .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
+    if json {
+        println!("{}", serde_json::to_string(&saved(bytes.len()))?);
+    } else {
+        println!("wrote {} bytes to {}", bytes.len(), out.display());
     }
     Ok(())
 }
@@ -178,6 +187,11 @@ fn parse_part(p: &str) -> anyhow::Result<Part> {
 
 async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
     let action = |name: &str| format!("/v1/oa/{name}");
+    // The body of every action on one account: `oa` plus what the action adds.
+    let on = |oa: String| OaBody {
+        oa: Some(oa),
+        ..OaBody::default()
+    };
     match cmd {
         OaCommand::List => {
             let v: Vec<OaView> = client.get("/v1/oa").await?;
@@ -217,17 +231,11 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             print::oa_created(&v, json)
         }
         OaCommand::Follow { oa } => {
-            let body = OaBody {
-                oa: Some(oa),
-                ..OaBody::default()
-            };
+            let body = on(oa);
             print::done(&client.post(&action("follow"), &body).await?, json)
         }
         OaCommand::Unfollow { oa } => {
-            let body = OaBody {
-                oa: Some(oa),
-                ..OaBody::default()
-            };
+            let body = on(oa);
             print::done(&client.post(&action("unfollow"), &body).await?, json)
         }
         OaCommand::Publish {
@@ -247,57 +255,48 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
                 .map(|p| parse_part(p))
                 .collect::<anyhow::Result<_>>()?;
             let body = OaBody {
-                oa: Some(oa),
                 text: Some(text),
                 title,
                 link,
                 parts,
                 images,
-                ..OaBody::default()
+                ..on(oa)
             };
             let v: Published = client.post(&action("publish"), &body).await?;
             print::published(&v, json)
         }
         OaCommand::Message { oa, text } => {
             let body = OaBody {
-                oa: Some(oa),
                 text: Some(text),
-                ..OaBody::default()
+                ..on(oa)
             };
             let v: OaAnswer = client.post(&action("message"), &body).await?;
             print::oa_answer(&v, json)
         }
         OaCommand::Autoreply { oa, keyword, reply } => {
             let body = OaBody {
-                oa: Some(oa),
                 keyword: Some(keyword),
                 reply: Some(reply),
-                ..OaBody::default()
+                ..on(oa)
             };
             print::done(&client.post(&action("autoreply"), &body).await?, json)
         }
         OaCommand::Menu { oa, items } => {
             let body = OaBody {
-                oa: Some(oa),
                 items: Some(items),
-                ..OaBody::default()
+                ..on(oa)
             };
             print::done(&client.post(&action("menu"), &body).await?, json)
         }
         OaCommand::Verify { oa, name } => {
-            let body = OaBody {
-                oa: Some(oa),
-                name,
-                ..OaBody::default()
-            };
+            let body = OaBody { name, ..on(oa) };
             let v: IssuedCertificate = client.post(&action("verify"), &body).await?;
             print::certificate(&v, json)
         }
         OaCommand::Certify { oa, certificate } => {
             let body = OaBody {
-                oa: Some(oa),
                 certificate: Some(certificate),
-                ..OaBody::default()
+                ..on(oa)
             };
             print::done(&client.post(&action("certify"), &body).await?, json)
         }

@@ -148,19 +148,11 @@ pub async fn run(client: &Client, cmd: MomentsCommand, json_out: bool) -> anyhow
                     client::query_escape(&from.join(","))
                 ))
                 .await?;
-            std::fs::write(&out, &bytes)
-                .map_err(|e| anyhow::anyhow!("cannot write {}: {e}", out.display()))?;
-            if json_out {
-                let saved = ImageSaved {
-                    index,
-                    post,
-                    size: bytes.len(),
-                };
-                println!("{}", serde_json::to_string(&saved)?);
-            } else {
-                println!("wrote {} bytes to {}", bytes.len(), out.display());
-            }
-            Ok(())
+            crate::write_download(&out, &bytes, json_out, |size| ImageSaved {
+                index,
+                post,
+                size,
+            })
         }
         MomentsCommand::Tag { name, members } => {
             let v: Done = client

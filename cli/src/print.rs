@@ -32,6 +32,35 @@ pub fn json_sorted<T: Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Sorted JSON with `--json`; otherwise `human` prints the value as text.
+fn human_or<T: Serialize + ?Sized>(
+    v: &T,
+    json: bool,
+    human: impl FnOnce(&T),
+) -> anyhow::Result<()> {
+    if json {
+        return json_sorted(v);
+    }
+    human(v);
+    Ok(())
+}
+
+/// A list: sorted JSON with `--json`; otherwise `empty` (if any) when there
+/// are no items, then `row` prints each item.
+fn list<T: Serialize>(
+    v: &[T],
+    json: bool,
+    empty: Option<&str>,
+    row: impl FnMut(&T),
+) -> anyhow::Result<()> {
+    human_or(v, json, |v| {
+        if let (true, Some(e)) = (v.is_empty(), empty) {
+            println!("{e}");
+        }
+        v.iter().for_each(row);
+    })
+}
+
 /// `weft status`.
 pub fn status(v: &StatusView, json: bool) -> anyhow::Result<()> {
     if json {
@@ -77,18 +106,11 @@ pub fn id(v: &IdView, qr: bool, json: bool) -> anyhow::Result<()> {
 
 /// `weft peers`.
 pub fn peers(v: &[PeerInfo], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("no peers connected");
-    }
-    for p in v {
+    list(v, json, Some("no peers connected"), |p| {
         let name = p.name.as_deref().unwrap_or("-");
         let addr = p.addrs.first().map(String::as_str).unwrap_or("-");
         println!("{:<54} {:<20} {addr}", p.peer_id, name);
-    }
-    Ok(())
+    })
 }
 
 /// `weft dial`.
@@ -133,115 +155,82 @@ pub fn event(data: &str, json: bool) {
 
 /// An action with nothing to report but success (`{}`).
 pub fn done(v: &Done, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("done");
-    Ok(())
+    human_or(v, json, |_| println!("done"))
 }
 
 /// A chat message went out.
 pub fn sent(v: &Created, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("sent {}", v.id);
-    Ok(())
+    human_or(v, json, |v| {
+        println!("sent {}", v.id);
+    })
 }
 
 /// A contact as it is after `contacts add`, `accept`, `block` or `remark`.
 pub fn contact(c: &ContactView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(c);
-    }
-    println!("{:<46} {:<20} {}", c.account_id, c.name, c.state);
-    Ok(())
+    human_or(c, json, |c| {
+        println!("{:<46} {:<20} {}", c.account_id, c.name, c.state);
+    })
 }
 
 /// `weft contacts list`.
 pub fn contacts(v: &[ContactView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("no contacts yet; add one with `weft contacts add <id or link>`");
-    }
-    for c in v {
-        println!("{:<46} {:<20} {}", c.account_id, c.name, c.state);
-    }
-    Ok(())
+    list(
+        v,
+        json,
+        Some("no contacts yet; add one with `weft contacts add <id or link>`"),
+        |c| {
+            println!("{:<46} {:<20} {}", c.account_id, c.name, c.state);
+        },
+    )
 }
 
 /// `weft contacts requests`.
 pub fn requests(v: &[RequestView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("no friend requests");
-    }
-    for r in v {
+    list(v, json, Some("no friend requests"), |r| {
         println!("{:<46} {:<20} \"{}\"", r.account_id, r.name, r.greeting);
-    }
-    Ok(())
+    })
 }
 
 /// `weft chat log`.
 pub fn chat_log(v: &[MessageView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    for m in v {
+    list(v, json, None, |m| {
         let from: String = m.from.chars().take(8).collect();
         let text = match m.status.as_str() {
             "recalled" => "(recalled)",
             _ => m.text.as_str(),
         };
         println!("{from:<9} {text}  [{}]", m.status);
-    }
-    Ok(())
+    })
 }
 
 /// `weft chat list`.
 pub fn conversations(v: &[ConversationView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("no conversations yet");
-    }
-    for c in v {
+    list(v, json, Some("no conversations yet"), |c| {
         let last: String = c.last_text.chars().take(40).collect();
         println!("{:<20} {:>3} unread  {last}", c.name, c.unread);
-    }
-    Ok(())
+    })
 }
 
 /// `weft nearby`.
 pub fn nearby(v: &[NearbyView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("nobody nearby (is your radar on? `weft nearby on`)");
-    }
-    for p in v {
-        let dist = match p.distance_m {
-            Some(d) if d < 1000.0 => "< 1 km".to_string(),
-            Some(d) => format!("~{:.0} km", d / 1000.0),
-            None => "-".to_string(),
-        };
-        println!("{:<20} {:>8}  {:<4} {}", p.name, dist, p.via, p.whats_up);
-    }
-    Ok(())
+    list(
+        v,
+        json,
+        Some("nobody nearby (is your radar on? `weft nearby on`)"),
+        |p| {
+            let dist = match p.distance_m {
+                Some(d) if d < 1000.0 => "< 1 km".to_string(),
+                Some(d) => format!("~{:.0} km", d / 1000.0),
+                None => "-".to_string(),
+            };
+            println!("{:<20} {:>8}  {:<4} {}", p.name, dist, p.via, p.whats_up);
+        },
+    )
 }
 
 /// `weft nearby on/off`.
 pub fn radar(v: &RadarView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    match v {
+    human_or(v, json, |v| match v {
         RadarView::On {
             cell,
             visible_until,
@@ -254,134 +243,104 @@ pub fn radar(v: &RadarView, json: bool) -> anyhow::Result<()> {
             println!("radar on{cell}; visible until {visible_until} (Unix time)");
         }
         RadarView::Off { .. } => println!("radar off"),
-    }
-    Ok(())
+    })
 }
 
 /// `weft find`.
 pub fn found(v: &FoundView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("handle       {}", v.handle);
-    println!("name         {}", v.name);
-    println!("account      {}", v.account_id);
-    println!("fingerprint  {}", v.fingerprint);
-    if v.other_claims > 0 {
-        println!(
-            "note         {} other account(s) also claimed this handle; check the fingerprint",
-            v.other_claims
-        );
-    }
-    Ok(())
+    human_or(v, json, |v| {
+        println!("handle       {}", v.handle);
+        println!("name         {}", v.name);
+        println!("account      {}", v.account_id);
+        println!("fingerprint  {}", v.fingerprint);
+        if v.other_claims > 0 {
+            println!(
+                "note         {} other account(s) also claimed this handle; check the fingerprint",
+                v.other_claims
+            );
+        }
+    })
 }
 
 /// `weft oa list`.
 pub fn oa_list(v: &[OaView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("no official accounts; `weft oa follow <id>` or `weft oa create`");
-    }
-    for a in v {
-        let badge = match &a.verified_by {
-            Some(by) if a.verified => format!("verified by {by}"),
-            _ => "unverified".to_string(),
-        };
-        let role = if a.own { "yours" } else { "following" };
-        println!(
-            "{:<46} {:<20} {:<12} {:<9} {badge}",
-            a.account_id, a.name, a.kind, role
-        );
-    }
-    Ok(())
+    list(
+        v,
+        json,
+        Some("no official accounts; `weft oa follow <id>` or `weft oa create`"),
+        |a| {
+            let badge = match &a.verified_by {
+                Some(by) if a.verified => format!("verified by {by}"),
+                _ => "unverified".to_string(),
+            };
+            let role = if a.own { "yours" } else { "following" };
+            println!(
+                "{:<46} {:<20} {:<12} {:<9} {badge}",
+                a.account_id, a.name, a.kind, role
+            );
+        },
+    )
 }
 
 /// `weft oa feed`.
 pub fn oa_feed(v: &[PostView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("no posts yet");
-    }
-    for p in v {
+    list(v, json, Some("no posts yet"), |p| {
         println!("[{}] {}", p.name, p.title);
         println!("    {}", p.body.replace('\n', "\n    "));
-    }
-    Ok(())
+    })
 }
 
 /// `weft oa log`.
 pub fn oa_log(v: &[OaMessageView], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    for m in v {
+    list(v, json, None, |m| {
         let from: String = m.from.chars().take(8).collect();
         println!("{from:<9} {}", m.text);
-    }
-    Ok(())
+    })
 }
 
 /// `weft oa create`.
 pub fn oa_created(v: &OaView, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("created {} ({}): {}", v.name, v.kind, v.account_id);
-    Ok(())
+    human_or(v, json, |v| {
+        println!("created {} ({}): {}", v.name, v.kind, v.account_id);
+    })
 }
 
 /// `weft oa publish`.
 pub fn published(v: &Published, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("published {}", v.id);
-    if !v.gossiped {
-        println!("note: no follower is connected right now; followers get it when they backfill");
-    }
-    Ok(())
+    human_or(v, json, |v| {
+        println!("published {}", v.id);
+        if !v.gossiped {
+            println!(
+                "note: no follower is connected right now; followers get it when they backfill"
+            );
+        }
+    })
 }
 
 /// `weft oa message`: the account's automatic reply.
 pub fn oa_answer(v: &OaAnswer, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("{}", v.reply);
-    Ok(())
+    human_or(v, json, |v| {
+        println!("{}", v.reply);
+    })
 }
 
 /// `weft oa verify`: the certificate to give the account's owner.
 pub fn certificate(v: &IssuedCertificate, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("{}", v.certificate);
-    Ok(())
+    human_or(v, json, |v| {
+        println!("{}", v.certificate);
+    })
 }
 
 /// Something was created: prints `{"id"}` or a one-line confirmation.
 pub fn created(what: &str, v: &Created, json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    println!("{what}: {}", v.id);
-    Ok(())
+    human_or(v, json, |v| {
+        println!("{what}: {}", v.id);
+    })
 }
 
 /// `weft moments feed` / `show`.
 pub fn moments_feed(v: &[FeedEntry], json: bool) -> anyhow::Result<()> {
-    if json {
-        return json_sorted(v);
-    }
-    if v.is_empty() {
-        println!("no Moments yet");
-    }
-    for p in v {
+    list(v, json, Some("no Moments yet"), |p| {
         let id: String = p.id.chars().take(12).collect();
         println!("{id}  {}", p.author_name);
         for line in p.text.lines() {
@@ -404,6 +363,5 @@ pub fn moments_feed(v: &[FeedEntry], json: bool) -> anyhow::Result<()> {
         for c in &p.comments {
             println!("    {}: {}", c.author_name, c.text);
         }
-    }
-    Ok(())
+    })
 }

@@ -8,7 +8,7 @@ pub mod mallory;
 
 use std::path::{Path, PathBuf};
 use std::process::{ExitStatus, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -61,21 +61,12 @@ pub fn bin_path(default: &str) -> PathBuf {
 pub const START_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Polls `check` every 50 ms until it is true or `timeout` passes.
-pub async fn wait_for<F, Fut>(timeout: Duration, mut check: F) -> bool
+pub async fn wait_for<F, Fut>(timeout: Duration, check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    weft_cli::poll_until(timeout, Duration::from_millis(50), check).await
 }
 
 /// The binary under test and a scratch directory for homes.
