@@ -46,14 +46,17 @@
 //! alphabetical order (a `Value` sorts its keys), so every answer keeps the
 //! bytes it always had.
 
+use std::future::Future;
 use std::sync::Arc;
 
 use axum::{
-    extract::{DefaultBodyLimit, Request},
+    body::Bytes,
+    extract::{DefaultBodyLimit, Request, State},
     http::{header, StatusCode},
     middleware::{self, Next},
     response::{IntoResponse, Response},
-    Router,
+    routing::{post, MethodRouter},
+    Json, Router,
 };
 use serde::{Deserialize, Serialize};
 use tokio::task::JoinHandle;
@@ -99,6 +102,27 @@ pub struct Stored {
 }
 
 type Shared = Arc<NodeHandle>;
+
+/// A `POST` route taking a file's raw bytes (at most `max`, plus room for the
+/// request's own overhead): `store` keeps them and names them, and the
+/// answer is [`Stored`].
+fn upload<F, Fut>(max: usize, store: F) -> MethodRouter<Shared>
+where
+    F: Fn(Shared, Bytes) -> Fut + Clone + Send + Sync + 'static,
+    Fut: Future<Output = Result<String, ApiError>> + Send + 'static,
+{
+    post(move |State(node): State<Shared>, body: Bytes| async move {
+        let size = body.len();
+        let id = store(node, body).await?;
+        Ok::<_, ApiError>(Json(Stored { id, size }))
+    })
+    .layer(DefaultBodyLimit::max(max + 1024))
+}
+
+/// An answer of raw bytes (a blob, an image).
+fn octets(bytes: Vec<u8>) -> Response {
+    ([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response()
+}
 
 /// A fresh random API token (hex).
 pub fn new_token() -> Result<String, NodeError> {

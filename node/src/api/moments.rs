@@ -5,17 +5,17 @@
 use axum::{
     extract::{
         rejection::{JsonRejection, QueryRejection},
-        DefaultBodyLimit, Path, Query, State,
+        Path, Query, State,
     },
-    http::{header, StatusCode},
-    response::{IntoResponse, Response},
+    http::StatusCode,
+    response::Response,
     routing::{get, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
 use weft_protocol::moments::{Link, ReactionContent, MAX_IMAGE_BYTES};
 
-use super::{sorted, ApiError, Created, Done, Shared, Stored};
+use super::{octets, sorted, upload, ApiError, Created, Done, Shared};
 use crate::moments::{Audience, FeedEntry};
 
 /// The Moments routes.
@@ -23,7 +23,9 @@ pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route(
             "/v1/moments/images",
-            post(stage_image).layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES + 1024)),
+            upload(MAX_IMAGE_BYTES, |node, body| async move {
+                Ok(node.moments.stage_image(&body).await?)
+            }),
         )
         .route("/v1/moments/post", post(post_moment))
         .route("/v1/moments/feed", get(feed))
@@ -32,17 +34,6 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/v1/moments/settings", get(settings).post(set_settings))
         .route("/v1/moments/tags", get(tags).post(set_tag))
         .route("/v1/moments/{action}", post(action))
-}
-
-async fn stage_image(
-    State(node): State<Shared>,
-    body: axum::body::Bytes,
-) -> Result<Json<Stored>, ApiError> {
-    let id = node.moments.stage_image(&body).await?;
-    Ok(Json(Stored {
-        id,
-        size: body.len(),
-    }))
 }
 
 /// `POST /v1/moments/post` body.
@@ -149,7 +140,7 @@ async fn image(
         })?);
     }
     let bytes = node.moments.image(&id, n, &from).await?;
-    Ok(([(header::CONTENT_TYPE, "application/octet-stream")], bytes).into_response())
+    Ok(octets(bytes))
 }
 
 /// `POST /v1/moments/{like,unlike,comment,delete}` body.

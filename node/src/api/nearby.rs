@@ -84,36 +84,9 @@ pub struct FindQuery {
     pub handle: String,
 }
 
-/// `GET /v1/find` answer: who claimed a handle, without the card the node
-/// keeps to dial them.
-#[derive(Clone, Debug, Serialize, Deserialize)]
-pub struct FoundView {
-    /// The handle.
-    pub handle: String,
-    /// The account it names.
-    pub account_id: String,
-    /// Account fingerprint to compare out of band.
-    pub fingerprint: String,
-    /// Their name.
-    pub name: String,
-    /// Their device.
-    pub peer_id: Option<String>,
-    /// Other accounts that also claimed it (later or less widely stored).
-    pub other_claims: usize,
-}
-
-impl From<FoundHandle> for FoundView {
-    fn from(f: FoundHandle) -> Self {
-        FoundView {
-            handle: f.handle,
-            account_id: f.account_id,
-            fingerprint: f.fingerprint,
-            name: f.name,
-            peer_id: f.peer_id,
-            other_claims: f.other_claims,
-        }
-    }
-}
+/// `GET /v1/find` answer: who claimed a handle. The card the node keeps to
+/// dial them is never part of the JSON.
+pub type FoundView = FoundHandle;
 
 async fn nearby_list(State(node): State<Shared>) -> Json<Vec<NearbyView>> {
     Json(node.nearby.list())
@@ -154,8 +127,6 @@ async fn find(
 ) -> Result<Json<FoundView>, ApiError> {
     let Query(q) = q?;
     Ok(Json(
-        crate::nearby::find_handle(&node.net, &q.handle)
-            .await?
-            .into(),
+        crate::nearby::find_handle(&node.net, &q.handle).await?,
     ))
 }

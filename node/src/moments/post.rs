@@ -13,6 +13,7 @@ use weft_protocol::{
 use super::{parse_post, Audience, Moments, MomentsError, MomentsEvent};
 use crate::net::Topic;
 use crate::store::moments::{PostRecord, ReactionRecord};
+use crate::store::{Store, StoreError};
 
 /// The AEAD tag sealed images carry: a staged blob's size minus this is the
 /// image's own size.
@@ -58,20 +59,43 @@ impl Moments {
             weft_protocol::unix_now(),
         )?;
         let id = item.id();
-        // Persist before we answer and before anyone can ask us for it.
-        self.inner.store.put_moment_item(&item)?;
-        self.inner.store.put_post(
-            &id,
-            &PostRecord {
-                author: self.me(),
-                at: item.body.at,
-                key,
-                content,
-            },
-        )?;
-        self.inner.store.flush_async().await?;
-        self.publish(&item).await;
+        let rec = PostRecord {
+            author: self.me(),
+            at: item.body.at,
+            key,
+            content,
+        };
+        self.keep_and_publish(&item, |store| store.put_post(&id, &rec))
+            .await?;
         Ok(hex::encode(&id))
+    }
+
+    /// Stores an item we made, then `record` (our own view of it), flushes,
+    /// and gossips the item: persisted before we answer and before anyone
+    /// can ask us for it.
+    async fn keep_and_publish(
+        &self,
+        item: &Item,
+        record: impl FnOnce(&Store) -> Result<(), StoreError>,
+    ) -> Result<(), MomentsError> {
+        self.inner.store.put_moment_item(item)?;
+        record(&self.inner.store)?;
+        self.inner.store.flush_async().await?;
+        self.publish(item).await;
+        Ok(())
+    }
+
+    /// Signs an item of our own with `payload`, dated now.
+    fn sign_own(&self, payload: Payload) -> Result<Item, MomentsError> {
+        Ok(Item::sign(
+            &self.inner.identity.account,
+            ItemBody {
+                author: self.me(),
+                signer: self.me(),
+                at: weft_protocol::unix_now(),
+                payload,
+            },
+        )?)
     }
 
     /// Gossips an item we already stored on its author's topic.
@@ -101,19 +125,9 @@ impl Moments {
         if rec.author != self.me() {
             return Err(MomentsError::NotYours);
         }
-        let item = Item::sign(
-            &self.inner.identity.account,
-            ItemBody {
-                author: self.me(),
-                signer: self.me(),
-                at: weft_protocol::unix_now(),
-                payload: Payload::Tombstone { post: id },
-            },
-        )?;
+        let item = self.sign_own(Payload::Tombstone { post: id })?;
         self.inner.store.delete_post(&id, &item.id())?;
-        self.inner.store.put_moment_item(&item)?;
-        self.inner.store.flush_async().await?;
-        self.publish(&item).await;
+        self.keep_and_publish(&item, |_| Ok(())).await?;
         self.emit(MomentsEvent::MomentDeleted { id });
         Ok(())
     }
@@ -163,39 +177,26 @@ impl Moments {
             weft_protocol::unix_now(),
         )?;
         let rid = item.id();
-        self.inner.store.put_moment_item(&item)?;
-        self.inner.store.put_reaction(
-            &id,
-            &ReactionRecord {
-                id: rid,
-                from: self.me(),
-                at: item.body.at,
-                content,
-            },
-        )?;
-        self.inner.store.flush_async().await?;
-        self.publish(&item).await;
+        let rec = ReactionRecord {
+            id: rid,
+            from: self.me(),
+            at: item.body.at,
+            content,
+        };
+        self.keep_and_publish(&item, |store| store.put_reaction(&id, &rec))
+            .await?;
         Ok(hex::encode(&rid))
     }
 
     /// Sets how many days back friends may see our posts (0 = everything).
     /// Signed and published, so holders serving backfills honour it too.
     pub async fn set_visible_days(&self, days: u32) -> Result<(), MomentsError> {
-        let item = Item::sign(
-            &self.inner.identity.account,
-            ItemBody {
-                author: self.me(),
-                signer: self.me(),
-                at: weft_protocol::unix_now(),
-                payload: Payload::Settings { visible_days: days },
-            },
-        )?;
-        self.inner.store.put_moment_item(&item)?;
-        self.inner
-            .store
-            .put_moment_settings(&self.me(), item.body.at, days)?;
-        self.inner.store.flush_async().await?;
-        self.publish(&item).await;
+        let item = self.sign_own(Payload::Settings { visible_days: days })?;
+        let me = self.me();
+        self.keep_and_publish(&item, |store| {
+            store.put_moment_settings(&me, item.body.at, days)
+        })
+        .await?;
         Ok(())
     }
 }

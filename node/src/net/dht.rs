@@ -10,7 +10,10 @@ use libp2p::kad::{
     QueryResult,
 };
 
+use tokio::sync::oneshot;
+
 use super::event_loop::{EventLoop, PeersReply, RecordsReply, StoreReply};
+use super::pending::Pending;
 use super::records;
 use super::NetError;
 
@@ -18,6 +21,46 @@ use super::NetError;
 const MAX_VALUES: usize = 16;
 /// Providers one lookup collects from each answer, at most.
 const MAX_PROVIDERS: usize = 64;
+
+/// What a pending DHT query holds: its reply, maybe with what was found so
+/// far; either way it can be answered with an error.
+trait Answer {
+    /// Answers with `e` (a reply nobody waits for any more is dropped).
+    fn fail(self, e: NetError);
+}
+
+impl<T> Answer for oneshot::Sender<Result<T, NetError>> {
+    fn fail(self, e: NetError) {
+        let _ = self.send(Err(e));
+    }
+}
+
+impl<S, T> Answer for (S, oneshot::Sender<Result<T, NetError>>) {
+    fn fail(self, e: NetError) {
+        self.1.fail(e);
+    }
+}
+
+/// Starts a query with `start` and waits for it in `pending` with `entry`.
+/// A full map refuses before anything starts; a query that cannot start
+/// answers with its error.
+fn start_query<A: Answer>(
+    pending: &mut Pending<kad::QueryId, A>,
+    entry: A,
+    start: impl FnOnce() -> Result<kad::QueryId, NetError>,
+) {
+    if let Err(full) = pending.room() {
+        return entry.fail(full.into());
+    }
+    match start() {
+        Ok(id) => {
+            if let Err((full, entry)) = pending.insert(id, entry) {
+                entry.fail(full.into());
+            }
+        }
+        Err(e) => entry.fail(e),
+    }
+}
 
 impl EventLoop {
     /// Joins the DHT: looks up our own id, which fills the routing table
@@ -30,56 +73,34 @@ impl EventLoop {
 
     /// Stores a record locally and with the peers closest to its key.
     pub(super) fn put_record(&mut self, key: Vec<u8>, value: Vec<u8>, reply: StoreReply) {
-        if let Err(full) = self.record_stores.room() {
-            let _ = reply.send(Err(full.into()));
-            return;
-        }
-        let mut record = kad::Record::new(key, value);
-        record.expires =
-            Some(Instant::now() + Duration::from_secs(records::ACCOUNT_RECORD_TTL_SECS));
-        match self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .put_record(record, kad::Quorum::One)
-        {
-            Ok(id) => {
-                if let Err((full, reply)) = self.record_stores.insert(id, reply) {
-                    let _ = reply.send(Err(full.into()));
-                }
-            }
-            Err(e) => {
-                let _ = reply.send(Err(NetError::DhtStore(e)));
-            }
-        }
+        start_query(&mut self.record_stores, reply, || {
+            let mut record = kad::Record::new(key, value);
+            record.expires =
+                Some(Instant::now() + Duration::from_secs(records::ACCOUNT_RECORD_TTL_SECS));
+            self.swarm
+                .behaviour_mut()
+                .kad
+                .put_record(record, kad::Quorum::One)
+                .map_err(NetError::DhtStore)
+        });
     }
 
     /// Starts a record lookup; `reply` gets every valid value found.
     pub(super) fn get_record(&mut self, key: Vec<u8>, reply: RecordsReply) {
-        if let Err(full) = self.record_lookups.room() {
-            let _ = reply.send(Err(full.into()));
-            return;
-        }
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .get_record(kad::RecordKey::new(&key));
-        if let Err((full, (_, reply))) = self.record_lookups.insert(id, (Vec::new(), reply)) {
-            let _ = reply.send(Err(full.into()));
-        }
+        start_query(&mut self.record_lookups, (Vec::new(), reply), || {
+            Ok(self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_record(kad::RecordKey::new(&key)))
+        });
     }
 
     /// Starts a lookup of the peers closest to `key`.
     pub(super) fn closest_peers(&mut self, key: Vec<u8>, reply: PeersReply) {
-        if let Err(full) = self.closest_lookups.room() {
-            let _ = reply.send(Err(full.into()));
-            return;
-        }
-        let id = self.swarm.behaviour_mut().kad.get_closest_peers(key);
-        if let Err((full, reply)) = self.closest_lookups.insert(id, reply) {
-            let _ = reply.send(Err(full.into()));
-        }
+        start_query(&mut self.closest_lookups, reply, || {
+            Ok(self.swarm.behaviour_mut().kad.get_closest_peers(key))
+        });
     }
 
     /// Starts (or stops) announcing that we provide `key`.
@@ -96,18 +117,13 @@ impl EventLoop {
 
     /// Starts a lookup of the peers providing `key`.
     pub(super) fn providers(&mut self, key: Vec<u8>, reply: PeersReply) {
-        if let Err(full) = self.provider_lookups.room() {
-            let _ = reply.send(Err(full.into()));
-            return;
-        }
-        let id = self
-            .swarm
-            .behaviour_mut()
-            .kad
-            .get_providers(kad::RecordKey::new(&key));
-        if let Err((full, (_, reply))) = self.provider_lookups.insert(id, (HashSet::new(), reply)) {
-            let _ = reply.send(Err(full.into()));
-        }
+        start_query(&mut self.provider_lookups, (HashSet::new(), reply), || {
+            Ok(self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_providers(kad::RecordKey::new(&key)))
+        });
     }
 
     pub(super) fn on_kad_event(&mut self, ev: Event) {

@@ -8,7 +8,6 @@ use weft_protocol::{
 };
 
 use super::{parse_id, Oa, OaServiceError, OaView};
-use crate::net::Topic;
 use crate::store::oa::OwnedOa;
 
 impl Oa {
@@ -41,11 +40,7 @@ impl Oa {
         store.put_owned_oa(&account, &owned)?;
         store.flush_async().await?;
         // Relay our own topic so followers' meshes include us, and tell the DHT where we are.
-        self.inner
-            .ctx
-            .net
-            .join_topic(Topic::Oa(account), true)
-            .await;
+        self.relay(account, true).await;
         let me = self.clone();
         tokio::spawn(async move { me.publish_records().await });
         Ok(OaView {

@@ -17,7 +17,6 @@ use crate::chat::{dial_card, lookup_card};
 use crate::net::card_peer;
 use crate::net::records;
 use crate::net::AppProtocol;
-use crate::net::Topic;
 
 /// How long one peer may take to answer a backfill.
 const BACKFILL_TIMEOUT: Duration = Duration::from_secs(8);
@@ -33,11 +32,7 @@ impl Oa {
             store.follow_oa(&account, None)?;
             store.flush_async().await?;
         }
-        self.inner
-            .ctx
-            .net
-            .join_topic(Topic::Oa(account), true)
-            .await;
+        self.relay(account, true).await;
         let me = self.clone();
         tokio::spawn(async move {
             me.connect(&account).await;
@@ -56,11 +51,7 @@ impl Oa {
         store.flush_async().await?;
         // An account we run keeps its topic: we relay our own posts.
         if store.owned_oa(&account)?.is_none() {
-            self.inner
-                .ctx
-                .net
-                .join_topic(Topic::Oa(account), false)
-                .await;
+            self.relay(account, false).await;
         }
         Ok(())
     }

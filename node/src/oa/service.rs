@@ -56,6 +56,11 @@ impl Oa {
         self.inner.events.subscribe()
     }
 
+    /// Joins (relays) or leaves the gossip topic of `account`.
+    pub(super) async fn relay(&self, account: AccountId, on: bool) {
+        self.inner.ctx.net.join_topic(Topic::Oa(account), on).await;
+    }
+
     async fn run(
         self,
         mut gossip: mpsc::Receiver<GossipMessage>,
@@ -66,11 +71,7 @@ impl Oa {
         let followed = store.followed_oas().unwrap_or_default().into_iter();
         let owned = store.owned_oas().unwrap_or_default().into_iter();
         for account in followed.map(|(a, _)| a).chain(owned.map(|(a, _)| a)) {
-            self.inner
-                .ctx
-                .net
-                .join_topic(Topic::Oa(account), true)
-                .await;
+            self.relay(account, true).await;
         }
         let mut backfilled = false;
         let mut last_publish: Option<Instant> = None;

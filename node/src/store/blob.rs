@@ -7,19 +7,11 @@ use weft_protocol::blob::{BlobId, Manifest};
 
 use super::{Store, StoreError};
 
-/// The blob trees.
-#[derive(Clone)]
-pub(crate) struct BlobTrees {
-    manifests: sled::Tree,
-    chunks: sled::Tree,
-}
-
-impl BlobTrees {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self {
-            manifests: db.open_tree("blob_manifests")?,
-            chunks: db.open_tree("blob_chunks")?,
-        })
+trees! {
+    /// The blob trees.
+    BlobTrees {
+        manifests: "blob_manifests",
+        chunks: "blob_chunks",
     }
 }
 

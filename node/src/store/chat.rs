@@ -152,25 +152,14 @@ pub struct OutboxEntry {
     pub held: bool,
 }
 
-/// The chat trees.
-#[derive(Clone)]
-pub(crate) struct ChatTrees {
-    contacts: sled::Tree,
-    messages: sled::Tree,
-    msg_index: sled::Tree,
-    outbox: sled::Tree,
-    meta: sled::Tree,
-}
-
-impl ChatTrees {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self {
-            contacts: db.open_tree("contacts")?,
-            messages: db.open_tree("messages")?,
-            msg_index: db.open_tree("msg_index")?,
-            outbox: db.open_tree("outbox")?,
-            meta: db.open_tree("chat_meta")?,
-        })
+trees! {
+    /// The chat trees.
+    ChatTrees {
+        contacts: "contacts",
+        messages: "messages",
+        msg_index: "msg_index",
+        outbox: "outbox",
+        meta: "chat_meta",
     }
 }
 

@@ -34,17 +34,10 @@ pub struct HeldSummary {
     pub expires_at: u64,
 }
 
-/// The mailbox tree.
-#[derive(Clone)]
-pub(crate) struct MailboxTrees {
-    held: sled::Tree,
-}
-
-impl MailboxTrees {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self {
-            held: db.open_tree("held")?,
-        })
+trees! {
+    /// The mailbox tree.
+    MailboxTrees {
+        held: "held",
     }
 }
 

@@ -25,6 +25,26 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use weft_protocol::{Card, Kind};
 
+/// Declares one concern's trees: a struct of `sled::Tree` fields and an
+/// `open` that opens each under its name in the database.
+macro_rules! trees {
+    ($(#[$doc:meta])* $name:ident { $($field:ident: $tree:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Clone)]
+        pub(crate) struct $name {
+            $($field: sled::Tree,)+
+        }
+
+        impl $name {
+            pub(crate) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
+                Ok(Self {
+                    $($field: db.open_tree($tree)?,)+
+                })
+            }
+        }
+    };
+}
+
 pub mod blob;
 pub mod chat;
 pub mod mailbox;

@@ -47,31 +47,17 @@ pub struct ReactionRecord {
     pub content: ReactionContent,
 }
 
-/// The Moments trees.
-#[derive(Clone)]
-pub(crate) struct MomentsTrees {
-    items: sled::Tree,
-    item_ids: sled::Tree,
-    posts: sled::Tree,
-    reactions: sled::Tree,
-    deleted: sled::Tree,
-    settings: sled::Tree,
-    tags: sled::Tree,
-    staged: sled::Tree,
-}
-
-impl MomentsTrees {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self {
-            items: db.open_tree("moments_items")?,
-            item_ids: db.open_tree("moments_item_ids")?,
-            posts: db.open_tree("moments_posts")?,
-            reactions: db.open_tree("moments_reactions")?,
-            deleted: db.open_tree("moments_deleted")?,
-            settings: db.open_tree("moments_settings")?,
-            tags: db.open_tree("moments_tags")?,
-            staged: db.open_tree("moments_staged")?,
-        })
+trees! {
+    /// The Moments trees.
+    MomentsTrees {
+        items: "moments_items",
+        item_ids: "moments_item_ids",
+        posts: "moments_posts",
+        reactions: "moments_reactions",
+        deleted: "moments_deleted",
+        settings: "moments_settings",
+        tags: "moments_tags",
+        staged: "moments_staged",
     }
 }
 

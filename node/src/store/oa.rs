@@ -181,24 +181,13 @@ impl Store {
     }
 }
 
-/// The OA trees.
-#[derive(Clone)]
-pub(crate) struct OaTrees {
-    own: sled::Tree,
-    follow: sled::Tree,
-    posts: sled::Tree,
-    inbox: sled::Tree,
-    conv: sled::Tree,
-}
-
-impl OaTrees {
-    pub(crate) fn open(db: &sled::Db) -> Result<Self, sled::Error> {
-        Ok(Self {
-            own: db.open_tree("oa_own")?,
-            follow: db.open_tree("oa_follow")?,
-            posts: db.open_tree("oa_posts")?,
-            inbox: db.open_tree("oa_inbox")?,
-            conv: db.open_tree("oa_conv")?,
-        })
+trees! {
+    /// The OA trees.
+    OaTrees {
+        own: "oa_own",
+        follow: "oa_follow",
+        posts: "oa_posts",
+        inbox: "oa_inbox",
+        conv: "oa_conv",
     }
 }
