@@ -183,6 +183,15 @@ impl Weft {
         node
     }
 
+    /// The opening of most tests: a new home `dir` with an account called
+    /// `name` (`weft init`), its node started with `extra` flags (`weft up`).
+    pub async fn started(&self, dir: &str, name: &str, extra: &[&str]) -> (PathBuf, NodeProc) {
+        let home = self.home(dir);
+        self.init(&home, name).await;
+        let node = self.up(&home, extra).await;
+        (home, node)
+    }
+
     /// `weft status --json` of a home.
     pub async fn status(&self, home: &Path) -> Value {
         self.json(&["status", "--home", home.to_str().expect("utf-8")])

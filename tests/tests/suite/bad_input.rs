@@ -43,9 +43,7 @@ async fn raw_http(addr: &str, request: &str) -> String {
 #[tokio::test]
 async fn api_refuses_wrong_tokens_and_bad_bodies_with_json_errors() {
     let w = Weft::new(BIN);
-    let a = w.home("a");
-    w.init(&a, "Ada").await;
-    let _n = w.up(&a, &[]).await;
+    let (a, _n) = w.started("a", "Ada", &[]).await;
     let info = weft_node::Home::new(&a).read_api_info().unwrap();
 
     let r = raw_http(
@@ -170,9 +168,7 @@ async fn ports_in_use_and_corrupt_keys_fail_clearly() {
 #[tokio::test]
 async fn garbage_and_forged_cards_do_not_hurt_the_node() {
     let w = Weft::new(BIN);
-    let a = w.home("a");
-    w.init(&a, "Ada").await;
-    let _n = w.up(&a, &[]).await;
+    let (a, _n) = w.started("a", "Ada", &[]).await;
     let addr = w.dial_addr(&a).await;
 
     let mut hostile = tcp_swarm(Keypair::generate_ed25519(), |_| {
@@ -255,9 +251,7 @@ async fn garbage_and_forged_cards_do_not_hurt_the_node() {
     let st = w.status(&a).await;
     assert_eq!(st["name"], "Ada");
     // It still serves honest peers.
-    let b = w.home("b");
-    w.init(&b, "Bao").await;
-    let _nb = w.up(&b, &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
     w.json(&["dial", "--home", s(&a), &w.dial_addr(&b).await])
         .await;

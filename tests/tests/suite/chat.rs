@@ -56,11 +56,8 @@ async fn send_many(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friends_exchange_2000_messages_exactly_once_in_order() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let _na = w.up(&a, &[]).await;
-    let _nb = w.up(&b, &[]).await;
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     // Both event streams connect before the friendship; its events prove it.
     let mut events = [w.events(&a), w.events(&b)];
     w.befriend(&a, &b).await;
@@ -151,11 +148,8 @@ async fn friends_exchange_2000_messages_exactly_once_in_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_redelivered_message_is_announced_once_and_stays_read() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let _na = w.up(&a, &[]).await;
-    let _nb = w.up(&b, &[]).await;
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     let mut events = w.events(&b);
     w.befriend(&a, &b).await;
     assert!(
@@ -263,11 +257,8 @@ async fn a_redelivered_message_is_announced_once_and_stays_read() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn messages_sent_while_the_friend_is_offline_arrive_when_it_returns() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let _na = w.up(&a, &[]).await;
-    let mut nb = w.up(&b, &[]).await;
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, mut nb) = w.started("b", "Bao", &[]).await;
     w.befriend(&a, &b).await;
     let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
     // B knows A's address (address book) before it goes away.
@@ -376,11 +367,8 @@ async fn a_third_node_holds_sealed_mail_while_both_friends_are_offline() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sender_killed_mid_burst_loses_nothing_and_duplicates_nothing() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let mut na = w.up(&a, &[]).await;
-    let _nb = w.up(&b, &[]).await;
+    let (a, mut na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     w.befriend(&a, &b).await;
     let (a_id, b_id) = (w.account(&a).await, w.account(&b).await);
     assert!(

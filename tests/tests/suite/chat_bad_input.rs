@@ -25,11 +25,8 @@ const T: Duration = Duration::from_secs(20);
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_chat_and_mailbox_traffic_is_refused() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let _na = w.up(&a, &[]).await;
-    let _nb = w.up(&b, &[]).await;
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     // Ada's event stream, connected before the friendship so that Bao's
     // acceptance (a `friend_accepted` event) proves it is live.
     let mut events = w.events(&a);
@@ -237,9 +234,7 @@ async fn hostile_chat_and_mailbox_traffic_is_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corrupted_mail_from_a_holder_is_rejected() {
     let w = Weft::new(BIN);
-    let b = w.home("b");
-    w.init(&b, "Bao").await;
-    let _nb = w.up(&b, &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     let b_id: AccountId = w.account(&b).await.parse().unwrap();
 
     // Mallory poses as a holder: it identifies itself with a valid card so Bao
@@ -268,11 +263,8 @@ async fn corrupted_mail_from_a_holder_is_rejected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_sender_in_held_mail_is_refused() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let mut na = w.up(&a, &[]).await;
-    let mut nb = w.up(&b, &[]).await;
+    let (a, mut na) = w.started("a", "Ada", &[]).await;
+    let (b, mut nb) = w.started("b", "Bao", &[]).await;
     w.befriend(&a, &b).await;
     let a_id: AccountId = w.account(&a).await.parse().unwrap();
     let b_id: AccountId = w.account(&b).await.parse().unwrap();

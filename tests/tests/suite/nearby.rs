@@ -220,9 +220,7 @@ async fn a_handle_claimed_elsewhere_resolves_through_the_dht_and_adds_a_contact(
 #[tokio::test]
 async fn bad_locations_handles_and_avatars_are_refused_clearly() {
     let w = Weft::new(BIN);
-    let a = w.home("a");
-    w.init(&a, "Ada").await;
-    let _na = w.up(&a, &[]).await;
+    let (a, _na) = w.started("a", "Ada", &[]).await;
     let err = |out: std::process::Output| {
         assert!(!out.status.success());
         String::from_utf8_lossy(&out.stderr).to_string()

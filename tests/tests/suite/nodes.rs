@@ -12,11 +12,8 @@ const CONNECT: Duration = Duration::from_secs(20);
 #[tokio::test]
 async fn dial_connects_two_nodes_and_both_list_each_other() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let _na = w.up(&a, &[]).await;
-    let _nb = w.up(&b, &[]).await;
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     let b_addr = w.dial_addr(&b).await;
     let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
     let a_peer = w.status(&a).await["peer_id"].as_str().unwrap().to_string();
@@ -64,9 +61,7 @@ async fn bootstrap_joins_and_the_dht_introduces_the_rest() {
 #[tokio::test]
 async fn status_and_id_have_the_documented_fields() {
     let w = Weft::new(BIN);
-    let a = w.home("a");
-    w.init(&a, "Ada Lovelace").await;
-    let _na = w.up(&a, &[]).await;
+    let (a, _na) = w.started("a", "Ada Lovelace", &[]).await;
     let st = w.status(&a).await;
     // Present with the documented type: a field that is there but `null`
     // does not count.
@@ -140,9 +135,7 @@ fn decode_terminal_qr(text: &str) -> String {
 #[tokio::test]
 async fn sigterm_exits_zero_within_two_seconds() {
     let w = Weft::new(BIN);
-    let a = w.home("a");
-    w.init(&a, "Ada").await;
-    let mut na = w.up(&a, &[]).await;
+    let (a, mut na) = w.started("a", "Ada", &[]).await;
     let started = Instant::now();
     na.signal("TERM").await;
     let status = na.wait_exit(Duration::from_secs(2)).await;
@@ -162,11 +155,8 @@ async fn sigterm_exits_zero_within_two_seconds() {
 #[tokio::test]
 async fn sigkill_then_restart_keeps_identity_store_and_friends() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("a"), w.home("b"));
-    w.init(&a, "Ada").await;
-    w.init(&b, "Bao").await;
-    let mut na = w.up(&a, &[]).await;
-    let _nb = w.up(&b, &[]).await;
+    let (a, mut na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
     let before = w.status(&a).await;
     let b_peer = w.status(&b).await["peer_id"].as_str().unwrap().to_string();
     w.befriend(&a, &b).await;

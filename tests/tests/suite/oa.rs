@@ -367,12 +367,9 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn posts_published_at_once_both_arrive() {
     let w = Weft::new(BIN);
-    let (owner, fan) = (w.home("owner"), w.home("fan"));
-    w.init(&owner, "Shop").await;
-    w.init(&fan, "Fan").await;
-    let _no = w.up(&owner, &[]).await;
+    let (owner, _no) = w.started("owner", "Shop", &[]).await;
     let boot = w.dial_addr(&owner).await;
-    let _nf = w.up(&fan, &["--bootstrap", &boot]).await;
+    let (fan, _nf) = w.started("fan", "Fan", &["--bootstrap", &boot]).await;
     let created = w
         .json(&[
             "oa",

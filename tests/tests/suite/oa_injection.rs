@@ -62,12 +62,9 @@ fn profile(key: &AccountKey) -> OaProfile {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
     let w = Weft::new(BIN);
-    let (fan1, fan2) = (w.home("fan1"), w.home("fan2"));
-    w.init(&fan1, "Fan1").await;
-    w.init(&fan2, "Fan2").await;
-    let _n1 = w.up(&fan1, &[]).await;
+    let (fan1, _n1) = w.started("fan1", "Fan1", &[]).await;
     let a1 = w.dial_addr(&fan1).await;
-    let _n2 = w.up(&fan2, &["--bootstrap", &a1]).await;
+    let (fan2, _n2) = w.started("fan2", "Fan2", &["--bootstrap", &a1]).await;
 
     let oa_key = AccountKey::generate().unwrap();
     let oa = oa_key.account_id();
