@@ -72,16 +72,24 @@ impl Manifest {
         Ok(())
     }
 
-    /// Checks chunk `i`'s bytes (hash and length).
+    /// Checks chunk `i`'s bytes (hash and length). Safe on a manifest that
+    /// was never [`check`](Self::check)ed: a size that disagrees with the
+    /// chunk count refuses the chunk instead of overflowing (found by the
+    /// `blob` fuzz target).
     pub fn check_chunk(&self, i: usize, data: &[u8]) -> Result<(), BlobError> {
-        let want_len = if i + 1 == self.chunks.len() {
-            self.size as usize - i * CHUNK_SIZE
-        } else {
-            CHUNK_SIZE
+        let Some(hash) = self.chunks.get(i) else {
+            return Err(BlobError::BadChunk(i));
         };
-        match self.chunks.get(i) {
-            Some(h) if data.len() == want_len && blake3::hash(data).as_bytes() == h => Ok(()),
-            _ => Err(BlobError::BadChunk(i)),
+        let want_len = if i + 1 == self.chunks.len() {
+            let start = (i as u64).saturating_mul(CHUNK_SIZE as u64);
+            self.size.checked_sub(start)
+        } else {
+            Some(CHUNK_SIZE as u64)
+        };
+        if want_len == Some(data.len() as u64) && blake3::hash(data).as_bytes() == hash {
+            Ok(())
+        } else {
+            Err(BlobError::BadChunk(i))
         }
     }
 }
@@ -119,6 +127,27 @@ pub fn parse_blob_hex(s: &str) -> Option<BlobId> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A hostile manifest whose size disagrees with its chunk list (never
+    /// `check`ed) must refuse chunks, not overflow: the `blob` fuzz target's
+    /// first find.
+    #[test]
+    fn a_manifest_with_an_inconsistent_size_refuses_chunks() {
+        let m = Manifest {
+            size: 0,
+            chunks: vec![[0; 32], *blake3::hash(b"").as_bytes()],
+        };
+        assert_eq!(m.check_chunk(1, b""), Err(BlobError::BadChunk(1)));
+        assert_eq!(
+            m.check_chunk(usize::MAX, b""),
+            Err(BlobError::BadChunk(usize::MAX))
+        );
+        let last = Manifest {
+            size: 3,
+            chunks: vec![*blake3::hash(b"abc").as_bytes()],
+        };
+        assert_eq!(last.check_chunk(0, b"abc"), Ok(()));
+    }
 
     #[test]
     fn build_check_and_detect_corruption() {

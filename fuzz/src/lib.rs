@@ -1,0 +1,302 @@
+//! What each fuzz target checks. Every function here takes bytes as a
+//! hostile peer would send them and runs them through the same decoder and
+//! checks the node runs; the property is that nothing panics, nothing
+//! allocates more than the input's kind allows, and that whatever decodes
+//! re-encodes to something that decodes back to the same value. The
+//! targets under `fuzz_targets/` are one line each; `make-seeds` writes a
+//! seed corpus of real messages built with the same API.
+
+use std::fmt::Debug;
+
+use arbitrary::Unstructured;
+use serde::{de::DeserializeOwned, Serialize};
+use weft_protocol::{
+    blob::{BlobReply, BlobRequest},
+    card::Card,
+    chat::{ChatBody, Delivery, DeliveryAck},
+    mailbox::{MailboxReply, MailboxRequest},
+    moments::{self, Item, SyncReply, SyncRequest},
+    oa::{self, relay::SlotTable, Broadcast, OaProfile, Verification},
+    profile::{HandleClaim, Profile, ProfileReply},
+    AccountId, AccountKey, Kind, WeftLink,
+};
+
+/// The fixed key the targets decrypt with: the seeds are sealed to it.
+pub fn recipient() -> AccountKey {
+    AccountKey::from_bytes(&[7; 32]).unwrap_or_else(|_| unreachable!("32 bytes is a valid key"))
+}
+
+/// The fixed key the seeds are signed and sealed by.
+pub fn sender() -> AccountKey {
+    AccountKey::from_bytes(&[9; 32]).unwrap_or_else(|_| unreachable!("32 bytes is a valid key"))
+}
+
+/// The holder (a PeerId's bytes in the node) mailbox seeds are signed for.
+pub const HOLDER: &[u8] = b"fuzz-holder";
+
+/// The clock the checks run at: a fixed time, so a crash reproduces.
+pub const NOW: u64 = 1_800_000_000;
+
+/// Decodes `data` as `kind`; if it decodes, its canonical encoding must
+/// decode back to the same value.
+fn roundtrip<T>(kind: Kind, data: &[u8]) -> Option<T>
+where
+    T: Serialize + DeserializeOwned + PartialEq + Debug,
+{
+    let value: T = weft_protocol::decode(kind, data).ok()?;
+    if let Ok(again) = weft_protocol::encode(kind, &value) {
+        match weft_protocol::decode::<T>(kind, &again) {
+            Ok(back) => assert_eq!(back, value, "{kind:?} does not survive a re-encoding"),
+            Err(e) => panic!("{kind:?} re-encoding does not decode: {e}"),
+        }
+    }
+    Some(value)
+}
+
+/// Every envelope kind's decoder on the same bytes: the first byte picks
+/// nothing, each kind is tried in turn (a wrong kind must be an error, not
+/// a panic).
+pub fn envelope(data: &[u8]) {
+    let _ = roundtrip::<Card>(Kind::Card, data);
+    let _ = roundtrip::<ChatBody>(Kind::Chat, data);
+    let _ = roundtrip::<Delivery>(Kind::Delivery, data);
+    let _ = roundtrip::<DeliveryAck>(Kind::DeliveryAck, data);
+    let _ = roundtrip::<MailboxRequest>(Kind::MailboxRequest, data);
+    let _ = roundtrip::<MailboxReply>(Kind::MailboxReply, data);
+    let _ = roundtrip::<ProfileReply>(Kind::ProfileReply, data);
+    let _ = roundtrip::<HandleClaim>(Kind::HandleClaim, data);
+    let _ = roundtrip::<Broadcast>(Kind::OaBroadcast, data);
+    let _ = roundtrip::<BlobRequest>(Kind::BlobRequest, data);
+    let _ = roundtrip::<BlobReply>(Kind::BlobReply, data);
+    let _ = roundtrip::<Item>(Kind::MomentItem, data);
+    let _ = roundtrip::<SyncRequest>(Kind::SyncRequest, data);
+    let _ = roundtrip::<SyncReply>(Kind::SyncReply, data);
+    let _ = oa::decode_request(data);
+    let _ = oa::decode_reply(data);
+}
+
+/// A card as the card exchange and the account records receive it.
+pub fn card(data: &[u8]) {
+    if let Some(card) = roundtrip::<Card>(Kind::Card, data) {
+        let _ = card.verify();
+        let _ = card.account();
+        let _ = card.device_key();
+    }
+}
+
+/// A chat session's payloads: the Delivery (whose items are sealed to the
+/// fixed recipient), the ack, and a chat body as opened from a seal.
+pub fn chat(data: &[u8]) {
+    let me = recipient();
+    if let Some(delivery) = roundtrip::<Delivery>(Kind::Delivery, data) {
+        for item in delivery.items.iter().take(64) {
+            if let Ok((plain, sender_static)) = weft_protocol::open(&me, item) {
+                let _ = weft_protocol::sender_matches(&delivery.from, &sender_static);
+                if let Ok(body) = ChatBody::decode(&plain) {
+                    let _ = body.id();
+                }
+            }
+        }
+    }
+    let _ = roundtrip::<DeliveryAck>(Kind::DeliveryAck, data);
+    if let Ok(body) = ChatBody::decode(data) {
+        let _ = body.validate();
+        let _ = body.id();
+    }
+}
+
+/// Noise: a sealed message (X), a live session's first message (IK) and,
+/// with the input split, an initiator reading a hostile reply.
+pub fn seal(data: &[u8]) {
+    let me = recipient();
+    let _ = weft_protocol::open(&me, data);
+    if let Ok((responder, _payload, _initiator)) = weft_protocol::respond(&me, data) {
+        let _ = responder.reply(b"ok");
+    }
+    let peer = me.account_id();
+    if let Ok((initiator, _msg1)) = weft_protocol::initiate(&sender(), &peer, b"hello") {
+        let _ = initiator.finish(data);
+    }
+}
+
+/// Mailbox requests and replies, with their owner signatures checked.
+pub fn mailbox(data: &[u8]) {
+    if let Some(req) = roundtrip::<MailboxRequest>(Kind::MailboxRequest, data) {
+        // Operations as `node/src/chat/mailbox.rs` signs them: 0 fetch, 1 delete.
+        match &req {
+            MailboxRequest::Fetch { auth, .. } => {
+                let _ = auth.verify(HOLDER, 0, NOW);
+            }
+            MailboxRequest::Delete { auth, .. } => {
+                let _ = auth.verify(HOLDER, 1, NOW);
+            }
+            _ => {}
+        }
+    }
+    let _ = roundtrip::<MailboxReply>(Kind::MailboxReply, data);
+}
+
+/// Blob requests and replies; a manifest is checked against its own id
+/// and against a chunk taken from the input's tail.
+pub fn blob(data: &[u8]) {
+    let _ = roundtrip::<BlobRequest>(Kind::BlobRequest, data);
+    if let Some(BlobReply::Manifest(m)) = roundtrip::<BlobReply>(Kind::BlobReply, data) {
+        let id = m.id();
+        let _ = m.check(&id);
+        let tail = &data[data.len() / 2..];
+        let _ = m.check_chunk(0, tail);
+        let _ = m.check_chunk(usize::MAX, tail);
+    }
+}
+
+/// Moments backfill: the request, and a reply whose items run through the
+/// relay's item checks.
+pub fn sync(data: &[u8]) {
+    let _ = roundtrip::<SyncRequest>(Kind::SyncRequest, data);
+    if let Some(reply) = roundtrip::<SyncReply>(Kind::SyncReply, data) {
+        for item in reply.items.iter().take(256) {
+            let _ = moments::relay::decode_item(item);
+        }
+    }
+}
+
+/// Official accounts: a broadcast through the gossip relay check (signer,
+/// signature, freshness, quota slot), `/weft/oa/1` requests and replies
+/// (posts and profiles inside them), and a question as an IK payload.
+pub fn oa(data: &[u8]) {
+    if let Some(b) = roundtrip::<Broadcast>(Kind::OaBroadcast, data) {
+        let _ = b.verify();
+        let _ = b.id();
+        let mut slots = SlotTable::default();
+        let topic = b.account();
+        let _ = oa::relay::check_broadcast(&topic, data, NOW, &mut slots);
+    }
+    let _ = oa::decode_request(data);
+    if let Ok(reply) = oa::decode_reply(data) {
+        // Posts and account profiles travel as plain postcard inside the
+        // reply, as `node/src/oa/follow.rs` and `search.rs` read them.
+        if let oa::OaReply::Posts(list) | oa::OaReply::Accounts(list) = reply {
+            for bytes in list.iter().take(64) {
+                if let Ok(b) = postcard::from_bytes::<Broadcast>(bytes) {
+                    let _ = b.verify();
+                }
+                if let Ok(profile) = postcard::from_bytes::<OaProfile>(bytes) {
+                    let _ = profile.verify();
+                    let _ = profile.verified_by(&[sender().account_id()]);
+                }
+            }
+        }
+    }
+    // A verification certificate as pasted by an account's owner.
+    if let Ok(cert) = postcard::from_bytes::<Verification>(data) {
+        let _ = cert.verify_for(&sender().account_id());
+    }
+    let _ = oa::Question::from_bytes(data);
+}
+
+/// A Moments item through the gossip check, then opened with the fixed
+/// reader's key as a post and as a reaction.
+pub fn moments(data: &[u8]) {
+    if let Some(item) = roundtrip::<Item>(Kind::MomentItem, data) {
+        let _ = item.check();
+        let _ = item.id();
+        let _ = item.target();
+        let author = item.body.author;
+        let _ = moments::relay::check_item(&author, data, NOW);
+        let me = recipient();
+        let _ = moments::open_post(&me, &item);
+        let _ = moments::open_reaction(&me, &item);
+    }
+    let _ = Item::from_bytes(data);
+}
+
+/// People Nearby profiles and handle claims.
+pub fn profile(data: &[u8]) {
+    if let Some(ProfileReply::Visible(p)) = roundtrip::<ProfileReply>(Kind::ProfileReply, data) {
+        let p: Profile = *p;
+        let _ = p.verify();
+        let _ = p.account();
+    }
+    if let Some(claim) = roundtrip::<HandleClaim>(Kind::HandleClaim, data) {
+        let _ = claim.verify();
+        let _ = claim.account();
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        let _ = weft_protocol::profile::normalize_handle(s);
+    }
+}
+
+/// DHT records as a storing peer judges them: a key, a value and the
+/// value it already holds, laid out as [`record_input`] writes them.
+pub fn records(data: &[u8]) {
+    let Some((key, value, existing)) = read_record_input(Unstructured::new(data)) else {
+        return;
+    };
+    use weft_node::net::records;
+    let _ = records::validate(&key, &value, NOW);
+    let _ = records::may_replace(existing.as_deref(), &value);
+    let _ = records::account_record(&key, &value, NOW);
+    let _ = records::handle_claim(&key, &value);
+    let _ = records::valid_provider_key(&key);
+    // The same value under well-formed keys, so the checks past the key
+    // prefix are reached.
+    if let Ok(card) = weft_protocol::decode::<Card>(Kind::Card, &value) {
+        let _ = records::account_record(&records::account_key(&card.account()), &value, NOW);
+    }
+    if let Ok(claim) = weft_protocol::decode::<HandleClaim>(Kind::HandleClaim, &value) {
+        let _ = records::handle_claim(&records::handle_key(&claim.handle), &value);
+    }
+}
+
+/// The `records` target's input: a key length (1 byte), the key, a value
+/// length (2 bytes, little-endian), the value, then the value already
+/// stored (the rest; none if empty).
+pub fn record_input(key: &[u8], value: &[u8], existing: Option<&[u8]>) -> Vec<u8> {
+    let mut v = vec![key.len().min(255) as u8];
+    v.extend_from_slice(&key[..key.len().min(255)]);
+    let vlen = value.len().min(usize::from(u16::MAX));
+    v.extend_from_slice(&(vlen as u16).to_le_bytes());
+    v.extend_from_slice(&value[..vlen]);
+    v.extend_from_slice(existing.unwrap_or_default());
+    v
+}
+
+fn read_record_input(mut u: Unstructured<'_>) -> Option<(Vec<u8>, Vec<u8>, Option<Vec<u8>>)> {
+    let klen = usize::from(u.bytes(1).ok()?[0]);
+    let key = u.bytes(klen).ok()?.to_vec();
+    let len = u.bytes(2).ok()?;
+    let vlen = usize::from(u16::from_le_bytes([len[0], len[1]]));
+    let value = u.bytes(vlen).ok()?.to_vec();
+    let rest = u.take_rest();
+    let existing = (!rest.is_empty()).then(|| rest.to_vec());
+    Some((key, value, existing))
+}
+
+/// The stream framing every request-response protocol reads with: the
+/// first byte picks the limit, the rest is the stream.
+pub fn frame(data: &[u8]) {
+    let Some((&pick, stream)) = data.split_first() else {
+        return;
+    };
+    let limit = [0usize, 16, 128, 64 * 1024, 1024 * 1024][usize::from(pick) % 5];
+    let mut io = stream;
+    let read = futures::executor::block_on(weft_node::net::frame::read_frame(&mut io, limit));
+    if let Ok(frame) = read {
+        assert!(frame.len() <= limit, "a frame over the limit was returned");
+    }
+}
+
+/// `weft://` links, as pasted or scanned from a QR code, and account ids.
+pub fn link(data: &[u8]) {
+    let Ok(s) = std::str::from_utf8(data) else {
+        return;
+    };
+    if let Ok(link) = s.parse::<WeftLink>() {
+        let again = link.to_string();
+        match again.parse::<WeftLink>() {
+            Ok(back) => assert_eq!(back, link, "a link does not survive printing"),
+            Err(e) => panic!("a printed link does not parse: {e}"),
+        }
+    }
+    let _ = s.parse::<AccountId>();
+}
