@@ -49,6 +49,23 @@ pub(super) enum Rejection {
     Store(#[from] ChatError),
 }
 
+/// Extra time a recall may take to reach us after its window closed on the
+/// sender's side (a retry, a short disconnection).
+const RECALL_DELIVERY_SLACK_MS: u64 = 5 * 60_000;
+
+/// Whether `recall` may take back `target`, judged by our clock: the target
+/// must have arrived here at most [`RECALL_WINDOW_MS`] (plus delivery slack)
+/// ago. The sender's own timestamps must agree too, but they alone prove
+/// nothing: a sender can write any `sent_at_ms`. A message whose arrival we
+/// did not record (stored before we kept it) can no longer be recalled.
+fn recall_in_window(recall: &ChatBody, target: &StoredMessage, arrived: Option<u64>) -> bool {
+    let claimed = recall.sent_at_ms.saturating_sub(target.sent_at_ms) <= RECALL_WINDOW_MS;
+    let now = weft_protocol::unix_now_ms();
+    let ours = arrived
+        .is_some_and(|a| now.saturating_sub(a) <= RECALL_WINDOW_MS + RECALL_DELIVERY_SLACK_MS);
+    claimed && ours
+}
+
 impl Chat {
     /// Answers a `/weft/chat/1` or `/weft/mailbox/1` request; `None` drops it.
     pub async fn handle_inbound(&self, req: &InboundRequest) -> Option<Vec<u8>> {
@@ -232,7 +249,7 @@ impl Chat {
                     reply_to,
                     status: MsgStatus::Received,
                 };
-                if store.insert_incoming(&from, &m)? {
+                if store.insert_incoming(&from, &m, weft_protocol::unix_now_ms())? {
                     self.emit(ChatEvent::Message {
                         with: from.to_string(),
                         id: id.to_string(),
@@ -255,9 +272,8 @@ impl Chat {
             ChatKind::Recall { target } => {
                 store.mark_seen_id(&id)?;
                 if let Some(t) = store.message(&target)? {
-                    let in_window =
-                        body.sent_at_ms.saturating_sub(t.sent_at_ms) <= RECALL_WINDOW_MS;
-                    if t.from == from && in_window {
+                    let arrived = store.message_arrived(&target)?;
+                    if t.from == from && recall_in_window(&body, &t, arrived) {
                         store.update_message(&target, |m| {
                             m.status = MsgStatus::Recalled;
                             m.text.clear();
@@ -300,5 +316,39 @@ impl Chat {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::chat::MsgId;
+    use weft_protocol::AccountKey;
+
+    /// Defect 7: a friend who claims the recall was sent a second after the
+    /// message cannot take back a message that arrived here an hour ago.
+    #[test]
+    fn recall_windows_run_on_our_clock_of_arrival() {
+        let from = AccountKey::generate().unwrap().account_id();
+        let now = weft_protocol::unix_now_ms();
+        let target = StoredMessage {
+            id: MsgId([1; 32]),
+            from,
+            seq: 1,
+            sent_at_ms: now - 3_600_000,
+            text: "said an hour ago".into(),
+            reply_to: None,
+            status: MsgStatus::Received,
+        };
+        let recall = ChatBody {
+            from,
+            to: AccountKey::generate().unwrap().account_id(),
+            seq: 2,
+            sent_at_ms: target.sent_at_ms + 1_000,
+            kind: ChatKind::Recall { target: target.id },
+        };
+        assert!(!recall_in_window(&recall, &target, Some(now - 3_600_000)));
+        assert!(!recall_in_window(&recall, &target, None));
+        assert!(recall_in_window(&recall, &target, Some(now - 1_000)));
     }
 }

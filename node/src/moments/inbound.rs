@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use weft_protocol::{
-    moments::{self, SyncReply, SyncRequest},
+    moments::{self, SyncFrom, SyncReply, SyncRequest},
     Kind,
 };
 
@@ -48,13 +48,23 @@ impl Moments {
         let mut items = Vec::new();
         let mut bytes = 0;
         let mut more = false;
-        for (author, since) in &r.authors {
-            let since = (*since).max(self.cutoff(author, now));
+        for from in &r.authors {
+            // The author's "last N days": nothing before the cutoff.
+            let cutoff = self.cutoff(&from.author, now);
+            let from = if from.at < cutoff {
+                SyncFrom {
+                    author: from.author,
+                    at: cutoff,
+                    after: None,
+                }
+            } else {
+                from.clone()
+            };
             let room = moments::MAX_SYNC_ITEMS.saturating_sub(items.len());
             let (got, m) = self
                 .inner
                 .store
-                .moment_items_since(author, since, room, SYNC_REPLY_BYTES.saturating_sub(bytes))
+                .moment_items_from(&from, room, SYNC_REPLY_BYTES.saturating_sub(bytes))
                 .ok()?;
             more |= m;
             bytes += got.iter().map(Vec::len).sum::<usize>();
