@@ -9,12 +9,16 @@
 
 use libp2p::PeerId;
 use weft_protocol::{
-    chat::{item_hash, ChatBody, ChatKind, Delivery, DeliveryAck, RECALL_WINDOW_MS},
+    chat::{
+        item_hash, ChatBody, ChatKind, Delivery, DeliveryAck, MAX_DELIVERY_ITEMS, MIN_SEALED_BYTES,
+        RECALL_WINDOW_MS,
+    },
     seal::{self, SealError},
     AccountId, Kind,
 };
 
 use super::{Chat, ChatError, ChatEvent};
+use crate::log_limit::LogLimit;
 use crate::net::{AppProtocol, InboundRequest};
 use crate::store::chat::{Contact, ContactState, MsgStatus, StoredMessage};
 
@@ -32,6 +36,9 @@ pub(super) enum Rejection {
     /// Not sealed to our key, or damaged.
     #[error("cannot open: {0}")]
     Open(#[from] SealError),
+    /// Shorter than any sealed chat message can be.
+    #[error("{0} bytes is too short to be a sealed message")]
+    TooShort(usize),
     /// Opened, but not a chat message.
     #[error("malformed: {0}")]
     Malformed(#[from] weft_protocol::chat::ChatError),
@@ -48,6 +55,16 @@ pub(super) enum Rejection {
     #[error("store error: {0}")]
     Store(#[from] ChatError),
 }
+
+impl Rejection {
+    /// Whether trying again can never help (everything but a store error).
+    pub(super) fn is_final(&self) -> bool {
+        !matches!(self, Rejection::Store(_))
+    }
+}
+
+/// Warnings about sessions a peer can make us drop at will.
+static DROPPED: LogLimit = LogLimit::new();
 
 /// Extra time a recall may take to reach us after its window closed on the
 /// sender's side (a retry, a short disconnection).
@@ -82,29 +99,54 @@ impl Chat {
         let (responder, payload, initiator_static) = match seal::respond(self.key(), msg1) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "dropping chat session: bad handshake");
+                if let Some(suppressed) = DROPPED.allow() {
+                    tracing::warn!(%peer, error = %e, suppressed, "dropping chat session: bad handshake");
+                }
                 return None;
             }
         };
         let delivery: Delivery = match weft_protocol::decode(Kind::Delivery, &payload) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "dropping chat session: bad delivery");
+                if let Some(suppressed) = DROPPED.allow() {
+                    tracing::warn!(%peer, error = %e, suppressed, "dropping chat session: bad delivery");
+                }
                 return None;
             }
         };
         if !seal::sender_matches(&delivery.from, &initiator_static) {
-            tracing::warn!(%peer, "dropping chat session: sender does not own its account key");
+            if let Some(suppressed) = DROPPED.allow() {
+                tracing::warn!(%peer, suppressed, "dropping chat session: sender does not own its account key");
+            }
+            return None;
+        }
+        if delivery.items.len() > MAX_DELIVERY_ITEMS {
+            if let Some(suppressed) = DROPPED.allow() {
+                let items = delivery.items.len();
+                tracing::warn!(%peer, items, suppressed, "dropping chat session: too many items");
+            }
             return None;
         }
         let mut ack = DeliveryAck::default();
         for item in &delivery.items {
             let h = item_hash(item);
-            match self.accept_sealed(item, Some(&delivery.from), false).await {
+            // Too short to be sealed mail: refused before any Noise work.
+            let outcome = if item.len() < MIN_SEALED_BYTES {
+                Outcome::Rejected(Rejection::TooShort(item.len()))
+            } else {
+                self.accept_sealed(item, Some(&delivery.from), false).await
+            };
+            match outcome {
                 Outcome::Accepted => ack.accepted.push(h),
                 Outcome::Rejected(reason) => {
-                    tracing::warn!(%peer, %reason, "rejecting message");
+                    // An honest sender never sends a bad item; stop spending
+                    // work on this session. The rest are neither accepted
+                    // nor rejected, so an honest sender would retry them.
+                    if let Some(suppressed) = DROPPED.allow() {
+                        tracing::warn!(%peer, %reason, suppressed, "rejecting message; ignoring the rest of the session");
+                    }
                     ack.rejected.push(h);
+                    break;
                 }
             }
         }

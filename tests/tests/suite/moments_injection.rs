@@ -287,7 +287,7 @@ async fn the_last_n_days_setting_hides_older_posts() {
         {
             let req: SyncRequest =
                 weft_protocol::decode(Kind::SyncRequest, &unframe(&request)).unwrap();
-            assert!(req.authors.iter().any(|(x, _)| *x == ann.account_id()));
+            assert!(req.authors.iter().any(|f| f.author == ann.account_id()));
             let reply = SyncReply {
                 items: vec![old.to_bytes(), recent.to_bytes(), setting.to_bytes()],
                 more: false,

@@ -290,9 +290,13 @@ mod tests {
         let p2 = post(&a, 20, "two");
         s.put_moment_item(&p2).unwrap();
         assert_eq!(s.latest_moment_at(&me).unwrap(), 20);
-        let (items, more) = s.moment_items_from(&from(&me, 15, None), 10, 1 << 20).unwrap();
+        let (items, more) = s
+            .moment_items_from(&from(&me, 15, None), 10, 1 << 20)
+            .unwrap();
         assert_eq!((items.len(), more), (1, false));
-        let (items, more) = s.moment_items_from(&from(&me, 0, None), 1, 1 << 20).unwrap();
+        let (items, more) = s
+            .moment_items_from(&from(&me, 0, None), 1, 1 << 20)
+            .unwrap();
         assert_eq!((items.len(), more), (1, true));
         s.remove_moment_item(&p1.id()).unwrap();
         assert!(s.moment_item(&p1.id()).unwrap().is_none());
@@ -310,9 +314,13 @@ mod tests {
         let first = like(&me, [7; 32], 1);
         s.put_moment_item(&first).unwrap();
         for i in 0..MAX_REACTION_ITEMS + 10 {
-            s.put_moment_item(&like(&me, [7; 32], 200 + i as u64)).unwrap();
+            s.put_moment_item(&like(&me, [7; 32], 200 + i as u64))
+                .unwrap();
         }
-        assert!(s.moment_item(&p.id()).unwrap().is_some(), "the post was evicted");
+        assert!(
+            s.moment_item(&p.id()).unwrap().is_some(),
+            "the post was evicted"
+        );
         assert!(s.moment_item(&first.id()).unwrap().is_none());
         let stored = s.moments.items.scan_prefix(me.0).count();
         assert_eq!(stored, MAX_REACTION_ITEMS + 1);

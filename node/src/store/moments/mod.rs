@@ -174,7 +174,11 @@ impl Store {
 
     /// Whether `author` deleted their post `post`.
     pub fn is_post_deleted(&self, post: &ItemId, author: &AccountId) -> Result<bool, StoreError> {
-        if self.moments.deleted.contains_key(deleted_key(post, author))? {
+        if self
+            .moments
+            .deleted
+            .contains_key(deleted_key(post, author))?
+        {
             return Ok(true);
         }
         // A record from before the author was part of the key.
@@ -275,4 +279,3 @@ impl Store {
             .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
     }
 }
-
