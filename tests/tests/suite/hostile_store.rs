@@ -344,3 +344,40 @@ async fn a_flood_of_strangers_reactions_evicts_nothing() {
         from_ann.len()
     );
 }
+
+/// Defect 4: a session costs the node at most one batch of Noise opens.
+/// More items than a batch drop the session unread; an item too short to
+/// be sealed mail is refused without Noise work, and the first refused item
+/// ends the session (what follows is neither accepted nor rejected).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_is_capped_and_stops_at_the_first_bad_item() {
+    use weft_protocol::chat::MAX_DELIVERY_ITEMS;
+    use weft_tests::mallory::{deliver, sealed, text};
+
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada").await;
+    let _na = w.up(&a, &[]).await;
+    let ada: AccountId = w.account(&a).await.parse().unwrap();
+    let mallory = weft_protocol::AccountKey::generate().unwrap();
+    let me = mallory.account_id();
+    let mut m = mallory::swarm(Keypair::generate_ed25519());
+    let node = connect(&mut m, &w.dial_addr(&a).await).await;
+
+    let many = vec![vec![0u8; MIN_SEALED_BYTES]; MAX_DELIVERY_ITEMS + 1];
+    assert!(
+        deliver(&mut m, node, &mallory, me, ada, many).await.is_none(),
+        "a session over the item cap was answered"
+    );
+    let short = vec![1u8; 10];
+    let good = sealed(&mallory, me, ada, 1, text("after the junk"));
+    let ack = deliver(&mut m, node, &mallory, me, ada, vec![short.clone(), good])
+        .await
+        .expect("an answer");
+    assert_eq!(ack.rejected, vec![item_hash(&short)]);
+    assert!(
+        ack.accepted.is_empty(),
+        "the node kept working after a bad item"
+    );
+    assert_eq!(w.status(&a).await["name"], "Ada");
+}

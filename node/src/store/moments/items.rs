@@ -225,7 +225,8 @@ impl Store {
         let mut out = Vec::new();
         for kv in self.moments.items.scan_prefix(author.0) {
             let (_, v) = kv?;
-            if let Ok(item) = Item::from_bytes(&v) {
+            // Checked (signature included) when it was stored: decode only.
+            if let Ok(item) = postcard::from_bytes::<Item>(&v) {
                 if item.target().as_ref() == Some(post) {
                     out.push(item);
                 }

@@ -279,3 +279,68 @@ impl Store {
             .and_then(|v| <[u8; 32]>::try_from(v.as_ref()).ok()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::moments::{make_post, new_key, Item, ItemBody, Payload};
+    use weft_protocol::AccountKey;
+
+    fn post(a: &AccountKey) -> Item {
+        let content = PostContent {
+            text: "mine".into(),
+            images: vec![],
+            link: None,
+            audience: vec![],
+        };
+        make_post(a, &content, &new_key().unwrap(), 10).unwrap()
+    }
+
+    /// Defect 8: a friend's tombstone for a post id it did not write, seen
+    /// before the post, marks that post deleted only for its own signer:
+    /// the real author's post is still welcome, and the author's own
+    /// tombstone still deletes it.
+    #[test]
+    fn a_tombstone_deletes_only_a_post_of_its_signer() {
+        let s = Store::temporary().unwrap();
+        let (ann, eve) = (AccountKey::generate().unwrap(), AccountKey::generate().unwrap());
+        let p = post(&ann);
+        let id = p.id();
+        s.delete_post(&id, &eve.account_id(), &[9; 32]).unwrap();
+        assert!(s.is_post_deleted(&id, &eve.account_id()).unwrap());
+        assert!(!s.is_post_deleted(&id, &ann.account_id()).unwrap());
+        s.put_moment_item(&p).unwrap();
+        // Eve's tombstone arriving after the post changes nothing either.
+        s.delete_post(&id, &eve.account_id(), &[9; 32]).unwrap();
+        assert!(s.moment_item(&id).unwrap().is_some());
+        s.delete_post(&id, &ann.account_id(), &[8; 32]).unwrap();
+        assert!(s.is_post_deleted(&id, &ann.account_id()).unwrap());
+        assert!(s.moment_item(&id).unwrap().is_none());
+    }
+
+    /// A record written before the author was part of the key counts only
+    /// if its tombstone is still here and was signed by the post's author.
+    #[test]
+    fn an_old_deletion_record_is_checked_against_its_tombstone() {
+        let s = Store::temporary().unwrap();
+        let (ann, eve) = (AccountKey::generate().unwrap(), AccountKey::generate().unwrap());
+        let id = post(&ann).id();
+        let tomb = |k: &AccountKey| {
+            let body = ItemBody {
+                author: k.account_id(),
+                signer: k.account_id(),
+                at: 11,
+                payload: Payload::Tombstone { post: id },
+            };
+            Item::sign(k, body).unwrap()
+        };
+        let by_eve = tomb(&eve);
+        s.put_moment_item(&by_eve).unwrap();
+        s.moments.deleted.insert(id, by_eve.id().as_slice()).unwrap();
+        assert!(!s.is_post_deleted(&id, &ann.account_id()).unwrap());
+        let by_ann = tomb(&ann);
+        s.put_moment_item(&by_ann).unwrap();
+        s.moments.deleted.insert(id, by_ann.id().as_slice()).unwrap();
+        assert!(s.is_post_deleted(&id, &ann.account_id()).unwrap());
+    }
+}
