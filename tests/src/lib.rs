@@ -315,6 +315,26 @@ impl Weft {
         (procs, homes)
     }
 
+    /// `moments post --json` by `home` of `text` (extra arguments such as
+    /// `--to` after it); the new post's id.
+    pub async fn moments_post(&self, home: &Path, text: &str, extra: &[&str]) -> String {
+        let mut args = vec!["moments", "post", "--home", s(home), text];
+        args.extend_from_slice(extra);
+        self.json(&args).await["id"]
+            .as_str()
+            .expect("post id")
+            .to_string()
+    }
+
+    /// `moments feed --json` of `home`, newest first.
+    pub async fn moments_feed(&self, home: &Path) -> Vec<Value> {
+        self.json(&["moments", "feed", "--home", s(home)])
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// `chat log --json` of `home` with `with`.
     pub async fn chat_log(&self, home: &Path, with: &str) -> Vec<Value> {
         let h = home.to_str().expect("utf-8");

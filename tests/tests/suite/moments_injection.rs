@@ -51,18 +51,7 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     let _nb = w.up(&b, &["--bootstrap", &a_addr]).await;
     w.befriend(&a, &b).await;
     let hb = b.to_str().unwrap();
-    let p = w
-        .json(&[
-            "moments",
-            "post",
-            "--home",
-            a.to_str().unwrap(),
-            "real post",
-        ])
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let p = w.moments_post(&a, "real post", &[]).await;
     assert!(
         wait_for(T, || async {
             let f = w.json(&["moments", "feed", "--home", hb]).await;

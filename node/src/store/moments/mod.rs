@@ -303,7 +303,10 @@ mod tests {
     #[test]
     fn a_tombstone_deletes_only_a_post_of_its_signer() {
         let s = Store::temporary().unwrap();
-        let (ann, eve) = (AccountKey::generate().unwrap(), AccountKey::generate().unwrap());
+        let (ann, eve) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
         let p = post(&ann);
         let id = p.id();
         s.delete_post(&id, &eve.account_id(), &[9; 32]).unwrap();
@@ -323,7 +326,10 @@ mod tests {
     #[test]
     fn an_old_deletion_record_is_checked_against_its_tombstone() {
         let s = Store::temporary().unwrap();
-        let (ann, eve) = (AccountKey::generate().unwrap(), AccountKey::generate().unwrap());
+        let (ann, eve) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
         let id = post(&ann).id();
         let tomb = |k: &AccountKey| {
             let body = ItemBody {
@@ -336,11 +342,17 @@ mod tests {
         };
         let by_eve = tomb(&eve);
         s.put_moment_item(&by_eve).unwrap();
-        s.moments.deleted.insert(id, by_eve.id().as_slice()).unwrap();
+        s.moments
+            .deleted
+            .insert(id, by_eve.id().as_slice())
+            .unwrap();
         assert!(!s.is_post_deleted(&id, &ann.account_id()).unwrap());
         let by_ann = tomb(&ann);
         s.put_moment_item(&by_ann).unwrap();
-        s.moments.deleted.insert(id, by_ann.id().as_slice()).unwrap();
+        s.moments
+            .deleted
+            .insert(id, by_ann.id().as_slice())
+            .unwrap();
         assert!(s.is_post_deleted(&id, &ann.account_id()).unwrap());
     }
 }
