@@ -123,6 +123,9 @@ impl HeldCounts {
     }
 }
 
+/// One held item as a fetch returns it: its hash (the cursor) and bytes.
+pub type HeldMail = ([u8; 32], Vec<u8>);
+
 fn held_key(to: &AccountId, hash: &[u8; 32]) -> Vec<u8> {
     let mut k = to.0.to_vec();
     k.extend_from_slice(hash);
@@ -272,7 +275,7 @@ impl Store {
         max: usize,
         max_bytes: usize,
         now: u64,
-    ) -> Result<(Vec<([u8; 32], Vec<u8>)>, bool), StoreError> {
+    ) -> Result<(Vec<HeldMail>, bool), StoreError> {
         let mut guard = self.held_counts()?;
         self.drop_expired(&mut guard, now)?;
         let start = match after {
