@@ -315,6 +315,19 @@ impl Weft {
         (procs, homes)
     }
 
+    /// Ann and Bao (homes `ann` and `bao`), up on loopback (Bao bootstrapped
+    /// from Ann) and friends: the start of most two-person tests.
+    pub async fn ann_and_bao(&self) -> ((PathBuf, NodeProc), (PathBuf, NodeProc)) {
+        let (a, b) = (self.home("ann"), self.home("bao"));
+        self.init(&a, "Ann").await;
+        self.init(&b, "Bao").await;
+        let na = self.up(&a, &[]).await;
+        let a_addr = self.dial_addr(&a).await;
+        let nb = self.up(&b, &["--bootstrap", &a_addr]).await;
+        self.befriend(&a, &b).await;
+        ((a, na), (b, nb))
+    }
+
     /// `moments post --json` by `home` of `text` (extra arguments such as
     /// `--to` after it); the new post's id.
     pub async fn moments_post(&self, home: &Path, text: &str, extra: &[&str]) -> String {

@@ -177,6 +177,17 @@ pub async fn deliver(
     weft_protocol::decode(Kind::DeliveryAck, &ack).ok()
 }
 
+/// [`deliver`] in a session of `key`'s own account.
+pub async fn deliver_own(
+    m: &mut Swarm<Mallory>,
+    peer: PeerId,
+    key: &AccountKey,
+    to: AccountId,
+    items: Vec<Vec<u8>>,
+) -> Option<DeliveryAck> {
+    deliver(m, peer, key, key.account_id(), to, items).await
+}
+
 /// Plays a mail holder until the node asks to delete: answers its first
 /// fetch with `items` and later ones with nothing, checks every request is
 /// signed for this holder, and returns the hashes the node asked to delete

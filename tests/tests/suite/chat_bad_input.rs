@@ -15,7 +15,9 @@ use weft_protocol::{
     AccountId, AccountKey, Card,
 };
 use weft_tests::hostile::{connect, frame};
-use weft_tests::mallory::{self, chat_request, deliver, mailbox_request, sealed, serve_mail, text};
+use weft_tests::mallory::{
+    self, chat_request, deliver, deliver_own, mailbox_request, sealed, serve_mail, text,
+};
 use weft_tests::{s, wait_for, Weft};
 
 use crate::BIN;
@@ -81,16 +83,9 @@ async fn hostile_chat_and_mailbox_traffic_is_refused() {
     );
     // (One session each: a node stops reading a session at its first bad item.)
     for bad in [&forged, &truncated, &oversized] {
-        let ack = deliver(
-            &mut m,
-            node,
-            &mallory,
-            mallory.account_id(),
-            a_id,
-            vec![bad.clone()],
-        )
-        .await
-        .expect("ack");
+        let ack = deliver_own(&mut m, node, &mallory, a_id, vec![bad.clone()])
+            .await
+            .expect("ack");
         assert!(
             ack.rejected.contains(&item_hash(bad)),
             "bad item not rejected"
@@ -99,16 +94,9 @@ async fn hostile_chat_and_mailbox_traffic_is_refused() {
 
     // ...a text from a non-friend is taken (so Mallory stops retrying) but never shown...
     let spam = sealed(&mallory, mallory.account_id(), a_id, 5, text("buy now"));
-    let ack = deliver(
-        &mut m,
-        node,
-        &mallory,
-        mallory.account_id(),
-        a_id,
-        vec![spam.clone()],
-    )
-    .await
-    .unwrap();
+    let ack = deliver_own(&mut m, node, &mallory, a_id, vec![spam.clone()])
+        .await
+        .unwrap();
     assert!(ack.accepted.contains(&item_hash(&spam)));
 
     // ...and a replayed friend request is one request.
@@ -131,16 +119,9 @@ async fn hostile_chat_and_mailbox_traffic_is_refused() {
         },
     );
     for _ in 0..3 {
-        let ack = deliver(
-            &mut m,
-            node,
-            &mallory,
-            mallory.account_id(),
-            a_id,
-            vec![req.clone()],
-        )
-        .await
-        .unwrap();
+        let ack = deliver_own(&mut m, node, &mallory, a_id, vec![req.clone()])
+            .await
+            .unwrap();
         assert!(ack.accepted.contains(&item_hash(&req)));
     }
     // One `friend_request` event (the replays are recognised by id, not

@@ -226,13 +226,8 @@ async fn a_flood_of_strangers_reactions_evicts_nothing() {
     const BATCH: usize = 500;
 
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("ann"), w.home("bao"));
-    w.init(&a, "Ann").await;
-    w.init(&b, "Bao").await;
-    let _na = w.up(&a, &[]).await;
+    let ((a, _na), (b, _nb)) = w.ann_and_bao().await;
     let a_addr = w.dial_addr(&a).await;
-    let _nb = w.up(&b, &["--bootstrap", &a_addr]).await;
-    w.befriend(&a, &b).await;
     let feed_has = |text: String| {
         let (w, b) = (&w, &b);
         async move {
@@ -327,7 +322,7 @@ async fn a_flood_of_strangers_reactions_evicts_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_delivery_is_capped_and_stops_at_the_first_bad_item() {
     use weft_protocol::chat::MAX_DELIVERY_ITEMS;
-    use weft_tests::mallory::{deliver, sealed, text};
+    use weft_tests::mallory::{deliver_own, sealed, text};
 
     let w = Weft::new(BIN);
     let a = w.home("a");
@@ -341,14 +336,14 @@ async fn a_delivery_is_capped_and_stops_at_the_first_bad_item() {
 
     let many = vec![vec![0u8; MIN_SEALED_BYTES]; MAX_DELIVERY_ITEMS + 1];
     assert!(
-        deliver(&mut m, node, &mallory, me, ada, many)
+        deliver_own(&mut m, node, &mallory, ada, many)
             .await
             .is_none(),
         "a session over the item cap was answered"
     );
     let short = vec![1u8; 10];
     let good = sealed(&mallory, me, ada, 1, text("after the junk"));
-    let ack = deliver(&mut m, node, &mallory, me, ada, vec![short.clone(), good])
+    let ack = deliver_own(&mut m, node, &mallory, ada, vec![short.clone(), good])
         .await
         .expect("an answer");
     assert_eq!(ack.rejected, vec![item_hash(&short)]);

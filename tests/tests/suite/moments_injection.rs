@@ -43,13 +43,7 @@ fn sign_raw(key: &AccountKey, body: ItemBody) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("ann"), w.home("bao"));
-    w.init(&a, "Ann").await;
-    w.init(&b, "Bao").await;
-    let _na = w.up(&a, &[]).await;
-    let a_addr = w.dial_addr(&a).await;
-    let _nb = w.up(&b, &["--bootstrap", &a_addr]).await;
-    w.befriend(&a, &b).await;
+    let ((a, _na), (b, _nb)) = w.ann_and_bao().await;
     let hb = b.to_str().unwrap();
     let p = w.moments_post(&a, "real post", &[]).await;
     assert!(
@@ -213,13 +207,7 @@ async fn the_last_n_days_setting_hides_older_posts() {
     use weft_tests::hostile::{connect, frame, raw, unframe};
 
     let w = Weft::new(BIN);
-    let (a, b) = (w.home("ann"), w.home("bao"));
-    w.init(&a, "Ann").await;
-    w.init(&b, "Bao").await;
-    let na = w.up(&a, &[]).await;
-    let a_addr = w.dial_addr(&a).await;
-    let _nb = w.up(&b, &["--bootstrap", &a_addr]).await;
-    w.befriend(&a, &b).await;
+    let ((a, na), (b, _nb)) = w.ann_and_bao().await;
     let bao: AccountId = w.account(&b).await.parse().unwrap();
     // Ann's phone is off; her other device (this test) has her posts.
     let ann = weft_node::Home::new(&a).load_identity().unwrap().account;
