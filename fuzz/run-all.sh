@@ -16,7 +16,7 @@ run_one() {
     -max_total_time="$SECONDS_PER" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     >"$WORK/$t.log" 2>&1
   status=$?
-  stats=$(grep -E '^#[0-9]+ *DONE' "$WORK/$t.log" | tail -1)
+  stats=$(grep -E '^#[0-9]+[[:space:]]+DONE' "$WORK/$t.log" | tail -1)
   eps=$(grep -E '^stat::average_exec_per_sec' "$WORK/$t.log" | awk '{print $2}')
   echo "$t exit=$status execs/s=$eps $stats"
 }

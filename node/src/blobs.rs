@@ -1,8 +1,10 @@
 //! The blob layer: add a file, serve chunks on `/weft/blob/1`, fetch a blob
 //! from any holders, verifying each chunk against the manifest. A corrupt
 //! or missing chunk from one holder is asked of the next; chunks already
-//! stored are never fetched again, so an interrupted fetch resumes.
+//! stored are never fetched again, so an interrupted fetch resumes. What
+//! we upload to each peer is budgeted per minute ([`PeerBudget`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
@@ -11,6 +13,8 @@ use weft_protocol::{
     Kind,
 };
 
+use crate::budget::PeerBudget;
+use crate::log_limit::LogLimit;
 use crate::net::{AppProtocol, InboundRequest, Net};
 use crate::store::{Store, StoreError};
 
@@ -28,17 +32,30 @@ pub enum BlobFetchError {
     Store(#[from] StoreError),
 }
 
+/// Warnings about malformed requests (a peer can send them at will).
+static BAD_REQUESTS: LogLimit = LogLimit::new();
+
+/// Bytes of blob answers one peer may take per minute; more are declined.
+const UPLOAD_BYTES_PER_MINUTE: u64 = 64 * 1024 * 1024;
+
 /// The blob service handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Blobs {
     store: Store,
     net: Net,
+    /// What each peer may download from us per minute.
+    uploads: Arc<PeerBudget>,
 }
 
 impl Blobs {
     /// A blob service over the node's store and network.
     pub fn new(store: Store, net: Net) -> Self {
-        Self { store, net }
+        let uploads = PeerBudget::new(UPLOAD_BYTES_PER_MINUTE, Duration::from_secs(60));
+        Self {
+            store,
+            net,
+            uploads: Arc::new(uploads),
+        }
     }
 
     /// Stores `data` as a blob (durably); returns its id.
@@ -127,10 +144,17 @@ impl Blobs {
                 _ => BlobReply::Missing,
             },
             Err(e) => {
-                tracing::warn!(peer = %req.peer, error = %e, "bad blob request");
+                if let Some(suppressed) = BAD_REQUESTS.allow() {
+                    tracing::warn!(peer = %req.peer, error = %e, suppressed, "bad blob request");
+                }
                 return None;
             }
         };
-        weft_protocol::encode(Kind::BlobReply, &reply).ok()
+        let bytes = weft_protocol::encode(Kind::BlobReply, &reply).ok()?;
+        if !self.uploads.spend(req.peer, bytes.len() as u64) {
+            tracing::debug!(peer = %req.peer, "blob upload budget spent; declining");
+            return None;
+        }
+        Some(bytes)
     }
 }

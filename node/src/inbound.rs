@@ -13,10 +13,15 @@
 //! lookup) does not hold up the others, but at most [`CONCURRENT_REQUESTS`]
 //! run at once: a flood of requests waits in the bounded channel instead of
 //! spawning without limit, and once the channel is full the network actor
-//! drops further requests (the peers' requests fail; they retry).
+//! drops further requests (the peers' requests fail; they retry). One peer
+//! may have at most [`PER_PEER_REQUESTS`] of those running or waiting; its
+//! further requests are declined at once, so a single peer cannot take the
+//! shared permits and stall everyone's chat, mail, sync, OA and blobs.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 
+use libp2p::PeerId;
 use tokio::sync::{mpsc, watch, Semaphore};
 
 use crate::blobs::Blobs;
@@ -29,6 +34,47 @@ use crate::oa::Oa;
 
 /// Requests from peers handled at once.
 const CONCURRENT_REQUESTS: usize = 32;
+/// Requests from one peer handled (or waiting for a permit) at once.
+const PER_PEER_REQUESTS: usize = 4;
+
+/// How many requests each peer has in the router; a [`PeerSlot`] holds one.
+#[derive(Clone, Default)]
+struct PerPeer(Arc<Mutex<HashMap<PeerId, usize>>>);
+
+impl PerPeer {
+    /// A slot for one more request from `peer`, or `None` if it has its share.
+    fn take(&self, peer: PeerId) -> Option<PeerSlot> {
+        let mut m = self.0.lock().ok()?;
+        let n = m.entry(peer).or_default();
+        if *n >= PER_PEER_REQUESTS {
+            return None;
+        }
+        *n += 1;
+        Some(PeerSlot {
+            peers: self.clone(),
+            peer,
+        })
+    }
+}
+
+/// One request's place in its peer's share; given back when dropped.
+struct PeerSlot {
+    peers: PerPeer,
+    peer: PeerId,
+}
+
+impl Drop for PeerSlot {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.peers.0.lock() {
+            if let Some(n) = m.get_mut(&self.peer) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    m.remove(&self.peer);
+                }
+            }
+        }
+    }
+}
 
 /// The services that answer peers' requests, and the network handle their
 /// answers go back through.
@@ -57,11 +103,17 @@ pub(crate) fn spawn_inbound(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
+    let per_peer = PerPeer::default();
     tokio::spawn(async move {
         loop {
             let req = tokio::select! {
                 r = rx.recv() => match r { Some(r) => r, None => return },
                 _ = shutdown.wait_for(|s| *s) => return,
+            };
+            let Some(slot) = per_peer.take(req.peer) else {
+                tracing::debug!(peer = %req.peer, "peer has too many requests running; declining");
+                services.ctx.net.decline(req.protocol, req.responder).await;
+                continue;
             };
             let Ok(permit) = limit.clone().acquire_owned().await else {
                 return;
@@ -81,7 +133,28 @@ pub(crate) fn spawn_inbound(
                     None => net.decline(req.protocol, req.responder).await,
                 }
                 drop(permit);
+                drop(slot);
             });
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Defect 4: one peer gets at most its share of the router; others are
+    /// untouched, and a finished request gives its place back.
+    #[test]
+    fn one_peer_cannot_take_more_than_its_share() {
+        let peers = PerPeer::default();
+        let (mallory, ada) = (PeerId::random(), PeerId::random());
+        let held: Vec<PeerSlot> = (0..PER_PEER_REQUESTS)
+            .map(|_| peers.take(mallory).unwrap())
+            .collect();
+        assert!(peers.take(mallory).is_none());
+        assert!(peers.take(ada).is_some());
+        drop(held);
+        assert!(peers.take(mallory).is_some());
+    }
 }

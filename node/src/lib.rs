@@ -6,12 +6,14 @@
 
 pub mod api;
 pub mod blobs;
+pub mod budget;
 pub mod chat;
 pub mod config;
 pub mod context;
 pub mod error;
 pub mod home;
 mod inbound;
+pub mod log_limit;
 pub mod moments;
 pub mod nearby;
 pub mod net;

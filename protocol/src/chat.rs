@@ -25,6 +25,13 @@ pub const MAX_GREETING_BYTES: usize = 512;
 pub const RECALL_WINDOW_MS: u64 = 120_000;
 /// Most message ids in one receipt.
 pub const MAX_RECEIPT_IDS: usize = 512;
+/// Most sealed items in one [`Delivery`]: each costs the responder a Noise
+/// open, so a session carries at most one outbox batch.
+pub const MAX_DELIVERY_ITEMS: usize = 256;
+/// Fewer bytes than this cannot be a sealed [`ChatBody`]: the Noise X
+/// overhead plus the two 32-byte account ids every body names. Shorter
+/// items are refused before any Noise work is spent on them.
+pub const MIN_SEALED_BYTES: usize = crate::seal::SEAL_OVERHEAD + 64;
 
 /// A message id: BLAKE3 of the canonical body.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]

@@ -15,6 +15,10 @@ use crate::identity::{AccountId, AccountKey, IdError, SignatureBytes};
 pub const AUTH_WINDOW_SECS: u64 = 600;
 /// Largest sealed item a holder accepts.
 pub const MAX_ITEM_BYTES: usize = 24 * 1024;
+/// Smallest sealed item a holder accepts: nothing shorter can be a sealed
+/// chat message ([`crate::chat::MIN_SEALED_BYTES`]), so a holder refuses
+/// such junk before storing it.
+pub const MIN_ITEM_BYTES: usize = crate::chat::MIN_SEALED_BYTES;
 /// Most items in one deposit or one fetch answer.
 pub const MAX_ITEMS_PER_MESSAGE: usize = 64;
 
@@ -101,6 +105,10 @@ pub enum MailboxRequest {
     Fetch {
         /// Owner's authorisation.
         auth: MailboxAuth,
+        /// Resume after the item with this hash (the last one of the
+        /// previous page): mail the owner cannot use, or has not been able
+        /// to delete yet, never hides what comes after it.
+        after: Option<[u8; 32]>,
     },
     /// I have stored these; drop them (signed by the mailbox owner).
     Delete {
@@ -119,7 +127,8 @@ pub enum MailboxReply {
         /// Count.
         accepted: u32,
     },
-    /// Some of the mail; `more` if another fetch would return more.
+    /// Some of the mail, in hash order; `more` if another fetch (from the
+    /// last item's hash) would return more.
     Items {
         /// Sealed messages.
         items: Vec<Vec<u8>>,

@@ -196,11 +196,26 @@ pub enum ReactionContent {
     },
 }
 
-/// `/weft/sync/1` request: items on these authors' topics since a time.
+/// `/weft/sync/1` request: items on these authors' topics from a cursor.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncRequest {
-    /// (author, items at or after this time).
-    pub authors: Vec<(AccountId, u64)>,
+    /// Where each author's page starts.
+    pub authors: Vec<SyncFrom>,
+}
+
+/// Where one author's page of a `/weft/sync/1` answer starts. Items are
+/// ordered by `(at, id)`, so a page can end between two items with the same
+/// `at` and the next one resumes exactly after the last item received: a
+/// cursor on time alone would repeat the same page forever once more than a
+/// page of items share one second.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncFrom {
+    /// Whose topic.
+    pub author: AccountId,
+    /// Items at or after this time (Unix seconds, the signer's clock)...
+    pub at: u64,
+    /// ...and, when set, only those after this item among the ones dated `at`.
+    pub after: Option<ItemId>,
 }
 
 /// `/weft/sync/1` answer: encoded [`Item`]s, oldest first.
@@ -208,7 +223,7 @@ pub struct SyncRequest {
 pub struct SyncReply {
     /// Encoded items (each as its own envelope-free postcard bytes).
     pub items: Vec<Vec<u8>>,
-    /// More were available than fit; ask again from the last item's time.
+    /// More were available than fit; ask again after the last item received.
     pub more: bool,
 }
 

@@ -38,7 +38,7 @@ pub const MAX_NOISE_MSG: usize = 65535;
 /// Bytes a sealed message (or IK message 1) adds to its plaintext: the
 /// ephemeral key (32), the encrypted static key (32 + 16-byte tag) and the
 /// payload's tag (16).
-const SEAL_OVERHEAD: usize = 32 + 32 + 16 + 16;
+pub const SEAL_OVERHEAD: usize = 32 + 32 + 16 + 16;
 /// Bytes IK message 2 adds to its payload: ephemeral key (32) and tag (16).
 const REPLY_OVERHEAD: usize = 32 + 16;
 

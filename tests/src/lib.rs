@@ -324,6 +324,36 @@ impl Weft {
         (procs, homes)
     }
 
+    /// Ann and Bao (homes `ann` and `bao`), up on loopback (Bao bootstrapped
+    /// from Ann) and friends: the start of most two-person tests.
+    pub async fn ann_and_bao(&self) -> ((PathBuf, NodeProc), (PathBuf, NodeProc)) {
+        let (a, na) = self.started("ann", "Ann", &[]).await;
+        let a_addr = self.dial_addr(&a).await;
+        let (b, nb) = self.started("bao", "Bao", &["--bootstrap", &a_addr]).await;
+        self.befriend(&a, &b).await;
+        ((a, na), (b, nb))
+    }
+
+    /// `moments post --json` by `home` of `text` (extra arguments such as
+    /// `--to` after it); the new post's id.
+    pub async fn moments_post(&self, home: &Path, text: &str, extra: &[&str]) -> String {
+        let mut args = vec!["moments", "post", "--home", s(home), text];
+        args.extend_from_slice(extra);
+        self.json(&args).await["id"]
+            .as_str()
+            .expect("post id")
+            .to_string()
+    }
+
+    /// `moments feed --json` of `home`, newest first.
+    pub async fn moments_feed(&self, home: &Path) -> Vec<Value> {
+        self.json(&["moments", "feed", "--home", s(home)])
+            .await
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// `chat log --json` of `home` with `with`.
     pub async fn chat_log(&self, home: &Path, with: &str) -> Vec<Value> {
         let h = home.to_str().expect("utf-8");

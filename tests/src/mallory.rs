@@ -177,10 +177,21 @@ pub async fn deliver(
     weft_protocol::decode(Kind::DeliveryAck, &ack).ok()
 }
 
+/// [`deliver`] in a session of `key`'s own account.
+pub async fn deliver_own(
+    m: &mut Swarm<Mallory>,
+    peer: PeerId,
+    key: &AccountKey,
+    to: AccountId,
+    items: Vec<Vec<u8>>,
+) -> Option<DeliveryAck> {
+    deliver(m, peer, key, key.account_id(), to, items).await
+}
+
 /// Plays a mail holder until the node asks to delete: answers its first
 /// fetch with `items` and later ones with nothing, checks every request is
 /// signed for this holder, and returns the hashes the node asked to delete
-/// (the items it accepted).
+/// (the items it is done with: stored, or refused for good).
 pub async fn serve_mail(m: &mut Swarm<Mallory>, items: Vec<Vec<u8>>) -> Vec<[u8; 32]> {
     let mut to_serve = Some(items);
     let deadline = tokio::time::Instant::now() + HOSTILE_TIMEOUT;
@@ -203,7 +214,7 @@ pub async fn serve_mail(m: &mut Swarm<Mallory>, items: Vec<Vec<u8>>) -> Vec<[u8;
         let me = m.local_peer_id().to_bytes();
         let now = weft_protocol::unix_now();
         let (reply, deleted) = match req {
-            MailboxRequest::Fetch { auth } => {
+            MailboxRequest::Fetch { auth, .. } => {
                 assert!(auth.verify(&me, 0, now).is_ok(), "unsigned fetch");
                 let items = to_serve.take().unwrap_or_default();
                 (MailboxReply::Items { items, more: false }, None)

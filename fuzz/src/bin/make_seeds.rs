@@ -12,7 +12,7 @@ use weft_protocol::{
     chat::{ChatBody, ChatKind, Delivery, DeliveryAck, MsgId},
     encode,
     mailbox::{MailboxAuth, MailboxReply, MailboxRequest},
-    moments::{self, PostContent, ReactionContent, SyncReply, SyncRequest},
+    moments::{self, PostContent, ReactionContent, SyncFrom, SyncReply, SyncRequest},
     oa::{
         encode_reply, encode_request, Broadcast, BroadcastBody, OaKind, OaProfile, OaProfileBody,
         OaReply, OaRequest, Question, Verification,
@@ -119,6 +119,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
     };
     let fetch = MailboxRequest::Fetch {
         auth: MailboxAuth::new(&me, HOLDER.to_vec(), NOW, 0),
+        after: Some([5; 32]),
     };
     let delete = MailboxRequest::Delete {
         auth: MailboxAuth::new(&me, HOLDER.to_vec(), NOW, 1),
@@ -188,7 +189,11 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
     out.push(("moments", "comment", encode(Kind::MomentItem, &comment)?));
     out.push(("envelope", "post", post_bytes));
     let sync_req = SyncRequest {
-        authors: vec![(them.account_id(), NOW - 3600)],
+        authors: vec![SyncFrom {
+            author: them.account_id(),
+            at: NOW - 3600,
+            after: Some(post.id()),
+        }],
     };
     out.push(("sync", "req", encode(Kind::SyncRequest, &sync_req)?));
     let sync_reply = SyncReply {

@@ -27,8 +27,8 @@ use crate::store::StoreError;
 
 /// Sealed bytes per delivery round (one Noise message, with room for framing).
 const BATCH_BYTES: usize = 56 * 1024;
-/// Messages per delivery round.
-const BATCH_ITEMS: usize = 256;
+/// Messages per delivery round: as many as a responder takes in one session.
+const BATCH_ITEMS: usize = weft_protocol::chat::MAX_DELIVERY_ITEMS;
 /// Holders a message is left with.
 pub(super) const HOLDERS: usize = 3;
 /// Longest wait between delivery attempts.

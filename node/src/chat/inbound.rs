@@ -9,12 +9,16 @@
 
 use libp2p::PeerId;
 use weft_protocol::{
-    chat::{item_hash, ChatBody, ChatKind, Delivery, DeliveryAck, RECALL_WINDOW_MS},
+    chat::{
+        item_hash, ChatBody, ChatKind, Delivery, DeliveryAck, MAX_DELIVERY_ITEMS, MIN_SEALED_BYTES,
+        RECALL_WINDOW_MS,
+    },
     seal::{self, SealError},
     AccountId, Kind,
 };
 
 use super::{Chat, ChatError, ChatEvent};
+use crate::log_limit::LogLimit;
 use crate::net::{AppProtocol, InboundRequest};
 use crate::store::chat::{Contact, ContactState, MsgStatus, StoredMessage};
 
@@ -32,6 +36,9 @@ pub(super) enum Rejection {
     /// Not sealed to our key, or damaged.
     #[error("cannot open: {0}")]
     Open(#[from] SealError),
+    /// Shorter than any sealed chat message can be.
+    #[error("{0} bytes is too short to be a sealed message")]
+    TooShort(usize),
     /// Opened, but not a chat message.
     #[error("malformed: {0}")]
     Malformed(#[from] weft_protocol::chat::ChatError),
@@ -47,6 +54,33 @@ pub(super) enum Rejection {
     /// We could not store it.
     #[error("store error: {0}")]
     Store(#[from] ChatError),
+}
+
+impl Rejection {
+    /// Whether trying again can never help (everything but a store error).
+    pub(super) fn is_final(&self) -> bool {
+        !matches!(self, Rejection::Store(_))
+    }
+}
+
+/// Warnings about sessions a peer can make us drop at will.
+static DROPPED: LogLimit = LogLimit::new();
+
+/// Extra time a recall may take to reach us after its window closed on the
+/// sender's side (a retry, a short disconnection).
+const RECALL_DELIVERY_SLACK_MS: u64 = 5 * 60_000;
+
+/// Whether `recall` may take back `target`, judged by our clock: the target
+/// must have arrived here at most [`RECALL_WINDOW_MS`] (plus delivery slack)
+/// ago. The sender's own timestamps must agree too, but they alone prove
+/// nothing: a sender can write any `sent_at_ms`. A message whose arrival we
+/// did not record (stored before we kept it) can no longer be recalled.
+fn recall_in_window(recall: &ChatBody, target: &StoredMessage, arrived: Option<u64>) -> bool {
+    let claimed = recall.sent_at_ms.saturating_sub(target.sent_at_ms) <= RECALL_WINDOW_MS;
+    let now = weft_protocol::unix_now_ms();
+    let ours = arrived
+        .is_some_and(|a| now.saturating_sub(a) <= RECALL_WINDOW_MS + RECALL_DELIVERY_SLACK_MS);
+    claimed && ours
 }
 
 impl Chat {
@@ -65,29 +99,54 @@ impl Chat {
         let (responder, payload, initiator_static) = match seal::respond(self.key(), msg1) {
             Ok(r) => r,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "dropping chat session: bad handshake");
+                if let Some(suppressed) = DROPPED.allow() {
+                    tracing::warn!(%peer, error = %e, suppressed, "dropping chat session: bad handshake");
+                }
                 return None;
             }
         };
         let delivery: Delivery = match weft_protocol::decode(Kind::Delivery, &payload) {
             Ok(d) => d,
             Err(e) => {
-                tracing::warn!(%peer, error = %e, "dropping chat session: bad delivery");
+                if let Some(suppressed) = DROPPED.allow() {
+                    tracing::warn!(%peer, error = %e, suppressed, "dropping chat session: bad delivery");
+                }
                 return None;
             }
         };
         if !seal::sender_matches(&delivery.from, &initiator_static) {
-            tracing::warn!(%peer, "dropping chat session: sender does not own its account key");
+            if let Some(suppressed) = DROPPED.allow() {
+                tracing::warn!(%peer, suppressed, "dropping chat session: sender does not own its account key");
+            }
+            return None;
+        }
+        if delivery.items.len() > MAX_DELIVERY_ITEMS {
+            if let Some(suppressed) = DROPPED.allow() {
+                let items = delivery.items.len();
+                tracing::warn!(%peer, items, suppressed, "dropping chat session: too many items");
+            }
             return None;
         }
         let mut ack = DeliveryAck::default();
         for item in &delivery.items {
             let h = item_hash(item);
-            match self.accept_sealed(item, Some(&delivery.from), false).await {
+            // Too short to be sealed mail: refused before any Noise work.
+            let outcome = if item.len() < MIN_SEALED_BYTES {
+                Outcome::Rejected(Rejection::TooShort(item.len()))
+            } else {
+                self.accept_sealed(item, Some(&delivery.from), false).await
+            };
+            match outcome {
                 Outcome::Accepted => ack.accepted.push(h),
                 Outcome::Rejected(reason) => {
-                    tracing::warn!(%peer, %reason, "rejecting message");
+                    // An honest sender never sends a bad item; stop spending
+                    // work on this session. The rest are neither accepted
+                    // nor rejected, so an honest sender would retry them.
+                    if let Some(suppressed) = DROPPED.allow() {
+                        tracing::warn!(%peer, %reason, suppressed, "rejecting message; ignoring the rest of the session");
+                    }
                     ack.rejected.push(h);
+                    break;
                 }
             }
         }
@@ -232,7 +291,7 @@ impl Chat {
                     reply_to,
                     status: MsgStatus::Received,
                 };
-                if store.insert_incoming(&from, &m)? {
+                if store.insert_incoming(&from, &m, weft_protocol::unix_now_ms())? {
                     self.emit(ChatEvent::Message {
                         with: from.to_string(),
                         id: id.to_string(),
@@ -255,9 +314,8 @@ impl Chat {
             ChatKind::Recall { target } => {
                 store.mark_seen_id(&id)?;
                 if let Some(t) = store.message(&target)? {
-                    let in_window =
-                        body.sent_at_ms.saturating_sub(t.sent_at_ms) <= RECALL_WINDOW_MS;
-                    if t.from == from && in_window {
+                    let arrived = store.message_arrived(&target)?;
+                    if t.from == from && recall_in_window(&body, &t, arrived) {
                         store.update_message(&target, |m| {
                             m.status = MsgStatus::Recalled;
                             m.text.clear();
@@ -300,5 +358,39 @@ impl Chat {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::chat::MsgId;
+    use weft_protocol::AccountKey;
+
+    /// Defect 7: a friend who claims the recall was sent a second after the
+    /// message cannot take back a message that arrived here an hour ago.
+    #[test]
+    fn recall_windows_run_on_our_clock_of_arrival() {
+        let from = AccountKey::generate().unwrap().account_id();
+        let now = weft_protocol::unix_now_ms();
+        let target = StoredMessage {
+            id: MsgId([1; 32]),
+            from,
+            seq: 1,
+            sent_at_ms: now - 3_600_000,
+            text: "said an hour ago".into(),
+            reply_to: None,
+            status: MsgStatus::Received,
+        };
+        let recall = ChatBody {
+            from,
+            to: AccountKey::generate().unwrap().account_id(),
+            seq: 2,
+            sent_at_ms: target.sent_at_ms + 1_000,
+            kind: ChatKind::Recall { target: target.id },
+        };
+        assert!(!recall_in_window(&recall, &target, Some(now - 3_600_000)));
+        assert!(!recall_in_window(&recall, &target, None));
+        assert!(recall_in_window(&recall, &target, Some(now - 1_000)));
     }
 }

@@ -18,7 +18,7 @@ use weft_protocol::{
     chat::item_hash,
     mailbox::{
         mailbox_key, MailboxAuth, MailboxReply, MailboxRequest, MAX_ITEMS_PER_MESSAGE,
-        MAX_ITEM_BYTES,
+        MAX_ITEM_BYTES, MIN_ITEM_BYTES,
     },
     Kind,
 };
@@ -27,17 +27,20 @@ use super::delivery::HOLDERS;
 use super::inbound::Outcome;
 use super::Chat;
 use crate::net::AppProtocol;
-use crate::store::mailbox::HeldItem;
+use crate::store::mailbox::{Deposit, HoldQuotas};
 
 /// Held mail expires after this long.
 const HOLD_SECS: u64 = 7 * 24 * 3600;
-/// Per depositing peer: items and bytes we hold for it.
-const QUOTA_ITEMS_PER_DEPOSITOR: usize = 2000;
-const QUOTA_BYTES_PER_DEPOSITOR: usize = 16 * 1024 * 1024;
-/// Per recipient: items we hold.
-const QUOTA_ITEMS_PER_RECIPIENT: usize = 5000;
-/// Everything we hold for others.
-const QUOTA_BYTES_TOTAL: usize = 64 * 1024 * 1024;
+/// What we hold for others: per depositing peer (items, bytes), per
+/// recipient, per depositor for one recipient (a peer id is free, but each
+/// one can crowd a mailbox only this much), and in all.
+const QUOTAS: HoldQuotas = HoldQuotas {
+    items_per_depositor: 2000,
+    bytes_per_depositor: 16 * 1024 * 1024,
+    items_per_recipient: 5000,
+    items_per_pair: 512,
+    bytes_total: 64 * 1024 * 1024,
+};
 /// Bytes of mail in one fetch answer.
 const FETCH_BYTES: usize = 900 * 1024;
 /// How long we wait for a holder's answer.
@@ -70,63 +73,44 @@ impl Chat {
         match req {
             MailboxRequest::Deposit { to, items } => {
                 if items.len() > MAX_ITEMS_PER_MESSAGE
-                    || items
-                        .iter()
-                        .any(|i| i.len() > MAX_ITEM_BYTES || i.is_empty())
+                    || items.iter().any(|i| i.len() > MAX_ITEM_BYTES)
                 {
                     return refuse("too many or too large items");
                 }
-                let depositor = peer.to_bytes();
-                let Ok(summary) = store.held_summary() else {
-                    return refuse("store error");
-                };
-                let (mut dep_items, mut dep_bytes, mut rcpt_items, mut total) = (0, 0, 0, 0);
-                for h in &summary {
-                    if h.expires_at < now {
-                        let _ = store.drop_held_key(&h.key);
-                        continue;
-                    }
-                    total += h.len;
-                    if h.depositor == depositor {
-                        dep_items += 1;
-                        dep_bytes += h.len;
-                    }
-                    if h.key.starts_with(&to.0) {
-                        rcpt_items += 1;
-                    }
+                if items.iter().any(|i| i.len() < MIN_ITEM_BYTES) {
+                    return refuse("an item is too small to be sealed mail");
                 }
-                let add: usize = items.iter().map(Vec::len).sum();
-                if dep_items + items.len() > QUOTA_ITEMS_PER_DEPOSITOR
-                    || dep_bytes + add > QUOTA_BYTES_PER_DEPOSITOR
-                    || rcpt_items + items.len() > QUOTA_ITEMS_PER_RECIPIENT
-                    || total + add > QUOTA_BYTES_TOTAL
-                {
-                    tracing::info!(%peer, "refusing a deposit over quota");
-                    return refuse("over quota");
-                }
-                for item in &items {
-                    let held = HeldItem {
-                        sealed: item.clone(),
-                        expires_at: now + HOLD_SECS,
-                        depositor: depositor.clone(),
-                    };
-                    if store.hold(&to, &item_hash(item), &held).is_err() {
-                        return refuse("store error");
+                let items: Vec<_> = items.into_iter().map(|i| (item_hash(&i), i)).collect();
+                match store.hold(&to, &peer.to_bytes(), &items, now + HOLD_SECS, now, &QUOTAS) {
+                    Ok(Deposit::Held(n)) => {
+                        if store.flush_async().await.is_err() {
+                            return refuse("store error");
+                        }
+                        MailboxReply::Deposited { accepted: n as u32 }
                     }
-                }
-                if store.flush_async().await.is_err() {
-                    return refuse("store error");
-                }
-                MailboxReply::Deposited {
-                    accepted: items.len() as u32,
+                    Ok(Deposit::OverQuota) => {
+                        tracing::info!(%peer, "refusing a deposit over quota");
+                        refuse("over quota")
+                    }
+                    Err(_) => refuse("store error"),
                 }
             }
-            MailboxRequest::Fetch { auth } => {
+            MailboxRequest::Fetch { auth, after } => {
                 if auth.verify(&me, 0, now).is_err() {
                     return refuse("fetch is not signed by the mailbox owner");
                 }
-                match store.held_for(&auth.account, MAX_ITEMS_PER_MESSAGE, FETCH_BYTES, now) {
-                    Ok((items, more)) => MailboxReply::Items { items, more },
+                let page = store.held_for(
+                    &auth.account,
+                    after.as_ref(),
+                    MAX_ITEMS_PER_MESSAGE,
+                    FETCH_BYTES,
+                    now,
+                );
+                match page {
+                    Ok((items, more)) => MailboxReply::Items {
+                        items: items.into_iter().map(|(_, i)| i).collect(),
+                        more,
+                    },
                     Err(_) => refuse("store error"),
                 }
             }
@@ -145,14 +129,16 @@ impl Chat {
         }
     }
 
-    /// Fetches our mail from one holder, applies it, then lets the holder delete it.
+    /// Fetches our mail from one holder page by page, applies it, then lets
+    /// the holder delete what we stored *and* what we refused for good:
+    /// junk left for us must not sit in our mailbox until it expires.
     pub(super) async fn fetch_mail(&self, holder: PeerId) {
+        let mut after = None;
         for _round in 0..MAX_FETCH_ROUNDS {
             let auth =
                 MailboxAuth::new(self.key(), holder.to_bytes(), weft_protocol::unix_now(), 0);
-            let Ok(req) =
-                weft_protocol::encode(Kind::MailboxRequest, &MailboxRequest::Fetch { auth })
-            else {
+            let fetch = MailboxRequest::Fetch { auth, after };
+            let Ok(req) = weft_protocol::encode(Kind::MailboxRequest, &fetch) else {
                 return;
             };
             let reply = tokio::time::timeout(
@@ -173,20 +159,31 @@ impl Chat {
                         return;
                     }
                 };
-            if items.is_empty() {
-                return;
-            }
+            // A holder answers at most a page; more is not looked at.
+            let items = &items[..items.len().min(MAX_ITEMS_PER_MESSAGE)];
+            let Some(last) = items.last() else { return };
+            after = Some(item_hash(last));
             let mut done = Vec::new();
-            for item in &items {
+            let mut accepted = 0;
+            for item in items {
                 match self.accept_sealed(item, None, true).await {
-                    Outcome::Accepted => done.push(item_hash(item)),
-                    // A corrupted copy from a bad holder: skip it; another holder's copy will do.
+                    Outcome::Accepted => {
+                        accepted += 1;
+                        done.push(item_hash(item));
+                    }
+                    // Junk, or a copy a bad holder corrupted: never useful,
+                    // so the holder may drop it (another holder's good copy
+                    // has another hash and stays).
+                    Outcome::Rejected(reason) if reason.is_final() => {
+                        tracing::debug!(%holder, %reason, "refusing held mail");
+                        done.push(item_hash(item));
+                    }
                     Outcome::Rejected(reason) => {
-                        tracing::warn!(%holder, %reason, "bad held message")
+                        tracing::warn!(%holder, %reason, "cannot take held mail now")
                     }
                 }
             }
-            tracing::info!(%holder, fetched = items.len(), accepted = done.len(), "fetched mail");
+            tracing::info!(%holder, fetched = items.len(), accepted, "fetched mail");
             // Durable before we let the holder forget them.
             if self.store().flush_async().await.is_err() {
                 return;

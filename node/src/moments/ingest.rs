@@ -1,12 +1,19 @@
 //! Applying an item that arrived (from gossip or a backfill): the rules a
 //! reader enforces that a relay cannot, because they need the keys or the
-//! post itself. A tombstone must come from the post's author; a reaction
-//! must be filed under the post's author and come from its audience. An
-//! item we cannot read is still kept, encrypted, so we can serve it to
-//! friends who can.
+//! post itself. A tombstone must come from the post's author (and only ever
+//! deletes that author's post, even when it arrives first); a reaction must
+//! be filed under the post's author and come from its audience. A reaction
+//! we cannot read is still kept, encrypted, so we can serve it to friends
+//! who can, but only from a signer we can vouch for: the post's audience
+//! when we can read the post, else the author or one of our friends. Anyone
+//! can sign a reaction with a throwaway key, and keeping those would let
+//! strangers fill the store.
 
 use weft_protocol::{
-    moments::{open_post, open_reaction, Item, ItemId, MomentError, Payload, ReactionContent},
+    moments::{
+        open_post, open_reaction, relay::SKEW_SECS, Item, ItemId, MomentError, Payload,
+        ReactionContent,
+    },
     DecodeError,
 };
 
@@ -50,6 +57,15 @@ pub(super) enum Rejection {
     /// A reaction from someone the post was not shown to.
     #[error("reaction from someone outside the post's audience")]
     OutsideAudience,
+    /// Dated further in the future than clocks drift: it would pin itself
+    /// as the newest item and make backfill skip everything before it.
+    #[error("item dated {at}, in the future (now {now})")]
+    FromTheFuture {
+        /// The item's time.
+        at: u64,
+        /// Our clock.
+        now: u64,
+    },
     /// Storing it failed (not the sender's fault, but we did not keep it).
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -63,6 +79,11 @@ impl Moments {
         if author != self.me() && !self.is_friend(&author) {
             // Not a topic we read; a relay's checks passed.
             return Verdict::Accept;
+        }
+        let now = weft_protocol::unix_now();
+        if item.body.at > now + SKEW_SECS {
+            let at = item.body.at;
+            return Verdict::Reject(Rejection::FromTheFuture { at, now });
         }
         let id = item.id();
         match self.inner.store.has_moment_item(&id) {
@@ -90,7 +111,7 @@ impl Moments {
 
     fn ingest_post(&self, item: &Item, id: ItemId) -> Result<Verdict, StoreError> {
         let store = &self.inner.store;
-        if store.is_post_deleted(&id)? {
+        if store.is_post_deleted(&id, &item.body.author)? {
             return Ok(Verdict::Reject(Rejection::Deleted));
         }
         let opened = match open_post(&self.inner.identity.account, item) {
@@ -124,7 +145,7 @@ impl Moments {
                     }
                 }
                 Payload::Tombstone { .. } => {
-                    store.delete_post(&id, &other.id())?;
+                    store.delete_post(&id, &other.body.author, &other.id())?;
                 }
                 _ => {}
             }
@@ -147,7 +168,9 @@ impl Moments {
         }
         store.put_moment_item(item)?;
         let had = store.post(&post)?.is_some();
-        store.delete_post(&post, &id)?;
+        // Keyed by the signer: if the post is not here yet, this tombstone
+        // refuses only a post by the same author.
+        store.delete_post(&post, &item.body.signer, &id)?;
         if had {
             self.emit(MomentsEvent::MomentDeleted { id: post });
         }
@@ -162,7 +185,8 @@ impl Moments {
         fresh: bool,
     ) -> Result<Verdict, StoreError> {
         let store = &self.inner.store;
-        if store.is_post_deleted(&post)? {
+        let from = item.body.signer;
+        if store.is_post_deleted(&post, &item.body.author)? {
             return Ok(Verdict::Accept); // nothing to attach it to any more
         }
         let Some(rec) = store.post(&post)? else {
@@ -171,14 +195,22 @@ impl Moments {
                     return Ok(Verdict::Reject(Rejection::Misfiled));
                 }
             }
-            // Post not readable here (or not arrived yet): keep it encrypted.
-            if fresh {
+            // Post not readable here (or not arrived yet): keep it encrypted
+            // only if we can vouch for the signer, so throwaway keys cannot
+            // fill the store. Others are relayed, not kept.
+            let vouched = from == item.body.author || from == self.me() || self.is_friend(&from);
+            if fresh && vouched {
                 store.put_moment_item(item)?;
             }
             return Ok(Verdict::Accept);
         };
         if rec.author != item.body.author {
             return Ok(Verdict::Reject(Rejection::Misfiled));
+        }
+        // Before opening: a reaction we cannot open is still kept to serve
+        // others, so the audience rule must hold for it too.
+        if from != rec.author && !rec.content.audience.contains(&from) {
+            return Ok(Verdict::Reject(Rejection::OutsideAudience));
         }
         let content = match open_reaction(&self.inner.identity.account, item) {
             Ok(c) => c,
@@ -190,10 +222,6 @@ impl Moments {
             }
             Err(e) => return Ok(Verdict::Reject(Rejection::UnreadableReaction(e))),
         };
-        let from = item.body.signer;
-        if from != rec.author && !rec.content.audience.contains(&from) {
-            return Ok(Verdict::Reject(Rejection::OutsideAudience));
-        }
         if fresh {
             store.put_moment_item(item)?;
         }

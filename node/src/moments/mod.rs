@@ -239,8 +239,8 @@ struct Inner {
     joined: std::sync::Mutex<HashSet<AccountId>>,
     /// When we last backfilled from each device.
     synced: std::sync::Mutex<HashMap<PeerId, Instant>>,
-    /// Sync requests served per device in the current minute.
-    served: std::sync::Mutex<HashMap<PeerId, (Instant, u32)>>,
+    /// Sync answers served per device: requests, and bytes uploaded.
+    served: inbound::SyncBudgets,
     /// Serialises ingestion so a post and its reactions are applied in order.
     ingest: tokio::sync::Mutex<()>,
 }

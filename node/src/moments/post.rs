@@ -126,7 +126,7 @@ impl Moments {
             return Err(MomentsError::NotYours);
         }
         let item = self.sign_own(Payload::Tombstone { post: id })?;
-        self.inner.store.delete_post(&id, &item.id())?;
+        self.inner.store.delete_post(&id, &rec.author, &item.id())?;
         self.keep_and_publish(&item, |_| Ok(())).await?;
         self.emit(MomentsEvent::MomentDeleted { id });
         Ok(())

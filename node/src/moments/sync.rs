@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
 use weft_protocol::{
-    moments::{self, Item, SyncReply, SyncRequest},
+    moments::{self, Item, ItemId, SyncFrom, SyncReply, SyncRequest},
     AccountId, Kind,
 };
 
@@ -49,28 +49,33 @@ impl Moments {
         authors.push(self.me());
         let mut got = 0;
         for chunk in authors.chunks(moments::MAX_SYNC_AUTHORS) {
-            let mut since: Vec<(AccountId, u64)> = chunk
+            let mut from: Vec<SyncFrom> = chunk
                 .iter()
                 .map(|a| {
                     let latest = self.inner.store.latest_moment_at(a).unwrap_or(0);
-                    (*a, latest.saturating_sub(SYNC_SLACK_SECS))
+                    SyncFrom {
+                        author: *a,
+                        at: latest.saturating_sub(SYNC_SLACK_SECS),
+                        after: None,
+                    }
                 })
                 .collect();
             for _ in 0..SYNC_PAGES {
-                let Some(reply) = self.ask_sync(peer, &since).await else {
+                let Some(reply) = self.ask_sync(peer, &from).await else {
                     break;
                 };
-                let mut last: HashMap<AccountId, u64> = HashMap::new();
+                let mut last: HashMap<AccountId, (u64, ItemId)> = HashMap::new();
                 for bytes in reply.items.iter().take(moments::MAX_SYNC_ITEMS) {
                     let Ok(item) = Item::from_bytes(bytes) else {
                         tracing::warn!(%peer, "backfill peer sent an invalid item");
                         continue;
                     };
-                    if !since.iter().any(|(a, _)| *a == item.body.author) {
+                    if !from.iter().any(|f| f.author == item.body.author) {
                         continue; // not asked for
                     }
-                    last.insert(item.body.author, item.body.at);
-                    let fresh = !self.inner.store.has_moment_item(&item.id()).unwrap_or(true);
+                    let id = item.id();
+                    last.insert(item.body.author, (item.body.at, id));
+                    let fresh = !self.inner.store.has_moment_item(&id).unwrap_or(true);
                     if let Verdict::Reject(r) = self.ingest(item).await {
                         tracing::warn!(%peer, reason = %r, "backfill peer sent a rejected item");
                     } else if fresh {
@@ -80,11 +85,7 @@ impl Moments {
                 if !reply.more || last.is_empty() {
                     break;
                 }
-                // Continue from where each author's page ended.
-                since = since
-                    .into_iter()
-                    .filter_map(|(a, s)| last.get(&a).map(|t| (a, (*t).max(s))))
-                    .collect();
+                from = next_page(from, &last);
             }
         }
         if got > 0 {
@@ -96,9 +97,9 @@ impl Moments {
 
     /// One page of `/weft/sync/1`; `None` when the peer declined, timed out
     /// or answered garbage (the backfill just stops).
-    async fn ask_sync(&self, peer: PeerId, since: &[(AccountId, u64)]) -> Option<SyncReply> {
+    async fn ask_sync(&self, peer: PeerId, from: &[SyncFrom]) -> Option<SyncReply> {
         let req = SyncRequest {
-            authors: since.to_vec(),
+            authors: from.to_vec(),
         };
         let bytes = weft_protocol::encode(Kind::SyncRequest, &req).ok()?;
         let r = tokio::time::timeout(
@@ -107,5 +108,55 @@ impl Moments {
         )
         .await;
         weft_protocol::decode(Kind::SyncReply, &r.ok()?.ok()?).ok()
+    }
+}
+
+/// The cursors of the next page: an author whose items came resumes after
+/// the last one; one that sent nothing but comes after the last author that
+/// did was not reached (the page filled up first) and is asked again; one
+/// before it is done.
+fn next_page(from: Vec<SyncFrom>, last: &HashMap<AccountId, (u64, ItemId)>) -> Vec<SyncFrom> {
+    let reached = from
+        .iter()
+        .rposition(|f| last.contains_key(&f.author))
+        .unwrap_or(0);
+    from.into_iter()
+        .enumerate()
+        .filter_map(|(i, f)| match last.get(&f.author) {
+            Some(&(at, id)) => Some(SyncFrom {
+                author: f.author,
+                at,
+                after: Some(id),
+            }),
+            None => (i > reached).then_some(f),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::AccountKey;
+
+    #[test]
+    fn the_next_page_resumes_each_author_and_keeps_the_unreached() {
+        let [a, b, c]: [AccountId; 3] =
+            std::array::from_fn(|_| AccountKey::generate().unwrap().account_id());
+        let start = |author| SyncFrom {
+            author,
+            at: 0,
+            after: None,
+        };
+        let last = HashMap::from([(b, (7, [1; 32]))]);
+        let next = next_page(vec![start(a), start(b), start(c)], &last);
+        let want = vec![
+            SyncFrom {
+                author: b,
+                at: 7,
+                after: Some([1; 32]),
+            },
+            start(c),
+        ];
+        assert_eq!(next, want);
     }
 }

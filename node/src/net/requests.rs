@@ -6,6 +6,10 @@
 use libp2p::{request_response, PeerId};
 
 use super::event_loop::{EventLoop, ResponseReply};
+use crate::log_limit::LogLimit;
+
+/// Warnings about peers' requests we drop (a flood would write one each).
+static DROPPED: LogLimit = LogLimit::new();
 use super::{AppProtocol, InboundRequest, NetError};
 
 impl EventLoop {
@@ -99,7 +103,9 @@ impl EventLoop {
         channel: request_response::ResponseChannel<Vec<u8>>,
     ) {
         if self.responders.room().is_err() {
-            tracing::warn!(%peer, "too many requests waiting; dropping one");
+            if let Some(suppressed) = DROPPED.allow() {
+                tracing::warn!(%peer, suppressed, "too many requests waiting; dropping one");
+            }
             return; // dropping the channel tells the peer to retry later
         }
         self.next_responder += 1;
@@ -116,7 +122,11 @@ impl EventLoop {
                 // were, dropping the channel would tell the peer to retry.
                 let _ = self.responders.insert((protocol, responder), channel);
             }
-            Err(_) => tracing::warn!(%peer, "service queue full; dropping request"),
+            Err(_) => {
+                if let Some(suppressed) = DROPPED.allow() {
+                    tracing::warn!(%peer, suppressed, "service queue full; dropping request");
+                }
+            }
         }
     }
 }

@@ -6,6 +6,9 @@
 //!   (a conversation reads oldest-first; each sender's messages keep their order
 //!   because senders make `sent_at_ms` strictly increasing)
 //! - `msg_index`: message id(32) → its `messages` key (dedup, receipts, recall)
+//! - `msg_arrived`: message id(32) → Unix ms (8) by *our* clock when a
+//!   received message arrived: recall windows are measured with it, never
+//!   with the sender's own claim of when it sent
 //! - `outbox`:    recipient(32) ‖ seq(8) → [`OutboxEntry`] (sealed bytes, sent in order)
 //! - `chat_meta`: `seq` ‖ account(32) → last seq / last sent_at for that conversation
 
@@ -158,6 +161,7 @@ trees! {
         contacts: "contacts",
         messages: "messages",
         msg_index: "msg_index",
+        arrived: "msg_arrived",
         outbox: "outbox",
         meta: "chat_meta",
     }
@@ -375,19 +379,39 @@ impl Store {
     }
 
     /// Stores an incoming message in conversation `conv`, once.
-    pub fn insert_incoming(&self, conv: &AccountId, m: &StoredMessage) -> Result<bool, StoreError> {
+    pub fn insert_incoming(
+        &self,
+        conv: &AccountId,
+        m: &StoredMessage,
+        arrived_ms: u64,
+    ) -> Result<bool, StoreError> {
         let key = message_key(conv, m.sent_at_ms, &m.from, m.seq);
         let t = &self.chat;
-        (&t.messages, &t.msg_index)
-            .transaction(|(messages, index)| {
-                if index.get(m.id.0)?.is_some() {
+        (&t.messages, &t.msg_index, &t.arrived)
+            .transaction(|(messages, index, arrived)| {
+                // A known id, or another message already in this place: a
+                // resend with the same seq and time but other words must not
+                // overwrite what was delivered.
+                if index.get(m.id.0)?.is_some() || messages.get(&key)?.is_some() {
                     return Ok(false);
                 }
                 messages.insert(key.clone(), enc(m))?;
                 index.insert(&m.id.0, key.clone())?;
+                arrived.insert(&m.id.0, &arrived_ms.to_be_bytes())?;
                 Ok::<bool, ConflictableTransactionError<StoreError>>(true)
             })
             .map_err(tx_err)
+    }
+
+    /// When a received message arrived here (Unix ms, our clock); `None`
+    /// for our own messages and for messages stored before this was kept.
+    pub fn message_arrived(&self, id: &MsgId) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .chat
+            .arrived
+            .get(id.0)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes))
     }
 
     /// A message by id.
@@ -511,14 +535,34 @@ mod tests {
     fn incoming_is_deduplicated_and_ordered() {
         let s = Store::temporary().unwrap();
         let a = AccountKey::generate().unwrap().account_id();
-        assert!(s.insert_incoming(&a, &msg(a, 2, 20)).unwrap());
-        assert!(s.insert_incoming(&a, &msg(a, 1, 10)).unwrap());
-        assert!(!s.insert_incoming(&a, &msg(a, 1, 10)).unwrap());
+        assert!(s.insert_incoming(&a, &msg(a, 2, 20), 0).unwrap());
+        assert!(s.insert_incoming(&a, &msg(a, 1, 10), 0).unwrap());
+        assert!(!s.insert_incoming(&a, &msg(a, 1, 10), 0).unwrap());
         let log = s.conversation(&a, 10).unwrap();
         assert_eq!(log.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
         let convs = s.conversations().unwrap();
         assert_eq!(convs.len(), 1);
         assert_eq!(convs[0].2, 2);
+    }
+
+    /// Defect 7: a resend with the seq and time of a delivered message but
+    /// other words (so another id) does not overwrite it.
+    #[test]
+    fn a_resend_in_a_delivered_place_does_not_overwrite_it() {
+        let s = Store::temporary().unwrap();
+        let a = AccountKey::generate().unwrap().account_id();
+        let first = msg(a, 1, 10);
+        assert!(s.insert_incoming(&a, &first, 1_000).unwrap());
+        let rewrite = StoredMessage {
+            id: MsgId([0xee; 32]),
+            text: "other words".into(),
+            ..first.clone()
+        };
+        assert!(!s.insert_incoming(&a, &rewrite, 2_000).unwrap());
+        let log = s.conversation(&a, 10).unwrap();
+        assert_eq!(log, vec![first.clone()]);
+        assert_eq!(s.message_arrived(&first.id).unwrap(), Some(1_000));
+        assert!(s.message(&rewrite.id).unwrap().is_none());
     }
 
     #[test]

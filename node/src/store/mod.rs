@@ -5,14 +5,14 @@
 //! - `peers`: PeerId bytes → postcard [`KnownPeer`] (address book, so a
 //!   restarted node redials the peers it knew)
 //! - `cards`: PeerId bytes → the peer's verified card (envelope bytes)
-//! - chat (see [`chat`]): `contacts`, `messages`, `msg_index`, `outbox`,
-//!   `chat_meta`
-//! - mail held for others (see [`mailbox`]): `held`
+//! - chat (see [`chat`]): `contacts`, `messages`, `msg_index`, `msg_arrived`,
+//!   `outbox`, `chat_meta`
+//! - mail held for others (see [`mailbox`]): `held`, `held_expiry`
 //! - blobs (see [`blob`]): `blob_manifests`, `blob_chunks`
 //! - official accounts (see [`oa`]): `oa_own`, `oa_follow`, `oa_posts`,
 //!   `oa_inbox`, `oa_conv`
 //! - moments (see [`moments`]): `moments_items`, `moments_item_ids`,
-//!   `moments_posts`, `moments_reactions`, `moments_deleted`,
+//!   `moments_reaction_items`, `moments_posts`, `moments_reactions`, `moments_deleted`,
 //!   `moments_settings`, `moments_tags`, `moments_staged`
 //!
 //! The schema version lives in `meta`; [`Store::open`] runs migrations from

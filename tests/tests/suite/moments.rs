@@ -26,11 +26,7 @@ use weft_tests::s;
 const T: Duration = Duration::from_secs(30);
 
 async fn feed(w: &Weft, h: &Path) -> Vec<Value> {
-    w.json(&["moments", "feed", "--home", s(h)])
-        .await
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    w.moments_feed(h).await
 }
 
 async fn post_in_feed(w: &Weft, h: &Path, id: &str) -> Option<Value> {
@@ -38,15 +34,11 @@ async fn post_in_feed(w: &Weft, h: &Path, id: &str) -> Option<Value> {
 }
 
 async fn post(w: &Weft, h: &Path, text: &str, to: &[&str]) -> String {
-    let mut args = vec!["moments", "post", "--home", s(h), text];
+    let mut extra = to.to_vec();
     if !to.is_empty() {
-        args.push("--to");
-        args.extend_from_slice(to);
+        extra.insert(0, "--to");
     }
-    w.json(&args).await["id"]
-        .as_str()
-        .expect("post id")
-        .to_string()
+    w.moments_post(h, text, &extra).await
 }
 
 /// Whether any file under `dir` contains `needle`.

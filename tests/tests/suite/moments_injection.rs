@@ -43,23 +43,9 @@ fn sign_raw(key: &AccountKey, body: ItemBody) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     let w = Weft::new(BIN);
-    let (a, _na) = w.started("ann", "Ann", &[]).await;
-    let a_addr = w.dial_addr(&a).await;
-    let (b, _nb) = w.started("bao", "Bao", &["--bootstrap", &a_addr]).await;
-    w.befriend(&a, &b).await;
+    let ((a, _na), (b, _nb)) = w.ann_and_bao().await;
     let hb = b.to_str().unwrap();
-    let p = w
-        .json(&[
-            "moments",
-            "post",
-            "--home",
-            a.to_str().unwrap(),
-            "real post",
-        ])
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let p = w.moments_post(&a, "real post", &[]).await;
     assert!(
         wait_for(T, || async {
             let f = w.json(&["moments", "feed", "--home", hb]).await;
@@ -221,10 +207,7 @@ async fn the_last_n_days_setting_hides_older_posts() {
     use weft_tests::hostile::{connect, frame, raw, unframe};
 
     let w = Weft::new(BIN);
-    let (a, na) = w.started("ann", "Ann", &[]).await;
-    let a_addr = w.dial_addr(&a).await;
-    let (b, _nb) = w.started("bao", "Bao", &["--bootstrap", &a_addr]).await;
-    w.befriend(&a, &b).await;
+    let ((a, na), (b, _nb)) = w.ann_and_bao().await;
     let bao: AccountId = w.account(&b).await.parse().unwrap();
     // Ann's phone is off; her other device (this test) has her posts.
     let ann = weft_node::Home::new(&a).load_identity().unwrap().account;
@@ -281,7 +264,7 @@ async fn the_last_n_days_setting_hides_older_posts() {
         {
             let req: SyncRequest =
                 weft_protocol::decode(Kind::SyncRequest, &unframe(&request)).unwrap();
-            assert!(req.authors.iter().any(|(x, _)| *x == ann.account_id()));
+            assert!(req.authors.iter().any(|f| f.author == ann.account_id()));
             let reply = SyncReply {
                 items: vec![old.to_bytes(), recent.to_bytes(), setting.to_bytes()],
                 more: false,
