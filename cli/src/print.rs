@@ -458,7 +458,7 @@ pub fn radar(v: &RadarView, json: bool) -> anyhow::Result<()> {
                 .as_deref()
                 .map(|c| format!(" in cell {c}"))
                 .unwrap_or_default();
-            let until = when(visible_until.saturating_mul(1000));
+            let until = when(*visible_until);
             println!("radar on{cell}; visible until {until}");
         }
         RadarView::Off { .. } => println!("radar off"),
@@ -550,7 +550,7 @@ pub fn oa_feed(v: &[PostView], json: bool) -> anyhow::Result<()> {
     list(v, json, Some("no posts yet"), |p| {
         println!(
             "{}  {}  {}",
-            when(p.published_at.saturating_mul(1000)),
+            when(p.published_at),
             clean_line(&p.name),
             clean_line(&p.title)
         );
@@ -563,7 +563,7 @@ pub fn oa_log(v: &[OaMessageView], json: bool) -> anyhow::Result<()> {
     list(v, json, Some("no messages yet"), |m| {
         println!(
             "[{}] {}: {}",
-            when(m.at.saturating_mul(1000)),
+            when(m.at),
             short(&m.from),
             clean_line(&m.text)
         );
@@ -622,7 +622,7 @@ pub fn moments_feed(v: &[FeedEntry], json: bool) -> anyhow::Result<()> {
             "{}  {}  {}",
             short(&p.id),
             clean_line(&p.author_name),
-            when(p.at.saturating_mul(1000))
+            when(p.at)
         );
         for line in clean(&p.text).lines() {
             println!("    {line}");
@@ -651,4 +651,78 @@ pub fn moments_feed(v: &[FeedEntry], json: bool) -> anyhow::Result<()> {
             );
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn msg(id: &str, from: &str, text: &str, at: u64, status: MsgStatus) -> MessageView {
+        MessageView {
+            id: id.repeat(64 / id.len()),
+            from: from.into(),
+            text: text.into(),
+            sent_at: at,
+            seq: 1,
+            status,
+            reply_to: None,
+        }
+    }
+
+    /// Acceptance 5: names, times, quotes, marks and short ids, a line per day.
+    #[test]
+    fn a_chat_log_reads_like_a_conversation() {
+        let bao = ContactView {
+            account_id: "BaoAccount".into(),
+            name: "Bao".into(),
+            their_name: "Bao".into(),
+            state: weft_node::store::chat::ContactState::Friend,
+        };
+        let names = Names::new("MeAccount".into(), &[bao]);
+        let day = 1_767_000_000_000; // 2025-12-29 09:20 UTC
+        let hi = msg(
+            "ab",
+            "MeAccount",
+            "Hi Bao, free at 3?",
+            day,
+            MsgStatus::Read,
+        );
+        let mut sure = msg(
+            "cd",
+            "BaoAccount",
+            "Sure! ☕ 3pm?\u{1b}[2J",
+            day + 86_400_000,
+            MsgStatus::Seen,
+        );
+        sure.reply_to = Some(hi.id.clone());
+        let gone = msg("ef", "MeAccount", "", day + 86_400_000, MsgStatus::Recalled);
+        let text = chat_log(&[hi, sure, gone], &names, false);
+        let want = "\
+── 2025-12-29 ──
+[09:20] me: Hi Bao, free at 3?  ✓✓ read abababab
+── 2025-12-30 ──
+        ↪ me: Hi Bao, free at 3?
+[09:20] Bao: Sure! ☕ 3pm?[2J  cdcdcdcd
+[09:20] me: (recalled)  efefefef
+";
+        assert_eq!(text, want);
+    }
+
+    /// Bug 1: an account found by search that you don't follow says so.
+    #[test]
+    fn search_results_say_whether_you_follow() {
+        let found = OaView {
+            account_id: "7rjScXujAbCdEf".into(),
+            name: "Dumpling House".into(),
+            kind: "service".into(),
+            verified: false,
+            verified_by: None,
+            own: false,
+            following: false,
+            subscribers: None,
+        };
+        let table = oa_table(&[found]);
+        assert!(table.starts_with("ID"), "{table}");
+        assert!(table.contains("not following"), "{table}");
+    }
 }

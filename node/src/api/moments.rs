@@ -114,14 +114,27 @@ async fn feed(
 ) -> Result<Json<Vec<FeedEntry>>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(50).min(500);
-    Ok(Json(node.moments.feed(limit)?))
+    let mut entries = node.moments.feed(limit)?;
+    entries.iter_mut().for_each(in_ms);
+    Ok(Json(entries))
 }
 
 async fn one(
     State(node): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<FeedEntry>, ApiError> {
-    Ok(Json(node.moments.get(&short_id::post(&node, &id)?)?))
+    let mut entry = node.moments.get(&short_id::post(&node, &id)?)?;
+    in_ms(&mut entry);
+    Ok(Json(entry))
+}
+
+/// Times leave the API in one unit, Unix milliseconds, as chat's do; the
+/// Moments service keeps the seconds its signed items carry.
+fn in_ms(e: &mut FeedEntry) {
+    e.at = e.at.saturating_mul(1000);
+    for c in &mut e.comments {
+        c.at = c.at.saturating_mul(1000);
+    }
 }
 
 /// `GET /v1/moments/posts/{id}/images/{n}` query: `?from=PEER,PEER`.

@@ -117,9 +117,9 @@ pub struct IssuedCertificate {
 
 /// The whole id of the official account `typed` names: an id as it is;
 /// else, among the accounts we run or follow, a name (case-insensitive) or
-/// an id prefix of at least six characters; for `follow` (`search`), also
-/// the exact name of an account `oa search` finds. Several matches are
-/// refused with the candidates listed.
+/// an id prefix of at least six characters; else the exact name of an
+/// account `oa search` finds (for `follow`, any such account; otherwise one
+/// we follow). Several matches are refused with the candidates listed.
 async fn resolve(node: &Shared, typed: &str, search: bool) -> Result<String, ApiError> {
     let typed = typed.trim();
     if typed.parse::<AccountId>().is_ok() {
@@ -141,11 +141,13 @@ async fn resolve(node: &Shared, typed: &str, search: bool) -> Result<String, Api
             return Ok(id);
         }
     }
-    if search && !records_words_empty(typed) {
+    // A followed account we hold no post of yet is known only by id here;
+    // its signed profile (and so its name) comes from a search.
+    if !records_words_empty(typed) {
         let found = node.oa.search(typed).await.unwrap_or_default();
         let exact: Vec<&OaView> = found
             .iter()
-            .filter(|v| v.name.to_lowercase() == lower)
+            .filter(|v| v.name.to_lowercase() == lower && (search || v.following || v.own))
             .collect();
         if let Some(id) = one_of(typed, &exact)? {
             return Ok(id);
@@ -197,7 +199,12 @@ async fn oa_feed(
 ) -> Result<Json<Vec<PostView>>, ApiError> {
     let Query(q) = q?;
     let kind = (!q.all).then_some(OaKind::Subscription);
-    Ok(Json(node.oa.feed(kind)?))
+    let mut posts = node.oa.feed(kind)?;
+    // One time unit across the API: Unix milliseconds (broadcasts carry seconds).
+    for p in &mut posts {
+        p.published_at = p.published_at.saturating_mul(1000);
+    }
+    Ok(Json(posts))
 }
 
 async fn oa_search(

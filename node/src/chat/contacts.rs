@@ -170,7 +170,7 @@ impl Chat {
                 _ => ChatError::BadName("a remark must be 1 to 64 bytes of text"),
             })?;
         }
-        let account = self.resolve_among(who, Among::Anyone)?;
+        let account = self.resolve(who)?;
         let mut c = self
             .store()
             .contact(&account)?
