@@ -54,7 +54,10 @@ async fn api_refuses_wrong_tokens_and_bad_bodies_with_json_errors() {
     )
     .await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
-    assert!(r.contains(r#"{"error":"wrong API token"}"#), "{r}");
+    assert!(
+        r.contains(r#"{"error":"wrong API token","kind":"unauthorized"}"#),
+        "{r}"
+    );
 
     let r = raw_http(
         &info.addr,
