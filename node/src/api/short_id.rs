@@ -23,7 +23,7 @@ pub(super) fn message(node: &Shared, typed: &str) -> Result<String, ApiError> {
 
 /// The whole id of the Moments post `typed` names.
 pub(super) fn post(node: &Shared, typed: &str) -> Result<String, ApiError> {
-    expand(typed, "post", |p| Ok(node.store.post_ids_with_prefix(p)?))
+    expand(typed, "post", |p| node.store.post_ids_with_prefix(p))
 }
 
 /// `typed` itself if it is whole, else the one stored id it starts.

@@ -152,7 +152,7 @@ mod tests {
         }
         // A stranger's request alone never answers to a friends-only name.
         assert!(matches!(
-            pick("Bao", &[impostor.clone()], Among::Friends),
+            pick("Bao", std::slice::from_ref(&impostor), Among::Friends),
             Err(ChatError::UnknownContact(_))
         ));
     }
