@@ -45,6 +45,20 @@ fn first_column(table: &str) -> Vec<String> {
         .collect()
 }
 
+/// Waits until `home` lists `account` as a friend.
+async fn until_friends(w: &Weft, home: &Path, account: &str) -> bool {
+    wait_for(T, || async {
+        w.json(&["contacts", "list", "--home", s(home)])
+            .await
+            .as_array()
+            .is_some_and(|l| {
+                l.iter()
+                    .any(|c| c["account_id"] == account && c["state"] == "friend")
+            })
+    })
+    .await
+}
+
 async fn link(w: &Weft, h: &Path) -> String {
     w.json(&["id", "--home", s(h)]).await["link"]
         .as_str()
@@ -91,16 +105,10 @@ async fn printed_ids_names_and_conversations_work_as_shown() {
     assert!(b_id.starts_with(&ids[0]), "{table}");
     let said = human(&w, &["contacts", "accept", "--home", s(&a), &ids[0]]).await;
     assert!(said.contains("friends with Bao"), "{said}");
-    let friends = wait_for(T, || async {
-        w.json(&["contacts", "list", "--home", s(&b)])
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["account_id"] == a_id.as_str() && c["state"] == "friend")
-    })
-    .await;
-    assert!(friends, "the acceptance never arrived");
+    assert!(
+        until_friends(&w, &b, &a_id).await,
+        "the acceptance never arrived"
+    );
 
     // #13 defect 9: the impostor asks too. `Bao` still means the friend for
     // sending; accepting "Bao" is refused with both listed.
@@ -230,16 +238,7 @@ async fn printed_ids_names_and_conversations_work_as_shown() {
     // sends shows `failed` on his side, never `delivered`.
     w.json(&["contacts", "accept", "--home", s(&a), &m_id[..8]])
         .await;
-    let friends = wait_for(T, || async {
-        w.json(&["contacts", "list", "--home", s(&m)])
-            .await
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|c| c["account_id"] == a_id.as_str() && c["state"] == "friend")
-    })
-    .await;
-    assert!(friends);
+    assert!(until_friends(&w, &m, &a_id).await);
     human(&w, &["contacts", "block", "--home", s(&a), &m_id[..8]]).await;
     let spam = w
         .json(&["chat", "send", "--home", s(&m), &a_id, "buy now"])
