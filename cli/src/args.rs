@@ -9,7 +9,12 @@ pub use NearbyToggle as Toggle;
 /// Weft: a peer-to-peer messenger. `weft up` runs your node; the other
 /// commands talk to it.
 #[derive(Debug, Parser)]
-#[command(name = "weft", version, about)]
+#[command(
+    name = "weft",
+    version,
+    about,
+    after_help = "Examples:\n  weft init --name Ada && weft up\n  weft contacts add weft://... --greeting 'Hi, Ada here'\n  weft chat send Bao 'Coffee at 3?'\n  weft chat log Bao\n\nIds: any unique prefix of 6 or more characters of a message, post or account id\nworks wherever the id does; names and remarks work wherever a contact goes."
+)]
 pub struct Cli {
     /// Node home directory (keys, store, config). Default: the platform data dir.
     #[arg(long, global = true, env = "WEFT_HOME", value_name = "DIR")]
@@ -42,85 +47,161 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Create your identity and store (refuses to overwrite an existing one).
+    #[command(
+        after_help = "Example:\n  weft init --name Ada\n  weft --home /tmp/bao init --name Bao"
+    )]
     Init(InitArgs),
     /// Run the node in the foreground until Ctrl-C / SIGTERM.
+    #[command(
+        after_help = "Examples:\n  weft up\n  weft up --listen /ip4/0.0.0.0/tcp/4001 --bootstrap /ip4/203.0.113.5/tcp/4001/p2p/12D3KooW...\n  weft --home /tmp/bao up --init --name Bao"
+    )]
     Up(UpArgs),
     /// Peer id, account id, name, addresses, peers, store size, uptime.
+    #[command(after_help = "Example:\n  weft status\n  weft --json status | jq -r .account_id")]
     Status,
     /// Your card: ids, name, handle, addresses and `weft://` link.
+    #[command(after_help = "Examples:\n  weft id --qr\n  weft id --handle ada_lovelace")]
     Id(IdArgs),
+    /// Your profile: display name, avatar and What's Up.
+    #[command(
+        after_help = "Examples:\n  weft profile\n  weft profile --name 'Ada L.' --whats-up 'At the station'"
+    )]
+    Profile(ProfileArgs),
     /// Connected peers.
+    #[command(after_help = "Example:\n  weft peers")]
     Peers,
-    /// Connect to a peer by multiaddr.
+    /// Connect to a peer by multiaddr or `weft://` link.
+    #[command(
+        after_help = "Examples:\n  weft dial /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...\n  weft dial 'weft://...'"
+    )]
     Dial(DialArgs),
     /// Stream the node's events as they happen (Ctrl-C to stop).
+    #[command(after_help = "Example:\n  weft --json events | jq .type")]
     Events,
     /// The nearby radar: `weft nearby` lists people; `on`/`off` toggles visibility.
+    #[command(
+        after_help = "Examples:\n  weft nearby on --whats-up 'Coffee anyone?'\n  weft nearby\n  weft contacts add <id from the list>"
+    )]
     Nearby(NearbyArgs),
     /// Look up a person by handle through the DHT.
+    #[command(after_help = "Example:\n  weft find bao_2024")]
     Find {
         /// The handle (WeChat-ID style).
         handle: String,
     },
     /// Content-addressed blobs (images, files): add and export.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft blob add photo.jpg\n  weft blob get 3fa4c2... --out copy.jpg"
+    )]
     Blob(BlobCommand),
     /// Official accounts: create, follow, publish, read, ask.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft oa search Dumpling House\n  weft oa follow \"Dumpling House\""
+    )]
     Oa(OaCommand),
     /// Friends: requests with a greeting, accepted by the other side.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft contacts add bao_2024 --greeting 'Ada from the meetup'\n  weft contacts requests\n  weft contacts accept Bao"
+    )]
     Contacts(ContactsCommand),
     /// 1:1 messages, end-to-end encrypted.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft chat send Bao 'Coffee at 3?'\n  weft chat log Bao"
+    )]
     Chat(ChatCommand),
     /// Moments: posts for the friends you choose, likes and comments.
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft moments post 'Sunset' --image sunset.jpg --to only Bao Chen\n  weft moments feed"
+    )]
     Moments(MomentsCommand),
+    /// Shell completions: `weft completions bash > ~/.local/share/bash-completion/completions/weft`.
+    #[command(
+        after_help = "Examples:\n  source <(weft completions bash)\n  weft completions zsh > ~/.zfunc/_weft\n  weft completions fish > ~/.config/fish/completions/weft.fish"
+    )]
+    Completions {
+        /// Which shell.
+        shell: clap_complete::Shell,
+    },
+    /// The manual page (roff), e.g. `weft man > weft.1 && man ./weft.1`.
+    #[command(after_help = "Example:\n  weft man > ~/.local/share/man/man1/weft.1")]
+    Man,
     /// Start several local nodes on 127.0.0.1 and walk through what works.
+    #[command(after_help = "Example:\n  weft demo --nodes 4")]
     Demo(DemoArgs),
 }
 
 /// `weft contacts ...`.
 #[derive(Debug, Subcommand)]
 pub enum ContactsCommand {
-    /// Send a friend request to an account id or `weft://` link.
+    /// Send a friend request to an account id, handle, `weft://` link or someone nearby.
+    #[command(
+        after_help = "Examples:\n  weft contacts add bao_2024 --greeting 'Ada from the meetup'\n  weft contacts add 'weft://...'\n  weft contacts add 7rjScX     (a short id from `weft nearby`)"
+    )]
     Add {
-        /// Account id or weft:// link (from `weft id` or a QR code).
+        /// Account id (or a 6+ character prefix of one from `weft nearby`),
+        /// handle, `weft://` link, or the name of someone nearby.
         target: String,
         /// Greeting shown with the request.
         #[arg(long, default_value = "")]
         greeting: String,
     },
     /// Friend requests waiting for you.
+    #[command(after_help = "Example:\n  weft contacts requests\n  weft contacts accept 7rjScXuj")]
     Requests,
     /// Accept a friend request.
+    #[command(
+        after_help = "Examples:\n  weft contacts accept 7rjScXuj     (the id shown by `weft contacts requests`)\n  weft contacts accept Bao"
+    )]
     Accept {
-        /// Account id or name.
+        /// Account id, short id or name of the requester.
         contact: String,
     },
     /// Reject a friend request (the sender is not told).
+    #[command(after_help = "Example:\n  weft contacts reject 7rjScXuj")]
     Reject {
-        /// Account id or name.
+        /// Account id, short id or name of the requester.
         contact: String,
     },
     /// Your contacts.
+    #[command(after_help = "Example:\n  weft contacts list")]
     List,
     /// Block an account: its messages and requests are dropped silently.
+    #[command(
+        after_help = "Example:\n  weft contacts block 7rjScXuj\n  weft contacts unblock 7rjScXuj"
+    )]
     Block {
-        /// Account id or name.
+        /// Account id, short id, remark or name.
         contact: String,
     },
-    /// Set your own name for a contact.
-    Remark {
-        /// Account id or name.
+    /// Unblock an account (it becomes a stranger again; add it to be friends).
+    #[command(after_help = "Example:\n  weft contacts unblock 7rjScXuj")]
+    Unblock {
+        /// Account id, short id, remark or name.
         contact: String,
-        /// The name to show.
-        name: String,
+    },
+    /// Set (or clear) your own name for a contact.
+    #[command(
+        after_help = "Examples:\n  weft contacts remark Chen 'Chen D'\n  weft contacts remark 'Chen D' --clear"
+    )]
+    Remark {
+        /// Account id, short id, remark or name.
+        contact: String,
+        /// The name to show (1 to 64 bytes).
+        #[arg(required_unless_present = "clear")]
+        name: Option<String>,
+        /// Remove the remark: show their own name again.
+        #[arg(long, conflicts_with = "name")]
+        clear: bool,
     },
     /// Remove a contact (the conversation stays).
+    #[command(after_help = "Example:\n  weft contacts delete 7rjScXuj")]
     Delete {
-        /// Account id or name.
+        /// Account id, short id, remark or name.
         contact: String,
     },
 }
@@ -129,31 +210,43 @@ pub enum ContactsCommand {
 #[derive(Debug, Subcommand)]
 pub enum ChatCommand {
     /// Send a message; returns once it is safely queued.
+    #[command(
+        after_help = "Examples:\n  weft chat send Bao 'Coffee at 3?'\n  weft chat send Bao 'Sure!' --reply-to 3fa4c2d1     (an id from `weft chat log`)"
+    )]
     Send {
-        /// Account id or name.
+        /// Friend: remark, name, account id or short id.
         contact: String,
         /// The text.
         text: String,
-        /// Quote a message (its id).
-        #[arg(long)]
+        /// Quote a message (its id or a 6+ character prefix, as `chat log` shows).
+        #[arg(long, value_name = "ID")]
         reply_to: Option<String>,
     },
     /// A conversation, oldest first (marks incoming messages read).
+    #[command(after_help = "Examples:\n  weft chat log Bao\n  weft chat log Bao --limit 20 --ids")]
     Log {
-        /// Account id or name.
+        /// Friend: remark, name, account id or short id.
         contact: String,
         /// Show the last N messages.
         #[arg(long, default_value_t = 100)]
         limit: usize,
+        /// Show every message's short id (your own are always shown, for `recall`).
+        #[arg(long)]
+        ids: bool,
     },
     /// Conversations with their last message and unread count.
+    #[command(after_help = "Example:\n  weft chat list")]
     List,
     /// Take back one of your messages (within 2 minutes).
+    #[command(
+        after_help = "Example:\n  weft chat recall 3fa4c2d1     (the id at the end of the line in `weft chat log`)"
+    )]
     Recall {
-        /// Message id.
+        /// Message id or a 6+ character prefix of it.
         id: String,
     },
     /// Stream new messages, receipts and requests as they happen.
+    #[command(after_help = "Example:\n  weft chat watch")]
     Watch,
 }
 
@@ -163,6 +256,20 @@ pub struct InitArgs {
     /// Display name shown to friends.
     #[arg(long)]
     pub name: Option<String>,
+}
+
+/// `weft profile`.
+#[derive(Debug, Args)]
+pub struct ProfileArgs {
+    /// New display name (friends see it on your card).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Your "What's Up" line, shown on the radar and People Nearby.
+    #[arg(long)]
+    pub whats_up: Option<String>,
+    /// A small avatar (PNG or JPEG, at most 32 KB), shown on the radar.
+    #[arg(long, value_name = "FILE")]
+    pub avatar: Option<std::path::PathBuf>,
 }
 
 /// `weft up`.
@@ -183,6 +290,12 @@ pub struct UpArgs {
     /// Serve as a circuit relay for other nodes (for nodes with public addresses).
     #[arg(long)]
     pub relay_server: bool,
+    /// Create the identity if this home has none (otherwise `up` asks for `weft init`).
+    #[arg(long)]
+    pub init: bool,
+    /// With `--init`: the display name.
+    #[arg(long, requires = "init")]
+    pub name: Option<String>,
 }
 
 /// `weft id`.
@@ -208,6 +321,9 @@ pub struct NearbyArgs {
 #[derive(Debug, Subcommand)]
 pub enum NearbyToggle {
     /// Become visible on the radar (and, with a location, to People Nearby).
+    #[command(
+        after_help = "Examples:\n  weft nearby on --whats-up 'Coffee anyone?'\n  weft nearby on --lat 31.23 --lon 121.47 --minutes 30"
+    )]
     On {
         /// Latitude (only the ~5 km cell leaves your node).
         #[arg(long, requires = "lon", allow_hyphen_values = true)]
@@ -232,13 +348,15 @@ pub enum NearbyToggle {
         minutes: Option<u64>,
     },
     /// Stop being visible; others drop you within seconds.
+    #[command(after_help = "Example:\n  weft nearby off")]
     Off,
 }
 
 /// `weft dial`.
 #[derive(Debug, Args)]
 pub struct DialArgs {
-    /// e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...
+    /// A multiaddr (e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...) or a
+    /// `weft://` link (its peer and addresses are dialled).
     pub addr: String,
 }
 
@@ -254,6 +372,9 @@ pub struct DemoArgs {
 #[derive(Debug, Subcommand)]
 pub enum OaCommand {
     /// Create an official account (its own key) run by this node.
+    #[command(
+        after_help = "Example:\n  weft oa create --kind subscription \"Bao's Daily\" --description 'News from Bao'"
+    )]
     Create {
         /// `subscription` (1 post per UTC day) or `service` (4 per UTC month).
         #[arg(long, value_parser = ["subscription", "service"])]
@@ -264,19 +385,26 @@ pub enum OaCommand {
         #[arg(long, default_value = "")]
         description: String,
     },
-    /// Follow an account (by id).
+    /// Follow an account (by id, or by name from `weft oa search`).
+    #[command(
+        after_help = "Examples:\n  weft oa follow \"Bao's Daily\"     (found with `weft oa search`)\n  weft oa follow 7rjScXuj"
+    )]
     Follow {
-        /// Account id.
+        /// Account id, short id, or name of an account `weft oa search` found.
         oa: String,
     },
     /// Stop following; its posts disappear.
+    #[command(after_help = "Example:\n  weft oa unfollow \"Bao's Daily\"")]
     Unfollow {
-        /// Account id.
+        /// Account id, short id or name.
         oa: String,
     },
     /// Publish a broadcast (refused over quota).
+    #[command(
+        after_help = "Example:\n  weft oa publish \"Bao's Daily\" $'Opening hours\\nWe open at 9 from Monday.'"
+    )]
     Publish {
-        /// One of your accounts.
+        /// One of your accounts: id, short id or name.
         oa: String,
         /// The text (the first line is the title unless --title).
         text: String,
@@ -294,31 +422,42 @@ pub enum OaCommand {
         image: Vec<std::path::PathBuf>,
     },
     /// Accounts you run and follow.
+    #[command(after_help = "Example:\n  weft oa list")]
     List,
     /// Find accounts by name through the DHT.
+    #[command(after_help = "Example:\n  weft oa search Dumpling House")]
     Search {
-        /// Words of the name.
-        query: String,
+        /// Words of the name (no quotes needed).
+        #[arg(required = true, num_args = 1..)]
+        query: Vec<String>,
     },
     /// Posts from subscription accounts you follow (--all: service accounts too).
+    #[command(after_help = "Example:\n  weft oa feed --all")]
     Feed {
         /// Include service accounts.
         #[arg(long)]
         all: bool,
     },
     /// Send a message to an account; prints its (automatic) answer.
+    #[command(
+        after_help = "Example:\n  weft oa message \"Dumpling House\" 'Are you open on Sunday?'"
+    )]
     Message {
-        /// Account id.
+        /// Account id, short id or name.
         oa: String,
         /// Text.
         text: String,
     },
     /// Your questions and its answers (or, for your own account, its inbox).
+    #[command(after_help = "Example:\n  weft oa log \"Dumpling House\"")]
     Log {
-        /// Account id.
+        /// Account id, short id or name.
         oa: String,
     },
     /// Set a keyword auto-reply for one of your accounts.
+    #[command(
+        after_help = "Example:\n  weft oa autoreply \"Dumpling House\" hours 'Open 10 to 4, every day.'"
+    )]
     Autoreply {
         /// One of your accounts.
         oa: String,
@@ -328,6 +467,7 @@ pub enum OaCommand {
         reply: String,
     },
     /// Set the menu shown when a follower sends "menu".
+    #[command(after_help = "Example:\n  weft oa menu \"Dumpling House\" Hours Prices Address")]
     Menu {
         /// One of your accounts.
         oa: String,
@@ -335,6 +475,7 @@ pub enum OaCommand {
         items: Vec<String>,
     },
     /// As a verifier: issue a verification certificate for an account.
+    #[command(after_help = "Example:\n  weft oa verify 7rjScXujAbC... --name 'City Registry'")]
     Verify {
         /// Account id to verify.
         oa: String,
@@ -343,6 +484,9 @@ pub enum OaCommand {
         name: Option<String>,
     },
     /// Attach a verifier's certificate to one of your accounts.
+    #[command(
+        after_help = "Example:\n  weft oa certify \"Dumpling House\" <certificate from the verifier>"
+    )]
     Certify {
         /// One of your accounts.
         oa: String,
@@ -355,11 +499,13 @@ pub enum OaCommand {
 #[derive(Debug, Subcommand)]
 pub enum BlobCommand {
     /// Store a file as a blob; prints its id.
+    #[command(after_help = "Example:\n  weft blob add photo.jpg")]
     Add {
         /// The file (at most 16 MiB).
         file: std::path::PathBuf,
     },
     /// Write a blob stored on this node to a file.
+    #[command(after_help = "Example:\n  weft blob get 3fa4c2... --out copy.jpg")]
     Get {
         /// Blob id (hex).
         id: String,
@@ -373,6 +519,9 @@ pub enum BlobCommand {
 #[derive(Debug, Subcommand)]
 pub enum MomentsCommand {
     /// Share text, images and a link with the friends you choose.
+    #[command(
+        after_help = "Examples:\n  weft moments post 'Sunset at the pier' --image sunset.jpg\n  weft moments post 'Team dinner' --to only Bao Chen\n  weft moments post 'Secret' --to except Work"
+    )]
     Post {
         /// The text.
         #[arg(default_value = "")]
@@ -392,29 +541,38 @@ pub enum MomentsCommand {
         to: Vec<String>,
     },
     /// Friends' posts and yours, newest first, with the likes and comments you may see.
+    #[command(
+        after_help = "Example:\n  weft moments feed --limit 10\n  weft moments like 3fa4c2d1     (an id from the feed)"
+    )]
     Feed {
         /// Most posts shown.
         #[arg(long, default_value_t = 50)]
         limit: usize,
     },
     /// One post.
+    #[command(after_help = "Example:\n  weft moments show 3fa4c2d1")]
     Show {
-        /// Post id.
+        /// Post id or a 6+ character prefix of it (as `moments feed` shows).
         post: String,
     },
     /// Like a post.
+    #[command(
+        after_help = "Example:\n  weft moments like 3fa4c2d1     (an id from `weft moments feed`)"
+    )]
     Like {
-        /// Post id.
+        /// Post id or a 6+ character prefix of it (as `moments feed` shows).
         post: String,
     },
     /// Take a like back.
+    #[command(after_help = "Example:\n  weft moments unlike 3fa4c2d1")]
     Unlike {
-        /// Post id.
+        /// Post id or a 6+ character prefix of it (as `moments feed` shows).
         post: String,
     },
     /// Comment on a post (or reply to a comment).
+    #[command(after_help = "Example:\n  weft moments comment 3fa4c2d1 'Beautiful!'")]
     Comment {
-        /// Post id.
+        /// Post id or a 6+ character prefix of it (as `moments feed` shows).
         post: String,
         /// The comment.
         text: String,
@@ -423,13 +581,15 @@ pub enum MomentsCommand {
         reply_to: Option<String>,
     },
     /// Delete one of your posts (a signed tombstone reaches your friends).
+    #[command(after_help = "Example:\n  weft moments delete 3fa4c2d1")]
     Delete {
-        /// Post id.
+        /// Post id or a 6+ character prefix of it (as `moments feed` shows).
         post: String,
     },
     /// Save a post's image to a file (fetched and verified first if needed).
+    #[command(after_help = "Example:\n  weft moments image 3fa4c2d1 --index 0 --out sunset.jpg")]
     Image {
-        /// Post id.
+        /// Post id or a 6+ character prefix of it (as `moments feed` shows).
         post: String,
         /// Which image (0-based).
         #[arg(long, default_value_t = 0)]
@@ -442,6 +602,7 @@ pub enum MomentsCommand {
         from: Vec<String>,
     },
     /// Create or replace a friend tag (no members: delete it).
+    #[command(after_help = "Example:\n  weft moments tag Work Chen 'Dana K'")]
     Tag {
         /// Tag name.
         name: String,
@@ -449,8 +610,10 @@ pub enum MomentsCommand {
         members: Vec<String>,
     },
     /// Friend tags.
+    #[command(after_help = "Example:\n  weft moments tags")]
     Tags,
     /// Show or set how many days back friends may see your posts (0 = all).
+    #[command(after_help = "Example:\n  weft moments settings --visible-days 30")]
     Settings {
         /// Days (0 = everything).
         #[arg(long)]

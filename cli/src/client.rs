@@ -3,10 +3,12 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::{anyhow, bail, Context};
+use anyhow::{bail, Context};
 use futures::StreamExt;
 use serde::{de::DeserializeOwned, Serialize};
 use weft_node::{api::ErrorBody, Home};
+
+use crate::error::{CliError, Kind};
 
 /// Talks to one running node.
 #[derive(Clone)]
@@ -103,7 +105,7 @@ impl Client {
         let status = resp.status();
         let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
         if !status.is_success() {
-            bail!("{} (HTTP {})", error_reason(&bytes), status.as_u16());
+            return Err(api_error(status.as_u16(), &bytes).into());
         }
         Ok(bytes.to_vec())
     }
@@ -117,14 +119,28 @@ impl Client {
         if e.is_connect() {
             not_running(&self.home)
         } else if e.is_timeout() {
-            anyhow!("the node for {} did not answer in time", self.home)
+            CliError::new(
+                Kind::Unreachable,
+                format!("the node for {} did not answer in time", self.home),
+            )
+            .hint("it may be busy; try again, or look at its log")
+            .into()
         } else {
-            anyhow!("cannot talk to the node for {}: {e}", self.home)
+            CliError::new(
+                Kind::Unreachable,
+                format!("cannot talk to the node for {}: {e}", self.home),
+            )
+            .into()
         }
     }
 
-    /// Prints the node's event stream until it ends or Ctrl-C.
-    pub async fn stream_events(&self, json: bool) -> anyhow::Result<()> {
+    /// Prints the node's event stream until it ends or Ctrl-C; with
+    /// `names`, chat events read as a conversation (`chat watch`).
+    pub async fn stream_events(
+        &self,
+        json: bool,
+        names: Option<crate::print::Names>,
+    ) -> anyhow::Result<()> {
         let resp = self
             .http
             .get(format!("{}/v1/events", self.base))
@@ -133,7 +149,9 @@ impl Client {
             .await
             .map_err(|e| self.transport_error(e))?;
         if !resp.status().is_success() {
-            bail!("event stream refused (HTTP {})", resp.status().as_u16());
+            let status = resp.status().as_u16();
+            let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+            return Err(api_error(status, &bytes).into());
         }
         let mut body = resp.bytes_stream();
         let mut buf = Vec::new();
@@ -151,15 +169,27 @@ impl Client {
                 let line: Vec<u8> = buf.drain(..=pos).collect();
                 let line = String::from_utf8_lossy(&line);
                 if let Some(data) = line.trim_end().strip_prefix("data:") {
-                    crate::print::event(data.trim(), json);
+                    crate::print::event(data.trim(), json, names.as_ref());
                 }
             }
         }
     }
 }
 
+/// No `api.json`, or nobody answers on it: either the home has no identity
+/// yet (then `weft up` would make a new, unnamed account: say `init`), or
+/// its node is not running.
 fn not_running(home: &str) -> anyhow::Error {
-    anyhow!("no node running for {home}; start it with `weft up --home {home}`")
+    if !Home::new(home).has_identity() {
+        return CliError::new(Kind::NotRunning, format!("{home} has no Weft identity yet"))
+            .hint(format!(
+                "create one with `weft init --home {home} --name NAME`, then `weft up --home {home}`"
+            ))
+            .into();
+    }
+    CliError::new(Kind::NotRunning, format!("no node running for {home}"))
+        .hint(format!("start it with `weft up --home {home}`"))
+        .into()
 }
 
 /// Percent-encodes a query parameter value.
@@ -175,9 +205,25 @@ pub fn query_escape(s: &str) -> String {
     out
 }
 
-/// The one-line reason from an API error body (`{"error": ...}`), or the raw text.
-fn error_reason(body: &[u8]) -> String {
-    serde_json::from_slice::<ErrorBody>(body)
-        .map(|b| b.error)
-        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
+/// The API's error answer as a [`CliError`]: its one-line reason and its
+/// kind (from the body, or from the status for a node that sends none).
+/// The HTTP status itself is not shown: it means nothing to a person.
+fn api_error(status: u16, body: &[u8]) -> CliError {
+    let (message, kind) = match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => (b.error, b.kind),
+        Err(_) => (String::from_utf8_lossy(body).into_owned(), String::new()),
+    };
+    let kind = match kind.as_str() {
+        "" => axum_status_kind(status),
+        k => Kind::from_api(k),
+    };
+    CliError::new(kind, crate::text::clean(&message))
+}
+
+/// The kind of a bare status (nodes that sent no `kind`).
+fn axum_status_kind(status: u16) -> Kind {
+    match reqwest::StatusCode::from_u16(status) {
+        Ok(s) => Kind::from_api(weft_node::api::kind_of(s)),
+        Err(_) => Kind::Failed,
+    }
 }

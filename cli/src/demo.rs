@@ -381,6 +381,7 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
     let accept = ContactBody {
         contact: a_card.account_id.clone(),
         remark: None,
+        clear: false,
     };
     let _: ContactView = b.client.post("/v1/contacts/accept", &accept).await?;
     let b_id = b_card.account_id.clone();

@@ -5,9 +5,12 @@
 mod args;
 mod client;
 mod demo;
+mod error;
 mod moments;
 mod print;
+mod text;
 mod up;
+mod usage;
 
 use std::process::ExitCode;
 
@@ -16,12 +19,13 @@ use clap::Parser;
 pub use args::{BlobCommand, ChatCommand, Cli, Command, ContactsCommand, OaCommand};
 pub use client::Client;
 pub use demo::poll_until;
+pub use error::{CliError, Kind};
 use weft_node::api::PeerView as PeerInfo;
 use weft_node::api::{
     chat::{AddContact, ContactBody, RecallBody, SendBody},
     nearby::{FoundView, HandleBody, HandleClaimed, NearbyBody, RadarView},
     oa::{IssuedCertificate, OaAnswer, OaBody, OaMessageView, Published},
-    Created, DialReply, DialRequest, Done, IdView, StatusView, Stored,
+    Created, DialReply, DialRequest, Done, IdView, ProfileBody, ProfileView, StatusView, Stored,
 };
 use weft_node::chat::{ContactView, ConversationView, MessageView, RequestView};
 use weft_node::nearby::{NearbyView, RadarOn};
@@ -30,7 +34,12 @@ use weft_protocol::oa::Part;
 
 /// Runs the CLI with the process arguments; returns the exit code.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // Before any thread exists: the only time the local offset can be read.
+    text::init_local_offset();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return usage::refused(e),
+    };
     init_logging(&cli);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -43,18 +52,10 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let json = cli.json;
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            // One line that says what went wrong (and usually what to do).
-            let mut msg = e.to_string();
-            for cause in e.chain().skip(1) {
-                msg.push_str(&format!(": {cause}"));
-            }
-            let one_line = msg.split_whitespace().collect::<Vec<_>>().join(" ");
-            eprintln!("error: {one_line}");
-            ExitCode::FAILURE
-        }
+        Err(e) => error::report(&e, json),
     }
 }
 
@@ -65,9 +66,11 @@ fn init_logging(cli: &Cli) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    // Colour only for a person at a terminal: a log file gets plain text.
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(usage::colour_on_stderr())
         .try_init();
 }
 
@@ -76,6 +79,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let json = cli.json;
     match cli.command {
         Command::Init(a) => up::init(&home, a.name.as_deref(), json),
+        Command::Completions { shell } => {
+            usage::completions(shell);
+            Ok(())
+        }
+        Command::Man => usage::man(),
+        Command::Profile(a) => profile(&Client::for_home(&home)?, a, json).await,
         Command::Up(a) => up::up(home, a, json).await,
         Command::Demo(a) => demo::run(a.nodes, json).await,
         Command::Status => {
@@ -109,7 +118,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .await?;
             print::dialed(&v, json)
         }
-        Command::Events => Client::for_home(&home)?.stream_events(json).await,
+        Command::Events => Client::for_home(&home)?.stream_events(json, None).await,
         Command::Contacts(c) => contacts(&Client::for_home(&home)?, c, json).await,
         Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
         Command::Oa(c) => oa(&Client::for_home(&home)?, c, json).await,
@@ -122,12 +131,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 async fn add_blob(client: &Client, path: &std::path::Path) -> anyhow::Result<String> {
     let meta = std::fs::metadata(path)
         .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-    if meta.len() > 16 * 1024 * 1024 {
-        anyhow::bail!(
-            "{} is {} bytes; the limit is 16 MiB",
+    let limit = 16 * 1024 * 1024;
+    if meta.len() > limit {
+        return Err(CliError::invalid(format!(
+            "{} is {}; a file is at most {}",
             path.display(),
-            meta.len()
-        );
+            text::size(meta.len()),
+            text::size(limit)
+        )));
     }
     let bytes = std::fs::read(path)?;
     let v: Stored = client.post_bytes("/v1/blobs", bytes).await?;
@@ -181,7 +192,9 @@ fn parse_part(p: &str) -> anyhow::Result<Part> {
             title: title.to_string(),
             body: body.to_string(),
         }),
-        _ => Err(anyhow::anyhow!("--part must be LANG:TITLE:BODY, got `{p}`")),
+        _ => Err(CliError::invalid(format!(
+            "--part must be LANG:TITLE:BODY, got `{p}`"
+        ))),
     }
 }
 
@@ -198,10 +211,11 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             print::oa_list(&v, json)
         }
         OaCommand::Search { query } => {
+            let query = query.join(" ");
             let v: Vec<OaView> = client
                 .get(&format!("/v1/oa/search?q={}", client::query_escape(&query)))
                 .await?;
-            print::oa_list(&v, json)
+            print::oa_search(&v, &query, json)
         }
         OaCommand::Feed { all } => {
             let v: Vec<PostView> = client.get(&format!("/v1/oa/feed?all={all}")).await?;
@@ -273,6 +287,7 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             let v: OaAnswer = client.post(&action("message"), &body).await?;
             print::oa_answer(&v, json)
         }
+
         OaCommand::Autoreply { oa, keyword, reply } => {
             let body = OaBody {
                 keyword: Some(keyword),
@@ -303,6 +318,37 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
     }
 }
 
+/// Reads a small avatar file as hex, refusing one over the radar's limit.
+fn avatar_hex(path: &std::path::Path) -> anyhow::Result<String> {
+    let limit = 32 * 1024;
+    let meta = std::fs::metadata(path)
+        .map_err(|e| CliError::invalid(format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() > limit {
+        return Err(CliError::invalid(format!(
+            "avatar {} is {}; an avatar is at most {}",
+            path.display(),
+            text::size(meta.len()),
+            text::size(limit)
+        )));
+    }
+    let bytes = std::fs::read(path)?;
+    Ok(weft_protocol::hex::encode(&bytes))
+}
+
+async fn profile(client: &Client, a: args::ProfileArgs, json: bool) -> anyhow::Result<()> {
+    let v: ProfileView = if a.name.is_none() && a.whats_up.is_none() && a.avatar.is_none() {
+        client.get("/v1/profile").await?
+    } else {
+        let body = ProfileBody {
+            name: a.name,
+            whats_up: a.whats_up,
+            avatar_hex: a.avatar.as_deref().map(avatar_hex).transpose()?,
+        };
+        client.post("/v1/profile", &body).await?
+    };
+    print::profile(&v, json)
+}
+
 async fn nearby(client: &Client, a: args::NearbyArgs, json: bool) -> anyhow::Result<()> {
     let body = match a.toggle {
         None => {
@@ -322,22 +368,7 @@ async fn nearby(client: &Client, a: args::NearbyArgs, json: bool) -> anyhow::Res
             avatar,
             minutes,
         }) => {
-            let avatar_hex = match avatar {
-                Some(path) => {
-                    let meta = std::fs::metadata(&path)
-                        .map_err(|e| anyhow::anyhow!("cannot read {}: {e}", path.display()))?;
-                    if meta.len() > 32 * 1024 {
-                        anyhow::bail!(
-                            "avatar {} is {} bytes; the limit is 32 KiB",
-                            path.display(),
-                            meta.len()
-                        );
-                    }
-                    let bytes = std::fs::read(&path)?;
-                    Some(weft_protocol::hex::encode(&bytes))
-                }
-                None => None,
-            };
+            let avatar_hex = avatar.as_deref().map(avatar_hex).transpose()?;
             NearbyBody {
                 on: true,
                 settings: RadarOn {
@@ -360,8 +391,9 @@ async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::
     let named = |contact: String| ContactBody {
         contact,
         remark: None,
+        clear: false,
     };
-    let (path, body) = match cmd {
+    let (path, body, said) = match cmd {
         ContactsCommand::List => {
             let v: Vec<ContactView> = client.get("/v1/contacts").await?;
             return print::contacts(&v, json);
@@ -374,29 +406,49 @@ async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::
             let v: ContactView = client
                 .post("/v1/contacts/add", &AddContact { greeting, target })
                 .await?;
-            return print::contact(&v, json);
+            return print::contact(&v, "friend request sent to", json);
         }
-        // These two answer `{}`: the contact is gone.
+        // These answer `{}`: the contact is gone.
         ContactsCommand::Reject { contact } => {
-            let v: Done = client.post("/v1/contacts/reject", &named(contact)).await?;
-            return print::done(&v, json);
+            let v: Done = client
+                .post("/v1/contacts/reject", &named(contact.clone()))
+                .await?;
+            return print::done_saying(&format!("request from {contact} rejected"), &v, json);
         }
         ContactsCommand::Delete { contact } => {
-            let v: Done = client.post("/v1/contacts/delete", &named(contact)).await?;
-            return print::done(&v, json);
+            let v: Done = client
+                .post("/v1/contacts/delete", &named(contact.clone()))
+                .await?;
+            return print::done_saying(&format!("{contact} deleted"), &v, json);
         }
-        ContactsCommand::Accept { contact } => ("/v1/contacts/accept", named(contact)),
-        ContactsCommand::Block { contact } => ("/v1/contacts/block", named(contact)),
-        ContactsCommand::Remark { contact, name } => (
+        ContactsCommand::Unblock { contact } => {
+            let v: Done = client
+                .post("/v1/contacts/unblock", &named(contact.clone()))
+                .await?;
+            return print::done_saying(&format!("{contact} unblocked"), &v, json);
+        }
+        ContactsCommand::Accept { contact } => (
+            "/v1/contacts/accept",
+            named(contact),
+            "you are now friends with",
+        ),
+        ContactsCommand::Block { contact } => ("/v1/contacts/block", named(contact), "blocked"),
+        ContactsCommand::Remark {
+            contact,
+            name,
+            clear,
+        } => (
             "/v1/contacts/remark",
             ContactBody {
                 contact,
-                remark: Some(name),
+                remark: name.filter(|_| !clear),
+                clear,
             },
+            "remark set:",
         ),
     };
     let v: ContactView = client.post(path, &body).await?;
-    print::contact(&v, json)
+    print::contact(&v, said, json)
 }
 
 async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<()> {
@@ -414,13 +466,22 @@ async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<(
             let v: Created = client.post("/v1/chat/send", &body).await?;
             print::sent(&v, json)
         }
-        ChatCommand::Log { contact, limit } => {
+        ChatCommand::Log {
+            contact,
+            limit,
+            ids,
+        } => {
             let path = format!(
                 "/v1/chat/log?with={}&limit={limit}",
                 client::query_escape(&contact)
             );
             let v: Vec<MessageView> = client.get(&path).await?;
-            print::chat_log(&v, json)
+            if json {
+                return print::json_sorted(&v);
+            }
+            let names = print::Names::load(client).await?;
+            print!("{}", print::chat_log(&v, &names, ids));
+            Ok(())
         }
         ChatCommand::List => {
             let v: Vec<ConversationView> = client.get("/v1/chat/list").await?;
@@ -430,6 +491,13 @@ async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<(
             let v: Done = client.post("/v1/chat/recall", &RecallBody { id }).await?;
             print::done(&v, json)
         }
-        ChatCommand::Watch => client.stream_events(json).await,
+        ChatCommand::Watch => {
+            let names = if json {
+                None
+            } else {
+                Some(print::Names::load(client).await?)
+            };
+            client.stream_events(json, names).await
+        }
     }
 }

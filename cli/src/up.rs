@@ -8,6 +8,7 @@ use serde::Serialize;
 use weft_node::{config::parse_addrs, Home, NodeConfig, RunningNode};
 
 use crate::args::UpArgs;
+use crate::error::{CliError, Kind};
 
 // The `--json` lines below list their fields alphabetically: the order they
 // have always printed in (they were `serde_json::Value`s, which sort keys).
@@ -76,6 +77,30 @@ pub fn config_from(home: PathBuf, a: &UpArgs) -> anyhow::Result<NodeConfig> {
 
 /// `weft up`: runs until SIGINT or SIGTERM, then shuts down cleanly.
 pub async fn up(home: PathBuf, a: UpArgs, json: bool) -> anyhow::Result<()> {
+    let h = Home::new(&home);
+    if !h.has_identity() {
+        if !a.init {
+            // Starting would silently make a new, unnamed account (a typo in
+            // `--home` would give the user a stranger's identity).
+            let shown = home.display();
+            return Err(CliError::new(
+                Kind::NotRunning,
+                format!("{shown} has no Weft identity yet"),
+            )
+            .hint(format!(
+                "create one with `weft init --home {shown} --name NAME` (or start with `weft up --init`)"
+            ))
+            .into());
+        }
+        let id = weft_node::init_home(&h, a.name.as_deref())?;
+        if !json {
+            println!(
+                "created identity {} in {}",
+                id.account.account_id(),
+                home.display()
+            );
+        }
+    }
     let cfg = config_from(home.clone(), &a)?;
     let node = RunningNode::start(cfg).await?;
     let h = node.handle().clone();

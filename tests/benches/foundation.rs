@@ -63,6 +63,7 @@ async fn start(home: &str) -> (tokio::process::Child, f64) {
     let mut child = Command::new(BIN)
         .args([
             "up",
+            "--init",
             "--home",
             home,
             "--no-mdns",

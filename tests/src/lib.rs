@@ -106,13 +106,19 @@ impl Weft {
         c
     }
 
-    /// Runs `weft ARGS` to completion (60 s cap).
+    /// Runs `weft ARGS` to completion (60 s cap). Every failing `--json`
+    /// command of the suite is checked here: its stderr must be one JSON
+    /// error object (`{"error": {"kind", "message", "hint"}}`).
     pub async fn run(&self, args: &[&str]) -> Output {
         let fut = self.command().args(args).stdin(Stdio::null()).output();
-        tokio::time::timeout(Duration::from_secs(60), fut)
+        let out = tokio::time::timeout(Duration::from_secs(60), fut)
             .await
             .expect("weft command timed out")
-            .expect("weft runs")
+            .expect("weft runs");
+        if args.contains(&"--json") && !out.status.success() {
+            json_error(&out);
+        }
+        out
     }
 
     /// Runs `weft --json ARGS`, asserts success, parses stdout.
@@ -150,6 +156,11 @@ impl Weft {
         std::fs::create_dir_all(home).expect("home dir");
         let log = std::fs::File::create(home.with_extension("log")).expect("log file");
         let mut args = vec!["up", "--home", h, "--no-mdns"];
+        // `up` asks for `weft init` on a home with no identity; tests that
+        // skip `init` mean "make one".
+        if !weft_node::Home::new(home).has_identity() {
+            args.push("--init");
+        }
         if !extra.contains(&"--listen") {
             args.extend(["--listen", "/ip4/127.0.0.1/tcp/0"]);
         }
@@ -363,6 +374,26 @@ impl Weft {
             .cloned()
             .unwrap_or_default()
     }
+}
+
+/// The JSON error object a failed `weft --json` command printed on stderr
+/// (panics if there is none): `{"kind", "message", "hint"}`.
+pub fn json_error(out: &Output) -> Value {
+    let text = String::from_utf8_lossy(&out.stderr);
+    let line = text
+        .lines()
+        .rev()
+        .find(|l| l.starts_with('{'))
+        .unwrap_or_else(|| panic!("--json failure without a JSON error on stderr: {text}"));
+    let v: Value = serde_json::from_str(line)
+        .unwrap_or_else(|e| panic!("--json error is not JSON ({e}): {line}"));
+    let e = v["error"].clone();
+    assert!(
+        e["kind"].is_string() && e["message"].is_string() && e.get("hint").is_some(),
+        "not a JSON error object: {line}"
+    );
+    assert_ne!(out.status.code(), Some(0));
+    e
 }
 
 /// A node's event stream (`weft --json events`), read line by line. Tests

@@ -13,8 +13,10 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use weft_protocol::{profile::normalize_handle, AccountId, WeftLink};
 
-use super::{sorted, ApiError, Created, Done, Shared};
-use crate::chat::{ContactView, ConversationView, MessageView, RequestView};
+use super::{short_id, sorted, ApiError, Created, Done, Shared};
+use crate::chat::{
+    Among, ChatError, ContactView, ConversationView, MessageView, RequestView, MIN_PREFIX,
+};
 
 /// The contacts and chat routes.
 pub(super) fn routes() -> Router<Shared> {
@@ -50,6 +52,9 @@ pub struct ContactBody {
     /// New remark (`remark` only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remark: Option<String>,
+    /// Remove the remark (`remark` only, instead of `remark`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clear: bool,
 }
 
 /// `POST /v1/chat/send` body.
@@ -93,11 +98,19 @@ async fn contacts_add(
 ) -> Result<Json<ContactView>, ApiError> {
     let Json(b) = body?;
     let target = b.target.trim();
+    let is_id = target.parse::<AccountId>().is_ok() || target.parse::<WeftLink>().is_ok();
+    // Someone we know already (a remark, a name, a short id) or someone on
+    // the nearby list (name or short id) is taken before a DHT handle lookup.
+    let local = if is_id {
+        None
+    } else {
+        known_or_nearby(&node, target)?
+    };
     // A handle is resolved through the DHT; an account found nearby brings its card.
-    let (target, hint) = if target.parse::<AccountId>().is_err()
-        && target.parse::<WeftLink>().is_err()
-        && normalize_handle(target).is_ok()
-    {
+    let (target, hint) = if let Some(account) = local {
+        let hint = node.nearby.card_of(&account);
+        (account.to_string(), hint)
+    } else if !is_id && normalize_handle(target).is_ok() {
         let found = crate::nearby::find_handle(&node.net, target)
             .await
             .map_err(|e| ApiError::not_found(e.to_string()))?;
@@ -114,6 +127,51 @@ async fn contacts_add(
     ))
 }
 
+/// The account `typed` names among our contacts (remark, name, short id)
+/// or the people on the nearby list (name, short id); `None` if nobody.
+fn known_or_nearby(node: &Shared, typed: &str) -> Result<Option<AccountId>, ApiError> {
+    match node.chat.resolve_among(typed, Among::Anyone) {
+        Ok(a) => return Ok(Some(a)),
+        Err(ChatError::UnknownContact(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let lower = typed.to_lowercase();
+    let long_enough = typed.chars().count() >= MIN_PREFIX;
+    let people = node.nearby.list();
+    let by_name: Vec<_> = people
+        .iter()
+        .filter(|p| p.name.to_lowercase() == lower)
+        .collect();
+    let by_prefix: Vec<_> = people
+        .iter()
+        .filter(|p| long_enough && p.account_id.starts_with(typed))
+        .collect();
+    for found in [by_name, by_prefix] {
+        match found.as_slice() {
+            [] => continue,
+            [one] => return Ok(one.account_id.parse().ok()),
+            many => {
+                let list: Vec<String> = many
+                    .iter()
+                    .map(|p| {
+                        format!(
+                            "{} {}",
+                            p.account_id.chars().take(8).collect::<String>(),
+                            p.name
+                        )
+                    })
+                    .collect();
+                return Err(ApiError::ambiguous(format!(
+                    "`{}` could be anyone of {} nearby; use the id",
+                    typed.chars().take(80).collect::<String>(),
+                    list.join(", ")
+                )));
+            }
+        }
+    }
+    Ok(None)
+}
+
 /// Answers the contact as it now is (`accept`, `block`, `remark`) or `{}`
 /// (`reject`, `delete`).
 async fn contacts_action(
@@ -127,11 +185,20 @@ async fn contacts_action(
         "accept" => sorted(&chat.accept(&b.contact).await?),
         "block" => sorted(&chat.block(&b.contact).await?),
         "remark" => {
-            let r = b
-                .remark
-                .as_deref()
-                .ok_or_else(|| ApiError::bad_request("remark needs a `remark` field"))?;
+            let r = match (b.remark.as_deref(), b.clear) {
+                (Some(r), false) => Some(r),
+                (None, true) => None,
+                _ => {
+                    return Err(ApiError::bad_request(
+                        "remark needs either a `remark` or `clear: true`",
+                    ))
+                }
+            };
             sorted(&chat.remark(&b.contact, r).await?)
+        }
+        "unblock" => {
+            chat.unblock(&b.contact).await?;
+            sorted(&Done {})
         }
         "reject" => {
             chat.reject(&b.contact).await?;
@@ -150,10 +217,11 @@ async fn chat_send(
     body: Result<Json<SendBody>, JsonRejection>,
 ) -> Result<Json<Created>, ApiError> {
     let Json(b) = body?;
-    let id = node
-        .chat
-        .send(&b.to, &b.text, b.reply_to.as_deref())
-        .await?;
+    let reply_to = match b.reply_to.as_deref() {
+        Some(r) => Some(short_id::message(&node, r)?),
+        None => None,
+    };
+    let id = node.chat.send(&b.to, &b.text, reply_to.as_deref()).await?;
     Ok(Json(Created { id: id.to_string() }))
 }
 
@@ -186,6 +254,6 @@ async fn chat_recall(
     body: Result<Json<RecallBody>, JsonRejection>,
 ) -> Result<Json<Done>, ApiError> {
     let Json(b) = body?;
-    node.chat.recall(&b.id).await?;
+    node.chat.recall(&short_id::message(&node, &b.id)?).await?;
     Ok(Json(Done {}))
 }

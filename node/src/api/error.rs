@@ -38,22 +38,55 @@ impl ApiError {
         ApiError(StatusCode::NOT_FOUND, reason.into())
     }
 
+    /// `300`: a name or short id matches several things; the reason lists them.
+    pub(super) fn ambiguous(reason: impl Into<String>) -> Self {
+        ApiError(StatusCode::MULTIPLE_CHOICES, reason.into())
+    }
+
     /// `500`: the node failed at something that is not the client's fault.
     pub(super) fn internal(e: impl std::fmt::Display) -> Self {
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
     }
 }
 
-/// The body of every error answer: `{"error": "..."}`.
+/// The body of every error answer: `{"error": "...", "kind": "..."}`.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ErrorBody {
     /// One line saying what went wrong and, usually, what to do.
     pub error: String,
+    /// What kind of failure, in one word a script can branch on (see
+    /// [`kind_of`]); the `weft` CLI turns it into its exit code. Older nodes
+    /// did not send it.
+    #[serde(default)]
+    pub kind: String,
+}
+
+/// The kind word for a status: `invalid`, `unauthorized`, `forbidden`,
+/// `not_found`, `ambiguous`, `conflict`, `quota`, `unreachable`,
+/// `unavailable` or `internal`. Ambiguous names and short ids answer
+/// `300 Multiple Choices`, which is exactly what they are.
+pub fn kind_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::MULTIPLE_CHOICES => "ambiguous",
+        StatusCode::BAD_REQUEST | StatusCode::PAYLOAD_TOO_LARGE => "invalid",
+        StatusCode::UNAUTHORIZED => "unauthorized",
+        StatusCode::FORBIDDEN => "forbidden",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::CONFLICT => "conflict",
+        StatusCode::TOO_MANY_REQUESTS => "quota",
+        StatusCode::BAD_GATEWAY | StatusCode::GATEWAY_TIMEOUT => "unreachable",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "internal",
+    }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+        let body = ErrorBody {
+            error: self.1,
+            kind: kind_of(self.0).to_string(),
+        };
+        (self.0, Json(body)).into_response()
     }
 }
 
@@ -64,7 +97,22 @@ impl From<NetError> for ApiError {
             NetError::Stopped | NetError::Busy(_) => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::INTERNAL_SERVER_ERROR,
         };
-        ApiError(status, e.to_string())
+        // libp2p's reasons nest three deep; the user gets one line, the
+        // node's log keeps the detail.
+        let message = match &e {
+            NetError::Dial { addr, reason } => {
+                tracing::info!(%addr, %reason, "dial failed");
+                format!(
+                    "could not connect to {addr}; check that the node is up and the address is current (`weft id` on it)"
+                )
+            }
+            NetError::Request { peer, reason } => {
+                tracing::info!(%peer, %reason, "request failed");
+                format!("the peer {peer} did not answer; try again when it is online")
+            }
+            _ => e.to_string(),
+        };
+        ApiError(status, message)
     }
 }
 
@@ -72,12 +120,15 @@ impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         let status = match e {
             ChatError::NotAFriend(_) => StatusCode::FORBIDDEN,
-            ChatError::UnknownContact(_) | ChatError::NoRequest(_) | ChatError::NoMessage(_) => {
-                StatusCode::NOT_FOUND
-            }
+            ChatError::UnknownContact(_)
+            | ChatError::NoRequest(_)
+            | ChatError::NoMessage(_)
+            | ChatError::NotBlocked(_) => StatusCode::NOT_FOUND,
+            ChatError::Ambiguous { .. } => StatusCode::MULTIPLE_CHOICES,
             ChatError::Invalid(_)
             | ChatError::GreetingTooLong(_)
             | ChatError::SelfContact
+            | ChatError::BadName(_)
             | ChatError::Recall(_) => StatusCode::BAD_REQUEST,
             ChatError::Seal(_) | ChatError::NoCard | ChatError::Store(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -1,7 +1,11 @@
 //! The local control API: HTTP + JSON on 127.0.0.1, every request carrying
 //! `Authorization: Bearer <token>` (the token is in `api.json` in the home,
-//! mode 0600). Errors are a proper HTTP status with `{"error": "..."}`
-//! ([`ApiError`], in `api/error.rs`).
+//! mode 0600). Errors are a proper HTTP status with `{"error": "...",
+//! "kind": "..."}` ([`ApiError`], in `api/error.rs`).
+//!
+//! Wherever a message or Moments post id goes, a unique prefix of at least
+//! six characters does too (`api/short_id.rs`); an ambiguous one answers
+//! `300` with the candidates.
 //!
 //! Each service has its own file of routes, with the typed request and
 //! answer bodies that the `weft` CLI uses too:
@@ -13,11 +17,12 @@
 //! | `node.rs` | GET | /v1/peers | | [`PeerView`] list |
 //! | `node.rs` | POST | /v1/dial | [`DialRequest`] | [`DialReply`] |
 //! | `node.rs` | GET | /v1/events | | Server-Sent Events, one JSON event each |
+//! | `node.rs` | GET, POST | /v1/profile | [`ProfileBody`] | [`ProfileView`] |
 //! | `chat.rs` | POST | /v1/contacts/add | [`AddContact`](chat::AddContact) | contact |
 //! | `chat.rs` | GET | /v1/contacts | | `[contact]` |
 //! | `chat.rs` | GET | /v1/contacts/requests | | `[request]` |
-//! | `chat.rs` | POST | /v1/contacts/{accept,reject,block,delete} | [`ContactBody`](chat::ContactBody) | contact or `{}` |
-//! | `chat.rs` | POST | /v1/contacts/remark | [`ContactBody`](chat::ContactBody) | contact |
+//! | `chat.rs` | POST | /v1/contacts/{accept,reject,block,unblock,delete} | [`ContactBody`](chat::ContactBody) | contact or `{}` |
+//! | `chat.rs` | POST | /v1/contacts/remark | [`ContactBody`](chat::ContactBody) (`remark`, or `clear`) | contact |
 //! | `chat.rs` | POST | /v1/chat/send | [`SendBody`](chat::SendBody) | [`Created`] |
 //! | `chat.rs` | GET | /v1/chat/log?with=X&limit=N | | `[message]` oldest first |
 //! | `chat.rs` | GET | /v1/chat/list | | `[conversation]` |
@@ -72,11 +77,12 @@ pub mod nearby;
 mod net_view;
 pub mod node;
 pub mod oa;
+mod short_id;
 
 use error::sorted;
-pub use error::{ApiError, ErrorBody};
+pub use error::{kind_of, ApiError, ErrorBody};
 pub use net_view::{NetEventView, PeerView};
-pub use node::{DialReply, DialRequest, IdView, StatusView};
+pub use node::{DialReply, DialRequest, IdView, ProfileBody, ProfileView, StatusView};
 
 /// Largest request body accepted (blobs and images have their own limits).
 const MAX_BODY: usize = 128 * 1024;

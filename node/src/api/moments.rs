@@ -15,7 +15,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use weft_protocol::moments::{Link, ReactionContent, MAX_IMAGE_BYTES};
 
-use super::{octets, sorted, upload, ApiError, Created, Done, Shared};
+use super::{octets, short_id, sorted, upload, ApiError, Created, Done, Shared};
 use crate::moments::{Audience, FeedEntry};
 
 /// The Moments routes.
@@ -24,6 +24,11 @@ pub(super) fn routes() -> Router<Shared> {
         .route(
             "/v1/moments/images",
             upload(MAX_IMAGE_BYTES, |node, body| async move {
+                if !is_image(&body) {
+                    return Err(ApiError::bad_request(
+                        "that file is not an image; Moments take PNG, JPEG, GIF or WebP",
+                    ));
+                }
                 Ok(node.moments.stage_image(&body).await?)
             }),
         )
@@ -34,6 +39,17 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/v1/moments/settings", get(settings).post(set_settings))
         .route("/v1/moments/tags", get(tags).post(set_tag))
         .route("/v1/moments/{action}", post(action))
+}
+
+/// Whether `bytes` start like a PNG, JPEG, GIF or WebP file. Friends'
+/// apps show what a post carries as a picture; anything else is refused
+/// at upload rather than shown broken (or as something else) on theirs.
+fn is_image(bytes: &[u8]) -> bool {
+    bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        || bytes.starts_with(&[0xff, 0xd8, 0xff])
+        || bytes.starts_with(b"GIF87a")
+        || bytes.starts_with(b"GIF89a")
+        || (bytes.len() >= 12 && bytes.starts_with(b"RIFF") && &bytes[8..12] == b"WEBP")
 }
 
 /// `POST /v1/moments/post` body.
@@ -98,14 +114,27 @@ async fn feed(
 ) -> Result<Json<Vec<FeedEntry>>, ApiError> {
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(50).min(500);
-    Ok(Json(node.moments.feed(limit)?))
+    let mut entries = node.moments.feed(limit)?;
+    entries.iter_mut().for_each(in_ms);
+    Ok(Json(entries))
 }
 
 async fn one(
     State(node): State<Shared>,
     Path(id): Path<String>,
 ) -> Result<Json<FeedEntry>, ApiError> {
-    Ok(Json(node.moments.get(&id)?))
+    let mut entry = node.moments.get(&short_id::post(&node, &id)?)?;
+    in_ms(&mut entry);
+    Ok(Json(entry))
+}
+
+/// Times leave the API in one unit, Unix milliseconds, as chat's do; the
+/// Moments service keeps the seconds its signed items carry.
+fn in_ms(e: &mut FeedEntry) {
+    e.at = e.at.saturating_mul(1000);
+    for c in &mut e.comments {
+        c.at = c.at.saturating_mul(1000);
+    }
 }
 
 /// `GET /v1/moments/posts/{id}/images/{n}` query: `?from=PEER,PEER`.
@@ -139,6 +168,7 @@ async fn image(
             )
         })?);
     }
+    let id = short_id::post(&node, &id)?;
     let bytes = node.moments.image(&id, n, &from).await?;
     Ok(octets(bytes))
 }
@@ -161,7 +191,8 @@ async fn action(
     Path(action): Path<String>,
     body: Result<Json<ActionBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(b) = body?;
+    let Json(mut b) = body?;
+    b.post = short_id::post(&node, &b.post)?;
     let m = &node.moments;
     let content = match action.as_str() {
         "delete" => {
@@ -255,4 +286,20 @@ async fn set_tag(
     }
     node.moments.set_tag(&b.name, &b.members).await?;
     Ok(Json(Done {}))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_image;
+
+    /// Bug 8 (#18): a text file is not a Moments image.
+    #[test]
+    fn only_image_files_are_images() {
+        assert!(is_image(b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR"));
+        assert!(is_image(&[0xff, 0xd8, 0xff, 0xe0, 0, 0x10]));
+        assert!(is_image(b"GIF89a\x01\0"));
+        assert!(is_image(b"RIFF\x10\0\0\0WEBPVP8 "));
+        assert!(!is_image(b"hello, this is a text file\n"));
+        assert!(!is_image(b""));
+    }
 }

@@ -48,7 +48,7 @@ pub enum RadarView {
         on: bool,
         /// Region shown to others.
         region: String,
-        /// Visible until (Unix seconds).
+        /// Visible until (Unix milliseconds, the API's one time unit).
         visible_until: u64,
         /// "What's Up" shown to others.
         whats_up: String,
@@ -103,7 +103,7 @@ async fn nearby_set(
             cell: s.cell,
             on: true,
             region: s.region,
-            visible_until: s.visible_until,
+            visible_until: s.visible_until.saturating_mul(1000),
             whats_up: s.whats_up,
         }))
     } else {

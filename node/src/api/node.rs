@@ -21,7 +21,6 @@ use weft_protocol::WeftLink;
 
 use super::net_view::{NetEventView, PeerView};
 use super::{ApiError, Shared};
-use crate::node::handle_for;
 
 /// How long a dial may take before the API answers 504.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -33,6 +32,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/v1/id", get(id))
         .route("/v1/peers", get(peers))
         .route("/v1/dial", post(dial))
+        .route("/v1/profile", get(profile).post(set_profile))
         .route("/v1/events", get(events))
 }
 
@@ -68,18 +68,48 @@ pub struct IdView {
     pub peer_id: String,
     /// Display name.
     pub name: String,
-    /// WeChat-style handle.
-    pub handle: String,
+    /// The handle claimed with `weft id --handle`, or `null`: an unclaimed
+    /// handle is not shown, because nobody could find us by it.
+    pub handle: Option<String>,
     /// Dialable addresses.
     pub addrs: Vec<String>,
     /// `weft://` link (the QR payload).
     pub link: String,
 }
 
+/// `POST /v1/profile` body: what to change (absent fields stay).
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct ProfileBody {
+    /// New display name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// New "What's Up".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub whats_up: Option<String>,
+    /// New avatar, hex PNG/JPEG (at most 32 KB).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub avatar_hex: Option<String>,
+}
+
+/// `GET`/`POST /v1/profile` answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ProfileView {
+    /// The display name (as stored: a new one is on cards from the next start).
+    pub name: String,
+    /// The claimed handle, if any.
+    pub handle: Option<String>,
+    /// "What's Up", shown on the radar and People Nearby.
+    pub whats_up: String,
+    /// Whether an avatar is set.
+    pub has_avatar: bool,
+    /// The running node still signs its cards with the old name: restart it.
+    pub restart_needed: bool,
+}
+
 /// `POST /v1/dial` body.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct DialRequest {
-    /// Multiaddr to connect to.
+    /// Multiaddr to connect to, or a `weft://` link (its peer at its addresses).
     pub addr: String,
 }
 
@@ -119,13 +149,47 @@ async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
         account_id: account.to_string(),
         peer_id: node.net.peer_id().to_string(),
         name: node.name.clone(),
-        handle: node
-            .nearby
-            .handle()
-            .unwrap_or_else(|| handle_for(&node.identity)),
+        handle: node.nearby.handle(),
         addrs,
         link: link.to_string(),
     }))
+}
+
+async fn profile(State(node): State<Shared>) -> Result<Json<ProfileView>, ApiError> {
+    profile_view(&node).map(Json)
+}
+
+fn profile_view(node: &Shared) -> Result<ProfileView, ApiError> {
+    let name = node.store.name()?.unwrap_or_else(|| node.name.clone());
+    let (whats_up, has_avatar) = node.nearby.shown_profile();
+    Ok(ProfileView {
+        restart_needed: name != node.name,
+        name,
+        handle: node.nearby.handle(),
+        whats_up,
+        has_avatar,
+    })
+}
+
+async fn set_profile(
+    State(node): State<Shared>,
+    body: Result<Json<ProfileBody>, JsonRejection>,
+) -> Result<Json<ProfileView>, ApiError> {
+    let Json(b) = body?;
+    if let Some(n) = &b.name {
+        weft_protocol::validate_name(n).map_err(|e| match e {
+            weft_protocol::CardError::Bounds(what) => ApiError::bad_request(what),
+            other => ApiError::bad_request(other.to_string()),
+        })?;
+    }
+    if b.whats_up.is_some() || b.avatar_hex.is_some() {
+        node.nearby.set_profile(b.whats_up, b.avatar_hex).await?;
+    }
+    if let Some(n) = &b.name {
+        node.store.set_name(n)?;
+        node.store.flush_async().await?;
+    }
+    profile_view(&node).map(Json)
 }
 
 async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerView>>, ApiError> {
@@ -140,6 +204,9 @@ async fn dial(
     body: Result<Json<DialRequest>, JsonRejection>,
 ) -> Result<Json<DialReply>, ApiError> {
     let Json(req) = body?;
+    if let Ok(link) = req.addr.trim().parse::<WeftLink>() {
+        return dial_link(&node, &link).await;
+    }
     let addr: Multiaddr = req.addr.parse().map_err(|e| {
         ApiError(
             StatusCode::BAD_REQUEST,
@@ -155,6 +222,37 @@ async fn dial(
             ApiError(
                 StatusCode::GATEWAY_TIMEOUT,
                 format!("no answer from {addr} within {}s", DIAL_TIMEOUT.as_secs()),
+            )
+        })??;
+    Ok(Json(DialReply {
+        peer_id: peer.to_string(),
+    }))
+}
+
+/// Dials the peer a `weft://` link names at the addresses it carries.
+async fn dial_link(node: &Shared, link: &WeftLink) -> Result<Json<DialReply>, ApiError> {
+    let peer = link
+        .peer
+        .as_deref()
+        .and_then(|p| p.parse::<libp2p::PeerId>().ok())
+        .ok_or_else(|| {
+            ApiError::bad_request(
+                "that link names no device to dial; add the person with `weft contacts add <link>` instead",
+            )
+        })?;
+    let addrs: Vec<Multiaddr> = link.addrs.iter().filter_map(|a| a.parse().ok()).collect();
+    if addrs.is_empty() {
+        return Err(ApiError::bad_request(
+            "that link carries no address to dial; ask for a fresh one (`weft id`)",
+        ));
+    }
+    let shown = addrs.first().map(ToString::to_string).unwrap_or_default();
+    tokio::time::timeout(DIAL_TIMEOUT, node.net.dial_peer(peer, addrs))
+        .await
+        .map_err(|_| {
+            ApiError(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!("no answer from {shown} within {}s", DIAL_TIMEOUT.as_secs()),
             )
         })??;
     Ok(Json(DialReply {

@@ -13,8 +13,10 @@ use axum::{
 };
 use serde::{Deserialize, Serialize};
 use weft_protocol::oa::{OaKind, Part};
+use weft_protocol::AccountId;
 
 use super::{sorted, ApiError, Done, Shared};
+use crate::chat::MIN_PREFIX;
 /// The owner's or follower's log of questions and answers, as the service
 /// keeps it; `Published` is what a publish answers.
 pub use crate::oa::{LogEntry as OaMessageView, Published};
@@ -113,6 +115,80 @@ pub struct IssuedCertificate {
     pub certificate: String,
 }
 
+/// The whole id of the official account `typed` names: an id as it is;
+/// else, among the accounts we run or follow, a name (case-insensitive) or
+/// an id prefix of at least six characters; else the exact name of an
+/// account `oa search` finds (for `follow`, any such account; otherwise one
+/// we follow). Several matches are refused with the candidates listed.
+async fn resolve(node: &Shared, typed: &str, search: bool) -> Result<String, ApiError> {
+    let typed = typed.trim();
+    if typed.parse::<AccountId>().is_ok() {
+        return Ok(typed.to_string());
+    }
+    let lower = typed.to_lowercase();
+    let known = node.oa.list().await?;
+    let long_enough = typed.chars().count() >= MIN_PREFIX;
+    let by_name: Vec<&OaView> = known
+        .iter()
+        .filter(|v| v.name.to_lowercase() == lower)
+        .collect();
+    let by_prefix: Vec<&OaView> = known
+        .iter()
+        .filter(|v| long_enough && v.account_id.starts_with(typed))
+        .collect();
+    for found in [by_name, by_prefix] {
+        if let Some(id) = one_of(typed, &found)? {
+            return Ok(id);
+        }
+    }
+    // A followed account we hold no post of yet is known only by id here;
+    // its signed profile (and so its name) comes from a search.
+    if !records_words_empty(typed) {
+        let found = node.oa.search(typed).await.unwrap_or_default();
+        let exact: Vec<&OaView> = found
+            .iter()
+            .filter(|v| v.name.to_lowercase() == lower && (search || v.following || v.own))
+            .collect();
+        if let Some(id) = one_of(typed, &exact)? {
+            return Ok(id);
+        }
+    }
+    let shown: String = typed.chars().take(80).collect();
+    Err(ApiError::not_found(format!(
+        "no official account `{shown}` among the ones you run or follow; find it with `weft oa search WORDS`, then use its name or id"
+    )))
+}
+
+/// Whether `typed` has no searchable word (search refuses those).
+fn records_words_empty(typed: &str) -> bool {
+    crate::net::records::name_words(typed).is_empty()
+}
+
+/// The one account in `found`, none, or an ambiguity error listing them.
+fn one_of(typed: &str, found: &[&OaView]) -> Result<Option<String>, ApiError> {
+    match found {
+        [] => Ok(None),
+        [one] => Ok(Some(one.account_id.clone())),
+        many => {
+            let list: Vec<String> = many
+                .iter()
+                .map(|v| {
+                    format!(
+                        "{} {}",
+                        v.account_id.chars().take(8).collect::<String>(),
+                        v.name
+                    )
+                })
+                .collect();
+            Err(ApiError::ambiguous(format!(
+                "`{}` could be {}; use the id",
+                typed.chars().take(80).collect::<String>(),
+                list.join(", ")
+            )))
+        }
+    }
+}
+
 async fn oa_list(State(node): State<Shared>) -> Result<Json<Vec<OaView>>, ApiError> {
     Ok(Json(node.oa.list().await?))
 }
@@ -123,7 +199,12 @@ async fn oa_feed(
 ) -> Result<Json<Vec<PostView>>, ApiError> {
     let Query(q) = q?;
     let kind = (!q.all).then_some(OaKind::Subscription);
-    Ok(Json(node.oa.feed(kind)?))
+    let mut posts = node.oa.feed(kind)?;
+    // One time unit across the API: Unix milliseconds (broadcasts carry seconds).
+    for p in &mut posts {
+        p.published_at = p.published_at.saturating_mul(1000);
+    }
+    Ok(Json(posts))
 }
 
 async fn oa_search(
@@ -139,7 +220,8 @@ async fn oa_conversation(
     q: Result<Query<OaQuery>, QueryRejection>,
 ) -> Result<Json<Vec<OaMessageView>>, ApiError> {
     let Query(q) = q?;
-    Ok(Json(node.oa.conversation(&q.oa)?))
+    let oa = resolve(&node, &q.oa, false).await?;
+    Ok(Json(node.oa.conversation(&oa)?))
 }
 
 /// Runs one `/v1/oa/{action}`; each action answers its own typed reply (or
@@ -149,10 +231,16 @@ async fn oa_action(
     Path(action): Path<String>,
     body: Result<Json<OaBody>, JsonRejection>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(b) = body?;
+    let Json(mut b) = body?;
     let need = |v: Option<String>, what: &str| {
         v.ok_or_else(|| ApiError::bad_request(format!("`{action}` needs `{what}`")))
     };
+    // Names and short ids become whole ids here; `verify` names any account.
+    if action != "verify" && action != "create" {
+        if let Some(typed) = b.oa.take() {
+            b.oa = Some(resolve(&node, &typed, action == "follow").await?);
+        }
+    }
     let oa = &node.oa;
     match action.as_str() {
         "create" => {
@@ -175,7 +263,19 @@ async fn oa_action(
             sorted(&v)
         }
         "follow" => {
-            oa.follow(&need(b.oa, "oa")?).await?;
+            let target = need(b.oa, "oa")?;
+            let owned = target
+                .parse::<AccountId>()
+                .ok()
+                .map(|a| node.store.owned_oa(&a))
+                .transpose()?
+                .flatten();
+            if owned.is_some() {
+                return Err(ApiError::bad_request(
+                    "that is your own account; its posts are in `weft oa feed` already",
+                ));
+            }
+            oa.follow(&target).await?;
             sorted(&Done {})
         }
         "unfollow" => {

@@ -8,34 +8,13 @@
 
 use weft_protocol::{
     chat::{ChatKind, MAX_GREETING_BYTES},
-    AccountId, Card, WeftLink,
+    AccountId, Card, CardError, WeftLink,
 };
 
-use super::{shown, Chat, ChatError, ChatEvent, ContactView, RequestView};
+use super::{shown, Among, Chat, ChatError, ChatEvent, ContactView, RequestView};
 use crate::store::chat::{Contact, ContactState};
 
 impl Chat {
-    /// Finds a contact by account id, `weft://` link, remark or name.
-    pub fn resolve(&self, who: &str) -> Result<AccountId, ChatError> {
-        let who = who.trim();
-        if let Ok(id) = who.parse::<AccountId>() {
-            return Ok(id);
-        }
-        if let Ok(link) = who.parse::<WeftLink>() {
-            return Ok(link.account);
-        }
-        let lower = who.to_lowercase();
-        self.store()
-            .contacts()?
-            .into_iter()
-            .find(|c| {
-                c.remark.as_deref().map(str::to_lowercase) == Some(lower.clone())
-                    || c.name.to_lowercase() == lower
-            })
-            .map(|c| c.account)
-            .ok_or_else(|| ChatError::UnknownContact(shown(who)))
-    }
-
     /// `contacts add`: records the contact and sends a friend request.
     pub async fn add_contact(
         &self,
@@ -114,7 +93,7 @@ impl Chat {
 
     /// `contacts accept`.
     pub async fn accept(&self, who: &str) -> Result<ContactView, ChatError> {
-        let account = self.resolve(who)?;
+        let account = self.resolve_among(who, Among::Requests)?;
         let mut c = self
             .store()
             .contact(&account)?
@@ -135,7 +114,7 @@ impl Chat {
 
     /// `contacts reject`: forgets the request (the requester is not told, as WeChat).
     pub async fn reject(&self, who: &str) -> Result<(), ChatError> {
-        let account = self.resolve(who)?;
+        let account = self.resolve_among(who, Among::Requests)?;
         match self.store().contact(&account)? {
             Some(c) if c.state == ContactState::RequestReceived => {
                 self.store().delete_contact(&account)?;
@@ -148,7 +127,10 @@ impl Chat {
 
     /// `contacts block`.
     pub async fn block(&self, who: &str) -> Result<ContactView, ChatError> {
-        let account = self.resolve(who)?;
+        let account = self.resolve_among(who, Among::Anyone)?;
+        if account == self.me() {
+            return Err(ChatError::SelfContact);
+        }
         let c = Contact {
             state: ContactState::Blocked,
             ..self.store().contact(&account)?.unwrap_or(Contact {
@@ -165,16 +147,35 @@ impl Chat {
         Ok(view(&c))
     }
 
-    /// `contacts remark`.
-    pub async fn remark(&self, who: &str, remark: &str) -> Result<ContactView, ChatError> {
-        weft_protocol::validate_name(remark)
-            .map_err(|e| ChatError::UnknownContact(e.to_string()))?;
+    /// `contacts unblock`: back to a stranger (their old friendship is not
+    /// restored; add them again to be friends).
+    pub async fn unblock(&self, who: &str) -> Result<(), ChatError> {
+        let account = self.resolve_among(who, Among::Anyone)?;
+        match self.store().contact(&account)? {
+            Some(c) if c.state == ContactState::Blocked => {
+                self.store().delete_contact(&account)?;
+                self.store().flush_async().await?;
+                Ok(())
+            }
+            _ => Err(ChatError::NotBlocked(shown(who))),
+        }
+    }
+
+    /// `contacts remark`: sets (or, with `None`, clears) the user's own name
+    /// for a contact.
+    pub async fn remark(&self, who: &str, remark: Option<&str>) -> Result<ContactView, ChatError> {
+        if let Some(r) = remark {
+            weft_protocol::validate_name(r).map_err(|e| match e {
+                CardError::Bounds(what) => ChatError::BadName(what),
+                _ => ChatError::BadName("a remark must be 1 to 64 bytes of text"),
+            })?;
+        }
         let account = self.resolve(who)?;
         let mut c = self
             .store()
             .contact(&account)?
             .ok_or_else(|| ChatError::UnknownContact(shown(who)))?;
-        c.remark = Some(remark.to_string());
+        c.remark = remark.map(str::to_string);
         self.store().put_contact(&c)?;
         self.store().flush_async().await?;
         Ok(view(&c))
@@ -182,7 +183,7 @@ impl Chat {
 
     /// `contacts delete`.
     pub async fn delete(&self, who: &str) -> Result<(), ChatError> {
-        let account = self.resolve(who)?;
+        let account = self.resolve_among(who, Among::Anyone)?;
         if !self.store().delete_contact(&account)? {
             return Err(ChatError::UnknownContact(shown(who)));
         }

@@ -51,6 +51,11 @@ pub(super) enum Rejection {
     /// Carried in a session of one account but written by another.
     #[error("relayed inside another account's session")]
     WrongSession,
+    /// From an account we blocked. Refused rather than silently taken, so
+    /// the sender's message shows `failed`, never `delivered` (as WeChat:
+    /// "sent but rejected by the receiver").
+    #[error("from a blocked account")]
+    Blocked,
     /// We could not store it.
     #[error("store error: {0}")]
     Store(#[from] ChatError),
@@ -138,6 +143,7 @@ impl Chat {
             };
             match outcome {
                 Outcome::Accepted => ack.accepted.push(h),
+                Outcome::Rejected(Rejection::Blocked) => ack.rejected.push(h),
                 Outcome::Rejected(reason) => {
                     // An honest sender never sends a bad item; stop spending
                     // work on this session. The rest are neither accepted
@@ -168,6 +174,10 @@ impl Chat {
         via_holder: bool,
     ) -> Outcome {
         match self.check_sealed(sealed, session_from) {
+            Ok(body) if self.is_blocked(&body.from) => {
+                tracing::debug!(from = %body.from, "refusing a message from a blocked account");
+                Outcome::Rejected(Rejection::Blocked)
+            }
             Ok(body) => match self.apply(body, via_holder).await {
                 Ok(()) => Outcome::Accepted,
                 Err(e) => {
@@ -177,6 +187,15 @@ impl Chat {
             },
             Err(r) => Outcome::Rejected(r),
         }
+    }
+
+    /// Whether we blocked `account` (a store error counts as not blocked:
+    /// `apply` still drops what a blocked account sends).
+    fn is_blocked(&self, account: &AccountId) -> bool {
+        matches!(
+            self.store().contact(account),
+            Ok(Some(c)) if c.state == ContactState::Blocked
+        )
     }
 
     /// Opens a sealed message and checks who wrote it and for whom.

@@ -20,9 +20,10 @@ impl Chat {
     /// incoming messages read and tells the sender (read receipts).
     pub async fn log(&self, with: &str, limit: usize) -> Result<Vec<MessageView>, ChatError> {
         let account = self.resolve(with)?;
-        let msgs = self
-            .store()
-            .conversation(&account, limit.clamp(1, MAX_LOG))?;
+        if limit == 0 {
+            return Ok(Vec::new());
+        }
+        let msgs = self.store().conversation(&account, limit.min(MAX_LOG))?;
         let unread: Vec<MsgId> = msgs
             .iter()
             .filter(|m| m.status == MsgStatus::Received)

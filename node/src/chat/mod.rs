@@ -26,6 +26,7 @@ mod delivery;
 mod inbound;
 mod log;
 mod mailbox;
+mod names;
 mod send;
 mod service;
 
@@ -42,6 +43,7 @@ use crate::store::chat::{ContactState, MsgStatus};
 use crate::store::{Store, StoreError};
 
 pub(crate) use delivery::{dial_card, lookup_card};
+pub use names::{Among, MIN_PREFIX};
 
 /// Chat failures, each with what the user can do.
 #[derive(Debug, thiserror::Error)]
@@ -50,8 +52,24 @@ pub enum ChatError {
     #[error("{0} is not in your contacts; add them with `weft contacts add <id or link>`")]
     NotAFriend(String),
     /// Unknown contact name or id.
-    #[error("no contact matches `{0}`; use an account id, a weft:// link, or a contact's name")]
+    #[error(
+        "no contact matches `{0}`; use an account id, a weft:// link, or a friend's name or remark"
+    )]
     UnknownContact(String),
+    /// A name or short id that could mean several contacts: never guessed.
+    #[error("`{typed}` could be {}; use the account id (or give one a remark: `weft contacts remark <id> NAME`)", candidates.join(", "))]
+    Ambiguous {
+        /// What the user typed.
+        typed: String,
+        /// Each candidate as `short-id name [relationship]`.
+        candidates: Vec<String>,
+    },
+    /// A name or remark out of bounds (empty, too long, control characters).
+    #[error("{0}; to remove a remark use `weft contacts remark <contact> --clear`")]
+    BadName(&'static str),
+    /// Not blocked, so nothing to unblock.
+    #[error("{0} is not blocked")]
+    NotBlocked(String),
     /// No pending request from them.
     #[error("no friend request from {0}")]
     NoRequest(String),
@@ -62,7 +80,7 @@ pub enum ChatError {
     #[error("greeting is {0} bytes; the limit is {MAX_GREETING_BYTES}")]
     GreetingTooLong(usize),
     /// Adding ourselves.
-    #[error("that is your own account")]
+    #[error("that is your own account; name a friend (`weft contacts list`)")]
     SelfContact,
     /// Recall refused.
     #[error("cannot recall: {0}")]
@@ -88,6 +106,9 @@ pub enum RecallRefused {
     /// The message was sent by the other side.
     #[error("only your own messages can be recalled")]
     NotYours,
+    /// The message was recalled already.
+    #[error("that message was recalled already")]
+    AlreadyRecalled,
     /// The recall window (as WeChat: two minutes) has passed.
     #[error("messages can be recalled within 2 minutes of sending")]
     TooLate,

@@ -20,6 +20,9 @@ impl Chat {
         reply_to: Option<&str>,
     ) -> Result<MsgId, ChatError> {
         let account = self.resolve(to)?;
+        if account == self.me() {
+            return Err(ChatError::SelfContact);
+        }
         self.require_friend(&account, to)?;
         if text.len() > MAX_TEXT_BYTES {
             return Err(weft_protocol::chat::ChatError::TooLarge {
@@ -57,6 +60,9 @@ impl Chat {
             .ok_or_else(|| ChatError::NoMessage(id.to_string()))?;
         if m.from != self.me() {
             return Err(ChatError::Recall(RecallRefused::NotYours));
+        }
+        if m.status == MsgStatus::Recalled {
+            return Err(ChatError::Recall(RecallRefused::AlreadyRecalled));
         }
         if now_ms().saturating_sub(m.sent_at_ms) > RECALL_WINDOW_MS {
             return Err(ChatError::Recall(RecallRefused::TooLate));

@@ -180,7 +180,7 @@ pub struct CommentView {
     pub text: String,
     /// The comment it replies to.
     pub reply_to: Option<String>,
-    /// When.
+    /// When (Unix seconds; the API sends milliseconds).
     pub at: u64,
 }
 
@@ -204,7 +204,7 @@ pub struct FeedEntry {
     pub author: String,
     /// Author's name as we know it.
     pub author_name: String,
-    /// Posted at (seconds).
+    /// Posted at (Unix seconds; the API sends milliseconds).
     pub at: u64,
     /// Text.
     pub text: String,

@@ -56,6 +56,33 @@ impl Nearby {
         Ok(s)
     }
 
+    /// `weft profile --whats-up/--avatar`: changes what the radar shows
+    /// without changing whether (or where) we are visible. Returns the
+    /// settings as they now are.
+    pub async fn set_profile(
+        &self,
+        whats_up: Option<String>,
+        avatar_hex: Option<String>,
+    ) -> Result<RadarSettings, NearbyError> {
+        let mut s = self.settings();
+        if let Some(w) = whats_up {
+            s.whats_up = w;
+        }
+        if let Some(h) = avatar_hex.as_deref() {
+            s.avatar = Some(decode_avatar(h)?);
+        }
+        // Validate by signing a profile now: a bad field fails here, not later.
+        self.profile_for(&s).await?;
+        self.ctx.store.put_setting(RADAR_KEY, &s).await?;
+        Ok(s)
+    }
+
+    /// What the radar shows of us now: "What's Up" and whether there is an avatar.
+    pub fn shown_profile(&self) -> (String, bool) {
+        let s = self.settings();
+        (s.whats_up, s.avatar.is_some())
+    }
+
     /// `weft nearby off`.
     pub async fn turn_off(&self) -> Result<(), NearbyError> {
         let mut s = self.settings();

@@ -12,7 +12,7 @@ use weft_protocol::{
 };
 
 use super::{parse_id, Oa, OaServiceError, Unreachable};
-use crate::chat::dial_card;
+use crate::chat::{dial_card, lookup_card};
 use crate::net::card_peer;
 use crate::net::AppProtocol;
 use crate::store::oa::OwnedOa;
@@ -37,12 +37,19 @@ impl Oa {
         }
         let profile = self
             .followed(&account)?
-            .ok_or_else(|| OaServiceError::NotFollowed(oa.to_string()))?
-            .ok_or(Unreachable::DeviceUnknown)?;
-        let peer = card_peer(&profile.body.card).ok_or(Unreachable::BadCard)?;
+            .ok_or_else(|| OaServiceError::NotFollowed(oa.to_string()))?;
         let net = &self.inner.ctx.net;
+        // Before its first post we hold no profile: its node is found
+        // through the account record it keeps in the DHT.
+        let card = match profile {
+            Some(p) => p.body.card,
+            None => lookup_card(net, &account)
+                .await
+                .ok_or(Unreachable::DeviceUnknown)?,
+        };
+        let peer = card_peer(&card).ok_or(Unreachable::BadCard)?;
         // Best effort: the request below dials through the DHT's addresses too.
-        let _ = dial_card(net, &profile.body.card).await;
+        let _ = dial_card(net, &card).await;
         let me = &self.inner.ctx.identity.account;
         let q = Question {
             from: me.account_id(),

@@ -196,7 +196,7 @@ pub struct PostView {
     pub link: Option<String>,
     /// Other languages.
     pub parts: Vec<Part>,
-    /// Unix seconds.
+    /// Unix seconds (the API sends milliseconds).
     pub published_at: u64,
     /// Images: blob id (hex) and whether it is fully here yet.
     pub images: Vec<ImageView>,

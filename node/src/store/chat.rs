@@ -475,6 +475,17 @@ impl Store {
         Ok(out)
     }
 
+    /// Ids of logged messages starting with a hex prefix (short ids).
+    pub fn message_ids_with_prefix(&self, prefix: &str) -> Result<Vec<MsgId>, StoreError> {
+        // Seen-only ids (non-friends' messages) have empty values and are skipped.
+        Ok(
+            super::short_id::with_hex_prefix(&self.chat.msg_index, prefix)?
+                .into_iter()
+                .map(MsgId)
+                .collect(),
+        )
+    }
+
     /// Conversations: (peer account, last message, unread count).
     pub fn conversations(&self) -> Result<Vec<(AccountId, StoredMessage, usize)>, StoreError> {
         let mut out = Vec::new();

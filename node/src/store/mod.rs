@@ -50,6 +50,7 @@ pub mod chat;
 pub mod mailbox;
 pub mod moments;
 pub mod oa;
+pub mod short_id;
 
 /// A value as it is stored: postcard. Only types this crate defines are
 /// stored, and postcard cannot fail on them (no maps of unknown length, no

@@ -52,7 +52,10 @@ async fn api_refuses_wrong_tokens_and_bad_bodies_with_json_errors() {
     )
     .await;
     assert!(r.starts_with("HTTP/1.1 401"), "{r}");
-    assert!(r.contains(r#"{"error":"wrong API token"}"#), "{r}");
+    assert!(
+        r.contains(r#"{"error":"wrong API token","kind":"unauthorized"}"#),
+        "{r}"
+    );
 
     let r = raw_http(
         &info.addr,
@@ -101,14 +104,29 @@ async fn api_refuses_wrong_tokens_and_bad_bodies_with_json_errors() {
 async fn cli_errors_are_one_clear_line() {
     let w = Weft::new(BIN);
     let a = w.home("a");
+    // No identity: `status` and `up` ask for `init` (`up` alone would make
+    // a new, unnamed account without saying so).
+    let out = w.run(&["status", "--home", s(&a)]).await;
+    let e = stderr_line(&out);
+    assert!(
+        e.contains("has no Weft identity") && e.contains("weft init --home"),
+        "{e}"
+    );
+    let out = w.run(&["up", "--home", s(&a), "--no-mdns"]).await;
+    let e = stderr_line(&out);
+    assert!(
+        e.contains("has no Weft identity") && e.contains("weft init --home"),
+        "{e}"
+    );
+    assert!(!weft_node::Home::new(&a).has_identity());
+
+    w.init(&a, "Ada").await;
     let out = w.run(&["status", "--home", s(&a)]).await;
     let e = stderr_line(&out);
     assert!(
         e.contains("no node running for") && e.contains("weft up --home"),
         "{e}"
     );
-
-    w.init(&a, "Ada").await;
     let out = w.run(&["init", "--home", s(&a)]).await;
     assert!(stderr_line(&out).contains("refusing to overwrite"));
 
@@ -130,7 +148,13 @@ async fn cli_errors_are_one_clear_line() {
     let file = w.home("plain-file");
     std::fs::write(&file, b"x").unwrap();
     let out = w
-        .run(&["up", "--home", &format!("{}/h", s(&file)), "--no-mdns"])
+        .run(&[
+            "up",
+            "--init",
+            "--home",
+            &format!("{}/h", s(&file)),
+            "--no-mdns",
+        ])
         .await;
     assert!(stderr_line(&out).contains("cannot use home directory"));
 }

@@ -146,7 +146,7 @@ async fn two_nodes_on_a_lan_find_each_other_with_mdns() {
         started = Instant::now();
         // Default settings: mDNS on, listen on all interfaces of the namespace.
         nodes.push(
-            lan.weft(i, &["up", "--home", h])
+            lan.weft(i, &["up", "--init", "--home", h])
                 .stdout(Stdio::null())
                 .stderr(log)
                 .spawn()

@@ -247,7 +247,10 @@ async fn bad_locations_handles_and_avatars_are_refused_clearly() {
     let e = err(w
         .run(&["nearby", "on", "--home", s(&a), "--avatar", s(&big)])
         .await);
-    assert!(e.contains("32 KiB"), "{e}");
+    assert!(
+        e.contains("41.0 KB") && e.contains("at most 32.8 KB"),
+        "{e}"
+    );
     let notimg = w.home("x.png");
     std::fs::write(&notimg, b"not an image").unwrap();
     let e = err(w

@@ -78,9 +78,11 @@ async fn status_and_id_have_the_documented_fields() {
         .starts_with("/ip4/127.0.0.1/tcp/"));
 
     let id = w.json(&["id", "--home", s(&a)]).await;
-    for k in ["account_id", "peer_id", "name", "handle", "link"] {
+    for k in ["account_id", "peer_id", "name", "link"] {
         assert!(id[k].is_string(), "id lacks {k} (a string): {id}");
     }
+    // No handle until one is claimed: an unclaimed one could not be found.
+    assert!(id["handle"].is_null(), "{id}");
     assert_eq!(id["account_id"], st["account_id"]);
     assert_eq!(id["peer_id"], st["peer_id"]);
     let link: weft_protocol::WeftLink = id["link"].as_str().unwrap().parse().unwrap();

@@ -122,6 +122,11 @@ impl Store {
             .transpose()
     }
 
+    /// Ids of decrypted posts starting with a hex prefix (short ids).
+    pub fn post_ids_with_prefix(&self, prefix: &str) -> Result<Vec<ItemId>, StoreError> {
+        super::short_id::with_hex_prefix(&self.moments.posts, prefix)
+    }
+
     /// Every decrypted post.
     pub fn posts(&self) -> Result<Vec<(ItemId, PostRecord)>, StoreError> {
         let mut out = Vec::new();
