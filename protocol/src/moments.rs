@@ -240,8 +240,9 @@ impl Item {
                 bytes.len()
             )));
         }
-        let item: Item =
-            postcard::from_bytes(bytes).map_err(|e| MomentError::Bounds(e.to_string()))?;
+        // Canonical: one item, one byte string (its id is the hash of it).
+        let item: Item = crate::envelope::decode_body(crate::Kind::MomentItem, bytes)
+            .map_err(|e| MomentError::Bounds(e.to_string()))?;
         item.check()?;
         Ok(item)
     }

@@ -221,7 +221,8 @@ async fn oa_action(
         }
         "verify" => {
             let certificate =
-                oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))?;
+                oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))
+                    .await?;
             sorted(&IssuedCertificate { certificate })
         }
         "certify" => {

@@ -5,10 +5,16 @@
 //! - `oa_posts`:  account(32) ‖ published_at(8) ‖ id(32) → broadcast (postcard)
 //! - `oa_inbox`:  account(32) ‖ at_ms(8) ‖ follower(32) → question text (for the owner)
 //! - `oa_conv`:   account(32) ‖ at_ms(8) ‖ dir(1) → text (a follower's talk with an OA)
+//! - `oa_slots`:  kind(1) ‖ period(4) ‖ account(32) ‖ seq(4) → id(32) of the broadcast
+//!   holding that quota slot (kept across restarts; period first, so old
+//!   periods are pruned with one range scan per kind)
 
 use serde::{Deserialize, Serialize};
 use weft_protocol::{
-    oa::{Broadcast, OaKind, OaProfile, Verification},
+    oa::{
+        relay::{Slot, SlotRegistry, SlotTaken},
+        Broadcast, OaKind, OaProfile, Verification,
+    },
     AccountId,
 };
 
@@ -181,6 +187,73 @@ impl Store {
     }
 }
 
+/// The quota slots taken, on disk (see the module comment): what the relay
+/// check and backfill consult, so a restart does not forget a used slot.
+#[derive(Clone)]
+pub struct StoredSlots(sled::Tree);
+
+fn kind_byte(kind: OaKind) -> u8 {
+    match kind {
+        OaKind::Subscription => 0,
+        OaKind::Service => 1,
+    }
+}
+
+fn slot_key(s: &Slot) -> Vec<u8> {
+    let mut k = vec![kind_byte(s.kind)];
+    k.extend_from_slice(&s.period.to_be_bytes());
+    k.extend_from_slice(&s.account.0);
+    k.extend_from_slice(&s.seq.to_be_bytes());
+    k
+}
+
+impl SlotRegistry for StoredSlots {
+    fn claim(&mut self, slot: Slot, id: [u8; 32]) -> Result<(), SlotTaken> {
+        // Compare-and-swap: two broadcasts racing for one slot cannot both win.
+        match self
+            .0
+            .compare_and_swap(slot_key(&slot), None as Option<&[u8]>, Some(&id[..]))
+        {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(cur)) if cur.current.as_deref() == Some(&id[..]) => Ok(()),
+            Ok(Err(_)) => Err(SlotTaken(slot)),
+            Err(e) => {
+                // A store failure must not silence an account: let it pass.
+                tracing::warn!(error = %e, "cannot record an OA quota slot");
+                Ok(())
+            }
+        }
+    }
+}
+
+impl StoredSlots {
+    /// Forgets slots of periods that end before `before` (Unix seconds):
+    /// neither live gossip nor backfill accepts broadcasts that old.
+    pub fn prune(&self, before: u64) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for kind in [OaKind::Subscription, OaKind::Service] {
+            let from = [kind_byte(kind)];
+            let to = [kind_byte(kind)]
+                .into_iter()
+                .chain(kind.period_of(before).to_be_bytes())
+                .collect::<Vec<u8>>();
+            for item in self.0.range(from.to_vec()..to) {
+                let (k, _) = item?;
+                self.0.remove(k)?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+impl Store {
+    /// The OA quota slots taken.
+    pub fn oa_slots(&self) -> StoredSlots {
+        StoredSlots(self.oa.slots.clone())
+    }
+}
+
 trees! {
     /// The OA trees.
     OaTrees {
@@ -189,5 +262,43 @@ trees! {
         posts: "oa_posts",
         inbox: "oa_inbox",
         conv: "oa_conv",
+        slots: "oa_slots",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quota_slots_survive_a_restart_and_old_periods_are_pruned() {
+        let dir = tempfile::tempdir().unwrap();
+        let a = AccountId([9; 32]);
+        let slot = |kind, period| Slot {
+            account: a,
+            kind,
+            period,
+            seq: 1,
+        };
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let mut slots = s.oa_slots();
+            slots.claim(slot(OaKind::Service, 670), [1; 32]).unwrap();
+            slots.claim(slot(OaKind::Subscription, 20_400), [2; 32]).unwrap();
+            s.flush().unwrap();
+        }
+        let s = super::super::tests::reopen(dir.path());
+        let mut slots = s.oa_slots();
+        // After the restart the slot is still taken by the first broadcast.
+        assert_eq!(
+            slots.claim(slot(OaKind::Service, 670), [3; 32]),
+            Err(SlotTaken(slot(OaKind::Service, 670)))
+        );
+        assert!(slots.claim(slot(OaKind::Service, 670), [1; 32]).is_ok());
+        // Before day 20,401 (2025-11-09): day 20,400 goes, month 670
+        // (2025-11, still running) stays.
+        assert_eq!(slots.prune(20_401 * 86_400).unwrap(), 1);
+        assert!(slots.claim(slot(OaKind::Subscription, 20_400), [3; 32]).is_ok());
+        assert!(slots.claim(slot(OaKind::Service, 670), [3; 32]).is_err());
     }
 }
