@@ -151,13 +151,22 @@ impl Chat {
         let from = body.from;
         let contact = store.contact(&from)?;
         let state = contact.as_ref().map(|c| c.state);
+        // Ids are remembered only for accounts we keep a row for: what a
+        // stranger sends is dropped again if replayed, and never grows the
+        // id index (fresh keys are free).
+        let known = contact.is_some();
         if state == Some(ContactState::Blocked) {
             tracing::debug!(%from, "dropping message from a blocked account");
-            store.mark_seen_id(&id)?;
             return Ok(());
         }
         match body.kind {
             ChatKind::FriendRequest { card, greeting } => {
+                if !known && self.pending_requests()? >= MAX_PENDING_REQUESTS {
+                    // Each request is a row, a card and a greeting: strangers
+                    // with throwaway keys must not grow them without bound.
+                    tracing::debug!(%from, "dropping a friend request: too many pending");
+                    return Ok(());
+                }
                 let name = card.body.name.clone();
                 let mut c = contact.unwrap_or(Contact {
                     account: from,
@@ -200,7 +209,9 @@ impl Chat {
                 }
             }
             ChatKind::FriendAccept { card } => {
-                store.mark_seen_id(&id)?;
+                if known {
+                    store.mark_seen_id(&id)?;
+                }
                 if let Some(mut c) = contact {
                     if matches!(c.state, ContactState::RequestSent | ContactState::Friend) {
                         c.name = card.body.name.clone();
@@ -219,8 +230,7 @@ impl Chat {
             }
             ChatKind::Text { text, reply_to } => {
                 if state != Some(ContactState::Friend) {
-                    tracing::info!(%from, "dropping chat message from a non-friend");
-                    store.mark_seen_id(&id)?;
+                    tracing::debug!(%from, "dropping chat message from a non-friend");
                     return Ok(());
                 }
                 let m = StoredMessage {
@@ -253,7 +263,9 @@ impl Chat {
                 }
             }
             ChatKind::Recall { target } => {
-                store.mark_seen_id(&id)?;
+                if known {
+                    store.mark_seen_id(&id)?;
+                }
                 if let Some(t) = store.message(&target)? {
                     let in_window =
                         body.sent_at_ms.saturating_sub(t.sent_at_ms) <= RECALL_WINDOW_MS;
@@ -272,7 +284,9 @@ impl Chat {
                 }
             }
             ChatKind::Receipt { read, ids } => {
-                store.mark_seen_id(&id)?;
+                if known {
+                    store.mark_seen_id(&id)?;
+                }
                 let status = if read {
                     MsgStatus::Read
                 } else {
@@ -301,4 +315,18 @@ impl Chat {
         }
         Ok(())
     }
+
+    /// Friend requests received and not yet answered.
+    fn pending_requests(&self) -> Result<usize, ChatError> {
+        Ok(self
+            .store()
+            .contacts()?
+            .iter()
+            .filter(|c| c.state == ContactState::RequestReceived)
+            .count())
+    }
 }
+
+/// Unanswered friend requests kept at most; past it, requests from new
+/// accounts are dropped until the user accepts or rejects some.
+pub(super) const MAX_PENDING_REQUESTS: usize = 200;

@@ -161,6 +161,42 @@ impl Store {
         Ok(())
     }
 
+    /// What an account's inbox received since `since_ms`: lines in all,
+    /// and lines written by `who`. Bounded by the inbox's rate limits, so
+    /// the scan is short.
+    pub fn oa_inbox_since(
+        &self,
+        oa: &AccountId,
+        since_ms: u64,
+        who: &[u8],
+    ) -> Result<(usize, usize), StoreError> {
+        let mut from = oa.0.to_vec();
+        from.extend_from_slice(&since_ms.to_be_bytes());
+        let mut to = oa.0.to_vec();
+        to.extend_from_slice(&u64::MAX.to_be_bytes());
+        let (mut all, mut theirs) = (0, 0);
+        for item in self.oa.inbox.range(from..to) {
+            let (k, _) = item?;
+            all += 1;
+            if k.get(40..) == Some(who) {
+                theirs += 1;
+            }
+        }
+        Ok((all, theirs))
+    }
+
+    /// Drops an account's oldest inbox lines beyond `keep`.
+    pub fn trim_oa_inbox(&self, oa: &AccountId, keep: usize) -> Result<usize, StoreError> {
+        let total = self.oa.inbox.scan_prefix(oa.0).count();
+        let mut dropped = 0;
+        for item in self.oa.inbox.scan_prefix(oa.0).take(total.saturating_sub(keep)) {
+            let (k, _) = item?;
+            self.oa.inbox.remove(k)?;
+            dropped += 1;
+        }
+        Ok(dropped)
+    }
+
     /// Reads an OA conversation log: (at_ms, who bytes, text), oldest first.
     pub fn oa_read_log(
         &self,
@@ -269,6 +305,21 @@ trees! {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_inbox_counts_recent_lines_per_asker_and_trims_the_oldest() {
+        let s = Store::temporary().unwrap();
+        let oa = AccountId([1; 32]);
+        for i in 0..10u64 {
+            let who = if i % 2 == 0 { [2u8; 32] } else { [3u8; 32] };
+            s.oa_log(true, &oa, 1000 + i, &who, "q").unwrap();
+        }
+        assert_eq!(s.oa_inbox_since(&oa, 1000, &[2; 32]).unwrap(), (10, 5));
+        assert_eq!(s.oa_inbox_since(&oa, 1005, &[3; 32]).unwrap(), (5, 3));
+        assert_eq!(s.trim_oa_inbox(&oa, 4).unwrap(), 6);
+        let left = s.oa_read_log(true, &oa, 100).unwrap();
+        assert_eq!(left.iter().map(|l| l.0).collect::<Vec<_>>(), [1006, 1007, 1008, 1009]);
+    }
 
     #[test]
     fn quota_slots_survive_a_restart_and_old_periods_are_pruned() {
