@@ -229,8 +229,8 @@ fn check_size(kind: Kind, bytes: &[u8]) -> Result<(), DecodeError> {
 /// postcard-decodes `bytes`, refusing trailing bytes and any encoding that
 /// differs from what re-encoding the value gives.
 fn canonical<T: DeserializeOwned + Serialize>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
-    let (value, rest): (T, &[u8]) =
-        postcard::take_from_bytes(bytes).map_err(|e| DecodeError::Malformed(kind, e.to_string()))?;
+    let (value, rest): (T, &[u8]) = postcard::take_from_bytes(bytes)
+        .map_err(|e| DecodeError::Malformed(kind, e.to_string()))?;
     if !rest.is_empty() {
         return Err(DecodeError::NonCanonical(kind));
     }

@@ -433,19 +433,18 @@ mod tests {
         assert!(stolen.verify().is_err());
     }
 
+    /// A certificate by `root` for `key`'s service account "Daily News".
+    fn daily_news_cert(root: &AccountKey, key: &AccountKey, at: u64) -> Verification {
+        let oa = key.account_id();
+        Verification::issue(root, "Weft Verify", oa, "Daily News", OaKind::Service, at)
+    }
+
     #[test]
     fn verification_chains_only_to_trusted_roots() {
         let key = AccountKey::generate().unwrap();
         let root = AccountKey::generate().unwrap();
         let mut p = profile(&key, OaKind::Service);
-        let cert = Verification::issue(
-            &root,
-            "Weft Verify",
-            key.account_id(),
-            "Daily News",
-            OaKind::Service,
-            5,
-        );
+        let cert = daily_news_cert(&root, &key, 5);
         p.body.verification = Some(cert.clone());
         let p = OaProfile::new(&key, p.body).unwrap();
         assert_eq!(
@@ -467,14 +466,7 @@ mod tests {
         let root = AccountKey::generate().unwrap();
         let trusted = [root.account_id()];
         let now = 1_795_608_000;
-        let cert = Verification::issue(
-            &root,
-            "Weft Verify",
-            key.account_id(),
-            "Daily News",
-            OaKind::Service,
-            now,
-        );
+        let cert = daily_news_cert(&root, &key, now);
         let with = |name: &str, kind| {
             let mut body = profile(&key, kind).body;
             body.card = Card::new(&key, key.certify_device([1; 32], 1), name, vec![], 1).unwrap();

@@ -6,7 +6,7 @@
 //! this test is for.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use libp2p::kad::{KBucketKey, RecordKey};
 use libp2p::PeerId;
@@ -32,21 +32,12 @@ fn farthest_first(peers: &[PeerId], key: &[u8]) -> Vec<usize> {
 }
 
 /// Polls `check` every 500 ms until it holds or `timeout` passes.
-async fn eventually<F, Fut>(timeout: Duration, mut check: F) -> bool
+async fn eventually<F, Fut>(timeout: Duration, check: F) -> bool
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = bool>,
 {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if check().await {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    }
+    weft_cli::poll_until(timeout, Duration::from_millis(500), check).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -108,7 +99,10 @@ async fn nearby_and_oa_search_work_between_peers_far_apart_in_the_dht() {
         async move { s.nearby.list().iter().any(|v| v.account_id == want) }
     })
     .await;
-    assert!(found, "People Nearby did not find a peer far from the cell's key");
+    assert!(
+        found,
+        "People Nearby did not find a peer far from the cell's key"
+    );
 
     // `oa search`: the two farthest nodes from the first name word's key.
     let word = &records::name_words(OA_NAME)[0];
@@ -127,6 +121,9 @@ async fn nearby_and_oa_search_work_between_peers_far_apart_in_the_dht() {
         }
     })
     .await;
-    assert!(found, "`oa search` did not find an account far from its key");
+    assert!(
+        found,
+        "`oa search` did not find an account far from its key"
+    );
     sim.shutdown().await;
 }

@@ -220,9 +220,9 @@ async fn oa_action(
             sorted(&Done {})
         }
         "verify" => {
-            let certificate =
-                oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))
-                    .await?;
+            let certificate = oa
+                .issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))
+                .await?;
             sorted(&IssuedCertificate { certificate })
         }
         "certify" => {

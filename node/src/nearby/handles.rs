@@ -155,7 +155,10 @@ mod tests {
 
     #[test]
     fn a_backdated_claim_does_not_win_a_tie() {
-        let (owner, thief) = (AccountKey::generate().unwrap(), AccountKey::generate().unwrap());
+        let (owner, thief) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
         let key = records::handle_key("ada_lovelace");
         let values = [claim(&owner, 1_800_000_000), claim(&thief, 0)];
         let (winner, others) = pick_claim(&key, &values).unwrap();

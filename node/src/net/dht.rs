@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use libp2p::kad::{
-    self, Event, GetProvidersOk, GetRecordOk, InboundRequest as KadInbound,
-    QueryResult,
+    self, Event, GetProvidersOk, GetRecordOk, InboundRequest as KadInbound, QueryResult,
 };
 
 use tokio::sync::oneshot;
@@ -150,15 +149,16 @@ impl EventLoop {
                 }
             }
             Event::InboundRequest {
-                request: KadInbound::AddProvider {
-                    record: Some(record),
-                },
+                request:
+                    KadInbound::AddProvider {
+                        record: Some(record),
+                    },
             } => {
                 let source = record.provider;
                 let kad = &mut self.swarm.behaviour_mut().kad;
-                let stored = self
-                    .record_guard
-                    .admit_provider(kad.store_mut(), record, Instant::now());
+                let stored =
+                    self.record_guard
+                        .admit_provider(kad.store_mut(), record, Instant::now());
                 if let Err(reason) = stored {
                     tracing::debug!(peer = %source, %reason, "rejecting provider record");
                 }

@@ -108,7 +108,9 @@ impl RecordGuard {
         if !records::valid_provider_key(&record.key.to_vec()) {
             return Err(RecordError::UnknownKey);
         }
-        store.add_provider(record).map_err(|_| RecordError::StoreFull)
+        store
+            .add_provider(record)
+            .map_err(|_| RecordError::StoreFull)
     }
 }
 
@@ -119,7 +121,14 @@ mod tests {
     use weft_protocol::{profile::HandleClaim, AccountKey, Card, Kind};
 
     fn card(key: &AccountKey, issued: u64) -> Card {
-        Card::new(key, key.certify_device([1; 32], issued), "Ada", vec![], issued).unwrap()
+        Card::new(
+            key,
+            key.certify_device([1; 32], issued),
+            "Ada",
+            vec![],
+            issued,
+        )
+        .unwrap()
     }
 
     fn claim(key: &AccountKey, handle: &str, claimed_at: u64, now: u64) -> kad::Record {
@@ -144,7 +153,10 @@ mod tests {
     #[test]
     fn the_first_claim_of_a_handle_keeps_it_whatever_date_a_rival_claims() {
         let now = 1_800_000_000;
-        let (owner, thief) = (AccountKey::generate().unwrap(), AccountKey::generate().unwrap());
+        let (owner, thief) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
         let mut guard = RecordGuard::default();
         let mut s = store();
         let t = Instant::now();
@@ -178,7 +190,13 @@ mod tests {
             .admit_record(&mut s, PeerId::random(), fresh.clone(), now, t)
             .unwrap();
         assert!(matches!(
-            guard.admit_record(&mut s, PeerId::random(), account_record(&a, now - 600), now, t),
+            guard.admit_record(
+                &mut s,
+                PeerId::random(),
+                account_record(&a, now - 600),
+                now,
+                t
+            ),
             Err(RecordError::Older { .. })
         ));
         let held = s.get(&fresh.key).map(|r| r.value.clone());
@@ -201,7 +219,9 @@ mod tests {
             guard.admit_record(&mut s, sybil, r.clone(), now, t),
             Err(RecordError::RateLimited)
         ));
-        guard.admit_record(&mut s, honest, r.clone(), now, t).unwrap();
+        guard
+            .admit_record(&mut s, honest, r.clone(), now, t)
+            .unwrap();
         // A minute later the budget is back.
         let r = account_record(&AccountKey::generate().unwrap(), now);
         guard

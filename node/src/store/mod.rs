@@ -301,8 +301,8 @@ impl Store {
             dialed: known.dialed || old.is_some_and(|o| o.dialed),
             ..known.clone()
         };
-        let bytes = postcard::to_stdvec(&known)
-            .map_err(|e| StoreError::Corrupt("peers", e.to_string()))?;
+        let bytes =
+            postcard::to_stdvec(&known).map_err(|e| StoreError::Corrupt("peers", e.to_string()))?;
         self.peers.insert(peer, bytes)?;
         if changed {
             self.db.flush()?;
@@ -509,7 +509,10 @@ pub(crate) mod tests {
         // A record in the old layout still reads.
         let old = postcard::to_stdvec(&(vec!["/ip4/1.2.3.4/tcp/1".to_string()], 7u64)).unwrap();
         let read = KnownPeer::decode(&old).unwrap();
-        assert_eq!((read.addrs.len(), read.last_seen, read.dialed), (1, 7, false));
+        assert_eq!(
+            (read.addrs.len(), read.last_seen, read.dialed),
+            (1, 7, false)
+        );
     }
 
     #[test]

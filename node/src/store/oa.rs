@@ -37,6 +37,46 @@ pub struct OwnedOa {
     pub menu: Vec<String>,
 }
 
+/// An [`OwnedOa`] as stored before certificates named the account's name,
+/// kind and expiry (`weft/oa-verification/1`). Such a certificate no longer
+/// verifies, so it is dropped when the record is read.
+#[derive(Deserialize)]
+struct OwnedOaV1 {
+    kind: OaKind,
+    name: String,
+    description: String,
+    verification: Option<VerificationV1>,
+    replies: Vec<(String, String)>,
+    menu: Vec<String>,
+}
+
+/// The old certificate layout, read only to skip over it.
+#[derive(Deserialize)]
+struct VerificationV1 {
+    _oa: AccountId,
+    _verifier: AccountId,
+    _verifier_name: String,
+    _issued_at: u64,
+    _signature: weft_protocol::SignatureBytes,
+}
+
+impl OwnedOa {
+    fn decode(v: &[u8]) -> Result<Self, StoreError> {
+        dec::<OwnedOa>("oa_own", v).or_else(|e| {
+            postcard::from_bytes::<OwnedOaV1>(v)
+                .map(|o| OwnedOa {
+                    kind: o.kind,
+                    name: o.name,
+                    description: o.description,
+                    verification: o.verification.and(None),
+                    replies: o.replies,
+                    menu: o.menu,
+                })
+                .map_err(|_| e)
+        })
+    }
+}
+
 fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_stdvec(v).unwrap_or_default()
 }
@@ -57,7 +97,7 @@ impl Store {
         self.oa
             .own
             .get(account.0)?
-            .map(|v| dec("oa_own", &v))
+            .map(|v| OwnedOa::decode(&v))
             .transpose()
     }
 
@@ -67,7 +107,7 @@ impl Store {
         for item in self.oa.own.iter() {
             let (k, v) = item?;
             if let Ok(arr) = <[u8; 32]>::try_from(k.as_ref()) {
-                out.push((AccountId(arr), dec("oa_own", &v)?));
+                out.push((AccountId(arr), OwnedOa::decode(&v)?));
             }
         }
         Ok(out)
@@ -189,7 +229,12 @@ impl Store {
     pub fn trim_oa_inbox(&self, oa: &AccountId, keep: usize) -> Result<usize, StoreError> {
         let total = self.oa.inbox.scan_prefix(oa.0).count();
         let mut dropped = 0;
-        for item in self.oa.inbox.scan_prefix(oa.0).take(total.saturating_sub(keep)) {
+        for item in self
+            .oa
+            .inbox
+            .scan_prefix(oa.0)
+            .take(total.saturating_sub(keep))
+        {
             let (k, _) = item?;
             self.oa.inbox.remove(k)?;
             dropped += 1;
@@ -307,6 +352,44 @@ mod tests {
     use super::*;
 
     #[test]
+    fn an_account_stored_with_an_old_certificate_still_reads() {
+        #[derive(Serialize)]
+        struct Old {
+            kind: OaKind,
+            name: String,
+            description: String,
+            verification: Option<(
+                AccountId,
+                AccountId,
+                String,
+                u64,
+                weft_protocol::SignatureBytes,
+            )>,
+            replies: Vec<(String, String)>,
+            menu: Vec<String>,
+        }
+        let old = Old {
+            kind: OaKind::Service,
+            name: "Bank".into(),
+            description: String::new(),
+            verification: Some((
+                AccountId([1; 32]),
+                AccountId([2; 32]),
+                "Weft Verify".into(),
+                5,
+                weft_protocol::SignatureBytes([3; 64]),
+            )),
+            replies: vec![("a".into(), "b".into())],
+            menu: vec![],
+        };
+        let s = Store::temporary().unwrap();
+        s.oa.own.insert([9; 32], enc(&old)).unwrap();
+        let o = s.owned_oa(&AccountId([9; 32])).unwrap().unwrap();
+        assert_eq!((o.name.as_str(), o.replies.len()), ("Bank", 1));
+        assert!(o.verification.is_none());
+    }
+
+    #[test]
     fn the_inbox_counts_recent_lines_per_asker_and_trims_the_oldest() {
         let s = Store::temporary().unwrap();
         let oa = AccountId([1; 32]);
@@ -318,7 +401,10 @@ mod tests {
         assert_eq!(s.oa_inbox_since(&oa, 1005, &[3; 32]).unwrap(), (5, 3));
         assert_eq!(s.trim_oa_inbox(&oa, 4).unwrap(), 6);
         let left = s.oa_read_log(true, &oa, 100).unwrap();
-        assert_eq!(left.iter().map(|l| l.0).collect::<Vec<_>>(), [1006, 1007, 1008, 1009]);
+        assert_eq!(
+            left.iter().map(|l| l.0).collect::<Vec<_>>(),
+            [1006, 1007, 1008, 1009]
+        );
     }
 
     #[test]
@@ -335,7 +421,9 @@ mod tests {
             let s = Store::open(dir.path()).unwrap();
             let mut slots = s.oa_slots();
             slots.claim(slot(OaKind::Service, 670), [1; 32]).unwrap();
-            slots.claim(slot(OaKind::Subscription, 20_400), [2; 32]).unwrap();
+            slots
+                .claim(slot(OaKind::Subscription, 20_400), [2; 32])
+                .unwrap();
             s.flush().unwrap();
         }
         let s = super::super::tests::reopen(dir.path());
@@ -349,7 +437,9 @@ mod tests {
         // Before day 20,401 (2025-11-09): day 20,400 goes, month 670
         // (2025-11, still running) stays.
         assert_eq!(slots.prune(20_401 * 86_400).unwrap(), 1);
-        assert!(slots.claim(slot(OaKind::Subscription, 20_400), [3; 32]).is_ok());
+        assert!(slots
+            .claim(slot(OaKind::Subscription, 20_400), [3; 32])
+            .is_ok());
         assert!(slots.claim(slot(OaKind::Service, 670), [3; 32]).is_err());
     }
 }

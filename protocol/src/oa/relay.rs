@@ -175,8 +175,7 @@ fn check(
     }
     b.verify().map_err(RelayError::Invalid)?;
     let published_at = b.body.published_at;
-    if published_at > now.saturating_add(SKEW_SECS)
-        || published_at.saturating_add(reach_back) < now
+    if published_at > now.saturating_add(SKEW_SECS) || published_at.saturating_add(reach_back) < now
     {
         return Err(RelayError::NotFresh { published_at, now });
     }
