@@ -5,6 +5,12 @@
 //! outer size against the kind's hard limit *before* parsing, then rejects
 //! unknown versions and kinds with a clear error: a hostile peer can make a
 //! decode fail, never panic or allocate without bound.
+//!
+//! Decoding is canonical: the bytes must be exactly what [`encode`] makes of
+//! the value (no trailing bytes, no over-long varints or other alternative
+//! forms). One value has one encoding, so its bytes can serve as its
+//! identity: a relayed message cannot be re-injected in endless byte
+//! variants, each looking new to gossip's duplicate filter.
 
 use serde::{de::DeserializeOwned, Deserialize, Serialize};
 
@@ -137,6 +143,10 @@ pub enum DecodeError {
     /// The payload parsed but breaks a rule (signature, bounds...).
     #[error("invalid {0:?} payload: {1}")]
     Invalid(Kind, String),
+    /// The bytes decode, but are not the one encoding of what they decode
+    /// to (trailing bytes or a non-minimal form).
+    #[error("non-canonical {0:?} encoding")]
+    NonCanonical(Kind),
 }
 
 /// Why a payload could not be encoded.
@@ -176,17 +186,11 @@ pub fn encode<T: Serialize>(kind: Kind, payload: &T) -> Result<Vec<u8>, EncodeEr
     Ok(bytes)
 }
 
-/// Decodes an envelope that must carry `kind`, enforcing size, version and kind.
-pub fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
-    if bytes.len() > kind.max_size() {
-        return Err(DecodeError::TooLarge {
-            kind,
-            size: bytes.len(),
-            limit: kind.max_size(),
-        });
-    }
-    let env: Envelope =
-        postcard::from_bytes(bytes).map_err(|e| DecodeError::Malformed(kind, e.to_string()))?;
+/// Decodes an envelope that must carry `kind`, enforcing size, version,
+/// kind and the canonical encoding (see the module comment).
+pub fn decode<T: DeserializeOwned + Serialize>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
+    check_size(kind, bytes)?;
+    let env: Envelope = canonical(kind, bytes)?;
     if env.version != WIRE_VERSION {
         return Err(DecodeError::UnknownVersion(env.version));
     }
@@ -197,7 +201,43 @@ pub fn decode<T: DeserializeOwned>(kind: Kind, bytes: &[u8]) -> Result<T, Decode
             got,
         });
     }
-    postcard::from_bytes(&env.body).map_err(|e| DecodeError::Malformed(kind, e.to_string()))
+    canonical(kind, &env.body)
+}
+
+/// Decodes a bare postcard payload of `kind` (one not wrapped in an
+/// envelope, such as each broadcast in an OA backfill answer), with the
+/// kind's size limit and the canonical-encoding rule.
+pub fn decode_body<T: DeserializeOwned + Serialize>(
+    kind: Kind,
+    bytes: &[u8],
+) -> Result<T, DecodeError> {
+    check_size(kind, bytes)?;
+    canonical(kind, bytes)
+}
+
+fn check_size(kind: Kind, bytes: &[u8]) -> Result<(), DecodeError> {
+    if bytes.len() > kind.max_size() {
+        return Err(DecodeError::TooLarge {
+            kind,
+            size: bytes.len(),
+            limit: kind.max_size(),
+        });
+    }
+    Ok(())
+}
+
+/// postcard-decodes `bytes`, refusing trailing bytes and any encoding that
+/// differs from what re-encoding the value gives.
+fn canonical<T: DeserializeOwned + Serialize>(kind: Kind, bytes: &[u8]) -> Result<T, DecodeError> {
+    let (value, rest): (T, &[u8]) = postcard::take_from_bytes(bytes)
+        .map_err(|e| DecodeError::Malformed(kind, e.to_string()))?;
+    if !rest.is_empty() {
+        return Err(DecodeError::NonCanonical(kind));
+    }
+    match postcard::to_stdvec(&value) {
+        Ok(again) if again == bytes => Ok(value),
+        _ => Err(DecodeError::NonCanonical(kind)),
+    }
 }
 
 #[cfg(test)]
@@ -260,6 +300,51 @@ mod tests {
             encode(Kind::Card, &s),
             Err(EncodeError::TooLarge { .. })
         ));
+    }
+
+    #[test]
+    fn only_the_canonical_encoding_decodes() {
+        let s = Sample {
+            a: 7,
+            b: "hi".into(),
+        };
+        let bytes = encode(Kind::Card, &s).unwrap();
+        assert_eq!(decode::<Sample>(Kind::Card, &bytes).unwrap(), s);
+        // Trailing bytes after the envelope.
+        let mut trailing = bytes.clone();
+        trailing.push(0);
+        assert_eq!(
+            decode::<Sample>(Kind::Card, &trailing),
+            Err(DecodeError::NonCanonical(Kind::Card))
+        );
+        // Trailing bytes inside the body.
+        let mut body = postcard::to_stdvec(&s).unwrap();
+        body.push(0);
+        let env = Envelope {
+            version: WIRE_VERSION,
+            kind: Kind::Card as u16,
+            body,
+        };
+        let inner = postcard::to_stdvec(&env).unwrap();
+        assert_eq!(
+            decode::<Sample>(Kind::Card, &inner),
+            Err(DecodeError::NonCanonical(Kind::Card))
+        );
+        // An over-long varint: 7 as two bytes (0x87 0x00) instead of one.
+        let mut body = vec![0x87, 0x00];
+        body.extend_from_slice(&postcard::to_stdvec(&s.b).unwrap());
+        let env = Envelope {
+            version: WIRE_VERSION,
+            kind: Kind::Card as u16,
+            body,
+        };
+        let long = postcard::to_stdvec(&env).unwrap();
+        assert!(decode::<Sample>(Kind::Card, &long).is_err());
+        assert!(decode_body::<Sample>(Kind::Card, &[0x87, 0x00, 2, b'h', b'i']).is_err());
+        assert_eq!(
+            decode_body::<Sample>(Kind::Card, &[7, 2, b'h', b'i']).unwrap(),
+            s
+        );
     }
 
     proptest! {

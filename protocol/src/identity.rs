@@ -22,7 +22,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 
 /// Errors about keys, ids and signatures.
@@ -88,7 +88,10 @@ impl AccountId {
     ) -> Result<(), IdError> {
         let key = self.verifying_key()?;
         let signature = Signature::from_bytes(&sig.0);
-        key.verify(&signed_bytes(context, msg), &signature)
+        // Strict: refuses small-order keys and `R` points, so nobody can make
+        // a signature that verifies for every message under a weak "account"
+        // (ids are free to mint, so a weak one would forge anything it signs).
+        key.verify_strict(&signed_bytes(context, msg), &signature)
             .map_err(|_| IdError::BadSignature(context))
     }
 
@@ -305,6 +308,22 @@ mod tests {
         let mut not_a_point = [0u8; 32];
         not_a_point[0] = 2;
         assert!(AccountId(not_a_point).noise_public().is_err());
+    }
+
+    #[test]
+    fn weak_keys_cannot_forge_signatures() {
+        // Public key and `R` both the identity point, `s = 0`: the plain
+        // (cofactored) equation holds for every message.
+        let mut identity = [0u8; 32];
+        identity[0] = 1;
+        let mut sig = [0u8; 64];
+        sig[0] = 1;
+        for msg in [&b"anything"[..], b"at all"] {
+            assert_eq!(
+                AccountId(identity).verify("a", msg, &SignatureBytes(sig)),
+                Err(IdError::BadSignature("a"))
+            );
+        }
     }
 
     #[test]

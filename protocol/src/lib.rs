@@ -20,7 +20,9 @@ pub mod profile;
 pub mod seal;
 
 pub use card::{validate_name, Card, CardError, MAX_ADDRS, MAX_NAME_LEN};
-pub use envelope::{decode, encode, DecodeError, EncodeError, Envelope, Kind, WIRE_VERSION};
+pub use envelope::{
+    decode, decode_body, encode, DecodeError, EncodeError, Envelope, Kind, WIRE_VERSION,
+};
 pub use identity::{content_id, AccountId, AccountKey, DeviceCertificate, IdError, SignatureBytes};
 pub use link::{LinkError, WeftLink};
 pub use seal::{

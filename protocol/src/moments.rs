@@ -27,6 +27,7 @@
 
 use serde::{Deserialize, Serialize};
 
+mod padding;
 pub mod relay;
 
 use crate::identity::{AccountId, AccountKey, SignatureBytes};
@@ -255,8 +256,9 @@ impl Item {
                 bytes.len()
             )));
         }
-        let item: Item =
-            postcard::from_bytes(bytes).map_err(|e| MomentError::Bounds(e.to_string()))?;
+        // Canonical: one item, one byte string (its id is the hash of it).
+        let item: Item = crate::envelope::decode_body(crate::Kind::MomentItem, bytes)
+            .map_err(|e| MomentError::Bounds(e.to_string()))?;
         item.check()?;
         Ok(item)
     }
@@ -423,7 +425,9 @@ fn wrap_key(dh: &dyn snow::types::Dh, reader: &[u8; 32]) -> Result<[u8; 32], Mom
 }
 
 /// Wraps `key` for each of `readers`: returns the ephemeral public key and
-/// one box per reader (in the readers' order, which the item does not reveal).
+/// one box per reader (in the readers' order, which the item does not
+/// reveal), padded with random boxes so the count shows only a bucket of the
+/// audience size (see `padding`).
 pub fn wrap_for(
     readers: &[AccountId],
     key: &[u8; 32],
@@ -441,6 +445,7 @@ pub fn wrap_for(
         let shared = wrap_key(eph.as_ref(), &reader)?;
         boxes.push(encrypt(&box_key(&shared, &eph_pub, &reader), 0, key)?);
     }
+    padding::pad(&mut boxes)?;
     Ok((eph_pub, boxes))
 }
 

@@ -24,6 +24,9 @@ pub use request::{
 use serde::{Deserialize, Serialize};
 
 pub mod relay;
+mod verification;
+
+pub use verification::{Verification, VERIFICATION_TTL_SECS};
 
 use crate::card::{Card, CardError};
 use crate::identity::{AccountId, AccountKey, SignatureBytes};
@@ -33,8 +36,9 @@ pub const PROFILE_CONTEXT: &str = "weft/oa-profile/1";
 /// Signature context of broadcasts: the OA signs this, a zero byte, and the
 /// postcard bytes of the `BroadcastBody`.
 pub const BROADCAST_CONTEXT: &str = "weft/oa-broadcast/1";
-/// Signature context of verification certificates.
-pub const VERIFY_CONTEXT: &str = "weft/oa-verification/1";
+/// Signature context of verification certificates (2: the certificate
+/// names the account's name and kind and an expiry).
+pub const VERIFY_CONTEXT: &str = "weft/oa-verification/2";
 
 /// Longest description, bytes.
 pub const MAX_DESCRIPTION: usize = 512;
@@ -123,73 +127,12 @@ pub enum OaError {
     /// Period does not match the timestamp.
     #[error("broadcast period does not match its timestamp")]
     WrongPeriod,
-}
-
-/// A verifier's statement that an OA is who it says it is.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Verification {
-    /// The verified account.
-    pub oa: AccountId,
-    /// The verifier's account (a trust root, for nodes that trust it).
-    pub verifier: AccountId,
-    /// The verifier's name, as it calls itself.
-    pub verifier_name: String,
-    /// When (Unix seconds).
-    pub issued_at: u64,
-    /// Verifier signature.
-    pub signature: SignatureBytes,
-}
-
-#[derive(Serialize)]
-struct VerificationBody<'a> {
-    oa: &'a AccountId,
-    verifier: &'a AccountId,
-    verifier_name: &'a str,
-    issued_at: u64,
-}
-
-impl Verification {
-    /// Issues a verification of `oa` with the verifier's key.
-    pub fn issue(
-        verifier: &AccountKey,
-        verifier_name: &str,
-        oa: AccountId,
-        issued_at: u64,
-    ) -> Self {
-        let v = verifier.account_id();
-        let body = postcard::to_stdvec(&VerificationBody {
-            oa: &oa,
-            verifier: &v,
-            verifier_name,
-            issued_at,
-        })
-        .unwrap_or_default();
-        Self {
-            oa,
-            verifier: v,
-            verifier_name: verifier_name.to_string(),
-            issued_at,
-            signature: verifier.sign(VERIFY_CONTEXT, &body),
-        }
-    }
-
-    /// Checks the verifier's signature and that it is about `oa`.
-    pub fn verify_for(&self, oa: &AccountId) -> Result<(), OaError> {
-        if self.oa != *oa || self.verifier_name.len() > 64 {
-            return Err(OaError::Bounds("verification is for another account"));
-        }
-        let body = postcard::to_stdvec(&VerificationBody {
-            oa: &self.oa,
-            verifier: &self.verifier,
-            verifier_name: &self.verifier_name,
-            issued_at: self.issued_at,
-        })
-        .unwrap_or_default();
-        self.verifier
-            .verify(VERIFY_CONTEXT, &body, &self.signature)
-            .map_err(CardError::from)?;
-        Ok(())
-    }
+    /// A verification certificate for another account, name or kind.
+    #[error("the verification certificate is for another {0}")]
+    CertificateMismatch(&'static str),
+    /// A verification certificate past its expiry (or not yet valid).
+    #[error("the verification certificate has expired")]
+    CertificateExpired,
 }
 
 /// What an OA profile says.
@@ -247,11 +190,18 @@ impl OaProfile {
         Ok(())
     }
 
-    /// The verifier's account and name, if the certificate is valid and its
+    /// The verifier's account and name, if the certificate is valid at
+    /// `now` for this account *as it is now* (its name and kind), and its
     /// verifier is one of `trusted`.
-    pub fn verified_by(&self, trusted: &[AccountId]) -> Option<(AccountId, String)> {
+    pub fn verified_by(&self, trusted: &[AccountId], now: u64) -> Option<(AccountId, String)> {
         let v = self.body.verification.as_ref()?;
-        v.verify_for(&self.account()).ok()?;
+        v.verify_for(
+            &self.account(),
+            &self.body.card.body.name,
+            self.body.kind,
+            now,
+        )
+        .ok()?;
         trusted
             .contains(&v.verifier)
             .then(|| (v.verifier, v.verifier_name.clone()))
@@ -483,24 +433,59 @@ mod tests {
         assert!(stolen.verify().is_err());
     }
 
+    /// A certificate by `root` for `key`'s service account "Daily News".
+    fn daily_news_cert(root: &AccountKey, key: &AccountKey, at: u64) -> Verification {
+        let oa = key.account_id();
+        Verification::issue(root, "Weft Verify", oa, "Daily News", OaKind::Service, at)
+    }
+
     #[test]
     fn verification_chains_only_to_trusted_roots() {
         let key = AccountKey::generate().unwrap();
         let root = AccountKey::generate().unwrap();
         let mut p = profile(&key, OaKind::Service);
-        let cert = Verification::issue(&root, "Weft Verify", key.account_id(), 5);
+        let cert = daily_news_cert(&root, &key, 5);
         p.body.verification = Some(cert.clone());
         let p = OaProfile::new(&key, p.body).unwrap();
         assert_eq!(
-            p.verified_by(&[root.account_id()]).map(|v| v.1),
+            p.verified_by(&[root.account_id()], 6).map(|v| v.1),
             Some("Weft Verify".into())
         );
-        assert!(p.verified_by(&[]).is_none());
+        assert!(p.verified_by(&[], 6).is_none());
         let mut forged = cert;
         forged.verifier_name = "Someone Else".into();
         let mut q = p.body.clone();
         q.verification = Some(forged);
         let q = OaProfile::new(&key, q).unwrap();
-        assert!(q.verified_by(&[root.account_id()]).is_none());
+        assert!(q.verified_by(&[root.account_id()], 6).is_none());
+    }
+
+    #[test]
+    fn the_badge_does_not_survive_a_rename_a_kind_change_or_expiry() {
+        let key = AccountKey::generate().unwrap();
+        let root = AccountKey::generate().unwrap();
+        let trusted = [root.account_id()];
+        let now = 1_795_608_000;
+        let cert = daily_news_cert(&root, &key, now);
+        let with = |name: &str, kind| {
+            let mut body = profile(&key, kind).body;
+            body.card = Card::new(&key, key.certify_device([1; 32], 1), name, vec![], 1).unwrap();
+            body.verification = Some(cert.clone());
+            OaProfile::new(&key, body).unwrap()
+        };
+        assert!(with("Daily News", OaKind::Service)
+            .verified_by(&trusted, now)
+            .is_some());
+        // Verified as "Daily News", renamed "ICBC Official": no badge.
+        assert!(with("ICBC Official", OaKind::Service)
+            .verified_by(&trusted, now)
+            .is_none());
+        assert!(with("Daily News", OaKind::Subscription)
+            .verified_by(&trusted, now)
+            .is_none());
+        let later = now + VERIFICATION_TTL_SECS + 1;
+        assert!(with("Daily News", OaKind::Service)
+            .verified_by(&trusted, later)
+            .is_none());
     }
 }

@@ -320,8 +320,9 @@ async fn oa_action(
             sorted(&Done {})
         }
         "verify" => {
-            let certificate =
-                oa.issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))?;
+            let certificate = oa
+                .issue_verification(&need(b.oa, "oa")?, b.name.as_deref().unwrap_or(&node.name))
+                .await?;
             sorted(&IssuedCertificate { certificate })
         }
         "certify" => {

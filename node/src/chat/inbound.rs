@@ -229,13 +229,22 @@ impl Chat {
         let from = body.from;
         let contact = store.contact(&from)?;
         let state = contact.as_ref().map(|c| c.state);
+        // Ids are remembered only for accounts we keep a row for: what a
+        // stranger sends is dropped again if replayed, and never grows the
+        // id index (fresh keys are free).
+        let known = contact.is_some();
         if state == Some(ContactState::Blocked) {
             tracing::debug!(%from, "dropping message from a blocked account");
-            store.mark_seen_id(&id)?;
             return Ok(());
         }
         match body.kind {
             ChatKind::FriendRequest { card, greeting } => {
+                if !known && self.pending_requests()? >= MAX_PENDING_REQUESTS {
+                    // Each request is a row, a card and a greeting: strangers
+                    // with throwaway keys must not grow them without bound.
+                    tracing::debug!(%from, "dropping a friend request: too many pending");
+                    return Ok(());
+                }
                 let name = card.body.name.clone();
                 let mut c = contact.unwrap_or(Contact {
                     account: from,
@@ -278,7 +287,9 @@ impl Chat {
                 }
             }
             ChatKind::FriendAccept { card } => {
-                store.mark_seen_id(&id)?;
+                if known {
+                    store.mark_seen_id(&id)?;
+                }
                 if let Some(mut c) = contact {
                     if matches!(c.state, ContactState::RequestSent | ContactState::Friend) {
                         c.name = card.body.name.clone();
@@ -297,8 +308,7 @@ impl Chat {
             }
             ChatKind::Text { text, reply_to } => {
                 if state != Some(ContactState::Friend) {
-                    tracing::info!(%from, "dropping chat message from a non-friend");
-                    store.mark_seen_id(&id)?;
+                    tracing::debug!(%from, "dropping chat message from a non-friend");
                     return Ok(());
                 }
                 let m = StoredMessage {
@@ -331,7 +341,9 @@ impl Chat {
                 }
             }
             ChatKind::Recall { target } => {
-                store.mark_seen_id(&id)?;
+                if known {
+                    store.mark_seen_id(&id)?;
+                }
                 if let Some(t) = store.message(&target)? {
                     let arrived = store.message_arrived(&target)?;
                     if t.from == from && recall_in_window(&body, &t, arrived) {
@@ -349,7 +361,9 @@ impl Chat {
                 }
             }
             ChatKind::Receipt { read, ids } => {
-                store.mark_seen_id(&id)?;
+                if known {
+                    store.mark_seen_id(&id)?;
+                }
                 let status = if read {
                     MsgStatus::Read
                 } else {
@@ -378,7 +392,21 @@ impl Chat {
         }
         Ok(())
     }
+
+    /// Friend requests received and not yet answered.
+    fn pending_requests(&self) -> Result<usize, ChatError> {
+        Ok(self
+            .store()
+            .contacts()?
+            .iter()
+            .filter(|c| c.state == ContactState::RequestReceived)
+            .count())
+    }
 }
+
+/// Unanswered friend requests kept at most; past it, requests from new
+/// accounts are dropped until the user accepts or rejects some.
+pub(super) const MAX_PENDING_REQUESTS: usize = 200;
 
 #[cfg(test)]
 mod tests {

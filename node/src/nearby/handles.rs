@@ -1,9 +1,11 @@
 //! Handles: a short name (`weft id --handle bao`) that others can type
 //! instead of an account id. A claim is a signed `HandleClaim` stored in the
 //! DHT under `/weft/handle/<handle>`; storing peers keep the first claim they
-//! see, and [`find_handle`] takes the claim most peers returned (then the
-//! earliest), so squatting needs more storing peers than the owner reached.
-//! Because the DHT can still be fooled, `find` shows a fingerprint to compare.
+//! see (`records::may_replace`), and [`find_handle`] takes the claim most
+//! peers returned, so squatting needs more storing peers than the owner
+//! reached. The claim's own `claimed_at` is the claimant's word and decides
+//! nothing. Because the DHT can still be fooled, `find` shows a fingerprint
+//! to compare.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -45,21 +47,8 @@ pub async fn find_handle(net: &Net, handle: &str) -> Result<FoundHandle, NearbyE
         .ok()
         .and_then(Result::ok)
         .unwrap_or_default();
-    let mut by_account: HashMap<AccountId, (usize, HandleClaim)> = HashMap::new();
-    for v in values {
-        if let Ok(c) = records::handle_claim(&key, &v) {
-            let e = by_account.entry(c.account()).or_insert((0, c.clone()));
-            e.0 += 1;
-            if c.claimed_at < e.1.claimed_at {
-                e.1 = c;
-            }
-        }
-    }
-    let others = by_account.len().saturating_sub(1);
-    let (_, winner) = by_account
-        .into_values()
-        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.claimed_at.cmp(&a.1.claimed_at)))
-        .ok_or_else(|| NearbyError::NotFound(handle.clone()))?;
+    let (winner, others) =
+        pick_claim(&key, &values).ok_or_else(|| NearbyError::NotFound(handle.clone()))?;
     let account = winner.account();
     Ok(FoundHandle {
         handle,
@@ -70,6 +59,25 @@ pub async fn find_handle(net: &Net, handle: &str) -> Result<FoundHandle, NearbyE
         other_claims: others,
         card: Some(winner.card),
     })
+}
+
+/// The claim most storing peers returned, and how many other accounts
+/// claimed the handle. Ties go to the claim that arrived first (the lookup
+/// hears from peers near the key first); the self-declared `claimed_at` is
+/// ignored, since anyone can write any date.
+fn pick_claim(key: &[u8], values: &[Vec<u8>]) -> Option<(HandleClaim, usize)> {
+    // Per account: (peers that returned it, arrival order, the claim).
+    let mut by_account: HashMap<AccountId, (usize, usize, HandleClaim)> = HashMap::new();
+    for (i, v) in values.iter().enumerate() {
+        if let Ok(c) = records::handle_claim(key, v) {
+            by_account.entry(c.account()).or_insert((0, i, c)).0 += 1;
+        }
+    }
+    let others = by_account.len().saturating_sub(1);
+    let (_, _, winner) = by_account
+        .into_values()
+        .max_by(|a, b| a.0.cmp(&b.0).then(b.1.cmp(&a.1)))?;
+    Some((winner, others))
 }
 
 impl Nearby {
@@ -85,7 +93,7 @@ impl Nearby {
             }
             _ => {}
         }
-        // Re-claiming our own handle keeps its first date: earliest wins ties.
+        // Re-claiming our own handle keeps its first date (informational).
         let claimed_at = match self.ctx.store.setting::<(String, u64)>(HANDLE_KEY)? {
             Some((h, at)) if h == handle => at,
             _ => weft_protocol::unix_now(),
@@ -131,5 +139,34 @@ impl Nearby {
         };
         let put = self.ctx.net.put_record(records::handle_key(&handle), value);
         matches!(tokio::time::timeout(PUBLISH_TIMEOUT, put).await, Ok(Ok(())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::{AccountKey, Card};
+
+    fn claim(key: &AccountKey, claimed_at: u64) -> Vec<u8> {
+        let card = Card::new(key, key.certify_device([1; 32], 1), "Ada", vec![], 1).unwrap();
+        let c = HandleClaim::new(key, "ada_lovelace", card, claimed_at).unwrap();
+        weft_protocol::encode(Kind::HandleClaim, &c).unwrap()
+    }
+
+    #[test]
+    fn a_backdated_claim_does_not_win_a_tie() {
+        let (owner, thief) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
+        let key = records::handle_key("ada_lovelace");
+        let values = [claim(&owner, 1_800_000_000), claim(&thief, 0)];
+        let (winner, others) = pick_claim(&key, &values).unwrap();
+        assert_eq!(winner.account(), owner.account_id());
+        assert_eq!(others, 1);
+        // More storing peers still decide.
+        let values = [claim(&owner, 5), claim(&thief, 9), claim(&thief, 9)];
+        let (winner, _) = pick_claim(&key, &values).unwrap();
+        assert_eq!(winner.account(), thief.account_id());
     }
 }

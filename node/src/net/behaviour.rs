@@ -152,7 +152,7 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
             kad_cfg.set_provider_publication_interval(Some(Duration::from_secs(1200)));
             let mut kad = kad::Behaviour::with_config(
                 peer_id,
-                kad::store::MemoryStore::new(peer_id),
+                kad::store::MemoryStore::with_config(peer_id, super::record_guard::store_config()),
                 kad_cfg,
             );
             // Every Weft node serves the DHT; AutoNAT can't confirm loopback
@@ -164,13 +164,19 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                 .validate_messages()
                 .max_transmit_size(MAX_GOSSIP_BYTES)
                 .message_id_fn(|m: &gossipsub::Message| {
-                    gossipsub::MessageId::from(blake3::hash(&m.data).as_bytes().to_vec())
+                    super::gossip::message_id(m.topic.as_str(), &m.data)
                 })
                 .build()
                 .map_err(|e| e.to_string())?;
-            let gossipsub = gossipsub::Behaviour::new(
+            let mut gossipsub = gossipsub::Behaviour::new(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_cfg,
+            )?;
+            // v1.1 peer scoring: a peer whose messages our checks reject
+            // loses score and, past the thresholds, our gossip and our ear.
+            gossipsub.with_peer_score(
+                super::gossip::score_params(),
+                super::gossip::score_thresholds(),
             )?;
 
             let mdns = if opts.mdns {

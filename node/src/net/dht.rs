@@ -6,8 +6,7 @@ use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
 use libp2p::kad::{
-    self, store::RecordStore, Event, GetProvidersOk, GetRecordOk, InboundRequest as KadInbound,
-    QueryResult,
+    self, Event, GetProvidersOk, GetRecordOk, InboundRequest as KadInbound, QueryResult,
 };
 
 use tokio::sync::oneshot;
@@ -135,18 +134,35 @@ impl EventLoop {
                         record: Some(record),
                         ..
                     },
-            } => match records::validate(
-                &record.key.to_vec(),
-                &record.value,
-                weft_protocol::unix_now(),
-            ) {
-                Ok(()) => {
-                    if let Err(e) = self.swarm.behaviour_mut().kad.store_mut().put(record) {
-                        tracing::debug!(error = ?e, "DHT store full");
-                    }
+            } => {
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                let stored = self.record_guard.admit_record(
+                    kad.store_mut(),
+                    source,
+                    record,
+                    weft_protocol::unix_now(),
+                    Instant::now(),
+                );
+                if let Err(reason) = stored {
+                    // Debug, not warn: strangers decide how often this happens.
+                    tracing::debug!(peer = %source, %reason, "rejecting DHT record");
                 }
-                Err(reason) => tracing::warn!(peer = %source, %reason, "rejecting DHT record"),
-            },
+            }
+            Event::InboundRequest {
+                request:
+                    KadInbound::AddProvider {
+                        record: Some(record),
+                    },
+            } => {
+                let source = record.provider;
+                let kad = &mut self.swarm.behaviour_mut().kad;
+                let stored =
+                    self.record_guard
+                        .admit_provider(kad.store_mut(), record, Instant::now());
+                if let Err(reason) = stored {
+                    tracing::debug!(peer = %source, %reason, "rejecting provider record");
+                }
+            }
             Event::OutboundQueryProgressed {
                 id, result, step, ..
             } => self.on_query_progress(id, result, step.last),

@@ -87,6 +87,8 @@ pub(super) type PeersReply = oneshot::Sender<Result<PeerAddrList, NetError>>;
 pub(super) struct PeerState {
     pub(super) addrs: Vec<Multiaddr>,
     pub(super) card: Option<Card>,
+    /// Whether one of our connections to it was dialled by us.
+    pub(super) dialed: bool,
 }
 
 /// The swarm and everything the loop keeps about it.
@@ -123,6 +125,8 @@ pub(super) struct EventLoop {
     pub(super) provider_lookups: Pending<kad::QueryId, (HashSet<PeerId>, PeersReply)>,
     /// Gossip readers and the relay checks' state.
     pub(super) relay: Relay,
+    /// What other peers may store with us in the DHT.
+    pub(super) record_guard: super::record_guard::RecordGuard,
     /// Peers connected from our own LAN subnet (see `same_lan`).
     pub(super) lan_conn_peers: HashSet<PeerId>,
     /// Peers mDNS currently sees: still nearby when an idle connection closes.
@@ -145,6 +149,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (stop, stop_rx) = mpsc::channel(1);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let oa_slots = cfg.store.oa_slots();
     let mut lp = EventLoop {
         swarm,
         identity: cfg.identity,
@@ -166,7 +171,8 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         record_stores: Pending::new("record stores", MAX_PENDING_QUERIES),
         closest_lookups: Pending::new("closest-peer lookups", MAX_PENDING_QUERIES),
         provider_lookups: Pending::new("provider lookups", MAX_PENDING_QUERIES),
-        relay: Relay::new(cfg.gossip),
+        relay: Relay::new(cfg.gossip, oa_slots),
+        record_guard: Default::default(),
         lan_conn_peers: HashSet::new(),
         mdns_peers: HashSet::new(),
     };

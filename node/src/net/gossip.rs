@@ -25,13 +25,19 @@ use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 
-use libp2p::gossipsub::{self, IdentTopic, MessageAcceptance, MessageId};
+use std::time::Duration;
+
+use libp2p::gossipsub::{
+    self, score_parameter_decay, IdentTopic, MessageAcceptance, MessageId, PeerScoreParams,
+    PeerScoreThresholds, TopicScoreParams,
+};
 use libp2p::PeerId;
 use tokio::sync::mpsc;
-use weft_protocol::{moments, oa, AccountId};
+use weft_protocol::{moments, oa, AccountId, Kind};
 
 use super::event_loop::EventLoop;
 use super::NetError;
+use crate::store::oa::StoredSlots;
 
 /// A Weft gossip topic, parsed once from its string form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -61,7 +67,65 @@ pub enum Verdict {
     ByReader,
 }
 
+/// Score thresholds (gossipsub v1.1). A peer below `gossip_threshold` gets
+/// no gossip from us, below `publish_threshold` none of our own messages,
+/// below `graylist_threshold` everything it sends is ignored.
+pub fn score_thresholds() -> PeerScoreThresholds {
+    PeerScoreThresholds {
+        gossip_threshold: -10.0,
+        publish_threshold: -50.0,
+        graylist_threshold: -80.0,
+        accept_px_threshold: 10.0,
+        opportunistic_graft_threshold: 5.0,
+    }
+}
+
+/// Peer scoring as a whole. Topic parameters are set per topic as we join
+/// it ([`TopicKind::score_params`]); what a peer sends on a topic we do not
+/// score is dropped by gossipsub unjudged anyway.
+pub fn score_params() -> PeerScoreParams {
+    PeerScoreParams {
+        // Positive credit is small, so good behaviour cannot bank enough
+        // to absorb a run of invalid messages.
+        topic_score_cap: 10.0,
+        // Weft runs on LANs and behind NATs, and tests put every node on
+        // 127.0.0.1: many peers on one IP is normal here, not a Sybil sign.
+        ip_colocation_factor_weight: 0.0,
+        ..PeerScoreParams::default()
+    }
+}
+
 impl TopicKind {
+    /// Gossipsub v1.1 topic parameters for topics of this kind. Weft topics
+    /// are quiet (a few posts a day), so a mesh peer that delivers little
+    /// is normal and never penalised (P3, P3b off); what costs is sending
+    /// what our check rejects (P4), remembered for about an hour.
+    pub fn score_params(self) -> TopicScoreParams {
+        let invalid_weight = match self {
+            // A relay can check a broadcast completely: an honest peer never
+            // forwards one that fails, so two failures graylist the sender.
+            TopicKind::Oa => -50.0,
+            // Readers also judge by what they know (friendship, audience,
+            // tombstones seen), so honest peers may disagree now and then:
+            // much milder, about ten refusals within the hour graylist.
+            TopicKind::Moments => -1.0,
+        };
+        TopicScoreParams {
+            topic_weight: 1.0,
+            time_in_mesh_weight: 0.01,
+            time_in_mesh_quantum: Duration::from_secs(1),
+            time_in_mesh_cap: 300.0,
+            first_message_deliveries_weight: 1.0,
+            first_message_deliveries_decay: score_parameter_decay(Duration::from_secs(600)),
+            first_message_deliveries_cap: 5.0,
+            mesh_message_deliveries_weight: 0.0,
+            mesh_failure_penalty_weight: 0.0,
+            invalid_message_deliveries_weight: invalid_weight,
+            invalid_message_deliveries_decay: score_parameter_decay(Duration::from_secs(3600)),
+            ..TopicScoreParams::default()
+        }
+    }
+
     /// Whether messages of this kind are judged at once or by their reader.
     /// Moments readers decrypt and apply audience and tombstone rules that a
     /// relay cannot; an OA broadcast is public and fully checkable by anyone.
@@ -98,6 +162,22 @@ impl fmt::Display for Topic {
             Topic::Moments(a) => f.write_str(&moments::topic(a)),
         }
     }
+}
+
+/// Gossipsub's id of a message: the content id of the item it carries (a
+/// broadcast's or a Moments item's), so every copy of one item is one
+/// message to the duplicate filter however it was wrapped or relayed; bytes
+/// that are not a canonical item of the topic's kind fall back to their
+/// hash (and then fail the relay check, at the sender's cost).
+pub fn message_id(topic: &str, data: &[u8]) -> MessageId {
+    let content = topic.parse::<Topic>().ok().and_then(|t| match t.kind() {
+        TopicKind::Oa => weft_protocol::decode::<oa::Broadcast>(Kind::OaBroadcast, data)
+            .ok()
+            .map(|b| b.id()),
+        TopicKind::Moments => moments::relay::decode_item(data).ok().map(|i| i.id()),
+    });
+    let id = content.unwrap_or_else(|| *blake3::hash(data).as_bytes());
+    MessageId::from(id.to_vec())
 }
 
 /// A topic string no Weft service uses.
@@ -205,21 +285,18 @@ enum Unread {
 }
 
 /// What the network task keeps to judge gossip.
-#[derive(Debug, Default)]
 pub(super) struct Relay {
     /// Where messages go after the relay check.
     pub(super) readers: GossipReaders,
-    /// OA quota slots seen, to refuse a second broadcast in one slot.
-    oa_slots: oa::relay::SlotTable,
+    /// OA quota slots taken (on disk, shared with backfill), to refuse a
+    /// second broadcast in one slot.
+    oa_slots: StoredSlots,
 }
 
 impl Relay {
-    /// Starts judging with these readers.
-    pub(super) fn new(readers: GossipReaders) -> Self {
-        Relay {
-            readers,
-            oa_slots: Default::default(),
-        }
+    /// Starts judging with these readers and the node's slot table.
+    pub(super) fn new(readers: GossipReaders, oa_slots: StoredSlots) -> Self {
+        Relay { readers, oa_slots }
     }
 
     /// The relay check of `topic`'s kind on `data` at time `now`.
@@ -317,6 +394,9 @@ impl EventLoop {
         let t = IdentTopic::new(topic.to_string());
         let g = &mut self.swarm.behaviour_mut().gossipsub;
         if on {
+            if let Err(e) = g.set_topic_params(t.clone(), topic.kind().score_params()) {
+                tracing::warn!(error = e, "cannot set the topic's score parameters");
+            }
             if let Err(e) = g.subscribe(&t) {
                 tracing::warn!(error = ?e, "cannot subscribe");
             }
@@ -351,6 +431,7 @@ impl EventLoop {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use weft_protocol::oa::relay::SlotTable;
     use weft_protocol::AccountKey;
 
     #[test]
@@ -398,5 +479,82 @@ mod tests {
             Err(Unread::QueueFull)
         );
         assert_eq!(rx.try_recv().map(|m| m.topic).ok(), Some(Topic::Moments(a)));
+    }
+
+    #[test]
+    fn a_message_id_is_its_content_id() {
+        use weft_protocol::oa::{BroadcastBody, OaKind, OaProfile, OaProfileBody};
+        let key = AccountKey::generate().unwrap();
+        let now = weft_protocol::unix_now();
+        let card =
+            weft_protocol::Card::new(&key, key.certify_device([1; 32], 1), "News", vec![], 1)
+                .unwrap();
+        let profile = OaProfile::new(
+            &key,
+            OaProfileBody {
+                card,
+                kind: OaKind::Service,
+                description: String::new(),
+                verification: None,
+            },
+        )
+        .unwrap();
+        let b = oa::Broadcast::new(
+            &key,
+            BroadcastBody {
+                profile,
+                period: OaKind::Service.period_of(now),
+                seq: 1,
+                published_at: now,
+                title: "Hi".into(),
+                body: String::new(),
+                link: None,
+                parts: vec![],
+                images: vec![],
+            },
+        )
+        .unwrap();
+        let topic = Topic::Oa(key.account_id()).to_string();
+        let bytes = weft_protocol::encode(Kind::OaBroadcast, &b).unwrap();
+        assert_eq!(message_id(&topic, &bytes), MessageId::from(b.id().to_vec()));
+        // A byte variant is not the item: it gets an id of its own, and the
+        // relay check then refuses it.
+        let mut variant = bytes.clone();
+        variant.push(0);
+        assert_ne!(message_id(&topic, &variant), message_id(&topic, &bytes));
+        let mut relay = SlotTable::default();
+        assert!(oa::relay::check_broadcast(&key.account_id(), &variant, now, &mut relay).is_err());
+    }
+
+    #[test]
+    fn invalid_messages_graylist_the_sender_and_quiet_peers_are_not_punished() {
+        let t = score_thresholds();
+        for kind in [TopicKind::Oa, TopicKind::Moments] {
+            let p = kind.score_params();
+            p.validate().unwrap();
+            assert_eq!(p.mesh_message_deliveries_weight, 0.0);
+            assert_eq!(p.mesh_failure_penalty_weight, 0.0);
+            // P4 counts invalid messages squared.
+            let after = |n: f64| p.topic_weight * p.invalid_message_deliveries_weight * n * n;
+            assert!(after(1.0) < 0.0);
+            let cap = score_params().topic_score_cap;
+            let needed = if kind == TopicKind::Oa { 2.0 } else { 10.0 };
+            assert!(cap + after(needed) < t.graylist_threshold, "{kind:?}");
+        }
+        score_params().validate().unwrap();
+        t.validate().unwrap();
+    }
+
+    #[tokio::test]
+    async fn the_swarm_scores_its_peers() {
+        let key = libp2p::identity::Keypair::generate_ed25519();
+        let opts = super::super::SwarmOptions {
+            mdns: false,
+            relay_server: false,
+            memory_transport: None,
+        };
+        let swarm = super::super::behaviour::build_swarm(key, &opts).unwrap();
+        let anyone = PeerId::random();
+        assert!(swarm.behaviour().gossipsub.peer_score(&anyone).is_some());
     }
 }

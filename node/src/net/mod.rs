@@ -20,6 +20,7 @@ pub mod gossip;
 mod keep;
 mod peers;
 pub mod pending;
+mod record_guard;
 pub mod records;
 mod requests;
 

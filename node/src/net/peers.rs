@@ -57,7 +57,9 @@ impl EventLoop {
             tracing::warn!(error = %e, "cannot read the address book");
             Vec::new()
         });
-        known.sort_by_key(|(_, k)| std::cmp::Reverse(k.last_seen));
+        // Peers we reached ourselves first: strangers who connected to us
+        // must not decide what we redial.
+        known.sort_by_key(|(_, k)| std::cmp::Reverse(k.rank()));
         for (peer, k) in known.into_iter().take(REDIAL_AT_START) {
             let Ok(peer) = PeerId::from_bytes(&peer) else {
                 continue;
@@ -183,7 +185,9 @@ impl EventLoop {
         let st = self.peers.entry(peer).or_insert_with(|| PeerState {
             addrs: Vec::new(),
             card: None,
+            dialed: false,
         });
+        st.dialed |= endpoint.is_dialer();
         if st.addrs.len() < MAX_ADDRS_PER_PEER && !st.addrs.contains(&addr) {
             st.addrs.push(addr.clone());
         }
@@ -275,6 +279,7 @@ impl EventLoop {
         let known = KnownPeer {
             addrs: addrs.iter().map(|a| a.to_string()).collect(),
             last_seen: weft_protocol::unix_now(),
+            dialed: self.peers.get(&peer_id).is_some_and(|s| s.dialed),
         };
         // May flush to disk: keep it off the swarm task.
         let store = self.store.clone();

@@ -44,6 +44,20 @@ pub enum RecordError {
     /// Another account holds the handle here (first come, first served).
     #[error("handle `{0}` is already claimed by another account")]
     HandleTaken(String),
+    /// An account record older than the one we hold (a replay).
+    #[error("account record issued at {new} is older than the one held (issued at {held})")]
+    Older {
+        /// When the record we hold was issued.
+        held: u64,
+        /// When the offered record was issued.
+        new: u64,
+    },
+    /// The peer offered more records than its budget allows (see `record_guard`).
+    #[error("too many records from this peer; try again later")]
+    RateLimited,
+    /// The record store is at its cap.
+    #[error("record store is full")]
+    StoreFull,
 }
 
 /// Key prefix of account records: `/weft/acct/` + 32-byte account id.
@@ -157,21 +171,37 @@ pub fn validate(key: &[u8], value: &[u8], now: u64) -> Result<(), RecordError> {
     Err(RecordError::UnknownKey)
 }
 
+/// Whether `new` may replace the record `existing` held under `key`.
+///
 /// Handles are first come, first served at every peer that stores them: a
 /// claim by another account never replaces the one we hold (the holder's own
-/// refreshes do). Other records simply replace older ones.
-pub fn may_replace(existing: Option<&[u8]>, new: &[u8]) -> Result<(), RecordError> {
-    let (Some(old), Ok(new)) = (
-        existing.and_then(|v| weft_protocol::decode::<HandleClaim>(Kind::HandleClaim, v).ok()),
-        weft_protocol::decode::<HandleClaim>(Kind::HandleClaim, new),
-    ) else {
+/// refreshes do), whatever `claimed_at` the newcomer says; the claimant's
+/// clock is not trusted. An account record never replaces a newer one, so an
+/// old card (old addresses, an old device) cannot be replayed over a fresh
+/// one. Both records have been validated by the caller.
+pub fn may_replace(key: &[u8], existing: Option<&[u8]>, new: &[u8]) -> Result<(), RecordError> {
+    let Some(old) = existing else {
         return Ok(());
     };
-    if old.account() == new.account() {
-        Ok(())
-    } else {
-        Err(RecordError::HandleTaken(old.handle))
+    if key.starts_with(HANDLE_PREFIX) {
+        if let (Ok(old), Ok(new)) = (handle_claim(key, old), handle_claim(key, new)) {
+            if old.account() != new.account() {
+                return Err(RecordError::HandleTaken(old.handle));
+            }
+        }
+    } else if key.starts_with(ACCOUNT_PREFIX) {
+        let issued = |v| {
+            weft_protocol::decode::<Card>(Kind::Card, v)
+                .ok()
+                .map(|c| c.body.issued_at)
+        };
+        if let (Some(held), Some(new)) = (issued(old), issued(new)) {
+            if new < held {
+                return Err(RecordError::Older { held, new });
+            }
+        }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -214,6 +244,20 @@ mod tests {
         assert!(matches!(
             validate(&account_key(&a.account_id()), b"garbage", now),
             Err(RecordError::Decode(_))
+        ));
+    }
+
+    #[test]
+    fn an_older_account_record_never_replaces_a_newer_one() {
+        let a = AccountKey::generate().unwrap();
+        let key = account_key(&a.account_id());
+        let now = 1_000_000;
+        let (old, new) = (record(&a, now - 60), record(&a, now));
+        assert!(may_replace(&key, Some(&old), &new).is_ok());
+        assert!(may_replace(&key, Some(&new), &new).is_ok());
+        assert!(matches!(
+            may_replace(&key, Some(&new), &old),
+            Err(RecordError::Older { .. })
         ));
     }
 }

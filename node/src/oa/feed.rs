@@ -21,13 +21,19 @@ impl Oa {
         let mut out = Vec::new();
         let store = &self.inner.ctx.store;
         let followed = store.followed_oas()?;
+        let now = weft_protocol::unix_now();
         for (a, o) in store.owned_oas()? {
+            // Our own badge: the certificate must still fit our name and kind.
+            let verified_by = o
+                .verification
+                .filter(|v| v.verify_for(&a, &o.name, o.kind, now).is_ok())
+                .map(|v| v.verifier_name);
             out.push(OaView {
                 account_id: a.to_string(),
                 name: o.name,
                 kind: o.kind.as_str().to_string(),
-                verified: o.verification.is_some(),
-                verified_by: o.verification.map(|v| v.verifier_name),
+                verified: verified_by.is_some(),
+                verified_by,
                 own: true,
                 following: followed.iter().any(|(f, _)| *f == a),
                 subscribers: self.inner.ctx.net.topic_peers(Topic::Oa(a)).await.ok(),
@@ -39,7 +45,7 @@ impl Oa {
             }
             let verified = p
                 .as_ref()
-                .and_then(|p| p.verified_by(&self.inner.trust_roots));
+                .and_then(|p| p.verified_by(&self.inner.trust_roots, now));
             out.push(OaView {
                 account_id: a.to_string(),
                 name: p
@@ -108,7 +114,7 @@ impl Oa {
                     account_id: p.account_id,
                     name: p.name,
                     last_text: p.title,
-                    last_at: p.published_at * 1000,
+                    last_at: unix_ms(p.published_at),
                 });
             }
         }
@@ -138,5 +144,20 @@ impl Oa {
                 LogEntry { at, from, text }
             })
             .collect())
+    }
+}
+
+/// Unix seconds as milliseconds; a signed timestamp is the signer's word,
+/// so an absurd one saturates instead of overflowing.
+fn unix_ms(secs: u64) -> u64 {
+    secs.saturating_mul(1000)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn absurd_timestamps_do_not_overflow() {
+        assert_eq!(super::unix_ms(1_795_608_000), 1_795_608_000_000);
+        assert_eq!(super::unix_ms(u64::MAX), u64::MAX);
     }
 }

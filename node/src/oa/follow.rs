@@ -1,14 +1,18 @@
 //! Following an account and catching up with it: joining its topic,
 //! connecting to the node that runs it, and backfill (`/weft/oa/1`
 //! `Recent`) from that node and our connected peers, each post checked like
-//! gossip (except freshness) before it is stored. Also the other side of
+//! gossip (with a longer reach back in time) before it is stored. Also the other side of
 //! finding an account: the DHT records this node publishes for the accounts
 //! it runs.
 
 use std::time::Duration;
 
 use weft_protocol::{
-    oa::{decode_reply, encode_request, Broadcast, OaReply, OaRequest},
+    oa::{
+        decode_reply, encode_request,
+        relay::{check_backfilled, BACKFILL_WINDOW_SECS},
+        OaReply, OaRequest,
+    },
     AccountId, Kind,
 };
 
@@ -106,6 +110,7 @@ impl Oa {
             return;
         };
         let store = &self.inner.ctx.store;
+        let mut slots = store.oa_slots();
         let mut got = 0;
         for peer in peers {
             let ask = self
@@ -119,15 +124,20 @@ impl Oa {
             let Ok(OaReply::Posts(posts)) = decode_reply(&reply) else {
                 continue;
             };
+            let now = weft_protocol::unix_now();
             for p in posts.into_iter().take(BACKFILL) {
-                if let Ok(b) = postcard::from_bytes::<Broadcast>(&p) {
-                    if b.account() == account && b.verify().is_ok() && self.slot_free(&b) {
+                // Like gossip, but reaching back further: fresh enough,
+                // nothing from the future, and a quota slot nobody else holds
+                // (the slot table is on disk and shared with the relay check).
+                match check_backfilled(&account, &p, now, &mut slots) {
+                    Ok(b) => {
                         if let Ok(true) = store.put_broadcast(&b) {
                             got += 1;
                             self.fetch_images(&b);
                         }
-                    } else {
-                        tracing::warn!(%peer, "backfill peer sent an invalid broadcast");
+                    }
+                    Err(e) => {
+                        tracing::debug!(%peer, error = %e, "refusing a backfilled broadcast");
                     }
                 }
             }
@@ -138,14 +148,11 @@ impl Oa {
         }
     }
 
-    /// A stored post may not share a quota slot with a different one.
-    fn slot_free(&self, b: &Broadcast) -> bool {
-        self.inner
-            .ctx
-            .store
-            .broadcasts(&b.account(), 256)
-            .unwrap_or_default()
-            .iter()
-            .all(|o| (o.body.period, o.body.seq) != (b.body.period, b.body.seq) || o.id() == b.id())
+    /// Forgets quota slots no broadcast can still claim (older than backfill reaches).
+    pub(super) fn prune_slots(&self) {
+        let before = weft_protocol::unix_now().saturating_sub(BACKFILL_WINDOW_SECS);
+        if let Err(e) = self.inner.ctx.store.oa_slots().prune(before) {
+            tracing::warn!(error = %e, "cannot prune OA quota slots");
+        }
     }
 }

@@ -68,12 +68,58 @@ impl Oa {
             return OaReply::Refused("forged sender or question too long".into());
         }
         let now_ms = weft_protocol::unix_now_ms();
+        let since = now_ms.saturating_sub(INBOX_WINDOW_MS);
+        let recent = store.oa_inbox_since(&account, since, &q.from.0);
+        if let Err(why) = recent.map_err(|_| "busy").and_then(inbox_admits) {
+            return OaReply::Refused(why.into());
+        }
         let _ = store.oa_log(true, &account, now_ms, &q.from.0, &q.text);
         let reply = auto_reply(&owned, &q.text);
         let _ = store.oa_log(true, &account, now_ms + 1, &account.0, &reply);
+        let _ = store.trim_oa_inbox(&account, MAX_INBOX_LINES);
         match responder.reply(reply.as_bytes()) {
             Ok(m2) => OaReply::Answer(m2),
             Err(_) => OaReply::Refused("cannot answer".into()),
         }
+    }
+}
+
+/// The window the inbox's rate limits count over.
+const INBOX_WINDOW_MS: u64 = 3_600_000;
+/// Questions one asker may put to one account per window.
+const MAX_QUESTIONS_PER_ASKER: usize = 10;
+/// Questions from everyone together per window (each costs a Noise
+/// handshake and two stored lines; fresh keys are free, so the total is
+/// capped too).
+const MAX_QUESTIONS: usize = 300;
+/// Lines an account's inbox keeps; older ones are dropped.
+const MAX_INBOX_LINES: usize = 5000;
+
+/// Whether a question may be logged, given the inbox lines of the last
+/// window in all and the asker's own (`recent`). Questions are logged
+/// only as lines, so the counts are lines; the account's answers are
+/// written under its own id, so an asker's count is its questions.
+fn inbox_admits(recent: (usize, usize)) -> Result<(), &'static str> {
+    let (all, theirs) = recent;
+    if theirs >= MAX_QUESTIONS_PER_ASKER {
+        return Err("too many questions from you; try again in an hour");
+    }
+    // Each question is logged with its answer: two lines.
+    if all >= 2 * MAX_QUESTIONS {
+        return Err("the account is busy; try again later");
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_asker_and_everyone_together_are_rate_limited() {
+        assert!(inbox_admits((0, 0)).is_ok());
+        assert!(inbox_admits((40, MAX_QUESTIONS_PER_ASKER - 1)).is_ok());
+        assert!(inbox_admits((40, MAX_QUESTIONS_PER_ASKER)).is_err());
+        assert!(inbox_admits((2 * MAX_QUESTIONS, 0)).is_err());
     }
 }

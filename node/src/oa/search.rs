@@ -69,7 +69,7 @@ impl Oa {
                 {
                     continue;
                 }
-                let verified = p.verified_by(&self.inner.trust_roots);
+                let verified = p.verified_by(&self.inner.trust_roots, weft_protocol::unix_now());
                 out.push(OaView {
                     account_id: p.account().to_string(),
                     name,
@@ -87,7 +87,7 @@ impl Oa {
 
     /// The valid profiles of the accounts `peer` runs (none if it does not
     /// answer in time or answers nonsense).
-    async fn profiles_at(&self, peer: PeerId, env: Vec<u8>) -> Vec<OaProfile> {
+    pub(super) async fn profiles_at(&self, peer: PeerId, env: Vec<u8>) -> Vec<OaProfile> {
         let ask = self.inner.ctx.net.request(AppProtocol::Oa, peer, env);
         let Ok(Ok(reply)) = tokio::time::timeout(ACCOUNTS_TIMEOUT, ask).await else {
             return Vec::new();

@@ -73,6 +73,7 @@ impl Oa {
         for account in followed.map(|(a, _)| a).chain(owned.map(|(a, _)| a)) {
             self.relay(account, true).await;
         }
+        self.prune_slots();
         let mut backfilled = false;
         let mut last_publish: Option<Instant> = None;
         loop {
@@ -116,6 +117,7 @@ impl Oa {
         }
         if last_publish.is_none_or(|t| t.elapsed() > REPUBLISH) {
             *last_publish = Some(Instant::now());
+            self.prune_slots();
             let m = self.clone();
             tokio::spawn(async move { m.publish_records().await });
         }

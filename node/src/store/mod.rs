@@ -10,7 +10,7 @@
 //! - mail held for others (see [`mailbox`]): `held`, `held_expiry`
 //! - blobs (see [`blob`]): `blob_manifests`, `blob_chunks`
 //! - official accounts (see [`oa`]): `oa_own`, `oa_follow`, `oa_posts`,
-//!   `oa_inbox`, `oa_conv`
+//!   `oa_inbox`, `oa_conv`, `oa_slots`
 //! - moments (see [`moments`]): `moments_items`, `moments_item_ids`,
 //!   `moments_reaction_items`, `moments_posts`, `moments_reactions`, `moments_deleted`,
 //!   `moments_settings`, `moments_tags`, `moments_staged`
@@ -71,6 +71,8 @@ pub(super) fn dec<T: serde::de::DeserializeOwned>(
 pub const SCHEMA_VERSION: u32 = 1;
 /// Most peers remembered in the address book.
 pub const MAX_KNOWN_PEERS: usize = 1024;
+/// Most cards kept for peers outside the address book, plus the book's own.
+pub const MAX_CARDS: usize = 2 * MAX_KNOWN_PEERS;
 
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
@@ -101,6 +103,38 @@ pub struct KnownPeer {
     pub addrs: Vec<String>,
     /// Last time we were connected (Unix seconds).
     pub last_seen: u64,
+    /// Whether we ever reached it by dialling out. Anyone can connect to
+    /// us, so peers that only ever connected inbound are strangers' choice:
+    /// they are evicted first and redialled last.
+    pub dialed: bool,
+}
+
+/// The address-book record before `dialed` existed (read, never written).
+#[derive(Deserialize)]
+struct KnownPeerV1 {
+    addrs: Vec<String>,
+    last_seen: u64,
+}
+
+impl KnownPeer {
+    /// Decodes a stored record, either layout.
+    fn decode(v: &[u8]) -> Result<Self, postcard::Error> {
+        postcard::from_bytes::<KnownPeer>(v).or_else(|e| {
+            postcard::from_bytes::<KnownPeerV1>(v)
+                .map(|o| KnownPeer {
+                    addrs: o.addrs,
+                    last_seen: o.last_seen,
+                    dialed: false,
+                })
+                .map_err(|_| e)
+        })
+    }
+
+    /// Eviction order: strangers' entries (never dialled) first, then the
+    /// longest unseen. The peer ranking lowest is evicted first.
+    pub fn rank(&self) -> (bool, u64) {
+        (self.dialed, self.last_seen)
+    }
 }
 
 /// How the sled database is tuned. The default suits a real node; simnet
@@ -257,13 +291,19 @@ impl Store {
     pub fn remember_peer(&self, peer: &[u8], known: &KnownPeer) -> Result<(), StoreError> {
         let old = self.peers.get(peer)?;
         if old.is_none() && self.peers.len() >= MAX_KNOWN_PEERS {
-            self.evict_oldest_peer()?;
+            self.evict_peer()?;
         }
+        let old = old.and_then(|v| KnownPeer::decode(&v).ok());
         let changed = old
-            .and_then(|v| postcard::from_bytes::<KnownPeer>(&v).ok())
-            .is_none_or(|o| o.addrs != known.addrs);
+            .as_ref()
+            .is_none_or(|o| o.addrs != known.addrs || o.dialed != known.dialed);
+        // Once dialled, always dialled: a later inbound connection does not demote it.
+        let known = KnownPeer {
+            dialed: known.dialed || old.is_some_and(|o| o.dialed),
+            ..known.clone()
+        };
         let bytes =
-            postcard::to_stdvec(known).map_err(|e| StoreError::Corrupt("peers", e.to_string()))?;
+            postcard::to_stdvec(&known).map_err(|e| StoreError::Corrupt("peers", e.to_string()))?;
         self.peers.insert(peer, bytes)?;
         if changed {
             self.db.flush()?;
@@ -277,11 +317,12 @@ impl Store {
         self.durable_peers.load(Ordering::SeqCst)
     }
 
-    fn evict_oldest_peer(&self) -> Result<(), StoreError> {
+    /// Makes room in the address book: see [`KnownPeer::rank`].
+    fn evict_peer(&self) -> Result<(), StoreError> {
         let oldest = self
             .known_peers()?
             .into_iter()
-            .min_by_key(|(_, k)| k.last_seen)
+            .min_by_key(|(_, k)| k.rank())
             .map(|(p, _)| p);
         if let Some(p) = oldest {
             self.peers.remove(&p[..])?;
@@ -295,7 +336,7 @@ impl Store {
         let mut out = Vec::new();
         for item in self.peers.iter() {
             let (k, v) = item?;
-            match postcard::from_bytes::<KnownPeer>(&v) {
+            match KnownPeer::decode(&v) {
                 Ok(p) => out.push((k.to_vec(), p)),
                 Err(e) => tracing::warn!(error = %e, "skipping unreadable address-book record"),
             }
@@ -303,8 +344,17 @@ impl Store {
         Ok(out)
     }
 
-    /// Stores a peer's verified card.
+    /// Stores a peer's verified card. The tree is capped at [`MAX_CARDS`]:
+    /// past it, a new peer's card is kept only if the peer is in the address
+    /// book (whose eviction removes the card too), so strangers' throwaway
+    /// devices cannot grow it.
     pub fn put_card(&self, peer: &[u8], card: &Card) -> Result<(), StoreError> {
+        if !self.cards.contains_key(peer)?
+            && !self.peers.contains_key(peer)?
+            && self.cards.len() >= MAX_CARDS
+        {
+            return Ok(());
+        }
         let bytes = weft_protocol::encode(Kind::Card, card)
             .map_err(|e| StoreError::Corrupt("cards", e.to_string()))?;
         self.cards.insert(peer, bytes)?;
@@ -368,8 +418,23 @@ impl Store {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// Opens the store at `dir` again after its last handle was dropped.
+    /// sled's background flusher thread lets go of the file lock a moment
+    /// after the last handle is dropped; poll for it, boundedly.
+    pub(crate) fn reopen(dir: &Path) -> Store {
+        let mut reopened = Store::open(dir);
+        for _ in 0..100 {
+            if !matches!(reopened, Err(StoreError::Locked(_))) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            reopened = Store::open(dir);
+        }
+        reopened.unwrap()
+    }
 
     #[test]
     fn fresh_store_gets_current_schema_and_keeps_it_across_reopen() {
@@ -379,17 +444,7 @@ mod tests {
             assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
             s.set_name("Ada").unwrap();
         }
-        // sled's background flusher thread lets go of the file lock a moment
-        // after the last handle is dropped; poll for it, boundedly.
-        let mut reopened = Store::open(dir.path());
-        for _ in 0..100 {
-            if !matches!(reopened, Err(StoreError::Locked(_))) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            reopened = Store::open(dir.path());
-        }
-        let s = reopened.unwrap();
+        let s = reopen(dir.path());
         assert_eq!(s.name().unwrap().as_deref(), Some("Ada"));
     }
 
@@ -423,11 +478,52 @@ mod tests {
             let p = KnownPeer {
                 addrs: vec![],
                 last_seen: i,
+                dialed: false,
             };
             s.remember_peer(&i.to_be_bytes(), &p).unwrap();
         }
         assert_eq!(s.known_peers().unwrap().len(), MAX_KNOWN_PEERS);
         s.peers.insert(b"junk", &[0xff, 0xff, 0xff][..]).unwrap();
         assert_eq!(s.known_peers().unwrap().len(), MAX_KNOWN_PEERS);
+    }
+
+    #[test]
+    fn strangers_connecting_in_cannot_evict_the_peers_we_dialled() {
+        let s = Store::temporary().unwrap();
+        let peer = |dialed, last_seen| KnownPeer {
+            addrs: vec![],
+            last_seen,
+            dialed,
+        };
+        for i in 0..10u64 {
+            s.remember_peer(&[b"dialed-", &i.to_be_bytes()[..]].concat(), &peer(true, 1))
+                .unwrap();
+        }
+        // A flood of fresher inbound-only strangers.
+        for i in 0..(2 * MAX_KNOWN_PEERS) as u64 {
+            s.remember_peer(&i.to_be_bytes(), &peer(false, 1000 + i))
+                .unwrap();
+        }
+        let book = s.known_peers().unwrap();
+        assert_eq!(book.len(), MAX_KNOWN_PEERS);
+        assert_eq!(book.iter().filter(|(_, k)| k.dialed).count(), 10);
+        // A record in the old layout still reads.
+        let old = postcard::to_stdvec(&(vec!["/ip4/1.2.3.4/tcp/1".to_string()], 7u64)).unwrap();
+        let read = KnownPeer::decode(&old).unwrap();
+        assert_eq!(
+            (read.addrs.len(), read.last_seen, read.dialed),
+            (1, 7, false)
+        );
+    }
+
+    #[test]
+    fn the_cards_tree_is_capped_for_peers_outside_the_address_book() {
+        let s = Store::temporary().unwrap();
+        let key = weft_protocol::AccountKey::generate().unwrap();
+        let card = Card::new(&key, key.certify_device([1; 32], 1), "X", vec![], 1).unwrap();
+        for i in 0..(MAX_CARDS + 10) as u64 {
+            s.put_card(&i.to_be_bytes(), &card).unwrap();
+        }
+        assert_eq!(s.cards.len(), MAX_CARDS);
     }
 }

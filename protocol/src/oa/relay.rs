@@ -1,30 +1,40 @@
 //! What every node checks before it forwards a broadcast on an OA's topic
-//! (`weft/oa/<account>`), followers and relays alike. No keys and no store
-//! are needed: the broadcast carries the OA's signed profile, so its kind and
-//! quota are known without a lookup. Only the [`SlotTable`] is state, and the
-//! caller owns it (the network task keeps one for the node's life).
+//! (`weft/oa/<account>`), followers and relays alike, and before it keeps a
+//! broadcast a peer handed over in backfill. No keys are needed: the
+//! broadcast carries the OA's signed profile, so its kind and quota are
+//! known without a lookup. The only state is the quota slots already taken,
+//! behind [`SlotRegistry`]; the caller owns it (a node keeps its slots on
+//! disk, so a restart does not make used slots free again; [`SlotTable`] is
+//! the in-memory version).
 //!
 //! A broadcast that fails here is neither forwarded nor kept, and the peer
 //! that sent it loses gossipsub score.
 
 use std::collections::{HashMap, VecDeque};
 
-use super::{Broadcast, OaError};
+use super::{Broadcast, OaError, OaKind};
 use crate::{AccountId, DecodeError, Kind};
 
-/// Live broadcasts are accepted this far from their timestamp; backfill
-/// brings older ones (and checks them without this window).
+/// Live broadcasts are accepted this far from their timestamp.
 pub const FRESHNESS_SECS: u64 = 36 * 3600;
+/// Backfill brings broadcasts at most this old. Without a window every past
+/// day would be a fresh quota slot, and an account could fill its followers'
+/// feeds with posts backdated one per day.
+pub const BACKFILL_WINDOW_SECS: u64 = 90 * 86_400;
 /// Clock skew tolerated for broadcasts from the future.
 pub const SKEW_SECS: u64 = 600;
 /// Quota slots a [`SlotTable`] remembers; the oldest are forgotten first.
 pub const MAX_SLOTS: usize = 100_000;
 
-/// One quota slot: the `seq`-th broadcast of `account` in `period`.
+/// One quota slot: the `seq`-th broadcast of `account` in `period`. The
+/// kind is part of the slot: day and month numbers of the two kinds are
+/// different counts and must never be taken for one another.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Slot {
     /// The official account.
     pub account: AccountId,
+    /// The account's kind, which says what `period` counts.
+    pub kind: OaKind,
     /// UTC day or month number (see [`super::OaKind::period_of`]).
     pub period: u32,
     /// Position within the period's quota (1-based).
@@ -73,6 +83,13 @@ pub enum RelayError {
     SlotTaken(#[from] SlotTaken),
 }
 
+/// Where the quota slots already taken are kept.
+pub trait SlotRegistry {
+    /// Records that broadcast `id` holds `slot`; refuses if another does
+    /// (the same broadcast again is fine).
+    fn claim(&mut self, slot: Slot, id: [u8; 32]) -> Result<(), SlotTaken>;
+}
+
 /// Quota slots seen, each with the id of the broadcast that took it, so a
 /// second broadcast in the same slot is refused while the first one's
 /// duplicates pass. Bounded by [`MAX_SLOTS`] (oldest forgotten first).
@@ -82,9 +99,8 @@ pub struct SlotTable {
     order: VecDeque<Slot>,
 }
 
-impl SlotTable {
-    /// Records that broadcast `id` holds `slot`; refuses if another does.
-    pub fn claim(&mut self, slot: Slot, id: [u8; 32]) -> Result<(), SlotTaken> {
+impl SlotRegistry for SlotTable {
+    fn claim(&mut self, slot: Slot, id: [u8; 32]) -> Result<(), SlotTaken> {
         match self.slots.get(&slot) {
             Some(existing) if *existing != id => Err(SlotTaken(slot)),
             Some(_) => Ok(()),
@@ -100,7 +116,9 @@ impl SlotTable {
             }
         }
     }
+}
 
+impl SlotTable {
     /// Slots remembered.
     pub fn len(&self) -> usize {
         self.order.len()
@@ -120,9 +138,34 @@ pub fn check_broadcast(
     topic: &AccountId,
     data: &[u8],
     now: u64,
-    slots: &mut SlotTable,
+    slots: &mut impl SlotRegistry,
 ) -> Result<Broadcast, RelayError> {
     let b: Broadcast = crate::decode(Kind::OaBroadcast, data)?;
+    check(topic, b, now, FRESHNESS_SECS, slots)
+}
+
+/// The check of a broadcast of `account` that a peer handed over in
+/// backfill (postcard bytes, as `/weft/oa/1` `Posts` carries them): the
+/// same as [`check_broadcast`] but reaching back [`BACKFILL_WINDOW_SECS`].
+/// Nothing from the future (beyond clock skew) is kept, so no post can pin
+/// itself to the top of a feed.
+pub fn check_backfilled(
+    account: &AccountId,
+    bytes: &[u8],
+    now: u64,
+    slots: &mut impl SlotRegistry,
+) -> Result<Broadcast, RelayError> {
+    let b: Broadcast = crate::envelope::decode_body(Kind::OaBroadcast, bytes)?;
+    check(account, b, now, BACKFILL_WINDOW_SECS, slots)
+}
+
+fn check(
+    topic: &AccountId,
+    b: Broadcast,
+    now: u64,
+    reach_back: u64,
+    slots: &mut impl SlotRegistry,
+) -> Result<Broadcast, RelayError> {
     let signer = b.account();
     if signer != *topic {
         return Err(RelayError::WrongTopic {
@@ -132,12 +175,14 @@ pub fn check_broadcast(
     }
     b.verify().map_err(RelayError::Invalid)?;
     let published_at = b.body.published_at;
-    if published_at > now + SKEW_SECS || published_at + FRESHNESS_SECS < now {
+    if published_at > now.saturating_add(SKEW_SECS) || published_at.saturating_add(reach_back) < now
+    {
         return Err(RelayError::NotFresh { published_at, now });
     }
     slots.claim(
         Slot {
             account: signer,
+            kind: b.body.profile.body.kind,
             period: b.body.period,
             seq: b.body.seq,
         },
@@ -149,12 +194,15 @@ pub fn check_broadcast(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oa::{BroadcastBody, OaKind, OaProfile, OaProfileBody};
+    use crate::oa::{BroadcastBody, OaProfile, OaProfileBody};
     use crate::{AccountKey, Card};
 
     fn broadcast(key: &AccountKey, at: u64, title: &str) -> Broadcast {
+        broadcast_of(key, OaKind::Service, at, title)
+    }
+
+    fn broadcast_of(key: &AccountKey, kind: OaKind, at: u64, title: &str) -> Broadcast {
         let card = Card::new(key, key.certify_device([1; 32], 1), "News", vec![], 1).unwrap();
-        let kind = OaKind::Service;
         let profile = OaProfile::new(
             key,
             OaProfileBody {
@@ -192,6 +240,7 @@ mod tests {
         let a = AccountKey::generate().unwrap().account_id();
         let slot = |seq| Slot {
             account: a,
+            kind: OaKind::Service,
             period: 1,
             seq,
         };
@@ -209,6 +258,7 @@ mod tests {
         for seq in 0..=MAX_SLOTS as u32 {
             let slot = Slot {
                 account: a,
+                kind: OaKind::Service,
                 period: 0,
                 seq,
             };
@@ -217,6 +267,7 @@ mod tests {
         assert_eq!(t.len(), MAX_SLOTS);
         let first = Slot {
             account: a,
+            kind: OaKind::Service,
             period: 0,
             seq: 0,
         };
@@ -281,5 +332,59 @@ mod tests {
             check_broadcast(&key.account_id(), &bytes(&b), now, &mut slots),
             Err(RelayError::Invalid(_))
         ));
+    }
+
+    #[test]
+    fn backfill_keeps_neither_future_posts_nor_posts_from_long_ago() {
+        let key = AccountKey::generate().unwrap();
+        let me = key.account_id();
+        let now = 1_795_608_000;
+        let raw = |b: &Broadcast| postcard::to_stdvec(b).unwrap();
+        let mut slots = SlotTable::default();
+        // Last week is fine in backfill (not live).
+        let last_week = broadcast(&key, now - 7 * 86_400, "Last week");
+        assert!(check_backfilled(&me, &raw(&last_week), now, &mut slots).is_ok());
+        assert!(matches!(
+            check_broadcast(&me, &bytes(&last_week), now, &mut slots),
+            Err(RelayError::NotFresh { .. })
+        ));
+        // A year in the future would sit on top of every feed.
+        let future = broadcast(&key, now + 365 * 86_400, "Pinned");
+        assert!(matches!(
+            check_backfilled(&me, &raw(&future), now, &mut slots),
+            Err(RelayError::NotFresh { .. })
+        ));
+        // Each day of years past would be a fresh slot.
+        for days in [200, 400, 800] {
+            let old = broadcast(&key, now - days * 86_400, "Backdated");
+            assert!(matches!(
+                check_backfilled(&me, &raw(&old), now, &mut slots),
+                Err(RelayError::NotFresh { .. })
+            ));
+        }
+        assert_eq!(slots.len(), 1);
+    }
+
+    #[test]
+    fn the_kind_is_part_of_the_slot() {
+        let key = AccountKey::generate().unwrap();
+        let me = key.account_id();
+        let now = 1_795_608_000;
+        let mut slots = SlotTable::default();
+        let sub = broadcast_of(&key, OaKind::Subscription, now, "Daily");
+        let b = check_broadcast(&me, &bytes(&sub), now, &mut slots).unwrap();
+        // A service slot with the same numbers is another slot.
+        let taken = Slot {
+            account: me,
+            kind: OaKind::Service,
+            period: b.body.period,
+            seq: 1,
+        };
+        assert!(slots.claim(taken, [7; 32]).is_ok());
+        let same = Slot {
+            kind: OaKind::Subscription,
+            ..taken
+        };
+        assert!(slots.claim(same, [7; 32]).is_err());
     }
 }

@@ -15,6 +15,7 @@ mod nearby;
 mod nodes;
 mod oa;
 mod oa_injection;
+mod strangers;
 
 /// The `weft` binary under test. Cargo tells only integration-test crates
 /// where it is (at compile time), so the path lives here rather than in the

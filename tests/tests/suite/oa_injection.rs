@@ -130,12 +130,9 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
         // Garbage.
         vec![0xde, 0xad, 0xbe, 0xef],
     ];
-    for (i, a) in attacks.into_iter().enumerate() {
-        inj.behaviour_mut()
-            .publish(topic.clone(), a)
-            .unwrap_or_else(|e| panic!("attack {i} was never sent: {e}"));
-    }
-    // Then the honest post, and a second one in the same slot (equivocation).
+    // The honest post and the barrier go first: with gossipsub peer scoring
+    // on, two rejected broadcasts graylist the injector, and nothing it
+    // sends afterwards is heard at all.
     inj.behaviour_mut()
         .publish(
             topic.clone(),
@@ -144,14 +141,20 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
         .unwrap();
     inj.behaviour_mut()
         .publish(
-            topic.clone(),
-            sign_raw(&oa_key, body(&prof, 1, now + 1, "same slot again")),
-        )
-        .unwrap();
-    inj.behaviour_mut()
-        .publish(
             barrier_topic.clone(),
             sign_raw(&barrier_key, body(&barrier_prof, 1, now, "barrier")),
+        )
+        .unwrap();
+    for (i, a) in attacks.into_iter().enumerate() {
+        inj.behaviour_mut()
+            .publish(topic.clone(), a)
+            .unwrap_or_else(|e| panic!("attack {i} was never sent: {e}"));
+    }
+    // Then a second broadcast in the honest one's slot (equivocation).
+    inj.behaviour_mut()
+        .publish(
+            topic.clone(),
+            sign_raw(&oa_key, body(&prof, 1, now + 1, "same slot again")),
         )
         .unwrap();
     let pump = tokio::spawn(async move {
@@ -161,7 +164,15 @@ async fn injected_over_quota_forged_and_stale_broadcasts_reach_no_feed() {
     });
 
     // Fan1 hears everything on one connection, in order; Fan2 only hears
-    // what Fan1 accepted and forwarded, in the same order.
+    // what Fan1 accepted and forwarded. Once Fan1 has rejected two of the
+    // attacks, the injector is graylisted and nothing later can get in.
+    let log_path = fan1.with_extension("log");
+    let graylisted = wait_for(T, || async {
+        let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+        log.matches("rejecting gossip").count() >= 2
+    })
+    .await;
+    assert!(graylisted, "fan1 never rejected two attacks");
     for f in [&fan1, &fan2] {
         let h = f.to_str().unwrap();
         let got = wait_for(T, || async {
