@@ -182,14 +182,15 @@ pub fn oa(data: &[u8]) {
                 }
                 if let Ok(profile) = postcard::from_bytes::<OaProfile>(bytes) {
                     let _ = profile.verify();
-                    let _ = profile.verified_by(&[sender().account_id()]);
+                    let _ = profile.verified_by(&[sender().account_id()], NOW);
                 }
             }
         }
     }
     // A verification certificate as pasted by an account's owner.
     if let Ok(cert) = postcard::from_bytes::<Verification>(data) {
-        let _ = cert.verify_for(&sender().account_id());
+        let name = cert.name.clone();
+        let _ = cert.verify_for(&cert.oa, &name, cert.kind, NOW);
     }
     let _ = oa::Question::from_bytes(data);
 }
@@ -234,7 +235,7 @@ pub fn records(data: &[u8]) {
     };
     use weft_node::net::records;
     let _ = records::validate(&key, &value, NOW);
-    let _ = records::may_replace(existing.as_deref(), &value);
+    let _ = records::may_replace(&key, existing.as_deref(), &value);
     let _ = records::account_record(&key, &value, NOW);
     let _ = records::handle_claim(&key, &value);
     let _ = records::valid_provider_key(&key);

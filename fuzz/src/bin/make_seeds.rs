@@ -204,7 +204,14 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
 
     // Official accounts: a verified profile, a broadcast, the requests.
     let oa_key = AccountKey::from_bytes(&[11; 32])?;
-    let verification = Verification::issue(&them, "Weft Verify", oa_key.account_id(), NOW - 10);
+    let verification = Verification::issue(
+        &them,
+        "Weft Verify",
+        oa_key.account_id(),
+        "Bao's Daily",
+        OaKind::Subscription,
+        NOW - 10,
+    );
     let profile = OaProfile::new(
         &oa_key,
         OaProfileBody {
