@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for FUZZ_SECONDS (default 600), JOBS at a time (default 1),
+# Runs every fuzz target (or those named as arguments) for FUZZ_SECONDS (default 600), JOBS at a time (default 1),
 # with the committed seeds as a read-only corpus and new inputs under
 # $WORK (default /tmp/weft-fuzz); prints each target's final libFuzzer stats
 # (executions, coverage, features, corpus size, executions per second).
@@ -8,7 +8,7 @@ cd "$(dirname "$0")"
 SECONDS_PER=${FUZZ_SECONDS:-600}
 JOBS=${JOBS:-1}
 WORK=${WORK:-/tmp/weft-fuzz}
-targets=$(ls fuzz_targets | sed 's/\.rs$//')
+targets=${*:-$(ls fuzz_targets | sed 's/\.rs$//')}
 run_one() {
   t=$1
   mkdir -p "$WORK/$t"

@@ -1,6 +1,6 @@
 //! Writes the seed corpus: real messages built with the protocol's own API
 //! (signed, sealed, encrypted as a node would), one file per message under
-//! `corpus/<target>/`. Run from `fuzz/`: `cargo run --bin make-seeds`.
+//! `corpus/<target>/`. Run from `fuzz/`: `cargo run --features seeds --bin make-seeds`.
 //! Each seed is checked to decode before it is written, so a wire change
 //! that breaks a seed shows here rather than as a silently useless corpus.
 
