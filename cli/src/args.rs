@@ -448,6 +448,18 @@ pub enum OaCommand {
         /// Text.
         text: String,
     },
+    /// Answer a follower's question yourself (your own account; the follower's node must be online).
+    #[command(
+        after_help = "Example:\n  weft oa reply \"Dumpling House\" 4n7vj5 'Yes, Sunday 10 to 4. See you!'"
+    )]
+    Reply {
+        /// One of your accounts.
+        oa: String,
+        /// The follower: account id, or 6+ characters of one shown by `weft oa log`.
+        follower: String,
+        /// Text.
+        text: String,
+    },
     /// Your questions and its answers (or, for your own account, its inbox).
     #[command(after_help = "Example:\n  weft oa log \"Dumpling House\"")]
     Log {

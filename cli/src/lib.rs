@@ -24,7 +24,7 @@ use weft_node::api::PeerView as PeerInfo;
 use weft_node::api::{
     chat::{AddContact, ContactBody, RecallBody, SendBody},
     nearby::{FoundView, HandleBody, HandleClaimed, NearbyBody, RadarView},
-    oa::{IssuedCertificate, OaAnswer, OaBody, OaMessageView, Published},
+    oa::{IssuedCertificate, OaAnswer, OaBody, OaMessageView, OaReplied, Published},
     Created, DialReply, DialRequest, Done, IdView, ProfileBody, ProfileView, StatusView, Stored,
 };
 use weft_node::chat::{ContactView, ConversationView, MessageView, RequestView};
@@ -287,7 +287,15 @@ async fn oa(client: &Client, cmd: OaCommand, json: bool) -> anyhow::Result<()> {
             let v: OaAnswer = client.post(&action("message"), &body).await?;
             print::oa_answer(&v, json)
         }
-
+        OaCommand::Reply { oa, follower, text } => {
+            let body = OaBody {
+                follower: Some(follower),
+                text: Some(text),
+                ..on(oa)
+            };
+            let v: OaReplied = client.post(&action("reply"), &body).await?;
+            print::oa_replied(&v, json)
+        }
         OaCommand::Autoreply { oa, keyword, reply } => {
             let body = OaBody {
                 keyword: Some(keyword),

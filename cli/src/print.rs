@@ -15,7 +15,7 @@ use serde::Serialize;
 use weft_node::api::PeerView as PeerInfo;
 use weft_node::api::{
     nearby::{FoundView, RadarView},
-    oa::{IssuedCertificate, OaAnswer, OaMessageView, Published},
+    oa::{IssuedCertificate, OaAnswer, OaMessageView, OaReplied, Published},
     Created, DialReply, Done, IdView, ProfileView, StatusView,
 };
 use weft_node::chat::{ContactView, ConversationView, MessageView, RequestView};
@@ -598,6 +598,13 @@ pub fn published(v: &Published, json: bool) -> anyhow::Result<()> {
 pub fn oa_answer(v: &OaAnswer, json: bool) -> anyhow::Result<()> {
     human_or(v, json, |v| {
         println!("{}", clean(&v.reply));
+    })
+}
+
+/// `weft oa reply`: the follower's node took the answer.
+pub fn oa_replied(v: &OaReplied, json: bool) -> anyhow::Result<()> {
+    human_or(v, json, |v| {
+        println!("Answer delivered to {}", short(&v.follower));
     })
 }
 

@@ -140,15 +140,28 @@ pub fn normalize_handle(h: &str) -> Result<String, ProfileError> {
     }
 }
 
-/// A signed claim "this handle is my account", stored in the DHT.
+/// A signed claim "this handle is my account", stored in the DHT, or, with
+/// `released`, the same account's word that the handle is no longer its own.
+///
+/// A release exists because a DHT record cannot be deleted: when an account
+/// moves to a new handle, its old claim would keep resolving to it until the
+/// record expired at every storing peer (and peers republish what they hold).
+/// The release replaces the old claim under the same key, signed by the same
+/// account, so nobody else can release a handle that is not theirs. Once
+/// released, the handle is free again: another account may then claim it
+/// (first claim wins again from there).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HandleClaim {
     /// The handle (normalised).
     pub handle: String,
     /// The claimant's card (account, device, addresses).
     pub card: Card,
-    /// When the handle was first claimed (Unix seconds, self-asserted).
+    /// When the handle was first claimed, or for a release when it was
+    /// released (Unix seconds, self-asserted: it orders only this account's
+    /// own records).
     pub claimed_at: u64,
+    /// `true`: the account gives the handle up; it resolves to no one.
+    pub released: bool,
     /// Account signature over the fields above.
     pub signature: SignatureBytes,
 }
@@ -158,6 +171,7 @@ struct ClaimBody<'a> {
     handle: &'a str,
     card: &'a Card,
     claimed_at: u64,
+    released: bool,
 }
 
 impl HandleClaim {
@@ -168,6 +182,27 @@ impl HandleClaim {
         card: Card,
         claimed_at: u64,
     ) -> Result<Self, ProfileError> {
+        Self::sign(key, handle, card, claimed_at, false)
+    }
+
+    /// Signs a release of `handle` at `released_at`: it replaces our claim
+    /// at storing peers, and lookups then find no one.
+    pub fn release(
+        key: &AccountKey,
+        handle: &str,
+        card: Card,
+        released_at: u64,
+    ) -> Result<Self, ProfileError> {
+        Self::sign(key, handle, card, released_at, true)
+    }
+
+    fn sign(
+        key: &AccountKey,
+        handle: &str,
+        card: Card,
+        claimed_at: u64,
+        released: bool,
+    ) -> Result<Self, ProfileError> {
         let handle = normalize_handle(handle)?;
         if card.account() != key.account_id() {
             return Err(CardError::AccountMismatch.into());
@@ -176,6 +211,7 @@ impl HandleClaim {
             handle: &handle,
             card: &card,
             claimed_at,
+            released,
         })
         .unwrap_or_default();
         let signature = key.sign(HANDLE_CONTEXT, &body);
@@ -183,6 +219,7 @@ impl HandleClaim {
             handle,
             card,
             claimed_at,
+            released,
             signature,
         })
     }
@@ -202,6 +239,7 @@ impl HandleClaim {
             handle: &self.handle,
             card: &self.card,
             claimed_at: self.claimed_at,
+            released: self.released,
         })
         .unwrap_or_default();
         self.account()
@@ -258,5 +296,13 @@ mod tests {
         let mut stolen = c.clone();
         stolen.handle = "someone_else".into();
         assert!(stolen.verify().is_err());
+        // A claim cannot be turned into a release (or back) without the key.
+        let mut flipped = c.clone();
+        flipped.released = true;
+        assert!(flipped.verify().is_err());
+        HandleClaim::release(&k, "ada_lovelace", card(&k), 6)
+            .unwrap()
+            .verify()
+            .unwrap();
     }
 }

@@ -35,7 +35,7 @@
 //! | `oa.rs` | GET | /v1/oa/feed?all=BOOL | | `[post]` newest first (subscription accounts unless `all`) |
 //! | `oa.rs` | GET | /v1/oa/search?q=WORDS | | `[official account]` |
 //! | `oa.rs` | GET | /v1/oa/conversation?oa=ID | | list of [`OaMessageView`](oa::OaMessageView), questions and answers |
-//! | `oa.rs` | POST | /v1/oa/{create,follow,unfollow,publish,message,autoreply,menu,verify,certify} | [`OaBody`](oa::OaBody) | see README |
+//! | `oa.rs` | POST | /v1/oa/{create,follow,unfollow,publish,message,reply,autoreply,menu,verify,certify} | [`OaBody`](oa::OaBody) | see README |
 //! | `blobs.rs` | POST | /v1/blobs | file bytes | [`Stored`] |
 //! | `blobs.rs` | GET | /v1/blobs/{id} | | blob bytes |
 //! | `moments.rs` | POST | /v1/moments/images | image bytes | [`Stored`] (encrypted, staged for a post) |

@@ -98,6 +98,10 @@ pub struct OaBody {
     /// Certificate (certify).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub certificate: Option<String>,
+    /// The follower answered (reply): an id, or a prefix of at least six
+    /// characters of someone who asked the account.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub follower: Option<String>,
 }
 
 /// `POST /v1/oa/message` answer: the account's automatic reply.
@@ -105,6 +109,13 @@ pub struct OaBody {
 pub struct OaAnswer {
     /// The reply text.
     pub reply: String,
+}
+
+/// `POST /v1/oa/reply` answer: the follower's node took the answer.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct OaReplied {
+    /// The follower's whole account id.
+    pub follower: String,
 }
 
 /// `POST /v1/oa/verify` answer: a verification certificate to hand to the
@@ -305,6 +316,18 @@ async fn oa_action(
                 .message(&need(b.oa, "oa")?, &need(b.text, "text")?)
                 .await?;
             sorted(&OaAnswer { reply })
+        }
+        "reply" => {
+            let to = oa
+                .reply(
+                    &need(b.oa, "oa")?,
+                    &need(b.follower, "follower")?,
+                    &need(b.text, "text")?,
+                )
+                .await?;
+            sorted(&OaReplied {
+                follower: to.to_string(),
+            })
         }
         "autoreply" => {
             let kw = (need(b.keyword, "keyword")?, need(b.reply, "reply")?);

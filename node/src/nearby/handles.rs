@@ -5,7 +5,10 @@
 //! peers returned, so squatting needs more storing peers than the owner
 //! reached. The claim's own `claimed_at` is the claimant's word and decides
 //! nothing. Because the DHT can still be fooled, `find` shows a fingerprint
-//! to compare.
+//! to compare. Moving to a new handle publishes a signed release of the old
+//! one (a DHT record cannot be deleted, and the old claim would otherwise
+//! resolve to us until it expired everywhere); a released handle resolves to
+//! no one and may be claimed by another account.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -65,14 +68,23 @@ pub async fn find_handle(net: &Net, handle: &str) -> Result<FoundHandle, NearbyE
 /// claimed the handle. Ties go to the claim that arrived first (the lookup
 /// hears from peers near the key first); the self-declared `claimed_at` is
 /// ignored, since anyone can write any date.
+///
+/// An account's latest record decides for it (peers the release has not
+/// reached yet may still return its old claim), and an account whose latest
+/// record is a release is out: a released handle resolves to no one.
 fn pick_claim(key: &[u8], values: &[Vec<u8>]) -> Option<(HandleClaim, usize)> {
-    // Per account: (peers that returned it, arrival order, the claim).
+    // Per account: (peers that returned it, arrival order, its latest record).
     let mut by_account: HashMap<AccountId, (usize, usize, HandleClaim)> = HashMap::new();
     for (i, v) in values.iter().enumerate() {
         if let Ok(c) = records::handle_claim(key, v) {
-            by_account.entry(c.account()).or_insert((0, i, c)).0 += 1;
+            let e = by_account.entry(c.account()).or_insert((0, i, c.clone()));
+            e.0 += 1;
+            if records::claim_order(&c) > records::claim_order(&e.2) {
+                e.2 = c;
+            }
         }
     }
+    by_account.retain(|_, (_, _, c)| !c.released);
     let others = by_account.len().saturating_sub(1);
     let (_, _, winner) = by_account
         .into_values()
@@ -94,16 +106,38 @@ impl Nearby {
             _ => {}
         }
         // Re-claiming our own handle keeps its first date (informational).
-        let claimed_at = match self.ctx.store.setting::<(String, u64)>(HANDLE_KEY)? {
-            Some((h, at)) if h == handle => at,
+        let previous = self.ctx.store.setting::<(String, u64)>(HANDLE_KEY)?;
+        let claimed_at = match &previous {
+            Some((h, at)) if *h == handle => *at,
             _ => weft_protocol::unix_now(),
         };
         self.ctx
             .store
             .put_setting(HANDLE_KEY, &(handle.clone(), claimed_at))
             .await?;
+        // The old handle stops resolving to us: it is no longer republished
+        // (the setting holds only the new one), and a signed release replaces
+        // our claim at the peers that store it.
+        if let Some((old, _)) = previous.filter(|(h, _)| *h != handle) {
+            self.release_handle(&old).await;
+        }
         let published = self.publish_handle().await;
         Ok((handle, published))
+    }
+
+    /// Publishes a release of `handle`, our former handle; best effort (a
+    /// peer the release misses drops the old claim when it expires, since we
+    /// no longer republish it).
+    async fn release_handle(&self, handle: &str) -> bool {
+        let Some(card) = self.chat.my_card().await else {
+            return false;
+        };
+        let now = weft_protocol::unix_now();
+        let Ok(release) = HandleClaim::release(&self.ctx.identity.account, handle, card, now)
+        else {
+            return false;
+        };
+        self.put_claim(&release).await
     }
 
     /// Our claimed handle, if any.
@@ -134,10 +168,18 @@ impl Nearby {
         let Ok(claim) = HandleClaim::new(&self.ctx.identity.account, &handle, card, at) else {
             return false;
         };
-        let Ok(value) = weft_protocol::encode(Kind::HandleClaim, &claim) else {
+        self.put_claim(&claim).await
+    }
+
+    /// Stores a claim or release of ours in the DHT under its handle's key.
+    async fn put_claim(&self, claim: &HandleClaim) -> bool {
+        let Ok(value) = weft_protocol::encode(Kind::HandleClaim, claim) else {
             return false;
         };
-        let put = self.ctx.net.put_record(records::handle_key(&handle), value);
+        let put = self
+            .ctx
+            .net
+            .put_record(records::handle_key(&claim.handle), value);
         matches!(tokio::time::timeout(PUBLISH_TIMEOUT, put).await, Ok(Ok(())))
     }
 }
@@ -151,6 +193,30 @@ mod tests {
         let card = Card::new(key, key.certify_device([1; 32], 1), "Ada", vec![], 1).unwrap();
         let c = HandleClaim::new(key, "ada_lovelace", card, claimed_at).unwrap();
         weft_protocol::encode(Kind::HandleClaim, &c).unwrap()
+    }
+
+    fn release(key: &AccountKey, at: u64) -> Vec<u8> {
+        let card = Card::new(key, key.certify_device([1; 32], 1), "Ada", vec![], 1).unwrap();
+        let c = HandleClaim::release(key, "ada_lovelace", card, at).unwrap();
+        weft_protocol::encode(Kind::HandleClaim, &c).unwrap()
+    }
+
+    #[test]
+    fn a_released_handle_resolves_to_no_one() {
+        let (owner, other) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
+        let key = records::handle_key("ada_lovelace");
+        // Some peers still hold the old claim; the release is newer.
+        let values = [claim(&owner, 5), release(&owner, 9), claim(&owner, 5)];
+        assert!(pick_claim(&key, &values).is_none());
+        // Whoever claims it next gets it, however many peers lag behind.
+        let values = [claim(&owner, 5), claim(&owner, 5), release(&owner, 9)];
+        let values = [&values[..], &[claim(&other, 10)]].concat();
+        let (winner, others) = pick_claim(&key, &values).unwrap();
+        assert_eq!(winner.account(), other.account_id());
+        assert_eq!(others, 0);
     }
 
     #[test]

@@ -16,7 +16,8 @@
 //!   account in the DHT. Storing peers keep the first claim they see
 //!   (another account cannot overwrite it); `find` takes the claim most
 //!   peers returned, then the earliest. `find` shows the account fingerprint
-//!   so users can check.
+//!   so users can check. Changing handle publishes a signed release of the
+//!   old one, which then resolves to no one (and may be claimed by others).
 //!
 //! `service.rs` runs the one loop that drives all three. This file holds the
 //! [`Nearby`] handle, its error, its settings and the views the API returns.

@@ -160,6 +160,14 @@ pub fn handle_claim(key: &[u8], value: &[u8]) -> Result<HandleClaim, RecordError
     Ok(claim)
 }
 
+/// Orders one account's own records for a handle: later first, and at the
+/// same second a release after the claim it releases. Only ever compared
+/// between records signed by the same account, so its self-asserted date
+/// can only harm itself.
+pub fn claim_order(c: &HandleClaim) -> (u64, bool) {
+    (c.claimed_at, c.released)
+}
+
 /// Whether a record another peer wants us to store is acceptable.
 pub fn validate(key: &[u8], value: &[u8], now: u64) -> Result<(), RecordError> {
     if key.starts_with(ACCOUNT_PREFIX) {
@@ -176,7 +184,10 @@ pub fn validate(key: &[u8], value: &[u8], now: u64) -> Result<(), RecordError> {
 /// Handles are first come, first served at every peer that stores them: a
 /// claim by another account never replaces the one we hold (the holder's own
 /// refreshes do), whatever `claimed_at` the newcomer says; the claimant's
-/// clock is not trusted. An account record never replaces a newer one, so an
+/// clock is not trusted. Once the holder has released the handle (a signed
+/// release replacing its claim), it is free and another account's claim
+/// replaces the release; the holder's own older claim does not, so a replay
+/// cannot bring a released handle back to it. An account record never replaces a newer one, so an
 /// old card (old addresses, an old device) cannot be replayed over a fresh
 /// one. Both records have been validated by the caller.
 pub fn may_replace(key: &[u8], existing: Option<&[u8]>, new: &[u8]) -> Result<(), RecordError> {
@@ -186,7 +197,17 @@ pub fn may_replace(key: &[u8], existing: Option<&[u8]>, new: &[u8]) -> Result<()
     if key.starts_with(HANDLE_PREFIX) {
         if let (Ok(old), Ok(new)) = (handle_claim(key, old), handle_claim(key, new)) {
             if old.account() != new.account() {
-                return Err(RecordError::HandleTaken(old.handle));
+                // A released handle is free: the next claim wins it.
+                if !old.released {
+                    return Err(RecordError::HandleTaken(old.handle));
+                }
+            } else if claim_order(&new) < claim_order(&old) {
+                // The holder's own older record (a replayed claim over its
+                // release) never comes back.
+                return Err(RecordError::Older {
+                    held: old.claimed_at,
+                    new: new.claimed_at,
+                });
             }
         }
     } else if key.starts_with(ACCOUNT_PREFIX) {
@@ -245,6 +266,41 @@ mod tests {
             validate(&account_key(&a.account_id()), b"garbage", now),
             Err(RecordError::Decode(_))
         ));
+    }
+
+    fn claim(key: &AccountKey, at: u64, released: bool) -> Vec<u8> {
+        let card = Card::new(key, key.certify_device([1; 32], 1), "Ada", vec![], 1).unwrap();
+        let c = if released {
+            HandleClaim::release(key, "ada_lovelace", card, at)
+        } else {
+            HandleClaim::new(key, "ada_lovelace", card, at)
+        };
+        weft_protocol::encode(Kind::HandleClaim, &c.unwrap()).unwrap()
+    }
+
+    #[test]
+    fn a_released_handle_is_free_and_its_old_claim_cannot_be_replayed() {
+        let (owner, other) = (
+            AccountKey::generate().unwrap(),
+            AccountKey::generate().unwrap(),
+        );
+        let key = handle_key("ada_lovelace");
+        let (held, release) = (claim(&owner, 5, false), claim(&owner, 9, true));
+        // First claim wins while held.
+        assert!(matches!(
+            may_replace(&key, Some(&held), &claim(&other, 1, false)),
+            Err(RecordError::HandleTaken(_))
+        ));
+        // The owner's release replaces its claim, even in the same second.
+        assert!(may_replace(&key, Some(&held), &release).is_ok());
+        assert!(may_replace(&key, Some(&held), &claim(&owner, 5, true)).is_ok());
+        // A replay of the old claim does not undo the release.
+        assert!(matches!(
+            may_replace(&key, Some(&release), &held),
+            Err(RecordError::Older { .. })
+        ));
+        // Someone else may now claim it.
+        assert!(may_replace(&key, Some(&release), &claim(&other, 1, false)).is_ok());
     }
 
     #[test]

@@ -8,11 +8,11 @@ use std::time::Duration;
 
 use weft_protocol::{
     oa::{decode_reply, encode_request, OaReply, OaRequest, Question, MAX_QUESTION},
-    seal,
+    seal, AccountId, AccountKey, Card,
 };
 
 use super::{parse_id, Oa, OaServiceError, Unreachable};
-use crate::chat::{dial_card, lookup_card};
+use crate::chat::{dial_card, lookup_card, MIN_PREFIX};
 use crate::net::card_peer;
 use crate::net::AppProtocol;
 use crate::store::oa::OwnedOa;
@@ -47,26 +47,13 @@ impl Oa {
                 .await
                 .ok_or(Unreachable::DeviceUnknown)?,
         };
-        let peer = card_peer(&card).ok_or(Unreachable::BadCard)?;
-        // Best effort: the request below dials through the DHT's addresses too.
-        let _ = dial_card(net, &card).await;
         let me = &self.inner.ctx.identity.account;
-        let q = Question {
-            from: me.account_id(),
-            text: text.to_string(),
-        }
-        .to_bytes()?;
-        let (session, msg1) = seal::initiate(me, &account, &q).map_err(Unreachable::Seal)?;
-        let env = encode_request(&OaRequest::Ask { account, msg1 })?;
-        let reply = tokio::time::timeout(ASK_TIMEOUT, net.request(AppProtocol::Oa, peer, env))
-            .await
-            .map_err(|_| Unreachable::TimedOut)?
-            .map_err(Unreachable::Net)?;
-        let answer = match decode_reply(&reply) {
-            Ok(OaReply::Answer(m2)) => session.finish(&m2).map_err(Unreachable::Seal)?,
-            Ok(OaReply::Refused(r)) => return Err(Unreachable::Refused(r).into()),
-            _ => return Err(Unreachable::MalformedAnswer.into()),
-        };
+        let answer = self
+            .exchange(me, &account, &card, text, |msg1| OaRequest::Ask {
+                account,
+                msg1,
+            })
+            .await?;
         let answer = String::from_utf8_lossy(&answer).into_owned();
         let t = weft_protocol::unix_now_ms();
         let store = &self.inner.ctx.store;
@@ -74,6 +61,104 @@ impl Oa {
         store.oa_log(false, &account, t + 1, &[0], &answer)?;
         store.flush_async().await?;
         Ok(answer)
+    }
+
+    /// `oa reply`: the owner of `oa` answers `follower` (an id, or a prefix
+    /// of at least six characters of someone who asked it) in words of its
+    /// own. The answer goes to the follower's node, found through its
+    /// account record in the DHT, sealed from the account's key to the
+    /// follower's; it is logged in the inbox once the follower's node has
+    /// taken it. Returns the follower's whole id.
+    pub async fn reply(
+        &self,
+        oa: &str,
+        follower: &str,
+        text: &str,
+    ) -> Result<AccountId, OaServiceError> {
+        let account = parse_id(oa)?;
+        if text.len() > MAX_QUESTION {
+            return Err(OaServiceError::TooLong);
+        }
+        let store = &self.inner.ctx.store;
+        if store.owned_oa(&account)?.is_none() {
+            return Err(OaServiceError::NotOwned(oa.to_string()));
+        }
+        let to = self.asker(&account, follower)?;
+        let net = &self.inner.ctx.net;
+        let card = lookup_card(net, &to)
+            .await
+            .ok_or(Unreachable::FollowerUnknown)?;
+        let key = self.key(&account)?;
+        self.exchange(&key, &to, &card, text, |msg1| OaRequest::OwnerAnswer {
+            account,
+            msg1,
+        })
+        .await?;
+        store.oa_log(
+            true,
+            &account,
+            weft_protocol::unix_now_ms(),
+            &account.0,
+            text,
+        )?;
+        store.flush_async().await?;
+        Ok(to)
+    }
+
+    /// The follower `typed` names among those who asked `account`: a whole
+    /// id as it is, else a unique prefix of at least six characters.
+    fn asker(&self, account: &AccountId, typed: &str) -> Result<AccountId, OaServiceError> {
+        let typed = typed.trim();
+        if let Ok(id) = typed.parse::<AccountId>() {
+            return Ok(id);
+        }
+        let me = account.to_string();
+        let mut askers: Vec<String> = self
+            .conversation(&me)?
+            .into_iter()
+            .map(|e| e.from)
+            .filter(|f| *f != me && typed.len() >= MIN_PREFIX && f.starts_with(typed))
+            .collect();
+        askers.sort();
+        askers.dedup();
+        match askers.as_slice() {
+            [one] => parse_id(one),
+            _ => Err(OaServiceError::BadId(typed.chars().take(80).collect())),
+        }
+    }
+
+    /// One sealed `/weft/oa/1` round trip from `local` to the account
+    /// `remote`, whose node `card` names: `payload` is the [`Question`]
+    /// text, `wrap` makes the request around IK message 1; returns the
+    /// opened answer.
+    async fn exchange(
+        &self,
+        local: &AccountKey,
+        remote: &AccountId,
+        card: &Card,
+        text: &str,
+        wrap: impl FnOnce(Vec<u8>) -> OaRequest,
+    ) -> Result<Vec<u8>, OaServiceError> {
+        let net = &self.inner.ctx.net;
+        let peer = card_peer(card).ok_or(Unreachable::BadCard)?;
+        // Best effort: the request below dials through the DHT's addresses too.
+        let _ = dial_card(net, card).await;
+        let q = Question {
+            from: local.account_id(),
+            text: text.to_string(),
+        }
+        .to_bytes()?;
+        let (session, msg1) = seal::initiate(local, remote, &q).map_err(Unreachable::Seal)?;
+        let env = encode_request(&wrap(msg1))?;
+        let reply = tokio::time::timeout(ASK_TIMEOUT, net.request(AppProtocol::Oa, peer, env))
+            .await
+            .map_err(|_| Unreachable::TimedOut)?
+            .map_err(Unreachable::Net)?;
+        match decode_reply(&reply) {
+            Ok(OaReply::Answer(m2)) => Ok(session.finish(&m2).map_err(Unreachable::Seal)?),
+            Ok(OaReply::Refused(r)) => Err(Unreachable::Refused(r).into()),
+            _ => Err(Unreachable::MalformedAnswer.into()),
+        }
     }
 
     /// `oa autoreply` / `oa menu`: configure automatic answers. A keyword

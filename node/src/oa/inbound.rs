@@ -1,7 +1,8 @@
 //! The answering side of `/weft/oa/1`: recent posts for backfill (any node
 //! that holds them answers, not only the account's own), the profiles of
 //! the accounts this node runs (for search), and followers' questions to
-//! those accounts, answered automatically.
+//! those accounts, answered automatically; and, on a follower's node, the
+//! answers an account's owner writes itself (`oa reply`).
 
 use weft_protocol::{
     oa::{decode_request, encode_reply, OaReply, OaRequest, Question, MAX_QUESTION},
@@ -32,6 +33,7 @@ impl Oa {
                 )
             }
             Ok(OaRequest::Ask { account, msg1 }) => self.answer(account, &msg1).await,
+            Ok(OaRequest::OwnerAnswer { account, msg1 }) => self.take_answer(account, &msg1).await,
             Ok(OaRequest::Accounts) => {
                 let mut out = Vec::new();
                 let owned = store.owned_oas().unwrap_or_default();
@@ -80,6 +82,41 @@ impl Oa {
         match responder.reply(reply.as_bytes()) {
             Ok(m2) => OaReply::Answer(m2),
             Err(_) => OaReply::Refused("cannot answer".into()),
+        }
+    }
+}
+
+impl Oa {
+    /// Opens an answer the owner of `account` (which we follow) wrote
+    /// itself, and logs it in our conversation with the account. Only the
+    /// account's key can seal it (the sender is checked against the
+    /// handshake), and only accounts we follow are heard.
+    async fn take_answer(&self, account: AccountId, msg1: &[u8]) -> OaReply {
+        if !matches!(self.followed(&account), Ok(Some(_))) {
+            return OaReply::Refused("not following that account".into());
+        }
+        let me = &self.inner.ctx.identity.account;
+        let Ok((responder, payload, sender_static)) = seal::respond(me, msg1) else {
+            return OaReply::Refused("bad handshake".into());
+        };
+        let Ok(q) = Question::from_bytes(&payload) else {
+            return OaReply::Refused("bad answer".into());
+        };
+        if q.from != account || !seal::sender_matches(&account, &sender_static) {
+            return OaReply::Refused("forged sender".into());
+        }
+        if q.text.len() > MAX_QUESTION {
+            return OaReply::Refused("answer too long".into());
+        }
+        let store = &self.inner.ctx.store;
+        let at = weft_protocol::unix_now_ms();
+        if store.oa_log(false, &account, at, &[0], &q.text).is_err() {
+            return OaReply::Refused("cannot store the answer".into());
+        }
+        let _ = store.flush_async().await;
+        match responder.reply(&[]) {
+            Ok(m2) => OaReply::Answer(m2),
+            Err(_) => OaReply::Refused("cannot acknowledge".into()),
         }
     }
 }

@@ -109,6 +109,10 @@ pub enum Unreachable {
     /// No post has told us the account's profile, so not its device either.
     #[error("no post from it yet, so its device is unknown")]
     DeviceUnknown,
+    /// The follower's account record is not in the DHT (its node has been
+    /// offline too long), so its device is unknown.
+    #[error("the follower's device is unknown (no account record in the DHT)")]
+    FollowerUnknown,
     /// The profile's card names no valid device key.
     #[error("bad card")]
     BadCard,

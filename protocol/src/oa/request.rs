@@ -36,6 +36,18 @@ pub enum OaRequest {
         /// IK message 1; its payload is a postcard [`Question`].
         msg1: Vec<u8>,
     },
+    /// The owner's own answer to a follower (`oa reply`), for what the
+    /// automatic reply did not cover: Noise IK message 1 from the account's
+    /// key to the follower's account key, sent to the follower's node. Its
+    /// payload is a postcard [`Question`] whose `from` is the account (the
+    /// follower checks it against the handshake's key); the follower answers
+    /// [`OaReply::Answer`] with an empty payload once it has stored the text.
+    OwnerAnswer {
+        /// The account answering.
+        account: AccountId,
+        /// IK message 1; its payload is a postcard [`Question`].
+        msg1: Vec<u8>,
+    },
 }
 
 /// A `/weft/oa/1` answer.

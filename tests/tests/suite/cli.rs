@@ -494,4 +494,50 @@ async fn a_new_service_account_is_found_by_name_and_answers_before_posting() {
         ])
         .await;
     assert_eq!(r["reply"], "Open 10 to 4.", "bug 5: {r}");
+
+    // `oa reply`: the owner answers what the auto-reply did not cover, naming
+    // the follower by a short id; the answer lands in the follower's log.
+    w.json(&[
+        "oa",
+        "message",
+        "--home",
+        s(fan),
+        "Dumpling House",
+        "Do you deliver?",
+    ])
+    .await;
+    let fan_id = w.account(fan).await;
+    let done = human(
+        &w,
+        &[
+            "oa",
+            "reply",
+            "--home",
+            s(owner),
+            "Dumpling House",
+            &fan_id[..8],
+            "Yes, within 3 km.",
+        ],
+    )
+    .await;
+    assert!(done.contains("Answer delivered to"), "{done}");
+    let log = w.json(&["oa", "log", "--home", s(fan), &oa]).await;
+    let answered = log
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["text"] == "Yes, within 3 km." && m["from"] == oa.as_str());
+    assert!(
+        answered,
+        "the owner's answer is not in the follower's log: {log}"
+    );
+    let inbox = w.json(&["oa", "log", "--home", s(owner), &oa]).await;
+    assert!(
+        inbox
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|m| m["text"] == "Yes, within 3 km."),
+        "{inbox}"
+    );
 }

@@ -215,6 +215,27 @@ async fn a_handle_claimed_elsewhere_resolves_through_the_dht_and_adds_a_contact(
     })
     .await;
     assert!(got, "request by handle never arrived");
+
+    // Issue 18, bug 3: after Dara changes handle, the old one no longer
+    // resolves to her, the new one does, and the old one is free to claim.
+    let id = w
+        .json(&["id", "--home", s(&d), "--handle", "dara_new"])
+        .await;
+    assert_eq!(id["handle"], "dara_new");
+    let out = w.run(&["find", "--home", s(&e), "dara_okafor"]).await;
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(
+        !out.status.success() && stderr.contains("no one has claimed"),
+        "the old handle still resolves: {} {stderr}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let found = w.json(&["find", "--home", s(&e), "dara_new"]).await;
+    assert_eq!(found["account_id"], d_id.as_str());
+    let e_id = w.account(&e).await;
+    w.json(&["id", "--home", s(&e), "--handle", "dara_okafor"])
+        .await;
+    let found = w.json(&["find", "--home", s(&d), "dara_okafor"]).await;
+    assert_eq!(found["account_id"], e_id.as_str());
 }
 
 #[tokio::test]
