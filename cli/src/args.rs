@@ -119,6 +119,13 @@ pub enum Command {
         after_help = "Example:\n  weft moments post 'Sunset' --image sunset.jpg --to only Bao Chen\n  weft moments feed"
     )]
     Moments(MomentsCommand),
+    /// Group chats (up to 500 members): create, add, remove, links, admins.
+    /// Send and read with `weft chat send <group> ...` / `weft chat log <group>`.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft group create Climbers --members Bao Chen\n  weft chat send Climbers 'Saturday 9am?' --mention Bao\n  weft group link Climbers --qr"
+    )]
+    Group(GroupCommand),
     /// Shell completions: `weft completions bash > ~/.local/share/bash-completion/completions/weft`.
     #[command(
         after_help = "Examples:\n  source <(weft completions bash)\n  weft completions zsh > ~/.zfunc/_weft\n  weft completions fish > ~/.config/fish/completions/weft.fish"
@@ -214,18 +221,24 @@ pub enum ChatCommand {
         after_help = "Examples:\n  weft chat send Bao 'Coffee at 3?'\n  weft chat send Bao 'Sure!' --reply-to 3fa4c2d1     (an id from `weft chat log`)"
     )]
     Send {
-        /// Friend: remark, name, account id or short id.
+        /// Friend (remark, name, account id or short id) or group (name or id).
         contact: String,
         /// The text.
         text: String,
         /// Quote a message (its id or a 6+ character prefix, as `chat log` shows).
         #[arg(long, value_name = "ID")]
         reply_to: Option<String>,
+        /// Mention a group member (notified even if they muted the group); repeatable.
+        #[arg(long, value_name = "MEMBER")]
+        mention: Vec<String>,
+        /// Mention everyone (group admins only).
+        #[arg(long)]
+        all: bool,
     },
     /// A conversation, oldest first (marks incoming messages read).
     #[command(after_help = "Examples:\n  weft chat log Bao\n  weft chat log Bao --limit 20 --ids")]
     Log {
-        /// Friend: remark, name, account id or short id.
+        /// Friend (remark, name, account id or short id) or group (name or id).
         contact: String,
         /// Show the last N messages.
         #[arg(long, default_value_t = 100)]
@@ -248,6 +261,137 @@ pub enum ChatCommand {
     /// Stream new messages, receipts and requests as they happen.
     #[command(after_help = "Example:\n  weft chat watch")]
     Watch,
+}
+
+/// `weft group ...`.
+#[derive(Debug, Subcommand)]
+pub enum GroupCommand {
+    /// Create a group with friends; prints its id.
+    #[command(after_help = "Example:\n  weft group create Climbers --members Bao Chen Dana")]
+    Create {
+        /// The group's name.
+        name: String,
+        /// Friends to add.
+        #[arg(long, num_args = 1.., value_name = "FRIEND")]
+        members: Vec<String>,
+    },
+    /// Add friends to a group.
+    #[command(after_help = "Example:\n  weft group add Climbers Eve")]
+    Add {
+        /// Group name or id.
+        group: String,
+        /// Friends.
+        #[arg(required = true)]
+        members: Vec<String>,
+    },
+    /// Remove a member (owner, or admins removing members).
+    #[command(after_help = "Example:\n  weft group remove Climbers Dana")]
+    Remove {
+        /// Group name or id.
+        group: String,
+        /// Member: name in the group, remark, or account id.
+        member: String,
+    },
+    /// Leave a group.
+    #[command(after_help = "Example:\n  weft group leave Climbers")]
+    Leave {
+        /// Group name or id.
+        group: String,
+    },
+    /// Make a member an admin (owner only); `--demote` to undo.
+    #[command(after_help = "Example:\n  weft group admin Climbers Bao")]
+    Admin {
+        /// Group name or id.
+        group: String,
+        /// Member.
+        member: String,
+        /// Make them a plain member again.
+        #[arg(long)]
+        demote: bool,
+    },
+    /// Rename a group (admins).
+    #[command(after_help = "Example:\n  weft group rename Climbers 'Sunday Climbers'")]
+    Rename {
+        /// Group name or id.
+        group: String,
+        /// New name.
+        name: String,
+    },
+    /// Pin a notice (admins); "" clears it.
+    #[command(after_help = "Example:\n  weft group notice Climbers 'Meet at the north gate'")]
+    Notice {
+        /// Group name or id.
+        group: String,
+        /// The notice.
+        text: String,
+    },
+    /// Your nickname in a group ("" clears it).
+    #[command(after_help = "Example:\n  weft group nickname Climbers 'Ada (belay)'")]
+    Nickname {
+        /// Group name or id.
+        group: String,
+        /// The nickname.
+        name: String,
+    },
+    /// Group settings (admins).
+    #[command(after_help = "Example:\n  weft group settings Climbers --approval on")]
+    Settings {
+        /// Group name or id.
+        group: String,
+        /// Joining by link needs an admin's approval.
+        #[arg(long, value_parser = ["on", "off"])]
+        approval: String,
+    },
+    /// Mute a group (mentions still notify); `--off` to unmute.
+    #[command(after_help = "Example:\n  weft group mute Climbers")]
+    Mute {
+        /// Group name or id.
+        group: String,
+        /// Unmute.
+        #[arg(long)]
+        off: bool,
+    },
+    /// A `weft://` invitation link, valid 7 days (admins); `--revoke LINK` to revoke one.
+    #[command(after_help = "Example:\n  weft group link Climbers --qr")]
+    Link {
+        /// Group name or id.
+        group: String,
+        /// Also print it as a QR code.
+        #[arg(long)]
+        qr: bool,
+        /// Revoke this link instead of making one.
+        #[arg(long, value_name = "LINK")]
+        revoke: Option<String>,
+    },
+    /// Ask to join a group through its link.
+    #[command(after_help = "Example:\n  weft group join 'weft://group/...'")]
+    Join {
+        /// The link.
+        link: String,
+    },
+    /// Join requests waiting for approval.
+    #[command(after_help = "Example:\n  weft group requests Climbers")]
+    Requests {
+        /// Group name or id.
+        group: String,
+    },
+    /// Approve a join request (admins).
+    #[command(after_help = "Example:\n  weft group approve Climbers Finn")]
+    Approve {
+        /// Group name or id.
+        group: String,
+        /// Who: their name or account id, as `group requests` shows.
+        member: String,
+    },
+    /// Your groups with unread counts and last message.
+    #[command(after_help = "Example:\n  weft group list")]
+    List,
+    /// Members with roles and names.
+    #[command(after_help = "Example:\n  weft group members Climbers")]
+    Members {
+        /// Group name or id.
+        group: String,
+    },
 }
 
 /// `weft init`.

@@ -394,6 +394,8 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
 
     let text = "Hi Bao 👋 coffee later?";
     let send = SendBody {
+        all: false,
+        mentions: Vec::new(),
         reply_to: None,
         text: text.into(),
         to: b_card.account_id.clone(),
@@ -411,6 +413,8 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
     );
     let reply = "Sure! ☕ 3pm?";
     let send = SendBody {
+        all: false,
+        mentions: Vec::new(),
         reply_to: Some(msg_id.clone()),
         text: reply.into(),
         to: a_card.account_id.clone(),

@@ -6,6 +6,7 @@ mod args;
 mod client;
 mod demo;
 mod error;
+mod group;
 mod moments;
 mod print;
 mod text;
@@ -123,6 +124,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
         Command::Oa(c) => oa(&Client::for_home(&home)?, c, json).await,
         Command::Moments(c) => moments::run(&Client::for_home(&home)?, c, json).await,
+        Command::Group(c) => group::run(&Client::for_home(&home)?, c, json).await,
         Command::Blob(c) => blob(&Client::for_home(&home)?, c, json).await,
     }
 }
@@ -465,8 +467,12 @@ async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<(
             contact,
             text,
             reply_to,
+            mention,
+            all,
         } => {
             let body = SendBody {
+                all,
+                mentions: mention,
                 reply_to,
                 text,
                 to: contact,
@@ -483,11 +489,22 @@ async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<(
                 "/v1/chat/log?with={}&limit={limit}",
                 client::query_escape(&contact)
             );
-            let v: Vec<MessageView> = client.get(&path).await?;
+            // A contact's log or a group's: group entries name their sender.
+            let raw: serde_json::Value = client.get(&path).await?;
             if json {
-                return print::json_sorted(&v);
+                return print::json_sorted(&raw);
             }
             let names = print::Names::load(client).await?;
+            let is_group = raw
+                .as_array()
+                .and_then(|a| a.first())
+                .is_some_and(|m| m.get("mentions").is_some());
+            if is_group {
+                let v: Vec<weft_node::group::GroupMessageView> = serde_json::from_value(raw)?;
+                print!("{}", group::log(&v, names.me(), ids));
+                return Ok(());
+            }
+            let v: Vec<MessageView> = serde_json::from_value(raw)?;
             print!("{}", print::chat_log(&v, &names, ids));
             Ok(())
         }

@@ -89,20 +89,26 @@ pub fn status(v: &StatusView, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Prints `link` as a QR code in the terminal.
+pub fn qr(link: &str) -> anyhow::Result<()> {
+    let code = qrcode::QrCode::new(link.as_bytes())?;
+    let art = code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .dark_color(qrcode::render::unicode::Dense1x2::Light)
+        .light_color(qrcode::render::unicode::Dense1x2::Dark)
+        .quiet_zone(true)
+        .build();
+    println!("{art}");
+    Ok(())
+}
+
 /// `weft id`.
 pub fn id(v: &IdView, qr: bool, json: bool) -> anyhow::Result<()> {
     if json {
         return json_out(v);
     }
     if qr {
-        let code = qrcode::QrCode::new(v.link.as_bytes())?;
-        let art = code
-            .render::<qrcode::render::unicode::Dense1x2>()
-            .dark_color(qrcode::render::unicode::Dense1x2::Light)
-            .light_color(qrcode::render::unicode::Dense1x2::Dark)
-            .quiet_zone(true)
-            .build();
-        println!("{art}");
+        self::qr(&v.link)?;
     }
     println!("name     {}", clean_line(&v.name));
     match v.handle.as_deref() {
@@ -259,6 +265,11 @@ pub struct Names {
 }
 
 impl Names {
+    /// Your own account id.
+    pub fn me(&self) -> &str {
+        &self.me
+    }
+
     /// Reads your account and your contacts from the node.
     pub async fn load(client: &Client) -> anyhow::Result<Self> {
         let status: StatusView = client.get("/v1/status").await?;

@@ -92,6 +92,8 @@ pub(crate) struct Services {
     pub(crate) blobs: Blobs,
     /// `/weft/sync/1`.
     pub(crate) moments: Moments,
+    /// `/weft/group/1`.
+    pub(crate) groups: crate::group::Groups,
 }
 
 /// Hands each inbound request to the service that owns its protocol and
@@ -126,6 +128,7 @@ pub(crate) fn spawn_inbound(
                     AppProtocol::Oa => s.oa.handle_inbound(&req).await,
                     AppProtocol::Blob => s.blobs.handle_inbound(&req),
                     AppProtocol::Sync => s.moments.handle_inbound(&req),
+                    AppProtocol::Group => s.groups.handle_inbound(&req),
                 };
                 let net = &s.ctx.net;
                 match reply {

@@ -11,6 +11,7 @@ pub mod chat;
 pub mod config;
 pub mod context;
 pub mod error;
+pub mod group;
 pub mod home;
 mod inbound;
 pub mod log_limit;

@@ -46,6 +46,8 @@ pub struct NodeHandle {
     pub blobs: crate::blobs::Blobs,
     /// Moments.
     pub moments: crate::moments::Moments,
+    /// Group chats.
+    pub groups: crate::group::Groups,
 }
 
 /// The default display name: WeChat-style, derived from the account id.
@@ -140,6 +142,7 @@ impl RunningNode {
         let mut gossip = net::GossipReaders::default();
         let gossip_rx = gossip.register(net::TopicKind::Oa, 1024);
         let moments_rx = gossip.register(net::TopicKind::Moments, 1024);
+        let group_rx = gossip.register(net::TopicKind::Group, 4096);
         let (net, net_task) = net::spawn(net::NetConfig {
             identity: identity.clone(),
             name: name.clone(),
@@ -180,7 +183,9 @@ impl RunningNode {
         );
         let moments =
             crate::moments::Moments::start(ctx.clone(), chat.clone(), blobs.clone(), moments_rx);
+        let groups = crate::group::Groups::start(ctx.clone(), chat.clone(), group_rx);
         let services = Services {
+            groups: groups.clone(),
             ctx,
             moments: moments.clone(),
             chat: chat.clone(),
@@ -190,6 +195,7 @@ impl RunningNode {
         };
         spawn_inbound(inbound_rx, services, shutdown.clone());
         let handle = Arc::new(NodeHandle {
+            groups,
             moments,
             chat,
             nearby,

@@ -101,6 +101,9 @@ pub enum ChatKind {
         /// Which messages.
         ids: Vec<MsgId>,
     },
+    /// Group business between two members (membership changes, sender
+    /// keys, join requests, read receipts): see [`crate::group::Direct`].
+    Group(crate::group::Direct),
 }
 
 /// One message from one account to another.
@@ -141,6 +144,9 @@ pub enum ChatError {
     /// Not a message id.
     #[error("not a message id (expected 64 hex characters)")]
     BadId,
+    /// Group business that is malformed.
+    #[error("group: {0}")]
+    Group(String),
     /// Decoding failed.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -196,6 +202,7 @@ impl ChatBody {
                 return Err(ChatError::TooManyIds)
             }
             ChatKind::Receipt { .. } | ChatKind::Recall { .. } => {}
+            ChatKind::Group(d) => d.check().map_err(|e| ChatError::Group(e.to_string()))?,
         }
         Ok(())
     }

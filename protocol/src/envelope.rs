@@ -53,6 +53,12 @@ pub enum Kind {
     SyncRequest = 15,
     /// A `/weft/sync/1` answer.
     SyncReply = 16,
+    /// A group message (gossip on `weft/g/<tag>`).
+    GroupWire = 17,
+    /// A `/weft/group/1` request.
+    GroupSyncRequest = 18,
+    /// A `/weft/group/1` answer.
+    GroupSyncReply = 19,
 }
 
 impl Kind {
@@ -60,7 +66,8 @@ impl Kind {
     pub const fn max_size(self) -> usize {
         match self {
             Kind::Card => 8 * 1024,
-            Kind::Chat => 20 * 1024,
+            // Room for a batch of group membership changes.
+            Kind::Chat => 40 * 1024,
             Kind::Delivery | Kind::DeliveryAck => 65_000,
             Kind::MailboxRequest | Kind::MailboxReply => 1024 * 1024 - 64,
             Kind::ProfileReply => 48 * 1024,
@@ -73,6 +80,9 @@ impl Kind {
             Kind::MomentItem => crate::moments::MAX_ITEM + 64,
             Kind::SyncRequest => 8 * 1024,
             Kind::SyncReply => 1024 * 1024 - 64,
+            Kind::GroupWire => crate::group::MAX_TEXT + 4 * 1024,
+            Kind::GroupSyncRequest => 64 * 1024,
+            Kind::GroupSyncReply => 1024 * 1024 - 64,
         }
     }
 
@@ -94,6 +104,9 @@ impl Kind {
             14 => Some(Kind::MomentItem),
             15 => Some(Kind::SyncRequest),
             16 => Some(Kind::SyncReply),
+            17 => Some(Kind::GroupWire),
+            18 => Some(Kind::GroupSyncRequest),
+            19 => Some(Kind::GroupSyncReply),
             _ => None,
         }
     }

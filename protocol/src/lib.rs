@@ -10,6 +10,7 @@ pub mod card;
 pub mod chat;
 pub mod envelope;
 pub mod geo;
+pub mod group;
 pub mod hex;
 pub mod identity;
 pub mod link;

@@ -60,11 +60,17 @@ pub struct ContactBody {
 /// `POST /v1/chat/send` body.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct SendBody {
+    /// `@all` (groups, admins only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub all: bool,
+    /// Members to mention (groups only).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub mentions: Vec<String>,
     /// Message id to quote.
     pub reply_to: Option<String>,
     /// Text.
     pub text: String,
-    /// Contact.
+    /// Contact or group.
     pub to: String,
 }
 
@@ -221,16 +227,48 @@ async fn chat_send(
         Some(r) => Some(short_id::message(&node, r)?),
         None => None,
     };
+    if node.groups.find(&b.to)?.is_some() {
+        let reply_to = match reply_to {
+            Some(r) => Some(
+                r.parse::<weft_protocol::chat::MsgId>()
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let out = crate::group::Outgoing {
+            text: &b.text,
+            reply_to,
+            mentions: &b.mentions,
+            all: b.all,
+        };
+        let id = node.groups.send(&b.to, out).await?;
+        return Ok(Json(Created { id: id.to_string() }));
+    }
+    if !b.mentions.is_empty() || b.all {
+        return Err(ApiError::bad_request("mentions are for group messages"));
+    }
     let id = node.chat.send(&b.to, &b.text, reply_to.as_deref()).await?;
     Ok(Json(Created { id: id.to_string() }))
 }
 
+/// A contact's log (`MessageView`s) or a group's (`GroupMessageView`s,
+/// which add the sender's name, mentions and read counts).
 async fn chat_log(
     State(node): State<Shared>,
     q: Result<Query<LogQuery>, QueryRejection>,
-) -> Result<Json<Vec<MessageView>>, ApiError> {
+) -> Result<Json<serde_json::Value>, ApiError> {
     let Query(q) = q?;
-    Ok(Json(node.chat.log(&q.with, q.limit.unwrap_or(100)).await?))
+    let limit = q.limit.unwrap_or(100);
+    if node.groups.find(&q.with)?.is_some() {
+        let log = node.groups.log(&q.with, limit).await?;
+        return serde_json::to_value(log)
+            .map(Json)
+            .map_err(ApiError::internal);
+    }
+    let log: Vec<MessageView> = node.chat.log(&q.with, limit).await?;
+    serde_json::to_value(log)
+        .map(Json)
+        .map_err(ApiError::internal)
 }
 
 async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationView>>, ApiError> {
@@ -254,6 +292,13 @@ async fn chat_recall(
     body: Result<Json<RecallBody>, JsonRejection>,
 ) -> Result<Json<Done>, ApiError> {
     let Json(b) = body?;
-    node.chat.recall(&short_id::message(&node, &b.id)?).await?;
+    let id = short_id::message(&node, &b.id)?;
+    if let Ok(mid) = id.parse::<weft_protocol::chat::MsgId>() {
+        if node.groups.message_group(&mid)?.is_some() {
+            node.groups.recall(&mid).await?;
+            return Ok(Json(Done {}));
+        }
+    }
+    node.chat.recall(&id).await?;
     Ok(Json(Done {}))
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::blobs::BlobFetchError;
 use crate::chat::ChatError;
+use crate::group::GroupsError;
 use crate::moments::MomentsError;
 use crate::nearby::NearbyError;
 use crate::net::NetError;
@@ -188,6 +189,32 @@ impl From<MomentsError> for ApiError {
             MomentsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         ApiError(status, e.to_string())
+    }
+}
+
+impl From<GroupsError> for ApiError {
+    fn from(e: GroupsError) -> Self {
+        let status = match &e {
+            GroupsError::Unknown(_) | GroupsError::NotInGroup(_) => StatusCode::NOT_FOUND,
+            GroupsError::Ambiguous(_) => StatusCode::MULTIPLE_CHOICES,
+            GroupsError::NotMember | GroupsError::Refused(_) => StatusCode::FORBIDDEN,
+            GroupsError::Invalid(_) | GroupsError::LinkInvalid => StatusCode::BAD_REQUEST,
+            GroupsError::TooMany => StatusCode::CONFLICT,
+            GroupsError::Chat(_) => return ApiError::from(chat_error(e)),
+            GroupsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+/// The chat error inside a group error (naming a contact failed).
+fn chat_error(e: GroupsError) -> ChatError {
+    match e {
+        GroupsError::Chat(c) => c,
+        other => ChatError::Store(crate::store::StoreError::Corrupt(
+            "groups",
+            other.to_string(),
+        )),
     }
 }
 

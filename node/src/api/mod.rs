@@ -72,6 +72,7 @@ use crate::node::NodeHandle;
 pub mod blobs;
 pub mod chat;
 mod error;
+pub mod group;
 pub mod moments;
 pub mod nearby;
 mod net_view;
@@ -164,6 +165,7 @@ pub fn router(node: Shared, token: String) -> Router {
         .merge(oa::routes())
         .merge(blobs::routes())
         .merge(moments::routes())
+        .merge(group::routes())
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();

@@ -12,12 +12,14 @@ const FULL: usize = 64;
 /// The whole id of the logged message `typed` names.
 pub(super) fn message(node: &Shared, typed: &str) -> Result<String, ApiError> {
     expand(typed, "message", |p| {
-        Ok(node
+        let mut ids: Vec<[u8; 32]> = node
             .store
             .message_ids_with_prefix(p)?
             .into_iter()
             .map(|m| m.0)
-            .collect())
+            .collect();
+        ids.extend(node.store.group_message_ids_with_prefix(p)?);
+        Ok(ids)
     })
 }
 

@@ -94,7 +94,11 @@ impl Chat {
         match req.protocol {
             AppProtocol::Chat => self.on_delivery(req.peer, &req.data).await,
             AppProtocol::Mailbox => Some(self.on_mailbox(req.peer, &req.data).await),
-            AppProtocol::Profile | AppProtocol::Oa | AppProtocol::Blob | AppProtocol::Sync => None,
+            AppProtocol::Profile
+            | AppProtocol::Oa
+            | AppProtocol::Blob
+            | AppProtocol::Sync
+            | AppProtocol::Group => None,
         }
     }
 
@@ -358,6 +362,13 @@ impl Chat {
                     } else {
                         tracing::warn!(%from, "refusing a recall of someone else's or an old message");
                     }
+                }
+            }
+            ChatKind::Group(direct) => {
+                // Group business: the group service checks membership and
+                // applies it idempotently, so replays are harmless.
+                if let Some(inbox) = self.inner.group_inbox.get() {
+                    inbox.deliver(from, direct)?;
                 }
             }
             ChatKind::Receipt { read, ids } => {

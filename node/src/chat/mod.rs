@@ -232,6 +232,22 @@ struct Inner {
     send_lock: Mutex<()>,
     /// Delivery workers by recipient; the Notify wakes one early.
     workers: std::sync::Mutex<HashMap<AccountId, Arc<Notify>>>,
+    /// Where group business that arrives 1:1 goes (the group service).
+    group_inbox: std::sync::OnceLock<Arc<dyn GroupInbox>>,
+}
+
+/// The receiver of group business carried in 1:1 messages
+/// ([`weft_protocol::group::Direct`]). Chat stays ignorant of groups: it
+/// opens, checks the sender and deduplicates, then hands the payload here
+/// and acknowledges only if this returns `Ok` (the receiver has stored it).
+pub trait GroupInbox: Send + Sync {
+    /// Applies one payload from `from`. `Err` only when it could not be
+    /// stored (the sender will retry); refusals are logged and `Ok`.
+    fn deliver(
+        &self,
+        from: AccountId,
+        direct: weft_protocol::group::Direct,
+    ) -> Result<(), StoreError>;
 }
 
 /// The chat service handle. Cheap to clone.
@@ -241,6 +257,38 @@ pub struct Chat {
 }
 
 impl Chat {
+    /// Registers the receiver of group business (once, at start).
+    pub fn set_group_inbox(&self, inbox: Arc<dyn GroupInbox>) {
+        let _ = self.inner.group_inbox.set(inbox);
+    }
+
+    /// Sends group business to one account, through the durable outbox
+    /// (sealed, retried, left with holders while it is offline).
+    pub async fn send_direct(
+        &self,
+        to: AccountId,
+        direct: weft_protocol::group::Direct,
+    ) -> Result<(), ChatError> {
+        if to == self.me() {
+            return Ok(());
+        }
+        self.enqueue(to, weft_protocol::chat::ChatKind::Group(direct))
+            .await
+            .map(|_| ())
+    }
+
+    /// A friend named by `who`, with the name we show for them.
+    pub fn friend(&self, who: &str) -> Result<(AccountId, String), ChatError> {
+        let a = self.resolve(who)?;
+        self.require_friend(&a, who)?;
+        let name = self
+            .store()
+            .contact(&a)?
+            .map(|c| c.name)
+            .unwrap_or_else(|| a.short());
+        Ok((a, name))
+    }
+
     /// Subscribes to chat events.
     pub fn subscribe(&self) -> broadcast::Receiver<ChatEvent> {
         self.inner.events.subscribe()

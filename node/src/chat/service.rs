@@ -38,6 +38,7 @@ impl Chat {
                 events,
                 send_lock: tokio::sync::Mutex::new(()),
                 workers: Mutex::new(HashMap::new()),
+                group_inbox: std::sync::OnceLock::new(),
             }),
         };
         // Restarts resume work: every recipient with queued mail gets a worker.

@@ -45,6 +45,7 @@ pub(crate) struct Behaviour {
     pub(crate) oa: request_response::Behaviour<BytesCodec>,
     pub(crate) blob: request_response::Behaviour<BytesCodec>,
     pub(crate) sync: request_response::Behaviour<BytesCodec>,
+    pub(crate) group: request_response::Behaviour<BytesCodec>,
 }
 
 /// `/weft/blob/1`: manifests and chunks of content-addressed blobs.
@@ -53,6 +54,9 @@ pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blob/1");
 /// `/weft/sync/1`: Moments backfill ("items of author X since T").
 pub const SYNC_PROTOCOL: StreamProtocol =
     StreamProtocol::new(weft_protocol::moments::SYNC_PROTOCOL);
+
+/// `/weft/group/1`: a group member catching up on the wires it lacks.
+pub const GROUP_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/group/1");
 
 /// `/weft/oa/1`: official-account backfill and follower questions.
 pub const OA_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/oa/1");
@@ -272,6 +276,16 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                         max_response: 1024 * 1024,
                     },
                     [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(15))
+                        .with_max_concurrent_streams(16),
+                ),
+                group: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: weft_protocol::Kind::GroupSyncRequest.max_size(),
+                        max_response: weft_protocol::Kind::GroupSyncReply.max_size(),
+                    },
+                    [(GROUP_PROTOCOL, request_response::ProtocolSupport::Full)],
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(15))
                         .with_max_concurrent_streams(16),

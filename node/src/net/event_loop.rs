@@ -344,6 +344,7 @@ impl EventLoop {
             BehaviourEvent::Oa(ev) => self.on_app_event(AppProtocol::Oa, ev),
             BehaviourEvent::Blob(ev) => self.on_app_event(AppProtocol::Blob, ev),
             BehaviourEvent::Sync(ev) => self.on_app_event(AppProtocol::Sync, ev),
+            BehaviourEvent::Group(ev) => self.on_app_event(AppProtocol::Group, ev),
             _ => {}
         }
     }

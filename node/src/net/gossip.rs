@@ -46,6 +46,9 @@ pub enum Topic {
     Oa(AccountId),
     /// `weft/moments/<author>`: an author's Moments items.
     Moments(AccountId),
+    /// `weft/g/<tag>`: a group's messages; the tag is derived from a secret
+    /// only members hold, so it names no group and no member.
+    Group([u8; 16]),
 }
 
 /// The kinds of topic, each with its relay check and [`Verdict`].
@@ -55,6 +58,8 @@ pub enum TopicKind {
     Oa,
     /// Moments items.
     Moments,
+    /// Group messages.
+    Group,
 }
 
 /// Who gives gossipsub the verdict on a message of a topic kind.
@@ -109,6 +114,10 @@ impl TopicKind {
             // tombstones seen), so honest peers may disagree now and then:
             // much milder, about ten refusals within the hour graylist.
             TopicKind::Moments => -1.0,
+            // Only members relay, and a member can judge a wire only once
+            // it holds the sender's chain: a refusal is a forged signature
+            // or a replay, which honest members never forward.
+            TopicKind::Group => -10.0,
         };
         TopicScoreParams {
             topic_weight: 1.0,
@@ -132,7 +141,7 @@ impl TopicKind {
     pub fn verdict(self) -> Verdict {
         match self {
             TopicKind::Oa => Verdict::Immediate,
-            TopicKind::Moments => Verdict::ByReader,
+            TopicKind::Moments | TopicKind::Group => Verdict::ByReader,
         }
     }
 }
@@ -143,13 +152,16 @@ impl Topic {
         match self {
             Topic::Oa(_) => TopicKind::Oa,
             Topic::Moments(_) => TopicKind::Moments,
+            Topic::Group(_) => TopicKind::Group,
         }
     }
 
-    /// The account the topic belongs to (the OA, or the Moments author).
-    pub fn account(&self) -> AccountId {
+    /// The account the topic belongs to (the OA, or the Moments author);
+    /// a group topic names nobody.
+    pub fn account(&self) -> Option<AccountId> {
         match self {
-            Topic::Oa(a) | Topic::Moments(a) => *a,
+            Topic::Oa(a) | Topic::Moments(a) => Some(*a),
+            Topic::Group(_) => None,
         }
     }
 }
@@ -160,6 +172,7 @@ impl fmt::Display for Topic {
         match self {
             Topic::Oa(a) => f.write_str(&oa::topic(a)),
             Topic::Moments(a) => f.write_str(&moments::topic(a)),
+            Topic::Group(t) => f.write_str(&weft_protocol::group::topic(t)),
         }
     }
 }
@@ -175,6 +188,9 @@ pub fn message_id(topic: &str, data: &[u8]) -> MessageId {
             .ok()
             .map(|b| b.id()),
         TopicKind::Moments => moments::relay::decode_item(data).ok().map(|i| i.id()),
+        TopicKind::Group => weft_protocol::group::GroupWire::decode(data)
+            .ok()
+            .map(|w| w.id().0),
     });
     let id = content.unwrap_or_else(|| *blake3::hash(data).as_bytes());
     MessageId::from(id.to_vec())
@@ -196,6 +212,8 @@ impl FromStr for Topic {
             Topic::Oa(a.parse().map_err(|_| unknown())?)
         } else if let Some(a) = s.strip_prefix("weft/moments/") {
             Topic::Moments(a.parse().map_err(|_| unknown())?)
+        } else if let Some(t) = s.strip_prefix("weft/g/") {
+            Topic::Group(weft_protocol::hex::decode_array(t).ok_or_else(unknown)?)
         } else {
             return Err(unknown());
         };
@@ -218,6 +236,9 @@ pub enum GossipRejection {
     /// A Moments item failed the relay check.
     #[error(transparent)]
     Moments(#[from] moments::relay::RelayError),
+    /// Not a group wire.
+    #[error(transparent)]
+    Group(#[from] weft_protocol::group::GroupError),
 }
 
 /// A gossip message that passed the relay check, for the service that
@@ -307,6 +328,11 @@ impl Relay {
             }
             Topic::Moments(a) => {
                 moments::relay::check_item(a, data, now)?;
+            }
+            Topic::Group(_) => {
+                // Structure and size only: the signature needs the
+                // sender's chain, which only members hold (the reader judges).
+                weft_protocol::group::GroupWire::decode(data)?;
             }
         }
         Ok(())
@@ -439,7 +465,7 @@ mod tests {
         let a = AccountKey::generate().unwrap().account_id();
         for t in [Topic::Oa(a), Topic::Moments(a)] {
             assert_eq!(t.to_string().parse::<Topic>(), Ok(t));
-            assert_eq!(t.account(), a);
+            assert_eq!(t.account(), Some(a));
         }
         assert_eq!(Topic::Oa(a).to_string(), oa::topic(&a));
         assert_eq!(Topic::Moments(a).to_string(), moments::topic(&a));
@@ -529,7 +555,7 @@ mod tests {
     #[test]
     fn invalid_messages_graylist_the_sender_and_quiet_peers_are_not_punished() {
         let t = score_thresholds();
-        for kind in [TopicKind::Oa, TopicKind::Moments] {
+        for kind in [TopicKind::Oa, TopicKind::Moments, TopicKind::Group] {
             let p = kind.score_params();
             p.validate().unwrap();
             assert_eq!(p.mesh_message_deliveries_weight, 0.0);

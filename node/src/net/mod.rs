@@ -173,6 +173,8 @@ pub enum AppProtocol {
     Blob,
     /// `/weft/sync/1`.
     Sync,
+    /// `/weft/group/1`.
+    Group,
 }
 
 /// A request from a peer, for a service to answer with [`Net::respond`].

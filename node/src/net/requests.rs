@@ -33,6 +33,7 @@ impl EventLoop {
             AppProtocol::Oa => b.oa.send_request(&peer, data),
             AppProtocol::Blob => b.blob.send_request(&peer, data),
             AppProtocol::Sync => b.sync.send_request(&peer, data),
+            AppProtocol::Group => b.group.send_request(&peer, data),
         };
         if let Err((full, (_, reply))) = self.requests.insert((protocol, id), (peer, reply)) {
             let _ = reply.send(Err(full.into()));
@@ -52,6 +53,7 @@ impl EventLoop {
             AppProtocol::Oa => b.oa.send_response(ch, data),
             AppProtocol::Blob => b.blob.send_response(ch, data),
             AppProtocol::Sync => b.sync.send_response(ch, data),
+            AppProtocol::Group => b.group.send_response(ch, data),
         };
     }
 

@@ -47,6 +47,7 @@ macro_rules! trees {
 
 pub mod blob;
 pub mod chat;
+pub mod group;
 pub mod mailbox;
 pub mod moments;
 pub mod oa;
@@ -179,6 +180,7 @@ pub struct Store {
     pub(crate) oa: oa::OaTrees,
     pub(crate) blob: blob::BlobTrees,
     pub(crate) moments: moments::MomentsTrees,
+    pub(crate) group: group::GroupTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
 }
@@ -225,6 +227,7 @@ impl Store {
             oa: oa::OaTrees::open(&db)?,
             blob: blob::BlobTrees::open(&db)?,
             moments: moments::MomentsTrees::open(&db)?,
+            group: group::GroupTrees::open(&db)?,
             db,
         };
         store.migrate()?;

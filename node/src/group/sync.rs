@@ -1,0 +1,195 @@
+//! Catching up (`/weft/group/1`): a member that was away, or that joined a
+//! mesh late, asks a connected member of the group for the wires it lacks,
+//! described by "per chain, everything below iteration N". Wires are
+//! ciphertext signed by their chain, so the answerer vouches for nothing;
+//! it still serves only current members, and each device only a bounded
+//! number of answers and bytes per minute. Membership changes the asker
+//! lacks come along, so a member that missed a removal learns of it.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use libp2p::PeerId;
+use weft_protocol::{
+    group::{GroupId, KeyId, SyncReply, SyncRequest, MAX_SYNC_CHAINS, MAX_SYNC_WIRES},
+    Kind,
+};
+
+use super::Groups;
+use crate::budget::PeerBudget;
+use crate::log_limit::LogLimit;
+use crate::net::{AppProtocol, InboundRequest};
+
+/// Bytes of wires one answer carries at most.
+const REPLY_BYTES: usize = 800 * 1024;
+/// Bytes of changes one answer carries at most.
+const CHANGE_BYTES: usize = 120 * 1024;
+/// Answers per device per minute.
+const SERVED_PER_MINUTE: u64 = 60;
+/// Bytes per device per minute.
+const BYTES_PER_MINUTE: u64 = 16 * 1024 * 1024;
+/// Pages one catch-up reads at most.
+const MAX_PAGES: usize = 40;
+
+static DECLINED: LogLimit = LogLimit::new();
+
+/// What each device may take of `/weft/group/1`.
+#[derive(Debug)]
+pub(super) struct Budgets {
+    requests: PeerBudget,
+    bytes: PeerBudget,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Self {
+            requests: PeerBudget::new(SERVED_PER_MINUTE, Duration::from_secs(60)),
+            bytes: PeerBudget::new(BYTES_PER_MINUTE, Duration::from_secs(60)),
+        }
+    }
+}
+
+impl Groups {
+    /// Our marks: per chain, the iteration below which we want nothing.
+    fn marks(&self, g: &GroupId) -> Vec<(KeyId, u32)> {
+        let mut have: BTreeMap<KeyId, u32> = BTreeMap::new();
+        // Contiguous from the chain's start (or its share) up to the first gap.
+        let mut by_key: BTreeMap<KeyId, Vec<u32>> = BTreeMap::new();
+        for (k, it, _) in self.store().group_wires(g) {
+            by_key.entry(k).or_default().push(it);
+        }
+        for (k, its) in by_key {
+            let mut next = its.first().copied().unwrap_or(0);
+            for it in its {
+                if it != next {
+                    break;
+                }
+                next += 1;
+            }
+            have.insert(k, next);
+        }
+        if let Ok(Some(meta)) = self.store().group_meta(g) {
+            for k in meta.own_keys {
+                have.insert(k, u32::MAX);
+            }
+        }
+        have.into_iter().take(MAX_SYNC_CHAINS).collect()
+    }
+
+    /// Asks `peer` (a member's device) for what we lack of group `g`.
+    pub(super) async fn sync_with(&self, peer: PeerId, g: GroupId) {
+        for _ in 0..MAX_PAGES {
+            let req = SyncRequest {
+                group: g,
+                have: self.marks(&g),
+                skip: self.store().held_wire_ids(&g, MAX_SYNC_WIRES * 4),
+                changes: u32::try_from(self.store().group_change_count(&g)).unwrap_or(u32::MAX),
+            };
+            let Ok(bytes) = weft_protocol::encode(Kind::GroupSyncRequest, &req) else {
+                return;
+            };
+            let reply = match self
+                .inner
+                .ctx
+                .net
+                .request(AppProtocol::Group, peer, bytes)
+                .await
+            {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::debug!(%peer, error = %e, "group sync failed");
+                    return;
+                }
+            };
+            let reply: SyncReply = match weft_protocol::decode(Kind::GroupSyncReply, &reply) {
+                Ok(r) => r,
+                Err(e) => {
+                    tracing::info!(%peer, error = %e, "bad group sync answer");
+                    return;
+                }
+            };
+            let account = self.account_of(&peer);
+            if !reply.changes.is_empty() {
+                if let Some(a) = account {
+                    if let Err(e) = self.on_changes(a, g, reply.changes.clone(), None) {
+                        tracing::warn!(error = %e, "cannot store synced group changes");
+                    }
+                }
+            }
+            let mut stored = 0;
+            for w in &reply.wires {
+                match self.on_wire(&g, w) {
+                    Ok(super::ingest::WireOutcome::Refused) => {}
+                    Ok(_) => stored += 1,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot store a synced group message");
+                        return;
+                    }
+                }
+            }
+            let _ = self.store().flush_async().await;
+            if !reply.more || stored == 0 {
+                return;
+            }
+        }
+    }
+
+    /// The account a connected device speaks for (from its verified card).
+    pub(super) fn account_of(&self, peer: &PeerId) -> Option<weft_protocol::AccountId> {
+        let card = self.store().card(&peer.to_bytes()).ok()??;
+        (crate::net::card_peer(&card) == Some(*peer)).then(|| card.account())
+    }
+
+    /// Answers `/weft/group/1`. `None` declines.
+    pub fn handle_inbound(&self, req: &InboundRequest) -> Option<Vec<u8>> {
+        if !self.inner.served.requests.spend(req.peer, 1) {
+            if let Some(suppressed) = DECLINED.allow() {
+                tracing::warn!(peer = %req.peer, suppressed, "too many group sync requests; declining");
+            }
+            return None;
+        }
+        let r: SyncRequest = weft_protocol::decode(Kind::GroupSyncRequest, &req.data).ok()?;
+        r.check().ok()?;
+        let asker = self.account_of(&req.peer)?;
+        let l = self.loaded(&r.group).ok()??;
+        if !l.state.members.contains_key(&asker) || !l.state.members.contains_key(&self.me()) {
+            return None;
+        }
+        let have: BTreeMap<KeyId, u32> = r.have.iter().copied().collect();
+        let skip: BTreeSet<_> = r.skip.iter().copied().collect();
+        let mut reply = SyncReply::default();
+        let mut bytes = 0;
+        for (k, it, w) in self.store().group_wires(&r.group) {
+            if have.get(&k).is_some_and(|m| it < *m) {
+                continue;
+            }
+            if let Ok(wire) = weft_protocol::group::GroupWire::decode(&w) {
+                if skip.contains(&wire.id()) {
+                    continue;
+                }
+            }
+            if reply.wires.len() >= MAX_SYNC_WIRES || bytes + w.len() > REPLY_BYTES {
+                reply.more = true;
+                break;
+            }
+            bytes += w.len();
+            reply.wires.push(w);
+        }
+        if self.store().group_change_count(&r.group) > r.changes as usize {
+            let mut cb = 0;
+            for (_, c) in l.log.ordered() {
+                let n = postcard::to_stdvec(c).map(|v| v.len()).unwrap_or(0);
+                if cb + n > CHANGE_BYTES {
+                    break;
+                }
+                cb += n;
+                reply.changes.push(c.clone());
+            }
+        }
+        let out = weft_protocol::encode(Kind::GroupSyncReply, &reply).ok()?;
+        if !self.inner.served.bytes.spend(req.peer, out.len() as u64) {
+            return None;
+        }
+        Some(out)
+    }
+}
