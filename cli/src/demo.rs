@@ -201,7 +201,96 @@ async fn walk(
     friends_and_chat(&nodes[0], &nodes[1], json).await?;
     moments(&nodes[0], &nodes[1], &nodes[2], json).await?;
     radar_and_handles(&nodes[0], &nodes[2], json).await?;
-    official_account(&nodes[1], &[&nodes[0], &nodes[2]], json).await
+    official_account(&nodes[1], &[&nodes[0], &nodes[2]], json).await?;
+    group_chat(&nodes[0], &nodes[1], &nodes[2], json).await
+}
+
+/// `a` adds `b` by its link and `b` accepts; waits until `a` sees it.
+async fn befriend(a: &DemoNode, b: &DemoNode) -> anyhow::Result<()> {
+    let a_card: IdView = a.client.get("/v1/id").await?;
+    let b_card: IdView = b.client.get("/v1/id").await?;
+    let add = AddContact {
+        greeting: format!("Hi, it's {}!", a.name),
+        target: b_card.link.clone(),
+    };
+    let _: ContactView = a.client.post("/v1/contacts/add", &add).await?;
+    let a_id = a_card.account_id.clone();
+    let ok = wait_for_item(&b.client, "/v1/contacts/requests", |r: &RequestView| {
+        r.account_id == a_id
+    })
+    .await;
+    ensure!(ok, "{} never received {}'s friend request", b.name, a.name);
+    let accept = ContactBody {
+        contact: a_card.account_id.clone(),
+        remark: None,
+        clear: false,
+    };
+    let _: ContactView = b.client.post("/v1/contacts/accept", &accept).await?;
+    let b_id = b_card.account_id;
+    let ok = wait_for_item(&a.client, "/v1/contacts", |c: &ContactView| {
+        c.account_id == b_id && c.state == weft_node::store::chat::ContactState::Friend
+    })
+    .await;
+    ensure!(ok, "{} never learned that {} accepted", a.name, b.name);
+    Ok(())
+}
+
+/// A group of three: `a` creates it with friends `b` and `c`; `b` writes
+/// with a mention of `c`; everyone reads it, `c` sees it mentions them.
+async fn group_chat(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
+    befriend(a, c).await?;
+    let b_id = b.client.get::<IdView>("/v1/id").await?.account_id;
+    let c_id = c.client.get::<IdView>("/v1/id").await?.account_id;
+    let create = weft_node::api::group::CreateGroup {
+        members: vec![b_id.clone(), c_id.clone()],
+        name: "Climbers".into(),
+    };
+    let g: Created = a.client.post("/v1/groups/create", &create).await?;
+    for d in [b, c] {
+        let ok = wait_for_item(
+            &d.client,
+            "/v1/groups",
+            |v: &weft_node::group::GroupView| v.id == g.id && v.members == 3,
+        )
+        .await;
+        ensure!(ok, "{} never joined the group", d.name);
+    }
+    step!(
+        json,
+        "{} creates the group \"Climbers\" with {} and {} (sender keys, one ciphertext per message)",
+        a.name,
+        b.name,
+        c.name
+    );
+    let text = "Saturday 9am at the crag?";
+    let send = SendBody {
+        all: false,
+        mentions: vec![c_id.clone()],
+        reply_to: None,
+        text: text.into(),
+        to: g.id.clone(),
+    };
+    let sent: Created = b.client.post("/v1/chat/send", &send).await?;
+    let log_path = format!("/v1/chat/log?with={}", g.id);
+    for d in [a, c] {
+        let ok = wait_for_item(
+            &d.client,
+            &log_path,
+            |m: &weft_node::group::GroupMessageView| m.id == sent.id && m.mentions.contains(&c_id),
+        )
+        .await;
+        ensure!(ok, "{}'s group message never reached {}", b.name, d.name);
+    }
+    step!(
+        json,
+        "{} → Climbers: \"@{} {text}\"; {} and {} read it, {} is notified by the mention",
+        b.name,
+        c.name,
+        a.name,
+        c.name,
+        c.name
+    );
+    Ok(())
 }
 
 /// One node runs a subscription account; the others follow it and get its post.
