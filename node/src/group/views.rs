@@ -100,8 +100,7 @@ impl Groups {
                 last_text: last.as_ref().map(|m| m.text.clone()).unwrap_or_default(),
                 last_at: last
                     .map(|m| m.sent_at_ms)
-                    .unwrap_or(l.state.last_at_ms)
-                    .max(0),
+                    .unwrap_or(l.state.last_at_ms),
                 role: role.as_str().into(),
                 notice: l.state.notice.clone(),
                 muted: meta.muted,

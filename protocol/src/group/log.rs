@@ -207,10 +207,10 @@ impl Change {
                     check_text(&m.name, MAX_NICKNAME, true)?;
                 }
             }
-            Op::Link { expires_ms, .. } => {
-                if *expires_ms > b.at_ms.saturating_add(LINK_VALIDITY_MS) {
-                    return Err(GroupError::Malformed("link validity over 7 days"));
-                }
+            Op::Link { expires_ms, .. }
+                if *expires_ms > b.at_ms.saturating_add(LINK_VALIDITY_MS) =>
+            {
+                return Err(GroupError::Malformed("link validity over 7 days"));
             }
             _ => {}
         }
@@ -582,7 +582,7 @@ impl GroupLog {
             .iter()
             .map(|(id, (c, d))| (*d, *id, c))
             .collect();
-        v.sort_by(|a, b| (a.0, a.1).cmp(&(b.0, b.1)));
+        v.sort_by_key(|x| (x.0, x.1));
         v.into_iter().map(|(_, id, c)| (id, c)).collect()
     }
 

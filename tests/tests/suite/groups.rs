@@ -482,3 +482,100 @@ async fn changes_a_member_may_not_make_are_refused_on_every_node() {
     }
     drop(g.procs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mentions_reach_a_muted_member_and_recall_and_read_counts_work() {
+    let g = Group::new(&[]).await;
+    let (ada, bao, chen) = (&g.homes[0], &g.homes[1], &g.homes[2]);
+    let chen_id = g.w.account(chen).await;
+    let mut events = g.w.events(chen);
+    // The stream is live once Chen sees a message sent after it started.
+    let mut live = false;
+    for n in 0..20 {
+        g.send_many(bao, &format!("warm-up {n}"), 1).await;
+        let seen = events
+            .until(Duration::from_secs(3), |seen| {
+                seen.iter().any(|e| e["type"] == "group_message")
+            })
+            .await;
+        if seen {
+            live = true;
+            break;
+        }
+    }
+    assert!(live, "Chen's event stream never showed a group message");
+    g.w.json(&["group", "mute", "--home", s(chen), &g.id]).await;
+    let plain = g.send_many(bao, "plain", 1).await.remove(0);
+    let mention =
+        g.w.json(&[
+            "chat",
+            "send",
+            "--home",
+            s(bao),
+            &g.id,
+            "hey Chen",
+            "--mention",
+            &chen_id,
+        ])
+        .await["id"]
+            .as_str()
+            .expect("id")
+            .to_string();
+    let seen = events
+        .until(T, |seen| {
+            seen.iter().any(|e| e["id"] == plain.as_str())
+                && seen.iter().any(|e| e["id"] == mention.as_str())
+        })
+        .await;
+    assert!(seen, "Chen's events: {:?}", events.seen);
+    let ev = |id: &str| events.seen.iter().find(|e| e["id"] == id).cloned().unwrap();
+    assert_eq!(
+        ev(&plain)["notify"],
+        false,
+        "a muted group notified without a mention"
+    );
+    assert_eq!(
+        ev(&mention)["notify"],
+        true,
+        "a mention did not notify a muted member"
+    );
+    assert_eq!(ev(&mention)["mentioned"], true);
+    // @all is for admins: Bao's node refuses it.
+    let out =
+        g.w.run(&[
+            "--json",
+            "chat",
+            "send",
+            "--home",
+            s(bao),
+            &g.id,
+            "everyone!",
+            "--all",
+        ])
+        .await;
+    assert_eq!(weft_tests::json_error(&out)["kind"], "forbidden");
+    // Bao takes back the plain message; Chen's log shows it recalled.
+    g.w.json(&["chat", "recall", "--home", s(bao), &plain])
+        .await;
+    let recalled = wait_for(T, || async {
+        g.log(chen)
+            .await
+            .iter()
+            .any(|m| m["id"] == plain.as_str() && m["status"] == "recalled" && m["text"] == "")
+    })
+    .await;
+    assert!(recalled, "the recall never reached Chen");
+    // Ada and Chen read the log: Bao sees "read by 2" on the mention.
+    for h in [ada, chen] {
+        g.log(h).await;
+    }
+    let read = wait_for(T, || async {
+        g.log(bao)
+            .await
+            .iter()
+            .any(|m| m["id"] == mention.as_str() && m["read_by"] == 2)
+    })
+    .await;
+    assert!(read, "Bao never saw that two members read the message");
+    drop(g.procs);
+}
