@@ -162,6 +162,17 @@ impl Groups {
                 if !state.members.contains_key(&self.me()) || !state.members.contains_key(&from) {
                     return Ok(());
                 }
+                // Only a friend may put us in a group, or a member of one we
+                // asked to join: a stranger's log (any key can sign one) is
+                // not an invitation.
+                let friend = matches!(
+                    self.store().contact(&from)?,
+                    Some(c) if c.state == crate::store::chat::ContactState::Friend
+                );
+                if !friend && !self.store().asked_to_join(&g) {
+                    tracing::info!(group = %g, %from, "group log from a stranger; ignored");
+                    return Ok(());
+                }
                 self.store().put_group_meta(
                     &g,
                     &GroupMeta {
@@ -178,6 +189,7 @@ impl Groups {
                 for (_, c) in log.ordered() {
                     self.store().put_group_change(&g, c)?;
                 }
+                self.store().forget_join(&g)?;
                 self.cache(
                     g,
                     Loaded {

@@ -59,6 +59,7 @@ impl Groups {
             }
         }
         let name = self.store().name()?.unwrap_or_else(|| self.me().short());
+        self.store().mark_asked_to_join(&l.group)?;
         self.inner
             .chat
             .send_direct(

@@ -13,6 +13,8 @@
 //! - `group_msg_ids`: message id(32) → the `group_msgs` key
 //! - `group_requests`: group(32) ‖ account(32) → [`JoinRequest`]
 //! - `group_reads`:   message id(32) ‖ reader(32) → empty (who read our message)
+//! - `group_joining`: group(32) → when we asked to join by link (Unix ms, 8 BE):
+//!   a log from a non-friend is taken only for a group we asked to join
 //! - `group_clock`:   group(32) → highest Lamport time seen (8, BE); its own
 //!   tree so that reading a wire never rewrites [`GroupMeta`], which the
 //!   sender side owns
@@ -51,6 +53,7 @@ trees! {
         requests: "group_requests",
         reads: "group_reads",
         clock: "group_clock",
+        joining: "group_joining",
     }
 }
 
@@ -424,6 +427,30 @@ impl Store {
     /// Group message ids starting with the hex `prefix`.
     pub fn group_message_ids_with_prefix(&self, prefix: &str) -> Result<Vec<[u8; 32]>, StoreError> {
         super::short_id::with_hex_prefix(&self.group.ids, prefix)
+    }
+
+    /// Remembers that we asked to join `g` (bounded like join requests).
+    pub fn mark_asked_to_join(&self, g: &GroupId) -> Result<(), StoreError> {
+        if self.group.joining.len() >= MAX_REQUESTS {
+            if let Some((k, _)) = self.group.joining.first()? {
+                self.group.joining.remove(k)?;
+            }
+        }
+        self.group
+            .joining
+            .insert(g.0, &weft_protocol::unix_now_ms().to_be_bytes())?;
+        Ok(())
+    }
+
+    /// Whether we asked to join `g`.
+    pub fn asked_to_join(&self, g: &GroupId) -> bool {
+        matches!(self.group.joining.contains_key(g.0), Ok(true))
+    }
+
+    /// Forgets that we asked to join `g` (we are in).
+    pub fn forget_join(&self, g: &GroupId) -> Result<(), StoreError> {
+        self.group.joining.remove(g.0)?;
+        Ok(())
     }
 
     /// The highest Lamport time seen in group `g`.

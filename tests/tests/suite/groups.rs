@@ -579,3 +579,68 @@ async fn mentions_reach_a_muted_member_and_recall_and_read_counts_work() {
     assert!(read, "Bao never saw that two members read the message");
     drop(g.procs);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_strangers_group_log_is_not_an_invitation() {
+    let w = Weft::new(BIN);
+    let (ada, _na) = w.started("ada", "Ada", &[]).await;
+    let ada_id: AccountId = w.account(&ada).await.parse().unwrap();
+    let mallory = weft_protocol::AccountKey::generate().unwrap();
+    let create = Change::sign(
+        &mallory,
+        ChangeBody {
+            group: GroupId([0; 32]),
+            parents: vec![],
+            author: mallory.account_id(),
+            at_ms: 1,
+            op: Op::Create {
+                name: "Free crypto".into(),
+                owner_name: "Mallory".into(),
+                nonce: [1; 16],
+                approval: false,
+            },
+        },
+    )
+    .unwrap();
+    let group = create.group();
+    let add = Change::sign(
+        &mallory,
+        ChangeBody {
+            group,
+            parents: vec![create.id()],
+            author: mallory.account_id(),
+            at_ms: 2,
+            op: Op::Add {
+                members: vec![weft_protocol::group::log::Invitee {
+                    account: ada_id,
+                    name: "Ada".into(),
+                }],
+            },
+        },
+    )
+    .unwrap();
+    let direct = Direct::Changes {
+        group,
+        changes: vec![create, add],
+        secret: Some([9; 32]),
+    };
+    let mut m = mallory::swarm(Keypair::generate_ed25519());
+    let node = connect(&mut m, &w.dial_addr(&ada).await).await;
+    let item = sealed(
+        &mallory,
+        mallory.account_id(),
+        ada_id,
+        1,
+        ChatKind::Group(direct),
+    );
+    let ack = deliver_own(&mut m, node, &mallory, ada_id, vec![item])
+        .await
+        .expect("Ada's node answers");
+    assert_eq!(ack.accepted.len(), 1, "the delivery was processed");
+    let list = w.json(&["group", "list", "--home", s(&ada)]).await;
+    assert_eq!(
+        list.as_array().map(Vec::len),
+        Some(0),
+        "a stranger put Ada in a group: {list}"
+    );
+}
