@@ -202,6 +202,95 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
     };
     out.push(("sync", "reply", encode(Kind::SyncReply, &sync_reply)?));
 
+    // Groups: a wire under the fuzz chain, a catch-up request and a reply
+    // carrying a small log (create, add, rename) and the wire; a link.
+    {
+        use weft_protocol::group::{
+            log::{Change, ChangeBody, Invitee, Op},
+            GroupId, GroupKind, GroupLink, GroupPlain, SyncReply as GReply,
+            SyncRequest as GRequest,
+        };
+        let create = Change::sign(
+            &them,
+            ChangeBody {
+                group: GroupId([0; 32]),
+                parents: vec![],
+                author: them.account_id(),
+                at_ms: NOW * 1000,
+                op: Op::Create {
+                    name: "Climbers".into(),
+                    owner_name: "Ada".into(),
+                    nonce: [1; 16],
+                    approval: false,
+                },
+            },
+        )?;
+        let g = create.group();
+        let add = Change::sign(
+            &them,
+            ChangeBody {
+                group: g,
+                parents: vec![create.id()],
+                author: them.account_id(),
+                at_ms: NOW * 1000 + 1,
+                op: Op::Add {
+                    members: vec![Invitee {
+                        account: me.account_id(),
+                        name: "Bao".into(),
+                    }],
+                },
+            },
+        )?;
+        let rename = Change::sign(
+            &me,
+            ChangeBody {
+                group: g,
+                parents: vec![add.id()],
+                author: me.account_id(),
+                at_ms: NOW * 1000 + 2,
+                op: Op::Rename {
+                    name: "Mine".into(),
+                },
+            },
+        )?;
+        let mut chain = weft_fuzz::group_chain();
+        let plain = GroupPlain {
+            group: g,
+            sender: them.account_id(),
+            lamport: 3,
+            seq: 1,
+            sent_at_ms: NOW * 1000,
+            kind: GroupKind::Text {
+                text: "Saturday 9am?".into(),
+                reply_to: None,
+                mentions: vec![me.account_id()],
+                all: false,
+            },
+        };
+        let wire = chain.encrypt(&plain.to_bytes()?)?;
+        let wire_bytes = wire.encode()?;
+        out.push(("group", "wire", wire_bytes.clone()));
+        let req = GRequest {
+            group: g,
+            have: vec![(wire.key_id, 1)],
+            skip: vec![wire.id()],
+            changes: 1,
+        };
+        out.push(("group", "req", encode(Kind::GroupSyncRequest, &req)?));
+        let reply = GReply {
+            wires: vec![wire_bytes],
+            more: false,
+            changes: vec![create, add, rename],
+        };
+        out.push(("group", "reply", encode(Kind::GroupSyncReply, &reply)?));
+        let link = GroupLink {
+            group: g,
+            link: [4; 16],
+            by: them.account_id(),
+        };
+        out.push(("group", "link", link.to_string().into_bytes()));
+    }
+
     // Official accounts: a verified profile, a broadcast, the requests.
     let oa_key = AccountKey::from_bytes(&[11; 32])?;
     let verification = Verification::issue(
@@ -328,6 +417,7 @@ fn check(seeds: &Seeds) {
             "records" => weft_fuzz::records,
             "frame" => weft_fuzz::frame,
             "link" => weft_fuzz::link,
+            "group" => weft_fuzz::group,
             other => panic!("seed for unknown target {other}"),
         };
         f(bytes);

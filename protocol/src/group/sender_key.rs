@@ -97,6 +97,18 @@ impl SendingChain {
         })
     }
 
+    /// A chain from given keys (fuzzing and tests; real chains come from
+    /// [`SendingChain::generate`]).
+    pub fn from_parts(key_id: KeyId, chain_key: [u8; 32], signing: [u8; 32], epoch: u64) -> Self {
+        SendingChain {
+            key_id,
+            chain_key,
+            iteration: 0,
+            signing,
+            epoch,
+        }
+    }
+
     /// The chain id.
     pub fn key_id(&self) -> KeyId {
         self.key_id
