@@ -206,20 +206,34 @@ async fn walk(
 }
 
 /// `a` adds `b` by its link and `b` accepts; waits until `a` sees it.
-async fn befriend(a: &DemoNode, b: &DemoNode) -> anyhow::Result<()> {
+/// With `narrate` (the demo's `--json` flag), each step is printed.
+async fn befriend(a: &DemoNode, b: &DemoNode, narrate: Option<bool>) -> anyhow::Result<()> {
+    let quiet = narrate.unwrap_or(true);
     let a_card: IdView = a.client.get("/v1/id").await?;
     let b_card: IdView = b.client.get("/v1/id").await?;
+    let greeting = format!("Hi, it's {}!", a.name);
     let add = AddContact {
-        greeting: format!("Hi, it's {}!", a.name),
+        greeting: greeting.clone(),
         target: b_card.link.clone(),
     };
     let _: ContactView = a.client.post("/v1/contacts/add", &add).await?;
+    step!(
+        quiet,
+        "{} sends {} a friend request from their weft:// link",
+        a.name,
+        b.name
+    );
     let a_id = a_card.account_id.clone();
     let ok = wait_for_item(&b.client, "/v1/contacts/requests", |r: &RequestView| {
         r.account_id == a_id
     })
     .await;
     ensure!(ok, "{} never received {}'s friend request", b.name, a.name);
+    step!(
+        quiet,
+        "{} sees the request with its greeting \"{greeting}\"",
+        b.name
+    );
     let accept = ContactBody {
         contact: a_card.account_id.clone(),
         remark: None,
@@ -232,13 +246,14 @@ async fn befriend(a: &DemoNode, b: &DemoNode) -> anyhow::Result<()> {
     })
     .await;
     ensure!(ok, "{} never learned that {} accepted", a.name, b.name);
+    step!(quiet, "{} accepts; they are friends on both sides", b.name);
     Ok(())
 }
 
 /// A group of three: `a` creates it with friends `b` and `c`; `b` writes
 /// with a mention of `c`; everyone reads it, `c` sees it mentions them.
 async fn group_chat(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
-    befriend(a, c).await?;
+    befriend(a, c, None).await?;
     let b_id = b.client.get::<IdView>("/v1/id").await?.account_id;
     let c_id = c.client.get::<IdView>("/v1/id").await?.account_id;
     let create = weft_node::api::group::CreateGroup {
@@ -443,44 +458,9 @@ async fn get_list<T: DeserializeOwned>(c: &Client, path: &str) -> Vec<T> {
 
 /// The first two nodes become friends and talk.
 async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
+    befriend(a, b, Some(json)).await?;
     let a_card: IdView = a.client.get("/v1/id").await?;
     let b_card: IdView = b.client.get("/v1/id").await?;
-    let add = AddContact {
-        greeting: "Hi, it's Ada!".into(),
-        target: b_card.link.clone(),
-    };
-    let _: ContactView = a.client.post("/v1/contacts/add", &add).await?;
-    step!(
-        json,
-        "{} sends {} a friend request from their weft:// link",
-        a.name,
-        b.name
-    );
-    let a_id = a_card.account_id.clone();
-    let ok = wait_for_item(&b.client, "/v1/contacts/requests", |r: &RequestView| {
-        r.account_id == a_id
-    })
-    .await;
-    ensure!(ok, "{} never received the friend request", b.name);
-    step!(
-        json,
-        "{} sees the request with its greeting \"Hi, it's Ada!\"",
-        b.name
-    );
-    let accept = ContactBody {
-        contact: a_card.account_id.clone(),
-        remark: None,
-        clear: false,
-    };
-    let _: ContactView = b.client.post("/v1/contacts/accept", &accept).await?;
-    let b_id = b_card.account_id.clone();
-    let ok = wait_for_item(&a.client, "/v1/contacts", |c: &ContactView| {
-        c.account_id == b_id && c.state == weft_node::store::chat::ContactState::Friend
-    })
-    .await;
-    ensure!(ok, "{} never learned that {} accepted", a.name, b.name);
-    step!(json, "{} accepts; they are friends on both sides", b.name);
-
     let text = "Hi Bao 👋 coffee later?";
     let send = SendBody {
         all: false,

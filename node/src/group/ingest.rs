@@ -173,19 +173,7 @@ impl Groups {
                     tracing::info!(group = %g, %from, "group log from a stranger; ignored");
                     return Ok(());
                 }
-                self.store().put_group_meta(
-                    &g,
-                    &GroupMeta {
-                        secret,
-                        chain: None,
-                        own_keys: Vec::new(),
-                        shared_with: Default::default(),
-                        lamport: 0,
-                        seq: 0,
-                        muted: false,
-                        read_lamport: 0,
-                    },
-                )?;
+                self.store().put_group_meta(&g, &GroupMeta::new(secret))?;
                 for (_, c) in log.ordered() {
                     self.store().put_group_change(&g, c)?;
                 }

@@ -102,19 +102,7 @@ impl Groups {
         let log = GroupLog::new(create.clone()).map_err(log_error)?;
         {
             let _guard = self.inner.lock.lock().await;
-            self.store().put_group_meta(
-                &g,
-                &GroupMeta {
-                    secret,
-                    chain: None,
-                    own_keys: Vec::new(),
-                    shared_with: BTreeSet::new(),
-                    lamport: 0,
-                    seq: 0,
-                    muted: false,
-                    read_lamport: 0,
-                },
-            )?;
+            self.store().put_group_meta(&g, &GroupMeta::new(secret))?;
             self.store().put_group_change(&g, &create)?;
             self.store().flush_async().await?;
             let state = log.state();

@@ -98,9 +98,7 @@ impl Groups {
                 members: l.state.members.len(),
                 unread: self.store().group_unread(&g, meta.read_lamport, &me),
                 last_text: last.as_ref().map(|m| m.text.clone()).unwrap_or_default(),
-                last_at: last
-                    .map(|m| m.sent_at_ms)
-                    .unwrap_or(l.state.last_at_ms),
+                last_at: last.map(|m| m.sent_at_ms).unwrap_or(l.state.last_at_ms),
                 role: role.as_str().into(),
                 notice: l.state.notice.clone(),
                 muted: meta.muted,

@@ -79,6 +79,22 @@ pub struct GroupMeta {
     pub read_lamport: u64,
 }
 
+impl GroupMeta {
+    /// A group we just joined or created: nothing sent, nothing read.
+    pub fn new(secret: [u8; 32]) -> Self {
+        GroupMeta {
+            secret,
+            chain: None,
+            own_keys: Vec::new(),
+            shared_with: Default::default(),
+            lamport: 0,
+            seq: 0,
+            muted: false,
+            read_lamport: 0,
+        }
+    }
+}
+
 /// A group message as shown.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupMessage {
