@@ -15,6 +15,7 @@
 
 pub mod log;
 pub mod sender_key;
+pub mod state;
 
 use std::fmt;
 use std::str::FromStr;
