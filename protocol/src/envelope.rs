@@ -59,6 +59,8 @@ pub enum Kind {
     GroupSyncRequest = 18,
     /// A `/weft/group/1` answer.
     GroupSyncReply = 19,
+    /// A sender's chain for the members, wrapped per member (gossip on `weft/g/<tag>`).
+    GroupKeys = 20,
 }
 
 impl Kind {
@@ -83,6 +85,7 @@ impl Kind {
             Kind::GroupWire => crate::group::MAX_TEXT + 4 * 1024,
             Kind::GroupSyncRequest => 64 * 1024,
             Kind::GroupSyncReply => 1024 * 1024 - 64,
+            Kind::GroupKeys => 64 * 1024,
         }
     }
 
@@ -107,6 +110,7 @@ impl Kind {
             17 => Some(Kind::GroupWire),
             18 => Some(Kind::GroupSyncRequest),
             19 => Some(Kind::GroupSyncReply),
+            20 => Some(Kind::GroupKeys),
             _ => None,
         }
     }

@@ -277,6 +277,21 @@ impl Chat {
             .map(|_| ())
     }
 
+    /// [`Chat::send_direct`] to many accounts with one flush (a group's
+    /// membership changes and chain shares go to hundreds at once).
+    pub async fn send_direct_many(
+        &self,
+        items: Vec<(AccountId, weft_protocol::group::Direct)>,
+    ) -> Result<(), ChatError> {
+        let me = self.me();
+        let items: Vec<_> = items
+            .into_iter()
+            .filter(|(to, _)| *to != me)
+            .map(|(to, d)| (to, weft_protocol::chat::ChatKind::Group(d)))
+            .collect();
+        self.enqueue_many(items).await
+    }
+
     /// A friend named by `who`, with the name we show for them.
     pub fn friend(&self, who: &str) -> Result<(AccountId, String), ChatError> {
         let a = self.resolve(who)?;

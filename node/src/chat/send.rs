@@ -80,6 +80,47 @@ impl Chat {
         Ok(())
     }
 
+    /// Seals each message to its recipient and queues them all with one
+    /// flush (no log entries: for group business), then wakes delivery.
+    pub(super) async fn enqueue_many(
+        &self,
+        items: Vec<(AccountId, ChatKind)>,
+    ) -> Result<(), ChatError> {
+        let me = self.me();
+        let mut kick = Vec::new();
+        {
+            let _guard = self.inner.send_lock.lock().await;
+            for (to, kind) in items {
+                let (seq, sent_at_ms) = self.store().next_seq(&to, now_ms())?;
+                let body = ChatBody {
+                    from: me,
+                    to,
+                    seq,
+                    sent_at_ms,
+                    kind,
+                };
+                body.validate()?;
+                let id = body.id();
+                let sealed = seal::seal(self.key(), &to, &body.encode()?)?;
+                self.store().enqueue(&Outgoing {
+                    to,
+                    seq,
+                    sent_at_ms,
+                    sealed,
+                    id,
+                    log: None,
+                })?;
+                kick.push(to);
+            }
+        }
+        // Persist before acknowledging, once for the whole batch.
+        self.store().flush_async().await?;
+        for to in kick {
+            self.kick(to);
+        }
+        Ok(())
+    }
+
     /// Seals `kind` to `to`, persists it (log + outbox) durably, wakes delivery.
     pub(super) async fn enqueue(&self, to: AccountId, kind: ChatKind) -> Result<MsgId, ChatError> {
         let me = self.me();

@@ -75,33 +75,7 @@ impl Groups {
                 group,
                 epoch_change: _,
                 share,
-            } => {
-                let Ok(Some(l)) = self.loaded(&group) else {
-                    return Ok(());
-                };
-                if !l.state.members.contains_key(&from) {
-                    tracing::info!(%group, %from, "sender key from a non-member; refused");
-                    return Ok(());
-                }
-                if self.store().group_chain(&group, &share.key_id)?.is_some() {
-                    return Ok(()); // a retry: never rewind a chain
-                }
-                let chain = ReceivingChain::new(from, l.state.epoch, &share);
-                // Under the wire lock: a wire that is being held right now
-                // must not slip in after we took the held ones.
-                let _guard = self.wire_guard();
-                self.store()
-                    .put_group_chain(&group, &share.key_id, &chain)?;
-                for w in self.store().take_held_wires(&group, &share.key_id)? {
-                    self.on_wire_locked(&group, &w)?;
-                }
-                self.emit(GroupEvent::GroupChanged {
-                    group: group.to_string(),
-                    by: from.to_string(),
-                    what: "sender_key".into(),
-                });
-                Ok(())
-            }
+            } => self.take_share(group, from, &share),
             Direct::JoinRequest { group, link, name } => {
                 self.on_join_request(from, group, link, name)
             }
@@ -127,6 +101,61 @@ impl Groups {
                 Ok(())
             }
         }
+    }
+
+    /// A member's chain (1:1 or from a key bundle): stored unless we have
+    /// it (a chain is never rewound), then the wires held for it are read.
+    fn take_share(
+        &self,
+        group: GroupId,
+        from: AccountId,
+        share: &weft_protocol::group::sender_key::SenderKeyShare,
+    ) -> Result<(), StoreError> {
+        let Ok(Some(l)) = self.loaded(&group) else {
+            return Ok(());
+        };
+        if !l.state.members.contains_key(&from) {
+            tracing::info!(%group, %from, "sender key from a non-member; refused");
+            return Ok(());
+        }
+        // Under the wire lock: a wire that is being held right now must not
+        // slip in after we took the held ones.
+        let _guard = self.wire_guard();
+        if self.store().group_chain(&group, &share.key_id)?.is_some() {
+            return Ok(()); // a retry or the other path: never rewind a chain
+        }
+        let chain = ReceivingChain::new(from, l.state.epoch, share);
+        self.store()
+            .put_group_chain(&group, &share.key_id, &chain)?;
+        for w in self.store().take_held_wires(&group, &share.key_id)? {
+            self.on_wire_locked(&group, &w)?;
+        }
+        self.emit(GroupEvent::GroupChanged {
+            group: group.to_string(),
+            by: from.to_string(),
+            what: "sender_key".into(),
+        });
+        Ok(())
+    }
+
+    /// A key bundle from the group topic: our box, if there is one, holds
+    /// the sender's chain. `false` if it is forged or malformed.
+    pub(super) fn on_keys(
+        &self,
+        g: &GroupId,
+        keys: &weft_protocol::group::GroupKeys,
+    ) -> Result<bool, StoreError> {
+        if keys.check().is_err() {
+            return Ok(false);
+        }
+        let Some((group, share)) = keys.open(&self.inner.ctx.identity.account) else {
+            return Ok(true); // not for us (we have it, or joined after)
+        };
+        if group != *g {
+            return Ok(false);
+        }
+        self.take_share(group, keys.sender, &share)?;
+        Ok(true)
     }
 
     /// Changes from another member (or the whole log, when we are added).

@@ -292,6 +292,7 @@ impl Groups {
                 .collect(),
         );
         let news = chunks(changes);
+        let mut items = Vec::new();
         for a in after.state.members.keys().filter(|a| **a != me) {
             let parts = if before.members.contains_key(a) {
                 &news
@@ -299,17 +300,12 @@ impl Groups {
                 &whole
             };
             for part in parts {
-                self.inner
-                    .chat
-                    .send_direct(
-                        *a,
-                        Direct::Changes {
-                            group: *g,
-                            changes: part.clone(),
-                            secret: Some(secret),
-                        },
-                    )
-                    .await?;
+                let d = Direct::Changes {
+                    group: *g,
+                    changes: part.clone(),
+                    secret: Some(secret),
+                };
+                items.push((*a, d));
             }
         }
         for a in before
@@ -318,19 +314,15 @@ impl Groups {
             .filter(|a| **a != me && !after.state.members.contains_key(a))
         {
             for part in &news {
-                self.inner
-                    .chat
-                    .send_direct(
-                        *a,
-                        Direct::Changes {
-                            group: *g,
-                            changes: part.clone(),
-                            secret: None,
-                        },
-                    )
-                    .await?;
+                let d = Direct::Changes {
+                    group: *g,
+                    changes: part.clone(),
+                    secret: None,
+                };
+                items.push((*a, d));
             }
         }
+        self.inner.chat.send_direct_many(items).await?;
         Ok(())
     }
 }

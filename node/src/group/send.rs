@@ -7,7 +7,8 @@
 use weft_protocol::{
     chat::{MsgId, RECALL_WINDOW_MS},
     group::{
-        sender_key::SendingChain, topic_tag, Direct, GroupId, GroupKind, GroupPlain, MAX_TEXT,
+        sender_key::SendingChain, topic_tag, Direct, GroupId, GroupKeys, GroupKind, GroupPlain,
+        MAX_TEXT,
     },
     AccountId,
 };
@@ -184,18 +185,31 @@ impl Groups {
             .loaded(&g)?
             .map(|l| l.state.epoch_change)
             .ok_or(GroupsError::NotMember)?;
-        for a in share_to {
-            self.inner
-                .chat
-                .send_direct(
-                    a,
-                    Direct::SenderKey {
+        if !share_to.is_empty() {
+            // Fast path: one bundle on the topic, a box per member.
+            let keys = GroupKeys::new(&self.inner.ctx.identity.account, g, &share, &share_to)?;
+            if let Err(e) = self
+                .inner
+                .ctx
+                .net
+                .publish(Topic::Group(tag), keys.encode()?)
+                .await
+            {
+                tracing::debug!(group = %g, error = %e, "key bundle not published now");
+            }
+            // Durable path, for members offline now: 1:1 through the outbox.
+            let items = share_to
+                .iter()
+                .map(|a| {
+                    let d = Direct::SenderKey {
                         group: g,
                         epoch_change,
                         share: share.clone(),
-                    },
-                )
-                .await?;
+                    };
+                    (*a, d)
+                })
+                .collect();
+            self.inner.chat.send_direct_many(items).await?;
         }
         self.store().flush_async().await?;
         if let Err(e) = self.inner.ctx.net.publish(Topic::Group(tag), bytes).await {

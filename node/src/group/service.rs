@@ -185,6 +185,20 @@ impl Groups {
             .lock()
             .ok()
             .and_then(|j| j.get(&tag).copied());
+        if let (Some(g), Ok(keys)) = (group, weft_protocol::group::GroupKeys::decode(&msg.data)) {
+            let ok = match self.on_keys(&g, &keys) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot store a sender key");
+                    true
+                }
+            };
+            let _ = self.inner.ctx.store.flush_async().await;
+            if let Some(p) = msg.pending {
+                self.inner.ctx.net.validate(p, ok).await;
+            }
+            return;
+        }
         let outcome = match group {
             Some(g) => match self.on_wire(&g, &msg.data) {
                 Ok(o) => o,

@@ -25,7 +25,7 @@ const REPLY_BYTES: usize = 800 * 1024;
 /// Bytes of changes one answer carries at most.
 const CHANGE_BYTES: usize = 120 * 1024;
 /// Answers per device per minute.
-const SERVED_PER_MINUTE: u64 = 60;
+const SERVED_PER_MINUTE: u64 = 240;
 /// Bytes per device per minute.
 const BYTES_PER_MINUTE: u64 = 16 * 1024 * 1024;
 /// Pages one catch-up reads at most.

@@ -15,8 +15,14 @@ use super::NetError;
 
 /// Largest gossip message accepted or sent.
 pub const MAX_GOSSIP_BYTES: usize = 256 * 1024;
-/// Cap on established connections in total.
-pub const MAX_CONNECTIONS: u32 = 256;
+/// Cap on established connections in total. A group owner or a person
+/// with hundreds of friends talks to hundreds of devices (simnet
+/// `group-500`: a 256 cap stalled an owner's friendships at 236).
+pub const MAX_CONNECTIONS: u32 = 1024;
+/// Most topics a peer may be subscribed to before we ignore its
+/// subscriptions (libp2p's default, 100, is less than a node with a few
+/// hundred friends joins: one Moments topic per friend).
+pub const MAX_PEER_TOPICS: usize = 4096;
 /// How long a connection no protocol needs stays open. Gossip mesh peers,
 /// relays and requests in flight keep theirs; what a DHT query or a
 /// finished delivery opened is closed soon after, so connections don't
@@ -172,9 +178,14 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                 })
                 .build()
                 .map_err(|e| e.to_string())?;
-            let mut gossipsub = gossipsub::Behaviour::new(
+            let mut gossipsub = gossipsub::Behaviour::new_with_subscription_filter(
                 gossipsub::MessageAuthenticity::Signed(key.clone()),
                 gossip_cfg,
+                gossipsub::MaxCountSubscriptionFilter {
+                    filter: gossipsub::AllowAllSubscriptionFilter {},
+                    max_subscribed_topics: MAX_PEER_TOPICS,
+                    max_subscriptions_per_request: MAX_PEER_TOPICS,
+                },
             )?;
             // v1.1 peer scoring: a peer whose messages our checks reject
             // loses score and, past the thresholds, our gossip and our ear.

@@ -330,9 +330,12 @@ impl Relay {
                 moments::relay::check_item(a, data, now)?;
             }
             Topic::Group(_) => {
-                // Structure and size only: the signature needs the
-                // sender's chain, which only members hold (the reader judges).
-                weft_protocol::group::GroupWire::decode(data)?;
+                // A wire: structure and size only (its signature needs the
+                // sender's chain, which only members hold: the reader
+                // judges). A key bundle: signed by its sender's account.
+                if weft_protocol::group::GroupWire::decode(data).is_err() {
+                    weft_protocol::group::GroupKeys::decode(data)?.check()?;
+                }
             }
         }
         Ok(())

@@ -181,6 +181,85 @@ impl GroupWire {
     }
 }
 
+/// A sender's chain, published on the group topic for the members it
+/// names: the share is encrypted once under a fresh key, and that key is
+/// wrapped for each member as Moments wraps post keys (X25519 from an
+/// ephemeral key to the member's account key; boxes padded to a size
+/// bucket, in no telling order). Signed by the sender's account. It is the
+/// fast path; the same share also goes 1:1 through the durable outbox for
+/// members that are offline.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupKeys {
+    /// The sender (a member).
+    pub sender: AccountId,
+    /// Ephemeral X25519 public key of the wraps.
+    pub eph: [u8; 32],
+    /// One box per member (48 bytes each), padded.
+    pub wraps: Vec<Vec<u8>>,
+    /// ChaCha20-Poly1305 (nonce 0) of the postcard `(GroupId, SenderKeyShare)`.
+    pub sealed: Vec<u8>,
+    /// The sender's account signature over everything above.
+    pub sig: SignatureBytes,
+}
+
+const KEYS_CONTEXT: &str = "weft/group/keys/v1";
+
+impl GroupKeys {
+    fn signed_bytes(&self) -> Vec<u8> {
+        postcard::to_stdvec(&(&self.sender, &self.eph, &self.wraps, &self.sealed))
+            .unwrap_or_default()
+    }
+
+    /// Wraps `share` of group `g` for `members`, signed by `key`.
+    pub fn new(
+        key: &crate::AccountKey,
+        g: GroupId,
+        share: &SenderKeyShare,
+        members: &[AccountId],
+    ) -> Result<Self, GroupError> {
+        let k = crate::moments::new_key().map_err(|_| GroupError::Random)?;
+        let (eph, wraps) = crate::moments::wrap_for(members, &k).map_err(|_| GroupError::Crypto)?;
+        let plain = postcard::to_stdvec(&(g, share)).map_err(|_| GroupError::Malformed("share"))?;
+        let sealed = crate::moments::encrypt(&k, 0, &plain).map_err(|_| GroupError::Crypto)?;
+        let mut keys = GroupKeys {
+            sender: key.account_id(),
+            eph,
+            wraps,
+            sealed,
+            sig: SignatureBytes([0; 64]),
+        };
+        keys.sig = key.sign(KEYS_CONTEXT, &keys.signed_bytes());
+        Ok(keys)
+    }
+
+    /// Checks the sender's signature and the bounds.
+    pub fn check(&self) -> Result<(), GroupError> {
+        if self.wraps.len() > 2 * MAX_MEMBERS || self.wraps.iter().any(|w| w.len() != 48) {
+            return Err(GroupError::Malformed("wraps"));
+        }
+        self.sender
+            .verify(KEYS_CONTEXT, &self.signed_bytes(), &self.sig)
+            .map_err(|_| GroupError::BadSignature)
+    }
+
+    /// The share for `me` (`None` if no box is ours).
+    pub fn open(&self, me: &crate::AccountKey) -> Option<(GroupId, SenderKeyShare)> {
+        let k = crate::moments::unwrap(me, &self.eph, &self.wraps).ok()?;
+        let plain = crate::moments::decrypt(&k, 0, &self.sealed).ok()?;
+        postcard::from_bytes(&plain).ok()
+    }
+
+    /// Canonical bytes (the gossip payload).
+    pub fn encode(&self) -> Result<Vec<u8>, GroupError> {
+        Ok(encode(Kind::GroupKeys, self)?)
+    }
+
+    /// Decodes a gossip payload.
+    pub fn decode(bytes: &[u8]) -> Result<Self, GroupError> {
+        Ok(decode(Kind::GroupKeys, bytes)?)
+    }
+}
+
 /// What a group message says.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum GroupKind {
@@ -428,6 +507,26 @@ mod tests {
         assert_eq!(l.to_string().parse::<GroupLink>().unwrap(), l);
         assert!("weft://group/xx?link=00".parse::<GroupLink>().is_err());
         assert!(format!("{l}&extra=1").parse::<GroupLink>().is_err());
+    }
+
+    #[test]
+    fn key_bundles_open_for_members_only_and_forgeries_fail() {
+        let sender = crate::AccountKey::generate().unwrap();
+        let (bao, eve) = (
+            crate::AccountKey::generate().unwrap(),
+            crate::AccountKey::generate().unwrap(),
+        );
+        let share = sender_key::SendingChain::generate(0).unwrap().share().unwrap();
+        let g = GroupId([1; 32]);
+        let keys = GroupKeys::new(&sender, g, &share, &[bao.account_id()]).unwrap();
+        keys.check().unwrap();
+        assert_eq!(keys.open(&bao), Some((g, share)));
+        assert_eq!(keys.open(&eve), None);
+        let back = GroupKeys::decode(&keys.encode().unwrap()).unwrap();
+        assert_eq!(back, keys);
+        let mut forged = keys.clone();
+        forged.sender = eve.account_id();
+        assert_eq!(forged.check(), Err(GroupError::BadSignature));
     }
 
     #[test]
