@@ -38,8 +38,14 @@ fn main() -> anyhow::Result<()> {
     let mut scenario = weft_simnet::Scenario::load(std::path::Path::new(file))?;
     if let Some(n) = nodes {
         // Same seed and figures, another size: for finding how many nodes fit.
+        // A group keeps its share of the nodes (500 of 1,000 stays half).
+        if let Some(g) = scenario.group.as_mut() {
+            let scaled = (g.members * n).div_ceil(scenario.nodes.max(1));
+            g.members = scaled.clamp(2, n);
+        }
         scenario.nodes = n;
         scenario.name = format!("{}-{n}", scenario.name);
+        scenario.check()?;
     }
     std::fs::create_dir_all(&out).with_context(|| format!("cannot create {}", out.display()))?;
     let rt = tokio::runtime::Builder::new_multi_thread()

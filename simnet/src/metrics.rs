@@ -38,6 +38,8 @@ pub enum SkipReason {
     AccountUnknown,
     /// The run ended before the item's time (it was never played).
     NotPlayed,
+    /// The group was never created, so there is nothing to send to.
+    GroupUnknown,
 }
 
 impl SkipReason {
@@ -48,6 +50,7 @@ impl SkipReason {
             SkipReason::SenderNotRestarted => "sender_not_restarted",
             SkipReason::AccountUnknown => "account_unknown",
             SkipReason::NotPlayed => "not_played",
+            SkipReason::GroupUnknown => "group_unknown",
         }
     }
 }
@@ -228,6 +231,14 @@ impl Tracker {
             .unwrap_or(0)
     }
 
+    /// The item a text (or post id) identifies, if it is one of this run's.
+    pub fn item_of(&self, key: &str) -> Option<usize> {
+        self.state
+            .lock()
+            .ok()
+            .and_then(|s| s.keys.get(key).copied())
+    }
+
     /// Arrival time at `node` of item `id`, if seen.
     pub fn arrival(&self, id: usize, node: usize) -> Option<Instant> {
         self.state
@@ -354,12 +365,243 @@ pub struct Report {
     pub wall_s: f64,
     /// Events dropped by overflowing node event streams (would show as loss).
     pub lagged_events: u64,
+    /// The group chat, if the scenario has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub group: Option<GroupReport>,
     /// For plots: per kind, sorted latencies (ms).
     #[serde(skip)]
     pub latencies: BTreeMap<String, Vec<f64>>,
     /// For plots: per kind, (ms after workload start, cumulative delivered share).
     #[serde(skip)]
     pub delivery_over_time: BTreeMap<String, Vec<(f64, f64)>>,
+}
+
+/// What the runner saw while it drove the group (filled in by `run`).
+#[derive(Clone, Debug, Default)]
+pub struct GroupRun {
+    /// The group's id, once created.
+    pub id: Option<weft_protocol::group::GroupId>,
+    /// Setup figures.
+    pub setup: GroupSetupReport,
+    /// Unix ms when the creator started removing the member.
+    pub removal_start_ms: Option<u64>,
+    /// Unix ms when the removal was stored and queued to every member.
+    pub removal_done_ms: Option<u64>,
+    /// Whether `remove` failed (and why).
+    pub removal_error: Option<String>,
+    /// Items whose sender still listed the removed member when it sent
+    /// (after the removal was made).
+    pub unaware_sends: Vec<usize>,
+    /// Items whose `send` returned an error.
+    pub send_failures: Vec<usize>,
+    /// Bytes and writes per node when the group traffic started.
+    pub wire_start: Vec<(u64, u64)>,
+    /// The same, after the settle window.
+    pub wire_end: Vec<(u64, u64)>,
+    /// Bytes all nodes sent per second while idle, just before the traffic.
+    pub idle_bytes_per_s: f64,
+    /// Members' bytes per second while idle.
+    pub idle_member_bytes_per_s: f64,
+    /// Items whose send started after `remove` returned.
+    pub sent_after_removal: usize,
+    /// Items whose send started after the creator began the removal.
+    pub sent_after_removal_started: usize,
+    /// Unix ms when every online member's log no longer listed the removed member.
+    pub removal_known_ms: Option<u64>,
+    /// What each member that was offline holds at the end.
+    pub returned_state: Vec<ReturnedState>,
+    /// Length of the traffic phase (traffic start to the end of settle), s.
+    pub phase_s: f64,
+    /// The removed member's store at the end: (text, sender's sent_at_ms).
+    pub removed_store: Vec<(String, u64)>,
+    /// Removed member's view: does its log still list it as a member?
+    pub removed_still_member: Option<bool>,
+}
+
+/// What a member that was offline during the traffic holds at the end.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct ReturnedState {
+    /// Its node.
+    pub node: usize,
+    /// Whether it runs (came back).
+    pub up: bool,
+    /// Group messages in its store.
+    pub messages: usize,
+    /// Other members' sending chains it holds.
+    pub chains: usize,
+    /// Wires it holds unread, waiting for their chain.
+    pub held_wires: usize,
+    /// Members its log lists.
+    pub members_in_view: usize,
+}
+
+/// Setup of the group.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GroupSetupReport {
+    /// Members the creator could add (friends on its side when it created the group).
+    pub members_added: usize,
+    /// Planned members left out because the friendship was not made in time.
+    pub left_out_not_friends: usize,
+    /// The creator's open connections when it created the group.
+    pub creator_connections: usize,
+    /// `create` (signing, storing, queueing the log to every member).
+    pub create_ms: u128,
+    /// Members (creator included) that held the whole membership when setup ended.
+    pub members_with_full_view: usize,
+    /// Members that had a subscribed neighbour on the group's topic when setup ended.
+    pub members_with_topic_peer: usize,
+    /// From `create` until the above (or the setup timeout).
+    pub spread_ms: u128,
+}
+
+/// Delivery and latency of group messages to one set of members.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GroupSlice {
+    /// Members in the set.
+    pub members: usize,
+    /// (message, member) pairs expected.
+    pub expected: usize,
+    /// Pairs that arrived.
+    pub delivered: usize,
+    /// delivered / expected.
+    pub delivery_ratio: f64,
+    /// Send → arrival, ms.
+    pub latency_ms_p50: f64,
+    /// 90th percentile.
+    pub latency_ms_p90: f64,
+    /// 99th percentile.
+    pub latency_ms_p99: f64,
+    /// Slowest.
+    pub latency_ms_max: f64,
+}
+
+/// A (message, member) pair that did not arrive.
+#[derive(Clone, Debug, Serialize)]
+pub struct MissingPair {
+    /// Item id.
+    pub item: usize,
+    /// Sender node.
+    pub from: usize,
+    /// Member node.
+    pub to: usize,
+    /// Whether the member was one of the offline ones.
+    pub offline_member: bool,
+}
+
+/// What the removed member got.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RemovedReport {
+    /// Its node.
+    pub node: usize,
+    /// Planned removal time, ms after the workload start.
+    pub planned_at_ms: u64,
+    /// How long `remove` took (store, sign, queue the change to everyone).
+    pub remove_call_ms: Option<u64>,
+    /// If `remove` failed: why.
+    pub error: Option<String>,
+    /// Messages planned before the removal (it should get them).
+    pub expected_before: usize,
+    /// Of those, in its store at the end.
+    pub received_before: usize,
+    /// Messages whose send started after the creator began the removal
+    /// (the change is signed and stored before it is sent to anyone).
+    pub sent_after_removal_started: usize,
+    /// Of those (by the sender's clock), in its store at the end.
+    pub received_after_removal_started: usize,
+    /// Messages whose send started after `remove` returned (the change
+    /// queued 1:1 to every member).
+    pub sent_after_remove_returned: usize,
+    /// Of those, in its store at the end.
+    pub received_after_remove_returned: usize,
+    /// From the start of the removal until every online member's log
+    /// dropped the removed member (None: not within the watch).
+    pub all_online_members_knew_after_ms: Option<u64>,
+    /// Messages sent after every online member knew, in its store: must be 0.
+    pub received_after_all_knew: usize,
+    /// Sends after the removal started by a sender whose log still listed
+    /// it (such a sender still uses the old epoch's chain and topic).
+    pub sends_by_unaware_senders: usize,
+    /// Its own log at the end still lists it as a member.
+    pub still_member_in_own_view: Option<bool>,
+}
+
+/// Wire cost of the group traffic.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GroupWire {
+    /// Traffic phase: from the first message to the end of settle, s.
+    pub phase_s: f64,
+    /// Bytes every node sent in that phase.
+    pub bytes_all_nodes: u64,
+    /// Bytes the members sent in that phase.
+    pub bytes_members: u64,
+    /// bytes_members / (members × messages).
+    pub bytes_per_member_per_message: f64,
+    /// bytes_all_nodes / (members × messages).
+    pub bytes_all_nodes_per_member_per_message: f64,
+    /// Idle rate of all nodes measured just before (DHT upkeep, pings), bytes/s.
+    pub idle_bytes_per_s_all_nodes: f64,
+    /// Idle rate of the members, bytes/s.
+    pub idle_bytes_per_s_members: f64,
+    /// Members' bytes minus their idle rate over the phase, per member per message.
+    pub bytes_per_member_per_message_above_idle: f64,
+}
+
+/// The group chat of a run.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct GroupReport {
+    /// Group id (hex).
+    pub group_id: String,
+    /// Creator node.
+    pub creator: usize,
+    /// Planned members (creator included).
+    pub members: usize,
+    /// Sending members.
+    pub senders: usize,
+    /// Messages planned.
+    pub messages: usize,
+    /// Messages whose `send` failed.
+    pub send_failures: usize,
+    /// Members offline during the traffic.
+    pub offline: usize,
+    /// Setup.
+    pub setup: GroupSetupReport,
+    /// Every expected (message, member) pair: members online throughout,
+    /// the ones that came back, and the removed one before its removal.
+    pub all: GroupSlice,
+    /// Members online throughout (the removed one not included).
+    pub online: GroupSlice,
+    /// Members that were offline during the traffic and came back.
+    pub returned: GroupSlice,
+    /// Pairs that did not arrive.
+    pub missing: usize,
+    /// Distinct members missing something.
+    pub members_missing_something: usize,
+    /// Up to 30 of the missing pairs.
+    pub missing_sample: Vec<MissingPair>,
+    /// Bytes.
+    pub wire: GroupWire,
+    /// The removed member.
+    pub removed: Option<RemovedReport>,
+    /// What each member that was offline holds at the end.
+    pub returned_state: Vec<ReturnedState>,
+}
+
+fn group_slice(members: usize, expected: usize, mut lat: Vec<f64>) -> GroupSlice {
+    lat.sort_by(|a, b| a.total_cmp(b));
+    GroupSlice {
+        members,
+        expected,
+        delivered: lat.len(),
+        delivery_ratio: if expected == 0 {
+            1.0
+        } else {
+            lat.len() as f64 / expected as f64
+        },
+        latency_ms_p50: percentile(&lat, 0.5),
+        latency_ms_p90: percentile(&lat, 0.9),
+        latency_ms_p99: percentile(&lat, 0.99),
+        latency_ms_max: lat.last().copied().unwrap_or(f64::NAN),
+    }
 }
 
 /// `p` in [0, 1] of sorted values.
@@ -546,6 +788,212 @@ impl Report {
                 .collect();
             self.delivery_over_time.insert(k.name().into(), curve);
         }
+    }
+
+    /// Fills the group section from the plan, the tracker and what the runner saw.
+    pub fn fill_group(&mut self, plan: &Plan, tracker: &Tracker, g: &GroupRun) {
+        let Some(gp) = &plan.group else {
+            return;
+        };
+        let Ok(s) = tracker.state.lock() else {
+            return;
+        };
+        let removed = gp.removed.map(|(x, _)| x);
+        let offline: HashSet<usize> = gp.offline.iter().copied().collect();
+        let (mut all, mut online, mut returned) = (Vec::new(), Vec::new(), Vec::new());
+        let (mut e_all, mut e_online, mut e_returned) = (0, 0, 0);
+        let mut missing = Vec::new();
+        let mut messages = 0;
+        for it in plan.items.iter().filter(|i| i.kind == TrafficKind::Group) {
+            messages += 1;
+            for &to in &it.to {
+                let lat = match (s.sent[it.id], s.arrivals[it.id].get(&to)) {
+                    (Some(sent), Some(a)) => {
+                        Some(a.saturating_duration_since(sent).as_secs_f64() * 1000.0)
+                    }
+                    _ => None,
+                };
+                e_all += 1;
+                if let Some(l) = lat {
+                    all.push(l);
+                } else {
+                    missing.push(MissingPair {
+                        item: it.id,
+                        from: it.from,
+                        to,
+                        offline_member: offline.contains(&to),
+                    });
+                }
+                if offline.contains(&to) {
+                    e_returned += 1;
+                    returned.extend(lat);
+                } else if Some(to) != removed {
+                    e_online += 1;
+                    online.extend(lat);
+                }
+            }
+        }
+        let n_online = gp.members.len() - gp.offline.len() - usize::from(removed.is_some());
+        let members_missing: HashSet<usize> = missing.iter().map(|m| m.to).collect();
+        // Wire: the phase's bytes, all nodes and members only.
+        let delta = |i: usize| {
+            let end = g.wire_end.get(i).map(|t| t.0).unwrap_or(0);
+            let start = g.wire_start.get(i).map(|t| t.0).unwrap_or(0);
+            end.saturating_sub(start)
+        };
+        let bytes_all: u64 = (0..g.wire_end.len()).map(delta).sum();
+        let bytes_members: u64 = gp.members.iter().map(|&m| delta(m)).sum();
+        let pairs = (gp.members.len() * messages).max(1) as f64;
+        let above_idle =
+            (bytes_members as f64 - g.idle_member_bytes_per_s * g.phase_s).max(0.0) / pairs;
+        let removed_report = gp.removed.map(|(node, at_ms)| {
+            let before: HashSet<usize> = plan
+                .items
+                .iter()
+                .filter(|i| i.kind == TrafficKind::Group && i.to.contains(&node))
+                .map(|i| i.id)
+                .collect();
+            let mut r = RemovedReport {
+                node,
+                planned_at_ms: at_ms,
+                remove_call_ms: g
+                    .removal_start_ms
+                    .zip(g.removal_done_ms)
+                    .map(|(a, b)| b.saturating_sub(a)),
+                error: g.removal_error.clone(),
+                expected_before: before.len(),
+                sends_by_unaware_senders: g.unaware_sends.len(),
+                still_member_in_own_view: g.removed_still_member,
+                ..RemovedReport::default()
+            };
+            for (text, sent_at) in &g.removed_store {
+                let Some(&id) = s.keys.get(text) else {
+                    continue;
+                };
+                if before.contains(&id) {
+                    r.received_before += 1;
+                }
+                if g.removal_start_ms.is_some_and(|t| *sent_at >= t) {
+                    r.received_after_removal_started += 1;
+                }
+                if g.removal_done_ms.is_some_and(|t| *sent_at > t) {
+                    r.received_after_remove_returned += 1;
+                }
+                if g.removal_known_ms.is_some_and(|t| *sent_at > t) {
+                    r.received_after_all_knew += 1;
+                }
+            }
+            r
+        });
+        drop(s);
+        // Sent after the removal: by the runner's record of each send.
+        let removed_report = removed_report.map(|mut r| {
+            r.sent_after_remove_returned = g.sent_after_removal;
+            r.sent_after_removal_started = g.sent_after_removal_started;
+            r.all_online_members_knew_after_ms = g
+                .removal_start_ms
+                .zip(g.removal_known_ms)
+                .map(|(a, b)| b.saturating_sub(a));
+            r
+        });
+        self.group = Some(GroupReport {
+            group_id: g.id.map(|i| i.to_string()).unwrap_or_default(),
+            creator: gp.creator,
+            members: gp.members.len(),
+            senders: gp.senders.len(),
+            messages,
+            send_failures: g.send_failures.len(),
+            offline: gp.offline.len(),
+            setup: g.setup.clone(),
+            all: group_slice(gp.members.len(), e_all, all),
+            online: group_slice(n_online, e_online, online),
+            returned: group_slice(gp.offline.len(), e_returned, returned),
+            missing: missing.len(),
+            members_missing_something: members_missing.len(),
+            missing_sample: missing.into_iter().take(30).collect(),
+            wire: GroupWire {
+                phase_s: g.phase_s,
+                bytes_all_nodes: bytes_all,
+                bytes_members,
+                bytes_per_member_per_message: bytes_members as f64 / pairs,
+                bytes_all_nodes_per_member_per_message: bytes_all as f64 / pairs,
+                idle_bytes_per_s_all_nodes: g.idle_bytes_per_s,
+                idle_bytes_per_s_members: g.idle_member_bytes_per_s,
+                bytes_per_member_per_message_above_idle: above_idle,
+            },
+            removed: removed_report,
+            returned_state: g.returned_state.clone(),
+        });
+    }
+
+    /// A few lines for people: the group's delivery, latency, bytes and the removed member.
+    pub fn group_summary(&self) -> Option<String> {
+        let g = self.group.as_ref()?;
+        let slice = |name: &str, s: &GroupSlice| {
+            format!(
+                "  {name}: {}/{} = {:.4} delivered; latency p50 {:.2} s, p90 {:.2} s, p99 {:.2} s, max {:.2} s\n",
+                s.delivered,
+                s.expected,
+                s.delivery_ratio,
+                s.latency_ms_p50 / 1000.0,
+                s.latency_ms_p90 / 1000.0,
+                s.latency_ms_p99 / 1000.0,
+                s.latency_ms_max / 1000.0
+            )
+        };
+        let mut out = format!(
+            "group {}: {} members ({} added), {} senders, {} messages ({} send failures), {} offline during the traffic\n",
+            &g.group_id.get(..16).unwrap_or(""),
+            g.members,
+            g.setup.members_added,
+            g.senders,
+            g.messages,
+            g.send_failures,
+            g.offline
+        );
+        out += &format!(
+            "  setup: {} planned members left out (not friends of the creator in time; it had {} connections); create {:.1} s; {} members with the whole membership, {} with a topic neighbour, after {:.1} s\n",
+            g.setup.left_out_not_friends,
+            g.setup.creator_connections,
+            g.setup.create_ms as f64 / 1000.0,
+            g.setup.members_with_full_view,
+            g.setup.members_with_topic_peer,
+            g.setup.spread_ms as f64 / 1000.0
+        );
+        out += &slice("all expected pairs", &g.all);
+        out += &slice("online throughout", &g.online);
+        out += &slice("offline, came back", &g.returned);
+        out += &format!(
+            "  missing pairs: {} ({} members)\n",
+            g.missing, g.members_missing_something
+        );
+        out += &format!(
+            "  wire: {:.0} bytes per member per message (members' bytes over {:.0} s; {:.0} above their idle rate; all nodes {:.0})\n",
+            g.wire.bytes_per_member_per_message,
+            g.wire.phase_s,
+            g.wire.bytes_per_member_per_message_above_idle,
+            g.wire.bytes_all_nodes_per_member_per_message
+        );
+        if let Some(r) = &g.removed {
+            let ms = |v: Option<u64>| {
+                v.map(|v| format!("{:.1} s", v as f64 / 1000.0))
+                    .unwrap_or_else(|| "never".into())
+            };
+            out += &format!(
+                "  removed member n{}: got {}/{} messages from before its removal; after the removal started {} were sent, it holds {} ({} sends by senders that had not learnt of it yet); remove took {}, every online member knew after {}; after that it holds {} (must be 0){}\n",
+                r.node,
+                r.received_before,
+                r.expected_before,
+                r.sent_after_removal_started,
+                r.received_after_removal_started,
+                r.sends_by_unaware_senders,
+                ms(r.remove_call_ms),
+                ms(r.all_online_members_knew_after_ms),
+                r.received_after_all_knew,
+                r.error.as_ref().map(|e| format!("; remove failed: {e}")).unwrap_or_default()
+            );
+        }
+        Some(out)
     }
 
     /// Fills the per-node wire figures.

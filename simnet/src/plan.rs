@@ -22,6 +22,26 @@ pub struct OaPlan {
     pub followers: Vec<usize>,
 }
 
+/// The group chat of a run: who is in it, who sends, who is away, who is
+/// removed and when.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GroupPlan {
+    /// The node that befriends the members, creates the group and removes one.
+    pub creator: usize,
+    /// Every member, the creator included, sorted.
+    pub members: Vec<usize>,
+    /// Members that send (online throughout), sorted.
+    pub senders: Vec<usize>,
+    /// Members offline during the traffic, sorted.
+    pub offline: Vec<usize>,
+    /// When they go (ms after the workload starts).
+    pub offline_at_ms: u64,
+    /// When they come back.
+    pub back_at_ms: u64,
+    /// The member removed (online, never a sender), and when.
+    pub removed: Option<(usize, u64)>,
+}
+
 /// One thing sent.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Item {
@@ -100,6 +120,8 @@ pub struct Plan {
     pub friends: Vec<(usize, usize)>,
     /// Official accounts.
     pub oa: Vec<OaPlan>,
+    /// The group chat, if the scenario has one.
+    pub group: Option<GroupPlan>,
     /// Traffic, by time.
     pub items: Vec<Item>,
     /// Faults, by time.
@@ -118,6 +140,7 @@ const STREAM_FRIENDS: u64 = 0x6672_6e64;
 const STREAM_OA: u64 = 0x6f61_6f61;
 const STREAM_TRAFFIC: u64 = 0x7472_6166;
 const STREAM_FAULTS: u64 = 0x6661_756c;
+const STREAM_GROUP: u64 = 0x6772_7570;
 
 fn rng(seed: u64, stream: u64) -> StdRng {
     StdRng::seed_from_u64(seed ^ stream.wrapping_mul(0x9e37_79b9_7f4a_7c15))
@@ -191,6 +214,47 @@ impl Plan {
                 }
             }
         }
+        // The group: its creator must be friends with every member.
+        let mut r = rng(s.seed, STREAM_GROUP);
+        let group = s.group.as_ref().map(|g| {
+            let mut pool: Vec<usize> = (0..n).collect();
+            shuffle(&mut pool, &mut r);
+            pool.truncate(g.members);
+            let creator = pool[0];
+            // Roles from the shuffled order: senders, then the removed
+            // member, then the offline ones; the rest only receive.
+            let mut rest = pool[1..].to_vec();
+            shuffle(&mut rest, &mut r);
+            let mut senders: Vec<usize> = Vec::new();
+            // The creator sends too when it is drawn (a chance of senders / members).
+            if r.random_range(0..g.members) < g.senders {
+                senders.push(creator);
+            }
+            let take = g.senders - senders.len();
+            senders.extend(rest.drain(..take));
+            let removed = g
+                .remove_at_s
+                .map(|at| (rest.remove(0), (at * 1000.0) as u64));
+            let mut offline: Vec<usize> = rest.drain(..g.offline_count()).collect();
+            for &m in &pool[1..] {
+                let pair = (creator.min(m), creator.max(m));
+                if !friends.contains(&pair) {
+                    friends.push(pair);
+                }
+            }
+            pool.sort_unstable();
+            senders.sort_unstable();
+            offline.sort_unstable();
+            GroupPlan {
+                creator,
+                members: pool,
+                senders,
+                offline,
+                offline_at_ms: (g.offline_from_s * 1000.0) as u64,
+                back_at_ms: (g.back_s * 1000.0) as u64,
+                removed,
+            }
+        });
         let mut adj = vec![Vec::new(); n];
         for &(a, b) in &friends {
             adj[a].push(b);
@@ -268,6 +332,23 @@ impl Plan {
                 }
             }
         }
+        if let Some(g) = &group {
+            if !g.offline.is_empty() {
+                faults.push(Fault {
+                    at_ms: g.offline_at_ms,
+                    action: FaultAction::Down {
+                        nodes: g.offline.clone(),
+                        crash: false,
+                    },
+                });
+                faults.push(Fault {
+                    at_ms: g.back_at_ms,
+                    action: FaultAction::Up {
+                        nodes: g.offline.clone(),
+                    },
+                });
+            }
+        }
         faults.sort_by_key(|f| f.at_ms);
         let down_at = |node: usize, t: u64| -> bool {
             let mut down = false;
@@ -338,6 +419,31 @@ impl Plan {
                 }
             }
         }
+        if let (Some(g), Some(gs)) = (&group, &s.group) {
+            // Evenly spread at random over the window, senders in turn.
+            let mut times: Vec<u64> = (0..gs.messages)
+                .map(|_| (1000.0 * (gs.from_s + r.random::<f64>() * (gs.to_s - gs.from_s))) as u64)
+                .collect();
+            times.sort_unstable();
+            for (k, at_ms) in times.into_iter().enumerate() {
+                let from = g.senders[k % g.senders.len()];
+                // Everyone else; the removed member only before its removal.
+                let to = g
+                    .members
+                    .iter()
+                    .copied()
+                    .filter(|&m| m != from && g.removed.is_none_or(|(x, at)| m != x || at_ms < at))
+                    .collect();
+                items.push(Item {
+                    id: 0,
+                    at_ms,
+                    kind: TrafficKind::Group,
+                    from,
+                    to,
+                    oa: None,
+                });
+            }
+        }
         items.sort_by_key(|i| i.at_ms);
         for (id, it) in items.iter_mut().enumerate() {
             it.id = id;
@@ -349,6 +455,7 @@ impl Plan {
             bootstrap,
             friends,
             oa,
+            group,
             items,
             faults,
             topology: s.topology.clone(),
@@ -520,5 +627,97 @@ mod tests {
                 assert!(!nodes.contains(&it.from), "sender {} is down", it.from);
             }
         }
+    }
+
+    fn group_scenario(seed: u64) -> Scenario {
+        Scenario::from_toml(&format!(
+            r#"
+            name = "g"
+            seed = {seed}
+            nodes = 100
+            [friends]
+            edges_per_node = 0
+            [group]
+            members = 50
+            senders = 5
+            messages = 20
+            to_s = 10.0
+            offline_fraction = 0.1
+            back_s = 12.0
+            remove_at_s = 5.0
+            "#
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn group_plan_is_reproducible_and_its_roles_are_members() {
+        let a = Plan::generate(&group_scenario(9));
+        let b = Plan::generate(&group_scenario(9));
+        assert_eq!(a, b);
+        assert_eq!(a.hash(), b.hash());
+        let g = a.group.as_ref().unwrap();
+        assert_eq!(g.members.len(), 50);
+        assert_eq!(g.senders.len(), 5);
+        assert_eq!(g.offline.len(), 5);
+        let is_member = |m: &usize| g.members.binary_search(m).is_ok();
+        assert!(is_member(&g.creator));
+        assert!(g.senders.iter().all(is_member));
+        assert!(g.offline.iter().all(is_member));
+        let (removed, at) = g.removed.unwrap();
+        assert!(is_member(&removed));
+        assert_eq!(at, 5000);
+        // The removed member is online and never sends; offline members never send.
+        assert!(!g.offline.contains(&removed) && !g.senders.contains(&removed));
+        assert!(!g.offline.contains(&g.creator));
+        assert!(g.offline.iter().all(|o| !g.senders.contains(o)));
+        // The creator is friends with every other member.
+        for &m in g.members.iter().filter(|&&m| m != g.creator) {
+            assert!(a.friends.contains(&(g.creator.min(m), g.creator.max(m))));
+        }
+        assert_eq!(a.friends.len(), 49);
+        // Messages go to every other member; to the removed one only before its removal.
+        let msgs: Vec<&Item> = a
+            .items
+            .iter()
+            .filter(|i| i.kind == TrafficKind::Group)
+            .collect();
+        assert_eq!(msgs.len(), 20);
+        for it in &msgs {
+            assert!(g.senders.contains(&it.from));
+            let want = if it.at_ms < at { 49 } else { 48 };
+            assert_eq!(it.to.len(), want, "{it:?}");
+            assert_eq!(it.to.contains(&removed), it.at_ms < at);
+        }
+        assert!(msgs.iter().any(|i| i.at_ms < at) && msgs.iter().any(|i| i.at_ms >= at));
+        // Offline members go down before the first message and come back after the last.
+        assert_eq!(
+            a.faults.first().map(|f| &f.action),
+            Some(&FaultAction::Down {
+                nodes: g.offline.clone(),
+                crash: false
+            })
+        );
+        assert_eq!(a.faults.last().map(|f| f.at_ms), Some(12_000));
+        // Another seed, other roles and another hash.
+        let c = Plan::generate(&group_scenario(10));
+        assert_ne!(a.group, c.group);
+        assert_ne!(a.hash(), c.hash());
+    }
+
+    #[test]
+    fn group_roles_must_fit() {
+        let bad = |extra: &str| {
+            Scenario::from_toml(&format!(
+                "name = \"x\"\nseed = 1\nnodes = 10\n[friends]\nedges_per_node = 0\n\
+                 [group]\nmembers = 8\nsenders = 2\nmessages = 4\nto_s = 4.0\n{extra}"
+            ))
+            .is_err()
+        };
+        assert!(!bad(""));
+        assert!(bad("members_count = 3"));
+        assert!(bad("offline_fraction = 0.7\nback_s = 5.0"));
+        assert!(bad("offline_fraction = 0.2\nback_s = 2.0"));
+        assert!(bad("remove_at_s = 9.0"));
     }
 }

@@ -4,21 +4,26 @@
 //!
 //! Waiting is on events (the tracker's notifications, node answers) with
 //! deadlines; the only timed sleeps are the scenario's own clock (an item
-//! planned for t = 3 s is sent at t = 3 s).
+//! planned for t = 3 s is sent at t = 3 s) and, before group traffic, a
+//! 10 s window that measures the idle byte rate.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
 use weft_node::moments::Audience;
 use weft_protocol::oa::OaKind;
 
-use crate::metrics::{cpu_time, rss_mib, Report, SkipReason, Tracker};
+use crate::metrics::{cpu_time, rss_mib, GroupRun, Report, ReturnedState, SkipReason, Tracker};
 use crate::plan::{FaultAction, Plan};
 use crate::scenario::{Scenario, TrafficKind};
 use crate::sim::Sim;
 use crate::SimError;
 
+/// How long the runner measures the idle byte rate before group traffic.
+const IDLE_PROBE: Duration = Duration::from_secs(10);
+/// How long the runner watches for every online member to learn of the removal.
+const REMOVAL_WATCH: Duration = Duration::from_secs(900);
 /// Requests (friend adds, follows) in flight at once during setup.
 const SETUP_CONCURRENCY: usize = 32;
 /// How often long phases print a progress line on stderr.
@@ -83,9 +88,36 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
     let oa_ids = make_accounts(&sim, setup_timeout).await?;
     report.setup.oa_ms = t.elapsed().as_millis();
 
-    let (t0, heals) = play(&mut sim, &oa_ids).await;
+    let group = Arc::new(Mutex::new(GroupRun::default()));
+    if plan.group.is_some() {
+        make_group(&sim, setup_timeout, &group).await;
+        // Idle rate first: the phase's bytes include DHT upkeep and pings.
+        let a = sim.net.traffic();
+        let t = Instant::now();
+        tokio::time::sleep(IDLE_PROBE).await;
+        let b = sim.net.traffic();
+        let secs = t.elapsed().as_secs_f64();
+        let members = plan
+            .group
+            .as_ref()
+            .map(|g| g.members.clone())
+            .unwrap_or_default();
+        let sum = |nodes: &mut dyn Iterator<Item = usize>| -> f64 {
+            nodes.map(|i| b[i].0.saturating_sub(a[i].0)).sum::<u64>() as f64
+        };
+        if let Ok(mut g) = group.lock() {
+            g.idle_bytes_per_s = sum(&mut (0..n)) / secs;
+            g.idle_member_bytes_per_s = sum(&mut members.iter().copied()) / secs;
+            g.wire_start = b;
+        }
+    }
+
+    let (t0, heals) = play(&mut sim, &oa_ids, &group).await;
     let settle = Duration::from_secs_f64(limits.settle_s);
     wait_deliveries(&tracker, settle).await;
+    if plan.group.is_some() {
+        finish_group(&sim, &group, t0);
+    }
 
     let (rss, peak) = rss_mib();
     report.rss_mib = rss;
@@ -94,6 +126,14 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
     report.fill_wire(&sim.net.traffic());
     report.faults.not_restarted = sim.not_restarted.len();
     report.fill_traffic(&plan, &tracker, t0, &heals);
+    if let Ok(g) = group.lock() {
+        report.fill_group(&plan, &tracker, &g);
+    }
+    if let Some(summary) = report.group_summary() {
+        for line in summary.lines() {
+            progress(line.to_string());
+        }
+    }
     report.cpu_s = (cpu_time().saturating_sub(cpu0)).as_secs_f64();
     report.wall_s = wall.elapsed().as_secs_f64();
     progress("stopping nodes".into());
@@ -266,9 +306,216 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
     Ok(ids)
 }
 
+/// The creator creates the group with every planned member it is friends
+/// with; waits (bounded) until every member holds the whole membership and
+/// has a subscribed neighbour on the group's topic.
+async fn make_group(sim: &Sim, timeout: Duration, out: &Mutex<GroupRun>) {
+    let Some(gp) = sim.plan.group.clone() else {
+        return;
+    };
+    let Some(h) = sim.handle(gp.creator).cloned() else {
+        progress("group: the creator is down; no group".into());
+        return;
+    };
+    let others: Vec<usize> = gp
+        .members
+        .iter()
+        .copied()
+        .filter(|&m| m != gp.creator)
+        .collect();
+    let friends: Vec<usize> = others
+        .iter()
+        .copied()
+        .filter(|&m| is_friend(sim, gp.creator, m))
+        .collect();
+    let creator_connections = h.net.peers().await.map(|p| p.len()).unwrap_or(0);
+    if friends.len() < others.len() {
+        progress(format!(
+            "group: the creator is friends with {} of {} members ({creator_connections} connections); creating with those",
+            friends.len(),
+            others.len()
+        ));
+    }
+    let names: Vec<String> = friends
+        .iter()
+        .map(|&m| sim.account(m).to_string())
+        .collect();
+    let t = Instant::now();
+    let created = h.groups.create("simnet group", &names).await;
+    let create_ms = t.elapsed().as_millis();
+    let gid = match created {
+        Ok(g) => g,
+        Err(e) => {
+            progress(format!("group: create failed: {e}"));
+            return;
+        }
+    };
+    progress(format!(
+        "group {}: created with {} of {} members in {:.1} s",
+        &gid.to_string()[..16],
+        friends.len() + 1,
+        gp.members.len(),
+        t.elapsed().as_secs_f64()
+    ));
+    let id = gid.to_string();
+    let want = friends.len() + 1;
+    let deadline = t + timeout;
+    // Whole membership first: a member that does not know a sender yet
+    // would refuse the sender's chain.
+    let full_view = |i: usize| {
+        sim.handle(i)
+            .and_then(|h| h.groups.members(&id).ok())
+            .is_some_and(|m| m.len() >= want)
+    };
+    let mut last = Instant::now();
+    let added: Vec<usize> = std::iter::once(gp.creator)
+        .chain(friends.iter().copied())
+        .collect();
+    let mut pending = added.clone();
+    while !pending.is_empty() && Instant::now() < deadline {
+        pending.retain(|&i| !full_view(i));
+        if pending.is_empty() {
+            break;
+        }
+        if last.elapsed() > PROGRESS_EVERY {
+            last = Instant::now();
+            progress(format!(
+                "group: {}/{} members hold the whole membership",
+                added.len() - pending.len(),
+                added.len()
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let with_view = added.len() - pending.len();
+    // Then a neighbour on the topic, so the first message has somewhere to go.
+    let topic = |i: usize| -> Option<weft_node::net::Topic> {
+        let h = sim.handle(i)?;
+        let meta = h.store.group_meta(&gid).ok()??;
+        let log = h.store.group_log(&gid).ok()??;
+        let tag = weft_protocol::group::topic_tag(&meta.secret, &log.state().epoch_change);
+        Some(weft_node::net::Topic::Group(tag))
+    };
+    let mut pending = added.clone();
+    while !pending.is_empty() && Instant::now() < deadline {
+        let until = deadline.min(Instant::now() + Duration::from_secs(5));
+        let asks = pending.iter().map(|&i| {
+            let h = sim.handle(i).cloned();
+            let topic = topic(i);
+            async move {
+                let (Some(h), Some(topic)) = (h, topic) else {
+                    return false;
+                };
+                matches!(
+                    tokio::time::timeout_at(until.into(), h.net.topic_peers(topic)).await,
+                    Ok(Ok(n)) if n >= 1
+                )
+            }
+        });
+        let ready = futures::future::join_all(asks).await;
+        pending = pending
+            .into_iter()
+            .zip(ready)
+            .filter(|(_, r)| !r)
+            .map(|(p, _)| p)
+            .collect();
+        if last.elapsed() > PROGRESS_EVERY {
+            last = Instant::now();
+            progress(format!(
+                "group: {} of {} members see no topic neighbour yet",
+                pending.len(),
+                added.len()
+            ));
+        }
+        if !pending.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    let with_peer = added.len() - pending.len();
+    progress(format!(
+        "group: {with_view}/{} members hold the whole membership, {with_peer} have a topic neighbour, after {:.1} s",
+        added.len(),
+        t.elapsed().as_secs_f64()
+    ));
+    if let Ok(mut g) = out.lock() {
+        g.id = Some(gid);
+        g.setup.members_added = friends.len() + 1;
+        g.setup.creator_connections = creator_connections;
+        g.setup.left_out_not_friends = others.len() - friends.len();
+        g.setup.create_ms = create_ms;
+        g.setup.members_with_full_view = with_view;
+        g.setup.members_with_topic_peer = with_peer;
+        g.setup.spread_ms = t.elapsed().as_millis();
+    }
+}
+
+/// After the settle window: the phase's bytes and the removed member's store.
+fn finish_group(sim: &Sim, out: &Mutex<GroupRun>, t0: Instant) {
+    let Ok(mut g) = out.lock() else {
+        return;
+    };
+    g.wire_end = sim.net.traffic();
+    g.phase_s = t0.elapsed().as_secs_f64();
+    // What the members that were away hold: messages, chains, held wires.
+    if let (Some(gid), Some(gp)) = (g.id, sim.plan.group.as_ref()) {
+        g.returned_state = gp
+            .offline
+            .iter()
+            .map(|&i| {
+                let Some(h) = sim.handle(i) else {
+                    return ReturnedState {
+                        node: i,
+                        up: false,
+                        ..ReturnedState::default()
+                    };
+                };
+                ReturnedState {
+                    node: i,
+                    up: true,
+                    messages: h
+                        .store
+                        .group_messages(&gid, usize::MAX)
+                        .map(|m| m.len())
+                        .unwrap_or(0),
+                    chains: h.store.group_chains(&gid).map(|c| c.len()).unwrap_or(0),
+                    held_wires: h.store.held_wire_ids(&gid, usize::MAX).len(),
+                    members_in_view: h
+                        .groups
+                        .members(&gid.to_string())
+                        .map(|m| m.len())
+                        .unwrap_or(0),
+                }
+            })
+            .collect();
+    }
+    let (Some(gid), Some((removed, _))) = (g.id, sim.plan.group.as_ref().and_then(|p| p.removed))
+    else {
+        return;
+    };
+    let Some(h) = sim.handle(removed) else {
+        return;
+    };
+    g.removed_store = h
+        .store
+        .group_messages(&gid, usize::MAX)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|m| (m.text, m.sent_at_ms))
+        .collect();
+    g.removed_still_member = h.store.group_log(&gid).ok().flatten().map(|l| {
+        l.state()
+            .members
+            .contains_key(&h.identity.account.account_id())
+    });
+}
+
 /// Plays items and faults on the scenario clock. Returns the workload start
 /// and the real time of each heal.
-async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
+async fn play(
+    sim: &mut Sim,
+    oa_ids: &[String],
+    group: &Arc<Mutex<GroupRun>>,
+) -> (Instant, Vec<Instant>) {
     let plan = sim.plan.clone();
     let tracker = sim.tracker.clone();
     let t0 = Instant::now();
@@ -278,14 +525,20 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
     let mut last = Instant::now();
     let mut sent = 0usize;
     let mut stuck = Vec::new();
+    let group_id = group.lock().ok().and_then(|g| g.id).map(|g| g.to_string());
+    // The group removal, played once at its time (after faults, before items).
+    let mut removal = plan.group.as_ref().and_then(|g| g.removed);
+    let creator = plan.group.as_ref().map(|g| g.creator);
     loop {
         let next_fault = faults.peek().map(|f| f.at_ms);
         let next_item = items.peek().map(|i| i.at_ms);
-        let at = match (next_fault, next_item) {
-            (None, None) => break,
-            (Some(f), Some(i)) => f.min(i),
-            (Some(f), None) => f,
-            (None, Some(i)) => i,
+        let next_removal = removal.map(|(_, at)| at);
+        let Some(at) = [next_fault, next_item, next_removal]
+            .into_iter()
+            .flatten()
+            .min()
+        else {
+            break;
         };
         tokio::time::sleep_until((t0 + Duration::from_millis(at)).into()).await;
         if last.elapsed() > PROGRESS_EVERY {
@@ -334,6 +587,69 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
             }
             continue;
         }
+        if let Some((who, _)) = removal.filter(|(_, r)| *r == at) {
+            removal = None;
+            let h = creator.and_then(|c| sim.handle(c).cloned());
+            let account = sim.account(who).to_string();
+            progress(format!(
+                "t={:.1}s: the creator removes n{who}",
+                t0.elapsed().as_secs_f64()
+            ));
+            if let Ok(mut g) = group.lock() {
+                g.removal_start_ms = Some(weft_protocol::unix_now_ms());
+            }
+            // Until when does an online member still list the removed one?
+            let online: Vec<Arc<weft_node::NodeHandle>> = plan
+                .group
+                .iter()
+                .flat_map(|g| {
+                    g.members
+                        .iter()
+                        .filter(|m| **m != who && !g.offline.contains(m))
+                })
+                .filter_map(|&m| sim.handle(m).cloned())
+                .collect();
+            if let Some(gid) = group_id.clone() {
+                let (group, account) = (group.clone(), sim.account(who).to_string());
+                tokio::spawn(async move {
+                    let deadline = Instant::now() + REMOVAL_WATCH;
+                    let mut left = online;
+                    while !left.is_empty() && Instant::now() < deadline {
+                        left.retain(|h| {
+                            h.groups
+                                .members(&gid)
+                                .map(|ms| ms.iter().any(|m| m.account_id == account))
+                                .unwrap_or(true)
+                        });
+                        if left.is_empty() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(250)).await;
+                    }
+                    if let Ok(mut g) = group.lock() {
+                        if left.is_empty() {
+                            g.removal_known_ms = Some(weft_protocol::unix_now_ms());
+                        }
+                    }
+                });
+            }
+            let (group, gid) = (group.clone(), group_id.clone());
+            tokio::spawn(async move {
+                let r = match (h, gid) {
+                    (Some(h), Some(gid)) => h
+                        .groups
+                        .remove(&gid, &account)
+                        .await
+                        .map_err(|e| e.to_string()),
+                    _ => Err("no group or creator down".to_string()),
+                };
+                if let Ok(mut g) = group.lock() {
+                    g.removal_done_ms = Some(weft_protocol::unix_now_ms());
+                    g.removal_error = r.err();
+                }
+            });
+            continue;
+        }
         let it = items.next().expect("peeked");
         let Some(h) = sim.handle(it.from).cloned() else {
             tracker.skipped(it.id, sender_missing(&stuck, it.from));
@@ -365,6 +681,55 @@ async fn play(sim: &mut Sim, oa_ids: &[String]) -> (Instant, Vec<Instant>) {
                         Ok(p) if p.gossiped => {}
                         Ok(_) => tracing::warn!("post stored but not gossiped"),
                         Err(e) => tracing::warn!(error = %e, "publish failed"),
+                    }
+                });
+            }
+            TrafficKind::Group => {
+                let Some(gid) = group_id.clone() else {
+                    tracker.skipped(it.id, SkipReason::GroupUnknown);
+                    continue;
+                };
+                tracker.sent(it.id);
+                let removed = plan
+                    .group
+                    .as_ref()
+                    .and_then(|g| g.removed)
+                    .map(|(r, _)| sim.account(r).to_string());
+                let (group, id) = (group.clone(), it.id);
+                tokio::spawn(async move {
+                    let (started, done) = group
+                        .lock()
+                        .map(|g| (g.removal_start_ms.is_some(), g.removal_done_ms.is_some()))
+                        .unwrap_or((false, false));
+                    // Does the sender still count the removed member in?
+                    let unaware = started
+                        && removed.is_some_and(|r| {
+                            h.groups
+                                .members(&gid)
+                                .map(|ms| ms.iter().any(|m| m.account_id == r))
+                                .unwrap_or(false)
+                        });
+                    let out = weft_node::group::Outgoing {
+                        text: &key,
+                        reply_to: None,
+                        mentions: &[],
+                        all: false,
+                    };
+                    let r = h.groups.send(&gid, out).await;
+                    if let Ok(mut g) = group.lock() {
+                        if started {
+                            g.sent_after_removal_started += 1;
+                        }
+                        if done {
+                            g.sent_after_removal += 1;
+                        }
+                        if unaware {
+                            g.unaware_sends.push(id);
+                        }
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "group send failed");
+                            g.send_failures.push(id);
+                        }
                     }
                 });
             }

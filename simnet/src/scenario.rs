@@ -30,6 +30,9 @@ pub struct Scenario {
     /// Official accounts and their followers.
     #[serde(default)]
     pub oa: OaSetup,
+    /// One group chat and its traffic (absent: no group).
+    #[serde(default)]
+    pub group: Option<GroupSetup>,
     /// Traffic, in time windows.
     #[serde(default)]
     pub traffic: Vec<Traffic>,
@@ -111,6 +114,41 @@ pub struct OaSetup {
     pub followers: usize,
 }
 
+/// One group chat: a creator befriends the other members and creates the
+/// group; `senders` members send `messages` over `[from_s, to_s)`; a share
+/// `offline_fraction` of the members (never the creator, a sender or the
+/// removed member) is offline from `offline_from_s` until `back_s` (after
+/// the traffic: they must catch up); at `remove_at_s` the creator removes
+/// one member who is online and never sends. Times are seconds after the
+/// workload starts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GroupSetup {
+    /// Members, the creator included.
+    pub members: usize,
+    /// Members who send (online throughout; the creator may be one).
+    pub senders: usize,
+    /// Messages in all, from the senders in turn.
+    pub messages: usize,
+    /// Traffic window start, seconds.
+    #[serde(default)]
+    pub from_s: f64,
+    /// Traffic window end, seconds.
+    pub to_s: f64,
+    /// Share of the members offline during the traffic.
+    #[serde(default)]
+    pub offline_fraction: f64,
+    /// When they leave (before the first message if 0).
+    #[serde(default)]
+    pub offline_from_s: f64,
+    /// When they come back (after `to_s`).
+    #[serde(default)]
+    pub back_s: f64,
+    /// When the creator removes one member (none if absent).
+    #[serde(default)]
+    pub remove_at_s: Option<f64>,
+}
+
 /// Kinds of traffic.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -121,6 +159,9 @@ pub enum TrafficKind {
     Moments,
     /// An official-account broadcast, for its followers.
     Oa,
+    /// A group message, for the other members (planned from `[group]`,
+    /// not a `[[traffic]]` kind).
+    Group,
 }
 
 impl TrafficKind {
@@ -130,6 +171,7 @@ impl TrafficKind {
             TrafficKind::Chat => "chat",
             TrafficKind::Moments => "moments",
             TrafficKind::Oa => "oa",
+            TrafficKind::Group => "group",
         }
     }
 }
@@ -241,7 +283,8 @@ impl Scenario {
         Self::from_toml(&text)
     }
 
-    fn check(&self) -> Result<(), SimError> {
+    /// Checks the figures (also after `--nodes` changed them).
+    pub fn check(&self) -> Result<(), SimError> {
         let bad = |m: String| Err(SimError::BadScenario(m));
         if self.nodes < 2 {
             return bad("nodes must be at least 2".into());
@@ -287,11 +330,70 @@ impl Scenario {
                 self.oa.accounts
             ));
         }
+        if let Some(g) = &self.group {
+            g.check(self.nodes)?;
+        }
+        for t in &self.traffic {
+            if t.kind == TrafficKind::Group {
+                return bad("group messages are planned from the [group] table".into());
+            }
+        }
         for e in &self.events {
             if let Event::Churn { fraction, .. } | Event::Partition { fraction, .. } = e {
                 if !(0.0..=1.0).contains(fraction) {
                     return bad("fractions must be in [0, 1]".into());
                 }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl GroupSetup {
+    /// Members that are offline during the traffic.
+    pub fn offline_count(&self) -> usize {
+        ((self.members as f64) * self.offline_fraction).round() as usize
+    }
+
+    fn check(&self, nodes: usize) -> Result<(), SimError> {
+        let bad = |m: String| Err(SimError::BadScenario(m));
+        if self.members < 2 || self.members > nodes {
+            return bad(format!("group.members must be in 2..={nodes} (the nodes)"));
+        }
+        if self.senders == 0 || (self.messages > 0 && self.senders > self.messages) {
+            return bad("group.senders must be in 1..=messages".into());
+        }
+        if self.to_s < self.from_s || self.from_s < 0.0 {
+            return bad(format!(
+                "group window {}..{} is empty",
+                self.from_s, self.to_s
+            ));
+        }
+        if !(0.0..1.0).contains(&self.offline_fraction) {
+            return bad("group.offline_fraction must be in [0, 1)".into());
+        }
+        let removed = usize::from(self.remove_at_s.is_some());
+        // Creator, senders and the removed member stay online.
+        let online = 1 + self.senders + removed;
+        if self.offline_count() + online > self.members {
+            return bad(format!(
+                "group: {} offline members, the creator, {} senders and {removed} removed do not fit in {} members",
+                self.offline_count(),
+                self.senders,
+                self.members
+            ));
+        }
+        if self.offline_count() > 0
+            && !(self.offline_from_s <= self.from_s && self.back_s >= self.to_s)
+        {
+            return bad(
+                "group: offline members leave at offline_from_s <= from_s and come back at back_s >= to_s"
+                    .into(),
+            );
+        }
+        if let Some(r) = self.remove_at_s {
+            if !(self.from_s..=self.to_s).contains(&r) {
+                return bad("group.remove_at_s must be inside the traffic window".into());
             }
         }
         Ok(())

@@ -14,6 +14,7 @@ use libp2p::PeerId;
 use tokio::sync::broadcast::error::RecvError;
 use weft_node::chat::ChatEvent;
 use weft_node::config::Profile;
+use weft_node::group::GroupEvent;
 use weft_node::moments::MomentsEvent;
 use weft_node::oa::OaEvent;
 use weft_node::{NodeConfig, NodeHandle, RunningNode};
@@ -369,12 +370,13 @@ impl Sim {
     }
 }
 
-/// Reports node `i`'s chat and official-account events until it stops, and
+/// Reports node `i`'s chat, Moments, group and official-account events until it stops, and
 /// accepts every friend request.
 fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
     let mut chat = h.chat.subscribe();
     let mut oa = h.oa.subscribe();
     let mut moments = h.moments.subscribe();
+    let mut groups = h.groups.subscribe();
     let mut stop = h.shutdown.clone();
     tracker.set_account(i, &h.identity.account.account_id().to_string());
     tokio::spawn(async move {
@@ -400,6 +402,12 @@ fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
                     Ok(MomentsEvent::MomentPost { id, .. }) => {
                         tracker.arrived(&weft_protocol::hex::encode(&id), i)
                     }
+                    Ok(_) => {}
+                    Err(RecvError::Lagged(n)) => tracker.lagged(n),
+                    Err(RecvError::Closed) => return,
+                },
+                ev = groups.recv() => match ev {
+                    Ok(GroupEvent::GroupMessage { text, .. }) => tracker.arrived(&text, i),
                     Ok(_) => {}
                     Err(RecvError::Lagged(n)) => tracker.lagged(n),
                     Err(RecvError::Closed) => return,
