@@ -516,7 +516,10 @@ mod tests {
             crate::AccountKey::generate().unwrap(),
             crate::AccountKey::generate().unwrap(),
         );
-        let share = sender_key::SendingChain::generate(0).unwrap().share().unwrap();
+        let share = sender_key::SendingChain::generate(0)
+            .unwrap()
+            .share()
+            .unwrap();
         let g = GroupId([1; 32]);
         let keys = GroupKeys::new(&sender, g, &share, &[bao.account_id()]).unwrap();
         keys.check().unwrap();
