@@ -95,13 +95,35 @@ impl Oa {
 
     /// Asks the OA's device and connected peers for its recent posts.
     pub async fn backfill(&self, account: AccountId) {
-        let host = self
-            .followed(&account)
+        let peers = self.peers_to_ask(self.host_of(&account)).await;
+        self.backfill_from(account, peers).await;
+    }
+
+    /// The periodic catch-up: gossip may lose a broadcast (a mesh that was
+    /// still forming, a full queue), so every 20 s a follower asks
+    /// one peer, the account's own device if it is connected, for what it
+    /// may have missed; an up-to-date answer stores nothing.
+    pub(super) async fn catch_up(&self, account: AccountId) {
+        let host = self.host_of(&account);
+        let connected = self.inner.ctx.net.peers().await.unwrap_or_default();
+        let peer = match host {
+            Some(h) if connected.iter().any(|p| p.peer_id == h) => Some(h),
+            _ => connected.first().map(|p| p.peer_id),
+        };
+        if let Some(p) = peer {
+            self.backfill_from(account, vec![p]).await;
+        }
+    }
+
+    fn host_of(&self, account: &AccountId) -> Option<libp2p::PeerId> {
+        self.followed(account)
             .ok()
             .flatten()
             .flatten()
-            .and_then(|p| card_peer(&p.body.card));
-        let peers = self.peers_to_ask(host).await;
+            .and_then(|p| card_peer(&p.body.card))
+    }
+
+    async fn backfill_from(&self, account: AccountId, peers: Vec<libp2p::PeerId>) {
         let req = OaRequest::Recent {
             account,
             limit: BACKFILL as u32,

@@ -20,6 +20,9 @@ use libp2p::PeerId;
 /// How often our accounts' DHT records are published again (they expire).
 const REPUBLISH: Duration = Duration::from_secs(1800);
 
+/// How often a follower asks one peer for broadcasts gossip may have lost.
+const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+
 impl Oa {
     /// Starts the service: re-joins the topics of the accounts we follow and
     /// run, keeps valid gossip (`gossip` carries what the swarm task
@@ -76,9 +79,19 @@ impl Oa {
         self.prune_slots();
         let mut backfilled = false;
         let mut last_publish: Option<Instant> = None;
+        let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
+        catch_up.tick().await;
         loop {
             tokio::select! {
                 _ = async { let _ = shutdown.wait_for(|s| *s).await; } => return,
+                _ = catch_up.tick() => {
+                    let m = self.clone();
+                    tokio::spawn(async move {
+                        for (account, _) in m.inner.ctx.store.followed_oas().unwrap_or_default() {
+                            m.catch_up(account).await;
+                        }
+                    });
+                }
                 m = gossip.recv() => match m {
                     Some(m) => self.on_gossip(m),
                     None => return,
