@@ -80,51 +80,10 @@ impl Chat {
         Ok(())
     }
 
-    /// Seals each message to its recipient and queues them all with one
-    /// flush (no log entries: for group business), then wakes delivery.
-    pub(super) async fn enqueue_many(
-        &self,
-        items: Vec<(AccountId, ChatKind)>,
-    ) -> Result<(), ChatError> {
+    /// Numbers `kind` for `to`, seals it and writes it to the outbox (and,
+    /// for a text, to the log). Not flushed. Callers hold the send lock.
+    fn stage(&self, to: AccountId, kind: ChatKind) -> Result<MsgId, ChatError> {
         let me = self.me();
-        let mut kick = Vec::new();
-        {
-            let _guard = self.inner.send_lock.lock().await;
-            for (to, kind) in items {
-                let (seq, sent_at_ms) = self.store().next_seq(&to, now_ms())?;
-                let body = ChatBody {
-                    from: me,
-                    to,
-                    seq,
-                    sent_at_ms,
-                    kind,
-                };
-                body.validate()?;
-                let id = body.id();
-                let sealed = seal::seal(self.key(), &to, &body.encode()?)?;
-                self.store().enqueue(&Outgoing {
-                    to,
-                    seq,
-                    sent_at_ms,
-                    sealed,
-                    id,
-                    log: None,
-                })?;
-                kick.push(to);
-            }
-        }
-        // Persist before acknowledging, once for the whole batch.
-        self.store().flush_async().await?;
-        for to in kick {
-            self.kick(to);
-        }
-        Ok(())
-    }
-
-    /// Seals `kind` to `to`, persists it (log + outbox) durably, wakes delivery.
-    pub(super) async fn enqueue(&self, to: AccountId, kind: ChatKind) -> Result<MsgId, ChatError> {
-        let me = self.me();
-        let guard = self.inner.send_lock.lock().await;
         let (seq, sent_at_ms) = self.store().next_seq(&to, now_ms())?;
         let body = ChatBody {
             from: me,
@@ -135,8 +94,7 @@ impl Chat {
         };
         body.validate()?;
         let id = body.id();
-        let plain = body.encode()?;
-        let sealed = seal::seal(self.key(), &to, &plain)?;
+        let sealed = seal::seal(self.key(), &to, &body.encode()?)?;
         let log = match &body.kind {
             ChatKind::Text { text, reply_to } => Some(StoredMessage {
                 id,
@@ -157,6 +115,35 @@ impl Chat {
             id,
             log,
         })?;
+        Ok(id)
+    }
+
+    /// Queues each message for its recipient with one flush (group
+    /// business goes to hundreds at once), then wakes delivery.
+    pub(super) async fn enqueue_many(
+        &self,
+        items: Vec<(AccountId, ChatKind)>,
+    ) -> Result<(), ChatError> {
+        let mut kick = Vec::new();
+        {
+            let _guard = self.inner.send_lock.lock().await;
+            for (to, kind) in items {
+                self.stage(to, kind)?;
+                kick.push(to);
+            }
+        }
+        // Persist before acknowledging, once for the whole batch.
+        self.store().flush_async().await?;
+        for to in kick {
+            self.kick(to);
+        }
+        Ok(())
+    }
+
+    /// Seals `kind` to `to`, persists it (log + outbox) durably, wakes delivery.
+    pub(super) async fn enqueue(&self, to: AccountId, kind: ChatKind) -> Result<MsgId, ChatError> {
+        let guard = self.inner.send_lock.lock().await;
+        let id = self.stage(to, kind)?;
         // Sequence numbers are taken; concurrent senders may now share one flush.
         drop(guard);
         // Persist before acknowledging: once we answer, the message must survive a crash.
