@@ -277,11 +277,7 @@ pub fn log(v: &[GroupMessageView], me: &str, ids: bool) -> String {
     let mut out = String::new();
     let mut last_day = String::new();
     for m in v {
-        let day = text::day(m.sent_at);
-        if day != last_day {
-            out.push_str(&format!("── {day} ──\n"));
-            last_day = day;
-        }
+        print::day_line(&mut out, &mut last_day, m.sent_at);
         if let Some(r) = &m.reply_to {
             let quoted = match v.iter().find(|q| &q.id == r) {
                 Some(q) if q.status == "recalled" => "(recalled message)".to_string(),
@@ -292,7 +288,7 @@ pub fn log(v: &[GroupMessageView], me: &str, ids: bool) -> String {
                 ),
                 None => format!("message {}", short(r)),
             };
-            out.push_str(&format!("        ↪ {quoted}\n"));
+            print::quote_line(&mut out, &quoted);
         }
         let body = if m.status == "recalled" {
             "(recalled)".to_string()

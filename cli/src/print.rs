@@ -371,6 +371,21 @@ fn mark(status: MsgStatus) -> &'static str {
     }
 }
 
+/// Appends a `── day ──` line when `at` falls on another day than the
+/// previous message (`last_day`); both conversation printers use it.
+pub fn day_line(out: &mut String, last_day: &mut String, at: u64) {
+    let day = text::day(at);
+    if day != *last_day {
+        out.push_str(&format!("── {day} ──\n"));
+        *last_day = day;
+    }
+}
+
+/// Appends the `↪ quoted` line above a reply.
+pub fn quote_line(out: &mut String, quoted: &str) {
+    out.push_str(&format!("        ↪ {quoted}\n"));
+}
+
 /// `weft chat log`: `[12:04] Bao: Sure! ☕ 3pm?  3fa4c2d1`, a day line
 /// when the date changes, `↪ quoted text` above a reply, receipt marks after
 /// your own messages, and each message's short id (`ids`: the whole id).
@@ -379,18 +394,14 @@ pub fn chat_log(v: &[MessageView], names: &Names, ids: bool) -> String {
     let mut out = String::new();
     let mut last_day = String::new();
     for m in v {
-        let day = text::day(m.sent_at);
-        if day != last_day {
-            out.push_str(&format!("── {day} ──\n"));
-            last_day = day;
-        }
+        day_line(&mut out, &mut last_day, m.sent_at);
         if let Some(r) = &m.reply_to {
             let quoted = match by_id.get(r.as_str()) {
                 Some(q) if q.status == MsgStatus::Recalled => "(recalled message)".to_string(),
                 Some(q) => format!("{}: {}", names.of(&q.from), ellipsis(&q.text, 40)),
                 None => format!("message {}", short(r)),
             };
-            out.push_str(&format!("        ↪ {quoted}\n"));
+            quote_line(&mut out, &quoted);
         }
         let body = match m.status {
             MsgStatus::Recalled => "(recalled)".to_string(),

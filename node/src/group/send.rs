@@ -105,7 +105,7 @@ impl Groups {
     /// Encrypts `kind` once, stores it, hands our chain to members that
     /// lack it, and publishes. Returns the message id once it is stored.
     async fn publish(&self, g: GroupId, kind: GroupKind) -> Result<MsgId, GroupsError> {
-        let (wire, bytes, tag, share_to, share) = {
+        let (wire, bytes, tag, epoch_change, share_to, share) = {
             let _guard = self.inner.lock.lock().await;
             let l = self.member_state(&g)?;
             let mut meta = self.meta(&g)?;
@@ -179,12 +179,8 @@ impl Groups {
             // The shares go into the durable outbox before the message is
             // out, so every member can eventually read it.
             let tag = topic_tag(&meta.secret, &l.state.epoch_change);
-            (wire, bytes, tag, share_to, share)
+            (wire, bytes, tag, l.state.epoch_change, share_to, share)
         };
-        let epoch_change = self
-            .loaded(&g)?
-            .map(|l| l.state.epoch_change)
-            .ok_or(GroupsError::NotMember)?;
         if !share_to.is_empty() {
             // Fast path: one bundle on the topic, a box per member.
             let keys = GroupKeys::new(&self.inner.ctx.identity.account, g, &share, &share_to)?;
