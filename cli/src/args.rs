@@ -218,13 +218,33 @@ pub enum ContactsCommand {
 pub enum ChatCommand {
     /// Send a message; returns once it is safely queued.
     #[command(
-        after_help = "Examples:\n  weft chat send Bao 'Coffee at 3?'\n  weft chat send Bao 'Sure!' --reply-to 3fa4c2d1     (an id from `weft chat log`)"
+        after_help = "Examples:\n  weft chat send Bao 'Coffee at 3?'\n  weft chat send Bao 'Sure!' --reply-to 3fa4c2d1     (an id from `weft chat log`)\n  weft chat send Bao 'the beach' --image beach.jpg\n  weft chat send Bao --voice note.ogg\n  weft chat send Team 'minutes' --file minutes.pdf"
     )]
     Send {
         /// Friend (remark, name, account id or short id) or group (name or id).
         contact: String,
-        /// The text.
-        text: String,
+        /// The text (with an attachment: its caption, optional).
+        #[arg(required_unless_present_any = ["file", "image", "voice", "video"])]
+        text: Option<String>,
+        /// Attach any file.
+        #[arg(long, value_name = "PATH", group = "attachment")]
+        file: Option<std::path::PathBuf>,
+        /// Attach a photo (sent re-encoded, without EXIF/location, unless --original).
+        #[arg(long, value_name = "PATH", group = "attachment")]
+        image: Option<std::path::PathBuf>,
+        /// Attach a voice note (Opus in Ogg or WebM).
+        #[arg(long, value_name = "PATH", group = "attachment")]
+        voice: Option<std::path::PathBuf>,
+        /// Attach a video (sent as it is).
+        #[arg(long, value_name = "PATH", group = "attachment")]
+        video: Option<std::path::PathBuf>,
+        /// With --image: send the file as it is (metadata included).
+        #[arg(long, requires = "image")]
+        original: bool,
+        /// With an attachment: answer once it is sent, without waiting for a
+        /// holder to have it (it may then be unavailable while you are offline).
+        #[arg(long)]
+        no_wait: bool,
         /// Quote a message (its id or a 6+ character prefix, as `chat log` shows).
         #[arg(long, value_name = "ID")]
         reply_to: Option<String>,
@@ -257,6 +277,24 @@ pub enum ChatCommand {
     Recall {
         /// Message id or a 6+ character prefix of it.
         id: String,
+    },
+    /// Save a message's attachment: downloads it first if needed (resuming
+    /// where an earlier download stopped), then writes the decrypted file.
+    #[command(after_help = "Example:\n  weft chat save 3fa4c2d1 --out ~/beach.jpg")]
+    Save {
+        /// Message id or a 6+ character prefix of it.
+        id: String,
+        /// Where to write the file.
+        #[arg(long, value_name = "FILE")]
+        out: std::path::PathBuf,
+    },
+    /// Show or set the size up to which attachments download as they arrive.
+    #[command(
+        after_help = "Examples:\n  weft chat auto-download\n  weft chat auto-download 20MiB"
+    )]
+    AutoDownload {
+        /// New limit: bytes, or with KiB/MiB/GiB.
+        size: Option<String>,
     },
     /// Stream new messages, receipts and requests as they happen.
     #[command(after_help = "Example:\n  weft chat watch")]

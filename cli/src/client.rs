@@ -95,6 +95,26 @@ impl Client {
         self.send_raw(req).await
     }
 
+    /// A request to `path` with the token and no timeout: file transfers
+    /// take as long as they take.
+    pub fn long(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token)
+    }
+
+    /// Sends `req` (from [`Client::long`]): the response if 2xx, else the
+    /// API's one-line error.
+    pub async fn checked(&self, req: reqwest::RequestBuilder) -> anyhow::Result<reqwest::Response> {
+        let resp = req.send().await.map_err(|e| self.transport_error(e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let bytes = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+            return Err(api_error(status.as_u16(), &bytes).into());
+        }
+        Ok(resp)
+    }
+
     /// Sends with the token; the body of a 2xx answer, or the API's one-line error.
     async fn send_raw(&self, req: reqwest::RequestBuilder) -> anyhow::Result<Vec<u8>> {
         let resp = req

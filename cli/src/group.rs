@@ -12,7 +12,7 @@ use weft_node::group::{GroupMessageView, GroupView, MemberView, RequestView};
 use crate::args::GroupCommand;
 use crate::client::{self, Client};
 use crate::print;
-use crate::text::{self, clean, clean_line, ellipsis, short};
+use crate::text::{self, clean_line, ellipsis, short};
 
 /// `link` answer (as the API sends it).
 #[derive(Debug, serde::Serialize, Deserialize)]
@@ -293,7 +293,7 @@ pub fn log(v: &[GroupMessageView], me: &str, ids: bool) -> String {
         let body = if m.status == "recalled" {
             "(recalled)".to_string()
         } else {
-            clean(&m.text).replace('\n', "\n        ")
+            print::body_with_attachment(&m.text, m.attachment.as_ref())
         };
         let who = if m.from == me {
             "me".to_string()
@@ -310,7 +310,8 @@ pub fn log(v: &[GroupMessageView], me: &str, ids: bool) -> String {
         } else {
             String::new()
         };
-        let id = if ids || m.from == me {
+        // An attachment's id is what `chat save` takes: always shown.
+        let id = if ids || m.from == me || m.attachment.is_some() {
             short(&m.id)
         } else {
             ""

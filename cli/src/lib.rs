@@ -6,6 +6,7 @@ mod args;
 mod client;
 mod demo;
 mod error;
+mod files;
 mod group;
 mod moments;
 mod print;
@@ -463,18 +464,48 @@ async fn contacts(client: &Client, cmd: ContactsCommand, json: bool) -> anyhow::
 
 async fn chat(client: &Client, cmd: ChatCommand, json: bool) -> anyhow::Result<()> {
     match cmd {
+        ChatCommand::Save { id, out } => files::save(client, &id, &out, json).await,
+        ChatCommand::AutoDownload { size } => {
+            files::auto_download(client, size.as_deref(), json).await
+        }
         ChatCommand::Send {
             contact,
             text,
+            file,
+            image,
+            voice,
+            video,
+            original,
+            no_wait,
             reply_to,
             mention,
             all,
         } => {
+            let attached = [
+                ("file", file),
+                ("image", image),
+                ("voice", voice),
+                ("video", video),
+            ]
+            .into_iter()
+            .find_map(|(k, p)| p.map(|p| (k, p)));
+            if let Some((kind, path)) = attached {
+                let send = files::Send {
+                    to: contact,
+                    caption: text.unwrap_or_default(),
+                    kind,
+                    path,
+                    original,
+                    wait: !no_wait,
+                    reply_to,
+                };
+                return files::send(client, send, json).await;
+            }
             let body = SendBody {
                 all,
                 mentions: mention,
                 reply_to,
-                text,
+                text: text.unwrap_or_default(),
                 to: contact,
             };
             let v: Created = client.post("/v1/chat/send", &body).await?;

@@ -43,7 +43,7 @@ pub fn json_sorted<T: Serialize + ?Sized>(v: &T) -> anyhow::Result<()> {
 }
 
 /// Sorted JSON with `--json`; otherwise `human` prints the value as text.
-fn human_or<T: Serialize + ?Sized>(
+pub(crate) fn human_or<T: Serialize + ?Sized>(
     v: &T,
     json: bool,
     human: impl FnOnce(&T),
@@ -381,6 +381,46 @@ pub fn day_line(out: &mut String, last_day: &mut String, at: u64) {
     }
 }
 
+/// A message body: its text, or for an attachment `[photo 1920×1280,
+/// 240 KiB] summit.jpg` (whether it is downloaded here, or how to get it)
+/// and the caption after it.
+pub fn body_with_attachment(text: &str, a: Option<&weft_node::files::AttachmentView>) -> String {
+    let caption = clean(text).replace('\n', "\n        ");
+    let Some(a) = a else {
+        return caption;
+    };
+    let what = match a.kind.as_str() {
+        "image" => "photo",
+        "voice" => "voice note",
+        other => other,
+    };
+    let mut facts = vec![what.to_string()];
+    if let (Some(w), Some(h)) = (a.width, a.height) {
+        facts.push(format!("{w}×{h}"));
+    }
+    if let Some(ms) = a.duration_ms {
+        facts.push(format!("{}:{:02}", ms / 60_000, (ms / 1000) % 60));
+    }
+    facts.push(text::size(a.size));
+    let here = if a.local {
+        "saved here"
+    } else {
+        "not downloaded"
+    };
+    let mut line = format!("[{}] {} ({here})", facts.join(", "), clean_line(&a.name));
+    if let Some(d) = &a.declared_mime {
+        line.push_str(&format!(
+            " (sent as {}, but it is {})",
+            clean_line(d),
+            clean_line(&a.mime)
+        ));
+    }
+    if !caption.is_empty() {
+        line.push_str(&format!(" {caption}"));
+    }
+    line
+}
+
 /// Appends the `↪ quoted` line above a reply.
 pub fn quote_line(out: &mut String, quoted: &str) {
     out.push_str(&format!("        ↪ {quoted}\n"));
@@ -405,7 +445,7 @@ pub fn chat_log(v: &[MessageView], names: &Names, ids: bool) -> String {
         }
         let body = match m.status {
             MsgStatus::Recalled => "(recalled)".to_string(),
-            _ => clean(&m.text).replace('\n', "\n        "),
+            _ => body_with_attachment(&m.text, m.attachment.as_ref()),
         };
         let id = if ids { m.id.as_str() } else { short(&m.id) };
         let mark = mark(m.status);
@@ -695,6 +735,7 @@ mod tests {
             seq: 1,
             status,
             reply_to: None,
+            attachment: None,
         }
     }
 

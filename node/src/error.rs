@@ -74,6 +74,9 @@ pub enum NodeError {
     /// The chat service did not start.
     #[error("cannot start chat")]
     ChatStart(#[source] ChatError),
+    /// The attachment service did not start (its directory).
+    #[error("cannot start attachments")]
+    Files(#[from] crate::files::FilesError),
     /// The official-account service did not start.
     #[error("cannot start official accounts")]
     OaStart(#[source] Box<OaServiceError>),

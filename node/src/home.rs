@@ -76,6 +76,11 @@ impl Home {
         self.dir.join("store")
     }
 
+    /// Directory of attachment files (ciphertext only).
+    pub fn files_dir(&self) -> PathBuf {
+        self.dir.join("files")
+    }
+
     /// Path of the optional config file.
     pub fn config_file(&self) -> PathBuf {
         self.dir.join("weft.toml")

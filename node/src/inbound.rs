@@ -6,7 +6,8 @@
 //! routes each request by its protocol to the service that owns it
 //! (`/weft/chat/1` and `/weft/mailbox/1` to chat, `/weft/profile/1` to
 //! nearby, `/weft/oa/1` to official accounts, `/weft/blob/1` to blobs,
-//! `/weft/sync/1` to moments), then sends the service's answer back through
+//! `/weft/sync/1` to moments, `/weft/group/1` to groups, `/weft/file/1` to
+//! files), then sends the service's answer back through
 //! the network actor, or closes the stream if the service declined.
 //!
 //! Each request runs in its own task so a slow one (a store flush, a DHT
@@ -36,23 +37,37 @@ use crate::oa::Oa;
 const CONCURRENT_REQUESTS: usize = 32;
 /// Requests from one peer handled (or waiting for a permit) at once.
 const PER_PEER_REQUESTS: usize = 4;
+/// File chunk requests (`/weft/file/1`) handled at once, in all and per
+/// peer: counted apart, so a file transfer neither stalls nor is stalled
+/// by chat, mail and sync.
+const FILE_REQUESTS: usize = 16;
+/// File requests from one peer at once (a download keeps several chunks
+/// in flight).
+const FILE_PER_PEER: usize = 8;
 
-/// How many requests each peer has in the router; a [`PeerSlot`] holds one.
+/// How many requests each peer has in the router (file requests apart); a
+/// [`PeerSlot`] holds one.
 #[derive(Clone, Default)]
-struct PerPeer(Arc<Mutex<HashMap<PeerId, usize>>>);
+struct PerPeer(Arc<Mutex<HashMap<(PeerId, bool), usize>>>);
 
 impl PerPeer {
     /// A slot for one more request from `peer`, or `None` if it has its share.
-    fn take(&self, peer: PeerId) -> Option<PeerSlot> {
+    fn take(&self, peer: PeerId, file: bool) -> Option<PeerSlot> {
         let mut m = self.0.lock().ok()?;
-        let n = m.entry(peer).or_default();
-        if *n >= PER_PEER_REQUESTS {
+        let n = m.entry((peer, file)).or_default();
+        if *n
+            >= if file {
+                FILE_PER_PEER
+            } else {
+                PER_PEER_REQUESTS
+            }
+        {
             return None;
         }
         *n += 1;
         Some(PeerSlot {
             peers: self.clone(),
-            peer,
+            peer: (peer, file),
         })
     }
 }
@@ -60,7 +75,7 @@ impl PerPeer {
 /// One request's place in its peer's share; given back when dropped.
 struct PeerSlot {
     peers: PerPeer,
-    peer: PeerId,
+    peer: (PeerId, bool),
 }
 
 impl Drop for PeerSlot {
@@ -94,6 +109,8 @@ pub(crate) struct Services {
     pub(crate) moments: Moments,
     /// `/weft/group/1`.
     pub(crate) groups: crate::group::Groups,
+    /// `/weft/file/1`.
+    pub(crate) files: crate::files::Files,
 }
 
 /// Hands each inbound request to the service that owns its protocol and
@@ -105,6 +122,7 @@ pub(crate) fn spawn_inbound(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let limit = Arc::new(Semaphore::new(CONCURRENT_REQUESTS));
+    let file_limit = Arc::new(Semaphore::new(FILE_REQUESTS));
     let per_peer = PerPeer::default();
     tokio::spawn(async move {
         loop {
@@ -112,12 +130,14 @@ pub(crate) fn spawn_inbound(
                 r = rx.recv() => match r { Some(r) => r, None => return },
                 _ = shutdown.wait_for(|s| *s) => return,
             };
-            let Some(slot) = per_peer.take(req.peer) else {
+            let file = req.protocol == AppProtocol::File;
+            let Some(slot) = per_peer.take(req.peer, file) else {
                 tracing::debug!(peer = %req.peer, "peer has too many requests running; declining");
                 services.ctx.net.decline(req.protocol, req.responder).await;
                 continue;
             };
-            let Ok(permit) = limit.clone().acquire_owned().await else {
+            let permits = if file { &file_limit } else { &limit };
+            let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };
             let s = services.clone();
@@ -129,6 +149,7 @@ pub(crate) fn spawn_inbound(
                     AppProtocol::Blob => s.blobs.handle_inbound(&req),
                     AppProtocol::Sync => s.moments.handle_inbound(&req),
                     AppProtocol::Group => s.groups.handle_inbound(&req),
+                    AppProtocol::File => s.files.handle_inbound(&req).await,
                 };
                 let net = &s.ctx.net;
                 match reply {
@@ -153,11 +174,19 @@ mod tests {
         let peers = PerPeer::default();
         let (mallory, ada) = (PeerId::random(), PeerId::random());
         let held: Vec<PeerSlot> = (0..PER_PEER_REQUESTS)
-            .map(|_| peers.take(mallory).unwrap())
+            .map(|_| peers.take(mallory, false).unwrap())
             .collect();
-        assert!(peers.take(mallory).is_none());
-        assert!(peers.take(ada).is_some());
+        assert!(peers.take(mallory, false).is_none());
+        assert!(peers.take(ada, false).is_some());
+        // File transfers are counted apart: a download in flight neither
+        // takes chat's share nor is refused because chat is busy.
+        let files: Vec<PeerSlot> = (0..FILE_PER_PEER)
+            .map(|_| peers.take(mallory, true).unwrap())
+            .collect();
+        assert!(peers.take(mallory, true).is_none());
         drop(held);
-        assert!(peers.take(mallory).is_some());
+        assert!(peers.take(mallory, false).is_some());
+        drop(files);
+        assert!(peers.take(mallory, true).is_some());
     }
 }

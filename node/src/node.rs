@@ -48,6 +48,8 @@ pub struct NodeHandle {
     pub moments: crate::moments::Moments,
     /// Group chats.
     pub groups: crate::group::Groups,
+    /// Attachments: photos, voice notes, videos, files.
+    pub files: crate::files::Files,
 }
 
 /// The default display name: WeChat-style, derived from the account id.
@@ -184,7 +186,10 @@ impl RunningNode {
         let moments =
             crate::moments::Moments::start(ctx.clone(), chat.clone(), blobs.clone(), moments_rx);
         let groups = crate::group::Groups::start(ctx.clone(), chat.clone(), group_rx);
+        let files = crate::files::Files::start(ctx.clone(), home.files_dir())?;
+        files.watch_messages(chat.clone(), groups.clone());
         let services = Services {
+            files: files.clone(),
             groups: groups.clone(),
             ctx,
             moments: moments.clone(),
@@ -195,6 +200,7 @@ impl RunningNode {
         };
         spawn_inbound(inbound_rx, services, shutdown.clone());
         let handle = Arc::new(NodeHandle {
+            files,
             groups,
             moments,
             chat,

@@ -104,6 +104,15 @@ pub enum ChatKind {
     /// Group business between two members (membership changes, sender
     /// keys, join requests, read receipts): see [`crate::group::Direct`].
     Group(crate::group::Direct),
+    /// A photo, voice note, video or file ([`crate::file`]), with a caption.
+    File {
+        /// The attachment (its key included).
+        attachment: crate::file::Attachment,
+        /// Caption ("" for none).
+        caption: String,
+        /// The message this one replies to.
+        reply_to: Option<MsgId>,
+    },
 }
 
 /// One message from one account to another.
@@ -135,6 +144,9 @@ pub enum ChatError {
     /// Empty text.
     #[error("message is empty")]
     Empty,
+    /// An attachment out of bounds.
+    #[error("{0}")]
+    Attachment(String),
     /// A card in a request/accept that is invalid or not the sender's.
     #[error("friend request card is invalid or not the sender's: {0}")]
     BadCard(String),
@@ -203,6 +215,21 @@ impl ChatBody {
             }
             ChatKind::Receipt { .. } | ChatKind::Recall { .. } => {}
             ChatKind::Group(d) => d.check().map_err(|e| ChatError::Group(e.to_string()))?,
+            ChatKind::File {
+                attachment,
+                caption,
+                ..
+            } => {
+                if caption.len() > crate::file::MAX_CAPTION {
+                    return Err(ChatError::TooLarge {
+                        size: caption.len(),
+                        limit: crate::file::MAX_CAPTION,
+                    });
+                }
+                attachment
+                    .check()
+                    .map_err(|e| ChatError::Attachment(e.to_string()))?;
+            }
         }
         Ok(())
     }

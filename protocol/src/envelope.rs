@@ -61,6 +61,10 @@ pub enum Kind {
     GroupSyncReply = 19,
     /// A sender's chain for the members, wrapped per member (gossip on `weft/g/<tag>`).
     GroupKeys = 20,
+    /// A `/weft/file/1` request.
+    FileRequest = 21,
+    /// A `/weft/file/1` answer.
+    FileReply = 22,
 }
 
 impl Kind {
@@ -82,10 +86,12 @@ impl Kind {
             Kind::MomentItem => crate::moments::MAX_ITEM + 64,
             Kind::SyncRequest => 8 * 1024,
             Kind::SyncReply => 1024 * 1024 - 64,
-            Kind::GroupWire => crate::group::MAX_TEXT + 4 * 1024,
+            Kind::GroupWire => crate::group::MAX_TEXT + crate::file::MAX_THUMB + 4 * 1024,
             Kind::GroupSyncRequest => 64 * 1024,
             Kind::GroupSyncReply => 1024 * 1024 - 64,
             Kind::GroupKeys => 64 * 1024,
+            Kind::FileRequest => 128,
+            Kind::FileReply => crate::file::FILE_CHUNK + 64,
         }
     }
 
@@ -111,6 +117,8 @@ impl Kind {
             18 => Some(Kind::GroupSyncRequest),
             19 => Some(Kind::GroupSyncReply),
             20 => Some(Kind::GroupKeys),
+            21 => Some(Kind::FileRequest),
+            22 => Some(Kind::FileReply),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ pub mod blob;
 pub mod card;
 pub mod chat;
 pub mod envelope;
+pub mod file;
 pub mod geo;
 pub mod group;
 pub mod hex;

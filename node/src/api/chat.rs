@@ -260,12 +260,22 @@ async fn chat_log(
     let Query(q) = q?;
     let limit = q.limit.unwrap_or(100);
     if node.groups.find(&q.with)?.is_some() {
-        let log = node.groups.log(&q.with, limit).await?;
+        let mut log = node.groups.log(&q.with, limit).await?;
+        for m in &mut log {
+            if let Some(a) = m.attachment.as_mut() {
+                node.files.fill(a);
+            }
+        }
         return serde_json::to_value(log)
             .map(Json)
             .map_err(ApiError::internal);
     }
-    let log: Vec<MessageView> = node.chat.log(&q.with, limit).await?;
+    let mut log: Vec<MessageView> = node.chat.log(&q.with, limit).await?;
+    for m in &mut log {
+        if let Some(a) = m.attachment.as_mut() {
+            node.files.fill(a);
+        }
+    }
     serde_json::to_value(log)
         .map(Json)
         .map_err(ApiError::internal)

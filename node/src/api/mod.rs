@@ -72,6 +72,7 @@ use crate::node::NodeHandle;
 pub mod blobs;
 pub mod chat;
 mod error;
+pub mod files;
 pub mod group;
 pub mod moments;
 pub mod nearby;
@@ -166,6 +167,7 @@ pub fn router(node: Shared, token: String) -> Router {
         .merge(blobs::routes())
         .merge(moments::routes())
         .merge(group::routes())
+        .merge(files::routes())
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();

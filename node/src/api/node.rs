@@ -266,11 +266,20 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
     let oa_rx = node.oa.subscribe();
     let moments_rx = node.moments.subscribe();
     let group_rx = node.groups.subscribe();
+    let file_rx = node.files.subscribe();
     let shutdown = node.shutdown.clone();
-    let state = (rx, chat_rx, oa_rx, moments_rx, group_rx, shutdown);
+    let state = (rx, chat_rx, oa_rx, moments_rx, group_rx, file_rx, shutdown);
     let stream = futures::stream::unfold(
         state,
-        |(mut rx, mut chat_rx, mut oa_rx, mut moments_rx, mut group_rx, mut shutdown)| async move {
+        |(
+            mut rx,
+            mut chat_rx,
+            mut oa_rx,
+            mut moments_rx,
+            mut group_rx,
+            mut file_rx,
+            mut shutdown,
+        )| async move {
             let ev = tokio::select! {
                 _ = shutdown.wait_for(|s| *s) => return None,
                 ev = rx.recv() => ev.map(|e| serde_json::to_string(&NetEventView::from(&e)).unwrap_or_default()),
@@ -278,6 +287,7 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
                 ev = oa_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = moments_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = group_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = file_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
             };
             let data = match ev {
                 Ok(json) => json,
@@ -289,7 +299,7 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
             };
             Some((
                 Ok(Event::default().data(data)),
-                (rx, chat_rx, oa_rx, moments_rx, group_rx, shutdown),
+                (rx, chat_rx, oa_rx, moments_rx, group_rx, file_rx, shutdown),
             ))
         },
     );

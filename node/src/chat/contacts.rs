@@ -218,11 +218,8 @@ impl Chat {
     }
 
     /// Texts go to friends only: the recipient drops a stranger's texts anyway.
-    pub(super) fn require_friend(
-        &self,
-        account: &AccountId,
-        shown_as: &str,
-    ) -> Result<(), ChatError> {
+    /// Refuses anyone but a friend (`shown_as`: how the user named them).
+    pub fn require_friend(&self, account: &AccountId, shown_as: &str) -> Result<(), ChatError> {
         match self.store().contact(account)? {
             Some(c) if c.state == ContactState::Friend => Ok(()),
             _ => Err(ChatError::NotAFriend(shown(shown_as))),

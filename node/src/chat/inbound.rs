@@ -97,6 +97,7 @@ impl Chat {
             AppProtocol::Profile
             | AppProtocol::Oa
             | AppProtocol::Blob
+            | AppProtocol::File
             | AppProtocol::Sync
             | AppProtocol::Group => None,
         }
@@ -310,7 +311,16 @@ impl Chat {
                     }
                 }
             }
-            ChatKind::Text { text, reply_to } => {
+            ChatKind::Text { .. } | ChatKind::File { .. } => {
+                let (text, reply_to, attachment) = match body.kind.clone() {
+                    ChatKind::Text { text, reply_to } => (text, reply_to, None),
+                    ChatKind::File {
+                        attachment,
+                        caption,
+                        reply_to,
+                    } => (caption, reply_to, Some(attachment)),
+                    _ => return Ok(()),
+                };
                 if state != Some(ContactState::Friend) {
                     tracing::debug!(%from, "dropping chat message from a non-friend");
                     return Ok(());
@@ -323,6 +333,7 @@ impl Chat {
                     text: text.clone(),
                     reply_to,
                     status: MsgStatus::Received,
+                    attachment,
                 };
                 if store.insert_incoming(&from, &m, weft_protocol::unix_now_ms())? {
                     self.emit(ChatEvent::Message {
@@ -439,6 +450,7 @@ mod tests {
             text: "said an hour ago".into(),
             reply_to: None,
             status: MsgStatus::Received,
+            attachment: None,
         };
         let recall = ChatBody {
             from,

@@ -70,13 +70,39 @@ impl Chat {
                     .get(&acct)
                     .map(|c| c.display_name().to_string())
                     .unwrap_or_else(|| acct.short()),
-                last_text: last.text,
+                last_text: match &last.attachment {
+                    Some(a) if last.text.is_empty() => crate::files::summary(a),
+                    _ => last.text,
+                },
                 last_at: last.sent_at_ms,
                 unread,
             })
             .collect();
         out.sort_by_key(|c| std::cmp::Reverse(c.last_at));
         Ok(out)
+    }
+
+    /// The attachment of message `id` (full hex) and where to fetch it: the
+    /// sender's device. `None` for a message without one.
+    pub fn attachment(
+        &self,
+        id: &str,
+    ) -> Result<Option<(weft_protocol::file::Attachment, Vec<libp2p::PeerId>)>, ChatError> {
+        let id: weft_protocol::chat::MsgId = id.parse()?;
+        let Some(m) = self.store().message(&id)? else {
+            return Ok(None);
+        };
+        let Some(att) = m.attachment else {
+            return Ok(None);
+        };
+        let sources = self
+            .store()
+            .contact(&m.from)?
+            .and_then(|c| c.card)
+            .and_then(|c| crate::net::card_peer(&c))
+            .into_iter()
+            .collect();
+        Ok(Some((att, sources)))
     }
 }
 
@@ -90,5 +116,6 @@ fn message_view(m: &StoredMessage) -> MessageView {
         seq: m.seq,
         status: m.status,
         reply_to: m.reply_to.map(|r| r.to_string()),
+        attachment: m.attachment.as_ref().map(crate::files::AttachmentView::of),
     }
 }

@@ -204,6 +204,9 @@ pub struct MessageView {
     pub status: MsgStatus,
     /// Quoted message id.
     pub reply_to: Option<String>,
+    /// A photo, voice note, video or file (`text` is its caption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::files::AttachmentView>,
 }
 
 /// `chat list` entry.

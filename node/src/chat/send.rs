@@ -5,6 +5,7 @@
 
 use weft_protocol::{
     chat::{ChatBody, ChatKind, MsgId, MAX_TEXT_BYTES, RECALL_WINDOW_MS},
+    file::Attachment,
     seal, AccountId,
 };
 
@@ -19,11 +20,7 @@ impl Chat {
         text: &str,
         reply_to: Option<&str>,
     ) -> Result<MsgId, ChatError> {
-        let account = self.resolve(to)?;
-        if account == self.me() {
-            return Err(ChatError::SelfContact);
-        }
-        self.require_friend(&account, to)?;
+        let (account, reply_to) = self.addressee(to, reply_to)?;
         if text.len() > MAX_TEXT_BYTES {
             return Err(weft_protocol::chat::ChatError::TooLarge {
                 size: text.len(),
@@ -31,6 +28,50 @@ impl Chat {
             }
             .into());
         }
+        self.enqueue(
+            account,
+            ChatKind::Text {
+                text: text.to_string(),
+                reply_to,
+            },
+        )
+        .await
+    }
+
+    /// `chat send --file/--image/--voice/--video`: a staged attachment
+    /// (see [`crate::files`]) with a caption; returns once it is durably in
+    /// the outbox.
+    pub async fn send_file(
+        &self,
+        to: &str,
+        attachment: Attachment,
+        caption: &str,
+        reply_to: Option<&str>,
+    ) -> Result<MsgId, ChatError> {
+        let (account, reply_to) = self.addressee(to, reply_to)?;
+        self.enqueue(
+            account,
+            ChatKind::File {
+                attachment,
+                caption: caption.to_string(),
+                reply_to,
+            },
+        )
+        .await
+    }
+
+    /// The friend `to` names and the message of that conversation
+    /// `reply_to` names.
+    fn addressee(
+        &self,
+        to: &str,
+        reply_to: Option<&str>,
+    ) -> Result<(AccountId, Option<MsgId>), ChatError> {
+        let account = self.resolve(to)?;
+        if account == self.me() {
+            return Err(ChatError::SelfContact);
+        }
+        self.require_friend(&account, to)?;
         let reply_to = match reply_to {
             Some(r) => {
                 let id: MsgId = r.parse()?;
@@ -41,14 +82,7 @@ impl Chat {
             }
             None => None,
         };
-        self.enqueue(
-            account,
-            ChatKind::Text {
-                text: text.to_string(),
-                reply_to,
-            },
-        )
-        .await
+        Ok((account, reply_to))
     }
 
     /// `chat recall`: within two minutes of sending, as WeChat.
@@ -104,6 +138,21 @@ impl Chat {
                 text: text.clone(),
                 reply_to: *reply_to,
                 status: MsgStatus::Sending,
+                attachment: None,
+            }),
+            ChatKind::File {
+                attachment,
+                caption,
+                reply_to,
+            } => Some(StoredMessage {
+                id,
+                from: me,
+                seq,
+                sent_at_ms,
+                text: caption.clone(),
+                reply_to: *reply_to,
+                status: MsgStatus::Sending,
+                attachment: Some(attachment.clone()),
             }),
             _ => None,
         };

@@ -397,6 +397,7 @@ impl Groups {
                     all,
                     recalled: false,
                     arrived_ms: now,
+                    attachment: None,
                 };
                 if self.store().put_group_message(g, &m)? {
                     let mentioned = all || mentions.contains(&self.me());
@@ -413,6 +414,47 @@ impl Groups {
                         text,
                         mentioned,
                         notify: mentioned || !meta.muted,
+                    });
+                }
+            }
+            GroupKind::File {
+                attachment,
+                caption,
+                reply_to,
+            } => {
+                let text = caption.clone();
+                let m = GroupMessage {
+                    id,
+                    from: p.sender,
+                    seq: p.seq,
+                    lamport: p.lamport,
+                    sent_at_ms: p.sent_at_ms,
+                    text: caption,
+                    reply_to,
+                    mentions: Vec::new(),
+                    all: false,
+                    recalled: false,
+                    arrived_ms: now,
+                    attachment: Some(attachment.clone()),
+                };
+                if self.store().put_group_message(g, &m)? {
+                    let name = state
+                        .members
+                        .get(&p.sender)
+                        .map(|m| m.shown().to_string())
+                        .unwrap_or_default();
+                    self.emit(GroupEvent::GroupMessage {
+                        group: g.to_string(),
+                        id: id.to_string(),
+                        from: p.sender.to_string(),
+                        name,
+                        text: if text.is_empty() {
+                            crate::files::summary(&attachment)
+                        } else {
+                            text
+                        },
+                        mentioned: false,
+                        notify: !meta.muted,
                     });
                 }
             }

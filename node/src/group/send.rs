@@ -81,6 +81,32 @@ impl Groups {
         .await
     }
 
+    /// `chat send <group> --file/--image/...`: a staged attachment (see
+    /// [`crate::files`]) with a caption, encrypted once for every member.
+    pub async fn send_file(
+        &self,
+        group: &str,
+        attachment: weft_protocol::file::Attachment,
+        caption: &str,
+        reply_to: Option<MsgId>,
+    ) -> Result<MsgId, GroupsError> {
+        let g = self.resolve(group)?;
+        if let Some(r) = reply_to {
+            if !matches!(self.store().group_message(&r)?, Some((rg, _)) if rg == g) {
+                return Err(GroupsError::Unknown(format!("message {r} in this group")));
+            }
+        }
+        self.publish(
+            g,
+            GroupKind::File {
+                attachment,
+                caption: caption.to_string(),
+                reply_to,
+            },
+        )
+        .await
+    }
+
     /// `chat recall <id>` for a group message: within 2 minutes.
     pub async fn recall(&self, id: &MsgId) -> Result<(), GroupsError> {
         let Some((g, mut m)) = self.store().group_message(id)? else {
@@ -149,13 +175,21 @@ impl Groups {
             let wire = chain.encrypt(&plain.to_bytes()?)?;
             let bytes = wire.encode()?;
             meta.shared_with.extend(share_to.iter().copied());
-            if let GroupKind::Text {
-                text,
-                reply_to,
-                mentions,
-                all,
-            } = kind
-            {
+            let shown = match kind {
+                GroupKind::Text {
+                    text,
+                    reply_to,
+                    mentions,
+                    all,
+                } => Some((text, reply_to, mentions, all, None)),
+                GroupKind::File {
+                    attachment,
+                    caption,
+                    reply_to,
+                } => Some((caption, reply_to, Vec::new(), false, Some(attachment))),
+                GroupKind::Recall { .. } => None,
+            };
+            if let Some((text, reply_to, mentions, all, attachment)) = shown {
                 self.store().put_group_message(
                     &g,
                     &GroupMessage {
@@ -170,6 +204,7 @@ impl Groups {
                         all,
                         recalled: false,
                         arrived_ms: plain.sent_at_ms,
+                        attachment,
                     },
                 )?;
             }

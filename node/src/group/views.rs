@@ -69,6 +69,9 @@ pub struct GroupMessageView {
     pub all: bool,
     /// For our own messages: how many members read it.
     pub read_by: usize,
+    /// A photo, voice note, video or file (`text` is its caption).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment: Option<crate::files::AttachmentView>,
 }
 
 /// `group requests` entry.
@@ -185,9 +188,54 @@ impl Groups {
                     } else {
                         0
                     },
+                    attachment: m.attachment.as_ref().map(crate::files::AttachmentView::of),
                 }
             })
             .collect())
+    }
+
+    /// The attachment of group message `id` (full hex) and where to fetch
+    /// it: the sender's device first, then other members' connected devices
+    /// (any member that fetched it can serve it). `None` without one.
+    pub async fn attachment(
+        &self,
+        id: &str,
+    ) -> Result<Option<(weft_protocol::file::Attachment, Vec<libp2p::PeerId>)>, GroupsError> {
+        let Ok(id) = id.parse::<MsgId>() else {
+            return Ok(None);
+        };
+        let Some((g, m)) = self.store().group_message(&id)? else {
+            return Ok(None);
+        };
+        let Some(att) = m.attachment else {
+            return Ok(None);
+        };
+        let me = self.me();
+        let members = self
+            .loaded(&g)?
+            .map(|l| l.state.members.keys().copied().collect::<Vec<_>>())
+            .unwrap_or_default();
+        let peers = self.inner.ctx.net.peers().await.unwrap_or_default();
+        let mut sources: Vec<libp2p::PeerId> = peers
+            .iter()
+            .filter(|p| p.account_id == Some(m.from))
+            .map(|p| p.peer_id)
+            .collect();
+        if sources.is_empty() {
+            let card = self.store().contact(&m.from)?.and_then(|c| c.card);
+            sources.extend(card.and_then(|c| crate::net::card_peer(&c)));
+        }
+        sources.extend(
+            peers
+                .iter()
+                .filter(|p| {
+                    p.account_id
+                        .is_some_and(|a| a != me && a != m.from && members.contains(&a))
+                })
+                .map(|p| p.peer_id)
+                .take(8),
+        );
+        Ok(Some((att, sources)))
     }
 
     /// The group a message id belongs to, if it is a group message.

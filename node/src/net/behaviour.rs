@@ -52,6 +52,7 @@ pub(crate) struct Behaviour {
     pub(crate) blob: request_response::Behaviour<BytesCodec>,
     pub(crate) sync: request_response::Behaviour<BytesCodec>,
     pub(crate) group: request_response::Behaviour<BytesCodec>,
+    pub(crate) file: request_response::Behaviour<BytesCodec>,
 }
 
 /// `/weft/blob/1`: manifests and chunks of content-addressed blobs.
@@ -60,6 +61,9 @@ pub const BLOB_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/blob/1");
 /// `/weft/sync/1`: Moments backfill ("items of author X since T").
 pub const SYNC_PROTOCOL: StreamProtocol =
     StreamProtocol::new(weft_protocol::moments::SYNC_PROTOCOL);
+
+/// `/weft/file/1`: attachment files (manifests, chunks, holding).
+pub const FILE_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/file/1");
 
 /// `/weft/group/1`: a group member catching up on the wires it lacks.
 pub const GROUP_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/group/1");
@@ -300,6 +304,16 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                     request_response::Config::default()
                         .with_request_timeout(Duration::from_secs(15))
                         .with_max_concurrent_streams(16),
+                ),
+                file: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: weft_protocol::Kind::FileRequest.max_size(),
+                        max_response: weft_protocol::Kind::FileReply.max_size(),
+                    },
+                    [(FILE_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(60))
+                        .with_max_concurrent_streams(32),
                 ),
             })
         })

@@ -345,6 +345,7 @@ impl EventLoop {
             BehaviourEvent::Blob(ev) => self.on_app_event(AppProtocol::Blob, ev),
             BehaviourEvent::Sync(ev) => self.on_app_event(AppProtocol::Sync, ev),
             BehaviourEvent::Group(ev) => self.on_app_event(AppProtocol::Group, ev),
+            BehaviourEvent::File(ev) => self.on_app_event(AppProtocol::File, ev),
             _ => {}
         }
     }

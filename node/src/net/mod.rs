@@ -175,6 +175,8 @@ pub enum AppProtocol {
     Sync,
     /// `/weft/group/1`.
     Group,
+    /// `/weft/file/1`.
+    File,
 }
 
 /// A request from a peer, for a service to answer with [`Net::respond`].

@@ -34,6 +34,7 @@ impl EventLoop {
             AppProtocol::Blob => b.blob.send_request(&peer, data),
             AppProtocol::Sync => b.sync.send_request(&peer, data),
             AppProtocol::Group => b.group.send_request(&peer, data),
+            AppProtocol::File => b.file.send_request(&peer, data),
         };
         if let Err((full, (_, reply))) = self.requests.insert((protocol, id), (peer, reply)) {
             let _ = reply.send(Err(full.into()));
@@ -54,6 +55,7 @@ impl EventLoop {
             AppProtocol::Blob => b.blob.send_response(ch, data),
             AppProtocol::Sync => b.sync.send_response(ch, data),
             AppProtocol::Group => b.group.send_response(ch, data),
+            AppProtocol::File => b.file.send_response(ch, data),
         };
     }
 

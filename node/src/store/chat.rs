@@ -142,6 +142,8 @@ pub struct StoredMessage {
     pub reply_to: Option<MsgId>,
     /// Status.
     pub status: MsgStatus,
+    /// A photo, voice note, video or file (`text` is its caption).
+    pub attachment: Option<weft_protocol::file::Attachment>,
 }
 
 /// A sealed message waiting for its recipient to acknowledge it.
@@ -539,6 +541,7 @@ mod tests {
             text: format!("m{seq}"),
             reply_to: None,
             status: MsgStatus::Received,
+            attachment: None,
         }
     }
 

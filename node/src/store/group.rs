@@ -120,6 +120,8 @@ pub struct GroupMessage {
     pub recalled: bool,
     /// When it arrived here (our clock).
     pub arrived_ms: u64,
+    /// A photo, voice note, video or file (`text` is its caption).
+    pub attachment: Option<weft_protocol::file::Attachment>,
 }
 
 /// Someone asking to join through a link.

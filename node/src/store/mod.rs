@@ -9,6 +9,7 @@
 //!   `outbox`, `chat_meta`
 //! - mail held for others (see [`mailbox`]): `held`, `held_expiry`
 //! - blobs (see [`blob`]): `blob_manifests`, `blob_chunks`
+//! - attachments (see [`files`]): `file_manifests`, `file_state`, `file_meta`
 //! - official accounts (see [`oa`]): `oa_own`, `oa_follow`, `oa_posts`,
 //!   `oa_inbox`, `oa_conv`, `oa_slots`
 //! - moments (see [`moments`]): `moments_items`, `moments_item_ids`,
@@ -47,6 +48,7 @@ macro_rules! trees {
 
 pub mod blob;
 pub mod chat;
+pub mod files;
 pub mod group;
 pub mod mailbox;
 pub mod moments;
@@ -179,6 +181,7 @@ pub struct Store {
     pub(crate) mailbox: mailbox::MailboxTrees,
     pub(crate) oa: oa::OaTrees,
     pub(crate) blob: blob::BlobTrees,
+    pub(crate) files: files::FileTrees,
     pub(crate) moments: moments::MomentsTrees,
     pub(crate) group: group::GroupTrees,
     /// Address-book entries known to be on disk (updated after each flush).
@@ -226,6 +229,7 @@ impl Store {
             mailbox: mailbox::MailboxTrees::open(&db)?,
             oa: oa::OaTrees::open(&db)?,
             blob: blob::BlobTrees::open(&db)?,
+            files: files::FileTrees::open(&db)?,
             moments: moments::MomentsTrees::open(&db)?,
             group: group::GroupTrees::open(&db)?,
             db,

@@ -279,6 +279,15 @@ pub enum GroupKind {
         /// Which.
         target: MsgId,
     },
+    /// A photo, voice note, video or file ([`crate::file`]), with a caption.
+    File {
+        /// The attachment (its key included).
+        attachment: crate::file::Attachment,
+        /// Caption ("" for none).
+        caption: String,
+        /// Quoted message.
+        reply_to: Option<MsgId>,
+    },
 }
 
 /// The plaintext of a [`GroupWire`].
@@ -312,6 +321,21 @@ impl GroupPlain {
             if mentions.len() > MAX_MENTIONS {
                 return Err(GroupError::Malformed("too many mentions"));
             }
+        }
+        if let GroupKind::File {
+            attachment,
+            caption,
+            ..
+        } = &self.kind
+        {
+            if caption.len() > crate::file::MAX_CAPTION {
+                return Err(GroupError::TooLong {
+                    limit: crate::file::MAX_CAPTION,
+                });
+            }
+            attachment
+                .check()
+                .map_err(|_| GroupError::Malformed("attachment"))?;
         }
         Ok(())
     }

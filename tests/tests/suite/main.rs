@@ -7,6 +7,7 @@ mod bad_input;
 mod chat;
 mod chat_bad_input;
 mod cli;
+mod files;
 mod groups;
 mod hostile_store;
 mod mdns_netns;
