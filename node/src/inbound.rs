@@ -40,10 +40,10 @@ const PER_PEER_REQUESTS: usize = 4;
 /// File chunk requests (`/weft/file/1`) handled at once, in all and per
 /// peer: counted apart, so a file transfer neither stalls nor is stalled
 /// by chat, mail and sync.
-const FILE_REQUESTS: usize = 16;
+const FILE_REQUESTS: usize = 32;
 /// File requests from one peer at once (a download keeps several chunks
 /// in flight).
-const FILE_PER_PEER: usize = 8;
+const FILE_PER_PEER: usize = 16;
 
 /// How many requests each peer has in the router (file requests apart); a
 /// [`PeerSlot`] holds one.

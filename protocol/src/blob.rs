@@ -109,7 +109,7 @@ pub enum BlobReply {
     /// The manifest.
     Manifest(Manifest),
     /// The chunk bytes.
-    Chunk(Vec<u8>),
+    Chunk(#[serde(with = "crate::bytes")] Vec<u8>),
     /// Not held here.
     Missing,
 }

@@ -132,6 +132,7 @@ pub struct Envelope {
     /// Payload kind, as its wire number.
     pub kind: u16,
     /// postcard bytes of the payload.
+    #[serde(with = "crate::bytes")]
     pub body: Vec<u8>,
 }
 

@@ -279,7 +279,7 @@ pub enum FileReply {
     /// The manifest.
     Manifest(FileManifest),
     /// The chunk bytes.
-    Chunk(Vec<u8>),
+    Chunk(#[serde(with = "crate::bytes")] Vec<u8>),
     /// Not stored here.
     Missing,
     /// Accepted to hold (fetching now).

@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 pub mod blob;
+pub mod bytes;
 pub mod card;
 pub mod chat;
 pub mod envelope;

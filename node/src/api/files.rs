@@ -137,10 +137,12 @@ async fn send_file(
         )));
     }
     let group = node.groups.find(&q.to)?;
+    let mut exclude = Vec::new();
     if group.is_none() {
         // Refuse before reading a large body for no one.
         let a = node.chat.resolve(&q.to)?;
         node.chat.require_friend(&a, &q.to)?;
+        exclude.extend(node.chat.device_of(&a)?);
     }
     let reply_to = match q.reply_to.as_deref() {
         Some(r) => Some(short_id::message(&node, r)?),
@@ -175,10 +177,10 @@ async fn send_file(
     let wait = Duration::from_secs(q.wait.unwrap_or(60).min(600));
     let held_by = if wait.is_zero() {
         let files = node.files.clone();
-        tokio::spawn(async move { files.place(&file, Duration::from_secs(600)).await });
+        tokio::spawn(async move { files.place(&file, &exclude, Duration::from_secs(600)).await });
         0
     } else {
-        node.files.place(&file, wait).await
+        node.files.place(&file, &exclude, wait).await
     };
     Ok(Json(SentFile {
         id,

@@ -365,6 +365,7 @@ impl Chat {
                         store.update_message(&target, |m| {
                             m.status = MsgStatus::Recalled;
                             m.text.clear();
+                            m.attachment = None;
                         })?;
                         self.emit(ChatEvent::Recalled {
                             with: from.to_string(),

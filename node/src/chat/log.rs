@@ -95,14 +95,17 @@ impl Chat {
         let Some(att) = m.attachment else {
             return Ok(None);
         };
-        let sources = self
-            .store()
-            .contact(&m.from)?
-            .and_then(|c| c.card)
-            .and_then(|c| crate::net::card_peer(&c))
-            .into_iter()
-            .collect();
+        let sources = self.device_of(&m.from)?.into_iter().collect();
         Ok(Some((att, sources)))
+    }
+
+    /// The device of a contact, from its verified card.
+    pub fn device_of(&self, account: &AccountId) -> Result<Option<libp2p::PeerId>, ChatError> {
+        Ok(self
+            .store()
+            .contact(account)?
+            .and_then(|c| c.card)
+            .and_then(|c| crate::net::card_peer(&c)))
     }
 }
 

@@ -108,6 +108,7 @@ impl Chat {
         self.store().update_message(&msg_id, |m| {
             m.status = MsgStatus::Recalled;
             m.text.clear();
+            m.attachment = None;
         })?;
         self.enqueue(conv, ChatKind::Recall { target: msg_id })
             .await?;

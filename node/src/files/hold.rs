@@ -146,10 +146,12 @@ impl Files {
         }
     }
 
-    /// Asks up to [`HOLDERS`] holders to keep our file `id`, and waits (up to
-    /// `wait`) until one of them has all of it. Returns how many have it
-    /// complete by then (the others go on fetching).
-    pub async fn place(&self, id: &FileId, wait: Duration) -> usize {
+    /// Asks up to [`HOLDERS`] holders (never a device in `exclude`: a 1:1
+    /// recipient fetches for itself; a holder is there for when it cannot)
+    /// to keep our file `id`, and waits (up to `wait`) until one of them has
+    /// all of it. Returns how many have it complete by then (the others go
+    /// on fetching).
+    pub async fn place(&self, id: &FileId, exclude: &[PeerId], wait: Duration) -> usize {
         let deadline = Instant::now() + wait;
         let Ok(Some(m)) = self.inner.ctx.store.file_manifest(id) else {
             return 0;
@@ -161,6 +163,9 @@ impl Files {
         for p in self.holders_of(id).await {
             if accepted.len() >= HOLDERS {
                 break;
+            }
+            if exclude.contains(&p) {
+                continue;
             }
             let req = FileRequest::Hold {
                 file: *id,

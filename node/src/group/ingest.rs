@@ -466,6 +466,7 @@ impl Groups {
                     if tg == *g && t.from == p.sender && ours && claimed && !t.recalled {
                         t.recalled = true;
                         t.text.clear();
+                        t.attachment = None;
                         self.store().update_group_message(g, &t)?;
                         self.emit(GroupEvent::GroupRecalled {
                             group: g.to_string(),

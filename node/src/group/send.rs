@@ -123,6 +123,7 @@ impl Groups {
         }
         m.recalled = true;
         m.text.clear();
+        m.attachment = None;
         self.store().update_group_message(&g, &m)?;
         self.publish(g, GroupKind::Recall { target: *id }).await?;
         Ok(())

@@ -111,9 +111,10 @@ async fn files_arrive_whole_encrypted_and_outlive_their_sender() {
     assert_eq!(after["local"], true);
     // No plaintext anywhere: a 64-byte sample from the start, the middle
     // and the end of the file, searched in every byte of every home.
+    let boot = w.home("boot");
     for at in [0, big.len() / 2, big.len() - 64] {
         let sample = &big[at..at + 64];
-        for h in [a, b, c] {
+        for h in [a, b, c, &boot] {
             assert_eq!(
                 file_containing(h, sample),
                 None,

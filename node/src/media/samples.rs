@@ -1,0 +1,67 @@
+//! Small media files made in code, for tests, benchmarks and `weft demo`:
+//! a photo that carries a GPS tag, and an Ogg Opus voice note of a given
+//! length (its packets are not real audio; players would play silence or
+//! refuse, but every container field the node reads is right).
+
+use image::{Rgb, RgbImage};
+
+/// A `w`×`h` JPEG (a gradient) with an APP1 Exif segment holding
+/// Orientation and a GPS IFD whose data carries the marker `GPSLatitude`.
+pub fn jpeg_with_gps(w: u32, h: u32) -> Vec<u8> {
+    let img = RgbImage::from_fn(w, h, |x, y| {
+        Rgb([(x % 256) as u8, (y % 256) as u8, ((x + y) % 256) as u8])
+    });
+    let mut out = super::image::encode_jpeg(&img, 85).unwrap_or_default();
+    let mut tiff = b"II*\0\x08\0\0\0".to_vec();
+    tiff.extend([2, 0]);
+    tiff.extend([0x12, 0x01, 3, 0, 1, 0, 0, 0, 1, 0, 0, 0]);
+    tiff.extend([0x25, 0x88, 4, 0, 1, 0, 0, 0, 38, 0, 0, 0]);
+    tiff.extend([0, 0, 0, 0]);
+    tiff.extend([1, 0, 2, 0, 2, 0, 12, 0, 0, 0, 56, 0, 0, 0, 0, 0, 0, 0]);
+    tiff.extend(b"GPSLatitude\0");
+    let mut app1 = vec![0xFF, 0xE1];
+    app1.extend(((tiff.len() + 8) as u16).to_be_bytes());
+    app1.extend(b"Exif\0\0");
+    app1.extend(tiff);
+    if out.len() >= 2 {
+        out.splice(2..2, app1);
+    }
+    out
+}
+
+fn page(flags: u8, granule: u64, seq: u32, packet: &[u8]) -> Vec<u8> {
+    let mut lacing = vec![255u8; packet.len() / 255];
+    lacing.push((packet.len() % 255) as u8);
+    let mut p = b"OggS\0".to_vec();
+    p.push(flags);
+    p.extend(granule.to_le_bytes());
+    p.extend(0x5eed_u32.to_le_bytes());
+    p.extend(seq.to_le_bytes());
+    p.extend([0; 4]);
+    p.push(lacing.len() as u8);
+    p.extend(lacing);
+    p.extend(packet);
+    let crc = super::audio::ogg_crc(&p);
+    p[22..26].copy_from_slice(&crc.to_le_bytes());
+    p
+}
+
+/// An Ogg Opus file `duration_ms` long (pre-skip 312, one page a second).
+pub fn ogg_opus(duration_ms: u64) -> Vec<u8> {
+    let mut head = b"OpusHead\x01\x01".to_vec();
+    head.extend(312u16.to_le_bytes());
+    head.extend(48_000u32.to_le_bytes());
+    head.extend([0, 0, 0]);
+    let mut out = page(2, 0, 0, &head);
+    out.extend(page(0, 0, 1, b"OpusTags\0\0\0\0\0\0\0\0"));
+    let end = duration_ms * 48 + 312;
+    let mut seq = 2;
+    let mut g = 312;
+    while g < end {
+        g = (g + 48_000).min(end);
+        let flags = if g == end { 4 } else { 0 };
+        out.extend(page(flags, g, seq, &[0xFC; 200]));
+        seq += 1;
+    }
+    out
+}
