@@ -149,6 +149,183 @@ pub fn blob(data: &[u8]) {
     }
 }
 
+/// The key the `file` seeds' chunks are sealed with (a decoded chunk
+/// reply is opened with it).
+pub const FILE_KEY: [u8; 32] = [12; 32];
+
+/// A key no seed is sealed with: the raw input must never open under it.
+const STRANGER_KEY: [u8; 32] = [13; 32];
+
+/// Attachments on `/weft/file/1`: requests and replies; a manifest checked
+/// against its own id, its chunk lengths and chunk checks at indices from
+/// the input (in range, just past the end, near `u32::MAX`, `usize::MAX`)
+/// and its size against plaintext sizes; a chunk reply opened with the
+/// seeds' key; the input as a postcard [`Attachment`] (as a chat or group
+/// message carries it) through its bounds check; and the raw input opened
+/// as a sealed segment (an error, never a panic).
+///
+/// [`Attachment`]: weft_protocol::file::Attachment
+pub fn file(data: &[u8]) {
+    use weft_protocol::file::{
+        chunk_count, open_segment, Attachment, FileReply, FileRequest, FILE_CHUNK, MAX_FILE, TAG,
+    };
+    let _ = roundtrip::<FileRequest>(Kind::FileRequest, data);
+    // Four bytes of the input, little-endian, wherever it is long enough.
+    let word = |at: usize| -> u32 {
+        let mut b = [0u8; 4];
+        for (i, x) in b.iter_mut().enumerate() {
+            *x = data.get(at + i).copied().unwrap_or(0);
+        }
+        u32::from_le_bytes(b)
+    };
+    match roundtrip::<FileReply>(Kind::FileReply, data) {
+        Some(FileReply::Manifest(m)) => {
+            let id = m.id();
+            let checked = m.check(&id).is_ok();
+            let n = m.chunks.len();
+            let tail = &data[data.len() / 2..];
+            let from_input = word(data.len().saturating_sub(4)) as usize;
+            let indices = [
+                0,
+                from_input,
+                from_input % n.max(1),
+                n.saturating_sub(1),
+                n,
+                n.saturating_add(1),
+                u32::MAX as usize - 1,
+                u32::MAX as usize,
+                usize::MAX,
+            ];
+            for i in indices {
+                let len = m.chunk_len(i);
+                assert!(len <= FILE_CHUNK, "chunk {i} is {len} bytes");
+                if i >= n {
+                    assert_eq!(len, 0, "chunk {i} of {n} has a length");
+                }
+                for bytes in [tail, &data[..]] {
+                    if m.check_chunk(i, bytes).is_ok() {
+                        assert!(i < n && bytes.len() == len, "chunk {i} accepted");
+                    }
+                }
+            }
+            // What a resumed download subtracts from the size
+            // (`node/src/files/fetch.rs`): never more than the size, and
+            // exactly the size on a checked manifest.
+            let total: u64 = (0..n).map(|i| m.chunk_len(i) as u64).sum();
+            assert!(total <= m.size, "chunks add up to {total} of {}", m.size);
+            if checked {
+                assert_eq!(total, m.size, "a checked manifest's chunks miss bytes");
+            }
+            // The plaintext size this ciphertext size would hold, and sizes
+            // from the input and at the limits.
+            let tags = m.size.div_ceil(FILE_CHUNK as u64).max(1) * TAG as u64;
+            let plain = m.size.checked_sub(tags);
+            let sizes = [
+                plain,
+                Some(u64::from(word(0))),
+                Some(m.size),
+                Some(MAX_FILE),
+                Some(MAX_FILE + 1),
+                Some(u64::MAX),
+            ];
+            for p in sizes.into_iter().flatten() {
+                if m.fits(p) {
+                    assert!(p <= MAX_FILE);
+                    if checked {
+                        assert_eq!(chunk_count(p), n, "a manifest fits {p} bytes");
+                    }
+                }
+            }
+        }
+        Some(FileReply::Chunk(chunk)) => {
+            for index in [0, 1] {
+                let mut buf = chunk.clone();
+                if open_segment(&FILE_KEY, index, &mut buf).is_ok() {
+                    assert_eq!(buf.len() + TAG, chunk.len());
+                }
+            }
+        }
+        _ => {}
+    }
+    if let Ok(a) = postcard::from_bytes::<Attachment>(data) {
+        let _ = a.check();
+        if let Ok(again) = postcard::to_stdvec(&a) {
+            let back = postcard::from_bytes::<Attachment>(&again).ok();
+            assert_eq!(back.as_ref(), Some(&a), "an attachment does not survive");
+        }
+    }
+    let mut raw = data.to_vec();
+    let index = u64::from(word(0));
+    assert!(
+        open_segment(&STRANGER_KEY, index, &mut raw).is_err(),
+        "bytes opened under a key nobody sealed with"
+    );
+}
+
+/// Attachment media as they arrive from peers: the first byte picks where
+/// the rest is cut into a file's head and tail (the node reads the first
+/// and last 64 KiB of a file). MIME sniffing, voice-note duration (head
+/// and tail, and the whole as both, as for a small file), the inline
+/// thumbnail check, file-name cleaning of the bytes as text, and MIME kinds
+/// and matching. The cleaned name and the sniffed type must pass the bounds
+/// every receiver checks ([`Attachment::check`]), since the node sends
+/// exactly those.
+///
+/// [`Attachment::check`]: weft_protocol::file::Attachment::check
+pub fn media(data: &[u8]) {
+    use weft_node::media::{
+        audio_duration_ms, check_thumbnail, kind_of, mime_matches, safe_file_name, sniff_mime,
+    };
+    use weft_protocol::file::{Attachment, AttachmentKind};
+    let Some((&pick, rest)) = data.split_first() else {
+        return;
+    };
+    let at = usize::from(pick) * rest.len() / 255;
+    let (head, tail) = rest.split_at(at);
+    let sniffed = sniff_mime(rest);
+    let _ = sniff_mime(head);
+    let _ = audio_duration_ms(head, tail);
+    let _ = audio_duration_ms(rest, rest);
+    let _ = check_thumbnail(rest);
+    let text = String::from_utf8_lossy(rest);
+    let name = safe_file_name(&text);
+    assert!(!name.is_empty(), "an empty file name from {text:?}");
+    assert!(name.len() <= 255, "a {}-byte file name", name.len());
+    assert!(
+        !name.contains(['/', '\\', '\0']),
+        "{name:?} (from {text:?}) holds a path or NUL"
+    );
+    // As the node's own property test states: a leading dot would hide
+    // the file, and "." or ".." name a directory.
+    assert!(
+        !name.starts_with('.'),
+        "{name:?} (from {text:?}) starts with a dot"
+    );
+    let _ = kind_of(&sniffed);
+    assert!(
+        mime_matches(&sniffed, &sniffed),
+        "{sniffed} does not match itself"
+    );
+    assert!(mime_matches("application/octet-stream", &sniffed));
+    // A type declared by a peer: the input's first line.
+    let declared = text.lines().next().unwrap_or_default();
+    let _ = (kind_of(declared), mime_matches(declared, &sniffed));
+    let sent = Attachment {
+        kind: AttachmentKind::File,
+        file: [0; 32],
+        key: [0; 32],
+        size: rest.len() as u64,
+        mime: sniffed,
+        name,
+        thumb: None,
+        dims: None,
+        duration_ms: None,
+    };
+    if let Err(e) = sent.check() {
+        panic!("the node would send {sent:?}, which receivers refuse: {e}");
+    }
+}
+
 /// The chain the group seeds are encrypted under (a fixed key, so a crash
 /// reproduces).
 pub fn group_chain() -> weft_protocol::group::sender_key::SendingChain {

@@ -27,6 +27,8 @@ pub struct Mallory {
     pub chat: request_response::Behaviour<RawCodec>,
     /// `/weft/mailbox/1`, raw bytes.
     pub mailbox: request_response::Behaviour<RawCodec>,
+    /// `/weft/file/1` (answering), raw bytes.
+    pub file: request_response::Behaviour<RawCodec>,
 }
 
 /// Mallory's swarm with `key` as its device key.
@@ -35,6 +37,7 @@ pub fn swarm(key: Keypair) -> Swarm<Mallory> {
         card: hostile::card(),
         chat: raw("/weft/chat/1", ProtocolSupport::Outbound),
         mailbox: raw("/weft/mailbox/1", ProtocolSupport::Full),
+        file: raw("/weft/file/1", ProtocolSupport::Inbound),
     })
 }
 
@@ -237,6 +240,38 @@ pub async fn serve_mail(m: &mut Swarm<Mallory>, items: Vec<Vec<u8>>) -> Vec<[u8;
             .send_response(channel, frame(&bytes));
         if let Some(items) = deleted {
             return items;
+        }
+    }
+}
+
+/// Plays a file source until `done` resolves: answers every `/weft/file/1`
+/// request with what `answer` makes of it (`None`: close the stream).
+/// Returns `done`'s output.
+pub async fn serve_files<T>(
+    m: &mut Swarm<Mallory>,
+    mut answer: impl FnMut(weft_protocol::file::FileRequest) -> Option<weft_protocol::file::FileReply>,
+    done: impl std::future::Future<Output = T>,
+) -> T {
+    let mut done = std::pin::pin!(done);
+    loop {
+        tokio::select! {
+            out = &mut done => return out,
+            ev = m.select_next_some() => {
+                let SwarmEvent::Behaviour(MalloryEvent::File(request_response::Event::Message {
+                    message: request_response::Message::Request { request, channel, .. },
+                    ..
+                })) = ev
+                else {
+                    continue;
+                };
+                let Ok(req) = weft_protocol::decode(Kind::FileRequest, &unframe(&request)) else {
+                    continue;
+                };
+                if let Some(reply) = answer(req) {
+                    let bytes = weft_protocol::encode(Kind::FileReply, &reply).expect("encode");
+                    let _ = m.behaviour_mut().file.send_response(channel, frame(&bytes));
+                }
+            }
         }
     }
 }

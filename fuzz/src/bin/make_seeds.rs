@@ -6,11 +6,12 @@
 
 use std::{fs, path::Path};
 
-use weft_fuzz::{recipient, sender, HOLDER, NOW};
+use weft_fuzz::{recipient, sender, FILE_KEY, HOLDER, NOW};
 use weft_protocol::{
     blob::{BlobReply, BlobRequest, Manifest},
     chat::{ChatBody, ChatKind, Delivery, DeliveryAck, MsgId},
     encode,
+    file::{self, Attachment, AttachmentKind, FileManifest, FileReply, FileRequest},
     mailbox::{MailboxAuth, MailboxReply, MailboxRequest},
     moments::{self, PostContent, ReactionContent, SyncFrom, SyncReply, SyncRequest},
     oa::{
@@ -54,6 +55,10 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
     out.push(("card", "card", card_bytes.clone()));
     out.push(("envelope", "card", card_bytes.clone()));
 
+    // Attachments: a photo (with the thumbnail the node makes) and a
+    // voice note, as chat and group messages carry them.
+    let (photo, voice) = attachments()?;
+
     // Chat: bodies of every kind, sealed into a Delivery for the recipient.
     let kinds = [
         ChatKind::FriendRequest {
@@ -76,6 +81,11 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
             read: true,
             ids: vec![MsgId([1; 32]), MsgId([2; 32])],
         },
+        ChatKind::File {
+            attachment: photo.clone(),
+            caption: "The crag this morning".into(),
+            reply_to: Some(MsgId([1; 32])),
+        },
     ];
     let mut sealed = Vec::new();
     for (i, kind) in kinds.into_iter().enumerate() {
@@ -89,7 +99,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
         let bytes = body.encode()?;
         out.push((
             "chat",
-            ["req", "acc", "text", "reply", "recall", "rcpt"][i],
+            ["req", "acc", "text", "reply", "recall", "rcpt", "file"][i],
             bytes.clone(),
         ));
         sealed.push(weft_protocol::seal(&them, &me.account_id(), &bytes)?);
@@ -270,6 +280,25 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
         let wire = chain.encrypt(&plain.to_bytes()?)?;
         let wire_bytes = wire.encode()?;
         out.push(("group", "wire", wire_bytes.clone()));
+        let file_plain = GroupPlain {
+            seq: 2,
+            lamport: 4,
+            kind: GroupKind::File {
+                attachment: voice.clone(),
+                caption: String::new(),
+                reply_to: None,
+            },
+            ..plain
+        };
+        let file_wire = chain.encrypt(&file_plain.to_bytes()?)?;
+        // The target opens wires with a chain at iteration 0: this one, the
+        // second, must open and check there too.
+        let share = weft_fuzz::group_chain().share()?;
+        let receiving =
+            weft_protocol::group::sender_key::ReceivingChain::new(them.account_id(), 0, &share);
+        let (opened, _) = receiving.open(&file_wire)?;
+        assert_eq!(GroupPlain::from_bytes(&opened)?, file_plain);
+        out.push(("group", "wire_file", file_wire.encode()?));
         let req = GRequest {
             group: g,
             have: vec![(wire.key_id, 1)],
@@ -396,8 +425,227 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
         them.account_id().to_string().into_bytes(),
     ));
 
+    file_seeds(&mut out, &photo, &voice)?;
+    media_seeds(&mut out);
+
     check(&out);
     Ok(out)
+}
+
+/// Seals `plain` into chunks under the seeds' file key and builds its
+/// manifest, as `node/src/files/stage.rs` does (a file of whole segments
+/// has no empty segment after them; an empty file has one).
+fn sealed_file(plain: &[u8]) -> Result<(FileManifest, Vec<Vec<u8>>), file::FileError> {
+    let segments: Vec<&[u8]> = if plain.is_empty() {
+        vec![plain]
+    } else {
+        plain.chunks(file::SEGMENT).collect()
+    };
+    let mut chunks = Vec::new();
+    for (index, segment) in segments.into_iter().enumerate() {
+        let mut buf = segment.to_vec();
+        file::seal_segment(&FILE_KEY, index as u64, &mut buf)?;
+        chunks.push(buf);
+    }
+    let manifest = FileManifest {
+        size: file::cipher_size(plain.len() as u64),
+        chunks: chunks
+            .iter()
+            .map(|c| weft_protocol::content_id(c))
+            .collect(),
+    };
+    manifest.check(&manifest.id())?;
+    assert!(manifest.fits(plain.len() as u64));
+    for (i, c) in chunks.iter().enumerate() {
+        manifest.check_chunk(i, c)?;
+    }
+    Ok((manifest, chunks))
+}
+
+/// A photo attachment (a real file, its thumbnail made by the node's own
+/// code) and a voice note.
+fn attachments() -> Result<(Attachment, Attachment), Box<dyn std::error::Error>> {
+    use weft_node::media::{audio_duration_ms, samples, sniff_mime, thumbnail};
+    let jpeg = samples::jpeg_with_gps(64, 48);
+    let (thumb, w, h) = thumbnail(&jpeg)?;
+    let (m, _) = sealed_file(&jpeg)?;
+    let photo = Attachment {
+        kind: AttachmentKind::Image,
+        file: m.id(),
+        key: FILE_KEY,
+        size: jpeg.len() as u64,
+        mime: sniff_mime(&jpeg),
+        name: "crag.jpg".into(),
+        thumb: Some(thumb),
+        dims: Some((w, h)),
+        duration_ms: None,
+    };
+    let ogg = samples::ogg_opus(1500);
+    let (m, _) = sealed_file(&ogg)?;
+    let voice = Attachment {
+        kind: AttachmentKind::Voice,
+        file: m.id(),
+        key: FILE_KEY,
+        size: ogg.len() as u64,
+        mime: sniff_mime(&ogg),
+        name: "voice.ogg".into(),
+        thumb: None,
+        dims: None,
+        duration_ms: audio_duration_ms(&ogg, &ogg),
+    };
+    photo.check()?;
+    voice.check()?;
+    Ok((photo, voice))
+}
+
+/// `/weft/file/1`: every request and reply, manifests of a one-chunk and
+/// a two-chunk file, a sealed chunk, and attachments as postcard.
+fn file_seeds(
+    out: &mut Seeds,
+    photo: &Attachment,
+    voice: &Attachment,
+) -> Result<(), Box<dyn std::error::Error>> {
+    let notes = "Minutes of the climbing club, 14 March.\n\
+        Present: Ada, Bao, Chen. New ropes ordered; Saturday trip moved to 9am.\n"
+        .repeat(8);
+    let (small, chunks) = sealed_file(notes.as_bytes())?;
+    let (two, _) = sealed_file(&vec![0x5a; file::SEGMENT + 500])?;
+    let (empty, _) = sealed_file(&[])?;
+    let id = small.id();
+    let requests = [
+        ("req_manifest", FileRequest::Manifest(id)),
+        ("req_chunk", FileRequest::Chunk { file: id, index: 1 }),
+        (
+            "req_hold",
+            FileRequest::Hold {
+                file: two.id(),
+                size: two.size,
+            },
+        ),
+        ("req_have", FileRequest::Have(id)),
+    ];
+    for (name, req) in requests {
+        out.push(("file", name, encode(Kind::FileRequest, &req)?));
+    }
+    let replies = [
+        ("manifest", FileReply::Manifest(small)),
+        ("manifest_two", FileReply::Manifest(two)),
+        ("manifest_empty", FileReply::Manifest(empty)),
+        ("chunk", FileReply::Chunk(chunks[0].clone())),
+        ("missing", FileReply::Missing),
+        ("holding", FileReply::Holding),
+        (
+            "refused",
+            FileReply::Refused("over the holding quota".into()),
+        ),
+        ("have", FileReply::Have { chunks: 1, of: 2 }),
+    ];
+    for (name, reply) in replies {
+        out.push(("file", name, encode(Kind::FileReply, &reply)?));
+    }
+    out.push(("file", "att_photo", postcard::to_stdvec(photo)?));
+    out.push(("file", "att_voice", postcard::to_stdvec(voice)?));
+    Ok(())
+}
+
+/// One EBML element with an 8-byte size.
+fn ebml(id: &[u8], data: &[u8]) -> Vec<u8> {
+    let mut out = id.to_vec();
+    out.push(1);
+    out.extend(&(data.len() as u64).to_be_bytes()[1..]);
+    out.extend(data);
+    out
+}
+
+/// A minimal WebM head: EBML header, a Segment and Cluster of unknown size
+/// (as live recorders write them), Info with a duration, one track of
+/// `track_type` (1 video, 2 audio).
+fn webm(duration_ms: f64, track_type: u8) -> Vec<u8> {
+    let unknown_size = [1, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF];
+    let mut info = ebml(&[0x2A, 0xD7, 0xB1], &1_000_000u32.to_be_bytes());
+    info.extend(ebml(&[0x44, 0x89], &duration_ms.to_be_bytes()));
+    let track = ebml(&[0xAE], &ebml(&[0x83], &[track_type]));
+    let mut out = ebml(&[0x1A, 0x45, 0xDF, 0xA3], &ebml(&[0x42, 0x82], b"webm"));
+    out.extend([0x18, 0x53, 0x80, 0x67]);
+    out.extend(unknown_size);
+    out.extend(ebml(&[0x15, 0x49, 0xA9, 0x66], &info));
+    out.extend(ebml(&[0x16, 0x54, 0xAE, 0x6B], &track));
+    out.extend([0x1F, 0x43, 0xB6, 0x75]);
+    out.extend(unknown_size);
+    out
+}
+
+/// PNG's CRC-32 (reflected 0xEDB88320).
+fn png_crc(data: &[u8]) -> u32 {
+    let mut crc = !0u32;
+    for &b in data {
+        crc ^= u32::from(b);
+        for _ in 0..8 {
+            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+        }
+    }
+    !crc
+}
+
+/// A `w`x`h` RGB PNG whose pixels are a zlib stored block.
+fn png(w: u32, h: u32) -> Vec<u8> {
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0); // filter: none
+        for x in 0..w {
+            raw.extend([(x * 40) as u8, (y * 40) as u8, 200]);
+        }
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    let len = raw.len() as u16;
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend(len.to_le_bytes());
+    zlib.extend((!len).to_le_bytes());
+    zlib.extend(&raw);
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &zlib[..]), (b"IEND", &[])] {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let crc = png_crc(&out[start..]);
+        out.extend(crc.to_be_bytes());
+    }
+    out
+}
+
+/// Media as the `media` target reads it: a byte that picks where head and
+/// tail part, then the file.
+fn media_seeds(out: &mut Seeds) {
+    use weft_node::media::samples;
+    let with = |pick: u8, bytes: &[u8]| [&[pick][..], bytes].concat();
+    let files: [(&'static str, u8, Vec<u8>); 10] = [
+        ("jpeg", 255, samples::jpeg_with_gps(64, 48)),
+        ("png", 255, png(4, 3)),
+        ("ogg", 128, samples::ogg_opus(1500)),
+        ("webm_audio", 255, webm(2500.0, 2)),
+        ("webm_video", 255, webm(61_000.0, 1)),
+        (
+            "pdf",
+            255,
+            b"%PDF-1.7\n%\xE2\xE3\xCF\xD3\n1 0 obj\n".to_vec(),
+        ),
+        ("text", 255, "Notes from Saturday — bring chalk.\n".into()),
+        ("path", 255, b"../../etc/passwd".to_vec()),
+        ("bidi", 255, "holiday\u{202E}gpj.exe".into()),
+        ("mime", 40, b"audio/ogg; codecs=opus\nvoice.ogg".to_vec()),
+    ];
+    for (name, pick, bytes) in files {
+        out.push(("media", name, with(pick, &bytes)));
+    }
 }
 
 /// Runs every seed through its target once: a seed must not crash it.
@@ -418,6 +666,8 @@ fn check(seeds: &Seeds) {
             "frame" => weft_fuzz::frame,
             "link" => weft_fuzz::link,
             "group" => weft_fuzz::group,
+            "file" => weft_fuzz::file,
+            "media" => weft_fuzz::media,
             other => panic!("seed for unknown target {other}"),
         };
         f(bytes);

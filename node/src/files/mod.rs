@@ -276,8 +276,14 @@ impl Files {
         let Some(id) = weft_protocol::hex::decode_array::<32>(&v.blob) else {
             return;
         };
-        v.local = self.local(&id);
-        if let Some(sniffed) = self.sniffed(&id) {
+        // Here means every chunk verified *and* (for someone else's file)
+        // its first chunk opened with the key: a file that does not open is
+        // not shown as downloaded.
+        let state = self.inner.ctx.store.file_state(&id).ok().flatten();
+        v.local = state
+            .as_ref()
+            .is_some_and(|s| s.complete && (s.own || s.sniffed.is_some()));
+        if let Some(sniffed) = state.and_then(|s| s.sniffed) {
             if !crate::media::mime_matches(&v.mime, &sniffed) {
                 v.declared_mime = Some(std::mem::replace(&mut v.mime, sniffed));
                 v.kind = "file".into();

@@ -8,6 +8,7 @@ mod chat;
 mod chat_bad_input;
 mod cli;
 mod files;
+mod files_bad_input;
 mod groups;
 mod hostile_store;
 mod mdns_netns;
