@@ -199,6 +199,7 @@ async fn walk(
         );
     }
     friends_and_chat(&nodes[0], &nodes[1], json).await?;
+    attachments(&nodes[0], &nodes[1], json).await?;
     moments(&nodes[0], &nodes[1], &nodes[2], json).await?;
     radar_and_handles(&nodes[0], &nodes[2], json).await?;
     official_account(&nodes[1], &[&nodes[0], &nodes[2]], json).await?;
@@ -513,6 +514,63 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
         b.name,
         a.name,
         a.name
+    );
+    Ok(())
+}
+
+/// The first node sends its friend a photo (re-encoded: no location) and a
+/// voice note; the friend's node downloads them by itself and shows the
+/// voice note's length.
+async fn attachments(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
+    use weft_node::api::files::SentFile;
+    let a_card: IdView = a.client.get("/v1/id").await?;
+    let b_card: IdView = b.client.get("/v1/id").await?;
+    let photo = weft_node::media::samples::jpeg_with_gps(1200, 800);
+    let path = format!(
+        "/v1/chat/send-file?to={}&kind=image&name=summit.jpg&caption=top%20of%20the%20hill&wait=10",
+        b_card.account_id
+    );
+    let sent: SentFile = a.client.post_bytes(&path, photo.clone()).await?;
+    let log_path = format!("/v1/chat/log?with={}", a_card.account_id);
+    let ok = wait_for_item(&b.client, &log_path, |m: &MessageView| {
+        m.id == sent.id && m.attachment.as_ref().is_some_and(|x| x.local)
+    })
+    .await;
+    ensure!(ok, "{}'s photo never reached {}", a.name, b.name);
+    let saved = b
+        .client
+        .get_bytes(&format!("/v1/chat/file/{}", sent.id))
+        .await?;
+    ensure!(
+        !saved.windows(4).any(|w| w == b"Exif"),
+        "the photo kept its EXIF (location) data"
+    );
+    step!(
+        json,
+        "{} → {}: a photo, re-encoded without its GPS tag ({} KiB, thumbnail inline, encrypted under its own key)",
+        a.name,
+        b.name,
+        saved.len() / 1024
+    );
+    let note = weft_node::media::samples::ogg_opus(3_200);
+    let path = format!(
+        "/v1/chat/send-file?to={}&kind=voice&name=note.ogg&wait=10",
+        b_card.account_id
+    );
+    let sent: SentFile = a.client.post_bytes(&path, note).await?;
+    let ok = wait_for_item(&b.client, &log_path, |m: &MessageView| {
+        m.id == sent.id
+            && m.attachment
+                .as_ref()
+                .is_some_and(|x| x.local && x.duration_ms == Some(3_200))
+    })
+    .await;
+    ensure!(ok, "{}'s voice note never reached {}", a.name, b.name);
+    step!(
+        json,
+        "{} → {}: a voice note, shown as 0:03 (downloaded by itself: it is small)",
+        a.name,
+        b.name
     );
     Ok(())
 }
