@@ -370,94 +370,18 @@ impl Groups {
         p: GroupPlain,
     ) -> Result<(), StoreError> {
         let now = weft_protocol::unix_now_ms();
-        match p.kind {
+        let (text, reply_to, mentions, all, attachment) = match p.kind {
             GroupKind::Text {
                 text,
                 reply_to,
                 mentions,
                 all,
-            } => {
-                let may_all = matches!(
-                    state.role(&p.sender),
-                    Some(
-                        weft_protocol::group::log::Role::Owner
-                            | weft_protocol::group::log::Role::Admin
-                    )
-                );
-                let all = all && may_all;
-                let m = GroupMessage {
-                    id,
-                    from: p.sender,
-                    seq: p.seq,
-                    lamport: p.lamport,
-                    sent_at_ms: p.sent_at_ms,
-                    text: text.clone(),
-                    reply_to,
-                    mentions: mentions.clone(),
-                    all,
-                    recalled: false,
-                    arrived_ms: now,
-                    attachment: None,
-                };
-                if self.store().put_group_message(g, &m)? {
-                    let mentioned = all || mentions.contains(&self.me());
-                    let name = state
-                        .members
-                        .get(&p.sender)
-                        .map(|m| m.shown().to_string())
-                        .unwrap_or_default();
-                    self.emit(GroupEvent::GroupMessage {
-                        group: g.to_string(),
-                        id: id.to_string(),
-                        from: p.sender.to_string(),
-                        name,
-                        text,
-                        mentioned,
-                        notify: mentioned || !meta.muted,
-                    });
-                }
-            }
+            } => (text, reply_to, mentions, all, None),
             GroupKind::File {
                 attachment,
                 caption,
                 reply_to,
-            } => {
-                let text = caption.clone();
-                let m = GroupMessage {
-                    id,
-                    from: p.sender,
-                    seq: p.seq,
-                    lamport: p.lamport,
-                    sent_at_ms: p.sent_at_ms,
-                    text: caption,
-                    reply_to,
-                    mentions: Vec::new(),
-                    all: false,
-                    recalled: false,
-                    arrived_ms: now,
-                    attachment: Some(attachment.clone()),
-                };
-                if self.store().put_group_message(g, &m)? {
-                    let name = state
-                        .members
-                        .get(&p.sender)
-                        .map(|m| m.shown().to_string())
-                        .unwrap_or_default();
-                    self.emit(GroupEvent::GroupMessage {
-                        group: g.to_string(),
-                        id: id.to_string(),
-                        from: p.sender.to_string(),
-                        name,
-                        text: if text.is_empty() {
-                            crate::files::summary(&attachment)
-                        } else {
-                            text
-                        },
-                        mentioned: false,
-                        notify: !meta.muted,
-                    });
-                }
-            }
+            } => (caption, reply_to, Vec::new(), false, Some(attachment)),
             GroupKind::Recall { target } => {
                 if let Some((tg, mut t)) = self.store().group_message(&target)? {
                     let ours =
@@ -476,7 +400,49 @@ impl Groups {
                         tracing::info!(group = %g, "refused a recall of someone else's or an old message");
                     }
                 }
+                return Ok(());
             }
+        };
+        let may_all = matches!(
+            state.role(&p.sender),
+            Some(weft_protocol::group::log::Role::Owner | weft_protocol::group::log::Role::Admin)
+        );
+        let all = all && may_all;
+        // The event's text: the caption, or what the attachment is.
+        let said = match &attachment {
+            Some(a) if text.is_empty() => crate::files::summary(a),
+            _ => text.clone(),
+        };
+        let m = GroupMessage {
+            id,
+            from: p.sender,
+            seq: p.seq,
+            lamport: p.lamport,
+            sent_at_ms: p.sent_at_ms,
+            text,
+            reply_to,
+            mentions,
+            all,
+            recalled: false,
+            arrived_ms: now,
+            attachment,
+        };
+        if self.store().put_group_message(g, &m)? {
+            let mentioned = all || m.mentions.contains(&self.me());
+            let name = state
+                .members
+                .get(&p.sender)
+                .map(|m| m.shown().to_string())
+                .unwrap_or_default();
+            self.emit(GroupEvent::GroupMessage {
+                group: g.to_string(),
+                id: id.to_string(),
+                from: p.sender.to_string(),
+                name,
+                text: said,
+                mentioned,
+                notify: mentioned || !meta.muted,
+            });
         }
         Ok(())
     }

@@ -195,38 +195,7 @@ pub(super) mod fixtures {
         encode_jpeg(&img, 90).unwrap()
     }
 
-    fn png_crc(data: &[u8]) -> u32 {
-        let mut crc = !0u32;
-        for &b in data {
-            crc ^= u32::from(b);
-            for _ in 0..8 {
-                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-            }
-        }
-        !crc
-    }
-
-    /// A 90-byte PNG whose header claims 100000x100000 RGBA (40 GB of pixels).
-    pub(super) fn png_bomb() -> Vec<u8> {
-        let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-        let mut ihdr = 100_000u32.to_be_bytes().repeat(2);
-        ihdr.extend([8, 6, 0, 0, 0]);
-        let zlib_of_nothing = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
-        let chunks = [
-            (b"IHDR", &ihdr[..]),
-            (b"IDAT", &zlib_of_nothing),
-            (b"IEND", &[]),
-        ];
-        for (kind, data) in chunks {
-            out.extend(u32::try_from(data.len()).unwrap().to_be_bytes());
-            let start = out.len();
-            out.extend(kind);
-            out.extend(data);
-            let crc = png_crc(&out[start..]);
-            out.extend(crc.to_be_bytes());
-        }
-        out
-    }
+    pub(super) use super::samples::png_bomb;
 
     fn ogg(flags: u8, granule: u64, seq: u32, packets: &[&[u8]]) -> Vec<u8> {
         let (mut lacing, mut body) = (Vec::new(), Vec::<u8>::new());

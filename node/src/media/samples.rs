@@ -65,3 +65,36 @@ pub fn ogg_opus(duration_ms: u64) -> Vec<u8> {
     }
     out
 }
+
+/// A tiny PNG (90 bytes) whose header claims 100000×100000 RGBA pixels
+/// (40 GB): a decompression bomb that must be refused from its header.
+pub fn png_bomb() -> Vec<u8> {
+    fn crc(data: &[u8]) -> u32 {
+        let mut crc = !0u32;
+        for &b in data {
+            crc ^= u32::from(b);
+            for _ in 0..8 {
+                crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
+            }
+        }
+        !crc
+    }
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    let mut ihdr = 100_000u32.to_be_bytes().repeat(2);
+    ihdr.extend([8, 6, 0, 0, 0]);
+    let zlib_of_nothing = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    let chunks: [(&[u8; 4], &[u8]); 3] = [
+        (b"IHDR", &ihdr),
+        (b"IDAT", &zlib_of_nothing),
+        (b"IEND", &[]),
+    ];
+    for (kind, data) in chunks {
+        out.extend((data.len() as u32).to_be_bytes());
+        let start = out.len();
+        out.extend(kind);
+        out.extend(data);
+        let c = crc(&out[start..]);
+        out.extend(c.to_be_bytes());
+    }
+    out
+}

@@ -60,6 +60,23 @@ async fn wait_attachment(w: &Weft, home: &Path, with: &str) -> Value {
     }
 }
 
+/// `weft chat save` of message `id` on `home` into `out`, running.
+fn spawn_save(w: &Weft, home: &Path, id: &str, out: &Path) -> tokio::process::Child {
+    w.command()
+        .args([
+            "--json",
+            "chat",
+            "save",
+            "--home",
+            s(home),
+            id,
+            "--out",
+            s(out),
+        ])
+        .spawn()
+        .expect("spawn save")
+}
+
 /// Acceptance 1 and 5: a 20 MiB file arrives bit for bit; no node's home
 /// (stores and file directories of sender, recipient and holder) holds any
 /// of its plaintext; and a 5 MiB file sent just before its sender goes
@@ -188,20 +205,7 @@ async fn a_download_killed_halfway_resumes_where_it_stopped() {
     wait_attachment(&w, &b, &a_id).await;
     let mut events = w.events(&b);
     let out = tmp.path().join("big.out");
-    let mut save = w
-        .command()
-        .args([
-            "--json",
-            "chat",
-            "save",
-            "--home",
-            s(&b),
-            &id,
-            "--out",
-            s(&out),
-        ])
-        .spawn()
-        .expect("spawn save");
+    let mut save = spawn_save(&w, &b, &id, &out);
     let size = data.len() as u64;
     let mut had = 0;
     let halfway = events
@@ -225,20 +229,7 @@ async fn a_download_killed_halfway_resumes_where_it_stopped() {
     );
     let _nb = w.up(&b, &[]).await;
     let mut events = w.events(&b);
-    let mut save = w
-        .command()
-        .args([
-            "--json",
-            "chat",
-            "save",
-            "--home",
-            s(&b),
-            &id,
-            "--out",
-            s(&out),
-        ])
-        .spawn()
-        .expect("spawn save");
+    let mut save = spawn_save(&w, &b, &id, &out);
     let mut first = None;
     let resumed = events
         .until(Duration::from_secs(120), |seen| {
@@ -367,7 +358,15 @@ async fn photos_reach_a_group_with_thumbnails_and_without_gps() {
     let att = wait_attachment(&w, b, &a_id).await;
     assert_eq!(att["kind"], "voice");
     assert_eq!(att["duration_ms"], 4_250, "{att}");
-    assert_eq!(att["local"], true, "a small voice note downloads by itself");
+    // A small voice note downloads by itself (in the background, after
+    // its message is shown).
+    let fetched = wait_for(Duration::from_secs(30), || async {
+        last_attachment(&w, b, &a_id)
+            .await
+            .is_some_and(|a| a["local"] == true)
+    })
+    .await;
+    assert!(fetched, "a small voice note was not downloaded by itself");
     // Bytes that are not a voice note are refused as one.
     let fake = write(tmp.path(), "fake.ogg", &noise(5000, 1));
     let out = w

@@ -59,44 +59,40 @@ fn attachment(
     }
 }
 
-fn crc32(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
-/// A tiny PNG whose header claims 100000×100000 RGBA pixels (40 GB).
-fn png_bomb() -> Vec<u8> {
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = 100_000u32.to_be_bytes().repeat(2);
-    ihdr.extend([8, 6, 0, 0, 0]);
-    let idat = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
-    for (kind, data) in [
-        (b"IHDR", &ihdr[..]),
-        (b"IDAT", &idat[..]),
-        (b"IEND", &[][..]),
-    ] {
-        out.extend((data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend(kind);
-        out.extend(data);
-        let crc = crc32(&out[start..]);
-        out.extend(crc.to_be_bytes());
-    }
-    out
-}
-
 /// The message in Ada's log with Mallory whose caption is `caption`.
 async fn message(w: &Weft, home: &std::path::Path, with: &str, caption: &str) -> Option<Value> {
     w.chat_log(home, with)
         .await
         .into_iter()
         .find(|m| m["text"] == caption)
+}
+
+/// `weft --json chat save` of the message captioned `caption` into `out`,
+/// while Mallory answers the node's file requests with `answer`.
+async fn save(
+    w: &Weft,
+    home: &std::path::Path,
+    with: &str,
+    caption: &str,
+    out: &std::path::Path,
+    m: &mut libp2p::Swarm<mallory::Mallory>,
+    answer: &mut impl FnMut(FileRequest) -> Option<FileReply>,
+) -> std::process::Output {
+    let msg = message(w, home, with, caption)
+        .await
+        .expect("message shown");
+    let id = msg["id"].as_str().expect("id").to_string();
+    let args = [
+        "--json",
+        "chat",
+        "save",
+        "--home",
+        s(home),
+        &id,
+        "--out",
+        s(out),
+    ];
+    serve_files(m, answer, w.run(&args)).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -214,7 +210,7 @@ async fn a_hostile_friends_attachments_are_refused_or_neutralised() {
         "image/jpeg",
         "bomb.jpg",
     );
-    bomb.thumb = Some(png_bomb());
+    bomb.thumb = Some(weft_node::media::samples::png_bomb());
     let bomb = send(bomb, "bomb");
     // 6. A name that is a path: the whole message is refused.
     let path = send(
@@ -274,25 +270,7 @@ async fn a_hostile_friends_attachments_are_refused_or_neutralised() {
         ("corrupt", "chunk"),
         ("badkey", "does not open"),
     ] {
-        let msg = message(&w, &a, &with, caption)
-            .await
-            .expect("message shown");
-        let id = msg["id"].as_str().expect("id").to_string();
-        let run = serve_files(
-            &mut m,
-            &mut answer,
-            w.run(&[
-                "--json",
-                "chat",
-                "save",
-                "--home",
-                s(&a),
-                &id,
-                "--out",
-                s(&out),
-            ]),
-        )
-        .await;
+        let run = save(&w, &a, &with, caption, &out, &mut m, &mut answer).await;
         assert!(!run.status.success(), "{caption}: chat save succeeded");
         let err = json_error(&run);
         assert!(
@@ -309,23 +287,7 @@ async fn a_hostile_friends_attachments_are_refused_or_neutralised() {
 
     // The fake photo saves (the bytes are the sender's business) but is
     // shown as what it is.
-    let msg = message(&w, &a, &with, "photo").await.expect("message");
-    let id = msg["id"].as_str().expect("id").to_string();
-    let run = serve_files(
-        &mut m,
-        &mut answer,
-        w.run(&[
-            "--json",
-            "chat",
-            "save",
-            "--home",
-            s(&a),
-            &id,
-            "--out",
-            s(&out),
-        ]),
-    )
-    .await;
+    let run = save(&w, &a, &with, "photo", &out, &mut m, &mut answer).await;
     assert!(
         run.status.success(),
         "{}",
