@@ -147,7 +147,11 @@ pub fn safe_file_name(name: &str) -> String {
         .chars()
         .filter(|&c| !c.is_control() && !is_bidi_control(c))
         .collect();
-    let trimmed = cleaned.trim().trim_start_matches('.').trim_start();
+    // Dots and spaces in any order (" . .x"): a name never starts with a
+    // dot (hidden, or `.`/`..`). Found by the `media` fuzz target.
+    let trimmed = cleaned
+        .trim_start_matches(|c: char| c == '.' || c.is_whitespace())
+        .trim_end();
     let cut = cut_keeping_extension(trimmed, 255);
     match cut.trim_end() {
         "" => "file".into(),
@@ -278,6 +282,7 @@ mod tests {
             ("a\u{0}b", "ab"),
             ("C:\\x\\y.txt", "y.txt"),
             ("  \u{202E}gpj.exe  ", "gpj.exe"),
+            (" . .ayrlk.\n\u{10}x", "ayrlk.x"),
         ];
         for (input, want) in cases {
             assert_eq!(safe_file_name(input), want, "{input:?}");
