@@ -269,7 +269,9 @@ pub fn file(data: &[u8]) {
 /// thumbnail check, file-name cleaning of the bytes as text, and MIME kinds
 /// and matching. The cleaned name and the sniffed type must pass the bounds
 /// every receiver checks ([`Attachment::check`]), since the node sends
-/// exactly those.
+/// exactly those. A panic inside an image decoder, which `check_thumbnail`
+/// turns into an error in the node, aborts here (libFuzzer's panic hook
+/// runs before the unwind is caught), so it is still reported.
 ///
 /// [`Attachment::check`]: weft_protocol::file::Attachment::check
 pub fn media(data: &[u8]) {

@@ -32,6 +32,10 @@ pub const MAX_MIME: usize = 100;
 pub const MAX_THUMB: usize = 16 * 1024;
 /// Longest caption (bytes).
 pub const MAX_CAPTION: usize = 4 * 1024;
+/// Largest image side an attachment may state (pixels).
+pub const MAX_SIDE: u32 = 100_000;
+/// Longest voice note or audio an attachment may state (ms): a day.
+pub const MAX_DURATION_MS: u64 = 24 * 3600 * 1000;
 
 // The largest manifest fits in one `/weft/file/1` answer.
 const _: () = assert!(MAX_CHUNKS * 32 + 64 < FILE_CHUNK);
@@ -238,11 +242,11 @@ impl Attachment {
         }
         if self
             .dims
-            .is_some_and(|(w, h)| w == 0 || h == 0 || w > 100_000 || h > 100_000)
+            .is_some_and(|(w, h)| w == 0 || h == 0 || w > MAX_SIDE || h > MAX_SIDE)
         {
             return Err(bad("dimensions out of range"));
         }
-        if self.duration_ms.is_some_and(|d| d > 24 * 3600 * 1000) {
+        if self.duration_ms.is_some_and(|d| d > MAX_DURATION_MS) {
             return Err(bad("duration out of range"));
         }
         Ok(())

@@ -627,9 +627,10 @@ fn png(w: u32, h: u32) -> Vec<u8> {
 fn media_seeds(out: &mut Seeds) {
     use weft_node::media::samples;
     let with = |pick: u8, bytes: &[u8]| [&[pick][..], bytes].concat();
-    let files: [(&'static str, u8, Vec<u8>); 10] = [
+    let files: [(&'static str, u8, Vec<u8>); 11] = [
         ("jpeg", 255, samples::jpeg_with_gps(64, 48)),
         ("png", 255, png(4, 3)),
+        ("png_bomb", 255, samples::png_bomb()),
         ("ogg", 128, samples::ogg_opus(1500)),
         ("webm_audio", 255, webm(2500.0, 2)),
         ("webm_video", 255, webm(61_000.0, 1)),
@@ -646,6 +647,9 @@ fn media_seeds(out: &mut Seeds) {
     for (name, pick, bytes) in files {
         out.push(("media", name, with(pick, &bytes)));
     }
+    // Regression: dots and spaces in turn (". ..") came out of
+    // `safe_file_name` as "..", a directory (fixed in node/src/media/mod.rs).
+    out.push(("media", "crash-dot-space-dot", with(0, b". ..")));
 }
 
 /// Runs every seed through its target once: a seed must not crash it.

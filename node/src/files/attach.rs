@@ -6,7 +6,7 @@
 
 use libp2p::PeerId;
 use tokio::io::{AsyncRead, AsyncReadExt};
-use weft_protocol::file::{Attachment, AttachmentKind};
+use weft_protocol::file::{Attachment, AttachmentKind, MAX_DURATION_MS, MAX_SIDE};
 
 use super::{Files, FilesError};
 use crate::media::{self, MediaKind};
@@ -76,7 +76,10 @@ impl Files {
                     mime,
                     name,
                     thumb: Some(thumb),
-                    dims: Some(dims),
+                    // Dimensions receivers would refuse are left out.
+                    dims: Some(dims).filter(|&(w, h)| {
+                        (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h)
+                    }),
                     duration_ms: None,
                 },
             });
@@ -97,7 +100,10 @@ impl Files {
         }
         let duration_ms = (out.kind == AttachmentKind::Voice)
             .then(|| media::audio_duration_ms(&staged.head, &staged.tail))
-            .flatten();
+            .flatten()
+            // A length receivers would refuse (a crafted header) is left out
+            // rather than make the whole message unreadable.
+            .filter(|&ms| ms <= MAX_DURATION_MS);
         Ok(Prepared {
             attachment: Attachment {
                 kind: out.kind,
