@@ -71,6 +71,9 @@ pub fn envelope(data: &[u8]) {
     let _ = roundtrip::<Item>(Kind::MomentItem, data);
     let _ = roundtrip::<SyncRequest>(Kind::SyncRequest, data);
     let _ = roundtrip::<SyncReply>(Kind::SyncReply, data);
+    let _ = roundtrip::<weft_protocol::group::GroupWire>(Kind::GroupWire, data);
+    let _ = roundtrip::<weft_protocol::file::FileRequest>(Kind::FileRequest, data);
+    let _ = roundtrip::<weft_protocol::file::FileReply>(Kind::FileReply, data);
     let _ = oa::decode_request(data);
     let _ = oa::decode_reply(data);
 }
