@@ -152,8 +152,7 @@ async fn send_file(
         .into_data_stream()
         .map_err(|e| std::io::Error::other(e.to_string()));
     let input = tokio_util::io::StreamReader::new(stream);
-    let prepared = node.files.prepare(&out, input).await?;
-    let att = prepared.attachment;
+    let att = node.files.prepare(&out, input).await?;
     let file = att.file;
     let id = match group {
         Some(_) => {

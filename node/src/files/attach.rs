@@ -8,7 +8,7 @@ use libp2p::PeerId;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use weft_protocol::file::{Attachment, AttachmentKind, MAX_DURATION_MS, MAX_SIDE};
 
-use super::{Files, FilesError};
+use super::{blocking, Files, FilesError};
 use crate::media::{self, MediaKind};
 
 /// Largest image file that is decoded to make its thumbnail and standard
@@ -27,23 +27,17 @@ pub struct Outgoing {
     pub original: bool,
 }
 
-/// A staged attachment, ready to go into a message.
-#[derive(Clone, Debug)]
-pub struct Prepared {
-    /// The attachment.
-    pub attachment: Attachment,
-}
-
 impl Files {
     /// Encrypts and stores what `input` yields as an attachment of `out`'s
-    /// kind; refuses bytes that are not of that kind.
+    /// kind, ready to go into a message; refuses bytes that are not of that
+    /// kind.
     pub async fn prepare<R: AsyncRead + Unpin + Send>(
         &self,
         out: &Outgoing,
         input: R,
-    ) -> Result<Prepared, FilesError> {
+    ) -> Result<Attachment, FilesError> {
         let mut name = media::safe_file_name(&out.name);
-        if out.kind == AttachmentKind::Image {
+        let (staged, thumb, dims) = if out.kind == AttachmentKind::Image {
             let mut bytes = Vec::new();
             input
                 .take(MAX_IMAGE_INPUT as u64 + 1)
@@ -53,39 +47,25 @@ impl Files {
                 return Err(FilesError::ImageTooLarge(MAX_IMAGE_INPUT));
             }
             let original = out.original;
-            let (body, thumb, dims) = tokio::task::spawn_blocking(move || {
+            let (body, thumb, dims) = blocking(move || {
                 if original {
                     media::thumbnail(&bytes).map(|(t, w, h)| (bytes, t, (w, h)))
                 } else {
                     media::prepare_image(&bytes).map(|v| (v.standard, v.thumb, (v.width, v.height)))
                 }
             })
-            .await
-            .map_err(|e| FilesError::Io(e.to_string()))??;
+            .await?;
             if !original {
                 name = jpeg_name(&name);
             }
-            let staged = self.stage(&body[..]).await?;
-            let mime = media::sniff_mime(&staged.head[..staged.head.len().min(8192)]);
-            return Ok(Prepared {
-                attachment: Attachment {
-                    kind: AttachmentKind::Image,
-                    file: staged.file,
-                    key: staged.key,
-                    size: staged.size,
-                    mime,
-                    name,
-                    thumb: Some(thumb),
-                    // Dimensions receivers would refuse are left out.
-                    dims: Some(dims).filter(|&(w, h)| {
-                        (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h)
-                    }),
-                    duration_ms: None,
-                },
-            });
-        }
-        let staged = self.stage(input).await?;
-        let mime = media::sniff_mime(&staged.head[..staged.head.len().min(8192)]);
+            // Dimensions receivers would refuse are left out.
+            let dims = Some(dims)
+                .filter(|&(w, h)| (1..=MAX_SIDE).contains(&w) && (1..=MAX_SIDE).contains(&h));
+            (self.stage(&body[..]).await?, Some(thumb), dims)
+        } else {
+            (self.stage(input).await?, None, None)
+        };
+        let mime = media::sniff_mime(&staged.head);
         let wrong = match out.kind {
             AttachmentKind::Voice => media::kind_of(&mime) != MediaKind::Voice,
             AttachmentKind::Video => media::kind_of(&mime) != MediaKind::Video,
@@ -104,18 +84,16 @@ impl Files {
             // A length receivers would refuse (a crafted header) is left out
             // rather than make the whole message unreadable.
             .filter(|&ms| ms <= MAX_DURATION_MS);
-        Ok(Prepared {
-            attachment: Attachment {
-                kind: out.kind,
-                file: staged.file,
-                key: staged.key,
-                size: staged.size,
-                mime,
-                name,
-                thumb: None,
-                dims: None,
-                duration_ms,
-            },
+        Ok(Attachment {
+            kind: out.kind,
+            file: staged.file,
+            key: staged.key,
+            size: staged.size,
+            mime,
+            name,
+            thumb,
+            dims,
+            duration_ms,
         })
     }
 

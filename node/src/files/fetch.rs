@@ -19,7 +19,7 @@ use weft_protocol::{
     Kind,
 };
 
-use super::{disk, FetchSlot, FileEvent, Files, FilesError};
+use super::{blocking, disk, FetchSlot, FileEvent, Files, FilesError};
 use crate::net::AppProtocol;
 
 /// Chunk requests in flight at once.
@@ -122,11 +122,16 @@ impl Files {
                 error: e.to_string(),
             });
         }
-        self.inner
+        // The last one out removes the slot: a caller already waiting on it
+        // must find it in the map, or a third would start a second fetch.
+        let mut map = self
+            .inner
             .fetching
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(id);
+            .unwrap_or_else(|e| e.into_inner());
+        if Arc::strong_count(&slot) <= 2 {
+            map.remove(id);
+        }
         r
     }
 
@@ -139,7 +144,7 @@ impl Files {
     ) -> Result<(), FilesError> {
         let m = Arc::new(self.manifest_for(id, plain, sources).await?);
         let path = disk::path(&self.inner.dir, id);
-        let (file, missing) = tokio::task::spawn_blocking({
+        let (file, missing) = blocking({
             let m = m.clone();
             move || -> std::io::Result<_> {
                 let f = disk::open_for_fetch(&path)?;
@@ -147,8 +152,7 @@ impl Files {
                 Ok((f, missing))
             }
         })
-        .await
-        .map_err(|e| FilesError::Io(e.to_string()))??;
+        .await?;
         let file = Arc::new(file);
         let total = m.chunks.len();
         let mut have = (total - missing.len()) as u32;
@@ -169,9 +173,7 @@ impl Files {
             let (i, data) = r?;
             let len = data.len() as u64;
             let f = file.clone();
-            tokio::task::spawn_blocking(move || f.write_all_at(&data, disk::offset(i)))
-                .await
-                .map_err(|e| FilesError::Io(e.to_string()))??;
+            blocking(move || f.write_all_at(&data, disk::offset(i))).await?;
             have += 1;
             have_bytes += len;
             slot.have.store(have, Ordering::Relaxed);
@@ -184,9 +186,7 @@ impl Files {
             }
         }
         let f = file.clone();
-        tokio::task::spawn_blocking(move || f.sync_all())
-            .await
-            .map_err(|e| FilesError::Io(e.to_string()))??;
+        blocking(move || f.sync_all()).await?;
         let store = &self.inner.ctx.store;
         store.update_file_state(id, |s| {
             s.complete = true;

@@ -33,7 +33,7 @@ mod read;
 mod service;
 mod stage;
 
-pub use attach::{Outgoing, Prepared};
+pub use attach::Outgoing;
 pub use read::PlainChunks;
 
 /// Attachments up to this size are fetched as soon as their message
@@ -163,14 +163,6 @@ impl Files {
         matches!(self.inner.ctx.store.file_state(id), Ok(Some(s)) if s.complete)
     }
 
-    /// Ciphertext bytes of `id` here (the whole size once complete).
-    pub fn have_bytes(&self, id: &FileId) -> u64 {
-        match self.inner.ctx.store.file_state(id) {
-            Ok(Some(s)) if s.complete => s.size,
-            _ => 0,
-        }
-    }
-
     /// The automatic download limit (bytes).
     pub fn auto_download(&self) -> u64 {
         self.inner
@@ -203,6 +195,19 @@ impl Files {
     fn emit(&self, ev: FileEvent) {
         let _ = self.inner.events.send(ev);
     }
+}
+
+/// Runs `f` (disk I/O, or CPU work on a whole chunk or image) on the
+/// blocking pool; its error, or the pool's, as a [`FilesError`].
+async fn blocking<T, E>(f: impl FnOnce() -> Result<T, E> + Send + 'static) -> Result<T, FilesError>
+where
+    T: Send + 'static,
+    E: Into<FilesError> + Send + 'static,
+{
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| FilesError::Io(e.to_string()))?
+        .map_err(Into::into)
 }
 
 /// An attachment as `chat log` shows it.

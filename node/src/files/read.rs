@@ -7,7 +7,7 @@ use std::fs::File;
 
 use weft_protocol::file::{open_segment, Attachment, FileError, FileManifest};
 
-use super::{disk, Files, FilesError};
+use super::{blocking, disk, Files, FilesError};
 
 /// The plaintext of a file, one chunk at a time. Blocking: run it on the
 /// blocking pool.
@@ -46,11 +46,6 @@ impl PlainChunks {
         }
         Ok(buf)
     }
-
-    /// Plaintext bytes in all.
-    pub fn size(&self) -> u64 {
-        self.plain
-    }
 }
 
 impl Files {
@@ -86,14 +81,10 @@ impl Files {
     /// type its bytes show.
     pub(super) async fn check_downloaded(&self, att: &Attachment) -> Result<(), FilesError> {
         let mut chunks = self.open_plain(att)?;
-        let first = tokio::task::spawn_blocking(move || chunks.next_chunk())
-            .await
-            .map_err(|e| FilesError::Io(e.to_string()))?;
-        let head = match first {
-            Some(r) => r?,
-            None => Vec::new(),
-        };
-        let sniffed = crate::media::sniff_mime(&head[..head.len().min(8192)]);
+        let head = blocking(move || chunks.next_chunk().transpose())
+            .await?
+            .unwrap_or_default();
+        let sniffed = crate::media::sniff_mime(&head);
         self.inner
             .ctx
             .store

@@ -9,7 +9,7 @@ use std::io::Write;
 use tokio::io::{AsyncRead, AsyncReadExt};
 use weft_protocol::file::{self, FileId, FileManifest, MAX_FILE, SEGMENT};
 
-use super::{disk, Files, FilesError};
+use super::{blocking, disk, Files, FilesError};
 
 /// Plaintext kept from each end of a file (MIME type, duration).
 pub(super) const ENDS: usize = 64 * 1024;
@@ -93,7 +93,7 @@ impl Files {
                 tail.drain(..tail.len() - ENDS);
             }
             // Seal and hash on the blocking pool: CPU work of a whole chunk.
-            let (sealed, hash) = tokio::task::spawn_blocking({
+            let (sealed, hash) = blocking({
                 let key = *key;
                 let mut b = std::mem::take(&mut buf);
                 move || {
@@ -103,8 +103,7 @@ impl Files {
                     })
                 }
             })
-            .await
-            .map_err(|e| FilesError::Io(e.to_string()))??;
+            .await?;
             out.write_all(&sealed)?;
             hashes.push(hash);
             buf = sealed;
@@ -122,9 +121,7 @@ impl Files {
         };
         let id = m.id();
         let dest = disk::path(&self.inner.dir, &id);
-        tokio::task::spawn_blocking(move || f.sync_all())
-            .await
-            .map_err(|e| FilesError::Io(e.to_string()))??;
+        blocking(move || f.sync_all()).await?;
         tokio::fs::rename(tmp, &dest).await?;
         let store = &self.inner.ctx.store;
         store.put_file_manifest(&m)?;

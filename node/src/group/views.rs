@@ -222,8 +222,7 @@ impl Groups {
             .map(|p| p.peer_id)
             .collect();
         if sources.is_empty() {
-            let card = self.store().contact(&m.from)?.and_then(|c| c.card);
-            sources.extend(card.and_then(|c| crate::net::card_peer(&c)));
+            sources.extend(self.inner.chat.device_of(&m.from)?);
         }
         sources.extend(
             peers

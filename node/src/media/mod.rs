@@ -69,9 +69,13 @@ pub const MAX_THUMB_BYTES: usize = 16 * 1024;
 pub const MAX_IMAGE_BYTES: usize = 50 * 1024 * 1024;
 const OCTET_STREAM: &str = "application/octet-stream";
 
-/// MIME type from the first bytes of a file (give it at least 8 KiB);
-/// `application/octet-stream` when unknown.
+/// Bytes of a file's head that [`sniff_mime`] looks at.
+pub const SNIFF_BYTES: usize = 8192;
+
+/// MIME type from the first [`SNIFF_BYTES`] of a file (give it at least
+/// that many; more are ignored); `application/octet-stream` when unknown.
 pub fn sniff_mime(head: &[u8]) -> String {
+    let head = &head[..head.len().min(SNIFF_BYTES)];
     // infer needs 257+ bytes to see WebM and says audio/opus for Ogg Opus,
     // so both containers are recognised here first.
     match ebml_doc_type(head) {
