@@ -52,9 +52,54 @@ impl PeerBudget {
     }
 }
 
+/// One budget shared by everyone: `limit` takes per `window`. For what
+/// strangers with fresh ids can ask (each id would get a budget of its own
+/// under [`PeerBudget`]), so the total rate is what is bounded.
+#[derive(Debug)]
+pub struct RateLimit {
+    limit: u64,
+    window: Duration,
+    spent: Mutex<(Instant, u64)>,
+}
+
+impl RateLimit {
+    /// `limit` takes per `window`, for everyone together.
+    pub fn new(limit: u64, window: Duration) -> Self {
+        Self {
+            limit,
+            window,
+            spent: Mutex::new((Instant::now(), 0)),
+        }
+    }
+
+    /// Takes one; false (and nothing taken) once the window's are spent.
+    pub fn take(&self) -> bool {
+        let Ok(mut spent) = self.spent.lock() else {
+            return false;
+        };
+        if spent.0.elapsed() >= self.window {
+            *spent = (Instant::now(), 0);
+        }
+        if spent.1 >= self.limit {
+            return false;
+        }
+        spent.1 += 1;
+        true
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shared_rate_limit_refuses_past_its_limit_until_the_window_turns() {
+        let r = RateLimit::new(3, Duration::from_millis(50));
+        assert!((0..3).all(|_| r.take()));
+        assert!(!r.take(), "took more than the limit");
+        std::thread::sleep(Duration::from_millis(60));
+        assert!(r.take());
+    }
 
     #[test]
     fn each_peer_spends_its_own_budget_until_the_window_turns() {

@@ -18,6 +18,7 @@ use weft_protocol::{
 };
 
 use super::{Chat, ChatError, ChatEvent};
+use crate::budget::RateLimit;
 use crate::log_limit::LogLimit;
 use crate::net::{AppProtocol, InboundRequest};
 use crate::store::chat::{Contact, ContactState, MsgStatus, StoredMessage};
@@ -28,6 +29,10 @@ pub(super) enum Outcome {
     Accepted,
     /// Never acceptable: tell the sender to stop.
     Rejected(Rejection),
+    /// Not now (too many friend requests from strangers): neither
+    /// acknowledged nor refused, so the sender (or the holder) keeps it and
+    /// tries again later.
+    Later,
 }
 
 /// Why an incoming sealed message is refused for good.
@@ -148,6 +153,8 @@ impl Chat {
             };
             match outcome {
                 Outcome::Accepted => ack.accepted.push(h),
+                // Neither: the sender keeps it and tries again later.
+                Outcome::Later => {}
                 Outcome::Rejected(Rejection::Blocked) => ack.rejected.push(h),
                 Outcome::Rejected(reason) => {
                     // An honest sender never sends a bad item; stop spending
@@ -183,6 +190,10 @@ impl Chat {
                 tracing::debug!(from = %body.from, "refusing a message from a blocked account");
                 Outcome::Rejected(Rejection::Blocked)
             }
+            Ok(body) if !self.may_take_request(&body) => {
+                tracing::debug!(from = %body.from, "too many friend requests from strangers; later");
+                Outcome::Later
+            }
             Ok(body) => match self.apply(body, via_holder).await {
                 Ok(()) => Outcome::Accepted,
                 Err(e) => {
@@ -201,6 +212,21 @@ impl Chat {
             self.store().contact(account),
             Ok(Some(c)) if c.state == ContactState::Blocked
         )
+    }
+
+    /// Whether `body` may be applied now: anything but a friend request
+    /// from an account we keep no row for may; such a request takes one of
+    /// the strangers' shared budget, and none is taken while
+    /// [`MAX_PENDING_REQUESTS`] wait. A store error counts as a stranger.
+    fn may_take_request(&self, body: &ChatBody) -> bool {
+        if !matches!(body.kind, ChatKind::FriendRequest { .. }) {
+            return true;
+        }
+        if matches!(self.store().contact(&body.from), Ok(Some(_))) {
+            return true; // a retry, or someone we know: never limited
+        }
+        let pending = self.pending_requests().unwrap_or(MAX_PENDING_REQUESTS);
+        admit_stranger_request(pending, &self.inner.stranger_requests)
     }
 
     /// Opens a sealed message and checks who wrote it and for whom.
@@ -244,12 +270,6 @@ impl Chat {
         }
         match body.kind {
             ChatKind::FriendRequest { card, greeting } => {
-                if !known && self.pending_requests()? >= MAX_PENDING_REQUESTS {
-                    // Each request is a row, a card and a greeting: strangers
-                    // with throwaway keys must not grow them without bound.
-                    tracing::debug!(%from, "dropping a friend request: too many pending");
-                    return Ok(());
-                }
                 let name = card.body.name.clone();
                 let mut c = contact.unwrap_or(Contact {
                     account: from,
@@ -428,14 +448,41 @@ impl Chat {
 }
 
 /// Unanswered friend requests kept at most; past it, requests from new
-/// accounts are dropped until the user accepts or rejects some.
+/// accounts wait (their senders retry) until the user answers some. Each
+/// is a row, a card and a greeting: throwaway keys must not grow them
+/// without bound.
 pub(super) const MAX_PENDING_REQUESTS: usize = 200;
+/// Friend requests from strangers taken per [`STRANGER_REQUEST_WINDOW`],
+/// all strangers together (fresh keys are free, so a per-sender budget
+/// would bound nothing). Past it they wait; their senders retry.
+pub(super) const STRANGER_REQUESTS: u64 = 30;
+/// The window [`STRANGER_REQUESTS`] is counted over.
+pub(super) const STRANGER_REQUEST_WINDOW: std::time::Duration =
+    std::time::Duration::from_secs(10 * 60);
+
+/// Whether a stranger's friend request may be stored now, with `pending`
+/// requests waiting: under the cap, and within the shared rate (taken only
+/// when under the cap).
+fn admit_stranger_request(pending: usize, rate: &RateLimit) -> bool {
+    pending < MAX_PENDING_REQUESTS && rate.take()
+}
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use weft_protocol::chat::MsgId;
     use weft_protocol::AccountKey;
+
+    /// Defect 10: strangers' friend requests are capped and rate-limited
+    /// together; a full list takes nothing from the rate.
+    #[test]
+    fn strangers_requests_stop_at_the_cap_and_at_the_rate() {
+        let rate = RateLimit::new(2, STRANGER_REQUEST_WINDOW);
+        assert!(!admit_stranger_request(MAX_PENDING_REQUESTS, &rate));
+        assert!(admit_stranger_request(0, &rate));
+        assert!(admit_stranger_request(MAX_PENDING_REQUESTS - 1, &rate));
+        assert!(!admit_stranger_request(0, &rate), "over the rate");
+    }
 
     /// Defect 7: a friend who claims the recall was sent a second after the
     /// message cannot take back a message that arrived here an hour ago.

@@ -178,6 +178,8 @@ impl Chat {
                         tracing::debug!(%holder, %reason, "refusing held mail");
                         done.push(item_hash(item));
                     }
+                    // Left with the holder for a later fetch.
+                    Outcome::Later => {}
                     Outcome::Rejected(reason) => {
                         tracing::warn!(%holder, %reason, "cannot take held mail now")
                     }

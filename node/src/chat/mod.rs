@@ -237,6 +237,8 @@ struct Inner {
     workers: std::sync::Mutex<HashMap<AccountId, Arc<Notify>>>,
     /// Where group business that arrives 1:1 goes (the group service).
     group_inbox: std::sync::OnceLock<Arc<dyn GroupInbox>>,
+    /// Friend requests from strangers, all together (`inbound.rs`).
+    stranger_requests: crate::budget::RateLimit,
 }
 
 /// The receiver of group business carried in 1:1 messages

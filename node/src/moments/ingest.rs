@@ -28,6 +28,33 @@ pub(super) enum Verdict {
     Accept,
     /// Invalid: drop, don't relay, penalise the sender.
     Reject(Rejection),
+    /// We cannot judge it (yet): drop it, don't relay it, don't hold it
+    /// against the sender; readers who can judge it relay it.
+    Ignore(Rejection),
+}
+
+impl Verdict {
+    /// What gossipsub is told.
+    pub(super) fn judgement(&self) -> crate::net::Judgement {
+        match self {
+            Verdict::Accept => crate::net::Judgement::Accept,
+            Verdict::Ignore(_) => crate::net::Judgement::Ignore,
+            Verdict::Reject(_) => crate::net::Judgement::Reject,
+        }
+    }
+}
+
+/// A reaction to a post we cannot read (not in its audience, or not
+/// arrived): kept and relayed only if we can vouch for its signer (the
+/// author, us, a friend), so throwaway keys can neither fill the store nor
+/// use us to flood; others we cannot judge, so they are ignored, not
+/// rejected (an honest reader outside our friends is not punished).
+fn unjudged_reaction(vouched: bool) -> Verdict {
+    if vouched {
+        Verdict::Accept
+    } else {
+        Verdict::Ignore(Rejection::Unvouched)
+    }
 }
 
 /// Why an item was refused (logged; gossipsub penalises the sender).
@@ -69,6 +96,9 @@ pub(super) enum Rejection {
     /// Storing it failed (not the sender's fault, but we did not keep it).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A reaction to a post we cannot read, from someone we cannot vouch for.
+    #[error("reaction to a post we cannot read, from a signer we do not know")]
+    Unvouched,
 }
 
 impl Moments {
@@ -106,7 +136,8 @@ impl Moments {
                 })
                 .map(|_| Verdict::Accept),
         };
-        r.unwrap_or_else(|e| Verdict::Reject(e.into()))
+        // A store error is ours, not the sender's.
+        r.unwrap_or_else(|e| Verdict::Ignore(e.into()))
     }
 
     fn ingest_post(&self, item: &Item, id: ItemId) -> Result<Verdict, StoreError> {
@@ -202,7 +233,7 @@ impl Moments {
             if fresh && vouched {
                 store.put_moment_item(item)?;
             }
-            return Ok(Verdict::Accept);
+            return Ok(unjudged_reaction(vouched));
         };
         if rec.author != item.body.author {
             return Ok(Verdict::Reject(Rejection::Misfiled));
@@ -241,5 +272,26 @@ impl Moments {
         )?;
         self.emit(MomentsEvent::MomentReaction { post, from, kind });
         Ok(Verdict::Accept)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::net::Judgement;
+
+    /// Defect 13: a reaction we cannot judge is ignored (not relayed, not
+    /// punished); one from a signer we vouch for is kept and relayed; a
+    /// store failure is never the sender's fault.
+    #[test]
+    fn what_a_reader_cannot_judge_is_ignored_not_rejected() {
+        assert_eq!(unjudged_reaction(false).judgement(), Judgement::Ignore);
+        assert_eq!(unjudged_reaction(true).judgement(), Judgement::Accept);
+        let store = Verdict::Ignore(Rejection::Store(StoreError::Corrupt("t", "x".into())));
+        assert_eq!(store.judgement(), Judgement::Ignore);
+        assert_eq!(
+            Verdict::Reject(Rejection::Misfiled).judgement(),
+            Judgement::Reject
+        );
     }
 }

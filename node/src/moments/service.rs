@@ -132,14 +132,17 @@ impl Moments {
         if let Verdict::Accept = verdict {
             let _ = self.inner.store.flush_async().await;
         }
-        if let Verdict::Reject(reason) = &verdict {
-            tracing::info!(topic = %msg.topic, %reason, "rejected moments item");
+        match &verdict {
+            Verdict::Reject(reason) => {
+                tracing::info!(topic = %msg.topic, %reason, "rejected moments item")
+            }
+            Verdict::Ignore(reason) => {
+                tracing::debug!(topic = %msg.topic, %reason, "ignored moments item")
+            }
+            Verdict::Accept => {}
         }
         if let Some(p) = msg.pending {
-            self.inner
-                .net
-                .validate(p, matches!(verdict, Verdict::Accept))
-                .await;
+            self.inner.net.validate(p, verdict.judgement()).await;
         }
     }
 }

@@ -76,10 +76,13 @@ impl Moments {
                     let id = item.id();
                     last.insert(item.body.author, (item.body.at, id));
                     let fresh = !self.inner.store.has_moment_item(&id).unwrap_or(true);
-                    if let Verdict::Reject(r) = self.ingest(item).await {
-                        tracing::warn!(%peer, reason = %r, "backfill peer sent a rejected item");
-                    } else if fresh {
-                        got += 1;
+                    match self.ingest(item).await {
+                        Verdict::Reject(r) => {
+                            tracing::warn!(%peer, reason = %r, "backfill peer sent a rejected item")
+                        }
+                        Verdict::Ignore(r) => tracing::debug!(%peer, reason = %r, "ignored"),
+                        Verdict::Accept if fresh => got += 1,
+                        Verdict::Accept => {}
                     }
                 }
                 if !reply.more || last.is_empty() {

@@ -104,8 +104,8 @@ pub enum NetCommand {
     Validate {
         /// Which message.
         pending: PendingValidation,
-        /// Forward it (true) or reject it and penalise the sender (false).
-        accept: bool,
+        /// Forward it, drop it quietly, or reject it and penalise the sender.
+        judgement: super::gossip::Judgement,
     },
     /// Publish on a gossip topic.
     Publish {

@@ -285,7 +285,7 @@ impl EventLoop {
             NetCommand::Publish { topic, data, reply } => {
                 let _ = reply.send(self.publish(topic, data));
             }
-            NetCommand::Validate { pending, accept } => self.validate(pending, accept),
+            NetCommand::Validate { pending, judgement } => self.validate(pending, judgement),
             NetCommand::Provide { key, on } => self.provide(key, on),
             NetCommand::Providers { key, reply } => self.providers(key, reply),
         }

@@ -342,6 +342,29 @@ impl Relay {
     }
 }
 
+/// A reader's verdict on a gossip message it was handed to judge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Judgement {
+    /// Valid: keep it and forward it.
+    Accept,
+    /// Not ours to judge (or not yet): drop it without forwarding and
+    /// without holding it against the sender; peers who can judge it
+    /// forward it.
+    Ignore,
+    /// Invalid: drop it, don't forward it, lower the sender's score.
+    Reject,
+}
+
+impl From<bool> for Judgement {
+    fn from(valid: bool) -> Self {
+        if valid {
+            Judgement::Accept
+        } else {
+            Judgement::Reject
+        }
+    }
+}
+
 impl EventLoop {
     /// Judges a gossip message: the one place where every verdict starts
     /// (see the module comment). Every relaying node validates before
@@ -401,11 +424,11 @@ impl EventLoop {
     }
 
     /// Tells gossipsub to forward (accept) or drop and penalise (reject).
-    fn report(&mut self, id: &MessageId, source: &PeerId, accept: bool) {
-        let acceptance = if accept {
-            MessageAcceptance::Accept
-        } else {
-            MessageAcceptance::Reject
+    fn report(&mut self, id: &MessageId, source: &PeerId, judgement: impl Into<Judgement>) {
+        let acceptance = match judgement.into() {
+            Judgement::Accept => MessageAcceptance::Accept,
+            Judgement::Ignore => MessageAcceptance::Ignore,
+            Judgement::Reject => MessageAcceptance::Reject,
         };
         self.swarm
             .behaviour_mut()
@@ -414,8 +437,8 @@ impl EventLoop {
     }
 
     /// A reader's verdict on a message handed over with `pending`.
-    pub(super) fn validate(&mut self, pending: PendingValidation, accept: bool) {
-        self.report(&pending.id, &pending.source, accept);
+    pub(super) fn validate(&mut self, pending: PendingValidation, judgement: Judgement) {
+        self.report(&pending.id, &pending.source, judgement);
     }
 
     /// Joins or leaves a topic.

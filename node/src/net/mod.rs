@@ -32,7 +32,7 @@ pub use behaviour::SwarmOptions;
 pub use card::card_peer;
 pub use command::NetCommand;
 pub use event_loop::{spawn, NetConfig};
-pub use gossip::{GossipMessage, GossipReaders, PendingValidation, Topic, TopicKind};
+pub use gossip::{GossipMessage, GossipReaders, Judgement, PendingValidation, Topic, TopicKind};
 
 /// Listen addresses others can dial: all but the unspecified ones
 /// (`0.0.0.0`, `::`), as text (for cards, links and `weft id`).
@@ -323,8 +323,12 @@ impl Net {
 
     /// Gives the verdict on a gossip message handed over with `pending` set
     /// (topics whose verdict is [`gossip::Verdict::ByReader`]).
-    pub async fn validate(&self, pending: PendingValidation, accept: bool) {
-        let _ = self.tx.send(NetCommand::Validate { pending, accept }).await;
+    pub async fn validate(&self, pending: PendingValidation, judgement: impl Into<Judgement>) {
+        let judgement = judgement.into();
+        let _ = self
+            .tx
+            .send(NetCommand::Validate { pending, judgement })
+            .await;
     }
 
     /// Starts (or stops) providing `key` in the DHT.

@@ -9,11 +9,55 @@ use weft_protocol::{
     seal, AccountId,
 };
 
+use std::time::Duration;
+
 use super::{ask::auto_reply, Oa, BACKFILL};
+use crate::budget::PeerBudget;
 use crate::net::InboundRequest;
 
 /// Most account profiles one `Accounts` answer carries.
 const MAX_ACCOUNTS: usize = 32;
+/// Backfill and search answers one peer may have per minute. A follower
+/// backfills each account it follows every 20 s and searches now and then;
+/// a peer asking more is making us read and upload in a loop.
+pub(super) const SERVED_PER_MINUTE: u64 = 120;
+/// Bytes of posts and profiles one peer may have uploaded per minute.
+pub(super) const SERVED_BYTES_PER_MINUTE: u64 = 8 << 20;
+const WINDOW: Duration = Duration::from_secs(60);
+
+/// What each peer may take of `/weft/oa/1`'s uploads per minute.
+#[derive(Debug)]
+pub(super) struct ServeBudgets {
+    requests: PeerBudget,
+    bytes: PeerBudget,
+}
+
+impl Default for ServeBudgets {
+    fn default() -> Self {
+        Self {
+            requests: PeerBudget::new(SERVED_PER_MINUTE, WINDOW),
+            bytes: PeerBudget::new(SERVED_BYTES_PER_MINUTE, WINDOW),
+        }
+    }
+}
+
+impl ServeBudgets {
+    /// Spends one request and the answer's bytes from `peer`'s budgets, or
+    /// says why not.
+    fn spend(&self, peer: libp2p::PeerId, reply: &OaReply) -> Result<(), &'static str> {
+        if !self.requests.spend(peer, 1) {
+            return Err("too many requests; try again in a minute");
+        }
+        let bytes = match reply {
+            OaReply::Posts(v) | OaReply::Accounts(v) => v.iter().map(Vec::len).sum::<usize>(),
+            _ => 0,
+        };
+        if !self.bytes.spend(peer, bytes as u64) {
+            return Err("upload budget spent; try again in a minute");
+        }
+        Ok(())
+    }
+}
 
 impl Oa {
     /// Answers `/weft/oa/1`; `None` if the answer cannot be encoded (the
@@ -45,6 +89,17 @@ impl Oa {
                 OaReply::Accounts(out)
             }
             Err(_) => OaReply::Refused("malformed request".into()),
+        };
+        // Backfill and search upload what we hold to anyone who asks: each
+        // peer gets a budget (questions have their own limits in `answer`).
+        let reply = match &reply {
+            OaReply::Posts(_) | OaReply::Accounts(_) => {
+                match self.inner.served.spend(req.peer, &reply) {
+                    Ok(()) => reply,
+                    Err(why) => OaReply::Refused(why.into()),
+                }
+            }
+            _ => reply,
         };
         encode_reply(&reply).ok()
     }
@@ -151,6 +206,22 @@ fn inbox_admits(recent: (usize, usize)) -> Result<(), &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Defect 13: backfill and search uploads are budgeted per peer, in
+    /// answers and in bytes; one peer spending its budget leaves another's.
+    #[test]
+    fn backfill_and_search_answers_are_budgeted_per_peer() {
+        let b = ServeBudgets::default();
+        let (p, q) = (libp2p::PeerId::random(), libp2p::PeerId::random());
+        let small = OaReply::Posts(vec![vec![0; 100]]);
+        for _ in 0..SERVED_PER_MINUTE {
+            assert!(b.spend(p, &small).is_ok());
+        }
+        assert!(b.spend(p, &small).is_err(), "more answers than the budget");
+        let big = OaReply::Posts(vec![vec![0; SERVED_BYTES_PER_MINUTE as usize / 2 + 1]]);
+        assert!(b.spend(q, &big).is_ok());
+        assert!(b.spend(q, &big).is_err(), "more bytes than the budget");
+    }
 
     #[test]
     fn one_asker_and_everyone_together_are_rate_limited() {

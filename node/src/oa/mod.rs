@@ -260,6 +260,8 @@ struct Inner {
     /// two posts published at once never take the same slot (followers
     /// would refuse the second as a slot reused).
     publishing: tokio::sync::Mutex<()>,
+    /// Per-peer budgets for backfill and search answers (`inbound.rs`).
+    served: inbound::ServeBudgets,
 }
 
 /// The official-accounts service handle. Cheap to clone.

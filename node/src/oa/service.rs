@@ -48,6 +48,7 @@ impl Oa {
                 events,
                 blobs,
                 publishing: tokio::sync::Mutex::new(()),
+                served: Default::default(),
             }),
         };
         tokio::spawn(oa.clone().run(gossip, peers, shutdown));

@@ -1,6 +1,8 @@
 //! Strangers with free keys cannot grow a node's friend requests without
-//! bound: Mallory sends a friend request from each of many fresh accounts,
-//! and the node keeps at most its cap of unanswered ones.
+//! bound: Mallory sends a friend request from each of many fresh accounts;
+//! the node takes strangers' requests at a shared rate (and keeps at most a
+//! cap of unanswered ones), and leaves the rest unacknowledged so that an
+//! honest sender retries later instead of losing its request.
 
 use libp2p::identity::Keypair;
 use weft_protocol::{chat::ChatKind, AccountId, AccountKey};
@@ -10,11 +12,12 @@ use weft_tests::{s, Weft};
 
 use crate::BIN;
 
-/// The node's cap on unanswered requests (`chat::inbound::MAX_PENDING_REQUESTS`).
-const CAP: usize = 200;
+/// Strangers' requests the node takes per window
+/// (`chat::inbound::STRANGER_REQUESTS`).
+const RATE: usize = 30;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn friend_requests_from_throwaway_accounts_are_capped() {
+async fn friend_requests_from_throwaway_accounts_are_rate_limited() {
     let w = Weft::new(BIN);
     let a = w.home("a");
     w.init(&a, "Ada").await;
@@ -22,7 +25,7 @@ async fn friend_requests_from_throwaway_accounts_are_capped() {
     let a_id: AccountId = w.account(&a).await.parse().unwrap();
     let mut m = mallory::swarm(Keypair::generate_ed25519());
     let node = connect(&mut m, &w.dial_addr(&a).await).await;
-    for i in 0..CAP + 20 {
+    for i in 0..RATE + 10 {
         let key = AccountKey::generate().unwrap();
         let card = mallory::card(&key, &Keypair::generate_ed25519(), &format!("Spam {i}"));
         let request = ChatKind::FriendRequest {
@@ -30,10 +33,28 @@ async fn friend_requests_from_throwaway_accounts_are_capped() {
             greeting: "hi".into(),
         };
         let item = sealed(&key, key.account_id(), a_id, 1, request);
-        let ack = deliver(&mut m, node, &key, key.account_id(), a_id, vec![item]).await;
-        assert!(ack.is_some(), "the node stopped answering at request {i}");
+        let ack = deliver(
+            &mut m,
+            node,
+            &key,
+            key.account_id(),
+            a_id,
+            vec![item.clone()],
+        )
+        .await
+        .unwrap_or_else(|| panic!("the node stopped answering at request {i}"));
+        let h = weft_protocol::chat::item_hash(&item);
+        if i < RATE {
+            assert_eq!(ack.accepted, vec![h], "request {i} within the rate");
+        } else {
+            // Neither taken nor refused: an honest sender keeps it for later.
+            assert!(
+                ack.accepted.is_empty() && ack.rejected.is_empty(),
+                "request {i} past the rate was answered {ack:?}"
+            );
+        }
     }
     let pending = w.json(&["contacts", "requests", "--home", s(&a)]).await;
     let n = pending.as_array().map(Vec::len).unwrap_or(0);
-    assert_eq!(n, CAP, "unanswered friend requests kept");
+    assert_eq!(n, RATE, "unanswered friend requests kept");
 }
