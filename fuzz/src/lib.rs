@@ -437,8 +437,11 @@ pub fn moments(data: &[u8]) {
         let _ = item.check();
         let _ = item.id();
         let _ = item.target();
-        let author = item.body.author;
-        let _ = moments::relay::check_item(&author, data, NOW);
+        if let Ok(checked) = moments::relay::check_item(data, NOW) {
+            let key = [3; 32];
+            let tag = moments::topic_tag(&item.body.author, &key);
+            assert!(moments::relay::check_topic(&checked, &tag, &key).is_ok());
+        }
         let me = recipient();
         let _ = moments::open_post(&me, &item);
         let _ = moments::open_reaction(&me, &item);

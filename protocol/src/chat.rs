@@ -113,6 +113,13 @@ pub enum ChatKind {
         /// The message this one replies to.
         reply_to: Option<MsgId>,
     },
+    /// The sender's current Moments topic key
+    /// ([`crate::moments::TopicKey`]), for a friend: it names the topic the
+    /// sender's Moments travel on and lets the friend backfill them.
+    MomentsKey {
+        /// The key.
+        key: crate::moments::TopicKey,
+    },
 }
 
 /// One message from one account to another.
@@ -213,7 +220,7 @@ impl ChatBody {
             ChatKind::Receipt { ids, .. } if ids.len() > MAX_RECEIPT_IDS => {
                 return Err(ChatError::TooManyIds)
             }
-            ChatKind::Receipt { .. } | ChatKind::Recall { .. } => {}
+            ChatKind::Receipt { .. } | ChatKind::Recall { .. } | ChatKind::MomentsKey { .. } => {}
             ChatKind::Group(d) => d.check().map_err(|e| ChatError::Group(e.to_string()))?,
             ChatKind::File {
                 attachment,

@@ -1,12 +1,15 @@
 //! Moments: posts for chosen friends, with likes and comments, end-to-end
-//! encrypted and signed, carried on gossipsub topic `weft/moments/<author>`.
+//! encrypted and signed, carried on gossipsub topic `weft/moments/<tag>`,
+//! where the tag is keyed by the author's [`TopicKey`], which only the
+//! author's friends hold ([`topic`]).
 //!
 //! Everything on an author's topic is an [`Item`]: a signed [`ItemBody`]
 //! carrying a post, a tombstone, a reaction (like, unlike, comment, reply)
 //! or the author's settings. Relays check what they can without keys
 //! ([`Item::check`]: signature, size, structure, who may sign what on this
-//! topic; with author and freshness, [`relay::check_item`]); readers
-//! additionally decrypt and apply the audience rules.
+//! topic; with freshness, [`relay::check_item`]); readers, who hold the
+//! author's topic key, check the item's author is the topic's
+//! ([`relay::check_topic`]), decrypt and apply the audience rules.
 //!
 //! Encryption: each post (and each reaction, and each image) gets a fresh
 //! random 32-byte key; content is ChaCha20-Poly1305 under it with nonce 0
@@ -62,9 +65,34 @@ pub const MAX_SYNC_AUTHORS: usize = 64;
 /// Largest URL or link title.
 pub const MAX_LINK: usize = 1024;
 
-/// The gossipsub topic of an author's Moments.
-pub fn topic(author: &AccountId) -> String {
-    format!("weft/moments/{author}")
+/// An author's Moments topic key: 32 random bytes the author gives each
+/// friend (over the end-to-end encrypted chat) and replaces when a friend
+/// leaves. It names the author's gossip topic and proves, in a sync
+/// request, that the asker is one of the author's friends; a stranger who
+/// knows only the account id can neither find the topic nor backfill it,
+/// so it learns neither when the author posts nor to how many.
+pub type TopicKey = [u8; 32];
+
+/// The tag naming an author's topic under `key` (and the proof a sync
+/// request carries): BLAKE3 keyed by `key` over the author's id, 16 bytes.
+pub fn topic_tag(author: &AccountId, key: &TopicKey) -> [u8; 16] {
+    let mut h = blake3::Hasher::new_keyed(key);
+    h.update(b"weft/moments-topic/1");
+    h.update(&author.0);
+    let mut tag = [0u8; 16];
+    tag.copy_from_slice(&h.finalize().as_bytes()[..16]);
+    tag
+}
+
+/// The gossipsub topic of an author's Moments under its current key:
+/// `weft/moments/<tag in hex>`.
+pub fn topic(author: &AccountId, key: &TopicKey) -> String {
+    topic_of_tag(&topic_tag(author, key))
+}
+
+/// The topic string of a tag.
+pub fn topic_of_tag(tag: &[u8; 16]) -> String {
+    format!("weft/moments/{}", crate::hex::encode(tag))
 }
 
 /// An item's id: BLAKE3 of the encoded signed item.
@@ -217,6 +245,10 @@ pub struct SyncFrom {
     pub at: u64,
     /// ...and, when set, only those after this item among the ones dated `at`.
     pub after: Option<ItemId>,
+    /// [`topic_tag`] of the author under the key the asker holds: proof
+    /// that the author gave the asker its key (only friends have it). An
+    /// author asking for its own items needs none (zeros).
+    pub proof: [u8; 16],
 }
 
 /// `/weft/sync/1` answer: encoded [`Item`]s, oldest first.

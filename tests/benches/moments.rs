@@ -143,10 +143,12 @@ async fn main() {
     wait("acceptances", || nodes[1..].iter().all(friends_of)).await;
     eprintln!("{:.1}s: acceptances arrived", setup.elapsed().as_secs_f64());
     // Every friend subscribed to the author's topic (as the author sees it).
-    let topic = weft_node::net::Topic::Moments(author_id);
     let start = Instant::now();
     loop {
-        let n = author.net.topic_peers(topic).await.unwrap_or(0);
+        let n = match author.moments.own_topic() {
+            Some(topic) => author.net.topic_peers(topic).await.unwrap_or(0),
+            None => 0,
+        };
         if n >= friends {
             break;
         }

@@ -345,6 +345,34 @@ impl Weft {
         ((a, na), (b, nb))
     }
 
+    /// What a friend who turned hostile hands out: `author`'s Moments topic
+    /// key as `friend`'s node holds it (only the author's friends have it).
+    /// Stops `friend`'s node to read its store, then starts it again,
+    /// bootstrapped from `via`.
+    pub async fn leaked_topic_key(
+        &self,
+        friend: &Path,
+        mut node: NodeProc,
+        author: &str,
+        via: &Path,
+    ) -> ([u8; 32], NodeProc) {
+        let author: weft_protocol::AccountId = author.parse().expect("account id");
+        node.signal("TERM").await;
+        node.wait_exit(Duration::from_secs(30))
+            .await
+            .expect("the friend's node stopped");
+        let key = {
+            let store = weft_node::store::Store::open(&weft_node::Home::new(friend).store_dir())
+                .expect("the friend's store opens");
+            store
+                .topic_key(&author)
+                .expect("readable")
+                .expect("the friend holds the author's topic key")
+        };
+        let boot = self.dial_addr(via).await;
+        (key, self.up(friend, &["--bootstrap", &boot]).await)
+    }
+
     /// `moments post --json` by `home` of `text` (extra arguments such as
     /// `--to` after it); the new post's id.
     pub async fn moments_post(&self, home: &Path, text: &str, extra: &[&str]) -> String {

@@ -86,6 +86,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
             caption: "The crag this morning".into(),
             reply_to: Some(MsgId([1; 32])),
         },
+        ChatKind::MomentsKey { key: [3; 32] },
     ];
     let mut sealed = Vec::new();
     for (i, kind) in kinds.into_iter().enumerate() {
@@ -203,6 +204,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
             author: them.account_id(),
             at: NOW - 3600,
             after: Some(post.id()),
+            proof: weft_protocol::moments::topic_tag(&them.account_id(), &[3; 32]),
         }],
     };
     out.push(("sync", "req", encode(Kind::SyncRequest, &sync_req)?));

@@ -396,6 +396,21 @@ impl Chat {
                     }
                 }
             }
+            ChatKind::MomentsKey { key } => {
+                if known {
+                    store.mark_seen_id(&id)?;
+                }
+                // Only a friend's key names a topic we read. A friend who
+                // just accepted our request may send it before the accept
+                // (the accept is queued after it): keep it then too.
+                if matches!(
+                    state,
+                    Some(ContactState::Friend | ContactState::RequestSent)
+                ) {
+                    store.put_topic_key(&from, &key, body.seq)?;
+                    self.inner.moments_keys.notify_one();
+                }
+            }
             ChatKind::Group(direct) => {
                 // Group business: the group service checks membership and
                 // applies it idempotently, so replays are harmless.

@@ -239,6 +239,8 @@ struct Inner {
     group_inbox: std::sync::OnceLock<Arc<dyn GroupInbox>>,
     /// Friend requests from strangers, all together (`inbound.rs`).
     stranger_requests: crate::budget::RateLimit,
+    /// Notified when a friend's Moments topic key is stored.
+    moments_keys: Arc<Notify>,
 }
 
 /// The receiver of group business carried in 1:1 messages
@@ -280,6 +282,27 @@ impl Chat {
         self.enqueue(to, weft_protocol::chat::ChatKind::Group(direct))
             .await
             .map(|_| ())
+    }
+
+    /// Gives friends our Moments topic key (the Moments service decides
+    /// who and when), through the durable outbox, with one flush.
+    pub async fn send_moments_key(
+        &self,
+        to: &[AccountId],
+        key: weft_protocol::moments::TopicKey,
+    ) -> Result<(), ChatError> {
+        let me = self.me();
+        let items: Vec<_> = to
+            .iter()
+            .filter(|a| **a != me)
+            .map(|a| (*a, weft_protocol::chat::ChatKind::MomentsKey { key }))
+            .collect();
+        self.enqueue_many(items).await
+    }
+
+    /// Woken when a friend's Moments topic key arrives (already stored).
+    pub fn moments_key_arrived(&self) -> Arc<Notify> {
+        self.inner.moments_keys.clone()
     }
 
     /// [`Chat::send_direct`] to many accounts with one flush (a group's

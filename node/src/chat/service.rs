@@ -43,6 +43,7 @@ impl Chat {
                     super::inbound::STRANGER_REQUESTS,
                     super::inbound::STRANGER_REQUEST_WINDOW,
                 ),
+                moments_keys: Default::default(),
             }),
         };
         // Restarts resume work: every recipient with queued mail gets a worker.

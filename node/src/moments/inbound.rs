@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use weft_protocol::{
     moments::{self, SyncFrom, SyncReply, SyncRequest},
-    Kind,
+    AccountId, Kind,
 };
 
 use super::Moments;
@@ -29,6 +29,13 @@ const WINDOW: Duration = Duration::from_secs(60);
 /// Warnings about sync requests we decline (a peer can cause them at will).
 static DECLINED: LogLimit = LogLimit::new();
 
+/// Whether `proof` is `author`'s topic tag under `key` (compared in
+/// constant time: it is a capability).
+fn sync_proof_holds(author: &AccountId, key: &moments::TopicKey, proof: &[u8; 16]) -> bool {
+    let want = moments::topic_tag(author, key);
+    want.iter().zip(proof).fold(0u8, |d, (a, b)| d | (a ^ b)) == 0
+}
+
 /// What each device may take of `/weft/sync/1` per minute.
 #[derive(Debug)]
 pub(super) struct SyncBudgets {
@@ -46,6 +53,23 @@ impl Default for SyncBudgets {
 }
 
 impl Moments {
+    /// Whether `asker` (the account the requesting device's verified card
+    /// names, if any) may have `from.author`'s items: the author itself, or
+    /// someone proving the author's current topic key.
+    fn may_sync(&self, asker: Option<&AccountId>, from: &SyncFrom) -> bool {
+        if asker == Some(&from.author) {
+            return true;
+        }
+        self.topic_key_of(&from.author)
+            .is_some_and(|k| sync_proof_holds(&from.author, &k, &from.proof))
+    }
+
+    /// The account a connected device speaks for (from its verified card).
+    fn account_of(&self, peer: &libp2p::PeerId) -> Option<AccountId> {
+        let card = self.inner.store.card(&peer.to_bytes()).ok()??;
+        (crate::net::card_peer(&card) == Some(*peer)).then(|| card.account())
+    }
+
     /// Answers `/weft/sync/1`: items are signed and encrypted, so any peer
     /// may have them; the author's "last N days" setting is honoured.
     /// `None` declines (rate limit, malformed request).
@@ -71,11 +95,17 @@ impl Moments {
             }
             return None;
         }
+        let asker = self.account_of(&req.peer);
         let now = weft_protocol::unix_now();
         let mut items = Vec::new();
         let mut bytes = 0;
         let mut more = false;
         for from in &r.authors {
+            // Only the author and those it gave its topic key (its friends)
+            // learn what it posted and when.
+            if !self.may_sync(asker.as_ref(), from) {
+                continue;
+            }
             // The author's "last N days": nothing before the cutoff.
             let cutoff = self.cutoff(&from.author, now);
             let from = if from.at < cutoff {
@@ -83,6 +113,7 @@ impl Moments {
                     author: from.author,
                     at: cutoff,
                     after: None,
+                    proof: from.proof,
                 }
             } else {
                 from.clone()
@@ -105,5 +136,29 @@ impl Moments {
             return None;
         }
         Some(reply)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::AccountKey;
+
+    /// Defect 13: backfill serves an author's items only against the
+    /// author's current topic key, which strangers (and ex-friends, once it
+    /// is replaced) do not have.
+    #[test]
+    fn a_sync_proof_must_be_the_authors_tag_under_the_key_we_hold() {
+        let a = AccountKey::generate().unwrap().account_id();
+        let b = AccountKey::generate().unwrap().account_id();
+        let key = [7; 32];
+        assert!(sync_proof_holds(&a, &key, &moments::topic_tag(&a, &key)));
+        assert!(!sync_proof_holds(
+            &a,
+            &key,
+            &moments::topic_tag(&a, &[8; 32])
+        ));
+        assert!(!sync_proof_holds(&a, &key, &moments::topic_tag(&b, &key)));
+        assert!(!sync_proof_holds(&a, &key, &[0; 16]));
     }
 }

@@ -96,6 +96,9 @@ pub(super) enum Rejection {
     /// Storing it failed (not the sender's fault, but we did not keep it).
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// On a topic that is not its author's (or one we no longer read).
+    #[error("item on another author's topic")]
+    WrongTopic,
     /// A reaction to a post we cannot read, from someone we cannot vouch for.
     #[error("reaction to a post we cannot read, from a signer we do not know")]
     Unvouched,

@@ -32,8 +32,9 @@ mod ingest;
 mod post;
 mod service;
 mod sync;
+mod topics;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -235,8 +236,8 @@ struct Inner {
     chat: Chat,
     blobs: Blobs,
     events: broadcast::Sender<MomentsEvent>,
-    /// Topics joined (ours and friends').
-    joined: std::sync::Mutex<HashSet<AccountId>>,
+    /// Topics joined (ours and friends'), by tag, with their authors.
+    joined: std::sync::Mutex<HashMap<[u8; 16], AccountId>>,
     /// When we last backfilled from each device.
     synced: std::sync::Mutex<HashMap<PeerId, Instant>>,
     /// Sync answers served per device: requests, and bytes uploaded.

@@ -103,13 +103,12 @@ impl Moments {
         let Ok(bytes) = weft_protocol::encode(Kind::MomentItem, item) else {
             return;
         };
+        let Some(tag) = self.tag_of(&item.body.author) else {
+            tracing::warn!("no Moments topic key yet; friends will backfill");
+            return;
+        };
         // No friend online is not an error: they backfill when they return.
-        if let Err(e) = self
-            .inner
-            .net
-            .publish(Topic::Moments(item.body.author), bytes)
-            .await
-        {
+        if let Err(e) = self.inner.net.publish(Topic::Moments(tag), bytes).await {
             tracing::debug!(error = %e, "moments item not gossiped now; friends will backfill");
         }
     }

@@ -54,6 +54,7 @@ impl Moments {
         let me = m.clone();
         let mut net_events = m.inner.net.subscribe();
         let mut chat_events = chat.subscribe();
+        let keys_arrived = chat.moments_key_arrived();
         tokio::spawn(async move {
             me.reconcile_topics().await;
             let mut tick = tokio::time::interval(RECONCILE_EVERY);
@@ -74,6 +75,7 @@ impl Moments {
                             me.reconcile_topics().await;
                         }
                     }
+                    _ = keys_arrived.notified() => me.reconcile_topics().await,
                     _ = tick.tick() => me.reconcile_topics().await,
                 }
             }
@@ -81,25 +83,11 @@ impl Moments {
         m
     }
 
-    /// Joins our topic and our friends' topics; leaves those of ex-friends.
+    /// Joins our topic and our friends' topics (giving friends our key
+    /// first); leaves those of ex-friends; backfills from friends we just
+    /// began to read.
     async fn reconcile_topics(&self) {
-        let mut want: std::collections::HashSet<AccountId> = self.friends().into_iter().collect();
-        want.insert(self.me());
-        let (join, leave) = {
-            let Ok(mut joined) = self.inner.joined.lock() else {
-                return;
-            };
-            let join: Vec<_> = want.difference(&joined).copied().collect();
-            let leave: Vec<_> = joined.difference(&want).copied().collect();
-            *joined = want;
-            (join, leave)
-        };
-        for a in &join {
-            self.inner.net.join_topic(Topic::Moments(*a), true).await;
-        }
-        for a in leave {
-            self.inner.net.join_topic(Topic::Moments(a), false).await;
-        }
+        let join = self.join_topics().await;
         // A new friend: catch up on what they posted before.
         if !join.is_empty() {
             for p in self.inner.net.peers().await.unwrap_or_default() {
@@ -125,9 +113,16 @@ impl Moments {
     /// One gossip message: decode, apply, and give gossipsub the verdict so
     /// a rejected item is neither kept nor forwarded.
     async fn on_gossip(&self, msg: GossipMessage) {
-        let verdict = match decode(&msg.data) {
-            Ok(item) => self.ingest(item).await,
-            Err(e) => Verdict::Reject(e),
+        let verdict = match (decode(&msg.data), msg.topic) {
+            (Err(e), _) => Verdict::Reject(e),
+            (Ok(item), Topic::Moments(tag)) => match self.author_of_topic(&tag) {
+                // Only the topic's author signs what is on it (reactions
+                // are filed under the post's author: `Item::check`).
+                Some(author) if author == item.body.author => self.ingest(item).await,
+                Some(_) => Verdict::Reject(Rejection::WrongTopic),
+                None => Verdict::Ignore(Rejection::WrongTopic),
+            },
+            (Ok(_), _) => Verdict::Ignore(Rejection::WrongTopic),
         };
         if let Verdict::Accept = verdict {
             let _ = self.inner.store.flush_async().await;

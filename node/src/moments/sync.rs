@@ -47,16 +47,22 @@ impl Moments {
         }
         let mut authors = self.friends();
         authors.push(self.me());
+        // A friend whose topic key we lack yet: nothing to prove, so not asked.
+        let authors: Vec<(AccountId, [u8; 16])> = authors
+            .into_iter()
+            .filter_map(|a| Some((a, self.tag_of(&a)?)))
+            .collect();
         let mut got = 0;
         for chunk in authors.chunks(moments::MAX_SYNC_AUTHORS) {
             let mut from: Vec<SyncFrom> = chunk
                 .iter()
-                .map(|a| {
+                .map(|(a, proof)| {
                     let latest = self.inner.store.latest_moment_at(a).unwrap_or(0);
                     SyncFrom {
                         author: *a,
                         at: latest.saturating_sub(SYNC_SLACK_SECS),
                         after: None,
+                        proof: *proof,
                     }
                 })
                 .collect();
@@ -130,6 +136,7 @@ fn next_page(from: Vec<SyncFrom>, last: &HashMap<AccountId, (u64, ItemId)>) -> V
                 author: f.author,
                 at,
                 after: Some(id),
+                proof: f.proof,
             }),
             None => (i > reached).then_some(f),
         })
@@ -149,6 +156,7 @@ mod tests {
             author,
             at: 0,
             after: None,
+            proof: [9; 16],
         };
         let last = HashMap::from([(b, (7, [1; 32]))]);
         let next = next_page(vec![start(a), start(b), start(c)], &last);
@@ -157,6 +165,7 @@ mod tests {
                 author: b,
                 at: 7,
                 after: Some([1; 32]),
+                proof: [9; 16],
             },
             start(c),
         ];

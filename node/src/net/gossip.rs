@@ -44,8 +44,10 @@ use crate::store::oa::StoredSlots;
 pub enum Topic {
     /// `weft/oa/<account>`: an official account's broadcasts.
     Oa(AccountId),
-    /// `weft/moments/<author>`: an author's Moments items.
-    Moments(AccountId),
+    /// `weft/moments/<tag>`: an author's Moments items; the tag is keyed by
+    /// the author's topic key, which only friends hold, so it names nobody
+    /// to anyone else ([`weft_protocol::moments::topic_tag`]).
+    Moments([u8; 16]),
     /// `weft/g/<tag>`: a group's messages; the tag is derived from a secret
     /// only members hold, so it names no group and no member.
     Group([u8; 16]),
@@ -156,12 +158,12 @@ impl Topic {
         }
     }
 
-    /// The account the topic belongs to (the OA, or the Moments author);
-    /// a group topic names nobody.
+    /// The account the topic belongs to (an OA); Moments and group topics
+    /// name nobody.
     pub fn account(&self) -> Option<AccountId> {
         match self {
-            Topic::Oa(a) | Topic::Moments(a) => Some(*a),
-            Topic::Group(_) => None,
+            Topic::Oa(a) => Some(*a),
+            Topic::Moments(_) | Topic::Group(_) => None,
         }
     }
 }
@@ -171,7 +173,7 @@ impl fmt::Display for Topic {
         // The wire names are defined next to the wire types.
         match self {
             Topic::Oa(a) => f.write_str(&oa::topic(a)),
-            Topic::Moments(a) => f.write_str(&moments::topic(a)),
+            Topic::Moments(t) => f.write_str(&moments::topic_of_tag(t)),
             Topic::Group(t) => f.write_str(&weft_protocol::group::topic(t)),
         }
     }
@@ -211,7 +213,7 @@ impl FromStr for Topic {
         let topic = if let Some(a) = s.strip_prefix("weft/oa/") {
             Topic::Oa(a.parse().map_err(|_| unknown())?)
         } else if let Some(a) = s.strip_prefix("weft/moments/") {
-            Topic::Moments(a.parse().map_err(|_| unknown())?)
+            Topic::Moments(weft_protocol::hex::decode_array(a).ok_or_else(unknown)?)
         } else if let Some(t) = s.strip_prefix("weft/g/") {
             Topic::Group(weft_protocol::hex::decode_array(t).ok_or_else(unknown)?)
         } else {
@@ -326,8 +328,9 @@ impl Relay {
             Topic::Oa(a) => {
                 oa::relay::check_broadcast(a, data, now, &mut self.oa_slots)?;
             }
-            Topic::Moments(a) => {
-                moments::relay::check_item(a, data, now)?;
+            Topic::Moments(_) => {
+                // Whose topic it is needs the author's topic key: the reader checks.
+                moments::relay::check_item(data, now)?;
             }
             Topic::Group(_) => {
                 // A wire: structure and size only (its signature needs the
@@ -489,14 +492,20 @@ mod tests {
     #[test]
     fn topics_parse_back_from_their_wire_names() {
         let a = AccountKey::generate().unwrap().account_id();
-        for t in [Topic::Oa(a), Topic::Moments(a)] {
+        let tag = moments::topic_tag(&a, &[3; 32]);
+        for t in [Topic::Oa(a), Topic::Moments(tag), Topic::Group([4; 16])] {
             assert_eq!(t.to_string().parse::<Topic>(), Ok(t));
-            assert_eq!(t.account(), Some(a));
         }
+        assert_eq!(Topic::Oa(a).account(), Some(a));
+        assert_eq!(Topic::Moments(tag).account(), None);
         assert_eq!(Topic::Oa(a).to_string(), oa::topic(&a));
-        assert_eq!(Topic::Moments(a).to_string(), moments::topic(&a));
+        assert_eq!(
+            Topic::Moments(tag).to_string(),
+            moments::topic(&a, &[3; 32])
+        );
+        assert!(!Topic::Moments(tag).to_string().contains(&a.to_string()));
         assert_eq!(Topic::Oa(a).kind().verdict(), Verdict::Immediate);
-        assert_eq!(Topic::Moments(a).kind().verdict(), Verdict::ByReader);
+        assert_eq!(Topic::Moments(tag).kind().verdict(), Verdict::ByReader);
     }
 
     #[test]
@@ -507,7 +516,8 @@ mod tests {
             "weft/oa/".to_string(),
             "weft/oa/not-an-account".to_string(),
             format!("weft/oa/{a}/extra"),
-            format!("weft/moments/{a} "),
+            format!("weft/moments/{a}"),
+            "weft/moments/0011".to_string(),
             format!("other/{a}"),
         ] {
             assert!(s.parse::<Topic>().is_err(), "{s}");
@@ -525,12 +535,15 @@ mod tests {
             pending: None,
         };
         assert_eq!(readers.hand_over(msg(Topic::Oa(a))), Err(Unread::NoReader));
-        assert!(readers.hand_over(msg(Topic::Moments(a))).is_ok());
+        assert!(readers.hand_over(msg(Topic::Moments([1; 16]))).is_ok());
         assert_eq!(
-            readers.hand_over(msg(Topic::Moments(a))),
+            readers.hand_over(msg(Topic::Moments([1; 16]))),
             Err(Unread::QueueFull)
         );
-        assert_eq!(rx.try_recv().map(|m| m.topic).ok(), Some(Topic::Moments(a)));
+        assert_eq!(
+            rx.try_recv().map(|m| m.topic).ok(),
+            Some(Topic::Moments([1; 16]))
+        );
     }
 
     #[test]

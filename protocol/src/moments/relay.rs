@@ -1,8 +1,9 @@
-//! What a relay checks before it forwards an item on an author's Moments
-//! topic (`weft/moments/<author>`), without any key: size, envelope,
-//! structure and signature ([`Item::check`]), that the author is the topic's
-//! account, and freshness. Readers' checks (decryption, audience, tombstone
-//! author) come after, in the node's Moments service.
+//! What a relay checks before it forwards an item on a Moments topic
+//! (`weft/moments/<tag>`), without any key: size, envelope, structure and
+//! signature ([`Item::check`]) and freshness ([`check_item`]). That the
+//! author is the one the topic is named for needs the author's topic key
+//! ([`check_topic`]); readers (who hold it) check that, then decryption,
+//! audience and tombstone author, in the node's Moments service.
 
 use super::{Item, MomentError};
 use crate::{AccountId, DecodeError, Kind};
@@ -22,10 +23,8 @@ pub enum RelayError {
     #[error("invalid Moments item: {0}")]
     Invalid(#[from] MomentError),
     /// The item belongs to another author's topic.
-    #[error("item by {author} on the topic of {topic}")]
+    #[error("item by {author} on another author's topic")]
     WrongTopic {
-        /// The account the topic is for.
-        topic: AccountId,
         /// The item's author.
         author: AccountId,
     },
@@ -47,22 +46,25 @@ pub fn decode_item(data: &[u8]) -> Result<Item, RelayError> {
     Ok(item)
 }
 
-/// The relay check of one gossip message on `topic`'s Moments topic at
-/// time `now`: [`decode_item`], author is the topic's account, freshness.
-pub fn check_item(topic: &AccountId, data: &[u8], now: u64) -> Result<Item, RelayError> {
+/// The relay check of one gossip message on a Moments topic at time `now`:
+/// [`decode_item`] and freshness.
+pub fn check_item(data: &[u8], now: u64) -> Result<Item, RelayError> {
     let item = decode_item(data)?;
-    let author = item.body.author;
-    if author != *topic {
-        return Err(RelayError::WrongTopic {
-            topic: *topic,
-            author,
-        });
-    }
     let at = item.body.at;
     if at > now + SKEW_SECS || at + FRESHNESS_SECS < now {
         return Err(RelayError::NotFresh { at, now });
     }
     Ok(item)
+}
+
+/// The reader's check that `item` was published on its author's topic
+/// (`tag`) under the author's topic key `key`.
+pub fn check_topic(item: &Item, tag: &[u8; 16], key: &super::TopicKey) -> Result<(), RelayError> {
+    let author = item.body.author;
+    if super::topic_tag(&author, key) != *tag {
+        return Err(RelayError::WrongTopic { author });
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -90,7 +92,10 @@ mod tests {
         let a = AccountKey::generate().unwrap();
         let now = 1_000_000;
         let item = post(&a, now);
-        assert_eq!(check_item(&a.account_id(), &bytes(&item), now), Ok(item));
+        assert_eq!(check_item(&bytes(&item), now), Ok(item.clone()));
+        let key = [5; 32];
+        let tag = crate::moments::topic_tag(&a.account_id(), &key);
+        assert_eq!(check_topic(&item, &tag, &key), Ok(()));
     }
 
     #[test]
@@ -99,24 +104,26 @@ mod tests {
         let me = a.account_id();
         let other = AccountKey::generate().unwrap().account_id();
         let now = 1_000_000;
-        let b = bytes(&post(&a, now));
+        let item = post(&a, now);
+        let b = bytes(&item);
+        let key = [5; 32];
+        let others = crate::moments::topic_tag(&other, &key);
         assert_eq!(
-            check_item(&other, &b, now),
-            Err(RelayError::WrongTopic {
-                topic: other,
-                author: me
-            })
+            check_topic(&item, &others, &key),
+            Err(RelayError::WrongTopic { author: me })
         );
+        let under_another_key = crate::moments::topic_tag(&me, &[6; 32]);
+        assert!(check_topic(&item, &under_another_key, &key).is_err());
         assert!(matches!(
-            check_item(&me, &b, now + FRESHNESS_SECS + 1),
+            check_item(&b, now + FRESHNESS_SECS + 1),
             Err(RelayError::NotFresh { .. })
         ));
         assert!(matches!(
-            check_item(&me, &b, now - SKEW_SECS - 1),
+            check_item(&b, now - SKEW_SECS - 1),
             Err(RelayError::NotFresh { .. })
         ));
         assert!(matches!(
-            check_item(&me, b"garbage", now),
+            check_item(b"garbage", now),
             Err(RelayError::Decode(_))
         ));
     }

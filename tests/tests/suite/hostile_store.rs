@@ -146,6 +146,7 @@ async fn served_ids(
     f: &mut libp2p::Swarm<Flooder>,
     node: libp2p::PeerId,
     author: AccountId,
+    proof: [u8; 16],
 ) -> Vec<[u8; 32]> {
     use futures::StreamExt;
     use libp2p::{request_response, swarm::SwarmEvent};
@@ -157,6 +158,7 @@ async fn served_ids(
         author,
         at: 0,
         after: None,
+        proof,
     };
     let mut ids = Vec::new();
     for _page in 0..30 {
@@ -199,6 +201,7 @@ async fn served_ids(
                     author,
                     at,
                     after: Some(id),
+                    proof,
                 }
             }
             _ => break,
@@ -226,7 +229,7 @@ async fn a_flood_of_strangers_reactions_evicts_nothing() {
     const BATCH: usize = 500;
 
     let w = Weft::new(BIN);
-    let ((a, _na), (b, _nb)) = w.ann_and_bao().await;
+    let ((a, _na), (b, nb)) = w.ann_and_bao().await;
     let a_addr = w.dial_addr(&a).await;
     let feed_has = |text: String| {
         let (w, b) = (&w, &b);
@@ -248,11 +251,19 @@ async fn a_flood_of_strangers_reactions_evicts_nothing() {
     let post_id: [u8; 32] = weft_protocol::blob::parse_blob_hex(&p).unwrap();
     let ann_id: AccountId = w.account(&a).await.parse().unwrap();
 
+    // Ann's topic is named by a key only her friends hold: Bao leaks it
+    // (a stranger could not even find the topic).
+    let (topic_key, _nb) = w.leaked_topic_key(&b, nb, &ann_id.to_string(), &a).await;
+    assert!(
+        feed_has("real post".into()).await,
+        "Bao lost the post on restart"
+    );
+    let proof = weft_protocol::moments::topic_tag(&ann_id, &topic_key);
     let mut f: Swarm<Flooder> = tcp_swarm(Keypair::generate_ed25519(), |key| Flooder {
         gossip: gossip(key, 1 << 20),
         sync: raw("/weft/sync/1", ProtocolSupport::Outbound),
     });
-    let t = gossipsub::IdentTopic::new(topic(&ann_id));
+    let t = gossipsub::IdentTopic::new(topic(&ann_id, &topic_key));
     f.behaviour_mut().gossip.subscribe(&t).unwrap();
     let bao_peer = connect(&mut f, &w.dial_addr(&b).await).await;
     loop {
@@ -300,14 +311,20 @@ async fn a_flood_of_strangers_reactions_evicts_nothing() {
         feed_has("real post".into()).await,
         "the post left Bao's feed"
     );
-    let from_bao = served_ids(&mut f, bao_peer, ann_id).await;
+    let from_bao = served_ids(&mut f, bao_peer, ann_id, proof).await;
     assert!(
         from_bao.contains(&post_id),
         "Bao no longer serves Ann's post to friends who backfill ({} items served)",
         from_bao.len()
     );
     let ann_peer = connect(&mut f, &a_addr).await;
-    let from_ann = served_ids(&mut f, ann_peer, ann_id).await;
+    let from_ann = served_ids(&mut f, ann_peer, ann_id, proof).await;
+    assert!(
+        served_ids(&mut f, ann_peer, ann_id, [0; 16])
+            .await
+            .is_empty(),
+        "Ann serves her items to someone who cannot prove her topic key"
+    );
     assert!(
         from_ann.contains(&post_id),
         "Ann's own node no longer serves her post ({} items served)",

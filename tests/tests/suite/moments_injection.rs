@@ -43,7 +43,7 @@ fn sign_raw(key: &AccountKey, body: ItemBody) -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     let w = Weft::new(BIN);
-    let ((a, _na), (b, _nb)) = w.ann_and_bao().await;
+    let ((a, _na), (b, nb)) = w.ann_and_bao().await;
     let hb = b.to_str().unwrap();
     let p = w.moments_post(&a, "real post", &[]).await;
     assert!(
@@ -62,8 +62,12 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     let x = AccountKey::generate().unwrap();
     let now = weft_protocol::unix_now();
 
+    // Ann's topic is named by a key only her friends hold: Bao leaks it.
+    let (topic_key, _nb) = w
+        .leaked_topic_key(&b, nb, &ann.account_id().to_string(), &a)
+        .await;
     let mut inj = tcp_swarm(Keypair::generate_ed25519(), |key| gossip(key, 1 << 20));
-    let t = gossipsub::IdentTopic::new(topic(&ann.account_id()));
+    let t = gossipsub::IdentTopic::new(topic(&ann.account_id(), &topic_key));
     inj.behaviour_mut().subscribe(&t).unwrap();
     inj.dial(w.dial_addr(&b).await.parse::<Multiaddr>().unwrap())
         .unwrap();

@@ -277,6 +277,7 @@ mod tests {
             author: *author,
             at,
             after,
+            proof: [0; 16],
         }
     }
 

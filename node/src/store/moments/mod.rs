@@ -15,6 +15,9 @@
 //! - `moments_settings`:  author → (at, visible days)
 //! - `moments_tags`:      tag name → friends in it
 //! - `moments_staged`:    encrypted image blob id → its key, until posted
+//! - `moments_topic_keys`: friend's account → (their topic key, number of
+//!   the message that brought it); `own` → [`OwnTopicKey`] (our key and
+//!   the friends it was given to)
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -65,6 +68,7 @@ trees! {
         settings: "moments_settings",
         tags: "moments_tags",
         staged: "moments_staged",
+        topic_keys: "moments_topic_keys",
     }
 }
 
@@ -94,6 +98,21 @@ impl std::ops::Deref for MomentsTrees {
         &self.trees
     }
 }
+
+/// Our own Moments topic key and the friends we have given it to: when one
+/// of them is no longer a friend, the key is replaced (see the Moments
+/// service).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OwnTopicKey {
+    /// The key.
+    pub key: weft_protocol::moments::TopicKey,
+    /// Friends it was queued for (durably, in the chat outbox).
+    pub given_to: Vec<AccountId>,
+}
+
+/// Where our own topic key is kept in `moments_topic_keys` (friends' are
+/// under their 32-byte account ids).
+const OWN_TOPIC_KEY: &[u8] = b"own";
 
 fn deleted_key(post: &ItemId, author: &AccountId) -> Vec<u8> {
     let mut k = post.to_vec();
@@ -244,6 +263,61 @@ impl Store {
             .get(author.0)?
             .map(|v| postcard::from_bytes(&v).map_err(corrupt("moments_settings")))
             .transpose()
+    }
+
+    /// The topic key `author` gave us, if any.
+    pub fn topic_key(
+        &self,
+        author: &AccountId,
+    ) -> Result<Option<weft_protocol::moments::TopicKey>, StoreError> {
+        Ok(self.friend_topic_key(author)?.map(|(k, _)| k))
+    }
+
+    fn friend_topic_key(
+        &self,
+        author: &AccountId,
+    ) -> Result<Option<(weft_protocol::moments::TopicKey, u64)>, StoreError> {
+        self.moments
+            .topic_keys
+            .get(author.0)?
+            .map(|v| postcard::from_bytes(&v).map_err(corrupt("moments_topic_keys")))
+            .transpose()
+    }
+
+    /// Records the topic key a friend gave us in its message number `seq`;
+    /// one from an earlier message than the key held is ignored (a late
+    /// copy from a holder must not bring back a replaced key).
+    pub fn put_topic_key(
+        &self,
+        author: &AccountId,
+        key: &weft_protocol::moments::TopicKey,
+        seq: u64,
+    ) -> Result<(), StoreError> {
+        if self
+            .friend_topic_key(author)?
+            .is_some_and(|(_, s)| s >= seq)
+        {
+            return Ok(());
+        }
+        let v = postcard::to_stdvec(&(key, seq)).map_err(corrupt("moments_topic_keys"))?;
+        self.moments.topic_keys.insert(author.0, v)?;
+        Ok(())
+    }
+
+    /// Our own topic key, if we made one.
+    pub fn own_topic_key(&self) -> Result<Option<OwnTopicKey>, StoreError> {
+        self.moments
+            .topic_keys
+            .get(OWN_TOPIC_KEY)?
+            .map(|v| postcard::from_bytes(&v).map_err(corrupt("moments_topic_keys")))
+            .transpose()
+    }
+
+    /// Writes our own topic key.
+    pub fn put_own_topic_key(&self, own: &OwnTopicKey) -> Result<(), StoreError> {
+        let v = postcard::to_stdvec(own).map_err(corrupt("moments_topic_keys"))?;
+        self.moments.topic_keys.insert(OWN_TOPIC_KEY, v)?;
+        Ok(())
     }
 
     /// Sets (or with an empty list, removes) a friend tag.
