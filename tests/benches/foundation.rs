@@ -84,7 +84,12 @@ async fn start(home: &str) -> (tokio::process::Child, f64) {
             .expect("read stdout")
             .expect("node printed its banner");
         if line.trim_start().starts_with("listen") {
-            return (child, t.elapsed().as_secs_f64() * 1000.0);
+            let ms = t.elapsed().as_secs_f64() * 1000.0;
+            // Keep reading: a node whose stdout pipe is closed dies on its
+            // next line (broken pipe), which made the idle-RSS sample find
+            // no process now and then.
+            tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+            return (child, ms);
         }
     }
 }
