@@ -100,7 +100,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
         let bytes = body.encode()?;
         out.push((
             "chat",
-            ["req", "acc", "text", "reply", "recall", "rcpt", "file"][i],
+            ["req", "acc", "text", "reply", "recall", "rcpt", "file", "mkey"][i],
             bytes.clone(),
         ));
         sealed.push(weft_protocol::seal(&them, &me.account_id(), &bytes)?);
