@@ -342,6 +342,11 @@ impl Groups {
         if !l.state.members.contains_key(&chain.sender) {
             return Ok(refuse(g, "from someone no longer a member"));
         }
+        if wire.iteration > chain.next_iteration() {
+            // Earlier messages of this chain are missing: catch up soon
+            // rather than on the next tick (gossip may have dropped them).
+            self.note_gap(g);
+        }
         let (plain, next) = match chain.open(&wire) {
             Ok(x) => x,
             Err(e) => return Ok(refuse(g, e)),

@@ -161,6 +161,9 @@ struct Inner {
     /// Serialises reading wires: a chain advances one message at a time
     /// (gossip and catch-up run concurrently).
     wire_lock: std::sync::Mutex<()>,
+    /// Groups where a wire arrived past a gap in its chain, and when we
+    /// last caught up because of one (`service.rs`).
+    gaps: std::sync::Mutex<service::Gaps>,
 }
 
 /// The group service handle. Cheap to clone.

@@ -26,6 +26,47 @@ const DIALS_PER_TICK: usize = 3;
 /// Connected members we catch up from per group per tick.
 const SYNC_PER_TICK: usize = 3;
 
+/// How long after seeing a gap we ask for what is missing: what gossip
+/// merely reordered arrives meanwhile.
+const GAP_WAIT: Duration = Duration::from_secs(1);
+/// At most one gap-triggered catch-up per group in this long.
+const GAP_SYNC_EVERY: Duration = Duration::from_secs(3);
+/// Groups with gaps remembered at most (one entry per group we are in).
+const MAX_GAP_GROUPS: usize = 4096;
+
+/// Gaps seen in groups' chains, and the catch-ups they started.
+#[derive(Debug, Default)]
+pub(super) struct Gaps {
+    /// Groups where a wire arrived past a gap since we last looked.
+    seen: HashSet<GroupId>,
+    /// When a gap last made us catch up, per group.
+    last: HashMap<GroupId, std::time::Instant>,
+}
+
+impl Gaps {
+    /// Whether a gap in `g` should start a catch-up now (and if so, notes
+    /// that it did): there was one, and none started in the last
+    /// [`GAP_SYNC_EVERY`].
+    fn due(&mut self, g: &GroupId, now: std::time::Instant) -> bool {
+        if !self.seen.remove(g) {
+            return false;
+        }
+        if self
+            .last
+            .get(g)
+            .is_some_and(|t| now.duration_since(*t) < GAP_SYNC_EVERY)
+        {
+            return false;
+        }
+        if self.last.len() >= MAX_GAP_GROUPS {
+            self.last
+                .retain(|_, t| now.duration_since(*t) < GAP_SYNC_EVERY);
+        }
+        self.last.insert(*g, now);
+        true
+    }
+}
+
 /// A random index below `n` (0 when `n` is 0).
 fn random_index(n: usize) -> usize {
     let mut seed = [0u8; 8];
@@ -49,6 +90,7 @@ impl Groups {
                 joined: Default::default(),
                 served: Default::default(),
                 wire_lock: Default::default(),
+                gaps: Default::default(),
             }),
         };
         g.register_inbox();
@@ -174,6 +216,34 @@ impl Groups {
         }
     }
 
+    /// Notes that a wire of `g` arrived past a gap in its chain.
+    pub(super) fn note_gap(&self, g: &GroupId) {
+        if let Ok(mut gaps) = self.inner.gaps.lock() {
+            if gaps.seen.len() < MAX_GAP_GROUPS {
+                gaps.seen.insert(*g);
+            }
+        }
+    }
+
+    /// After a gossip wire of `g` from `source` (a member's device: only
+    /// members know the topic): if it showed a gap, ask `source` for what
+    /// is missing shortly, instead of waiting for the next tick.
+    fn catch_up_after_gap(&self, g: GroupId, source: libp2p::PeerId) {
+        let due = self
+            .inner
+            .gaps
+            .lock()
+            .map(|mut gaps| gaps.due(&g, std::time::Instant::now()))
+            .unwrap_or(false);
+        if due {
+            let me = self.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(GAP_WAIT).await;
+                me.sync_with(source, g).await;
+            });
+        }
+    }
+
     /// One gossip wire: read it and give gossipsub the verdict.
     async fn on_gossip(&self, msg: GossipMessage) {
         let Topic::Group(tag) = msg.topic else {
@@ -212,6 +282,9 @@ impl Groups {
         if outcome != WireOutcome::Refused {
             let _ = self.inner.ctx.store.flush_async().await;
         }
+        if let (Some(g), Some(p)) = (group, msg.pending.as_ref()) {
+            self.catch_up_after_gap(g, p.source);
+        }
         if let Some(p) = msg.pending {
             self.inner
                 .ctx
@@ -219,5 +292,31 @@ impl Groups {
                 .validate(p, outcome != WireOutcome::Refused)
                 .await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14: a gap starts a catch-up at once, but not again for the
+    /// same group within a few seconds, and not without a new gap.
+    #[test]
+    fn a_gap_starts_one_catch_up_per_group_per_window() {
+        let (g, h) = (GroupId([1; 32]), GroupId([2; 32]));
+        let mut gaps = Gaps::default();
+        let t = std::time::Instant::now();
+        assert!(!gaps.due(&g, t), "no gap, no catch-up");
+        gaps.seen.insert(g);
+        assert!(gaps.due(&g, t));
+        gaps.seen.insert(g);
+        gaps.seen.insert(h);
+        assert!(!gaps.due(&g, t + Duration::from_secs(1)), "again too soon");
+        assert!(
+            gaps.due(&h, t + Duration::from_secs(1)),
+            "another group waits for none"
+        );
+        gaps.seen.insert(g);
+        assert!(gaps.due(&g, t + GAP_SYNC_EVERY));
     }
 }

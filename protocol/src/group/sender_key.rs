@@ -184,6 +184,12 @@ impl ReceivingChain {
         }
     }
 
+    /// The iteration this chain expects next: a wire above it means the
+    /// ones between have not arrived (yet).
+    pub fn next_iteration(&self) -> u32 {
+        self.iteration
+    }
+
     /// Checks the signature, then decrypts. The chain moves only on success:
     /// the caller stores the returned chain in place of this one.
     pub fn open(&self, wire: &GroupWire) -> Result<(Vec<u8>, ReceivingChain), GroupError> {
