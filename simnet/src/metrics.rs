@@ -423,6 +423,8 @@ pub struct GroupRun {
 pub struct ReturnedState {
     /// Its node.
     pub node: usize,
+    /// Its account.
+    pub account: String,
     /// Whether it runs (came back).
     pub up: bool,
     /// Group messages in its store.
@@ -433,6 +435,9 @@ pub struct ReturnedState {
     pub held_wires: usize,
     /// Members its log lists.
     pub members_in_view: usize,
+    /// Senders whose outbox still holds 1:1 mail for it (sender keys and
+    /// log changes not yet acknowledged).
+    pub outbox_waiting_at: Vec<usize>,
 }
 
 /// Setup of the group.

@@ -465,12 +465,14 @@ fn finish_group(sim: &Sim, out: &Mutex<GroupRun>, t0: Instant) {
                 let Some(h) = sim.handle(i) else {
                     return ReturnedState {
                         node: i,
+                        account: sim.account(i).to_string(),
                         up: false,
                         ..ReturnedState::default()
                     };
                 };
                 ReturnedState {
                     node: i,
+                    account: sim.account(i).to_string(),
                     up: true,
                     messages: h
                         .store
@@ -484,6 +486,16 @@ fn finish_group(sim: &Sim, out: &Mutex<GroupRun>, t0: Instant) {
                         .members(&gid.to_string())
                         .map(|m| m.len())
                         .unwrap_or(0),
+                    outbox_waiting_at: gp
+                        .senders
+                        .iter()
+                        .copied()
+                        .filter(|&s| {
+                            let to = h.identity.account.account_id();
+                            sim.handle(s)
+                                .is_some_and(|hs| hs.store.outbox_has(&to).unwrap_or(false))
+                        })
+                        .collect(),
                 }
             })
             .collect();

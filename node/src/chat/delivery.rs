@@ -39,6 +39,11 @@ const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// How long a DHT lookup (account record, mailbox holders) may take.
 const DHT_TIMEOUT: Duration = Duration::from_secs(10);
+/// One direct attempt at most: a record lookup, a dial and one request
+/// (10 s each) with margin.
+const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(40);
+/// Leaving a batch with holders at most: a lookup and a request per holder.
+const DEPOSIT_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why one direct delivery round did not complete. Only logged: the worker
 /// falls back to holders and retries whatever the reason.
@@ -63,6 +68,9 @@ enum DeliveryError {
     /// Recording the acknowledgement failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The attempt took longer than [`ATTEMPT_TIMEOUT`].
+    #[error("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())]
+    TimedOut,
     /// The recipient answered but acknowledged none of the batch.
     #[error("recipient acknowledged nothing")]
     NothingAcknowledged,
@@ -154,7 +162,11 @@ impl Chat {
                 workers.remove(&to);
                 return;
             }
-            match self.deliver_direct(&to, &batch).await {
+            // Each attempt has a deadline: whatever it waits on (a lookup, a
+            // dial, the network task's answer), the worker must come back
+            // to retry, or the recipient's mail waits for ever.
+            let attempt = tokio::time::timeout(ATTEMPT_TIMEOUT, self.deliver_direct(&to, &batch));
+            match attempt.await.unwrap_or(Err(DeliveryError::TimedOut)) {
                 Ok(()) => {
                     backoff = FIRST_BACKOFF;
                     continue;
@@ -163,8 +175,12 @@ impl Chat {
             }
             let unheld: Vec<&(Vec<u8>, OutboxEntry)> =
                 batch.iter().filter(|(_, e)| !e.held).collect();
-            if !unheld.is_empty() {
-                self.deposit(&to, &unheld).await;
+            if !unheld.is_empty()
+                && tokio::time::timeout(DEPOSIT_TIMEOUT, self.deposit(&to, &unheld))
+                    .await
+                    .is_err()
+            {
+                tracing::debug!(%to, "leaving messages with holders timed out");
             }
             tokio::select! {
                 _ = notify.notified() => {}

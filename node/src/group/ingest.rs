@@ -20,6 +20,7 @@ use super::manage::op_name;
 use super::{GroupEvent, Groups, Loaded, MAX_GROUPS};
 use crate::chat::GroupInbox;
 use crate::log_limit::LogLimit;
+use crate::store::chat::ContactState;
 use crate::store::group::{GroupMessage, GroupMeta};
 use crate::store::StoreError;
 
@@ -193,10 +194,14 @@ impl Groups {
                 }
                 // Only a friend may put us in a group, or a member of one we
                 // asked to join: a stranger's log (any key can sign one) is
-                // not an invitation.
+                // not an invitation. Someone we asked to be friends counts:
+                // they may add us before their accept reaches us.
                 let friend = matches!(
                     self.store().contact(&from)?,
-                    Some(c) if c.state == crate::store::chat::ContactState::Friend
+                    Some(c) if matches!(
+                        c.state,
+                        ContactState::Friend | ContactState::RequestSent
+                    )
                 );
                 if !friend && !self.store().asked_to_join(&g) {
                     tracing::info!(group = %g, %from, "group log from a stranger; ignored");

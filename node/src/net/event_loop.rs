@@ -113,8 +113,10 @@ pub(super) struct EventLoop {
     pub(super) responders: Pending<(AppProtocol, u64), request_response::ResponseChannel<Vec<u8>>>,
     /// Outbound requests until the response. Keyed by protocol too: each
     /// request-response behaviour numbers its own requests.
-    pub(super) requests:
-        Pending<(AppProtocol, request_response::OutboundRequestId), (PeerId, ResponseReply)>,
+    pub(super) requests: Pending<
+        (AppProtocol, request_response::OutboundRequestId),
+        (PeerId, Instant, ResponseReply),
+    >,
     /// Record lookups, with the valid values found so far.
     pub(super) record_lookups: Pending<kad::QueryId, (Vec<Vec<u8>>, RecordsReply)>,
     /// Record stores until a peer holds the record (or none could).
@@ -352,6 +354,7 @@ impl EventLoop {
 
     fn maintain(&mut self) {
         self.responders.retain(|_, ch| ch.is_open());
+        self.expire_requests();
         let connected = self.swarm.connected_peers().count();
         if connected == 0 {
             return;

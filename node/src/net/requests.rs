@@ -3,6 +3,8 @@
 //! requests go to the services' queue and wait for [`super::Net::respond`]
 //! or [`super::Net::decline`].
 
+use std::time::{Duration, Instant};
+
 use libp2p::{request_response, PeerId};
 
 use super::event_loop::{EventLoop, ResponseReply};
@@ -10,6 +12,10 @@ use crate::log_limit::LogLimit;
 
 /// Warnings about peers' requests we drop (a flood would write one each).
 static DROPPED: LogLimit = LogLimit::new();
+
+/// How long a request may wait for libp2p to report its response or its
+/// failure: past the longest protocol timeout (60 s, files), with margin.
+pub(super) const REQUEST_DEADLINE: Duration = Duration::from_secs(75);
 use super::{AppProtocol, InboundRequest, NetError};
 
 impl EventLoop {
@@ -36,8 +42,31 @@ impl EventLoop {
             AppProtocol::Group => b.group.send_request(&peer, data),
             AppProtocol::File => b.file.send_request(&peer, data),
         };
-        if let Err((full, (_, reply))) = self.requests.insert((protocol, id), (peer, reply)) {
+        let entry = (peer, Instant::now(), reply);
+        if let Err((full, (_, _, reply))) = self.requests.insert((protocol, id), entry) {
             let _ = reply.send(Err(full.into()));
+        }
+    }
+
+    /// Answers requests that have waited past [`REQUEST_DEADLINE`] with an
+    /// error: libp2p reports a response or a failure for each, but a caller
+    /// (a delivery worker) must never wait for ever if neither comes.
+    pub(super) fn expire_requests(&mut self) {
+        let mut late = Vec::new();
+        self.requests.retain(|key, (_, at, _)| {
+            if at.elapsed() >= REQUEST_DEADLINE {
+                late.push(*key);
+            }
+            true
+        });
+        for key in late {
+            if let Some((peer, _, reply)) = self.requests.remove(&key) {
+                tracing::debug!(%peer, protocol = ?key.0, "request unanswered past the deadline");
+                let _ = reply.send(Err(NetError::Request {
+                    peer,
+                    reason: format!("no answer in {} s", REQUEST_DEADLINE.as_secs()),
+                }));
+            }
         }
     }
 
@@ -73,7 +102,7 @@ impl EventLoop {
                     request_id,
                     response,
                 } => {
-                    if let Some((_, reply)) = self.requests.remove(&(protocol, request_id)) {
+                    if let Some((_, _, reply)) = self.requests.remove(&(protocol, request_id)) {
                         let _ = reply.send(Ok(response));
                     }
                 }
@@ -84,7 +113,7 @@ impl EventLoop {
                 error,
                 ..
             } => {
-                if let Some((_, reply)) = self.requests.remove(&(protocol, request_id)) {
+                if let Some((_, _, reply)) = self.requests.remove(&(protocol, request_id)) {
                     let _ = reply.send(Err(NetError::Request {
                         peer,
                         reason: error.to_string(),

@@ -58,3 +58,61 @@ async fn friend_requests_from_throwaway_accounts_are_rate_limited() {
     let n = pending.as_array().map(Vec::len).unwrap_or(0);
     assert_eq!(n, RATE, "unanswered friend requests kept");
 }
+
+/// Defect 10 (seen ids): what strangers send (texts, accepts of requests
+/// nobody made, receipts, Moments keys) is answered, but remembers no
+/// message id: fresh keys are free, and each id kept would grow the index
+/// for good.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_strangers_send_leaves_no_message_ids_behind() {
+    let w = Weft::new(BIN);
+    let a = w.home("a");
+    w.init(&a, "Ada").await;
+    let mut na = w.up(&a, &[]).await;
+    let a_id: AccountId = w.account(&a).await.parse().unwrap();
+    let mut m = mallory::swarm(Keypair::generate_ed25519());
+    let node = connect(&mut m, &w.dial_addr(&a).await).await;
+    let mut ids = Vec::new();
+    for i in 0..40u64 {
+        let key = AccountKey::generate().unwrap();
+        let kind = match i % 4 {
+            0 => mallory::text("hello"),
+            1 => ChatKind::FriendAccept {
+                card: mallory::card(&key, &Keypair::generate_ed25519(), "Spam"),
+            },
+            2 => ChatKind::Receipt {
+                read: true,
+                ids: vec![weft_protocol::chat::MsgId([i as u8; 32])],
+            },
+            _ => ChatKind::MomentsKey { key: [i as u8; 32] },
+        };
+        let body = mallory::body(key.account_id(), a_id, 1, kind);
+        ids.push(body.id());
+        let item = mallory::seal_body(&key, &body);
+        let ack = deliver(
+            &mut m,
+            node,
+            &key,
+            key.account_id(),
+            a_id,
+            vec![item.clone()],
+        )
+        .await
+        .unwrap_or_else(|| panic!("the node stopped answering at item {i}"));
+        let h = weft_protocol::chat::item_hash(&item);
+        assert!(
+            ack.accepted.contains(&h) || ack.rejected.contains(&h),
+            "item {i} answered: {ack:?}"
+        );
+    }
+    na.signal("TERM").await;
+    na.wait_exit(std::time::Duration::from_secs(30))
+        .await
+        .expect("the node stopped");
+    let store = weft_node::store::Store::open(&weft_node::Home::new(&a).store_dir())
+        .expect("the store opens");
+    let kept: Vec<usize> = (0..ids.len())
+        .filter(|&i| store.has_message(&ids[i]).unwrap_or(true))
+        .collect();
+    assert!(kept.is_empty(), "ids of strangers' items kept: {kept:?}");
+}
