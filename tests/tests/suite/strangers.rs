@@ -16,6 +16,22 @@ use crate::BIN;
 /// (`chat::inbound::STRANGER_REQUESTS`).
 const RATE: usize = 30;
 
+/// Delivers `item` in a session of the stranger `key`; the node's ack and
+/// the item's hash.
+async fn from_stranger(
+    m: &mut libp2p::Swarm<mallory::Mallory>,
+    node: libp2p::PeerId,
+    key: &AccountKey,
+    to: AccountId,
+    item: Vec<u8>,
+    i: impl std::fmt::Display,
+) -> (weft_protocol::chat::DeliveryAck, [u8; 32]) {
+    let ack = deliver(m, node, key, key.account_id(), to, vec![item.clone()])
+        .await
+        .unwrap_or_else(|| panic!("the node stopped answering at item {i}"));
+    (ack, weft_protocol::chat::item_hash(&item))
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn friend_requests_from_throwaway_accounts_are_rate_limited() {
     let w = Weft::new(BIN);
@@ -33,17 +49,7 @@ async fn friend_requests_from_throwaway_accounts_are_rate_limited() {
             greeting: "hi".into(),
         };
         let item = sealed(&key, key.account_id(), a_id, 1, request);
-        let ack = deliver(
-            &mut m,
-            node,
-            &key,
-            key.account_id(),
-            a_id,
-            vec![item.clone()],
-        )
-        .await
-        .unwrap_or_else(|| panic!("the node stopped answering at request {i}"));
-        let h = weft_protocol::chat::item_hash(&item);
+        let (ack, h) = from_stranger(&mut m, node, &key, a_id, item, i).await;
         if i < RATE {
             assert_eq!(ack.accepted, vec![h], "request {i} within the rate");
         } else {
@@ -89,17 +95,7 @@ async fn what_strangers_send_leaves_no_message_ids_behind() {
         let body = mallory::body(key.account_id(), a_id, 1, kind);
         ids.push(body.id());
         let item = mallory::seal_body(&key, &body);
-        let ack = deliver(
-            &mut m,
-            node,
-            &key,
-            key.account_id(),
-            a_id,
-            vec![item.clone()],
-        )
-        .await
-        .unwrap_or_else(|| panic!("the node stopped answering at item {i}"));
-        let h = weft_protocol::chat::item_hash(&item);
+        let (ack, h) = from_stranger(&mut m, node, &key, a_id, item, i).await;
         assert!(
             ack.accepted.contains(&h) || ack.rejected.contains(&h),
             "item {i} answered: {ack:?}"
