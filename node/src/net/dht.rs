@@ -13,8 +13,8 @@ use tokio::sync::oneshot;
 
 use super::event_loop::{EventLoop, PeersReply, RecordsReply, StoreReply};
 use super::pending::Pending;
-use super::records;
 use super::NetError;
+use super::{record_guard, records};
 
 /// Valid values one record lookup collects at most.
 const MAX_VALUES: usize = 16;
@@ -125,6 +125,22 @@ impl EventLoop {
         });
     }
 
+    /// Whether we are among the peers a write under `key` should go to
+    /// (see [`record_guard::close_enough`]), judged by our routing table.
+    fn close_to(&mut self, key: &kad::RecordKey) -> bool {
+        let me = *self.swarm.local_peer_id();
+        let target = kad::KBucketKey::from(key.clone());
+        let known: Vec<libp2p::PeerId> = self
+            .swarm
+            .behaviour_mut()
+            .kad
+            .get_closest_local_peers(&target)
+            .take(record_guard::CLOSER_ALLOWED)
+            .map(|k| *k.preimage())
+            .collect();
+        record_guard::close_enough(&me, key, known)
+    }
+
     pub(super) fn on_kad_event(&mut self, ev: Event) {
         match ev {
             Event::InboundRequest {
@@ -135,6 +151,10 @@ impl EventLoop {
                         ..
                     },
             } => {
+                if !self.close_to(&record.key) {
+                    tracing::debug!(peer = %source, "rejecting DHT record: key far from us");
+                    return;
+                }
                 let kad = &mut self.swarm.behaviour_mut().kad;
                 let stored = self.record_guard.admit_record(
                     kad.store_mut(),
@@ -155,6 +175,10 @@ impl EventLoop {
                     },
             } => {
                 let source = record.provider;
+                if !self.close_to(&record.key) {
+                    tracing::debug!(peer = %source, "rejecting provider record: key far from us");
+                    return;
+                }
                 let kad = &mut self.swarm.behaviour_mut().kad;
                 let stored =
                     self.record_guard

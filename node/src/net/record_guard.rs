@@ -10,6 +10,9 @@
 //! - a provider announcement is kept only for a key Weft uses
 //!   ([`records::valid_provider_key`]); without this, People Nearby and
 //!   `oa search` found only providers that happened to be our own neighbours;
+//! - a write is taken only for a key we are close to ([`close_enough`]):
+//!   honest writers put a record on the peers closest to its key, so a
+//!   write far from us is someone grinding keys to fill our store;
 //! - the store itself is capped ([`MAX_RECORDS`], and libp2p's own caps on
 //!   providers per key and keys).
 
@@ -35,6 +38,29 @@ pub const WRITES_PER_MINUTE: u32 = 32;
 /// tracked are refused until windows expire (memory stays bounded).
 const MAX_TRACKED_PEERS: usize = 4096;
 const WINDOW: Duration = Duration::from_secs(60);
+
+/// Peers closer to a key than we are that we may know of and still take a
+/// write under it: the replication factor (20, libp2p's default) twice over,
+/// because the writer's view of the closest peers is not exactly ours.
+pub const CLOSER_ALLOWED: usize = 2 * 20;
+
+/// Whether we are close enough to `key` to store under it: fewer than
+/// [`CLOSER_ALLOWED`] of the peers we know (`known`, closest first or in any
+/// order) are closer to it than `me`. In a small network every node is.
+pub(super) fn close_enough(
+    me: &PeerId,
+    key: &kad::RecordKey,
+    known: impl IntoIterator<Item = PeerId>,
+) -> bool {
+    let target = kad::KBucketKey::from(key.clone());
+    let mine = kad::KBucketKey::from(*me).distance(&target);
+    let closer = known
+        .into_iter()
+        .filter(|p| kad::KBucketKey::from(*p).distance(&target) < mine)
+        .take(CLOSER_ALLOWED)
+        .count();
+    closer < CLOSER_ALLOWED
+}
 
 /// The store's door: budgets per peer, validation, replacement rules.
 #[derive(Debug, Default)]
@@ -201,6 +227,36 @@ mod tests {
         ));
         let held = s.get(&fresh.key).map(|r| r.value.clone());
         assert_eq!(held.as_deref(), Some(fresh.value.as_slice()));
+    }
+
+    /// Defect 13 (grinding keys near a node): a key many known peers are
+    /// closer to is refused; a key we are among the closest to is taken,
+    /// and so is every key while we know only a few peers.
+    #[test]
+    fn writes_are_taken_only_for_keys_we_are_close_to() {
+        let me = PeerId::random();
+        let known: Vec<PeerId> = (0..400).map(|_| PeerId::random()).collect();
+        let closer = |key: &kad::RecordKey| {
+            let t = kad::KBucketKey::from(key.clone());
+            let mine = kad::KBucketKey::from(me).distance(&t);
+            known
+                .iter()
+                .filter(|p| kad::KBucketKey::from(**p).distance(&t) < mine)
+                .count()
+        };
+        let (mut far, mut near) = (None, None);
+        for i in 0..10_000u32 {
+            let key = kad::RecordKey::new(&i.to_be_bytes());
+            match closer(&key) {
+                n if n >= CLOSER_ALLOWED && far.is_none() => far = Some(key),
+                n if n < 5 && near.is_none() => near = Some(key),
+                _ => {}
+            }
+        }
+        let (far, near) = (far.unwrap(), near.unwrap());
+        assert!(!close_enough(&me, &far, known.iter().copied()));
+        assert!(close_enough(&me, &near, known.iter().copied()));
+        assert!(close_enough(&me, &far, known.iter().copied().take(10)));
     }
 
     #[test]
