@@ -18,9 +18,6 @@ use crate::net::{records, NetEvent};
 /// (a DHT query). Senders retry us directly meanwhile, and holders we
 /// connect to are asked at once, so this is a backstop.
 const MAIL_CHECK: Duration = Duration::from_secs(300);
-/// The first periodic mailbox check after a start; the wait doubles up to
-/// [`MAIL_CHECK`].
-const FIRST_MAIL_CHECK: Duration = Duration::from_secs(30);
 /// How often we republish our account record in the DHT.
 const PUBLISH_EVERY: Duration = Duration::from_secs(30 * 60);
 /// A holder we just asked is not asked again within this long.
@@ -63,12 +60,8 @@ impl Chat {
         let mut events = self.net().subscribe();
         tokio::spawn(async move {
             let mut last_fetch: HashMap<PeerId, Instant> = HashMap::new();
-            // Soon after a start (we were away: mail waits at holders, and
-            // senders that cannot reach us keep leaving more), then less
-            // often: 30 s, 60 s, 120 s, 240 s, then every MAIL_CHECK.
-            let mut wait = FIRST_MAIL_CHECK;
-            let check = tokio::time::sleep(wait);
-            tokio::pin!(check);
+            let mut check =
+                tokio::time::interval_at(tokio::time::Instant::now() + MAIL_CHECK, MAIL_CHECK);
             let mut last_publish: Option<Instant> = None;
             // The first check waits for a peer to ask the DHT through.
             let mut checked = false;
@@ -111,11 +104,9 @@ impl Chat {
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(_) => return,
                     },
-                    _ = &mut check => {
+                    _ = check.tick() => {
                         let (c, h) = (chat.clone(), holders.clone());
                         tokio::spawn(async move { c.check_mailbox_holders(&h).await });
-                        wait = (wait * 2).min(MAIL_CHECK);
-                        check.as_mut().reset(tokio::time::Instant::now() + wait);
                     }
                 }
             }
