@@ -486,16 +486,17 @@ fn finish_group(sim: &Sim, out: &Mutex<GroupRun>, t0: Instant) {
                         .members(&gid.to_string())
                         .map(|m| m.len())
                         .unwrap_or(0),
-                    outbox_waiting_at: gp
-                        .senders
-                        .iter()
-                        .copied()
-                        .filter(|&s| {
-                            let to = h.identity.account.account_id();
-                            sim.handle(s)
-                                .is_some_and(|hs| hs.store.outbox_has(&to).unwrap_or(false))
-                        })
-                        .collect(),
+                    outbox_waiting_at: {
+                        let to = h.identity.account.account_id();
+                        gp.senders
+                            .iter()
+                            .copied()
+                            .filter(|&s| {
+                                sim.handle(s)
+                                    .is_some_and(|hs| hs.store.outbox_has(&to).unwrap_or(false))
+                            })
+                            .collect()
+                    },
                 }
             })
             .collect();

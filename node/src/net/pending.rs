@@ -76,6 +76,22 @@ impl<K: Eq + Hash, R> Pending<K, R> {
         self.waiting.retain(keep);
     }
 
+    /// Takes out every entry `late` picks, to answer them.
+    pub fn take_where(&mut self, mut late: impl FnMut(&R) -> bool) -> Vec<(K, R)>
+    where
+        K: Clone,
+    {
+        let keys: Vec<K> = self
+            .waiting
+            .iter()
+            .filter(|(_, r)| late(r))
+            .map(|(k, _)| k.clone())
+            .collect();
+        keys.into_iter()
+            .filter_map(|k| self.waiting.remove(&k).map(|r| (k, r)))
+            .collect()
+    }
+
     /// Entries waiting.
     pub fn len(&self) -> usize {
         self.waiting.len()
@@ -115,6 +131,20 @@ mod tests {
             full.to_string(),
             "too many dials in flight (at most 2); try again shortly"
         );
+    }
+
+    /// Late requests are taken out to be answered; the rest keep waiting.
+    #[test]
+    fn take_where_hands_back_only_what_it_picks() {
+        let mut p: Pending<u32, u64> = Pending::new("requests", 8);
+        for (k, age) in [(1, 80), (2, 10), (3, 75)] {
+            p.insert(k, age).unwrap();
+        }
+        let mut late = p.take_where(|age| *age >= 75);
+        late.sort();
+        assert_eq!(late, vec![(1, 80), (3, 75)]);
+        assert_eq!(p.len(), 1);
+        assert!(p.contains(&2));
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use libp2p::{request_response, PeerId};
 
 use super::event_loop::{EventLoop, ResponseReply};
+use super::{AppProtocol, InboundRequest, NetError};
 use crate::log_limit::LogLimit;
 
 /// Warnings about peers' requests we drop (a flood would write one each).
@@ -16,7 +17,6 @@ static DROPPED: LogLimit = LogLimit::new();
 /// How long a request may wait for libp2p to report its response or its
 /// failure: past the longest protocol timeout (60 s, files), with margin.
 pub(super) const REQUEST_DEADLINE: Duration = Duration::from_secs(75);
-use super::{AppProtocol, InboundRequest, NetError};
 
 impl EventLoop {
     /// Sends a request; `reply` gets the response or why none came.
@@ -52,21 +52,15 @@ impl EventLoop {
     /// error: libp2p reports a response or a failure for each, but a caller
     /// (a delivery worker) must never wait for ever if neither comes.
     pub(super) fn expire_requests(&mut self) {
-        let mut late = Vec::new();
-        self.requests.retain(|key, (_, at, _)| {
-            if at.elapsed() >= REQUEST_DEADLINE {
-                late.push(*key);
-            }
-            true
-        });
-        for key in late {
-            if let Some((peer, _, reply)) = self.requests.remove(&key) {
-                tracing::debug!(%peer, protocol = ?key.0, "request unanswered past the deadline");
-                let _ = reply.send(Err(NetError::Request {
-                    peer,
-                    reason: format!("no answer in {} s", REQUEST_DEADLINE.as_secs()),
-                }));
-            }
+        let late = self
+            .requests
+            .take_where(|(_, at, _)| at.elapsed() >= REQUEST_DEADLINE);
+        for ((protocol, _), (peer, _, reply)) in late {
+            tracing::debug!(%peer, ?protocol, "request unanswered past the deadline");
+            let _ = reply.send(Err(NetError::Request {
+                peer,
+                reason: format!("no answer in {} s", REQUEST_DEADLINE.as_secs()),
+            }));
         }
     }
 
