@@ -145,7 +145,7 @@ impl RunningNode {
         let gossip_rx = gossip.register(net::TopicKind::Oa, 1024);
         let moments_rx = gossip.register(net::TopicKind::Moments, 1024);
         let group_rx = gossip.register(net::TopicKind::Group, 4096);
-        let (net, net_task) = net::spawn(net::NetConfig {
+        let (net, net_started) = net::spawn(net::NetConfig {
             identity: identity.clone(),
             name: name.clone(),
             store: store.clone(),
@@ -199,6 +199,8 @@ impl RunningNode {
             blobs: blobs.clone(),
         };
         spawn_inbound(inbound_rx, services, shutdown.clone());
+        // Every service has subscribed to network events: now peers may come.
+        let net_task = net_started.go();
         let handle = Arc::new(NodeHandle {
             files,
             groups,

@@ -132,36 +132,42 @@ impl Chat {
     /// Fetches our mail from one holder page by page, applies it, then lets
     /// the holder delete what we stored *and* what we refused for good:
     /// junk left for us must not sit in our mailbox until it expires.
-    pub(super) async fn fetch_mail(&self, holder: PeerId) {
+    /// False when the holder did not answer at all (worth asking again).
+    pub(super) async fn fetch_mail(&self, holder: PeerId) -> bool {
         let mut after = None;
-        for _round in 0..MAX_FETCH_ROUNDS {
+        for round in 0..MAX_FETCH_ROUNDS {
             let auth =
                 MailboxAuth::new(self.key(), holder.to_bytes(), weft_protocol::unix_now(), 0);
             let fetch = MailboxRequest::Fetch { auth, after };
             let Ok(req) = weft_protocol::encode(Kind::MailboxRequest, &fetch) else {
-                return;
+                return true;
             };
             let reply = tokio::time::timeout(
                 HOLDER_TIMEOUT,
                 self.net().request(AppProtocol::Mailbox, holder, req),
             )
             .await;
-            let Ok(Ok(bytes)) = reply else { return };
+            let Ok(Ok(bytes)) = reply else {
+                tracing::debug!(%holder, round, "holder did not answer a fetch");
+                return false;
+            };
             let (items, more) =
                 match weft_protocol::decode::<MailboxReply>(Kind::MailboxReply, &bytes) {
                     Ok(MailboxReply::Items { items, more }) => (items, more),
                     Ok(MailboxReply::Refused { reason }) => {
                         tracing::debug!(%holder, %reason, "holder refused fetch");
-                        return;
+                        return true;
                     }
                     _ => {
                         tracing::warn!(%holder, "holder sent a malformed mailbox reply");
-                        return;
+                        return true;
                     }
                 };
             // A holder answers at most a page; more is not looked at.
             let items = &items[..items.len().min(MAX_ITEMS_PER_MESSAGE)];
-            let Some(last) = items.last() else { return };
+            let Some(last) = items.last() else {
+                return true;
+            };
             after = Some(item_hash(last));
             let mut done = Vec::new();
             let mut accepted = 0;
@@ -188,7 +194,7 @@ impl Chat {
             tracing::info!(%holder, fetched = items.len(), accepted, "fetched mail");
             // Durable before we let the holder forget them.
             if self.store().flush_async().await.is_err() {
-                return;
+                return true;
             }
             let auth =
                 MailboxAuth::new(self.key(), holder.to_bytes(), weft_protocol::unix_now(), 1);
@@ -203,9 +209,10 @@ impl Chat {
                 .await;
             }
             if !more {
-                return;
+                return true;
             }
         }
+        true
     }
 
     /// Asks the peers closest to our mailbox key (where senders leave mail
@@ -226,7 +233,7 @@ impl Chat {
             *h = near.iter().copied().collect();
         }
         for peer in near {
-            self.fetch_mail(peer).await;
+            let _ = self.fetch_mail(peer).await;
         }
     }
 }

@@ -22,6 +22,9 @@ const MAIL_CHECK: Duration = Duration::from_secs(300);
 const PUBLISH_EVERY: Duration = Duration::from_secs(30 * 60);
 /// A holder we just asked is not asked again within this long.
 const REFETCH_AFTER: Duration = Duration::from_secs(10);
+/// How long we wait before asking again a holder we met that did not
+/// answer our fetch: three asks in all.
+const FETCH_RETRY_WAITS: [Duration; 2] = [Duration::from_secs(3), Duration::from_secs(10)];
 /// Most holders remembered in the refetch guard before it is reset.
 const MAX_FETCH_MEMORY: usize = 4096;
 
@@ -87,7 +90,19 @@ impl Chat {
                                 }
                                 last_fetch.insert(peer, Instant::now());
                                 let c = chat.clone();
-                                tokio::spawn(async move { c.fetch_mail(peer).await });
+                                tokio::spawn(async move {
+                                    // A holder that just came up may not answer at
+                                    // once: ask again a little later, twice at most.
+                                    if c.fetch_mail(peer).await {
+                                        return;
+                                    }
+                                    for wait in FETCH_RETRY_WAITS {
+                                        tokio::time::sleep(wait).await;
+                                        if c.fetch_mail(peer).await {
+                                            return;
+                                        }
+                                    }
+                                });
                             }
                             if !checked {
                                 checked = true;

@@ -137,7 +137,10 @@ pub(super) struct EventLoop {
 
 /// Builds the swarm, starts listening (errors such as a port in use are
 /// returned here), and spawns the task that owns it.
-pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
+/// Builds the swarm and starts listening; nothing is dialled, answered or
+/// reported until [`Started::go`] is called, so services that subscribe to
+/// [`Net::subscribe`] while the node starts miss no peer's arrival.
+pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
     let mut swarm = build_swarm(cfg.identity.device.clone(), &cfg.options)?;
     for addr in &cfg.listen {
         swarm
@@ -178,9 +181,17 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
         lan_conn_peers: HashSet::new(),
         mdns_peers: HashSet::new(),
     };
-    lp.rebuild_card();
-    lp.join(&cfg.bootstrap);
-    let task = tokio::spawn(lp.run(rx, stop_rx));
+    let (go, go_rx) = oneshot::channel();
+    let bootstrap = cfg.bootstrap;
+    let task = tokio::spawn(async move {
+        // Dropped without a go (the node failed to start): stop quietly.
+        if go_rx.await.is_err() {
+            return;
+        }
+        lp.rebuild_card();
+        lp.join(&bootstrap);
+        lp.run(rx, stop_rx).await
+    });
     Ok((
         Net {
             tx,
@@ -188,8 +199,22 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, JoinHandle<()>), NetError> {
             events,
             peer_id,
         },
-        task,
+        Started { go, task },
     ))
+}
+
+/// The network task, waiting for the node's services to be listening.
+pub struct Started {
+    go: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl Started {
+    /// Lets the network task dial, accept and report; hands back the task.
+    pub fn go(self) -> JoinHandle<()> {
+        let _ = self.go.send(());
+        self.task
+    }
 }
 
 /// An error with its causes, as one line (libp2p nests the useful part).

@@ -31,7 +31,7 @@ use weft_protocol::AccountId;
 pub use behaviour::SwarmOptions;
 pub use card::card_peer;
 pub use command::NetCommand;
-pub use event_loop::{spawn, NetConfig};
+pub use event_loop::{spawn, NetConfig, Started};
 pub use gossip::{GossipMessage, GossipReaders, Judgement, PendingValidation, Topic, TopicKind};
 
 /// Listen addresses others can dial: all but the unspecified ones
