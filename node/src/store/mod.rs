@@ -77,6 +77,9 @@ pub const MAX_KNOWN_PEERS: usize = 1024;
 /// Most cards kept for peers outside the address book, plus the book's own.
 pub const MAX_CARDS: usize = 2 * MAX_KNOWN_PEERS;
 
+/// How long a locked store is tried again before it counts as in use.
+pub const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Store failures.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -195,21 +198,37 @@ impl Store {
     }
 
     /// Opens (or creates) the store at `dir` with `opts` and migrates it.
+    /// A store this process closed a moment ago (`weft up --init` creates
+    /// the home, then starts) may still be locked: sled's background
+    /// threads let go of the file lock shortly after the last handle is
+    /// dropped. So a locked store is tried again for [`LOCK_WAIT`] before
+    /// it counts as another node's.
     pub fn open_with(dir: &Path, opts: StoreOptions) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(opts.cache_bytes)
-            .flush_every_ms(opts.flush_every_ms)
-            .open()
-            .map_err(|e| match e {
-                sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
-                    StoreError::Locked(dir.display().to_string())
+        let open = || {
+            sled::Config::new()
+                .path(dir)
+                .cache_capacity(opts.cache_bytes)
+                .flush_every_ms(opts.flush_every_ms)
+                .open()
+                .map_err(|e| match e {
+                    sled::Error::Io(ref io) if io.kind() == std::io::ErrorKind::WouldBlock => {
+                        StoreError::Locked(dir.display().to_string())
+                    }
+                    sled::Error::Io(ref io) if io.to_string().contains("lock") => {
+                        StoreError::Locked(dir.display().to_string())
+                    }
+                    other => StoreError::Sled(other),
+                })
+        };
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        let db = loop {
+            match open() {
+                Err(StoreError::Locked(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
                 }
-                sled::Error::Io(ref io) if io.to_string().contains("lock") => {
-                    StoreError::Locked(dir.display().to_string())
-                }
-                other => StoreError::Sled(other),
-            })?;
+                other => break other?,
+            }
+        };
         Self::from_db(db)
     }
 
