@@ -16,6 +16,7 @@ use weft_protocol::{
     AccountId, Kind,
 };
 
+use super::service::CATCH_UP_EVERY;
 use super::{parse_id, Oa, OaServiceError, BACKFILL};
 use crate::chat::{dial_card, lookup_card};
 use crate::net::card_peer;
@@ -100,19 +101,38 @@ impl Oa {
     }
 
     /// The periodic catch-up: gossip may lose a broadcast (a mesh that was
-    /// still forming, a full queue), so every 20 s a follower asks
-    /// one peer, the account's own device if it is connected, for what it
-    /// may have missed; an up-to-date answer stores nothing.
+    /// still forming, a full queue), so every 20 s a follower asks one peer
+    /// for what it may have missed; an up-to-date answer stores nothing.
+    /// The peer is the account's own device, dialled again if the
+    /// connection to it was dropped; failing that, each round asks another
+    /// connected peer (one that keeps no posts of the account must not be
+    /// the only one ever asked).
     pub(super) async fn catch_up(&self, account: AccountId) {
-        let host = self.host_of(&account);
-        let connected = self.inner.ctx.net.peers().await.unwrap_or_default();
-        let peer = match host {
-            Some(h) if connected.iter().any(|p| p.peer_id == h) => Some(h),
-            _ => connected.first().map(|p| p.peer_id),
-        };
-        if let Some(p) = peer {
-            self.backfill_from(account, vec![p]).await;
+        let net = &self.inner.ctx.net;
+        let card = self
+            .followed(&account)
+            .ok()
+            .flatten()
+            .flatten()
+            .map(|p| p.body.card);
+        let connected = net.peers().await.unwrap_or_default();
+        if let Some(card) = card {
+            if let Some(host) = card_peer(&card) {
+                let reached = connected.iter().any(|p| p.peer_id == host)
+                    || dial_card(net, &card).await == Some(host);
+                if reached {
+                    self.backfill_from(account, vec![host]).await;
+                    return;
+                }
+            }
         }
+        if connected.is_empty() {
+            return;
+        }
+        let round = weft_protocol::unix_now() / CATCH_UP_EVERY.as_secs().max(1);
+        let i = usize::try_from(round).unwrap_or(0) % connected.len();
+        self.backfill_from(account, vec![connected[i].peer_id])
+            .await;
     }
 
     fn host_of(&self, account: &AccountId) -> Option<libp2p::PeerId> {

@@ -21,7 +21,7 @@ use libp2p::PeerId;
 const REPUBLISH: Duration = Duration::from_secs(1800);
 
 /// How often a follower asks one peer for broadcasts gossip may have lost.
-const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
+pub(super) const CATCH_UP_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
 
 impl Oa {
     /// Starts the service: re-joins the topics of the accounts we follow and
@@ -82,16 +82,21 @@ impl Oa {
         let mut last_publish: Option<Instant> = None;
         let mut catch_up = tokio::time::interval(CATCH_UP_EVERY);
         catch_up.tick().await;
+        let mut catching_up: Option<tokio::task::JoinHandle<()>> = None;
         loop {
             tokio::select! {
                 _ = async { let _ = shutdown.wait_for(|s| *s).await; } => return,
                 _ = catch_up.tick() => {
-                    let m = self.clone();
-                    tokio::spawn(async move {
-                        for (account, _) in m.inner.ctx.store.followed_oas().unwrap_or_default() {
-                            m.catch_up(account).await;
-                        }
-                    });
+                    // One round at a time: dialling hosts that are down can
+                    // make a round outlast the period.
+                    if catching_up.as_ref().is_none_or(|t| t.is_finished()) {
+                        let m = self.clone();
+                        catching_up = Some(tokio::spawn(async move {
+                            for (account, _) in m.inner.ctx.store.followed_oas().unwrap_or_default() {
+                                m.catch_up(account).await;
+                            }
+                        }));
+                    }
                 }
                 m = gossip.recv() => match m {
                     Some(m) => self.on_gossip(m),
