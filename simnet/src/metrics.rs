@@ -410,6 +410,8 @@ pub struct GroupRun {
     pub removal_known_ms: Option<u64>,
     /// What each member that was offline holds at the end.
     pub returned_state: Vec<ReturnedState>,
+    /// The same for online members holding fewer messages than the best served.
+    pub lagging_state: Vec<ReturnedState>,
     /// Length of the traffic phase (traffic start to the end of settle), s.
     pub phase_s: f64,
     /// The removed member's store at the end: (text, sender's sent_at_ms).
@@ -438,6 +440,8 @@ pub struct ReturnedState {
     /// Senders whose outbox still holds 1:1 mail for it (sender keys and
     /// log changes not yet acknowledged).
     pub outbox_waiting_at: Vec<usize>,
+    /// Senders of which it holds no chain at all.
+    pub no_chain_of: Vec<usize>,
 }
 
 /// Setup of the group.
@@ -589,6 +593,8 @@ pub struct GroupReport {
     pub removed: Option<RemovedReport>,
     /// What each member that was offline holds at the end.
     pub returned_state: Vec<ReturnedState>,
+    /// What each online member holding fewer messages than the best served holds.
+    pub lagging_state: Vec<ReturnedState>,
 }
 
 fn group_slice(members: usize, expected: usize, mut lat: Vec<f64>) -> GroupSlice {
@@ -928,6 +934,7 @@ impl Report {
             },
             removed: removed_report,
             returned_state: g.returned_state.clone(),
+            lagging_state: g.lagging_state.clone(),
         });
     }
 

@@ -449,6 +449,62 @@ async fn make_group(sim: &Sim, timeout: Duration, out: &Mutex<GroupRun>) {
     }
 }
 
+/// What member `i` holds of the group at the end.
+fn member_state(
+    sim: &Sim,
+    gp: &crate::plan::GroupPlan,
+    gid: &weft_protocol::group::GroupId,
+    i: usize,
+) -> ReturnedState {
+    let Some(h) = sim.handle(i) else {
+        return ReturnedState {
+            node: i,
+            account: sim.account(i).to_string(),
+            up: false,
+            ..ReturnedState::default()
+        };
+    };
+    let to = h.identity.account.account_id();
+    let chains = h.store.group_chains(gid).unwrap_or_default();
+    ReturnedState {
+        node: i,
+        account: sim.account(i).to_string(),
+        up: true,
+        messages: h
+            .store
+            .group_messages(gid, usize::MAX)
+            .map(|m| m.len())
+            .unwrap_or(0),
+        chains: chains.len(),
+        held_wires: h.store.held_wire_ids(gid, usize::MAX).len(),
+        members_in_view: h
+            .groups
+            .members(&gid.to_string())
+            .map(|m| m.len())
+            .unwrap_or(0),
+        outbox_waiting_at: gp
+            .senders
+            .iter()
+            .copied()
+            .filter(|&s| {
+                sim.handle(s)
+                    .is_some_and(|hs| hs.store.outbox_has(&to).unwrap_or(false))
+            })
+            .collect(),
+        no_chain_of: gp
+            .senders
+            .iter()
+            .copied()
+            .filter(|&s| {
+                s != i
+                    && !chains
+                        .iter()
+                        .any(|(_, c)| c.sender.to_string() == sim.account(s))
+            })
+            .collect(),
+    }
+}
+
 /// After the settle window: the phase's bytes and the removed member's store.
 fn finish_group(sim: &Sim, out: &Mutex<GroupRun>, t0: Instant) {
     let Ok(mut g) = out.lock() else {
@@ -456,50 +512,20 @@ fn finish_group(sim: &Sim, out: &Mutex<GroupRun>, t0: Instant) {
     };
     g.wire_end = sim.net.traffic();
     g.phase_s = t0.elapsed().as_secs_f64();
-    // What the members that were away hold: messages, chains, held wires.
+    // What the members that were away hold (messages, chains, held
+    // wires), and the same for online members that hold fewer messages
+    // than the best-served member.
     if let (Some(gid), Some(gp)) = (g.id, sim.plan.group.as_ref()) {
-        g.returned_state = gp
-            .offline
+        let state = |i: usize| member_state(sim, gp, &gid, i);
+        g.returned_state = gp.offline.iter().map(|&i| state(i)).collect();
+        let online: Vec<ReturnedState> = gp
+            .members
             .iter()
-            .map(|&i| {
-                let Some(h) = sim.handle(i) else {
-                    return ReturnedState {
-                        node: i,
-                        account: sim.account(i).to_string(),
-                        up: false,
-                        ..ReturnedState::default()
-                    };
-                };
-                ReturnedState {
-                    node: i,
-                    account: sim.account(i).to_string(),
-                    up: true,
-                    messages: h
-                        .store
-                        .group_messages(&gid, usize::MAX)
-                        .map(|m| m.len())
-                        .unwrap_or(0),
-                    chains: h.store.group_chains(&gid).map(|c| c.len()).unwrap_or(0),
-                    held_wires: h.store.held_wire_ids(&gid, usize::MAX).len(),
-                    members_in_view: h
-                        .groups
-                        .members(&gid.to_string())
-                        .map(|m| m.len())
-                        .unwrap_or(0),
-                    outbox_waiting_at: {
-                        let to = h.identity.account.account_id();
-                        gp.senders
-                            .iter()
-                            .copied()
-                            .filter(|&s| {
-                                sim.handle(s)
-                                    .is_some_and(|hs| hs.store.outbox_has(&to).unwrap_or(false))
-                            })
-                            .collect()
-                    },
-                }
-            })
+            .filter(|i| !gp.offline.contains(i) && gp.removed.map(|r| r.0) != Some(**i))
+            .map(|&i| state(i))
             .collect();
+        let most = online.iter().map(|m| m.messages).max().unwrap_or(0);
+        g.lagging_state = online.into_iter().filter(|m| m.messages < most).collect();
     }
     let (Some(gid), Some((removed, _))) = (g.id, sim.plan.group.as_ref().and_then(|p| p.removed))
     else {

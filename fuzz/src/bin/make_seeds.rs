@@ -312,6 +312,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
             wires: vec![wire_bytes],
             more: false,
             changes: vec![create, add, rename],
+            keys: Vec::new(),
         };
         out.push(("group", "reply", encode(Kind::GroupSyncReply, &reply)?));
         let link = GroupLink {

@@ -155,6 +155,14 @@ impl Groups {
         if group != *g {
             return Ok(false);
         }
+        // Kept for members that missed it (served in catch-up answers).
+        let member = matches!(self.loaded(&group), Ok(Some(l)) if l.state.members.contains_key(&keys.sender));
+        if member {
+            if let Ok(bytes) = keys.encode() {
+                self.store()
+                    .put_group_bundle(&group, &share.key_id, &bytes)?;
+            }
+        }
         self.take_share(group, keys.sender, &share)?;
         Ok(true)
     }

@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use weft_protocol::{
-    group::{GroupId, KeyId, SyncReply, SyncRequest, MAX_SYNC_CHAINS, MAX_SYNC_WIRES},
+    group::{
+        GroupId, KeyId, SyncReply, SyncRequest, MAX_SYNC_CHAINS, MAX_SYNC_KEYS, MAX_SYNC_WIRES,
+    },
     Kind,
 };
 
@@ -22,6 +24,8 @@ use crate::net::{AppProtocol, InboundRequest};
 
 /// Bytes of wires one answer carries at most.
 const REPLY_BYTES: usize = 800 * 1024;
+/// Bytes of key bundles one answer carries at most.
+const KEY_BYTES: usize = 256 * 1024;
 /// Bytes of changes one answer carries at most.
 const CHANGE_BYTES: usize = 120 * 1024;
 /// Answers per device per minute.
@@ -73,6 +77,12 @@ impl Groups {
                 have.insert(k, u32::MAX);
             }
         }
+        // Chains we know but hold no wire of yet are listed too (from 0,
+        // as if absent, for wires): a chain left out is one whose key
+        // bundle we ask for.
+        for (k, _) in self.store().group_chains(g).unwrap_or_default() {
+            have.entry(k).or_insert(0);
+        }
         have.into_iter().take(MAX_SYNC_CHAINS).collect()
     }
 
@@ -108,6 +118,20 @@ impl Groups {
                     return;
                 }
             };
+            // Bundles first: the wires of this answer may need them.
+            for k in reply.keys.iter().take(MAX_SYNC_KEYS) {
+                let Ok(keys) = weft_protocol::group::GroupKeys::decode(k) else {
+                    continue;
+                };
+                match self.on_keys(&g, &keys) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::debug!(%peer, "refusing a synced key bundle"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "cannot store a synced sender key");
+                        return;
+                    }
+                }
+            }
             let account = self.account_of(&peer);
             if !reply.changes.is_empty() {
                 if let Some(a) = account {
@@ -174,6 +198,18 @@ impl Groups {
             }
             bytes += w.len();
             reply.wires.push(w);
+        }
+        // Key bundles of the chains the asker did not list: it lacks them.
+        let mut kb = 0;
+        for (k, b) in self.store().group_bundles(&r.group) {
+            if have.contains_key(&k) {
+                continue;
+            }
+            if reply.keys.len() >= MAX_SYNC_KEYS || kb + b.len() > KEY_BYTES {
+                break;
+            }
+            kb += b.len();
+            reply.keys.push(b);
         }
         if self.store().group_change_count(&r.group) > r.changes as usize {
             let mut cb = 0;

@@ -8,6 +8,9 @@
 //!   (ciphertext as published: what we serve to members catching up)
 //! - `group_held`:    group(32) ‖ key id(16) ‖ iteration(4, BE) → wire bytes
 //!   we cannot open yet (its chain's share has not arrived)
+//! - `group_bundles`: group(32) ‖ key id(16) ‖ bundle hash(8) → a signed key
+//!   bundle ([`weft_protocol::group::GroupKeys`]) of that chain, as published:
+//!   served to members catching up that lack the chain
 //! - `group_msgs`:    group(32) ‖ lamport(8) ‖ sender(32) ‖ seq(8) → [`GroupMessage`]
 //!   (so a range scan gives the one display order every member shares)
 //! - `group_msg_ids`: message id(32) → the `group_msgs` key
@@ -36,6 +39,9 @@ use super::{dec, enc, Store, StoreError};
 pub const MAX_HELD: usize = 2_000;
 /// Most changes waiting for their parents, per group.
 pub const MAX_PENDING_CHANGES: usize = 500;
+/// Most key bundles kept per chain (a chain gains members when some are
+/// added; each addition is a bundle).
+pub const MAX_BUNDLES_PER_CHAIN: usize = 8;
 /// Most join requests waiting per group.
 pub const MAX_REQUESTS: usize = 200;
 
@@ -48,6 +54,7 @@ trees! {
         chains: "group_chains",
         wires: "group_wires",
         held: "group_held",
+        bundles: "group_bundles",
         msgs: "group_msgs",
         ids: "group_msg_ids",
         requests: "group_requests",
@@ -263,6 +270,35 @@ impl Store {
             }
         }
         Ok(v)
+    }
+
+    /// Keeps a chain's key bundle as published (for members catching up);
+    /// a bundle we have, or one past [`MAX_BUNDLES_PER_CHAIN`], is not kept.
+    pub fn put_group_bundle(
+        &self,
+        g: &GroupId,
+        key: &KeyId,
+        bytes: &[u8],
+    ) -> Result<(), StoreError> {
+        let prefix = k2(&g.0, &key.0);
+        let mut k = prefix.clone();
+        k.extend_from_slice(&weft_protocol::content_id(bytes)[..8]);
+        if self.group.bundles.contains_key(&k)?
+            || self.group.bundles.scan_prefix(&prefix).count() >= MAX_BUNDLES_PER_CHAIN
+        {
+            return Ok(());
+        }
+        self.group.bundles.insert(k, bytes)?;
+        Ok(())
+    }
+
+    /// A group's key bundles: (chain, encoded bundle).
+    pub fn group_bundles(&self, g: &GroupId) -> impl Iterator<Item = (KeyId, Vec<u8>)> {
+        self.group.bundles.scan_prefix(g.0).filter_map(|r| {
+            let (k, v) = r.ok()?;
+            let key = KeyId(k.get(32..48)?.try_into().ok()?);
+            Some((key, v.to_vec()))
+        })
     }
 
     /// Keeps a wire as published (for members catching up).
@@ -498,5 +534,34 @@ impl Store {
     /// Whether change `id` of group `g` is stored.
     pub fn has_group_change(&self, g: &GroupId, id: &ChangeId) -> bool {
         matches!(self.group.changes.contains_key(k2(&g.0, &id.0)), Ok(true))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Issue 14: a chain's bundles are kept once each, at most
+    /// [`MAX_BUNDLES_PER_CHAIN`] per chain, and listed by chain.
+    #[test]
+    fn bundles_are_kept_once_and_capped_per_chain() {
+        let s = Store::temporary().unwrap();
+        let (g, other) = (GroupId([1; 32]), GroupId([2; 32]));
+        let (k1, k2) = (KeyId([3; 16]), KeyId([4; 16]));
+        s.put_group_bundle(&g, &k1, b"first").unwrap();
+        s.put_group_bundle(&g, &k1, b"first").unwrap();
+        assert_eq!(s.group_bundles(&g).count(), 1, "a copy is not kept twice");
+        for i in 0..2 * MAX_BUNDLES_PER_CHAIN {
+            s.put_group_bundle(&g, &k2, format!("b{i}").as_bytes())
+                .unwrap();
+        }
+        let all: Vec<_> = s.group_bundles(&g).collect();
+        assert_eq!(all.iter().filter(|(k, _)| *k == k1).count(), 1);
+        assert_eq!(
+            all.iter().filter(|(k, _)| *k == k2).count(),
+            MAX_BUNDLES_PER_CHAIN
+        );
+        assert!(all.iter().any(|(k, b)| *k == k1 && b == b"first"));
+        assert_eq!(s.group_bundles(&other).count(), 0);
     }
 }

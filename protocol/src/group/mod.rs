@@ -52,6 +52,8 @@ pub const MAX_MENTIONS: usize = 50;
 pub const MAX_SYNC_WIRES: usize = 256;
 /// Most chains a sync request lists.
 pub const MAX_SYNC_CHAINS: usize = 2_000;
+/// Most key bundles in one sync reply (more are looked at no further).
+pub const MAX_SYNC_KEYS: usize = 32;
 /// Longest group message text, bytes (as chat).
 pub const MAX_TEXT: usize = crate::chat::MAX_TEXT_BYTES;
 
@@ -444,6 +446,12 @@ pub struct SyncReply {
     pub more: bool,
     /// The responder's changes, when it holds more than the requester said.
     pub changes: Vec<Change>,
+    /// Encoded [`GroupKeys`] bundles of chains the requester did not list
+    /// (at most [`MAX_SYNC_KEYS`]): a member that missed a sender's bundle
+    /// on the topic, and whose 1:1 share has not come, can read that
+    /// sender's wires. Each is signed by its sender and opens only for the
+    /// members it was wrapped for, so the responder vouches for nothing.
+    pub keys: Vec<Vec<u8>>,
 }
 
 impl SyncRequest {
