@@ -34,16 +34,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::{
-    multiaddr::Protocol, noise, request_response, swarm::SwarmEvent, tcp, yamux, Multiaddr, PeerId,
-    StreamProtocol, Swarm, SwarmBuilder,
-};
+use libp2p::{multiaddr::Protocol, request_response, swarm::SwarmEvent, Multiaddr, PeerId, Swarm};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use weft_node::net::frame::BytesCodec;
 use weft_protocol::chat::{ChatBody, ChatKind};
+use weft_tests::bare::{swarm as bare_swarm, Rr};
 use weft_tests::Weft;
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
@@ -498,38 +495,11 @@ where
 // `Vec<Vec<u8>>` of messages (like Weft's `Delivery` items): one message for
 // the per-request baseline, up to a Weft batch for the batched one.
 
-const BASELINE_PROTOCOL: StreamProtocol = StreamProtocol::new("/bench/bytes/1");
 const MAX_FRAME: usize = 1 << 20;
 
-/// The baseline uses Weft's own length-prefixed bytes codec, so both sides
-/// frame the same way.
-type Rr = request_response::Behaviour<BytesCodec>;
-
-/// A swarm configured like a Weft node's transport (TCP nodelay, Noise, Yamux).
+/// A swarm configured like a Weft node's transport.
 fn swarm() -> Swarm<Rr> {
-    SwarmBuilder::with_new_identity()
-        .with_tokio()
-        .with_tcp(
-            tcp::Config::default().nodelay(true),
-            noise::Config::new,
-            yamux::Config::default,
-        )
-        .expect("tcp transport")
-        .with_behaviour(|_| {
-            request_response::Behaviour::with_codec(
-                BytesCodec {
-                    max_request: MAX_FRAME,
-                    max_response: MAX_FRAME,
-                },
-                [(BASELINE_PROTOCOL, request_response::ProtocolSupport::Full)],
-                request_response::Config::default()
-                    .with_request_timeout(Duration::from_secs(30))
-                    .with_max_concurrent_streams(128),
-            )
-        })
-        .expect("behaviour")
-        .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
-        .build()
+    bare_swarm(MAX_FRAME)
 }
 
 /// A connected client and a server task that acknowledges every request and

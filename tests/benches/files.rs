@@ -5,7 +5,9 @@
 //!
 //! Measured: raw TCP (the sender reads the file from disk and writes it to
 //! a socket; the receiver reads it into a buffer, and again writing it to a
-//! file and syncing, as a node does), then Weft: Ann sends the file to Bao
+//! file and syncing, as a node does), bare libp2p (the same transport as a
+//! node, TCP + Noise + Yamux, 1 MiB requests, 8 in flight, into memory:
+//! the ceiling of the transport), then Weft: Ann sends the file to Bao
 //! (`chat send --file --no-wait`: encrypted and stored on Ann's node, the
 //! message delivered), and the transfer is Bao's `POST /v1/chat/fetch` from
 //! request to answer (every chunk fetched, verified, written and synced).
@@ -111,6 +113,111 @@ async fn raw_tcp(file: &Path, sink: Option<&Path>) -> f64 {
     secs
 }
 
+/// Seconds to move `file` over bare libp2p (TCP, Noise, Yamux: a Weft
+/// node's transport, without Weft): 1 MiB requests, 8 in flight (as a Weft
+/// transfer fetches chunks), the receiver keeping the bytes in memory and
+/// answering each with 8 bytes. The ceiling of any transfer over this
+/// transport on this machine.
+async fn bare_libp2p(file: &Path) -> f64 {
+    use futures::StreamExt;
+    use libp2p::{multiaddr::Protocol, request_response as rr, swarm::SwarmEvent, Multiaddr};
+    const CHUNK: usize = 1 << 20;
+    const IN_FLIGHT: usize = 8;
+    let mut server = weft_tests::bare::swarm(CHUNK + 64);
+    server
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .expect("listen");
+    let addr: Multiaddr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
+            break address;
+        }
+    };
+    let server_peer = *server.local_peer_id();
+    let received = tokio::spawn(async move {
+        let mut total = 0u64;
+        loop {
+            if let SwarmEvent::Behaviour(rr::Event::Message {
+                message:
+                    rr::Message::Request {
+                        request, channel, ..
+                    },
+                ..
+            }) = server.select_next_some().await
+            {
+                if request.is_empty() {
+                    let _ = server.behaviour_mut().send_response(channel, Vec::new());
+                    return total;
+                }
+                total += request.len() as u64;
+                let _ = server
+                    .behaviour_mut()
+                    .send_response(channel, total.to_le_bytes().to_vec());
+            }
+        }
+    });
+    let mut client = weft_tests::bare::swarm(CHUNK + 64);
+    client
+        .dial(addr.with(Protocol::P2p(server_peer)))
+        .expect("dial");
+    while !matches!(
+        client.select_next_some().await,
+        SwarmEvent::ConnectionEstablished { .. }
+    ) {}
+    let t = Instant::now();
+    let mut f = tokio::fs::File::open(file).await.expect("open");
+    let (mut outstanding, mut eof) = (0, false);
+    loop {
+        while !eof && outstanding < IN_FLIGHT {
+            let mut buf = vec![0u8; CHUNK];
+            let mut n = 0;
+            while n < CHUNK {
+                let k = f.read(&mut buf[n..]).await.expect("read file");
+                if k == 0 {
+                    break;
+                }
+                n += k;
+            }
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            buf.truncate(n);
+            client.behaviour_mut().send_request(&server_peer, buf);
+            outstanding += 1;
+        }
+        if outstanding == 0 {
+            break;
+        }
+        match client.select_next_some().await {
+            SwarmEvent::Behaviour(rr::Event::Message {
+                message: rr::Message::Response { .. },
+                ..
+            }) => outstanding -= 1,
+            SwarmEvent::Behaviour(rr::Event::OutboundFailure { error, .. }) => {
+                panic!("bare libp2p request failed: {error}")
+            }
+            _ => {}
+        }
+    }
+    // An empty request ends it; its answer means every chunk was counted.
+    client
+        .behaviour_mut()
+        .send_request(&server_peer, Vec::new());
+    loop {
+        if let SwarmEvent::Behaviour(rr::Event::Message {
+            message: rr::Message::Response { .. },
+            ..
+        }) = client.select_next_some().await
+        {
+            break;
+        }
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let got = received.await.expect("server");
+    assert_eq!(got, std::fs::metadata(file).expect("meta").len());
+    secs
+}
+
 #[tokio::main]
 async fn main() {
     let (n, quick) = size();
@@ -124,6 +231,7 @@ async fn main() {
     let raw_mem = raw_tcp(&file, None).await;
     let raw_disk = raw_tcp(&file, Some(&tmp.path().join("raw.out"))).await;
     let _ = std::fs::remove_file(tmp.path().join("raw.out"));
+    let bare = bare_libp2p(&file).await;
 
     let w = Weft::new(BIN);
     let ((a, na), (b, nb)) = w.ann_and_bao().await;
@@ -249,10 +357,13 @@ async fn main() {
         "quick_mode": quick,
         "raw_tcp_to_memory_mib_s": raw_mibs,
         "raw_tcp_to_disk_synced_mib_s": mib / raw_disk,
+        "bare_libp2p_to_memory_mib_s": mib / bare,
+        "bare_libp2p_ratio_to_raw_tcp": (mib / bare) / raw_mibs,
         "weft_transfer_mib_s": weft_mibs,
         "weft_transfer_s": weft_s,
         "ratio_to_raw_tcp": weft_mibs / raw_mibs,
         "ratio_to_raw_tcp_to_disk": weft_mibs / (mib / raw_disk),
+        "ratio_to_bare_libp2p": weft_mibs / (mib / bare),
         "sender_stage_s (read, encrypt, hash, store, sync; message sent)": staged_s,
         "recipient_save_s (decrypt and write)": save_s,
         "peak_rss_mib": {

@@ -3,6 +3,7 @@
 //! temporary directory. Waits are event- or condition-based with deadlines;
 //! nothing sleeps a fixed time to synchronise.
 
+pub mod bare;
 pub mod hostile;
 pub mod mallory;
 
