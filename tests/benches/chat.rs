@@ -34,13 +34,13 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use libp2p::{multiaddr::Protocol, request_response, swarm::SwarmEvent, Multiaddr, PeerId, Swarm};
+use libp2p::{request_response, swarm::SwarmEvent, PeerId, Swarm};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use weft_protocol::chat::{ChatBody, ChatKind};
-use weft_tests::bare::{swarm as bare_swarm, Rr};
+use weft_tests::bare::{connected as bare_connected, listening as bare_listening, Rr};
 use weft_tests::Weft;
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
@@ -497,11 +497,6 @@ where
 
 const MAX_FRAME: usize = 1 << 20;
 
-/// A swarm configured like a Weft node's transport.
-fn swarm() -> Swarm<Rr> {
-    bare_swarm(MAX_FRAME)
-}
-
 /// A connected client and a server task that acknowledges every request and
 /// reports when each arrived and how many messages it carried.
 struct Baseline {
@@ -513,15 +508,7 @@ struct Baseline {
 
 impl Baseline {
     async fn start() -> Self {
-        let mut server = swarm();
-        server
-            .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
-            .expect("listen");
-        let addr: Multiaddr = loop {
-            if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
-                break address;
-            }
-        };
+        let (mut server, addr) = bare_listening(MAX_FRAME).await;
         let server_peer = *server.local_peer_id();
         let (tx, arrivals) = mpsc::unbounded_channel();
         let server_task = tokio::spawn(async move {
@@ -545,15 +532,7 @@ impl Baseline {
                 }
             }
         });
-        let mut client = swarm();
-        client
-            .dial(addr.with(Protocol::P2p(server_peer)))
-            .expect("dial");
-        loop {
-            if let SwarmEvent::ConnectionEstablished { .. } = client.select_next_some().await {
-                break;
-            }
-        }
+        let client = bare_connected(MAX_FRAME, addr).await;
         Self {
             client,
             server: server_peer,

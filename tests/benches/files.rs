@@ -120,18 +120,10 @@ async fn raw_tcp(file: &Path, sink: Option<&Path>) -> f64 {
 /// transport on this machine.
 async fn bare_libp2p(file: &Path) -> f64 {
     use futures::StreamExt;
-    use libp2p::{multiaddr::Protocol, request_response as rr, swarm::SwarmEvent, Multiaddr};
+    use libp2p::{request_response as rr, swarm::SwarmEvent};
     const CHUNK: usize = 1 << 20;
     const IN_FLIGHT: usize = 8;
-    let mut server = weft_tests::bare::swarm(CHUNK + 64);
-    server
-        .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
-        .expect("listen");
-    let addr: Multiaddr = loop {
-        if let SwarmEvent::NewListenAddr { address, .. } = server.select_next_some().await {
-            break address;
-        }
-    };
+    let (mut server, addr) = weft_tests::bare::listening(CHUNK + 64).await;
     let server_peer = *server.local_peer_id();
     let received = tokio::spawn(async move {
         let mut total = 0u64;
@@ -155,14 +147,7 @@ async fn bare_libp2p(file: &Path) -> f64 {
             }
         }
     });
-    let mut client = weft_tests::bare::swarm(CHUNK + 64);
-    client
-        .dial(addr.with(Protocol::P2p(server_peer)))
-        .expect("dial");
-    while !matches!(
-        client.select_next_some().await,
-        SwarmEvent::ConnectionEstablished { .. }
-    ) {}
+    let mut client = weft_tests::bare::connected(CHUNK + 64, addr).await;
     let t = Instant::now();
     let mut f = tokio::fs::File::open(file).await.expect("open");
     let (mut outstanding, mut eof) = (0, false);

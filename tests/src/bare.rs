@@ -40,3 +40,33 @@ pub fn swarm(max_frame: usize) -> Swarm<Rr> {
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(300)))
         .build()
 }
+
+/// A swarm listening on an ephemeral loopback port: (swarm, its address
+/// with its peer id).
+pub async fn listening(max_frame: usize) -> (Swarm<Rr>, libp2p::Multiaddr) {
+    use futures::StreamExt;
+    let mut server = swarm(max_frame);
+    server
+        .listen_on("/ip4/127.0.0.1/tcp/0".parse().expect("addr"))
+        .expect("listen");
+    let peer = *server.local_peer_id();
+    loop {
+        if let libp2p::swarm::SwarmEvent::NewListenAddr { address, .. } =
+            server.select_next_some().await
+        {
+            return (server, address.with(libp2p::multiaddr::Protocol::P2p(peer)));
+        }
+    }
+}
+
+/// A swarm connected to `addr` (as [`listening`] gave it).
+pub async fn connected(max_frame: usize, addr: libp2p::Multiaddr) -> Swarm<Rr> {
+    use futures::StreamExt;
+    let mut client = swarm(max_frame);
+    client.dial(addr).expect("dial");
+    while !matches!(
+        client.select_next_some().await,
+        libp2p::swarm::SwarmEvent::ConnectionEstablished { .. }
+    ) {}
+    client
+}
