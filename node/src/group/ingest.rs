@@ -76,7 +76,7 @@ impl Groups {
                 group,
                 epoch_change: _,
                 share,
-            } => self.take_share(group, from, &share),
+            } => self.take_share(group, from, &share).map(|_| ()),
             Direct::JoinRequest { group, link, name } => {
                 self.on_join_request(from, group, link, name)
             }
@@ -106,24 +106,25 @@ impl Groups {
 
     /// A member's chain (1:1 or from a key bundle): stored unless we have
     /// it (a chain is never rewound), then the wires held for it are read.
+    /// `false` if `from` is not a member of a group we hold (refused).
     fn take_share(
         &self,
         group: GroupId,
         from: AccountId,
         share: &weft_protocol::group::sender_key::SenderKeyShare,
-    ) -> Result<(), StoreError> {
+    ) -> Result<bool, StoreError> {
         let Ok(Some(l)) = self.loaded(&group) else {
-            return Ok(());
+            return Ok(false);
         };
         if !l.state.members.contains_key(&from) {
             tracing::info!(%group, %from, "sender key from a non-member; refused");
-            return Ok(());
+            return Ok(false);
         }
         // Under the wire lock: a wire that is being held right now must not
         // slip in after we took the held ones.
         let _guard = self.wire_guard();
         if self.store().group_chain(&group, &share.key_id)?.is_some() {
-            return Ok(()); // a retry or the other path: never rewind a chain
+            return Ok(true); // a retry or the other path: never rewind a chain
         }
         let chain = ReceivingChain::new(from, l.state.epoch, share);
         self.store()
@@ -136,7 +137,7 @@ impl Groups {
             by: from.to_string(),
             what: "sender_key".into(),
         });
-        Ok(())
+        Ok(true)
     }
 
     /// A key bundle from the group topic: our box, if there is one, holds
@@ -155,15 +156,14 @@ impl Groups {
         if group != *g {
             return Ok(false);
         }
-        // Kept for members that missed it (served in catch-up answers).
-        let member = matches!(self.loaded(&group), Ok(Some(l)) if l.state.members.contains_key(&keys.sender));
-        if member {
+        // A member's bundle is kept for members that missed it (served in
+        // catch-up answers).
+        if self.take_share(group, keys.sender, &share)? {
             if let Ok(bytes) = keys.encode() {
                 self.store()
                     .put_group_bundle(&group, &share.key_id, &bytes)?;
             }
         }
-        self.take_share(group, keys.sender, &share)?;
         Ok(true)
     }
 

@@ -201,10 +201,10 @@ impl Groups {
         }
         // Key bundles of the chains the asker did not list: it lacks them.
         let mut kb = 0;
-        for (k, b) in self.store().group_bundles(&r.group) {
-            if have.contains_key(&k) {
-                continue;
-            }
+        for (_, b) in self
+            .store()
+            .group_bundles(&r.group, |k| !have.contains_key(k))
+        {
             if reply.keys.len() >= MAX_SYNC_KEYS || kb + b.len() > KEY_BYTES {
                 break;
             }

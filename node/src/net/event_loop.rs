@@ -136,10 +136,10 @@ pub(super) struct EventLoop {
 }
 
 /// Builds the swarm, starts listening (errors such as a port in use are
-/// returned here), and spawns the task that owns it.
-/// Builds the swarm and starts listening; nothing is dialled, answered or
-/// reported until [`Started::go`] is called, so services that subscribe to
-/// [`Net::subscribe`] while the node starts miss no peer's arrival.
+/// returned here), and spawns the task that owns it. The task dials,
+/// answers and reports nothing until [`Started::go`] is called, so services
+/// that subscribe to [`Net::subscribe`] while the node starts miss no
+/// peer's arrival.
 pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
     let mut swarm = build_swarm(cfg.identity.device.clone(), &cfg.options)?;
     for addr in &cfg.listen {

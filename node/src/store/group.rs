@@ -292,12 +292,17 @@ impl Store {
         Ok(())
     }
 
-    /// A group's key bundles: (chain, encoded bundle).
-    pub fn group_bundles(&self, g: &GroupId) -> impl Iterator<Item = (KeyId, Vec<u8>)> {
-        self.group.bundles.scan_prefix(g.0).filter_map(|r| {
+    /// A group's key bundles of the chains `wanted` picks: (chain, encoded
+    /// bundle); the others are not copied out.
+    pub fn group_bundles(
+        &self,
+        g: &GroupId,
+        wanted: impl Fn(&KeyId) -> bool,
+    ) -> impl Iterator<Item = (KeyId, Vec<u8>)> {
+        self.group.bundles.scan_prefix(g.0).filter_map(move |r| {
             let (k, v) = r.ok()?;
             let key = KeyId(k.get(32..48)?.try_into().ok()?);
-            Some((key, v.to_vec()))
+            wanted(&key).then(|| (key, v.to_vec()))
         })
     }
 
@@ -550,18 +555,28 @@ mod tests {
         let (k1, k2) = (KeyId([3; 16]), KeyId([4; 16]));
         s.put_group_bundle(&g, &k1, b"first").unwrap();
         s.put_group_bundle(&g, &k1, b"first").unwrap();
-        assert_eq!(s.group_bundles(&g).count(), 1, "a copy is not kept twice");
+        assert_eq!(
+            s.group_bundles(&g, |_| true).count(),
+            1,
+            "a copy is not kept twice"
+        );
         for i in 0..2 * MAX_BUNDLES_PER_CHAIN {
             s.put_group_bundle(&g, &k2, format!("b{i}").as_bytes())
                 .unwrap();
         }
-        let all: Vec<_> = s.group_bundles(&g).collect();
+        let all: Vec<_> = s.group_bundles(&g, |_| true).collect();
         assert_eq!(all.iter().filter(|(k, _)| *k == k1).count(), 1);
         assert_eq!(
             all.iter().filter(|(k, _)| *k == k2).count(),
             MAX_BUNDLES_PER_CHAIN
         );
         assert!(all.iter().any(|(k, b)| *k == k1 && b == b"first"));
-        assert_eq!(s.group_bundles(&other).count(), 0);
+        assert_eq!(s.group_bundles(&other, |_| true).count(), 0);
+        let only: Vec<_> = s.group_bundles(&g, |k| *k == k1).collect();
+        assert_eq!(
+            only,
+            vec![(k1, b"first".to_vec())],
+            "only the chains asked for"
+        );
     }
 }

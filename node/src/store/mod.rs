@@ -447,21 +447,6 @@ impl Store {
 pub(crate) mod tests {
     use super::*;
 
-    /// Opens the store at `dir` again after its last handle was dropped.
-    /// sled's background flusher thread lets go of the file lock a moment
-    /// after the last handle is dropped; poll for it, boundedly.
-    pub(crate) fn reopen(dir: &Path) -> Store {
-        let mut reopened = Store::open(dir);
-        for _ in 0..100 {
-            if !matches!(reopened, Err(StoreError::Locked(_))) {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(20));
-            reopened = Store::open(dir);
-        }
-        reopened.unwrap()
-    }
-
     #[test]
     fn fresh_store_gets_current_schema_and_keeps_it_across_reopen() {
         let dir = tempfile::tempdir().unwrap();
@@ -470,7 +455,8 @@ pub(crate) mod tests {
             assert_eq!(s.schema_version().unwrap(), SCHEMA_VERSION);
             s.set_name("Ada").unwrap();
         }
-        let s = reopen(dir.path());
+        // Closed a moment ago: `open` waits for sled to let go of the lock.
+        let s = Store::open(dir.path()).unwrap();
         assert_eq!(s.name().unwrap().as_deref(), Some("Ada"));
     }
 

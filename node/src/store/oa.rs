@@ -426,7 +426,7 @@ mod tests {
                 .unwrap();
             s.flush().unwrap();
         }
-        let s = super::super::tests::reopen(dir.path());
+        let s = Store::open(dir.path()).unwrap();
         let mut slots = s.oa_slots();
         // After the restart the slot is still taken by the first broadcast.
         assert_eq!(
