@@ -194,6 +194,9 @@ pub fn event(data: &str, json: bool, names: Option<&Names>) {
     match serde_json::from_str::<serde_json::Value>(data) {
         Ok(v) => {
             let kind = v.get("type").and_then(|t| t.as_str()).unwrap_or("event");
+            if kind == "stream_open" {
+                return; // the stream is live: nothing to show a person
+            }
             let rest: Vec<String> = v
                 .as_object()
                 .map(|o| {

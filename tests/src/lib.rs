@@ -467,6 +467,15 @@ impl Events {
         true
     }
 
+    /// Waits for the node's first event, `stream_open`: from then on the
+    /// stream misses nothing the node emits.
+    pub async fn open(&mut self, timeout: Duration) -> bool {
+        self.until(timeout, |seen| {
+            seen.iter().any(|e| e["type"] == "stream_open")
+        })
+        .await
+    }
+
     /// Events read so far of type `kind` for which `pred` holds.
     pub fn count(&self, kind: &str, pred: impl Fn(&Value) -> bool) -> usize {
         self.seen
@@ -479,8 +488,8 @@ impl Events {
 impl Weft {
     /// Starts reading `home`'s event stream. A task drains the child's
     /// output at once, so a test that reads late never makes the node's
-    /// stream lag. The stream may connect a moment later: wait for an event
-    /// the test causes before counting on it.
+    /// stream lag. The stream connects a moment later: wait for
+    /// [`Events::open`] (or an event the test causes) before counting on it.
     pub fn events(&self, home: &Path) -> Events {
         let mut child = self
             .command()

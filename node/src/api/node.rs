@@ -13,7 +13,7 @@ use axum::{
     routing::{get, post},
     Json, Router,
 };
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
@@ -303,5 +303,11 @@ async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Eve
             ))
         },
     );
+    // The first event says the subscription is in place: a client that
+    // (re)connects knows from here on it misses nothing, and refreshes
+    // what it shows from the API once.
+    let open = serde_json::json!({"type": "stream_open"}).to_string();
+    let stream =
+        futures::stream::once(async move { Ok(Event::default().data(open)) }).chain(stream);
     Sse::new(stream).keep_alive(KeepAlive::default())
 }

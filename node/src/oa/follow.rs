@@ -173,9 +173,8 @@ impl Oa {
                 // (the slot table is on disk and shared with the relay check).
                 match check_backfilled(&account, &p, now, &mut slots) {
                     Ok(b) => {
-                        if let Ok(true) = store.put_broadcast(&b) {
+                        if self.keep(&b) {
                             got += 1;
-                            self.fetch_images(&b);
                         }
                     }
                     Err(e) => {

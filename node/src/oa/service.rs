@@ -157,17 +157,31 @@ impl Oa {
         let Ok(b) = weft_protocol::decode::<Broadcast>(Kind::OaBroadcast, &m.data) else {
             return;
         };
-        let store = &self.inner.ctx.store;
-        if !store.follows_oa(&b.account()).unwrap_or(false) {
+        if !self
+            .inner
+            .ctx
+            .store
+            .follows_oa(&b.account())
+            .unwrap_or(false)
+        {
             return; // we relay it, but only followers keep and show it
         }
-        if let Ok(true) = store.put_broadcast(&b) {
+        self.keep(&b);
+    }
+
+    /// Stores a checked broadcast of a followed account; if it is new, tells
+    /// the event stream (whether gossip or catch-up brought it) and fetches
+    /// its images. Returns whether it was new.
+    pub(super) fn keep(&self, b: &Broadcast) -> bool {
+        if let Ok(true) = self.inner.ctx.store.put_broadcast(b) {
             let _ = self.inner.events.send(OaEvent::OaPost {
                 account_id: b.account().to_string(),
                 title: b.body.title.clone(),
             });
-            self.fetch_images(&b);
+            self.fetch_images(b);
+            return true;
         }
+        false
     }
 
     /// Fetches a post's images in the background from the account's node

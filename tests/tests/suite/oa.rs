@@ -403,3 +403,49 @@ async fn posts_published_at_once_both_arrive() {
         feed(&w, &fan, true).await
     );
 }
+
+/// A post that reaches a follower late (here: published before it
+/// followed, brought by the follow's catch-up rather than by gossip) shows
+/// in its event stream like any other: a screen that updates on
+/// `oa_post` must not miss it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_post_brought_by_catch_up_is_an_event() {
+    let w = Weft::new(BIN);
+    let (_procs, homes) = w.network(&["Owner", "Fan"]).await;
+    let (owner, fan) = (&homes[0], &homes[1]);
+    let oa = w
+        .json(&[
+            "oa",
+            "create",
+            "--home",
+            s(owner),
+            "--kind",
+            "service",
+            "Late News",
+        ])
+        .await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.json(&[
+        "oa",
+        "publish",
+        "--home",
+        s(owner),
+        &oa,
+        "Before you followed",
+    ])
+    .await;
+    let mut events = w.events(fan);
+    assert!(events.open(T).await, "the event stream never opened");
+    w.json(&["oa", "follow", "--home", s(fan), &oa]).await;
+    let shown = events
+        .until(T, |seen| {
+            seen.iter()
+                .any(|e| e["type"] == "oa_post" && e["title"] == "Before you followed")
+        })
+        .await;
+    assert!(shown, "no oa_post event; events: {:?}", events.seen);
+    let f = feed(&w, fan, true).await;
+    assert!(f.iter().any(|x| x["title"] == "Before you followed"));
+}
