@@ -78,6 +78,10 @@ pub enum Command {
     /// Stream the node's events as they happen (Ctrl-C to stop).
     #[command(after_help = "Example:\n  weft --json events | jq .type")]
     Events,
+    /// Open the web app: prints a one-time sign-in link (valid 2 minutes)
+    /// to the running node's app, and opens it in a browser on a desktop.
+    #[command(after_help = "Examples:\n  weft open\n  weft --json open | jq -r .url")]
+    Open(OpenArgs),
     /// The nearby radar: `weft nearby` lists people; `on`/`off` toggles visibility.
     #[command(
         after_help = "Examples:\n  weft nearby on --whats-up 'Coffee anyone?'\n  weft nearby\n  weft contacts add <id from the list>"
@@ -540,6 +544,14 @@ pub struct DialArgs {
     /// A multiaddr (e.g. /ip4/127.0.0.1/tcp/4001/p2p/12D3KooW...) or a
     /// `weft://` link (its peer and addresses are dialled).
     pub addr: String,
+}
+
+/// `weft open`.
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// Only print the link; do not start a browser.
+    #[arg(long)]
+    pub no_browser: bool,
 }
 
 /// `weft demo`.

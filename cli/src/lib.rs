@@ -121,6 +121,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             print::dialed(&v, json)
         }
         Command::Events => Client::for_home(&home)?.stream_events(json, None).await,
+        Command::Open(a) => {
+            let v: weft_node::web::OpenView =
+                Client::for_home(&home)?.post("/v1/web/open", &()).await?;
+            print::opened(&v, json, !a.no_browser)
+        }
         Command::Contacts(c) => contacts(&Client::for_home(&home)?, c, json).await,
         Command::Chat(c) => chat(&Client::for_home(&home)?, c, json).await,
         Command::Oa(c) => oa(&Client::for_home(&home)?, c, json).await,

@@ -169,6 +169,37 @@ pub fn peers(v: &[PeerInfo], json: bool) -> anyhow::Result<()> {
     })
 }
 
+/// `weft open`: the sign-in link; on a desktop (a display is set) also
+/// handed to the system's browser opener, whose failure is not an error.
+pub fn opened(v: &weft_node::web::OpenView, json: bool, browser: bool) -> anyhow::Result<()> {
+    if json {
+        return json_out(v);
+    }
+    println!(
+        "Open this link in your browser (it works once, for 2 minutes):\n  {}",
+        v.url
+    );
+    let desktop =
+        std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some();
+    if browser && (desktop || cfg!(target_os = "macos")) {
+        let opener = if cfg!(target_os = "macos") {
+            "open"
+        } else {
+            "xdg-open"
+        };
+        let started = std::process::Command::new(opener)
+            .arg(&v.url)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn();
+        if started.is_err() {
+            println!("(could not start {opener}; open the link yourself)");
+        }
+    }
+    Ok(())
+}
+
 /// `weft dial`.
 pub fn dialed(v: &DialReply, json: bool) -> anyhow::Result<()> {
     if json {

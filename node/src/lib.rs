@@ -23,6 +23,7 @@ pub mod net;
 pub mod node;
 pub mod oa;
 pub mod store;
+pub mod web;
 
 pub use config::NodeConfig;
 pub use context::Context;

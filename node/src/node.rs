@@ -50,6 +50,8 @@ pub struct NodeHandle {
     pub groups: crate::group::Groups,
     /// Attachments: photos, voice notes, videos, files.
     pub files: crate::files::Files,
+    /// The web app's sign-in links and sessions.
+    pub web: crate::web::WebState,
 }
 
 /// The default display name: WeChat-style, derived from the account id.
@@ -216,6 +218,7 @@ impl RunningNode {
             name,
             started: Instant::now(),
             shutdown,
+            web: crate::web::WebState::default(),
         });
         let api_task = match listener {
             Some(listener) => {

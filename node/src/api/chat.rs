@@ -103,14 +103,24 @@ async fn contacts_add(
     body: Result<Json<AddContact>, JsonRejection>,
 ) -> Result<Json<ContactView>, ApiError> {
     let Json(b) = body?;
-    let target = b.target.trim();
+    Ok(Json(add_contact(&node, &b.target, &b.greeting).await?))
+}
+
+/// Sends a friend request to `target`: an account id, a `weft://` link, a
+/// handle, or someone we know or see nearby by name or short id.
+pub(crate) async fn add_contact(
+    node: &Shared,
+    target: &str,
+    greeting: &str,
+) -> Result<ContactView, ApiError> {
+    let target = target.trim();
     let is_id = target.parse::<AccountId>().is_ok() || target.parse::<WeftLink>().is_ok();
     // Someone we know already (a remark, a name, a short id) or someone on
     // the nearby list (name or short id) is taken before a DHT handle lookup.
     let local = if is_id {
         None
     } else {
-        known_or_nearby(&node, target)?
+        known_or_nearby(node, target)?
     };
     // A handle is resolved through the DHT; an account found nearby brings its card.
     let (target, hint) = if let Some(account) = local {
@@ -128,9 +138,7 @@ async fn contacts_add(
             .and_then(|a| node.nearby.card_of(&a));
         (target.to_string(), hint)
     };
-    Ok(Json(
-        node.chat.add_contact(&target, &b.greeting, hint).await?,
-    ))
+    Ok(node.chat.add_contact(&target, greeting, hint).await?)
 }
 
 /// The account `typed` names among our contacts (remark, name, short id)
@@ -223,8 +231,15 @@ async fn chat_send(
     body: Result<Json<SendBody>, JsonRejection>,
 ) -> Result<Json<Created>, ApiError> {
     let Json(b) = body?;
+    Ok(Json(Created {
+        id: send(&node, &b).await?,
+    }))
+}
+
+/// Sends a text to a contact or a group; the new message's id.
+pub(crate) async fn send(node: &Shared, b: &SendBody) -> Result<String, ApiError> {
     let reply_to = match b.reply_to.as_deref() {
-        Some(r) => Some(short_id::message(&node, r)?),
+        Some(r) => Some(short_id::message(node, r)?),
         None => None,
     };
     if node.groups.find(&b.to)?.is_some() {
@@ -242,13 +257,13 @@ async fn chat_send(
             all: b.all,
         };
         let id = node.groups.send(&b.to, out).await?;
-        return Ok(Json(Created { id: id.to_string() }));
+        return Ok(id.to_string());
     }
     if !b.mentions.is_empty() || b.all {
         return Err(ApiError::bad_request("mentions are for group messages"));
     }
     let id = node.chat.send(&b.to, &b.text, reply_to.as_deref()).await?;
-    Ok(Json(Created { id: id.to_string() }))
+    Ok(id.to_string())
 }
 
 /// A contact's log (`MessageView`s) or a group's (`GroupMessageView`s,
@@ -282,6 +297,11 @@ async fn chat_log(
 }
 
 async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationView>>, ApiError> {
+    Ok(Json(conversations(&node)?))
+}
+
+/// One-to-one conversations and service accounts, newest first.
+pub(crate) fn conversations(node: &Shared) -> Result<Vec<ConversationView>, ApiError> {
     let mut list = node.chat.conversations()?;
     // Service accounts' posts show as conversations, as in WeChat.
     for c in node.oa.service_conversations() {
@@ -294,7 +314,7 @@ async fn chat_list(State(node): State<Shared>) -> Result<Json<Vec<ConversationVi
         });
     }
     list.sort_by_key(|c| std::cmp::Reverse(c.last_at));
-    Ok(Json(list))
+    Ok(list)
 }
 
 async fn chat_recall(
@@ -302,13 +322,19 @@ async fn chat_recall(
     body: Result<Json<RecallBody>, JsonRejection>,
 ) -> Result<Json<Done>, ApiError> {
     let Json(b) = body?;
-    let id = short_id::message(&node, &b.id)?;
+    recall(&node, &b.id).await?;
+    Ok(Json(Done {}))
+}
+
+/// Recalls one of our messages, 1:1 or in a group (id or unique prefix).
+pub(crate) async fn recall(node: &Shared, id: &str) -> Result<(), ApiError> {
+    let id = short_id::message(node, id)?;
     if let Ok(mid) = id.parse::<weft_protocol::chat::MsgId>() {
         if node.groups.message_group(&mid)?.is_some() {
             node.groups.recall(&mid).await?;
-            return Ok(Json(Done {}));
+            return Ok(());
         }
     }
     node.chat.recall(&id).await?;
-    Ok(Json(Done {}))
+    Ok(())
 }

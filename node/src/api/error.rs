@@ -45,8 +45,15 @@ impl ApiError {
     }
 
     /// `500`: the node failed at something that is not the client's fault.
-    pub(super) fn internal(e: impl std::fmt::Display) -> Self {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Self {
         ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    /// The reason alone (the web app shows it on the page).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.1)
     }
 }
 

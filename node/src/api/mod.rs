@@ -17,6 +17,7 @@
 //! | `node.rs` | GET | /v1/peers | | [`PeerView`] list |
 //! | `node.rs` | POST | /v1/dial | [`DialRequest`] | [`DialReply`] |
 //! | `node.rs` | GET | /v1/events | | Server-Sent Events, one JSON event each |
+//! | `web/mod.rs` | POST | /v1/web/open | | [`OpenView`](crate::web::OpenView): a one-time sign-in link to the web app |
 //! | `node.rs` | GET, POST | /v1/profile | [`ProfileBody`] | [`ProfileView`] |
 //! | `chat.rs` | POST | /v1/contacts/add | [`AddContact`](chat::AddContact) | contact |
 //! | `chat.rs` | GET | /v1/contacts | | `[contact]` |
@@ -142,6 +143,9 @@ pub fn new_token() -> Result<String, NodeError> {
 /// Serves the API on `listener` until the node shuts down.
 pub fn serve(listener: tokio::net::TcpListener, node: Shared, token: String) -> JoinHandle<()> {
     let mut shutdown = node.shutdown.clone();
+    if let Ok(addr) = listener.local_addr() {
+        node.web.set_addr(addr);
+    }
     let app = router(node, token);
     tokio::spawn(async move {
         let stop = async move {
@@ -159,7 +163,8 @@ pub fn serve(listener: tokio::net::TcpListener, node: Shared, token: String) -> 
 /// The API routes, behind the token check.
 pub fn router(node: Shared, token: String) -> Router {
     let token = Arc::new(token);
-    Router::new()
+    let app = crate::web::routes(node.clone());
+    let api = Router::new()
         .merge(node::routes())
         .merge(chat::routes())
         .merge(nearby::routes())
@@ -168,13 +173,14 @@ pub fn router(node: Shared, token: String) -> Router {
         .merge(moments::routes())
         .merge(group::routes())
         .merge(files::routes())
+        .merge(crate::web::api_routes())
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
             async move { check_token(&token, req, next).await }
         }))
-        .layer(DefaultBodyLimit::max(MAX_BODY))
-        .with_state(node)
+        .layer(DefaultBodyLimit::max(MAX_BODY));
+    Router::new().nest("/app", app).merge(api).with_state(node)
 }
 
 async fn check_token(token: &str, req: Request, next: Next) -> Response {
@@ -196,7 +202,7 @@ async fn check_token(token: &str, req: Request, next: Next) -> Response {
 }
 
 /// Compares the token in time that does not depend on where they differ.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

@@ -137,6 +137,11 @@ async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError
 }
 
 async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
+    id_view(&node).await.map(Json)
+}
+
+/// Who we are, with a `weft://` link others can add us by.
+pub(crate) async fn id_view(node: &Shared) -> Result<IdView, ApiError> {
     let addrs = crate::net::dialable(&node.net.listen_addrs().await?);
     let account = node.identity.account.account_id();
     let link = WeftLink {
@@ -145,21 +150,21 @@ async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
         addrs: addrs.clone(),
         name: Some(node.name.clone()),
     };
-    Ok(Json(IdView {
+    Ok(IdView {
         account_id: account.to_string(),
         peer_id: node.net.peer_id().to_string(),
         name: node.name.clone(),
         handle: node.nearby.handle(),
         addrs,
         link: link.to_string(),
-    }))
+    })
 }
 
 async fn profile(State(node): State<Shared>) -> Result<Json<ProfileView>, ApiError> {
     profile_view(&node).map(Json)
 }
 
-fn profile_view(node: &Shared) -> Result<ProfileView, ApiError> {
+pub(crate) fn profile_view(node: &Shared) -> Result<ProfileView, ApiError> {
     let name = node.store.name()?.unwrap_or_else(|| node.name.clone());
     let (whats_up, has_avatar) = node.nearby.shown_profile();
     Ok(ProfileView {
@@ -176,6 +181,11 @@ async fn set_profile(
     body: Result<Json<ProfileBody>, JsonRejection>,
 ) -> Result<Json<ProfileView>, ApiError> {
     let Json(b) = body?;
+    update_profile(&node, b).await.map(Json)
+}
+
+/// Changes the name (shown after a restart), what's-up line or avatar.
+pub(crate) async fn update_profile(node: &Shared, b: ProfileBody) -> Result<ProfileView, ApiError> {
     if let Some(n) = &b.name {
         weft_protocol::validate_name(n).map_err(|e| match e {
             weft_protocol::CardError::Bounds(what) => ApiError::bad_request(what),
@@ -189,7 +199,7 @@ async fn set_profile(
         node.store.set_name(n)?;
         node.store.flush_async().await?;
     }
-    profile_view(&node).map(Json)
+    profile_view(node)
 }
 
 async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerView>>, ApiError> {
@@ -260,7 +270,9 @@ async fn dial_link(node: &Shared, link: &WeftLink) -> Result<Json<DialReply>, Ap
     }))
 }
 
-async fn events(State(node): State<Shared>) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
+pub(crate) async fn events(
+    State(node): State<Shared>,
+) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let rx = node.net.subscribe();
     let chat_rx = node.chat.subscribe();
     let oa_rx = node.oa.subscribe();

@@ -206,6 +206,12 @@ pub struct Nearby {
 }
 
 impl Nearby {
+    /// Until when (Unix seconds) the radar shows us, if it is on now.
+    pub fn visible_until(&self) -> Option<u64> {
+        let until = self.settings().visible_until;
+        (until > weft_protocol::unix_now()).then_some(until)
+    }
+
     fn settings(&self) -> RadarSettings {
         self.ctx
             .store

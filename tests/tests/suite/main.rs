@@ -19,6 +19,7 @@ mod nodes;
 mod oa;
 mod oa_injection;
 mod strangers;
+mod web;
 
 /// The `weft` binary under test. Cargo tells only integration-test crates
 /// where it is (at compile time), so the path lives here rather than in the

@@ -1,0 +1,144 @@
+// Weft web app: keeps the page live and sends forms without a reload.
+// Served from the node (no inline scripts: the Content-Security-Policy
+// forbids them). Without this script every form still works by posting
+// and redirecting back.
+(function () {
+  "use strict";
+
+  var live = document.getElementById("live");
+  var offline = document.getElementById("offline");
+  var errorBox = document.getElementById("error");
+
+  // Times are rendered in UTC by the server; show them in local time.
+  function localTimes(root) {
+    var els = root.querySelectorAll("time[data-ms]");
+    for (var i = 0; i < els.length; i++) {
+      var d = new Date(Number(els[i].getAttribute("data-ms")));
+      if (!isNaN(d.getTime())) {
+        els[i].textContent = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+        els[i].setAttribute("datetime", d.toISOString());
+      }
+    }
+  }
+
+  function scrollToEnd() {
+    var list = document.getElementById("messages");
+    if (list && list.lastElementChild) {
+      list.lastElementChild.scrollIntoView({ block: "end" });
+    }
+  }
+
+  // Fetches this page again and swaps in its live part.
+  var busy = false, again = false;
+  function refresh() {
+    if (!live) return;
+    if (busy) { again = true; return; }
+    busy = true;
+    fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+      .then(function (r) { return r.ok ? r.text() : Promise.reject(r.status); })
+      .then(function (html) {
+        var doc = new DOMParser().parseFromString(html, "text/html");
+        var next = doc.getElementById("live");
+        if (next) {
+          live.replaceChildren.apply(live, Array.prototype.slice.call(next.childNodes));
+          localTimes(live);
+          scrollToEnd();
+        }
+      })
+      .catch(function () {})
+      .then(function () {
+        busy = false;
+        if (again) { again = false; refresh(); }
+      });
+  }
+
+  var timer = null;
+  function soon() {
+    if (timer) return;
+    timer = setTimeout(function () { timer = null; refresh(); }, 100);
+  }
+
+  // The node's event stream: any event may change what this page shows.
+  function listen() {
+    if (!window.EventSource || !live) return;
+    var first = true;
+    var es = new EventSource("/app/events");
+    es.onmessage = function (e) {
+      var type = "";
+      try { type = JSON.parse(e.data).type; } catch (_) {}
+      if (type === "stream_open") {
+        if (offline) offline.hidden = true;
+        document.documentElement.setAttribute("data-live", "1");
+        // Reconnected: what happened meanwhile is on the page after one refresh.
+        if (!first) soon();
+        first = false;
+        return;
+      }
+      if (type === "peer_connected" || type === "peer_disconnected" || type === "listening") return;
+      soon();
+    };
+    es.onerror = function () {
+      if (offline) offline.hidden = false;
+      document.documentElement.removeAttribute("data-live");
+    };
+  }
+
+  function showError(text) {
+    if (!errorBox) return;
+    errorBox.textContent = text;
+    errorBox.hidden = !text;
+  }
+
+  // Forms post in the background; the page refreshes its live part.
+  document.addEventListener("submit", function (e) {
+    var form = e.target;
+    if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") return;
+    e.preventDefault();
+    var body = new URLSearchParams(new FormData(form));
+    var button = form.querySelector("button[type=submit]");
+    if (button) button.disabled = true;
+    fetch(form.action, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/x-www-form-urlencoded" },
+      body: body
+    })
+      .then(function (r) {
+        if (r.ok) {
+          showError("");
+          // A reply or a language change moves to another address.
+          if (r.redirected && r.url.split("#")[0] !== location.href.split("#")[0]) {
+            location.href = r.url;
+            return;
+          }
+          if (form.id === "composer" || form.closest("#compose")) form.reset();
+          if (!live || form.closest("#live") === null && form.id !== "composer" && !form.closest("#compose")) {
+            location.reload();
+            return;
+          }
+          refresh();
+          return;
+        }
+        return r.text().then(function (html) {
+          var doc = new DOMParser().parseFromString(html, "text/html");
+          var why = doc.querySelector("#failure, #refused");
+          showError(why ? why.textContent : String(r.status));
+        });
+      })
+      .catch(function () { showError(offline ? offline.textContent : "offline"); })
+      .then(function () { if (button) button.disabled = false; });
+  });
+
+  // Enter sends, Shift+Enter breaks the line.
+  document.addEventListener("keydown", function (e) {
+    var t = e.target;
+    if (e.key === "Enter" && !e.shiftKey && t && t.id === "message" && t.form) {
+      e.preventDefault();
+      t.form.requestSubmit();
+    }
+  });
+
+  localTimes(document);
+  scrollToEnd();
+  listen();
+})();
