@@ -237,7 +237,7 @@ fn bubble(loc: &Locale, with: &str, b: &Bubble, all: &[Bubble]) -> Markup {
                     p.attachment { (loc.t("msg-attachment")) ": " (user(&a.name)) }
                 }
             }
-            p.meta {
+            div.meta {
                 (time(b.at))
                 @if b.mine && !recalled { " " span.status { (status(loc, &b.status)) } }
                 @if !recalled {

@@ -49,7 +49,7 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
                                 }
                             }
                         }
-                        p.likes {
+                        div.likes {
                             (loc.t1("moments-likes", "count", p.likes.len()))
                             " "
                             @if p.likes.contains(&me) {

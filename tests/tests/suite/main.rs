@@ -20,6 +20,7 @@ mod oa;
 mod oa_injection;
 mod strangers;
 mod web;
+mod web_browser;
 
 /// The `weft` binary under test. Cargo tells only integration-test crates
 /// where it is (at compile time), so the path lives here rather than in the

@@ -1,0 +1,412 @@
+//! The web app in real Chromium (Debian's `chromium` and `chromium-driver`,
+//! which `.ci/run` installs), driven over WebDriver: two nodes, two
+//! browsers. Ann adds Bao, Bao accepts, they chat and each message appears
+//! in the other browser without a reload; markup in a message stays text;
+//! Ann posts a Moment that Bao likes; Bao finds and follows an official
+//! account and sees its post in Subscriptions. With `WEFT_SCREENSHOTS=DIR`
+//! it also saves every screen at 375 and 1280 px wide.
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{json, Value};
+use tokio::process::{Child, Command};
+use weft_tests::{wait_for, Weft};
+
+use crate::BIN;
+use weft_tests::s;
+
+const T: Duration = Duration::from_secs(30);
+const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+/// A chromedriver on a loopback port of its own, killed on drop.
+struct Driver {
+    _child: Child,
+    url: String,
+}
+
+async fn driver() -> Driver {
+    assert!(
+        Path::new(CHROMEDRIVER).exists() && Path::new(CHROMIUM).exists(),
+        "this test needs Debian's chromium and chromium-driver: apt-get install chromium chromium-driver"
+    );
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(CHROMEDRIVER)
+        .arg(format!("--port={port}"))
+        .arg("--allowed-ips=127.0.0.1")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("start chromedriver");
+    let url = format!("http://127.0.0.1:{port}");
+    let status = format!("{url}/status");
+    let up = wait_for(T, || async {
+        reqwest::get(&status)
+            .await
+            .is_ok_and(|r| r.status().is_success())
+    })
+    .await;
+    assert!(up, "chromedriver did not answer on {url}");
+    Driver { _child: child, url }
+}
+
+/// A headless Chromium with an empty profile of its own, no network of its
+/// own (no background requests, no QUIC), speaking `lang`.
+async fn browser(d: &Driver, profile: &Path, lang: &str) -> Client {
+    let caps = json!({
+        "browserName": "chrome",
+        "goog:chromeOptions": {
+            "binary": CHROMIUM,
+            "args": [
+                "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                "--no-first-run", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                format!("--user-data-dir={}", profile.display()),
+                format!("--lang={lang}"),
+                "--window-size=1280,900",
+            ],
+        }
+    });
+    let Value::Object(caps) = caps else {
+        unreachable!()
+    };
+    ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+        .capabilities(caps)
+        .connect(&d.url)
+        .await
+        .expect("a Chromium session")
+}
+
+/// Signs `c` in to `home`'s node with a fresh `weft open` link.
+async fn sign_in(w: &Weft, c: &Client, home: &Path) -> String {
+    let url = w.json(&["open", "--home", s(home)]).await["url"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    c.goto(&url).await.unwrap();
+    let base = url.split("/app/").next().unwrap().to_string();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .as_str()
+        .ends_with("/app/chats"));
+    base
+}
+
+/// Waits until the page (as it is now, no reload) has an element matching
+/// the XPath `xpath`.
+async fn until_shown(c: &Client, xpath: &str) -> bool {
+    wait_for(T, || async { c.find(Locator::XPath(xpath)).await.is_ok() }).await
+}
+
+/// Marks the current document, to tell later whether it was reloaded.
+async fn mark(c: &Client) {
+    c.execute("window.__weftMark = 'same page'; return true;", vec![])
+        .await
+        .unwrap();
+}
+
+async fn still_marked(c: &Client) -> bool {
+    c.execute("return window.__weftMark === 'same page';", vec![])
+        .await
+        .unwrap()
+        == json!(true)
+}
+
+/// Waits for the event stream to be open, so nothing after this is missed.
+async fn live(c: &Client) {
+    let open = wait_for(T, || async {
+        c.execute(
+            "return document.documentElement.getAttribute('data-live') === '1';",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    assert!(open, "the page never connected to the event stream");
+}
+
+/// Clicks the navigation link named `name`.
+async fn nav(c: &Client, name: &str) {
+    c.find(Locator::XPath(&format!(
+        "//nav//a[normalize-space()='{name}']"
+    )))
+    .await
+    .unwrap_or_else(|_| panic!("no navigation link named {name}"))
+    .click()
+    .await
+    .unwrap();
+}
+
+/// Types `text` into the composer (the textbox named "Message") and
+/// presses the button named "Send".
+async fn say(c: &Client, text: &str) {
+    let label = c
+        .find(Locator::XPath("//label[normalize-space()='Message']"))
+        .await
+        .expect("a label named Message");
+    let id = label
+        .attr("for")
+        .await
+        .unwrap()
+        .expect("the label names its field");
+    let field = c.find(Locator::Id(&id)).await.unwrap();
+    assert_eq!(
+        field.prop("tagName").await.unwrap().as_deref(),
+        Some("TEXTAREA")
+    );
+    field.send_keys(text).await.unwrap();
+    c.find(Locator::XPath(
+        "//form[@id='composer']//button[normalize-space()='Send']",
+    ))
+    .await
+    .expect("a button named Send")
+    .click()
+    .await
+    .unwrap();
+}
+
+async fn shoot(c: &Client, name: &str) {
+    let Some(dir) = std::env::var_os("WEFT_SCREENSHOTS") else {
+        return;
+    };
+    for (w, h) in [(375, 812), (1280, 900)] {
+        c.set_window_size(w, h).await.unwrap();
+        let png = c.screenshot().await.unwrap();
+        std::fs::write(Path::new(&dir).join(format!("{name}-{w}.png")), png).unwrap();
+    }
+    c.set_window_size(1280, 900).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() {
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("ann", "Ann", &[]).await;
+    let a_addr = w.dial_addr(&a).await;
+    let (b, _nb) = w.started("bao", "Bao", &["--bootstrap", &a_addr]).await;
+    let (o, _no) = w.started("owner", "Owner", &["--bootstrap", &a_addr]).await;
+    let ann = w.account(&a).await;
+    let bao = w.account(&b).await;
+    let d = driver().await;
+    let ca = browser(&d, &w.home("chromium-ann"), "en").await;
+    let cb = browser(&d, &w.home("chromium-bao"), "en").await;
+    let base_a = sign_in(&w, &ca, &a).await;
+    let base_b = sign_in(&w, &cb, &b).await;
+
+    // Bao waits on his Contacts screen; Ann sends a request.
+    nav(&cb, "Contacts").await;
+    live(&cb).await;
+    mark(&cb).await;
+    nav(&ca, "Contacts").await;
+    ca.find(Locator::Id("target"))
+        .await
+        .unwrap()
+        .send_keys(&bao)
+        .await
+        .unwrap();
+    ca.find(Locator::Id("greeting"))
+        .await
+        .unwrap()
+        .send_keys("Hi, it's Ann")
+        .await
+        .unwrap();
+    ca.find(Locator::XPath("//button[normalize-space()='Send request']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    assert!(
+        until_shown(&cb, "//section[@id='requests']//*[contains(., 'Hi, it')]").await,
+        "Ann's request never appeared on Bao's screen"
+    );
+    assert!(still_marked(&cb).await, "the page was reloaded");
+    shoot(&cb, "contacts").await;
+    cb.find(Locator::XPath(
+        "//section[@id='requests']//button[normalize-space()='Accept']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    let friends = wait_for(T, || async {
+        w.json(&["contacts", "list", "--home", s(&a)])
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["account_id"] == bao.as_str() && c["state"] == "friend")
+    })
+    .await;
+    assert!(friends, "Ann never saw Bao accept");
+
+    // Both open the conversation; each message shows up live on the other side.
+    ca.goto(&format!("{base_a}/app/chat/{bao}")).await.unwrap();
+    cb.goto(&format!("{base_b}/app/chat/{ann}")).await.unwrap();
+    live(&ca).await;
+    live(&cb).await;
+    mark(&ca).await;
+    mark(&cb).await;
+    say(&ca, "Hello Bao, from Chromium").await;
+    assert!(
+        until_shown(
+            &cb,
+            "//ol[@id='messages']//p[normalize-space()='Hello Bao, from Chromium']"
+        )
+        .await,
+        "Ann's message never appeared live in Bao's browser"
+    );
+    assert!(still_marked(&cb).await, "Bao's page was reloaded");
+    let evil = "<img src=x onerror=\"window.__pwned=1\">";
+    say(&cb, evil).await;
+    let xp = "//ol[@id='messages']//p[contains(., 'onerror')]";
+    assert!(
+        until_shown(&ca, xp).await,
+        "Bao's message never appeared live in Ann's browser"
+    );
+    assert!(still_marked(&ca).await, "Ann's page was reloaded");
+    let shown = ca
+        .find(Locator::XPath(xp))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(shown, evil, "the markup was not shown as text");
+    let ran = ca
+        .execute(
+            "return [document.querySelectorAll('#messages img').length, window.__pwned === 1];",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        ran,
+        json!([0, false]),
+        "markup from a message became an element"
+    );
+    shoot(&ca, "conversation").await;
+    nav(&ca, "Chats").await;
+    shoot(&ca, "chats").await;
+
+    // Ann posts a Moment; Bao likes it.
+    nav(&ca, "Moments").await;
+    ca.find(Locator::Id("moment"))
+        .await
+        .unwrap()
+        .send_keys("Dumplings at the harbour")
+        .await
+        .unwrap();
+    ca.find(Locator::XPath(
+        "//section[@id='compose']//button[normalize-space()='Post']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    nav(&cb, "Moments").await;
+    live(&cb).await;
+    let post = "//li[contains(@class,'post')][.//p[normalize-space()='Dumplings at the harbour']]";
+    assert!(
+        until_shown(&cb, post).await,
+        "Ann's Moment never reached Bao's feed"
+    );
+    cb.find(Locator::XPath(&format!(
+        "{post}//button[normalize-space()='Like']"
+    )))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    assert!(
+        until_shown(
+            &ca,
+            &format!("{post}//div[contains(@class,'likes')][contains(., '1 like')]")
+        )
+        .await,
+        "Bao's like never reached Ann's feed"
+    );
+    shoot(&ca, "moments").await;
+
+    // An official account posts; Bao searches, follows, and reads it in Subscriptions.
+    let oa = w
+        .json(&[
+            "oa",
+            "create",
+            "--home",
+            s(&o),
+            "--kind",
+            "subscription",
+            "Harbour Daily",
+        ])
+        .await["account_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    w.json(&[
+        "oa",
+        "publish",
+        "--home",
+        s(&o),
+        &oa,
+        "Ferries run late tonight",
+    ])
+    .await;
+    nav(&cb, "Subscriptions").await;
+    let found = wait_for(T, || async {
+        let q = cb.find(Locator::Id("q")).await.unwrap();
+        q.clear().await.unwrap();
+        q.send_keys("Harbour").await.unwrap();
+        cb.find(Locator::XPath("//form[@id='oa-search']//button"))
+            .await
+            .unwrap()
+            .click()
+            .await
+            .unwrap();
+        cb.find(Locator::XPath(
+            "//section[@id='results']//button[normalize-space()='Follow']",
+        ))
+        .await
+        .is_ok()
+    })
+    .await;
+    assert!(found, "search never found the official account");
+    cb.find(Locator::XPath(
+        "//section[@id='results']//button[normalize-space()='Follow']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    nav(&cb, "Subscriptions").await;
+    live(&cb).await;
+    assert!(
+        until_shown(
+            &cb,
+            "//section[@id='oa-feed']//h3[normalize-space()='Ferries run late tonight']"
+        )
+        .await,
+        "the account's post never showed in Bao's Subscriptions"
+    );
+    shoot(&cb, "subscriptions").await;
+    for screen in ["Nearby", "Me"] {
+        nav(&cb, screen).await;
+        shoot(&cb, &screen.to_lowercase()).await;
+    }
+    ca.close().await.unwrap();
+    cb.close().await.unwrap();
+}
