@@ -124,6 +124,20 @@ async fn send_file(
     body: Body,
 ) -> Result<Json<SentFile>, ApiError> {
     let Query(q) = q?;
+    let stream = body
+        .into_data_stream()
+        .map_err(|e| std::io::Error::other(e.to_string()));
+    send_file_from(&node, &q, tokio_util::io::StreamReader::new(stream))
+        .await
+        .map(Json)
+}
+
+/// Sends the file read from `input` into a chat or group as `q` says.
+pub(crate) async fn send_file_from<R: tokio::io::AsyncRead + Unpin + Send>(
+    node: &Shared,
+    q: &SendFileQuery,
+    input: R,
+) -> Result<SentFile, ApiError> {
     let out = Outgoing {
         kind: parse_kind(&q.kind)?,
         name: q.name.clone(),
@@ -145,13 +159,9 @@ async fn send_file(
         exclude.extend(node.chat.device_of(&a)?);
     }
     let reply_to = match q.reply_to.as_deref() {
-        Some(r) => Some(short_id::message(&node, r)?),
+        Some(r) => Some(short_id::message(node, r)?),
         None => None,
     };
-    let stream = body
-        .into_data_stream()
-        .map_err(|e| std::io::Error::other(e.to_string()));
-    let input = tokio_util::io::StreamReader::new(stream);
     let att = node.files.prepare(&out, input).await?;
     let file = att.file;
     let id = match group {
@@ -181,15 +191,18 @@ async fn send_file(
     } else {
         node.files.place(&file, &exclude, wait).await
     };
-    Ok(Json(SentFile {
+    Ok(SentFile {
         id,
         file: file_hex(&file),
         held_by,
-    }))
+    })
 }
 
 /// The attachment of message `typed` (id or prefix) and where to get it.
-async fn attachment_of(node: &Shared, typed: &str) -> Result<(Attachment, Vec<PeerId>), ApiError> {
+pub(crate) async fn attachment_of(
+    node: &Shared,
+    typed: &str,
+) -> Result<(Attachment, Vec<PeerId>), ApiError> {
     let id = short_id::message(node, typed)?;
     if let Some(found) = node.chat.attachment(&id)? {
         return Ok(found);
@@ -233,7 +246,19 @@ async fn fetch(
 /// The decrypted file, streamed chunk by chunk (it must be downloaded).
 async fn file(State(node): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (att, _) = attachment_of(&node, &id).await?;
-    let mut chunks = node.files.open_plain(&att)?;
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
+            (header::CONTENT_LENGTH, att.size.to_string()),
+        ],
+        plain_body(&node, &att)?,
+    )
+        .into_response())
+}
+
+/// A downloaded attachment's plaintext as a streamed body.
+pub(crate) fn plain_body(node: &Shared, att: &Attachment) -> Result<Body, ApiError> {
+    let mut chunks = node.files.open_plain(att)?;
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(2);
     tokio::task::spawn_blocking(move || {
         while let Some(c) = chunks.next_chunk() {
@@ -247,19 +272,21 @@ async fn file(State(node): State<Shared>, Path(id): Path<String>) -> Result<Resp
     let stream = futures::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|item| (item, rx))
     });
-    Ok((
-        [
-            (header::CONTENT_TYPE, "application/octet-stream".to_string()),
-            (header::CONTENT_LENGTH, att.size.to_string()),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response())
+    Ok(Body::from_stream(stream))
 }
 
 /// An image's thumbnail (JPEG), checked before it is handed out.
 async fn thumb(State(node): State<Shared>, Path(id): Path<String>) -> Result<Response, ApiError> {
     let (att, _) = attachment_of(&node, &id).await?;
+    Ok((
+        [(header::CONTENT_TYPE, "image/jpeg")],
+        checked_thumb(att).await?,
+    )
+        .into_response())
+}
+
+/// An attachment's thumbnail (JPEG), checked before it is handed out.
+pub(crate) async fn checked_thumb(att: Attachment) -> Result<Vec<u8>, ApiError> {
     let t = att
         .thumb
         .ok_or_else(|| ApiError::not_found("this attachment has no thumbnail"))?;
@@ -268,7 +295,7 @@ async fn thumb(State(node): State<Shared>, Path(id): Path<String>) -> Result<Res
         .await
         .map_err(ApiError::internal)?
         .map_err(|e| ApiError::bad_request(format!("thumbnail refused: {e}")))?;
-    Ok(([(header::CONTENT_TYPE, "image/jpeg")], t).into_response())
+    Ok(t)
 }
 
 async fn auto_get(State(node): State<Shared>) -> Json<AutoDownload> {

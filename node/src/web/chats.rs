@@ -27,6 +27,7 @@ pub(super) fn routes() -> Router<Shared> {
 /// One row of the list, whatever kind of conversation it is.
 struct Row {
     id: String,
+    href: String,
     name: String,
     last: String,
     at: u64,
@@ -38,8 +39,20 @@ async fn list(State(node): State<Shared>, headers: HeaderMap) -> Response {
     let loc = locale(&headers);
     let mut rows = Vec::new();
     let mut problem = None;
+    // Service accounts show among the chats (as in WeChat) and open their own page.
+    let services: std::collections::HashSet<String> = node
+        .oa
+        .service_conversations()
+        .into_iter()
+        .map(|c| c.account_id)
+        .collect();
     match crate::api::chat::conversations(&node) {
         Ok(list) => rows.extend(list.into_iter().map(|c| Row {
+            href: if services.contains(&c.account_id) {
+                format!("/app/oa/{}", c.account_id)
+            } else {
+                format!("/app/chat/{}", c.account_id)
+            },
             id: c.account_id,
             name: c.name,
             last: c.last_text,
@@ -52,6 +65,7 @@ async fn list(State(node): State<Shared>, headers: HeaderMap) -> Response {
     match node.groups.list() {
         Ok(groups) => rows.extend(groups.into_iter().map(|g| Row {
             note: Some(loc.t1("chats-members", "count", g.members)),
+            href: format!("/app/chat/{}", g.id),
             id: g.id,
             name: g.name,
             last: g.last_text,
@@ -69,7 +83,7 @@ async fn list(State(node): State<Shared>, headers: HeaderMap) -> Response {
             ul.list #chats {
                 @for r in &rows {
                     li {
-                        a.row href={ "/app/chat/" (r.id) } {
+                        a.row href=(r.href) data-id=(r.id) {
                             span.name { (user(&r.name)) }
                             @if let Some(n) = &r.note { span.note { (n) } }
                             @if r.unread > 0 {
@@ -180,6 +194,12 @@ async fn conversation(
         }
         Err(e) => return failed(loc, back, &e.to_string()),
     };
+    let mut bubbles = bubbles;
+    for b in &mut bubbles {
+        if let Some(a) = b.attachment.as_mut() {
+            node.files.fill(a);
+        }
+    }
     let reply = q.reply.filter(|r| r.len() <= 64);
     let live = html! {
         @if bubbles.is_empty() {
@@ -200,6 +220,16 @@ async fn conversation(
             label for="message" { (loc.t("composer-label")) }
             textarea #message name="text" rows="2" required maxlength="16000" {}
             button type="submit" { (loc.t("composer-send")) }
+        }
+        // Files go up from the script (streamed, with progress); a browser
+        // without it still chats.
+        div #attach-bar data-upload={ "/app/chat/" (with) "/file" }
+            data-max=(super::files::WEB_UPLOAD_MAX)
+            data-too-large=(loc.t1("file-too-large", "mb", super::files::WEB_UPLOAD_MAX / (1024 * 1024))) {
+            label for="attach" { (loc.t("composer-attach")) }
+            input #attach type="file";
+            button #record type="button" hidden data-stop=(loc.t("composer-stop")) { (loc.t("composer-record")) }
+            progress #upload max="100" value="0" hidden aria-label=(loc.t("composer-uploading")) {}
         }
     };
     Page {
@@ -234,7 +264,7 @@ fn bubble(loc: &Locale, with: &str, b: &Bubble, all: &[Bubble]) -> Markup {
             } @else {
                 @if !b.text.is_empty() { p.text { (user(&b.text)) } }
                 @if let Some(a) = &b.attachment {
-                    p.attachment { (loc.t("msg-attachment")) ": " (user(&a.name)) }
+                    (super::files::attachment(loc, &b.id, &format!("/app/chat/{with}"), a))
                 }
             }
             div.meta {

@@ -35,6 +35,7 @@ use crate::node::NodeHandle;
 
 mod chats;
 mod contacts;
+mod files;
 pub mod i18n;
 mod layout;
 mod me;
@@ -192,6 +193,7 @@ pub(crate) fn routes(node: Shared) -> Router<Shared> {
         .route("/events", get(crate::api::node::events))
         .merge(chats::routes())
         .merge(contacts::routes())
+        .merge(files::routes())
         .merge(moments::routes())
         .merge(oa::routes())
         .merge(nearby::routes())

@@ -225,6 +225,28 @@ async fn the_web_app_refuses_strangers_and_shows_hostile_text_as_text() {
     assert!(!log
         .iter()
         .any(|m| m["text"] == "forged" || m["text"] == "no origin"));
+
+    // A 50 MB upload from the browser is refused with a reason on the page,
+    // and nothing is sent.
+    let big = vec![7u8; 50 * 1024 * 1024];
+    let res = http()
+        .post(format!("{base}/app/chat/{bao}/file?kind=file&name=big.bin"))
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, &base)
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    let body = res.text().await.unwrap();
+    assert!(body.contains("up to 32 MB"), "{body}");
+    let sent_files = w
+        .chat_log(&a, &bao)
+        .await
+        .iter()
+        .filter(|m| m.get("attachment").is_some_and(|a| !a.is_null()))
+        .count();
+    assert_eq!(sent_files, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

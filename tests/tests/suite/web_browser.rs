@@ -58,6 +58,35 @@ async fn driver() -> Driver {
     Driver { _child: child, url }
 }
 
+/// Kills, when dropped, every browser process started with one of these
+/// profiles: a test that fails midway never closes its sessions, and
+/// chromedriver leaves its browsers running when it is killed.
+struct Browsers(Vec<std::path::PathBuf>);
+
+impl Drop for Browsers {
+    fn drop(&mut self) {
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for p in procs.flatten() {
+            let Ok(cmd) = std::fs::read(p.path().join("cmdline")) else {
+                continue;
+            };
+            let cmd = String::from_utf8_lossy(&cmd);
+            if self
+                .0
+                .iter()
+                .any(|d| cmd.contains(&format!("--user-data-dir={}", d.display())))
+            {
+                let _ = std::process::Command::new("kill")
+                    .arg("-KILL")
+                    .arg(p.file_name())
+                    .status();
+            }
+        }
+    }
+}
+
 /// A headless Chromium with an empty profile of its own, no network of its
 /// own (no background requests, no QUIC), speaking `lang`.
 async fn browser(d: &Driver, profile: &Path, lang: &str) -> Client {
@@ -137,15 +166,33 @@ async fn live(c: &Client) {
 }
 
 /// Clicks the navigation link named `name`.
+/// (A page may be navigating after a form: the link is looked for again
+/// until it can be clicked, then the browser must arrive where it leads.)
 async fn nav(c: &Client, name: &str) {
-    c.find(Locator::XPath(&format!(
-        "//nav//a[normalize-space()='{name}']"
-    )))
-    .await
-    .unwrap_or_else(|_| panic!("no navigation link named {name}"))
-    .click()
-    .await
-    .unwrap();
+    let xpath = format!("//nav//a[normalize-space()='{name}']");
+    let href = std::sync::Mutex::new(None);
+    let clicked = wait_for(T, || async {
+        let Ok(link) = c.find(Locator::XPath(&xpath)).await else {
+            return false;
+        };
+        let to = link.attr("href").await.ok().flatten();
+        let ok = link.click().await.is_ok();
+        if ok {
+            *href.lock().unwrap() = to;
+        }
+        ok
+    })
+    .await;
+    assert!(clicked, "no navigation link named {name}");
+    let href = href
+        .into_inner()
+        .unwrap()
+        .expect("a navigation link has an address");
+    let arrived = wait_for(T, || async {
+        c.current_url().await.is_ok_and(|u| u.path() == href)
+    })
+    .await;
+    assert!(arrived, "the {name} link did not lead to {href}");
 }
 
 /// Types `text` into the composer (the textbox named "Message") and
@@ -197,9 +244,10 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     let (o, _no) = w.started("owner", "Owner", &["--bootstrap", &a_addr]).await;
     let ann = w.account(&a).await;
     let bao = w.account(&b).await;
+    let profiles = Browsers(vec![w.home("chromium-ann"), w.home("chromium-bao")]);
     let d = driver().await;
-    let ca = browser(&d, &w.home("chromium-ann"), "en").await;
-    let cb = browser(&d, &w.home("chromium-bao"), "en").await;
+    let ca = browser(&d, &profiles.0[0], "en").await;
+    let cb = browser(&d, &profiles.0[1], "en").await;
     let base_a = sign_in(&w, &ca, &a).await;
     let base_b = sign_in(&w, &cb, &b).await;
 
@@ -296,6 +344,48 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         json!([0, false]),
         "markup from a message became an element"
     );
+    // Ann picks a photo; Bao sees it inline, loaded, without a reload.
+    let photo = w.home("harbour.jpg");
+    std::fs::write(&photo, weft_node::media::samples::jpeg_with_gps(320, 240)).unwrap();
+    let attach = ca
+        .find(Locator::XPath("//label[normalize-space()='Photo or file']"))
+        .await
+        .expect("a file picker named Photo or file")
+        .attr("for")
+        .await
+        .unwrap()
+        .unwrap();
+    ca.find(Locator::Id(&attach))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
+    let seen = wait_for(T, || async {
+        cb.execute(
+            "var i = document.querySelector('#messages img.photo');              return !!i && i.complete && i.naturalWidth === 320;",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    if !seen {
+        let err = ca
+            .execute(
+                "return document.getElementById('error').textContent;",
+                vec![],
+            )
+            .await;
+        let html = cb
+            .execute("return document.getElementById('live').innerHTML;", vec![])
+            .await;
+        panic!(
+            "Ann's photo never showed inline in Bao's browser: Ann's error {err:?}; Bao's log {:?}; Bao's page {html:?}",
+            w.chat_log(&b, &ann).await
+        );
+    }
+    assert!(still_marked(&cb).await, "Bao's page was reloaded");
     shoot(&ca, "conversation").await;
     nav(&ca, "Chats").await;
     shoot(&ca, "chats").await;

@@ -75,6 +75,10 @@
         return;
       }
       if (type === "peer_connected" || type === "peer_disconnected" || type === "listening") return;
+      if (type === "file_progress") {
+        try { window.__weftProgress(JSON.parse(e.data)); } catch (_) {}
+        return;
+      }
       soon();
     };
     es.onerror = function () {
@@ -137,6 +141,83 @@
       t.form.requestSubmit();
     }
   });
+
+  // Attachments: the file goes up as the request body, with progress.
+  var bar = document.getElementById("attach-bar");
+  function kindOf(type) {
+    if (/^image\//.test(type)) return "image";
+    if (/^audio\//.test(type)) return "voice";
+    if (/^video\//.test(type)) return "video";
+    return "file";
+  }
+  function upload(blob, kind, name) {
+    if (!bar) return;
+    if (blob.size > Number(bar.getAttribute("data-max"))) {
+      showError(bar.getAttribute("data-too-large"));
+      return;
+    }
+    var progress = document.getElementById("upload");
+    var xhr = new XMLHttpRequest();
+    xhr.open("POST", bar.getAttribute("data-upload") + "?kind=" + kind + "&name=" + encodeURIComponent(name));
+    xhr.upload.onprogress = function (e) {
+      if (progress && e.lengthComputable) { progress.hidden = false; progress.value = 100 * e.loaded / e.total; }
+    };
+    xhr.onload = function () {
+      if (progress) progress.hidden = true;
+      if (xhr.status >= 200 && xhr.status < 400) { showError(""); refresh(); return; }
+      var doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      var why = doc.querySelector("#failure, #refused");
+      showError(why ? why.textContent : String(xhr.status));
+    };
+    xhr.onerror = function () {
+      if (progress) progress.hidden = true;
+      showError(offline ? offline.textContent : "offline");
+    };
+    xhr.send(blob);
+  }
+  document.addEventListener("change", function (e) {
+    var t = e.target;
+    if (t && t.id === "attach" && t.files && t.files[0]) {
+      var f = t.files[0];
+      upload(f, kindOf(f.type), f.name);
+      t.value = "";
+    }
+  });
+
+  // Voice notes, where the browser can record.
+  var rec = document.getElementById("record");
+  if (rec && window.MediaRecorder && navigator.mediaDevices) {
+    rec.hidden = false;
+    var recorder = null, label = rec.textContent;
+    rec.addEventListener("click", function () {
+      if (recorder) { recorder.stop(); return; }
+      navigator.mediaDevices.getUserMedia({ audio: true }).then(function (stream) {
+        var parts = [];
+        recorder = new MediaRecorder(stream);
+        recorder.ondataavailable = function (e) { if (e.data.size) parts.push(e.data); };
+        recorder.onstop = function () {
+          stream.getTracks().forEach(function (t) { t.stop(); });
+          var type = recorder.mimeType || "audio/webm";
+          recorder = null;
+          rec.textContent = label;
+          upload(new Blob(parts, { type: type }), "voice", /ogg/.test(type) ? "voice.ogg" : "voice.webm");
+        };
+        recorder.start();
+        rec.textContent = rec.getAttribute("data-stop");
+      }).catch(function (err) { showError(String(err && err.message || err)); });
+    });
+  }
+
+  // Download progress, straight from the event stream.
+  function onProgress(ev) {
+    var bars = document.querySelectorAll("progress[data-file]");
+    for (var i = 0; i < bars.length; i++) {
+      if (bars[i].getAttribute("data-file") === ev.file && ev.size > 0) {
+        bars[i].value = 100 * ev.have / ev.size;
+      }
+    }
+  }
+  window.__weftProgress = onProgress;
 
   localTimes(document);
   scrollToEnd();

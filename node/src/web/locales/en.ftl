@@ -28,7 +28,6 @@ composer-send = Send
 msg-recalled = This message was recalled.
 msg-recall = Recall
 msg-reply = Reply
-msg-attachment = Attachment
 status-sending = Sending
 status-stored = Sent
 status-sent = Sent
@@ -133,3 +132,14 @@ error-origin = Refused: the request did not come from this app.
 error-no-session = Not signed in. Run `weft open` and follow the link it prints.
 error-signin-expired = This sign-in link was used already or has expired. Run `weft open` again.
 error-not-found = There is nothing here.
+
+## Attachments
+composer-attach = Photo or file
+composer-record = Record a voice note
+composer-stop = Stop and send
+composer-uploading = Sending the file
+file-too-large = The browser sends files up to { $mb } MB; send larger ones with `weft chat send --file`.
+file-size-mb = { $n } MB
+file-size-kb = { $n } KB
+file-download = Download
+file-progress = Download progress

@@ -27,7 +27,6 @@ composer-send = Enviar
 msg-recalled = Este mensaje fue retirado.
 msg-recall = Retirar
 msg-reply = Responder
-msg-attachment = Adjunto
 status-sending = Enviando
 status-stored = Enviado
 status-sent = Enviado
@@ -132,3 +131,14 @@ error-origin = Rechazado: la petición no vino de esta aplicación.
 error-no-session = No has iniciado sesión. Ejecuta `weft open` y abre el enlace que muestra.
 error-signin-expired = Este enlace de inicio de sesión ya se usó o caducó. Ejecuta `weft open` de nuevo.
 error-not-found = Aquí no hay nada.
+
+## Adjuntos
+composer-attach = Foto o archivo
+composer-record = Grabar una nota de voz
+composer-stop = Detener y enviar
+composer-uploading = Enviando el archivo
+file-too-large = El navegador envía archivos de hasta { $mb } MB; envía los más grandes con `weft chat send --file`.
+file-size-mb = { $n } MB
+file-size-kb = { $n } KB
+file-download = Descargar
+file-progress = Progreso de la descarga

@@ -27,7 +27,6 @@ composer-send = 发送
 msg-recalled = 此消息已撤回。
 msg-recall = 撤回
 msg-reply = 回复
-msg-attachment = 附件
 status-sending = 发送中
 status-stored = 已发送
 status-sent = 已发送
@@ -129,3 +128,14 @@ error-origin = 已拒绝：请求并非来自本应用。
 error-no-session = 尚未登录。运行 `weft open` 并打开它显示的链接。
 error-signin-expired = 此登录链接已被使用或已过期。请重新运行 `weft open`。
 error-not-found = 这里什么都没有。
+
+## 附件
+composer-attach = 图片或文件
+composer-record = 录制语音
+composer-stop = 停止并发送
+composer-uploading = 正在发送文件
+file-too-large = 浏览器最多发送 { $mb } MB 的文件；更大的文件请用 `weft chat send --file` 发送。
+file-size-mb = { $n } MB
+file-size-kb = { $n } KB
+file-download = 下载
+file-progress = 下载进度
