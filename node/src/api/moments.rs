@@ -18,18 +18,24 @@ use weft_protocol::moments::{Link, ReactionContent, MAX_IMAGE_BYTES};
 use super::{octets, short_id, sorted, upload, ApiError, Created, Done, Shared};
 use crate::moments::{Audience, FeedEntry};
 
+/// Encrypts and stages an image for a post (PNG, JPEG, GIF or WebP by
+/// its bytes); its blob id.
+pub(crate) async fn stage_image(node: &Shared, body: &[u8]) -> Result<String, ApiError> {
+    if !is_image(body) {
+        return Err(ApiError::bad_request(
+            "that file is not an image; Moments take PNG, JPEG, GIF or WebP",
+        ));
+    }
+    Ok(node.moments.stage_image(body).await?)
+}
+
 /// The Moments routes.
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route(
             "/v1/moments/images",
             upload(MAX_IMAGE_BYTES, |node, body| async move {
-                if !is_image(&body) {
-                    return Err(ApiError::bad_request(
-                        "that file is not an image; Moments take PNG, JPEG, GIF or WebP",
-                    ));
-                }
-                Ok(node.moments.stage_image(&body).await?)
+                stage_image(&node, &body).await
             }),
         )
         .route("/v1/moments/post", post(post_moment))

@@ -2,7 +2,8 @@
 //! with the audience (all friends, only some, all but some; friends or tags).
 
 use axum::{
-    extract::{Path, State},
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State},
     http::{header, HeaderMap},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -10,7 +11,7 @@ use axum::{
 };
 use maud::html;
 use serde::Deserialize;
-use weft_protocol::moments::ReactionContent;
+use weft_protocol::moments::{ReactionContent, MAX_IMAGES, MAX_IMAGE_BYTES};
 
 use super::layout::{button, empty, failed, time, user};
 use super::{done, locale, Page, Shared};
@@ -20,6 +21,10 @@ pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/moments", get(page))
         .route("/moments/post", post(new_post))
+        .route(
+            "/moments/image",
+            post(stage).layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES + 1024)),
+        )
         .route("/moments/react", post(react))
         .route("/moments/{post}/images/{n}", get(image))
 }
@@ -81,7 +86,7 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
             h2 { (loc.t("moments-new")) }
             form method="post" action="/app/moments/post" {
                 label for="moment" { (loc.t("moments-text")) }
-                textarea #moment name="text" rows="3" maxlength="4000" required {}
+                textarea #moment name="text" rows="3" maxlength="4000" {}
                 label for="audience" { (loc.t("moments-audience")) }
                 select #audience name="audience" {
                     option value="all" { (loc.t("moments-audience-all")) }
@@ -90,6 +95,10 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
                 }
                 label for="who" { (loc.t("moments-who")) }
                 input #who name="who" maxlength="2000";
+                label for="photos" { (loc.t("moments-photos")) }
+                input #photos type="file" accept="image/png,image/jpeg,image/gif,image/webp" multiple
+                    data-max=(MAX_IMAGES) data-too-many=(loc.t1("moments-too-many", "n", MAX_IMAGES));
+                input type="hidden" name="images" value="";
                 button type="submit" { (loc.t("moments-post")) }
             }
         }
@@ -107,10 +116,25 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
 
 #[derive(Deserialize)]
 struct PostForm {
+    #[serde(default)]
     text: String,
     audience: String,
     #[serde(default)]
     who: String,
+    /// Staged image ids, comma-separated (the script stages them first).
+    #[serde(default)]
+    images: String,
+}
+
+async fn stage(State(node): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    match crate::api::moments::stage_image(&node, &body).await {
+        Ok(id) => axum::Json(crate::api::Stored {
+            id,
+            size: body.len(),
+        })
+        .into_response(),
+        Err(e) => failed(locale(&headers), "/app/moments", &e.to_string()),
+    }
 }
 
 async fn new_post(
@@ -131,9 +155,17 @@ async fn new_post(
         "except" => Audience::Except(who),
         _ => Audience::All,
     };
+    let images: Vec<String> = f
+        .images
+        .split(',')
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .take(MAX_IMAGES + 1)
+        .map(str::to_string)
+        .collect();
     let r = node
         .moments
-        .post(f.text.trim(), &[], None, &audience)
+        .post(f.text.trim(), &images, None, &audience)
         .await
         .map(|_| ());
     done(loc, "/app/moments", r)

@@ -398,6 +398,12 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         .send_keys("Dumplings at the harbour")
         .await
         .unwrap();
+    ca.find(Locator::Id("photos"))
+        .await
+        .unwrap()
+        .send_keys(photo.to_str().unwrap())
+        .await
+        .unwrap();
     ca.find(Locator::XPath(
         "//section[@id='compose']//button[normalize-space()='Post']",
     ))
@@ -409,10 +415,29 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     nav(&cb, "Moments").await;
     live(&cb).await;
     let post = "//li[contains(@class,'post')][.//p[normalize-space()='Dumplings at the harbour']]";
-    assert!(
-        until_shown(&cb, post).await,
-        "Ann's Moment never reached Bao's feed"
-    );
+    if !until_shown(&cb, post).await {
+        let err = ca
+            .execute(
+                "return document.getElementById('error').textContent;",
+                vec![],
+            )
+            .await;
+        panic!(
+            "Ann's Moment never reached Bao's feed; Ann's error {err:?}; Ann's feed {:?}",
+            w.moments_feed(&a).await
+        );
+    }
+    let pictured = wait_for(T, || async {
+        cb.execute(
+            "var i = document.querySelector('#feed li.post .images img'); \
+             return !!i && i.complete && i.naturalWidth === 320;",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    assert!(pictured, "the Moment's photo never showed in Bao's feed");
     cb.find(Locator::XPath(&format!(
         "{post}//button[normalize-space()='Like']"
     )))

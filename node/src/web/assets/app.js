@@ -93,11 +93,46 @@
     errorBox.hidden = !text;
   }
 
+  // A Moment's photos are staged one by one, then the post names them.
+  function stagePhotos(form) {
+    var input = form.querySelector("input[type=file][id=photos]");
+    var files = input && input.files ? Array.prototype.slice.call(input.files) : [];
+    if (files.length > Number(input && input.getAttribute("data-max"))) {
+      return Promise.reject(input.getAttribute("data-too-many"));
+    }
+    var ids = [];
+    return files.reduce(function (p, f) {
+      return p.then(function () {
+        return fetch("/app/moments/image", { method: "POST", credentials: "same-origin", body: f })
+          .then(function (r) {
+            if (r.ok) return r.json().then(function (j) { ids.push(j.id); });
+            return r.text().then(function (html) {
+              var doc = new DOMParser().parseFromString(html, "text/html");
+              var why = doc.querySelector("#failure, #refused");
+              return Promise.reject(why ? why.textContent : String(r.status));
+            });
+          });
+      });
+    }, Promise.resolve()).then(function () {
+      var hidden = form.querySelector("input[name=images]");
+      if (hidden) hidden.value = ids.join(",");
+      if (input) input.value = "";
+    });
+  }
+
   // Forms post in the background; the page refreshes its live part.
   document.addEventListener("submit", function (e) {
     var form = e.target;
     if (!(form instanceof HTMLFormElement) || form.method.toLowerCase() !== "post") return;
     e.preventDefault();
+    if (form.querySelector("input[type=file][id=photos]")) {
+      stagePhotos(form).then(function () { post(form); }, function (why) { showError(String(why)); });
+      return;
+    }
+    post(form);
+  });
+
+  function post(form) {
     var body = new URLSearchParams(new FormData(form));
     var button = form.querySelector("button[type=submit]");
     if (button) button.disabled = true;
@@ -131,7 +166,7 @@
       })
       .catch(function () { showError(offline ? offline.textContent : "offline"); })
       .then(function () { if (button) button.disabled = false; });
-  });
+  }
 
   // Enter sends, Shift+Enter breaks the line.
   document.addEventListener("keydown", function (e) {

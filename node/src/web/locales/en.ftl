@@ -77,6 +77,8 @@ moments-audience-only = Only…
 moments-audience-except = All except…
 moments-who = Friends or tags, separated by commas
 moments-post = Post
+moments-photos = Photos
+moments-too-many = A post holds at most { $n } photos.
 
 ## Official accounts
 oa-title = Subscriptions

@@ -76,6 +76,8 @@ moments-audience-only = Solo…
 moments-audience-except = Todos menos…
 moments-who = Amigos o etiquetas, separados por comas
 moments-post = Publicar
+moments-photos = Fotos
+moments-too-many = Una publicación admite como máximo { $n } fotos.
 
 ## Cuentas oficiales
 oa-title = Suscripciones

@@ -73,6 +73,8 @@ moments-audience-only = 部分可见…
 moments-audience-except = 不给谁看…
 moments-who = 好友或标签，用逗号分隔
 moments-post = 发表
+moments-photos = 图片
+moments-too-many = 一条动态最多 { $n } 张图片。
 
 ## 公众号
 oa-title = 订阅号
