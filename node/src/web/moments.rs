@@ -43,7 +43,7 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
             ol.feed #feed {
                 @for p in &feed {
                     li.post #{ "p-" (p.id) } {
-                        p.author { (user(&p.author_name)) " " (time(p.at)) }
+                        p.author { (user(&p.author_name)) " " (time(p.at.saturating_mul(1000))) }
                         @if !p.text.is_empty() { p.text { (user(&p.text)) } }
                         @if let Some(l) = &p.link { p.link { (user(&l.url)) } }
                         @if !p.images.is_empty() {

@@ -98,6 +98,8 @@ async fn browser(d: &Driver, profile: &Path, lang: &str) -> Client {
                 "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic",
                 "--no-first-run", "--disable-background-networking",
                 "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage",
+                // A made-up microphone, allowed without asking: voice notes.
+                "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
                 format!("--user-data-dir={}", profile.display()),
                 format!("--lang={lang}"),
                 "--window-size=1280,900",
@@ -386,6 +388,52 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         );
     }
     assert!(still_marked(&cb).await, "Bao's page was reloaded");
+    // Bao records a voice note (Chromium's made-up microphone); Ann gets a player.
+    let record = "//button[@id='record'][normalize-space()='Record a voice note']";
+    assert!(until_shown(&cb, record).await, "no voice note button");
+    cb.find(Locator::XPath(record))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let stop = "//button[@id='record'][normalize-space()='Stop and send']";
+    assert!(until_shown(&cb, stop).await, "recording never started");
+    // A voice note has a length: let the made-up microphone speak 1.5 s.
+    cb.execute(
+        "return new Promise(function (ok) { setTimeout(function () { ok(true); }, 1500); });",
+        vec![],
+    )
+    .await
+    .unwrap();
+    cb.find(Locator::XPath(stop))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let playable = wait_for(T, || async {
+        ca.execute(
+            "var a = document.querySelector('#messages audio'); \
+             return !!a && a.readyState >= 1 && a.duration > 0.5;",
+            vec![],
+        )
+        .await
+        .is_ok_and(|v| v == json!(true))
+    })
+    .await;
+    if !playable {
+        let err = cb
+            .execute(
+                "return document.getElementById('error').textContent;",
+                vec![],
+            )
+            .await;
+        panic!(
+            "Bao's voice note never became playable in Ann's browser; Bao's error {err:?}; Ann's log {:?}",
+            w.chat_log(&a, &bao).await.last()
+        );
+    }
     shoot(&ca, "conversation").await;
     nav(&ca, "Chats").await;
     shoot(&ca, "chats").await;
