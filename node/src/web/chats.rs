@@ -16,6 +16,12 @@ use super::{done, locale, Page, Shared};
 use crate::api::chat::SendBody;
 use crate::web::i18n::Locale;
 
+/// The composer's emoji panel (any other emoji can be typed or pasted).
+const EMOJI: &[&str] = &[
+    "😀", "😂", "🥲", "😊", "😍", "😘", "😎", "🤔", "😴", "😭", "😡", "👍", "👎", "👏", "🙏", "💪",
+    "🎉", "❤️", "💔", "🔥", "🌹", "☕", "🍜", "🧧",
+];
+
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/chats", get(list))
@@ -219,6 +225,10 @@ async fn conversation(
             }
             label for="message" { (loc.t("composer-label")) }
             textarea #message name="text" rows="2" required maxlength="16000" {}
+            details #emoji {
+                summary { (loc.t("composer-emoji")) }
+                @for e in EMOJI { button type="button" data-emoji=(e) { (e) } }
+            }
             button type="submit" { (loc.t("composer-send")) }
         }
         // Files go up from the script (streamed, with progress); a browser

@@ -21,6 +21,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/me/profile", post(profile))
         .route("/me/handle", post(handle))
         .route("/me/lang", post(lang))
+        .route("/me/settings", post(settings))
 }
 
 async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
@@ -57,6 +58,18 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
                 label for="handle" { (loc.t("me-handle-claim")) }
                 input #handle name="handle" required maxlength="32";
                 button type="submit" { (loc.t("me-handle-button")) }
+            }
+        }
+        section {
+            h2 { (loc.t("me-settings")) }
+            form method="post" action="/app/me/settings" {
+                label for="auto" { (loc.t("me-auto-download")) }
+                input #auto name="auto_mb" type="number" min="0" max="4096" required
+                    value=(node.files.auto_download() / (1024 * 1024));
+                label for="days" { (loc.t("me-moments-days")) }
+                input #days name="moments_days" type="number" min="0" max="36500" required
+                    value=(node.moments.visible_days());
+                button type="submit" { (loc.t("save")) }
             }
         }
         section {
@@ -142,4 +155,28 @@ async fn lang(headers: HeaderMap, Form(f): Form<LangForm>) -> Response {
         res.headers_mut().insert(header::SET_COOKIE, v);
     }
     res
+}
+
+#[derive(Deserialize)]
+struct SettingsForm {
+    auto_mb: u64,
+    moments_days: u32,
+}
+
+async fn settings(
+    State(node): State<Shared>,
+    headers: HeaderMap,
+    Form(f): Form<SettingsForm>,
+) -> Response {
+    let loc = locale(&headers);
+    let bytes = f.auto_mb.min(4096).saturating_mul(1024 * 1024);
+    let r = match node.files.set_auto_download(bytes).await {
+        Ok(()) => node
+            .moments
+            .set_visible_days(f.moments_days)
+            .await
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    done(loc, "/app/me", r)
 }

@@ -226,6 +226,21 @@ async fn the_web_app_refuses_strangers_and_shows_hostile_text_as_text() {
         .iter()
         .any(|m| m["text"] == "forged" || m["text"] == "no origin"));
 
+    // Settings from the Me screen reach the node.
+    let res = http()
+        .post(format!("{base}/app/me/settings"))
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, &base)
+        .form(&[("auto_mb", "3"), ("moments_days", "30")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    let auto = w.json(&["chat", "auto-download", "--home", s(&a)]).await;
+    assert_eq!(auto["bytes"], 3 * 1024 * 1024, "{auto}");
+    let m = w.json(&["moments", "settings", "--home", s(&a)]).await;
+    assert_eq!(m["visible_days"], 30, "{m}");
+
     // A 50 MB upload from the browser is refused with a reason on the page,
     // and nothing is sent.
     let big = vec![7u8; 50 * 1024 * 1024];
@@ -279,6 +294,25 @@ async fn every_screen_speaks_chinese_and_the_pseudo_locale_finds_no_english() {
         "/app/nearby".into(),
         "/app/me".into(),
     ];
+    // The first page with everything it loads stays under 100 KB and
+    // names no other host (no CDN, no web fonts).
+    let mut total = 0;
+    for path in ["/app/chats", "/app/assets/app.css", "/app/assets/app.js"] {
+        let (status, body) = page(&base, &cookie, path, &[]).await;
+        assert_eq!(status, StatusCode::OK, "{path}");
+        for far in [
+            "http://",
+            "https://",
+            "url(//",
+            "src=\"//",
+            "href=\"//",
+            "@import",
+        ] {
+            assert!(!body.contains(far), "{path} reaches out: {far}");
+        }
+        total += body.len();
+    }
+    assert!(total < 100 * 1024, "the first page is {total} bytes");
     for path in &screens {
         let (status, html) = page(
             &base,

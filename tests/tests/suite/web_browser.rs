@@ -346,6 +346,31 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         json!([0, false]),
         "markup from a message became an element"
     );
+    // Ann picks an emoji from the panel and sends it.
+    ca.find(Locator::XPath("//details[@id='emoji']/summary"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    ca.find(Locator::XPath(
+        "//details[@id='emoji']//button[normalize-space()='🍜']",
+    ))
+    .await
+    .unwrap()
+    .click()
+    .await
+    .unwrap();
+    say(&ca, " tonight?").await;
+    assert!(
+        until_shown(
+            &cb,
+            "//ol[@id='messages']//p[normalize-space()='🍜 tonight?']"
+        )
+        .await,
+        "the emoji message never appeared in Bao's browser"
+    );
+
     // Ann picks a photo; Bao sees it inline, loaded, without a reload.
     let photo = w.home("harbour.jpg");
     std::fs::write(&photo, weft_node::media::samples::jpeg_with_gps(320, 240)).unwrap();

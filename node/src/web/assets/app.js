@@ -168,6 +168,19 @@
       .then(function () { if (button) button.disabled = false; });
   }
 
+  // The emoji panel types into the composer where the cursor is.
+  document.addEventListener("click", function (e) {
+    var b = e.target && e.target.closest ? e.target.closest("button[data-emoji]") : null;
+    var field = document.getElementById("message");
+    if (!b || !field) return;
+    var at = field.selectionStart || field.value.length;
+    var end = field.selectionEnd || at;
+    var emoji = b.getAttribute("data-emoji");
+    field.value = field.value.slice(0, at) + emoji + field.value.slice(end);
+    field.focus();
+    field.selectionStart = field.selectionEnd = at + emoji.length;
+  });
+
   // Enter sends, Shift+Enter breaks the line.
   document.addEventListener("keydown", function (e) {
     var t = e.target;
