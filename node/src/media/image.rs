@@ -134,6 +134,30 @@ fn decode(bytes: &[u8], budget: &Budget) -> Result<DynamicImage, MediaError> {
     attempt.unwrap_or_else(|_| Err(MediaError::Decode("the image decoder failed".into())))
 }
 
+/// The text of the first QR code in a picture (a photo or screenshot of
+/// someone's Weft QR code), if there is one. Decoded with the sender's
+/// limits; large pictures are scaled down first (a QR code needs no more).
+pub fn read_qr(bytes: &[u8]) -> Result<Option<String>, MediaError> {
+    let image = decode(bytes, &SENDER)?;
+    let image = if image.width().max(image.height()) > 1600 {
+        image.resize(1600, 1600, image::imageops::FilterType::Triangle)
+    } else {
+        image
+    };
+    let luma = image.into_luma8();
+    let (w, h) = (luma.width() as usize, luma.height() as usize);
+    let found = catch_unwind(AssertUnwindSafe(|| {
+        let mut prepared = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| {
+            luma.get_pixel(x as u32, y as u32).0[0]
+        });
+        prepared
+            .detect_grids()
+            .into_iter()
+            .find_map(|g| g.decode().ok().map(|(_, text)| text))
+    }));
+    found.map_err(|_| MediaError::Decode("the QR code reader failed".into()))
+}
+
 /// JPEG has no alpha: composite onto white rather than let transparent
 /// pixels turn black.
 fn flatten(image: DynamicImage) -> RgbImage {
@@ -178,6 +202,32 @@ fn encode_thumb(image: &DynamicImage) -> Result<Vec<u8>, MediaError> {
 mod tests {
     use super::*;
     use crate::media::fixtures::{jpeg, png_bomb};
+
+    #[test]
+    fn a_qr_code_in_a_picture_reads_back() {
+        let text = "weft://add/8h42aVso6zXuZFsXDGHAESKASaKagyce5ND8BcH1GUih";
+        let code = qrcode::QrCode::new(text.as_bytes()).unwrap();
+        let side = code.width();
+        let colors = code.to_colors();
+        let (scale, quiet) = (6u32, 4u32);
+        let px = (side as u32 + 2 * quiet) * scale;
+        let img = image::GrayImage::from_fn(px, px, |x, y| {
+            let (cx, cy) = (x / scale, y / scale);
+            let inside =
+                cx >= quiet && cy >= quiet && cx < quiet + side as u32 && cy < quiet + side as u32;
+            let dark = inside
+                && colors[((cy - quiet) as usize) * side + (cx - quiet) as usize]
+                    == qrcode::Color::Dark;
+            image::Luma([if dark { 0 } else { 255 }])
+        });
+        let mut png = Vec::new();
+        img.write_to(&mut Cursor::new(&mut png), ImageFormat::Png)
+            .unwrap();
+        assert_eq!(read_qr(&png).unwrap().as_deref(), Some(text));
+        assert_eq!(read_qr(&jpeg(64, 64)).unwrap(), None);
+        assert!(read_qr(b"not a picture").is_err());
+        assert!(read_qr(&png_bomb()).is_err());
+    }
 
     /// A JPEG with an APP1 Exif segment: Orientation 6 (rotate 90°) and a
     /// GPS IFD pointer whose data carries a recognisable marker.

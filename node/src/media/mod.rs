@@ -11,7 +11,7 @@ mod image;
 pub mod samples;
 
 pub use self::audio::audio_duration_ms;
-pub use self::image::{check_thumbnail, prepare_image, thumbnail, ImageVersions};
+pub use self::image::{check_thumbnail, prepare_image, read_qr, thumbnail, ImageVersions};
 
 use self::audio::{ebml_doc_type, opus_pre_skip, webm_audio_only};
 

@@ -2,7 +2,8 @@
 //! link or id, our own QR code, remarks, blocking.
 
 use axum::{
-    extract::{Path, State},
+    body::Bytes,
+    extract::{DefaultBodyLimit, Path, State},
     http::{header, HeaderMap},
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -13,12 +14,17 @@ use serde::Deserialize;
 
 use super::layout::{button, empty, failed, short, user};
 use super::{done, locale, Page, Shared};
+use crate::media::MAX_IMAGE_BYTES;
 use crate::store::chat::ContactState;
 
 pub(super) fn routes() -> Router<Shared> {
     Router::new()
         .route("/contacts", get(page))
         .route("/contacts/add", post(add))
+        .route(
+            "/contacts/scan",
+            post(scan).layer(DefaultBodyLimit::max(MAX_IMAGE_BYTES + 1024)),
+        )
         .route("/contacts/{action}", post(action))
         .route("/qr.svg", get(qr))
 }
@@ -104,6 +110,10 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
                 input #greeting name="greeting" maxlength="280";
                 button type="submit" { (loc.t("contacts-add-send")) }
             }
+            // A photo or screenshot of someone's QR code (on a phone, the
+            // file picker offers the camera); read on the node.
+            label for="scan" { (loc.t("contacts-scan")) }
+            input #scan type="file" accept="image/png,image/jpeg,image/gif,image/webp" capture="environment";
         }
         section #my-qr {
             h2 { (loc.t("contacts-my-qr")) }
@@ -182,4 +192,23 @@ async fn qr(State(node): State<Shared>) -> Response {
         }
         Err(e) => crate::api::ApiError::internal(e).into_response(),
     }
+}
+
+/// Adds whoever the QR code in the picture names (a `weft://` link).
+async fn scan(State(node): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let loc = locale(&headers);
+    let read = tokio::task::spawn_blocking(move || crate::media::read_qr(&body)).await;
+    let text = match read {
+        Ok(Ok(Some(t))) => t,
+        Ok(Ok(None)) => return failed(loc, "/app/contacts", &loc.t("contacts-scan-none")),
+        Ok(Err(e)) => return failed(loc, "/app/contacts", &e.to_string()),
+        Err(e) => return failed(loc, "/app/contacts", &e.to_string()),
+    };
+    if text.trim().parse::<weft_protocol::WeftLink>().is_err() {
+        return failed(loc, "/app/contacts", &loc.t("contacts-scan-not-weft"));
+    }
+    let r = crate::api::chat::add_contact(&node, &text, "")
+        .await
+        .map(|_| ());
+    done(loc, "/app/contacts", r)
 }

@@ -226,6 +226,61 @@ async fn the_web_app_refuses_strangers_and_shows_hostile_text_as_text() {
         .iter()
         .any(|m| m["text"] == "forged" || m["text"] == "no origin"));
 
+    // A picture of Cai's QR code adds Cai; a picture without one says so.
+    let a_addr = w.dial_addr(&a).await;
+    let (c, _nc) = w.started("cai", "Cai", &["--bootstrap", &a_addr]).await;
+    let link = w.json(&["id", "--home", s(&c)]).await["link"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let qr = qrcode::QrCode::new(link.as_bytes())
+        .unwrap()
+        .render::<image::Luma<u8>>()
+        .build();
+    let mut png = Vec::new();
+    qr.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)
+        .unwrap();
+    let scan = |bytes: Vec<u8>| {
+        http()
+            .post(format!("{base}/app/contacts/scan"))
+            .header(header::COOKIE, &cookie)
+            .header(header::ORIGIN, &base)
+            .body(bytes)
+            .send()
+    };
+    let blank = image::GrayImage::from_pixel(200, 200, image::Luma([255]));
+    let mut blank_png = Vec::new();
+    blank
+        .write_to(
+            &mut std::io::Cursor::new(&mut blank_png),
+            image::ImageFormat::Png,
+        )
+        .unwrap();
+    let res = scan(blank_png).await.unwrap();
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST);
+    assert!(res.text().await.unwrap().contains("No QR code found"));
+    assert_eq!(scan(png).await.unwrap().status(), StatusCode::SEE_OTHER);
+    let cai = w.account(&c).await;
+    let asked = wait_for(T, || async {
+        w.json(&["contacts", "requests", "--home", s(&c)])
+            .await
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r["account_id"] == ann.as_str())
+    })
+    .await;
+    assert!(
+        asked,
+        "Cai never got Ann's request from the scanned QR code"
+    );
+    let listed = w.json(&["contacts", "list", "--home", s(&a)]).await;
+    assert!(listed
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|x| x["account_id"] == cai.as_str()));
+
     // Settings from the Me screen reach the node.
     let res = http()
         .post(format!("{base}/app/me/settings"))

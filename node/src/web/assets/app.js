@@ -225,6 +225,20 @@
   }
   document.addEventListener("change", function (e) {
     var t = e.target;
+    if (t && t.id === "scan" && t.files && t.files[0]) {
+      fetch("/app/contacts/scan", { method: "POST", credentials: "same-origin", body: t.files[0] })
+        .then(function (r) {
+          if (r.ok) { showError(""); refresh(); return; }
+          return r.text().then(function (html) {
+            var doc = new DOMParser().parseFromString(html, "text/html");
+            var why = doc.querySelector("#failure, #refused");
+            showError(why ? why.textContent : String(r.status));
+          });
+        })
+        .catch(function () { showError(offline ? offline.textContent : "offline"); });
+      t.value = "";
+      return;
+    }
     if (t && t.id === "attach" && t.files && t.files[0]) {
       var f = t.files[0];
       upload(f, kindOf(f.type), f.name);
