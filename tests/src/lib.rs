@@ -374,6 +374,17 @@ impl Weft {
         (key, self.up(friend, &["--bootstrap", &boot]).await)
     }
 
+    /// `weft oa create --kind KIND NAME` on `home`: the new account's id.
+    pub async fn oa_create(&self, home: &Path, kind: &str, name: &str) -> String {
+        let created = self
+            .json(&["oa", "create", "--home", s(home), "--kind", kind, name])
+            .await;
+        created["account_id"]
+            .as_str()
+            .expect("an account id")
+            .to_string()
+    }
+
     /// `moments post --json` by `home` of `text` (extra arguments such as
     /// `--to` after it); the new post's id.
     pub async fn moments_post(&self, home: &Path, text: &str, extra: &[&str]) -> String {

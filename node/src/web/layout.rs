@@ -80,45 +80,37 @@ fn html_response(status: StatusCode, doc: Markup) -> Response {
         .into_response()
 }
 
-/// A page that refuses: no session, a foreign `Host` or `Origin`, a used
-/// sign-in link. It shows nothing of the user's.
-pub fn refusal(loc: &Locale, status: StatusCode, why: &str) -> Response {
+/// A page with no navigation (a refusal or a failure): `title` over `body`.
+fn bare(loc: &Locale, status: StatusCode, title: &str, body: Markup) -> Response {
     let doc = html! {
         (DOCTYPE)
         html lang=(loc.tag) dir=(loc.dir()) {
             head {
                 meta charset="utf-8";
                 meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (loc.t("app-name")) }
+                title { (title) }
                 link rel="stylesheet" href="/app/assets/app.css";
             }
-            body { main { h1 { (loc.t("app-name")) } p #refused role="alert" { (why) } } }
+            body { main { h1 { (title) } (body) } }
         }
     };
     html_response(status, doc)
 }
 
+/// A page that refuses: no session, a foreign `Host` or `Origin`, a used
+/// sign-in link. It shows nothing of the user's.
+pub fn refusal(loc: &Locale, status: StatusCode, why: &str) -> Response {
+    let body = html! { p #refused role="alert" { (why) } };
+    bare(loc, status, &loc.t("app-name"), body)
+}
+
 /// An action that failed: the reason, and a way back.
 pub fn failed(loc: &Locale, back: &str, detail: &str) -> Response {
-    let doc = html! {
-        (DOCTYPE)
-        html lang=(loc.tag) dir=(loc.dir()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (loc.t("error-failed")) }
-                link rel="stylesheet" href="/app/assets/app.css";
-            }
-            body {
-                main {
-                    h1 { (loc.t("error-failed")) }
-                    p #failure role="alert" { (user(detail)) }
-                    p { a href=(back) { (loc.t("back")) } }
-                }
-            }
-        }
+    let body = html! {
+        p #failure role="alert" { (user(detail)) }
+        p { a href=(back) { (loc.t("back")) } }
     };
-    html_response(StatusCode::BAD_REQUEST, doc)
+    bare(loc, StatusCode::BAD_REQUEST, &loc.t("error-failed"), body)
 }
 
 /// Text that came from a person or the network: escaped (maud escapes

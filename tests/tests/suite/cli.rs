@@ -374,20 +374,7 @@ async fn errors_say_what_and_json_errors_are_objects_with_kinds() {
         "bug 8: {e}"
     );
     // Bug 8: the owner cannot follow its own account.
-    let oa = w
-        .json(&[
-            "oa",
-            "create",
-            "--home",
-            s(&a),
-            "--kind",
-            "service",
-            "Ada Tea",
-        ])
-        .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oa = w.oa_create(&a, "service", "Ada Tea").await;
     let out = w
         .run(&["--json", "oa", "follow", "--home", s(&a), &oa])
         .await;
@@ -440,20 +427,7 @@ async fn a_new_service_account_is_found_by_name_and_answers_before_posting() {
     let w = Weft::new(BIN);
     let (_procs, homes) = w.network(&["Owner", "Fan"]).await;
     let (owner, fan) = (&homes[0], &homes[1]);
-    let oa = w
-        .json(&[
-            "oa",
-            "create",
-            "--home",
-            s(owner),
-            "--kind",
-            "service",
-            "Dumpling House",
-        ])
-        .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oa = w.oa_create(owner, "service", "Dumpling House").await;
     w.json(&[
         "oa",
         "autoreply",

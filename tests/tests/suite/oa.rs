@@ -141,20 +141,7 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
     let mut n1 = w.up(&fan1, &["--bootstrap", &boot]).await;
     let mut n2 = w.up(&fan2, &["--bootstrap", &boot]).await;
 
-    let oa = w
-        .json(&[
-            "oa",
-            "create",
-            "--home",
-            s(&owner),
-            "--kind",
-            "service",
-            "Weft Bank",
-        ])
-        .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oa = w.oa_create(&owner, "service", "Weft Bank").await;
     let cert = w.json(&["oa", "verify", "--home", s(&verifier), &oa]).await["certificate"]
         .as_str()
         .unwrap()
@@ -162,20 +149,7 @@ async fn service_account_verification_autoreply_backfill_and_unfollow() {
     w.json(&["oa", "certify", "--home", s(&owner), &oa, &cert])
         .await;
     // A certificate for another account is refused.
-    let other = w
-        .json(&[
-            "oa",
-            "create",
-            "--home",
-            s(&owner),
-            "--kind",
-            "service",
-            "Other",
-        ])
-        .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let other = w.oa_create(&owner, "service", "Other").await;
     let out = w
         .run(&["oa", "certify", "--home", s(&owner), &other, &cert])
         .await;
@@ -413,20 +387,7 @@ async fn a_post_brought_by_catch_up_is_an_event() {
     let w = Weft::new(BIN);
     let (_procs, homes) = w.network(&["Owner", "Fan"]).await;
     let (owner, fan) = (&homes[0], &homes[1]);
-    let oa = w
-        .json(&[
-            "oa",
-            "create",
-            "--home",
-            s(owner),
-            "--kind",
-            "service",
-            "Late News",
-        ])
-        .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oa = w.oa_create(owner, "service", "Late News").await;
     w.json(&[
         "oa",
         "publish",

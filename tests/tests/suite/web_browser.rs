@@ -197,6 +197,26 @@ async fn nav(c: &Client, name: &str) {
     assert!(arrived, "the {name} link did not lead to {href}");
 }
 
+/// Clicks the element at `xpath` (which must be there).
+async fn click(c: &Client, xpath: &str) {
+    c.find(Locator::XPath(xpath))
+        .await
+        .unwrap_or_else(|_| panic!("nothing at {xpath}"))
+        .click()
+        .await
+        .unwrap();
+}
+
+/// Types `text` into the field with id `id` (a file input takes a path).
+async fn type_in(c: &Client, id: &str, text: &str) {
+    c.find(Locator::Id(id))
+        .await
+        .unwrap_or_else(|_| panic!("no field #{id}"))
+        .send_keys(text)
+        .await
+        .unwrap();
+}
+
 /// Types `text` into the composer (the textbox named "Message") and
 /// presses the button named "Send".
 async fn say(c: &Client, text: &str) {
@@ -215,14 +235,11 @@ async fn say(c: &Client, text: &str) {
         Some("TEXTAREA")
     );
     field.send_keys(text).await.unwrap();
-    c.find(Locator::XPath(
+    click(
+        c,
         "//form[@id='composer']//button[normalize-space()='Send']",
-    ))
-    .await
-    .expect("a button named Send")
-    .click()
-    .await
-    .unwrap();
+    )
+    .await;
 }
 
 async fn shoot(c: &Client, name: &str) {
@@ -258,38 +275,20 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     live(&cb).await;
     mark(&cb).await;
     nav(&ca, "Contacts").await;
-    ca.find(Locator::Id("target"))
-        .await
-        .unwrap()
-        .send_keys(&bao)
-        .await
-        .unwrap();
-    ca.find(Locator::Id("greeting"))
-        .await
-        .unwrap()
-        .send_keys("Hi, it's Ann")
-        .await
-        .unwrap();
-    ca.find(Locator::XPath("//button[normalize-space()='Send request']"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    type_in(&ca, "target", &bao).await;
+    type_in(&ca, "greeting", "Hi, it's Ann").await;
+    click(&ca, "//button[normalize-space()='Send request']").await;
     assert!(
         until_shown(&cb, "//section[@id='requests']//*[contains(., 'Hi, it')]").await,
         "Ann's request never appeared on Bao's screen"
     );
     assert!(still_marked(&cb).await, "the page was reloaded");
     shoot(&cb, "contacts").await;
-    cb.find(Locator::XPath(
+    click(
+        &cb,
         "//section[@id='requests']//button[normalize-space()='Accept']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    )
+    .await;
     let friends = wait_for(T, || async {
         w.json(&["contacts", "list", "--home", s(&a)])
             .await
@@ -347,20 +346,12 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         "markup from a message became an element"
     );
     // Ann picks an emoji from the panel and sends it.
-    ca.find(Locator::XPath("//details[@id='emoji']/summary"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    ca.find(Locator::XPath(
+    click(&ca, "//details[@id='emoji']/summary").await;
+    click(
+        &ca,
         "//details[@id='emoji']//button[normalize-space()='🍜']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    )
+    .await;
     say(&ca, " tonight?").await;
     assert!(
         until_shown(
@@ -382,12 +373,7 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         .await
         .unwrap()
         .unwrap();
-    ca.find(Locator::Id(&attach))
-        .await
-        .unwrap()
-        .send_keys(photo.to_str().unwrap())
-        .await
-        .unwrap();
+    type_in(&ca, &attach, photo.to_str().unwrap()).await;
     let seen = wait_for(T, || async {
         cb.execute(
             "var i = document.querySelector('#messages img.photo');              return !!i && i.complete && i.naturalWidth === 320;",
@@ -416,12 +402,7 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     // Bao records a voice note (Chromium's made-up microphone); Ann gets a player.
     let record = "//button[@id='record'][normalize-space()='Record a voice note']";
     assert!(until_shown(&cb, record).await, "no voice note button");
-    cb.find(Locator::XPath(record))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&cb, record).await;
     let stop = "//button[@id='record'][normalize-space()='Stop and send']";
     assert!(until_shown(&cb, stop).await, "recording never started");
     // A voice note has a length: let the made-up microphone speak 1.5 s.
@@ -431,12 +412,7 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     )
     .await
     .unwrap();
-    cb.find(Locator::XPath(stop))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    click(&cb, stop).await;
     let playable = wait_for(T, || async {
         ca.execute(
             "var a = document.querySelector('#messages audio'); \
@@ -465,26 +441,13 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
 
     // Ann posts a Moment; Bao likes it.
     nav(&ca, "Moments").await;
-    ca.find(Locator::Id("moment"))
-        .await
-        .unwrap()
-        .send_keys("Dumplings at the harbour")
-        .await
-        .unwrap();
-    ca.find(Locator::Id("photos"))
-        .await
-        .unwrap()
-        .send_keys(photo.to_str().unwrap())
-        .await
-        .unwrap();
-    ca.find(Locator::XPath(
+    type_in(&ca, "moment", "Dumplings at the harbour").await;
+    type_in(&ca, "photos", photo.to_str().unwrap()).await;
+    click(
+        &ca,
         "//section[@id='compose']//button[normalize-space()='Post']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    )
+    .await;
     nav(&cb, "Moments").await;
     live(&cb).await;
     let post = "//li[contains(@class,'post')][.//p[normalize-space()='Dumplings at the harbour']]";
@@ -511,14 +474,7 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     })
     .await;
     assert!(pictured, "the Moment's photo never showed in Bao's feed");
-    cb.find(Locator::XPath(&format!(
-        "{post}//button[normalize-space()='Like']"
-    )))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(&cb, &format!("{post}//button[normalize-space()='Like']")).await;
     assert!(
         until_shown(
             &ca,
@@ -530,20 +486,7 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     shoot(&ca, "moments").await;
 
     // An official account posts; Bao searches, follows, and reads it in Subscriptions.
-    let oa = w
-        .json(&[
-            "oa",
-            "create",
-            "--home",
-            s(&o),
-            "--kind",
-            "subscription",
-            "Harbour Daily",
-        ])
-        .await["account_id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let oa = w.oa_create(&o, "subscription", "Harbour Daily").await;
     w.json(&[
         "oa",
         "publish",
@@ -554,32 +497,17 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     ])
     .await;
     nav(&cb, "Subscriptions").await;
+    let follow = "//section[@id='results']//button[normalize-space()='Follow']";
     let found = wait_for(T, || async {
         let q = cb.find(Locator::Id("q")).await.unwrap();
         q.clear().await.unwrap();
         q.send_keys("Harbour").await.unwrap();
-        cb.find(Locator::XPath("//form[@id='oa-search']//button"))
-            .await
-            .unwrap()
-            .click()
-            .await
-            .unwrap();
-        cb.find(Locator::XPath(
-            "//section[@id='results']//button[normalize-space()='Follow']",
-        ))
-        .await
-        .is_ok()
+        click(&cb, "//form[@id='oa-search']//button").await;
+        cb.find(Locator::XPath(follow)).await.is_ok()
     })
     .await;
     assert!(found, "search never found the official account");
-    cb.find(Locator::XPath(
-        "//section[@id='results']//button[normalize-space()='Follow']",
-    ))
-    .await
-    .unwrap()
-    .click()
-    .await
-    .unwrap();
+    click(&cb, follow).await;
     nav(&cb, "Subscriptions").await;
     live(&cb).await;
     assert!(
