@@ -123,6 +123,8 @@ struct ConvQuery {
 struct Bubble {
     id: String,
     mine: bool,
+    /// A group message that mentions us (or everyone).
+    mentioned: bool,
     from_name: Option<String>,
     text: String,
     at: u64,
@@ -155,6 +157,7 @@ async fn conversation(
                     log.into_iter()
                         .map(|m| Bubble {
                             mine: m.from == me,
+                            mentioned: m.from != me && (m.all || m.mentions.contains(&me)),
                             from_name: Some(m.name),
                             id: m.id,
                             text: m.text,
@@ -182,6 +185,7 @@ async fn conversation(
                     log.into_iter()
                         .map(|m| Bubble {
                             mine: m.from == me,
+                            mentioned: false,
                             from_name: None,
                             id: m.id,
                             text: m.text,
@@ -264,7 +268,7 @@ fn quote(all: &[Bubble], id: &str) -> String {
 fn bubble(loc: &Locale, with: &str, b: &Bubble, all: &[Bubble]) -> Markup {
     let recalled = b.status == "recalled";
     html! {
-        li.bubble.mine[b.mine].theirs[!b.mine] #{ "m-" (b.id) } {
+        li.bubble.mine[b.mine].theirs[!b.mine].mentioned[b.mentioned] #{ "m-" (b.id) } {
             @if let (Some(n), false) = (&b.from_name, b.mine) { span.from { (user(n)) } }
             @if let Some(r) = &b.reply_to {
                 blockquote { (user(&quote(all, r))) }
@@ -316,15 +320,34 @@ async fn send(
     Form(f): Form<SendForm>,
 ) -> Response {
     let loc = locale(&headers);
+    let (mentions, all) = mentions_in(&node, &with, &f.text);
     let body = SendBody {
-        all: false,
-        mentions: Vec::new(),
+        all,
+        mentions,
         reply_to: f.reply_to.filter(|r| !r.is_empty()),
         text: f.text.trim_end().to_string(),
         to: with.clone(),
     };
     let r = crate::api::chat::send(&node, &body).await.map(|_| ());
     done(loc, &format!("/app/chat/{with}"), r)
+}
+
+/// In a group, the members a text names as `@Name` (their ids) and
+/// whether it says `@all`, as the composer's mentions. Elsewhere none.
+fn mentions_in(node: &Shared, with: &str, text: &str) -> (Vec<String>, bool) {
+    let Ok(members) = node.groups.members(with) else {
+        return (Vec::new(), false);
+    };
+    let lower = text.to_lowercase();
+    let me = node.identity.account.account_id().to_string();
+    let named = members
+        .iter()
+        .filter(|m| m.account_id != me && !m.name.is_empty())
+        .filter(|m| lower.contains(&format!("@{}", m.name.to_lowercase())))
+        .map(|m| m.account_id.clone())
+        .collect();
+    let all = lower.split(char::is_whitespace).any(|w| w == "@all");
+    (named, all)
 }
 
 #[derive(Deserialize)]

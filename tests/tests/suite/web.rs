@@ -394,3 +394,62 @@ async fn every_screen_speaks_chinese_and_the_pseudo_locale_finds_no_english() {
         assert!(chrome_text(&en).iter().any(|t| has_plain_word(t)), "{path}");
     }
 }
+
+/// A group in the web app: listed in Chats, a message from the composer
+/// reaches the members, and `@Name` in it mentions that member.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_message_from_the_browser_mentions_by_name() {
+    let w = Weft::new(BIN);
+    let ((a, _na), (b, _nb)) = w.ann_and_bao().await;
+    let a_addr = w.dial_addr(&a).await;
+    let (c, _nc) = w.started("chen", "Chen", &["--bootstrap", &a_addr]).await;
+    w.befriend(&a, &c).await;
+    let chen = w.account(&c).await;
+    let g = w
+        .json(&[
+            "group",
+            "create",
+            "--home",
+            s(&a),
+            "Climbers",
+            "--members",
+            "Bao",
+            "Chen",
+        ])
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (cookie, base) = sign_in(&w, &a).await;
+    let (status, list) = page(&base, &cookie, "/app/chats", &[]).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        list.contains("Climbers") && list.contains(&format!("/app/chat/{g}")),
+        "{list}"
+    );
+    let res = http()
+        .post(format!("{base}/app/chat/{g}/send"))
+        .header(header::COOKIE, &cookie)
+        .header(header::ORIGIN, &base)
+        .form(&[("text", "@Chen Saturday at the crag?")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::SEE_OTHER);
+    for home in [&b, &c] {
+        let got = wait_for(T, || async {
+            w.chat_log(home, &g).await.iter().any(|m| {
+                m["text"] == "@Chen Saturday at the crag?"
+                    && m["mentions"]
+                        .as_array()
+                        .is_some_and(|l| l.iter().any(|x| x == chen.as_str()))
+            })
+        })
+        .await;
+        assert!(
+            got,
+            "the group message mentioning Chen never reached {}",
+            home.display()
+        );
+    }
+}
