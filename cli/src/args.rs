@@ -130,6 +130,12 @@ pub enum Command {
         after_help = "Example:\n  weft group create Climbers --members Bao Chen\n  weft chat send Climbers 'Saturday 9am?' --mention Bao\n  weft group link Climbers --qr"
     )]
     Group(GroupCommand),
+    /// Your devices: link a new one by code, list, rename, revoke.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft device link --qr            (on the phone)\n  weft --home ~/laptop device join <code> --name Laptop\n  weft --home ~/laptop up"
+    )]
+    Device(DeviceCommand),
     /// Shell completions: `weft completions bash > ~/.local/share/bash-completion/completions/weft`.
     #[command(
         after_help = "Examples:\n  source <(weft completions bash)\n  weft completions zsh > ~/.zfunc/_weft\n  weft completions fish > ~/.config/fish/completions/weft.fish"
@@ -303,6 +309,44 @@ pub enum ChatCommand {
     /// Stream new messages, receipts and requests as they happen.
     #[command(after_help = "Example:\n  weft chat watch")]
     Watch,
+}
+
+/// `weft device ...`.
+#[derive(Debug, Subcommand)]
+pub enum DeviceCommand {
+    /// A one-use code (valid 5 minutes) for a new device; only the
+    /// account's first device can make one.
+    #[command(after_help = "Example:\n  weft device link --qr")]
+    Link {
+        /// Also print the code as a QR code.
+        #[arg(long)]
+        qr: bool,
+    },
+    /// Make this home a new device of the account whose device showed the
+    /// code (instead of `weft init`), then exit; start it with `weft up`.
+    #[command(after_help = "Example:\n  weft --home ~/laptop device join 5Kd3...  --name Laptop")]
+    Join {
+        /// The code or its `weft://device/...` link.
+        code: String,
+        /// What to call this device.
+        #[arg(long, default_value = "New device")]
+        name: String,
+    },
+    /// The account's devices.
+    #[command(after_help = "Example:\n  weft device list")]
+    List,
+    /// Take a device off the account (on the first device).
+    #[command(after_help = "Example:\n  weft device revoke 12D3KooWAbc")]
+    Revoke {
+        /// Its peer id (or a unique start of it) or its name.
+        device: String,
+    },
+    /// Rename this device.
+    #[command(after_help = "Example:\n  weft device rename 'Work laptop'")]
+    Rename {
+        /// The new name.
+        name: String,
+    },
 }
 
 /// `weft group ...`.

@@ -5,6 +5,7 @@
 mod args;
 mod client;
 mod demo;
+mod device;
 mod error;
 mod files;
 mod group;
@@ -131,6 +132,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Oa(c) => oa(&Client::for_home(&home)?, c, json).await,
         Command::Moments(c) => moments::run(&Client::for_home(&home)?, c, json).await,
         Command::Group(c) => group::run(&Client::for_home(&home)?, c, json).await,
+        Command::Device(c) => device::run(&home, c, json).await,
         Command::Blob(c) => blob(&Client::for_home(&home)?, c, json).await,
     }
 }

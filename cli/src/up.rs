@@ -35,7 +35,7 @@ struct Up<'a> {
 pub fn init(home: &std::path::Path, name: Option<&str>, json: bool) -> anyhow::Result<()> {
     let h = Home::new(home);
     let id = weft_node::init_home(&h, name)?;
-    let account = id.account.account_id().to_string();
+    let account = id.account_id.to_string();
     let peer = id.peer_id().to_string();
     if json {
         let v = Initialised {
@@ -94,11 +94,7 @@ pub async fn up(home: PathBuf, a: UpArgs, json: bool) -> anyhow::Result<()> {
         }
         let id = weft_node::init_home(&h, a.name.as_deref())?;
         if !json {
-            println!(
-                "created identity {} in {}",
-                id.account.account_id(),
-                home.display()
-            );
+            println!("created identity {} in {}", id.account_id, home.display());
         }
     }
     let cfg = config_from(home.clone(), &a)?;
@@ -131,7 +127,7 @@ pub async fn up(home: PathBuf, a: UpArgs, json: bool) -> anyhow::Result<()> {
         .collect();
     if json {
         let v = Up {
-            account_id: h.identity.account.account_id().to_string(),
+            account_id: h.identity.account_id.to_string(),
             api: node.api_addr().to_string(),
             listen_addrs: &addrs,
             name: &h.name,
@@ -141,7 +137,7 @@ pub async fn up(home: PathBuf, a: UpArgs, json: bool) -> anyhow::Result<()> {
     } else {
         println!("weft node up ({})", home.display());
         println!("  name     {}", h.name);
-        println!("  account  {}", h.identity.account.account_id());
+        println!("  account  {}", h.identity.account_id);
         println!("  peer     {}", h.net.peer_id());
         println!("  api      {}", node.api_addr());
         for a in &addrs {

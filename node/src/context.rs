@@ -29,6 +29,6 @@ pub struct Context {
 impl Context {
     /// The account this node speaks for.
     pub fn me(&self) -> AccountId {
-        self.identity.account.account_id()
+        self.identity.account_id
     }
 }

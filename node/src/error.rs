@@ -74,6 +74,9 @@ pub enum NodeError {
     /// The chat service did not start.
     #[error("cannot start chat")]
     ChatStart(#[source] ChatError),
+    /// The devices service did not start (its store, or its first list).
+    #[error("cannot start the devices service")]
+    Devices(#[source] Box<crate::device::DevicesError>),
     /// The attachment service did not start (its directory).
     #[error("cannot start attachments")]
     Files(#[from] crate::files::FilesError),
@@ -94,6 +97,9 @@ pub enum KeyProblem {
     /// The device key's bytes are not an ed25519 secret.
     #[error("{0}")]
     Device(libp2p::identity::DecodingError),
+    /// A linked device's `device.link` is damaged or does not match its key.
+    #[error("{0}")]
+    Link(&'static str),
 }
 
 impl NodeError {

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 use libp2p::identity::{ed25519, Keypair, PeerId};
 use serde::{Deserialize, Serialize};
-use weft_protocol::{AccountKey, DeviceCertificate};
+use weft_protocol::{AccountId, AccountKey, Card, CardError, DeviceCertificate};
 
 use crate::error::{KeyProblem, NodeError};
 
@@ -23,6 +23,8 @@ use crate::error::{KeyProblem, NodeError};
 const ACCOUNT_KEY: &str = "account.key";
 /// This device's secret key file.
 const DEVICE_KEY: &str = "device.key";
+/// What a linked device was given when it joined (no account key).
+const LINK_FILE: &str = "device.link";
 /// Where a running node says how to reach its control API.
 const API_FILE: &str = "api.json";
 
@@ -32,20 +34,60 @@ pub struct Home {
     dir: PathBuf,
 }
 
-/// Everything a node is: account key, device key, and the certificate binding them.
+/// Everything a node is: the account it speaks for, its keys, and the
+/// certificate binding its device key to the account.
+///
+/// The account's first device (the *primary*) holds the account key; a
+/// linked device does not (see `docs/DEVICES.md`): its end-to-end key is its
+/// own device key.
 pub struct Identity {
-    /// The user's account key.
-    pub account: AccountKey,
+    /// The account this device speaks for.
+    pub account_id: AccountId,
+    /// The key this device seals and opens end-to-end messages with (its
+    /// *endpoint*): the account key on the primary, the device key on a
+    /// linked device.
+    pub key: AccountKey,
+    /// Whether `key` is the account key.
+    pub primary: bool,
     /// This device's libp2p keypair.
     pub device: Keypair,
     /// The account's certificate for `device`.
     pub cert: DeviceCertificate,
 }
 
+/// An action that needs the account key, asked of a linked device.
+#[derive(Debug, Clone, Copy, thiserror::Error, PartialEq, Eq)]
+#[error("only the account's first device holds the account key; do this there")]
+pub struct NotPrimary;
+
 impl Identity {
     /// This device's libp2p peer id.
     pub fn peer_id(&self) -> PeerId {
         self.device.public().to_peer_id()
+    }
+
+    /// The account key, which only the primary holds.
+    pub fn account_key(&self) -> Result<&AccountKey, NotPrimary> {
+        if self.primary {
+            Ok(&self.key)
+        } else {
+            Err(NotPrimary)
+        }
+    }
+
+    /// This device's endpoint: the id messages to it are sealed to.
+    pub fn endpoint(&self) -> AccountId {
+        self.key.account_id()
+    }
+
+    /// This device's card: signed by the account key on the primary, by the
+    /// device key (under the account's certificate) on a linked device.
+    pub fn card(&self, name: &str, addrs: Vec<String>, at: u64) -> Result<Card, CardError> {
+        if self.primary {
+            Card::new(&self.key, self.cert.clone(), name, addrs, at)
+        } else {
+            Card::new_by_device(&self.key, self.cert.clone(), name, addrs, at)
+        }
     }
 }
 
@@ -86,9 +128,10 @@ impl Home {
         self.dir.join("weft.toml")
     }
 
-    /// Whether an identity exists here.
+    /// Whether an identity exists here (an account's first device, or a
+    /// device that joined one).
     pub fn has_identity(&self) -> bool {
-        self.dir.join(ACCOUNT_KEY).exists()
+        self.dir.join(ACCOUNT_KEY).exists() || self.dir.join(LINK_FILE).exists()
     }
 
     /// Creates the directory (mode 0700) if needed.
@@ -121,22 +164,90 @@ impl Home {
         let account_path = self.dir.join(ACCOUNT_KEY);
         let device_path = self.dir.join(DEVICE_KEY);
         if !account_path.exists() {
+            if self.dir.join(LINK_FILE).exists() {
+                return self.load_linked_identity();
+            }
             return Err(NodeError::NoIdentity(self.dir.clone()));
         }
         let account_bytes = read_secret(&account_path)?;
         let account = AccountKey::from_bytes(&account_bytes)
             .map_err(|e| NodeError::corrupt_key(&account_path, KeyProblem::Account(e)))?;
-        let mut device_bytes = read_secret(&device_path)?;
-        let secret = ed25519::SecretKey::try_from_bytes(&mut device_bytes)
-            .map_err(|e| NodeError::corrupt_key(&device_path, KeyProblem::Device(e)))?;
-        let device_ed = ed25519::Keypair::from(secret);
+        let (device_ed, _) = load_device_key(&device_path)?;
         let device_pub = device_ed.public().to_bytes();
         let cert = account.certify_device(device_pub, weft_protocol::unix_now());
         Ok(Identity {
-            account,
+            account_id: account.account_id(),
+            key: account,
+            primary: true,
             device: Keypair::from(device_ed),
             cert,
         })
+    }
+
+    /// A linked device's identity: its device key and what the primary
+    /// gave it when it joined (no account key).
+    fn load_linked_identity(&self) -> Result<Identity, NodeError> {
+        let device_path = self.dir.join(DEVICE_KEY);
+        let (device_ed, key) = load_device_key(&device_path)?;
+        let joined = self.read_joined()?;
+        let link_path = self.dir.join(LINK_FILE);
+        let bad = |why: &'static str| NodeError::corrupt_key(&link_path, KeyProblem::Link(why));
+        if joined.cert.verify().is_err() || joined.cert.body.account != joined.account {
+            return Err(bad("the device certificate does not verify"));
+        }
+        if joined.cert.body.device_key != device_ed.public().to_bytes() {
+            return Err(bad("the certificate is for another device key"));
+        }
+        Ok(Identity {
+            account_id: joined.account,
+            key,
+            primary: false,
+            device: Keypair::from(device_ed),
+            cert: joined.cert,
+        })
+    }
+
+    /// What a linked device was given when it joined.
+    pub fn read_joined(&self) -> Result<Joined, NodeError> {
+        let path = self.dir.join(LINK_FILE);
+        let len = fs::metadata(&path)
+            .map_err(|e| NodeError::home(&path, e))?
+            .len();
+        if len > 64 * 1024 {
+            return Err(NodeError::corrupt_key(&path, KeyProblem::Link("too large")));
+        }
+        let bytes = fs::read(&path).map_err(|e| NodeError::home(&path, e))?;
+        postcard::from_bytes(&bytes)
+            .map_err(|_| NodeError::corrupt_key(&path, KeyProblem::Link("unreadable")))
+    }
+
+    /// Makes the home of a device that is joining an account: a fresh
+    /// device key. Refuses a home that already holds an identity.
+    pub fn create_device_key(&self) -> Result<Keypair, NodeError> {
+        self.ensure_dir()?;
+        if self.has_identity() || self.dir.join(DEVICE_KEY).exists() {
+            return Err(NodeError::IdentityExists(self.dir.clone()));
+        }
+        let device = ed25519::Keypair::generate();
+        write_secret(&self.dir.join(DEVICE_KEY), device.secret().as_ref())?;
+        Ok(Keypair::from(device))
+    }
+
+    /// Removes the device key of a join that did not complete.
+    pub fn remove_unjoined_device_key(&self) {
+        if !self.has_identity() {
+            let _ = fs::remove_file(self.dir.join(DEVICE_KEY));
+        }
+    }
+
+    /// Records what the primary gave this device (the last step of joining).
+    pub fn write_joined(&self, joined: &Joined) -> Result<(), NodeError> {
+        let path = self.dir.join(LINK_FILE);
+        let bytes = postcard::to_stdvec(joined)
+            .map_err(|_| NodeError::corrupt_key(&path, KeyProblem::Link("cannot encode")))?;
+        let tmp = self.dir.join("device.link.tmp");
+        write_secret_replace(&tmp, &bytes)?;
+        fs::rename(&tmp, &path).map_err(|e| NodeError::home(&path, e))
     }
 
     /// Loads the identity, creating it on first run.
@@ -189,6 +300,32 @@ impl Home {
     }
 }
 
+/// What a device that joined an account keeps in `device.link`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Joined {
+    /// The account.
+    pub account: AccountId,
+    /// The account's certificate for this device's key.
+    pub cert: DeviceCertificate,
+    /// The device list the primary signed with this device on it.
+    pub list: weft_protocol::device::DeviceList,
+    /// The account's display name.
+    pub name: String,
+    /// Where the primary listened when it made the code.
+    pub primary_addrs: Vec<String>,
+}
+
+/// Reads a device key file: the libp2p keypair and the same key as an
+/// end-to-end key.
+fn load_device_key(path: &Path) -> Result<(ed25519::Keypair, AccountKey), NodeError> {
+    let mut device_bytes = read_secret(path)?;
+    let key = AccountKey::from_bytes(&device_bytes)
+        .map_err(|e| NodeError::corrupt_key(path, KeyProblem::Account(e)))?;
+    let secret = ed25519::SecretKey::try_from_bytes(&mut device_bytes)
+        .map_err(|e| NodeError::corrupt_key(path, KeyProblem::Device(e)))?;
+    Ok((ed25519::Keypair::from(secret), key))
+}
+
 fn write_secret(path: &Path, bytes: &[u8]) -> Result<(), NodeError> {
     let mut f = fs::OpenOptions::new()
         .write(true)
@@ -233,7 +370,7 @@ mod tests {
         ));
         let b = home.load_identity().unwrap();
         assert_eq!(a.peer_id(), b.peer_id());
-        assert_eq!(a.account.account_id(), b.account.account_id());
+        assert_eq!(a.account_id, b.account_id);
         let mode = fs::metadata(dir.path().join("h/account.key"))
             .unwrap()
             .permissions()

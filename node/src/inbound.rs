@@ -111,6 +111,8 @@ pub(crate) struct Services {
     pub(crate) groups: crate::group::Groups,
     /// `/weft/file/1`.
     pub(crate) files: crate::files::Files,
+    /// `/weft/device/1`.
+    pub(crate) devices: crate::device::Devices,
 }
 
 /// Hands each inbound request to the service that owns its protocol and
@@ -150,6 +152,7 @@ pub(crate) fn spawn_inbound(
                     AppProtocol::Sync => s.moments.handle_inbound(&req),
                     AppProtocol::Group => s.groups.handle_inbound(&req),
                     AppProtocol::File => s.files.handle_inbound(&req).await,
+                    AppProtocol::Device => s.devices.handle_inbound(&req).await,
                 };
                 let net = &s.ctx.net;
                 match reply {

@@ -10,6 +10,7 @@ pub mod budget;
 pub mod chat;
 pub mod config;
 pub mod context;
+pub mod device;
 pub mod error;
 pub mod files;
 pub mod group;

@@ -22,6 +22,8 @@ use crate::store::{Store, StoreOptions};
 
 /// State shared by the API and services. Cheap to clone via `Arc`.
 pub struct NodeHandle {
+    /// Our account's devices.
+    pub devices: crate::device::Devices,
     /// Keys.
     pub identity: Arc<Identity>,
     /// Database.
@@ -56,7 +58,7 @@ pub struct NodeHandle {
 
 /// The default display name: WeChat-style, derived from the account id.
 pub fn default_handle(identity: &Identity) -> String {
-    let id = identity.account.account_id().to_string();
+    let id = identity.account_id.to_string();
     format!(
         "weft_{}",
         id.chars().take(10).collect::<String>().to_lowercase()
@@ -189,8 +191,11 @@ impl RunningNode {
             crate::moments::Moments::start(ctx.clone(), chat.clone(), blobs.clone(), moments_rx);
         let groups = crate::group::Groups::start(ctx.clone(), chat.clone(), group_rx);
         let files = crate::files::Files::start(ctx.clone(), home.files_dir())?;
+        let devices = crate::device::Devices::start(ctx.clone(), &home)
+            .map_err(|e| NodeError::Devices(Box::new(e)))?;
         files.watch_messages(chat.clone(), groups.clone());
         let services = Services {
+            devices: devices.clone(),
             files: files.clone(),
             groups: groups.clone(),
             ctx,
@@ -204,6 +209,7 @@ impl RunningNode {
         // Every service has subscribed to network events: now peers may come.
         let net_task = net_started.go();
         let handle = Arc::new(NodeHandle {
+            devices,
             files,
             groups,
             moments,

@@ -80,6 +80,43 @@ impl Card {
         Ok(Self { body, signature })
     }
 
+    /// Makes a card signed by a linked device's own key (`device`, the key
+    /// `cert` certifies): a linked device has no account key, and the
+    /// account's certificate is what binds it to the account. Whether the
+    /// device is still on the account's list is for the reader to check.
+    pub fn new_by_device(
+        device: &AccountKey,
+        cert: DeviceCertificate,
+        name: &str,
+        addrs: Vec<String>,
+        issued_at: u64,
+    ) -> Result<Self, CardError> {
+        if cert.body.device_key != device.account_id().0 {
+            return Err(CardError::AccountMismatch);
+        }
+        let body = CardBody {
+            cert,
+            name: name.to_string(),
+            addrs: addrs
+                .into_iter()
+                .filter(|a| a.len() <= MAX_ADDR_LEN)
+                .take(MAX_ADDRS)
+                .collect(),
+            issued_at,
+        };
+        body.check_bounds()?;
+        let signature = device.sign(CARD_CONTEXT, &body.canonical());
+        Ok(Self { body, signature })
+    }
+
+    /// Whether the account key signed the card (the primary's), rather
+    /// than the certified device key (a linked device's).
+    pub fn by_account(&self) -> bool {
+        self.account()
+            .verify(CARD_CONTEXT, &self.body.canonical(), &self.signature)
+            .is_ok()
+    }
+
     /// The account this card speaks for.
     pub fn account(&self) -> AccountId {
         self.body.cert.body.account
@@ -90,12 +127,20 @@ impl Card {
         self.body.cert.body.device_key
     }
 
-    /// Checks bounds, the device certificate and the card signature.
+    /// Checks bounds, the device certificate and the card signature (by
+    /// the account key, or by the device key the certificate names).
     pub fn verify(&self) -> Result<(), CardError> {
         self.body.check_bounds()?;
         self.body.cert.verify()?;
-        self.account()
-            .verify(CARD_CONTEXT, &self.body.canonical(), &self.signature)?;
+        let bytes = self.body.canonical();
+        if self
+            .account()
+            .verify(CARD_CONTEXT, &bytes, &self.signature)
+            .is_ok()
+        {
+            return Ok(());
+        }
+        AccountId(self.device_key()).verify(CARD_CONTEXT, &bytes, &self.signature)?;
         Ok(())
     }
 }
@@ -144,6 +189,26 @@ mod tests {
         let back: Card = decode(Kind::Card, &bytes).unwrap();
         back.verify().unwrap();
         assert_eq!(back, c);
+    }
+
+    #[test]
+    fn a_linked_device_signs_its_own_card_under_the_certificate() {
+        let account = AccountKey::generate().unwrap();
+        let device = AccountKey::generate().unwrap();
+        let cert = account.certify_device(device.account_id().0, 1);
+        let card = Card::new_by_device(&device, cert.clone(), "Ana", vec![], 2).unwrap();
+        card.verify().unwrap();
+        assert_eq!(card.account(), account.account_id());
+        assert!(!card.by_account());
+        // Another key cannot sign for that certificate.
+        let other = AccountKey::generate().unwrap();
+        assert!(Card::new_by_device(&other, cert.clone(), "Ana", vec![], 2).is_err());
+        let mut forged = card.clone();
+        forged.signature = other.sign(CARD_CONTEXT, &forged.body.canonical());
+        assert!(forged.verify().is_err());
+        let mut renamed = card;
+        renamed.body.name = "Eve".into();
+        assert!(renamed.verify().is_err());
     }
 
     #[test]

@@ -65,6 +65,16 @@ pub enum Kind {
     FileRequest = 21,
     /// A `/weft/file/1` answer.
     FileReply = 22,
+    /// An account's signed device list.
+    DeviceList = 23,
+    /// A `/weft/device/1` request.
+    DeviceRequest = 24,
+    /// A `/weft/device/1` answer.
+    DeviceReply = 25,
+    /// What a joining device asks (inside the link handshake).
+    JoinRequest = 26,
+    /// What the primary answers (inside the link handshake).
+    JoinReply = 27,
 }
 
 impl Kind {
@@ -92,6 +102,10 @@ impl Kind {
             Kind::GroupKeys => 64 * 1024,
             Kind::FileRequest => 128,
             Kind::FileReply => crate::file::FILE_CHUNK + 64,
+            Kind::DeviceList => 4 * 1024,
+            Kind::DeviceRequest | Kind::DeviceReply => 12 * 1024,
+            Kind::JoinRequest => 256,
+            Kind::JoinReply => 8 * 1024,
         }
     }
 
@@ -119,6 +133,11 @@ impl Kind {
             20 => Some(Kind::GroupKeys),
             21 => Some(Kind::FileRequest),
             22 => Some(Kind::FileReply),
+            23 => Some(Kind::DeviceList),
+            24 => Some(Kind::DeviceRequest),
+            25 => Some(Kind::DeviceReply),
+            26 => Some(Kind::JoinRequest),
+            27 => Some(Kind::JoinReply),
             _ => None,
         }
     }

@@ -9,6 +9,7 @@ pub mod blob;
 pub mod bytes;
 pub mod card;
 pub mod chat;
+pub mod device;
 pub mod envelope;
 pub mod file;
 pub mod geo;

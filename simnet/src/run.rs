@@ -464,7 +464,7 @@ fn member_state(
             ..ReturnedState::default()
         };
     };
-    let to = h.identity.account.account_id();
+    let to = h.identity.account_id;
     let chains = h.store.group_chains(gid).unwrap_or_default();
     ReturnedState {
         node: i,
@@ -541,11 +541,12 @@ fn finish_group(sim: &Sim, out: &Mutex<GroupRun>, t0: Instant) {
         .into_iter()
         .map(|m| (m.text, m.sent_at_ms))
         .collect();
-    g.removed_still_member = h.store.group_log(&gid).ok().flatten().map(|l| {
-        l.state()
-            .members
-            .contains_key(&h.identity.account.account_id())
-    });
+    g.removed_still_member = h
+        .store
+        .group_log(&gid)
+        .ok()
+        .flatten()
+        .map(|l| l.state().members.contains_key(&h.identity.account_id));
 }
 
 /// Plays items and faults on the scenario clock. Returns the workload start

@@ -136,7 +136,7 @@ impl Sim {
             .and_then(|()| home.load_or_create_identity())
             .map_err(|source| SimError::Start { index: i, source })?;
         self.nodes[i].peer = Some(id.device.public().to_peer_id());
-        self.nodes[i].account = id.account.account_id().to_string();
+        self.nodes[i].account = id.account_id.to_string();
         Ok(())
     }
 
@@ -144,14 +144,13 @@ impl Sim {
     /// it: the requester can reach the device without a DHT lookup.
     pub fn card(&self, i: usize) -> Option<weft_protocol::Card> {
         let h = self.handle(i)?;
-        weft_protocol::Card::new(
-            &h.identity.account,
-            h.identity.cert.clone(),
-            &h.name,
-            vec![self.net.addr(i).to_string()],
-            weft_protocol::unix_now(),
-        )
-        .ok()
+        h.identity
+            .card(
+                &h.name,
+                vec![self.net.addr(i).to_string()],
+                weft_protocol::unix_now(),
+            )
+            .ok()
     }
 
     fn config(&self, i: usize) -> NodeConfig {
@@ -196,7 +195,7 @@ impl Sim {
             .map_err(|source| SimError::Start { index: i, source })?;
         let h = node.handle().clone();
         self.nodes[i].peer = Some(h.net.peer_id());
-        self.nodes[i].account = h.identity.account.account_id().to_string();
+        self.nodes[i].account = h.identity.account_id.to_string();
         self.nodes[i].store = Some(h.store.clone());
         watch(self.tracker.clone(), i, h);
         self.nodes[i].running = Some(node);
@@ -224,7 +223,7 @@ impl Sim {
                 let node = r.map_err(|source| SimError::Start { index: k, source })?;
                 let h = node.handle().clone();
                 self.nodes[k].peer = Some(h.net.peer_id());
-                self.nodes[k].account = h.identity.account.account_id().to_string();
+                self.nodes[k].account = h.identity.account_id.to_string();
                 self.nodes[k].store = Some(h.store.clone());
                 watch(self.tracker.clone(), k, h);
                 self.nodes[k].running = Some(node);
@@ -378,7 +377,7 @@ fn watch(tracker: Arc<Tracker>, i: usize, h: Arc<NodeHandle>) {
     let mut moments = h.moments.subscribe();
     let mut groups = h.groups.subscribe();
     let mut stop = h.shutdown.clone();
-    tracker.set_account(i, &h.identity.account.account_id().to_string());
+    tracker.set_account(i, &h.identity.account_id.to_string());
     tokio::spawn(async move {
         loop {
             tokio::select! {

@@ -93,7 +93,7 @@ async fn nearby_and_oa_search_work_between_peers_far_apart_in_the_dht() {
     p.nearby.turn_on(on(CELL)).await.unwrap();
     let s = sim.handle(searcher).unwrap().clone();
     s.nearby.turn_on(on(CELL)).await.unwrap();
-    let want = p.identity.account.account_id().to_string();
+    let want = p.identity.account_id.to_string();
     let found = eventually(Duration::from_secs(25), || {
         let (s, want) = (s.clone(), want.clone());
         async move { s.nearby.list().iter().any(|v| v.account_id == want) }

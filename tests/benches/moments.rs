@@ -97,7 +97,7 @@ async fn main() {
         nodes.push(node);
     }
     let author = nodes[0].handle().clone();
-    let author_id = author.identity.account.account_id();
+    let author_id = author.identity.account_id;
     let link = WeftLink {
         account: author_id,
         peer: Some(author.net.peer_id().to_string()),

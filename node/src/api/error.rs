@@ -151,7 +151,7 @@ impl From<NearbyError> for ApiError {
         use NearbyError as E;
         let status = match e {
             E::Profile(_) | E::Geo(_) => StatusCode::BAD_REQUEST,
-            E::Taken(..) => StatusCode::CONFLICT,
+            E::Taken(..) | E::NotPrimary(_) => StatusCode::CONFLICT,
             E::NotFound(_) => StatusCode::NOT_FOUND,
             E::Store(_) | E::Card => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -169,6 +169,7 @@ impl From<OaServiceError> for ApiError {
             }
             E::NotOwned(_) | E::NotFollowed(_) => StatusCode::NOT_FOUND,
             E::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            E::NotPrimary(_) => StatusCode::CONFLICT,
             E::Encode(_) | E::EncodeCertificate(_) | E::Store(_) | E::Node(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -191,6 +192,7 @@ impl From<MomentsError> for ApiError {
             | MomentsError::TagName => StatusCode::BAD_REQUEST,
             MomentsError::NotAFriend(_) | MomentsError::NotYours => StatusCode::FORBIDDEN,
             MomentsError::UnknownPost(_) => StatusCode::NOT_FOUND,
+            MomentsError::NotPrimary(_) => StatusCode::CONFLICT,
             MomentsError::Chat(_) => StatusCode::BAD_REQUEST,
             MomentsError::Blob(_) => StatusCode::BAD_GATEWAY,
             MomentsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -206,7 +208,7 @@ impl From<GroupsError> for ApiError {
             GroupsError::Ambiguous(_) => StatusCode::MULTIPLE_CHOICES,
             GroupsError::NotMember | GroupsError::Refused(_) => StatusCode::FORBIDDEN,
             GroupsError::Invalid(_) | GroupsError::LinkInvalid => StatusCode::BAD_REQUEST,
-            GroupsError::TooMany => StatusCode::CONFLICT,
+            GroupsError::TooMany | GroupsError::NotPrimary(_) => StatusCode::CONFLICT,
             GroupsError::Chat(_) => return ApiError::from(chat_error(e)),
             GroupsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -265,4 +267,19 @@ pub(super) fn sorted<T: serde::Serialize>(v: &T) -> Result<Json<serde_json::Valu
     serde_json::to_value(v)
         .map(Json)
         .map_err(ApiError::internal)
+}
+
+impl From<crate::device::DevicesError> for ApiError {
+    fn from(e: crate::device::DevicesError) -> Self {
+        use crate::device::DevicesError as E;
+        let status = match &e {
+            E::NotPrimary(_) | E::Primary | E::Full => StatusCode::CONFLICT,
+            E::Unknown(_) => StatusCode::NOT_FOUND,
+            E::Invalid(_) => StatusCode::BAD_REQUEST,
+            E::Refused(_) => StatusCode::FORBIDDEN,
+            E::Unreachable(_) => StatusCode::BAD_GATEWAY,
+            E::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
 }

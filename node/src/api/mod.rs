@@ -72,6 +72,7 @@ use crate::node::NodeHandle;
 
 pub mod blobs;
 pub mod chat;
+pub mod device;
 mod error;
 pub mod files;
 pub mod group;
@@ -173,6 +174,7 @@ pub fn router(node: Shared, token: String) -> Router {
         .merge(moments::routes())
         .merge(group::routes())
         .merge(files::routes())
+        .merge(device::routes())
         .merge(crate::web::api_routes())
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn(move |req: Request, next: Next| {

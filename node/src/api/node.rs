@@ -125,7 +125,7 @@ async fn status(State(node): State<Shared>) -> Result<Json<StatusView>, ApiError
     let peers = node.net.peers().await?;
     Ok(Json(StatusView {
         peer_id: node.net.peer_id().to_string(),
-        account_id: node.identity.account.account_id().to_string(),
+        account_id: node.identity.account_id.to_string(),
         name: node.name.clone(),
         listen_addrs: listen.iter().map(|a| a.to_string()).collect(),
         connected_peers: peers.iter().map(|p| p.peer_id.to_string()).collect(),
@@ -143,7 +143,7 @@ async fn id(State(node): State<Shared>) -> Result<Json<IdView>, ApiError> {
 /// Who we are, with a `weft://` link others can add us by.
 pub(crate) async fn id_view(node: &Shared) -> Result<IdView, ApiError> {
     let addrs = crate::net::dialable(&node.net.listen_addrs().await?);
-    let account = node.identity.account.account_id();
+    let account = node.identity.account_id;
     let link = WeftLink {
         account,
         peer: Some(node.net.peer_id().to_string()),

@@ -103,6 +103,7 @@ impl Chat {
             | AppProtocol::Oa
             | AppProtocol::Blob
             | AppProtocol::File
+            | AppProtocol::Device
             | AppProtocol::Sync
             | AppProtocol::Group => None,
         }

@@ -341,15 +341,11 @@ impl Chat {
     /// if the network actor is gone or the card cannot be signed.
     pub(crate) async fn my_card(&self) -> Option<Card> {
         let addrs = crate::net::dialable(&self.net().listen_addrs().await.unwrap_or_default());
-        let identity = &self.inner.ctx.identity;
-        Card::new(
-            &identity.account,
-            identity.cert.clone(),
-            &self.inner.name,
-            addrs,
-            weft_protocol::unix_now(),
-        )
-        .ok()
+        self.inner
+            .ctx
+            .identity
+            .card(&self.inner.name, addrs, weft_protocol::unix_now())
+            .ok()
     }
 
     /// The account this node speaks for.
@@ -357,9 +353,10 @@ impl Chat {
         self.inner.ctx.me()
     }
 
-    /// Our account key: it seals, opens and signs everything chat sends.
+    /// This device's end-to-end key (the account key on the primary): it
+    /// seals and opens everything chat sends.
     fn key(&self) -> &AccountKey {
-        &self.inner.ctx.identity.account
+        &self.inner.ctx.identity.key
     }
 
     fn store(&self) -> &Store {

@@ -150,7 +150,7 @@ impl Groups {
         if keys.check().is_err() {
             return Ok(false);
         }
-        let Some((group, share)) = keys.open(&self.inner.ctx.identity.account) else {
+        let Some((group, share)) = keys.open(&self.inner.ctx.identity.key) else {
             return Ok(true); // not for us (we have it, or joined after)
         };
         if group != *g {

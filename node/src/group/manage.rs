@@ -84,7 +84,7 @@ impl Groups {
         nonce.copy_from_slice(&rand[32..]);
         let my_name = self.store().name()?.unwrap_or_else(|| self.me().short());
         let create = Change::sign(
-            &self.inner.ctx.identity.account,
+            self.inner.ctx.identity.account_key()?,
             ChangeBody {
                 group: GroupId([0; 32]),
                 parents: vec![],
@@ -239,7 +239,7 @@ impl Groups {
             let mut l = self.member_state(&g)?;
             let before = l.state.clone();
             let c = Change::sign(
-                &self.inner.ctx.identity.account,
+                self.inner.ctx.identity.account_key()?,
                 ChangeBody {
                     group: g,
                     parents: l.log.heads(),

@@ -50,6 +50,9 @@ pub const MAX_GROUPS: usize = 500;
 /// Group failures, worded for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum GroupsError {
+    /// Needs the account key, and this is a linked device.
+    #[error(transparent)]
+    NotPrimary(#[from] crate::home::NotPrimary),
     /// No group by that id or name.
     #[error("no group matches `{0}`; use `weft group list`")]
     Unknown(String),

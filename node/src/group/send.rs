@@ -219,7 +219,8 @@ impl Groups {
         };
         if !share_to.is_empty() {
             // Fast path: one bundle on the topic, a box per member.
-            let keys = GroupKeys::new(&self.inner.ctx.identity.account, g, &share, &share_to)?;
+            let keys =
+                GroupKeys::new(self.inner.ctx.identity.account_key()?, g, &share, &share_to)?;
             // Kept, so members that miss it on the topic get it in catch-up.
             self.store()
                 .put_group_bundle(&g, &share.key_id, &keys.encode()?)?;

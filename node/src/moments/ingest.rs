@@ -148,7 +148,7 @@ impl Moments {
         if store.is_post_deleted(&id, &item.body.author)? {
             return Ok(Verdict::Reject(Rejection::Deleted));
         }
-        let opened = match open_post(&self.inner.identity.account, item) {
+        let opened = match open_post(&self.inner.identity.key, item) {
             Ok(o) => Some(o),
             Err(MomentError::NotForUs) => None,
             Err(e) => return Ok(Verdict::Reject(Rejection::UnreadablePost(e))),
@@ -246,7 +246,7 @@ impl Moments {
         if from != rec.author && !rec.content.audience.contains(&from) {
             return Ok(Verdict::Reject(Rejection::OutsideAudience));
         }
-        let content = match open_reaction(&self.inner.identity.account, item) {
+        let content = match open_reaction(&self.inner.identity.key, item) {
             Ok(c) => c,
             Err(MomentError::NotForUs) => {
                 if fresh {

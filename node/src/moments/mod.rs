@@ -57,6 +57,9 @@ use crate::store::{Store, StoreError};
 /// Moments failures, worded for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum MomentsError {
+    /// Needs the account key, and this is a linked device.
+    #[error(transparent)]
+    NotPrimary(#[from] crate::home::NotPrimary),
     /// Bounds or crypto.
     #[error(transparent)]
     Invalid(#[from] MomentError),
@@ -258,7 +261,7 @@ impl Moments {
     }
 
     fn me(&self) -> AccountId {
-        self.inner.identity.account.account_id()
+        self.inner.identity.account_id
     }
 
     fn friends(&self) -> Vec<AccountId> {

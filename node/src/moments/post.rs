@@ -53,7 +53,7 @@ impl Moments {
         };
         let key = moments::new_key()?;
         let item = moments::make_post(
-            &self.inner.identity.account,
+            self.inner.identity.account_key()?,
             &content,
             &key,
             weft_protocol::unix_now(),
@@ -88,7 +88,7 @@ impl Moments {
     /// Signs an item of our own with `payload`, dated now.
     fn sign_own(&self, payload: Payload) -> Result<Item, MomentsError> {
         Ok(Item::sign(
-            &self.inner.identity.account,
+            self.inner.identity.account_key()?,
             ItemBody {
                 author: self.me(),
                 signer: self.me(),
@@ -168,7 +168,7 @@ impl Moments {
                 .collect()
         };
         let item = moments::make_reaction(
-            &self.inner.identity.account,
+            self.inner.identity.account_key()?,
             rec.author,
             id,
             &content,

@@ -133,8 +133,10 @@ impl Nearby {
             return false;
         };
         let now = weft_protocol::unix_now();
-        let Ok(release) = HandleClaim::release(&self.ctx.identity.account, handle, card, now)
-        else {
+        let Ok(key) = self.ctx.identity.account_key() else {
+            return false;
+        };
+        let Ok(release) = HandleClaim::release(key, handle, card, now) else {
             return false;
         };
         self.put_claim(&release).await
@@ -165,7 +167,10 @@ impl Nearby {
         let Some(card) = self.chat.my_card().await else {
             return false;
         };
-        let Ok(claim) = HandleClaim::new(&self.ctx.identity.account, &handle, card, at) else {
+        let Ok(key) = self.ctx.identity.account_key() else {
+            return false;
+        };
+        let Ok(claim) = HandleClaim::new(key, &handle, card, at) else {
             return false;
         };
         self.put_claim(&claim).await

@@ -62,6 +62,9 @@ const RADAR_KEY: &str = "radar";
 /// Radar and nearby failures.
 #[derive(Debug, thiserror::Error)]
 pub enum NearbyError {
+    /// Needs the account key, and this is a linked device.
+    #[error(transparent)]
+    NotPrimary(#[from] crate::home::NotPrimary),
     /// Bad profile field or handle.
     #[error(transparent)]
     Profile(#[from] ProfileError),

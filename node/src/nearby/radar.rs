@@ -106,7 +106,7 @@ impl Nearby {
             cell: s.cell.clone(),
             visible_until: s.visible_until,
         };
-        Ok(Profile::new(&self.ctx.identity.account, body)?)
+        Ok(Profile::new(self.ctx.identity.account_key()?, body)?)
     }
 
     /// `weft nearby`: people found, nearest first.

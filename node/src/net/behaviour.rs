@@ -53,6 +53,7 @@ pub(crate) struct Behaviour {
     pub(crate) sync: request_response::Behaviour<BytesCodec>,
     pub(crate) group: request_response::Behaviour<BytesCodec>,
     pub(crate) file: request_response::Behaviour<BytesCodec>,
+    pub(crate) device: request_response::Behaviour<BytesCodec>,
 }
 
 /// `/weft/blob/1`: manifests and chunks of content-addressed blobs.
@@ -64,6 +65,10 @@ pub const SYNC_PROTOCOL: StreamProtocol =
 
 /// `/weft/file/1`: attachment files (manifests, chunks, holding).
 pub const FILE_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/file/1");
+
+/// `/weft/device/1`: linking a new device to the account, and the
+/// account's own devices keeping each other up to date.
+pub const DEVICE_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/device/1");
 
 /// `/weft/group/1`: a group member catching up on the wires it lacks.
 pub const GROUP_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/group/1");
@@ -115,6 +120,20 @@ impl std::fmt::Debug for MemoryTransportHook {
 }
 
 /// Builds the swarm: TCP + QUIC, Noise, Yamux, DNS, relay client, and [`Behaviour`].
+/// The `/weft/device/1` behaviour (also used alone by a joining device).
+pub(crate) fn device_behaviour() -> request_response::Behaviour<BytesCodec> {
+    request_response::Behaviour::with_codec(
+        BytesCodec {
+            max_request: weft_protocol::Kind::DeviceRequest.max_size(),
+            max_response: weft_protocol::Kind::DeviceReply.max_size(),
+        },
+        [(DEVICE_PROTOCOL, request_response::ProtocolSupport::Full)],
+        request_response::Config::default()
+            .with_request_timeout(Duration::from_secs(30))
+            .with_max_concurrent_streams(8),
+    )
+}
+
 pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>, NetError> {
     let err = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(key)
@@ -315,6 +334,7 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                         .with_request_timeout(Duration::from_secs(60))
                         .with_max_concurrent_streams(32),
                 ),
+                device: device_behaviour(),
             })
         })
         .map_err(|e| err(&e))?

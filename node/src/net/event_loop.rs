@@ -373,6 +373,7 @@ impl EventLoop {
             BehaviourEvent::Sync(ev) => self.on_app_event(AppProtocol::Sync, ev),
             BehaviourEvent::Group(ev) => self.on_app_event(AppProtocol::Group, ev),
             BehaviourEvent::File(ev) => self.on_app_event(AppProtocol::File, ev),
+            BehaviourEvent::Device(ev) => self.on_app_event(AppProtocol::Device, ev),
             _ => {}
         }
     }

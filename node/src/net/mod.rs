@@ -17,6 +17,7 @@ mod dht;
 mod event_loop;
 pub mod frame;
 pub mod gossip;
+pub mod join_dial;
 mod keep;
 mod peers;
 pub mod pending;
@@ -177,6 +178,8 @@ pub enum AppProtocol {
     Group,
     /// `/weft/file/1`.
     File,
+    /// `/weft/device/1`.
+    Device,
 }
 
 /// A request from a peer, for a service to answer with [`Net::respond`].

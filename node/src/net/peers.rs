@@ -373,13 +373,10 @@ impl EventLoop {
     /// Signs a new card naming our current dialable addresses.
     pub(super) fn rebuild_card(&mut self) {
         let addrs = super::dialable(&self.listen_addrs);
-        match Card::new(
-            &self.identity.account,
-            self.identity.cert.clone(),
-            &self.name,
-            addrs,
-            weft_protocol::unix_now(),
-        ) {
+        match self
+            .identity
+            .card(&self.name, addrs, weft_protocol::unix_now())
+        {
             Ok(c) => self.my_card = Some(c),
             Err(e) => tracing::error!(error = %e, "cannot make our card"),
         }

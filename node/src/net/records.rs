@@ -84,6 +84,11 @@ pub fn account_record(key: &[u8], value: &[u8], now: u64) -> Result<Card, Record
     if card.account().0.as_slice() != id {
         return Err(RecordError::WrongAccount);
     }
+    // The account record points at the primary: only the account key
+    // signs it (a linked device's own card is not one).
+    if !card.by_account() {
+        return Err(RecordError::WrongAccount);
+    }
     let issued = card.body.issued_at;
     if issued > now + MAX_SKEW_SECS {
         return Err(RecordError::FromTheFuture);

@@ -41,6 +41,7 @@ impl EventLoop {
             AppProtocol::Sync => b.sync.send_request(&peer, data),
             AppProtocol::Group => b.group.send_request(&peer, data),
             AppProtocol::File => b.file.send_request(&peer, data),
+            AppProtocol::Device => b.device.send_request(&peer, data),
         };
         let entry = (peer, Instant::now(), reply);
         if let Err((full, (_, _, reply))) = self.requests.insert((protocol, id), entry) {
@@ -79,6 +80,7 @@ impl EventLoop {
             AppProtocol::Sync => b.sync.send_response(ch, data),
             AppProtocol::Group => b.group.send_response(ch, data),
             AppProtocol::File => b.file.send_response(ch, data),
+            AppProtocol::Device => b.device.send_response(ch, data),
         };
     }
 

@@ -47,7 +47,7 @@ impl Oa {
                 .await
                 .ok_or(Unreachable::DeviceUnknown)?,
         };
-        let me = &self.inner.ctx.identity.account;
+        let me = &self.inner.ctx.identity.key;
         let answer = self
             .exchange(me, &account, &card, text, |msg1| OaRequest::Ask {
                 account,

@@ -150,7 +150,7 @@ impl Oa {
         if !matches!(self.followed(&account), Ok(Some(_))) {
             return OaReply::Refused("not following that account".into());
         }
-        let me = &self.inner.ctx.identity.account;
+        let me = &self.inner.ctx.identity.key;
         let Ok((responder, payload, sender_static)) = seal::respond(me, msg1) else {
             return OaReply::Refused("bad handshake".into());
         };

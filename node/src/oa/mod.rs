@@ -62,6 +62,9 @@ const MAX_HOLDERS: usize = 8;
 /// Official-account failures, each worded for the user.
 #[derive(Debug, thiserror::Error)]
 pub enum OaServiceError {
+    /// Needs the account key, and this is a linked device.
+    #[error(transparent)]
+    NotPrimary(#[from] crate::home::NotPrimary),
     /// Protocol-level refusal (quota, bounds, signature).
     #[error(transparent)]
     Oa(#[from] OaError),

@@ -33,7 +33,7 @@ impl Oa {
         let account = parse_id(oa)?;
         let profile = self.current_profile(&account).await?;
         let cert = Verification::issue(
-            &self.inner.ctx.identity.account,
+            self.inner.ctx.identity.account_key()?,
             verifier_name,
             account,
             &profile.body.card.body.name,

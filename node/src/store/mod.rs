@@ -10,6 +10,7 @@
 //! - mail held for others (see [`mailbox`]): `held`, `held_expiry`
 //! - blobs (see [`blob`]): `blob_manifests`, `blob_chunks`
 //! - attachments (see [`files`]): `file_manifests`, `file_state`, `file_meta`
+//! - linked devices (see [`device`]): `device_lists`, `link_codes`, `device_seen`
 //! - official accounts (see [`oa`]): `oa_own`, `oa_follow`, `oa_posts`,
 //!   `oa_inbox`, `oa_conv`, `oa_slots`
 //! - moments (see [`moments`]): `moments_items`, `moments_item_ids`,
@@ -48,6 +49,7 @@ macro_rules! trees {
 
 pub mod blob;
 pub mod chat;
+pub mod device;
 pub mod files;
 pub mod group;
 pub mod mailbox;
@@ -187,6 +189,7 @@ pub struct Store {
     pub(crate) files: files::FileTrees,
     pub(crate) moments: moments::MomentsTrees,
     pub(crate) group: group::GroupTrees,
+    pub(crate) device: device::DeviceTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
 }
@@ -251,6 +254,7 @@ impl Store {
             files: files::FileTrees::open(&db)?,
             moments: moments::MomentsTrees::open(&db)?,
             group: group::GroupTrees::open(&db)?,
+            device: device::DeviceTrees::open(&db)?,
             db,
         };
         store.migrate()?;

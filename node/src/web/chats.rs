@@ -140,7 +140,7 @@ async fn conversation(
     Query(q): Query<ConvQuery>,
 ) -> Response {
     let loc = locale(&headers);
-    let me = node.identity.account.account_id().to_string();
+    let me = node.identity.account_id.to_string();
     let back = "/app/chats";
     let (title, bubbles) = match node.groups.find(&with) {
         Ok(Some(_)) => {
@@ -339,7 +339,7 @@ fn mentions_in(node: &Shared, with: &str, text: &str) -> (Vec<String>, bool) {
         return (Vec::new(), false);
     };
     let lower = text.to_lowercase();
-    let me = node.identity.account.account_id().to_string();
+    let me = node.identity.account_id.to_string();
     let named = members
         .iter()
         .filter(|m| m.account_id != me && !m.name.is_empty())

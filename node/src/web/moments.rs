@@ -31,7 +31,7 @@ pub(super) fn routes() -> Router<Shared> {
 
 async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
     let loc = locale(&headers);
-    let me = node.identity.account.account_id().to_string();
+    let me = node.identity.account_id.to_string();
     let feed = match node.moments.feed(50) {
         Ok(f) => f,
         Err(e) => return failed(loc, "/app/chats", &e.to_string()),

@@ -148,7 +148,7 @@ async fn account(
         .filter(|p| p.account_id == id)
         .collect();
     let talk = node.oa.conversation(&id).unwrap_or_default();
-    let me = node.identity.account.account_id().to_string();
+    let me = node.identity.account_id.to_string();
     let live = html! {
         (accounts(loc, std::slice::from_ref(&a)))
         (posts(loc, &feed))

@@ -162,7 +162,7 @@ async fn a_redelivered_message_is_announced_once_and_stays_read() {
     let b_id: AccountId = w.account(&b).await.parse().unwrap();
     // Deliveries as Ada would send them, from a peer holding her key (so
     // the test decides when a message is delivered again).
-    let ada = weft_node::Home::new(&a).load_identity().unwrap().account;
+    let ada = weft_node::Home::new(&a).load_identity().unwrap().key;
     let mut m = mallory::swarm(Keypair::generate_ed25519());
     let node = connect(&mut m, &w.dial_addr(&b).await).await;
     let now = weft_protocol::unix_now_ms();

@@ -252,7 +252,7 @@ async fn a_forged_sender_in_held_mail_is_refused() {
     let a_id: AccountId = w.account(&a).await.parse().unwrap();
     let b_id: AccountId = w.account(&b).await.parse().unwrap();
     // Ada's real key, to seal an honest control message as she would.
-    let ada = weft_node::Home::new(&a).load_identity().unwrap().account;
+    let ada = weft_node::Home::new(&a).load_identity().unwrap().key;
     // Both go away; Bao comes back alone, so the first peer it meets (and
     // asks for mail) is Mallory.
     for n in [&mut na, &mut nb] {

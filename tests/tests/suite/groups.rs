@@ -413,7 +413,7 @@ async fn changes_a_member_may_not_make_are_refused_on_every_node() {
     }
     // A node that does not refuse: Bao's key signs the changes anyway and
     // they are delivered, sealed by Bao's key, to every other member.
-    let bao_key = weft_node::Home::new(bao).load_identity().unwrap().account;
+    let bao_key = weft_node::Home::new(bao).load_identity().unwrap().key;
     let group: GroupId = g.id.parse().unwrap();
     let chen_id: AccountId = g.w.account(chen).await.parse().unwrap();
     let forged: Vec<Change> = [

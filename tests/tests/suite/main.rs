@@ -7,6 +7,7 @@ mod bad_input;
 mod chat;
 mod chat_bad_input;
 mod cli;
+mod devices;
 mod files;
 mod files_bad_input;
 mod groups;

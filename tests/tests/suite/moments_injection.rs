@@ -57,7 +57,7 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
 
     // The attacker holds Ann's real key only to forge a *stale* post and
     // to craft the honest closing post; everything else uses other keys.
-    let ann = weft_node::Home::new(&a).load_identity().unwrap().account;
+    let ann = weft_node::Home::new(&a).load_identity().unwrap().key;
     let bao: AccountId = w.account(&b).await.parse().unwrap();
     let x = AccountKey::generate().unwrap();
     let now = weft_protocol::unix_now();
@@ -214,7 +214,7 @@ async fn the_last_n_days_setting_hides_older_posts() {
     let ((a, na), (b, _nb)) = w.ann_and_bao().await;
     let bao: AccountId = w.account(&b).await.parse().unwrap();
     // Ann's phone is off; her other device (this test) has her posts.
-    let ann = weft_node::Home::new(&a).load_identity().unwrap().account;
+    let ann = weft_node::Home::new(&a).load_identity().unwrap().key;
     let mut na = na;
     na.signal("TERM").await;
     assert!(na.wait_exit(T).await.is_some());

@@ -1,0 +1,255 @@
+//! Linked devices (part of the one module that owns sled).
+//!
+//! - `device_lists`: account id(32) → the highest-version verified device
+//!   list seen for that account (envelope bytes); ours included
+//! - `link_codes`:   code id(32) → postcard [`LinkState`] (the primary's
+//!   open link codes: one use, 5 minutes, 5 wrong tries)
+//! - `device_seen`:  device key(32) → u64 BE Unix seconds, when one of our
+//!   own devices was last connected
+
+use serde::{Deserialize, Serialize};
+use weft_protocol::{device::DeviceList, AccountId, Kind};
+
+use super::{dec, enc, Store, StoreError};
+
+trees! {
+    /// The device trees.
+    DeviceTrees {
+        lists: "device_lists",
+        codes: "link_codes",
+        seen: "device_seen",
+    }
+}
+
+/// Most link codes open at once (older ones are dropped when a new one is made).
+pub const MAX_OPEN_CODES: usize = 8;
+
+/// A link code the primary made.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LinkState {
+    /// The handshake key derived from the code's secret.
+    pub psk: [u8; 32],
+    /// When it stops working (Unix seconds).
+    pub expires_at: u64,
+    /// Wrong handshakes tried against it.
+    pub failures: u32,
+    /// Whether a device joined with it.
+    pub used: bool,
+}
+
+/// What storing a device list did.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ListUpdate {
+    /// It is newer than what we had (or the first): kept.
+    Newer,
+    /// We already had this version.
+    Same,
+    /// We have a newer one: refused (a replay from before a change).
+    Older,
+}
+
+impl Store {
+    /// The highest-version device list we hold for `account`.
+    pub fn device_list(&self, account: &AccountId) -> Result<Option<DeviceList>, StoreError> {
+        self.device
+            .lists
+            .get(account.0)?
+            .map(|v| {
+                weft_protocol::decode(Kind::DeviceList, &v)
+                    .map_err(|e| StoreError::Corrupt("device_lists", e.to_string()))
+            })
+            .transpose()
+    }
+
+    /// Keeps `list` (already verified by the caller) if its version is
+    /// higher than the one held; atomic against a concurrent update.
+    pub fn put_device_list(&self, list: &DeviceList) -> Result<ListUpdate, StoreError> {
+        let bytes = weft_protocol::encode(Kind::DeviceList, list)
+            .map_err(|e| StoreError::Corrupt("device_lists", e.to_string()))?;
+        let key = list.account().0;
+        loop {
+            let old = self.device.lists.get(key)?;
+            if let Some(old) = &old {
+                let held: DeviceList = weft_protocol::decode(Kind::DeviceList, old)
+                    .map_err(|e| StoreError::Corrupt("device_lists", e.to_string()))?;
+                if held.version() > list.version() {
+                    return Ok(ListUpdate::Older);
+                }
+                if held.version() == list.version() {
+                    return Ok(ListUpdate::Same);
+                }
+            }
+            if self
+                .device
+                .lists
+                .compare_and_swap(key, old, Some(bytes.clone()))?
+                .is_ok()
+            {
+                return Ok(ListUpdate::Newer);
+            }
+        }
+    }
+
+    /// Records a new link code, dropping expired ones and the oldest beyond
+    /// [`MAX_OPEN_CODES`].
+    pub fn put_link_code(
+        &self,
+        id: &[u8; 32],
+        state: &LinkState,
+        now: u64,
+    ) -> Result<(), StoreError> {
+        let mut open: Vec<(sled::IVec, u64)> = Vec::new();
+        for kv in self.device.codes.iter() {
+            let (k, v) = kv?;
+            let s: LinkState = dec("link_codes", &v)?;
+            if s.expires_at <= now || s.used {
+                self.device.codes.remove(&k)?;
+            } else {
+                open.push((k, s.expires_at));
+            }
+        }
+        open.sort_by_key(|(_, at)| *at);
+        let excess = (open.len() + 1).saturating_sub(MAX_OPEN_CODES);
+        for (k, _) in open.into_iter().take(excess) {
+            self.device.codes.remove(k)?;
+        }
+        self.device.codes.insert(id, enc(state))?;
+        Ok(())
+    }
+
+    /// A link code's state.
+    pub fn link_code(&self, id: &[u8; 32]) -> Result<Option<LinkState>, StoreError> {
+        self.device
+            .codes
+            .get(id)?
+            .map(|v| dec("link_codes", &v))
+            .transpose()
+    }
+
+    /// Counts a wrong handshake against a code.
+    pub fn link_code_failed(&self, id: &[u8; 32]) -> Result<(), StoreError> {
+        self.device.codes.fetch_and_update(id, |v| {
+            let mut s: LinkState = postcard::from_bytes(v?).ok()?;
+            s.failures = s.failures.saturating_add(1);
+            Some(enc(&s))
+        })?;
+        Ok(())
+    }
+
+    /// Marks an unused code used; false if it was used already (or is
+    /// gone). Atomic: of two joins with one code, exactly one gets `true`.
+    pub fn use_link_code(&self, id: &[u8; 32]) -> Result<bool, StoreError> {
+        loop {
+            let Some(old) = self.device.codes.get(id)? else {
+                return Ok(false);
+            };
+            let mut s: LinkState = dec("link_codes", &old)?;
+            if s.used {
+                return Ok(false);
+            }
+            s.used = true;
+            if self
+                .device
+                .codes
+                .compare_and_swap(id, Some(old), Some(enc(&s)))?
+                .is_ok()
+            {
+                return Ok(true);
+            }
+        }
+    }
+
+    /// Notes that our own device `device_key` was connected at `at`.
+    pub fn device_seen_at(&self, device_key: &[u8; 32], at: u64) -> Result<(), StoreError> {
+        self.device.seen.insert(device_key, &at.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// When our own device `device_key` was last connected.
+    pub fn device_last_seen(&self, device_key: &[u8; 32]) -> Result<Option<u64>, StoreError> {
+        Ok(self
+            .device
+            .seen
+            .get(device_key)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok().map(u64::from_be_bytes)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weft_protocol::device::{DeviceEntry, DeviceListBody};
+    use weft_protocol::AccountKey;
+
+    fn store() -> (tempfile::TempDir, Store) {
+        let dir = tempfile::tempdir().unwrap();
+        let s = Store::open(dir.path()).unwrap();
+        (dir, s)
+    }
+
+    fn list(k: &AccountKey, version: u64, devices: &[[u8; 32]]) -> DeviceList {
+        DeviceList::sign(
+            k,
+            DeviceListBody {
+                account: k.account_id(),
+                version,
+                primary: devices[0],
+                devices: devices
+                    .iter()
+                    .map(|d| DeviceEntry {
+                        device_key: *d,
+                        name: "d".into(),
+                        added_at: 1,
+                    })
+                    .collect(),
+                issued_at: version,
+            },
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_lower_version_never_replaces_a_higher_one() {
+        let (_d, s) = store();
+        let k = AccountKey::generate().unwrap();
+        let two = list(&k, 2, &[[1; 32], [2; 32]]);
+        let three = list(&k, 3, &[[1; 32]]);
+        assert_eq!(s.put_device_list(&two).unwrap(), ListUpdate::Newer);
+        assert_eq!(s.put_device_list(&three).unwrap(), ListUpdate::Newer);
+        assert_eq!(s.put_device_list(&two).unwrap(), ListUpdate::Older);
+        assert_eq!(s.put_device_list(&three).unwrap(), ListUpdate::Same);
+        assert_eq!(s.device_list(&k.account_id()).unwrap().unwrap(), three);
+    }
+
+    #[test]
+    fn a_code_is_used_once_and_counts_failures() {
+        let (_d, s) = store();
+        let state = LinkState {
+            psk: [7; 32],
+            expires_at: 100,
+            failures: 0,
+            used: false,
+        };
+        s.put_link_code(&[1; 32], &state, 10).unwrap();
+        s.link_code_failed(&[1; 32]).unwrap();
+        assert_eq!(s.link_code(&[1; 32]).unwrap().unwrap().failures, 1);
+        assert!(s.use_link_code(&[1; 32]).unwrap());
+        assert!(
+            !s.use_link_code(&[1; 32]).unwrap(),
+            "a second use is refused"
+        );
+        assert!(
+            !s.use_link_code(&[2; 32]).unwrap(),
+            "an unknown code is refused"
+        );
+        // Expired and used codes are swept when a new one is made; at most
+        // MAX_OPEN_CODES stay open.
+        for i in 0..20u8 {
+            s.put_link_code(&[i + 10; 32], &state, 10).unwrap();
+        }
+        assert!(s.link_code(&[1; 32]).unwrap().is_none());
+        assert_eq!(s.device.codes.len(), MAX_OPEN_CODES);
+        s.put_link_code(&[99; 32], &state, 200).unwrap();
+        assert_eq!(s.device.codes.len(), 1, "expired codes are dropped");
+    }
+}

@@ -1,0 +1,191 @@
+//! Linked devices (issue 20): a second device joins an account with a
+//! one-use code from the first, both keep the account's signed device list,
+//! and the list follows a rename and a revocation. Codes that are reused,
+//! guessed or expired are refused.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use weft_protocol::device::LinkCode;
+use weft_tests::{json_error, s, wait_for, Weft};
+
+use crate::BIN;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+async fn devices(w: &Weft, home: &std::path::Path) -> Vec<Value> {
+    w.json(&["device", "list", "--home", s(home)])
+        .await
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn names(list: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = list
+        .iter()
+        .map(|d| d["name"].as_str().unwrap_or_default().to_string())
+        .collect();
+    v.sort();
+    v
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_code_links_a_device_once_and_the_list_follows_rename_and_revoke() {
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let account = w.account(&a).await;
+    let a_peer = w.status(&a).await["peer_id"].as_str().unwrap().to_string();
+
+    let offer = w.json(&["device", "link", "--home", s(&a)]).await;
+    let code = offer["code"].as_str().unwrap().to_string();
+    assert!(offer["link"]
+        .as_str()
+        .unwrap()
+        .starts_with("weft://device/"));
+    assert!(offer["expires_at"].as_u64().unwrap() > 0);
+
+    // The second device joins with the link form of the code.
+    let a2 = w.home("a2");
+    let joined = w
+        .json(&[
+            "device",
+            "join",
+            offer["link"].as_str().unwrap(),
+            "--name",
+            "Laptop",
+            "--home",
+            s(&a2),
+        ])
+        .await;
+    assert_eq!(joined["account_id"], account.as_str());
+    assert!(
+        !a2.join("account.key").exists(),
+        "a linked device never holds the account key"
+    );
+
+    // The same code a second time: refused, and the home is left empty.
+    let a3 = w.home("a3");
+    let out = w
+        .run(&["--json", "device", "join", &code, "--home", s(&a3)])
+        .await;
+    let e = json_error(&out);
+    assert_eq!(e["kind"], "forbidden", "{e}");
+    assert!(
+        e["message"].as_str().unwrap().contains("already used"),
+        "{e}"
+    );
+    assert!(!weft_node::Home::new(&a3).has_identity());
+    assert!(
+        !a3.join("device.key").exists(),
+        "a failed join leaves no key"
+    );
+
+    // A guessed code (right device, made-up secret) is refused.
+    let real = LinkCode::parse(&code).unwrap();
+    let guess = LinkCode::generate(real.device, real.addrs.clone()).unwrap();
+    let out = w
+        .run(&[
+            "--json",
+            "device",
+            "join",
+            &guess.to_text(),
+            "--home",
+            s(&a3),
+        ])
+        .await;
+    let e = json_error(&out);
+    assert!(e["message"].as_str().unwrap().contains("unknown"), "{e}");
+
+    // The new device runs, speaks for the account and reaches the first.
+    let _na2 = w.up(&a2, &[]).await;
+    let st2 = w.status(&a2).await;
+    assert_eq!(st2["account_id"], account.as_str());
+    let a2_peer = st2["peer_id"].as_str().unwrap().to_string();
+    assert_ne!(a2_peer, a_peer);
+    assert!(w.wait_connected(&a2, &a_peer, WAIT).await);
+
+    let list = devices(&w, &a).await;
+    assert_eq!(list.len(), 2, "{list:?}");
+    let laptop = list
+        .iter()
+        .find(|d| d["peer_id"] == a2_peer.as_str())
+        .unwrap();
+    assert_eq!(laptop["name"], "Laptop");
+    assert_eq!(laptop["primary"], false);
+    assert_eq!(laptop["this"], false);
+    let first = list
+        .iter()
+        .find(|d| d["peer_id"] == a_peer.as_str())
+        .unwrap();
+    assert_eq!(first["primary"], true);
+    assert_eq!(first["this"], true);
+    let seen_by_a2 = devices(&w, &a2).await;
+    assert_eq!(names(&seen_by_a2), names(&list));
+
+    // Only the first device makes codes; a linked one is told so.
+    let out = w.run(&["--json", "device", "link", "--home", s(&a2)]).await;
+    assert_eq!(json_error(&out)["kind"], "conflict");
+
+    // A rename on the linked device goes through the first one.
+    w.json(&["device", "rename", "Work laptop", "--home", s(&a2)])
+        .await;
+    let renamed = wait_for(WAIT, || async {
+        names(&devices(&w, &a).await).contains(&"Work laptop".to_string())
+    })
+    .await;
+    assert!(renamed, "the first device never saw the rename");
+
+    // The first device cannot be revoked; the laptop can, by a prefix of
+    // its peer id, and it learns that it was.
+    let out = w
+        .run(&["--json", "device", "revoke", &a_peer, "--home", s(&a)])
+        .await;
+    assert_eq!(json_error(&out)["kind"], "conflict");
+    w.json(&["device", "revoke", &a2_peer[..16], "--home", s(&a)])
+        .await;
+    assert_eq!(devices(&w, &a).await.len(), 1);
+    let told = wait_for(WAIT, || async {
+        let l = devices(&w, &a2).await;
+        !l.is_empty() && !l.iter().any(|d| d["peer_id"] == a2_peer.as_str())
+    })
+    .await;
+    assert!(told, "the revoked device never got the new list");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_code_is_refused() {
+    let w = Weft::new(BIN);
+    let (a, mut na) = w.started("a", "Ada", &[]).await;
+    let offer = w.json(&["device", "link", "--home", s(&a)]).await;
+    let code = LinkCode::parse(offer["code"].as_str().unwrap()).unwrap();
+    let listen = code.addrs[0].clone();
+
+    // Five minutes pass: the node is stopped and the code's expiry moved
+    // into the past in its store, then the node starts on the same address.
+    na.signal("TERM").await;
+    assert!(na.wait_exit(WAIT).await.is_some());
+    {
+        let store = weft_node::store::Store::open(&a.join("store")).unwrap();
+        let mut state = store.link_code(&code.id()).unwrap().unwrap();
+        let now = weft_protocol::unix_now();
+        state.expires_at = now - 1;
+        store.put_link_code(&code.id(), &state, 0).unwrap();
+        store.flush().unwrap();
+    }
+    let _na = w.up(&a, &["--listen", &listen]).await;
+    let a2 = w.home("a2");
+    let out = w
+        .run(&[
+            "--json",
+            "device",
+            "join",
+            &code.to_text(),
+            "--home",
+            s(&a2),
+        ])
+        .await;
+    let e = json_error(&out);
+    assert!(e["message"].as_str().unwrap().contains("expired"), "{e}");
+    assert!(!weft_node::Home::new(&a2).has_identity());
+}
