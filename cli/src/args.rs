@@ -331,6 +331,9 @@ pub enum DeviceCommand {
         /// What to call this device.
         #[arg(long, default_value = "New device")]
         name: String,
+        /// How many of each conversation's newest messages to bring over.
+        #[arg(long, default_value_t = 1000, value_name = "N")]
+        history: u32,
     },
     /// The account's devices.
     #[command(after_help = "Example:\n  weft device list")]

@@ -27,7 +27,11 @@ struct JoinedView {
 /// Runs one `weft device` command.
 pub async fn run(home: &Path, c: DeviceCommand, json: bool) -> anyhow::Result<()> {
     match c {
-        DeviceCommand::Join { code, name } => join(home, &code, &name, json).await,
+        DeviceCommand::Join {
+            code,
+            name,
+            history,
+        } => join(home, &code, &name, history, json).await,
         DeviceCommand::Link { qr } => {
             let v: LinkOffer = Client::for_home(home)?
                 .post("/v1/devices/link", &())
@@ -90,18 +94,20 @@ fn changed(what: &str, v: &ListChanged, json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn join(home: &Path, code: &str, name: &str, json: bool) -> anyhow::Result<()> {
+async fn join(home: &Path, code: &str, name: &str, history: u32, json: bool) -> anyhow::Result<()> {
     let h = Home::new(home);
-    let joined = weft_node::device::join(&h, code, name).await.map_err(|e| {
-        let kind = match &e {
-            JoinError::Code(_) => Kind::Invalid,
-            JoinError::Home(weft_node::NodeError::IdentityExists(_)) => Kind::Conflict,
-            JoinError::Home(_) | JoinError::Store(_) => Kind::Internal,
-            JoinError::Unreachable(_) => Kind::Unreachable,
-            JoinError::Refused(_) | JoinError::Bad(_) => Kind::Forbidden,
-        };
-        anyhow::Error::new(CliError::new(kind, e.to_string()))
-    })?;
+    let joined = weft_node::device::join(&h, code, name, history)
+        .await
+        .map_err(|e| {
+            let kind = match &e {
+                JoinError::Code(_) => Kind::Invalid,
+                JoinError::Home(weft_node::NodeError::IdentityExists(_)) => Kind::Conflict,
+                JoinError::Home(_) | JoinError::Store(_) => Kind::Internal,
+                JoinError::Unreachable(_) => Kind::Unreachable,
+                JoinError::Refused(_) | JoinError::Bad(_) => Kind::Forbidden,
+            };
+            anyhow::Error::new(CliError::new(kind, e.to_string()))
+        })?;
     let peer = weft_node::device::peer_of(&joined.cert.body.device_key)
         .map(|p| p.to_string())
         .unwrap_or_default();

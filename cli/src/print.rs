@@ -781,6 +781,7 @@ mod tests {
             name: "Bao".into(),
             their_name: "Bao".into(),
             state: weft_node::store::chat::ContactState::Friend,
+            devices: 1,
         };
         let names = Names::new("MeAccount".into(), &[bao]);
         let day = 1_767_000_000_000; // 2025-12-29 09:20 UTC

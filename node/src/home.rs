@@ -313,6 +313,8 @@ pub struct Joined {
     pub name: String,
     /// Where the primary listened when it made the code.
     pub primary_addrs: Vec<String>,
+    /// Messages per conversation history sync brings to this device.
+    pub history: u32,
 }
 
 /// Reads a device key file: the libp2p keypair and the same key as an

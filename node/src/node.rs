@@ -191,7 +191,7 @@ impl RunningNode {
             crate::moments::Moments::start(ctx.clone(), chat.clone(), blobs.clone(), moments_rx);
         let groups = crate::group::Groups::start(ctx.clone(), chat.clone(), group_rx);
         let files = crate::files::Files::start(ctx.clone(), home.files_dir())?;
-        let devices = crate::device::Devices::start(ctx.clone(), &home)
+        let devices = crate::device::Devices::start(ctx.clone(), &home, chat.clone())
             .map_err(|e| NodeError::Devices(Box::new(e)))?;
         files.watch_messages(chat.clone(), groups.clone());
         let services = Services {

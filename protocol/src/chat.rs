@@ -120,6 +120,12 @@ pub enum ChatKind {
         /// The key.
         key: crate::moments::TopicKey,
     },
+    /// The sender's account's newest device list: its friends seal to every
+    /// device on it and accept what those devices send.
+    Devices {
+        /// The signed list (of the sender's account).
+        list: crate::device::DeviceList,
+    },
 }
 
 /// One message from one account to another.
@@ -221,6 +227,9 @@ impl ChatBody {
                 return Err(ChatError::TooManyIds)
             }
             ChatKind::Receipt { .. } | ChatKind::Recall { .. } | ChatKind::MomentsKey { .. } => {}
+            ChatKind::Devices { list } => list
+                .verify_for(&self.from)
+                .map_err(|e| ChatError::BadCard(e.to_string()))?,
             ChatKind::Group(d) => d.check().map_err(|e| ChatError::Group(e.to_string()))?,
             ChatKind::File {
                 attachment,
@@ -254,10 +263,14 @@ impl ChatBody {
 /// What the initiator of a `/weft/chat/1` session sends (inside Noise IK).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Delivery {
-    /// The initiator's account (checked against its Noise static key).
+    /// The initiator's account (its Noise static key must be one of the
+    /// account's endpoints: the account key, or a device on its list).
     pub from: AccountId,
     /// Sealed messages, each for the responder.
     pub items: Vec<Vec<u8>>,
+    /// The initiator's account's device list, when it has one: a linked
+    /// device is recognised even by a peer that has not been told of it yet.
+    pub devices: Option<crate::device::DeviceList>,
 }
 
 /// The responder's answer: which sealed items (by BLAKE3 of their bytes) it

@@ -381,6 +381,104 @@ pub enum DeviceRequest {
     },
     /// A device asks another of its account for the newest list.
     GetList,
+    /// A device asks another of its account for its contacts (and their
+    /// device lists): the first step of history sync.
+    Contacts,
+    /// A device asks for one conversation's history: the last `keep`
+    /// messages, from after `after` (a cursor from the previous page).
+    History {
+        /// The conversation (the other account).
+        conv: AccountId,
+        /// How many of the newest messages to sync at most.
+        keep: u32,
+        /// Where the previous page stopped.
+        after: Option<Vec<u8>>,
+    },
+}
+
+/// Most contacts one [`DeviceReply::Contacts`] carries.
+pub const MAX_SYNC_CONTACTS: usize = 2000;
+/// Most messages one history page carries.
+pub const MAX_SYNC_MESSAGES: usize = 500;
+/// Longest history cursor.
+pub const MAX_CURSOR: usize = 128;
+
+/// A contact as history sync hands it to another device of the account.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncContact {
+    /// Their account.
+    pub account: AccountId,
+    /// Their display name.
+    pub name: String,
+    /// Our remark for them.
+    pub remark: Option<String>,
+    /// Friend, request sent, request received, blocked (the node's codes).
+    pub state: u8,
+    /// Their greeting, for a request received.
+    pub greeting: Option<String>,
+    /// Their card.
+    pub card: Option<crate::Card>,
+}
+
+/// A logged message as history sync hands it over.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncMessage {
+    /// Its id.
+    pub id: crate::chat::MsgId,
+    /// Who wrote it (us or the other account).
+    pub from: AccountId,
+    /// The writer's sequence number.
+    pub seq: u64,
+    /// The writer's clock (Unix ms).
+    pub sent_at_ms: u64,
+    /// Its text or caption.
+    pub text: String,
+    /// What it replies to.
+    pub reply_to: Option<crate::chat::MsgId>,
+    /// Its status (the node's codes).
+    pub status: u8,
+    /// Its attachment.
+    pub attachment: Option<crate::file::Attachment>,
+}
+
+impl SyncContact {
+    /// Bounds, and that a card is the contact's own and verifies.
+    pub fn check(&self) -> Result<(), DeviceError> {
+        if self.name.len() > crate::MAX_NAME_LEN
+            || self
+                .remark
+                .as_ref()
+                .is_some_and(|r| r.len() > crate::MAX_NAME_LEN)
+            || self
+                .greeting
+                .as_ref()
+                .is_some_and(|g| g.len() > crate::chat::MAX_GREETING_BYTES)
+        {
+            return Err(DeviceError::Bounds("a synced contact is too large"));
+        }
+        if let Some(c) = &self.card {
+            if c.verify().is_err() || c.account() != self.account {
+                return Err(DeviceError::Bounds(
+                    "a synced contact's card does not verify",
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl SyncMessage {
+    /// Bounds.
+    pub fn check(&self) -> Result<(), DeviceError> {
+        if self.text.len() > crate::chat::MAX_TEXT_BYTES {
+            return Err(DeviceError::Bounds("a synced message is too long"));
+        }
+        if let Some(a) = &self.attachment {
+            a.check()
+                .map_err(|_| DeviceError::Bounds("a synced attachment is malformed"))?;
+        }
+        Ok(())
+    }
 }
 
 /// A `/weft/device/1` answer.
@@ -395,6 +493,20 @@ pub enum DeviceReply {
     List(DeviceList),
     /// Taken.
     Done,
+    /// Our contacts and the device lists we hold for them.
+    Contacts {
+        /// At most [`MAX_SYNC_CONTACTS`].
+        contacts: Vec<SyncContact>,
+        /// Their device lists.
+        lists: Vec<DeviceList>,
+    },
+    /// A page of one conversation, oldest first.
+    History {
+        /// At most [`MAX_SYNC_MESSAGES`].
+        messages: Vec<SyncMessage>,
+        /// Where to ask from next; `None` when this was the last page.
+        next: Option<Vec<u8>>,
+    },
     /// Refused, and why (for the user on the asking device).
     Refused {
         /// A sentence.

@@ -103,7 +103,8 @@ impl Kind {
             Kind::FileRequest => 128,
             Kind::FileReply => crate::file::FILE_CHUNK + 64,
             Kind::DeviceList => 4 * 1024,
-            Kind::DeviceRequest | Kind::DeviceReply => 12 * 1024,
+            Kind::DeviceRequest => 12 * 1024,
+            Kind::DeviceReply => 1024 * 1024 - 64,
             Kind::JoinRequest => 256,
             Kind::JoinReply => 8 * 1024,
         }

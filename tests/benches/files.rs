@@ -127,23 +127,37 @@ async fn bare_libp2p(file: &Path) -> f64 {
     let server_peer = *server.local_peer_id();
     let received = tokio::spawn(async move {
         let mut total = 0u64;
+        let mut last = None;
         loop {
-            if let SwarmEvent::Behaviour(rr::Event::Message {
-                message:
-                    rr::Message::Request {
-                        request, channel, ..
-                    },
-                ..
-            }) = server.select_next_some().await
-            {
-                if request.is_empty() {
-                    let _ = server.behaviour_mut().send_response(channel, Vec::new());
+            match server.select_next_some().await {
+                SwarmEvent::Behaviour(rr::Event::Message {
+                    message:
+                        rr::Message::Request {
+                            request,
+                            channel,
+                            request_id,
+                        },
+                    ..
+                }) => {
+                    if request.is_empty() {
+                        // The swarm must live until the last answer is out:
+                        // dropped now, the answer could be lost and the
+                        // client would wait for it for ever.
+                        let _ = server.behaviour_mut().send_response(channel, Vec::new());
+                        last = Some(request_id);
+                        continue;
+                    }
+                    total += request.len() as u64;
+                    let _ = server
+                        .behaviour_mut()
+                        .send_response(channel, total.to_le_bytes().to_vec());
+                }
+                SwarmEvent::Behaviour(rr::Event::ResponseSent { request_id, .. })
+                    if Some(request_id) == last =>
+                {
                     return total;
                 }
-                total += request.len() as u64;
-                let _ = server
-                    .behaviour_mut()
-                    .send_response(channel, total.to_le_bytes().to_vec());
+                _ => {}
             }
         }
     });
@@ -189,12 +203,15 @@ async fn bare_libp2p(file: &Path) -> f64 {
         .behaviour_mut()
         .send_request(&server_peer, Vec::new());
     loop {
-        if let SwarmEvent::Behaviour(rr::Event::Message {
-            message: rr::Message::Response { .. },
-            ..
-        }) = client.select_next_some().await
-        {
-            break;
+        match client.select_next_some().await {
+            SwarmEvent::Behaviour(rr::Event::Message {
+                message: rr::Message::Response { .. },
+                ..
+            }) => break,
+            SwarmEvent::Behaviour(rr::Event::OutboundFailure { error, .. }) => {
+                panic!("bare libp2p: the last request failed: {error}")
+            }
+            _ => {}
         }
     }
     let secs = t.elapsed().as_secs_f64();
@@ -216,7 +233,9 @@ async fn main() {
     let raw_mem = raw_tcp(&file, None).await;
     let raw_disk = raw_tcp(&file, Some(&tmp.path().join("raw.out"))).await;
     let _ = std::fs::remove_file(tmp.path().join("raw.out"));
-    let bare = bare_libp2p(&file).await;
+    let bare = tokio::time::timeout(Duration::from_secs(600), bare_libp2p(&file))
+        .await
+        .expect("the bare libp2p run took over 10 minutes");
 
     let w = Weft::new(BIN);
     let ((a, na), (b, nb)) = w.ann_and_bao().await;

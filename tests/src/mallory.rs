@@ -171,6 +171,7 @@ pub async fn deliver(
         &Delivery {
             from: session_from,
             items,
+            devices: None,
         },
     )
     .expect("encode");

@@ -113,6 +113,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
         &Delivery {
             from: them.account_id(),
             items: sealed.clone(),
+            devices: None,
         },
     )?;
     out.push(("chat", "delivery", delivery.clone()));

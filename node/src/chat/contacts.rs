@@ -75,7 +75,7 @@ impl Chat {
                 self.store().put_contact(&c)?;
                 self.enqueue(account, ChatKind::FriendAccept { card })
                     .await?;
-                return Ok(view(&c));
+                return Ok(self.view(&c));
             }
             _ => c.state = ContactState::RequestSent,
         }
@@ -88,7 +88,7 @@ impl Chat {
             },
         )
         .await?;
-        Ok(view(&c))
+        Ok(self.view(&c))
     }
 
     /// `contacts accept`.
@@ -109,7 +109,7 @@ impl Chat {
         let card = self.my_card().await.ok_or(ChatError::NoCard)?;
         self.enqueue(account, ChatKind::FriendAccept { card })
             .await?;
-        Ok(view(&c))
+        Ok(self.view(&c))
     }
 
     /// `contacts reject`: forgets the request (the requester is not told, as WeChat).
@@ -144,7 +144,7 @@ impl Chat {
         };
         self.store().put_contact(&c)?;
         self.store().flush_async().await?;
-        Ok(view(&c))
+        Ok(self.view(&c))
     }
 
     /// `contacts unblock`: back to a stranger (their old friendship is not
@@ -178,7 +178,7 @@ impl Chat {
         c.remark = remark.map(str::to_string);
         self.store().put_contact(&c)?;
         self.store().flush_async().await?;
-        Ok(view(&c))
+        Ok(self.view(&c))
     }
 
     /// `contacts delete`.
@@ -198,7 +198,7 @@ impl Chat {
             .contacts()?
             .iter()
             .filter(|c| c.state != ContactState::RequestReceived)
-            .map(view)
+            .map(|c| self.view(c))
             .collect())
     }
 
@@ -228,11 +228,19 @@ impl Chat {
 }
 
 /// A contact as the API shows it.
-fn view(c: &Contact) -> ContactView {
-    ContactView {
-        account_id: c.account.to_string(),
-        name: c.display_name().to_string(),
-        their_name: c.name.clone(),
-        state: c.state,
+impl Chat {
+    fn view(&self, c: &Contact) -> ContactView {
+        ContactView {
+            account_id: c.account.to_string(),
+            name: c.display_name().to_string(),
+            their_name: c.name.clone(),
+            state: c.state,
+            devices: self
+                .store()
+                .device_list(&c.account)
+                .ok()
+                .flatten()
+                .map_or(1, |l| l.body.devices.len()),
+        }
     }
 }

@@ -192,8 +192,16 @@ impl Chat {
         }
     }
 
-    /// A connected device of `account`, or one we could dial.
-    async fn reach(&self, account: &AccountId) -> Option<PeerId> {
+    /// The device that opens with `endpoint`, connected or dialled: a
+    /// known device (a linked device, or the first device of an account
+    /// whose list we hold) by its card or the DHT; otherwise, as for an
+    /// account with one device, any of its connected devices, its card or
+    /// its DHT record.
+    async fn reach(&self, endpoint: &AccountId, conv: Option<&AccountId>) -> Option<PeerId> {
+        if let Some(peer) = self.endpoint_peer(endpoint, conv) {
+            return self.reach_device(peer).await;
+        }
+        let account = endpoint;
         if let Ok(peers) = self.net().peers().await {
             if let Some(p) = peers.iter().find(|p| p.account_id == Some(*account)) {
                 return Some(p.peer_id);
@@ -215,16 +223,54 @@ impl Chat {
         dial_card(self.net(), &card).await
     }
 
+    /// Connects to one device: at once if connected, else at the addresses
+    /// of its card, else where the DHT says it is.
+    async fn reach_device(&self, peer: PeerId) -> Option<PeerId> {
+        let net = self.net();
+        if let Ok(peers) = net.peers().await {
+            if peers.iter().any(|p| p.peer_id == peer) {
+                return Some(peer);
+            }
+        }
+        let mut addrs: Vec<Multiaddr> = self
+            .store()
+            .card(&peer.to_bytes())
+            .ok()
+            .flatten()
+            .map(|c| card_addrs(&c))
+            .unwrap_or_default();
+        if addrs.is_empty() {
+            let found = tokio::time::timeout(DHT_TIMEOUT, net.closest_peers(peer.to_bytes())).await;
+            if let Ok(Ok(found)) = found {
+                if let Some((_, a)) = found.into_iter().find(|(p, _)| *p == peer) {
+                    addrs = a;
+                }
+            }
+        }
+        let dial = net.dial_peer(peer, addrs);
+        matches!(tokio::time::timeout(DIAL_TIMEOUT, dial).await, Ok(Ok(()))).then_some(peer)
+    }
+
     /// One IK round trip carrying `batch`; applies the acknowledgement.
     async fn deliver_direct(
         &self,
         to: &AccountId,
         batch: &[(Vec<u8>, OutboxEntry)],
     ) -> Result<(), DeliveryError> {
-        let peer = self.reach(to).await.ok_or(DeliveryError::Unreachable)?;
+        // New outbox keys name the conversation after the endpoint.
+        let conv = batch
+            .first()
+            .and_then(|(k, _)| k.get(32..64))
+            .and_then(|c| <[u8; 32]>::try_from(c).ok())
+            .map(AccountId);
+        let peer = self
+            .reach(to, conv.as_ref())
+            .await
+            .ok_or(DeliveryError::Unreachable)?;
         let delivery = Delivery {
             from: self.me(),
             items: batch.iter().map(|(_, e)| e.sealed.clone()).collect(),
+            devices: self.list_to_carry(),
         };
         let payload = weft_protocol::encode(Kind::Delivery, &delivery)?;
         let (session, msg1) = seal::initiate(self.key(), to, &payload)?;
@@ -243,6 +289,16 @@ impl Chat {
             }
         }
         let store = self.store();
+        if self.is_own_endpoint(to) {
+            // Our own other device took its copy: nothing about the
+            // message's status changes.
+            store.outbox_remove(&delivered)?;
+            store.outbox_remove(&failed)?;
+            if delivered.is_empty() && failed.is_empty() {
+                return Err(DeliveryError::NothingAcknowledged);
+            }
+            return Ok(());
+        }
         store
             .outbox_done(&delivered, MsgStatus::Delivered)
             .and_then(|_| store.outbox_done(&failed, MsgStatus::Failed))?;
@@ -271,13 +327,14 @@ impl Chat {
         else {
             return;
         };
-        let recipient_device = self
-            .store()
-            .contact(to)
-            .ok()
-            .flatten()
-            .and_then(|c| c.card)
-            .and_then(|c| card_peer(&c));
+        let recipient_device = self.endpoint_peer(to, None).or_else(|| {
+            self.store()
+                .contact(to)
+                .ok()
+                .flatten()
+                .and_then(|c| c.card)
+                .and_then(|c| card_peer(&c))
+        });
         let mut held_by = 0;
         for (peer, _) in candidates {
             if held_by >= HOLDERS {

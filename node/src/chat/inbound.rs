@@ -130,7 +130,13 @@ impl Chat {
                 return None;
             }
         };
-        if !seal::sender_matches(&delivery.from, &initiator_static) {
+        // A list the sender carries is taken first (if it verifies and is
+        // newer), so a device linked since we last heard is recognised; a
+        // replayed older list changes nothing.
+        if let Some(list) = &delivery.devices {
+            self.take_device_list(&delivery.from, list);
+        }
+        if !self.speaks_for(&delivery.from, &initiator_static) {
             if let Some(suppressed) = DROPPED.allow() {
                 tracing::warn!(%peer, suppressed, "dropping chat session: sender does not own its account key");
             }
@@ -238,10 +244,13 @@ impl Chat {
     ) -> Result<ChatBody, Rejection> {
         let (plain, sender_static) = seal::open(self.key(), sealed)?;
         let body = ChatBody::decode(&plain)?;
-        if body.to != self.me() {
+        // Ours, from another of our devices, is a copy of what it sent to
+        // someone: addressed to them, sealed to us.
+        let own_copy = body.from == self.me() && body.to != self.me();
+        if body.to != self.me() && !own_copy {
             return Err(Rejection::NotForUs);
         }
-        if !seal::sender_matches(&body.from, &sender_static) {
+        if !self.speaks_for(&body.from, &sender_static) {
             return Err(Rejection::ForgedSender);
         }
         if session_from.is_some_and(|f| *f != body.from) {
@@ -253,6 +262,9 @@ impl Chat {
     /// Applies one checked message once: a retry or a second holder's copy
     /// of a known id is a no-op.
     async fn apply(&self, body: ChatBody, via_holder: bool) -> Result<(), ChatError> {
+        if body.from == self.me() {
+            return self.apply_own(body);
+        }
         let store = self.store();
         let id = body.id();
         if store.has_message(&id)? {
@@ -410,6 +422,14 @@ impl Chat {
                 ) {
                     store.put_topic_key(&from, &key, body.seq)?;
                     self.inner.moments_keys.notify_one();
+                }
+            }
+            ChatKind::Devices { list } => {
+                if known {
+                    store.mark_seen_id(&id)?;
+                    if self.take_device_list(&from, &list) {
+                        tracing::info!(%from, version = list.version(), "a contact's devices changed");
+                    }
                 }
             }
             ChatKind::Group(direct) => {

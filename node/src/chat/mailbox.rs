@@ -218,7 +218,7 @@ impl Chat {
     /// Asks the peers closest to our mailbox key (where senders leave mail
     /// for us) for our mail; remembers them in `holders`.
     pub(super) async fn check_mailbox_holders(&self, holders: &Mutex<HashSet<PeerId>>) {
-        let key = mailbox_key(&self.me());
+        let key = mailbox_key(&self.endpoint());
         let Ok(Ok(peers)) =
             tokio::time::timeout(Duration::from_secs(20), self.net().closest_peers(key)).await
         else {

@@ -23,10 +23,12 @@
 
 mod contacts;
 mod delivery;
+mod endpoints;
 mod inbound;
 mod log;
 mod mailbox;
 mod names;
+mod own;
 mod send;
 mod service;
 
@@ -174,6 +176,13 @@ pub struct ContactView {
     pub their_name: String,
     /// Relationship: friend, request_sent, request_received, blocked.
     pub state: ContactState,
+    /// How many devices their account has (from its signed device list).
+    #[serde(default = "one")]
+    pub devices: usize,
+}
+
+fn one() -> usize {
+    1
 }
 
 /// `contacts requests` entry.
@@ -396,11 +405,12 @@ mod tests {
             name: "n".into(),
             their_name: "t".into(),
             state: ContactState::RequestSent,
+            devices: 1,
         };
         let v = serde_json::to_value(&c).unwrap();
         assert_eq!(
             v,
-            serde_json::json!({"account_id": "a", "name": "n", "their_name": "t", "state": "request_sent"})
+            serde_json::json!({"account_id": "a", "name": "n", "their_name": "t", "state": "request_sent", "devices": 1})
         );
         let back: ContactView = serde_json::from_value(v).unwrap();
         assert_eq!(back.state, ContactState::RequestSent);

@@ -117,7 +117,8 @@ impl Chat {
 
     /// Numbers `kind` for `to`, seals it and writes it to the outbox (and,
     /// for a text, to the log). Not flushed. Callers hold the send lock.
-    fn stage(&self, to: AccountId, kind: ChatKind) -> Result<MsgId, ChatError> {
+    /// Returns the id and the endpoints it was queued for.
+    fn stage(&self, to: AccountId, kind: ChatKind) -> Result<(MsgId, Vec<AccountId>), ChatError> {
         let me = self.me();
         let (seq, sent_at_ms) = self.store().next_seq(&to, now_ms())?;
         let body = ChatBody {
@@ -129,7 +130,27 @@ impl Chat {
         };
         body.validate()?;
         let id = body.id();
-        let sealed = seal::seal(self.key(), &to, &body.encode()?)?;
+        let plain = body.encode()?;
+        // One copy per device of the recipient, and one per other device of
+        // ours (so it shows as sent there too); "me" is our other devices.
+        let mut endpoints = if to == me {
+            Vec::new()
+        } else {
+            self.endpoints_of(&to)
+        };
+        // What only the other side needs skips our own devices.
+        let only_theirs = matches!(
+            body.kind,
+            ChatKind::Devices { .. } | ChatKind::Receipt { read: false, .. }
+        );
+        if !only_theirs || to == me {
+            endpoints.extend(self.own_other_endpoints());
+        }
+        endpoints.dedup();
+        let sealed = endpoints
+            .iter()
+            .map(|e| Ok((*e, seal::seal(self.key(), e, &plain)?)))
+            .collect::<Result<Vec<_>, ChatError>>()?;
         let log = match &body.kind {
             ChatKind::Text { text, reply_to } => Some(StoredMessage {
                 id,
@@ -165,7 +186,7 @@ impl Chat {
             id,
             log,
         })?;
-        Ok(id)
+        Ok((id, endpoints))
     }
 
     /// Queues each message for its recipient with one flush (group
@@ -178,8 +199,8 @@ impl Chat {
         {
             let _guard = self.inner.send_lock.lock().await;
             for (to, kind) in items {
-                self.stage(to, kind)?;
-                kick.push(to);
+                let (_, endpoints) = self.stage(to, kind)?;
+                kick.extend(endpoints);
             }
         }
         // Persist before acknowledging, once for the whole batch.
@@ -193,12 +214,14 @@ impl Chat {
     /// Seals `kind` to `to`, persists it (log + outbox) durably, wakes delivery.
     pub(super) async fn enqueue(&self, to: AccountId, kind: ChatKind) -> Result<MsgId, ChatError> {
         let guard = self.inner.send_lock.lock().await;
-        let id = self.stage(to, kind)?;
+        let (id, endpoints) = self.stage(to, kind)?;
         // Sequence numbers are taken; concurrent senders may now share one flush.
         drop(guard);
         // Persist before acknowledging: once we answer, the message must survive a crash.
         self.store().flush_async().await?;
-        self.kick(to);
+        for e in endpoints {
+            self.kick(e);
+        }
         Ok(id)
     }
 }

@@ -75,9 +75,11 @@ impl Chat {
                     ev = events.recv() => match ev {
                         Ok(NetEvent::PeerIdentified { peer_id: peer, account_id: acct, .. }) => {
                             // Our friend is back: deliver now rather than at the next backoff.
-                            chat.wake(&acct);
-                            if chat.store().outbox_has(&acct).unwrap_or(false) {
-                                chat.kick(acct);
+                            // (A linked device's endpoint is its own key.)
+                            let endpoint = chat.endpoint_of_peer(&acct, &peer).unwrap_or(acct);
+                            chat.wake(&endpoint);
+                            if chat.store().outbox_has(&endpoint).unwrap_or(false) {
+                                chat.kick(endpoint);
                             }
                             // A holder of our mail (a peer near our mailbox key, found by
                             // the last check) is back: ask it, once in a while. Until the

@@ -49,6 +49,10 @@ impl Devices {
                 }
             }
             (DeviceRequest::Join { .. }, Some(_)) => refused("already a device of this account"),
+            (DeviceRequest::Contacts, Some(_)) => self.answer_contacts(),
+            (DeviceRequest::History { conv, keep, after }, Some(_)) => {
+                self.answer_history(conv, keep, after)
+            }
         })
     }
 }

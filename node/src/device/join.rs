@@ -45,11 +45,11 @@ pub enum JoinError {
 
 /// Joins the account whose primary made `code`, as a device called `name`;
 /// writes `home` (device key, what the primary gave) and returns it.
-pub async fn join(home: &Home, code: &str, name: &str) -> Result<Joined, JoinError> {
+pub async fn join(home: &Home, code: &str, name: &str, history: u32) -> Result<Joined, JoinError> {
     let code = LinkCode::parse(code)?;
     validate_device_name(name)?;
     let key = home.create_device_key()?;
-    let result = ask(home, &code, name.trim(), key).await;
+    let result = ask(home, &code, name.trim(), key, history).await;
     if result.is_err() {
         // Nothing half-made stays behind: the user can try again here.
         home.remove_unjoined_device_key();
@@ -62,6 +62,7 @@ async fn ask(
     code: &LinkCode,
     name: &str,
     key: libp2p::identity::Keypair,
+    history: u32,
 ) -> Result<Joined, JoinError> {
     let my_key = key
         .public()
@@ -113,6 +114,7 @@ async fn ask(
         list: reply.list,
         name: reply.name,
         primary_addrs: code.addrs.clone(),
+        history,
     };
     {
         let store = Store::open(&home.store_dir())?;

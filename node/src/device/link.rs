@@ -81,6 +81,7 @@ impl Devices {
             version: list.version(),
         });
         self.spawn_push(list.clone(), current_and_removed(&list));
+        self.announce(list.clone()).await;
         Ok(list)
     }
 

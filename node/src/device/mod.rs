@@ -7,6 +7,7 @@
 //! other devices; a linked device keeps the newest list it is given and asks
 //! the primary for changes it cannot sign itself.
 
+mod history;
 mod inbound;
 mod join;
 mod link;
@@ -25,6 +26,7 @@ use crate::home::NotPrimary;
 use crate::net::NetError;
 use crate::store::{Store, StoreError};
 
+pub use history::DEFAULT_HISTORY;
 pub use join::{join, JoinError};
 pub use link::LinkOffer;
 
@@ -105,11 +107,17 @@ pub struct Devices {
 
 struct Inner {
     ctx: Context,
+    /// Tells friends of a new list.
+    chat: crate::chat::Chat,
     /// Join attempts naming a code we do not have: guesses, for everyone together.
     guesses: RateLimit,
     events: broadcast::Sender<DeviceEvent>,
     /// One list change at a time (each signs the next version).
     lock: tokio::sync::Mutex<()>,
+    /// Whether a history sync runs.
+    syncing: std::sync::atomic::AtomicBool,
+    /// Messages per conversation history sync brings.
+    history_keep: u32,
 }
 
 /// The peer id behind a device key.

@@ -21,18 +21,29 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 impl Devices {
     /// Starts the service. The primary makes the first list if it has none;
     /// a linked device keeps the list it was given when it joined.
-    pub fn start(ctx: Context, home: &Home) -> Result<Self, DevicesError> {
+    pub fn start(ctx: Context, home: &Home, chat: crate::chat::Chat) -> Result<Self, DevicesError> {
         let (events, _) = broadcast::channel(64);
         let devices = Devices {
             inner: Arc::new(Inner {
                 ctx,
+                chat,
                 guesses: RateLimit::new(30, Duration::from_secs(60)),
                 events,
                 lock: tokio::sync::Mutex::new(()),
+                syncing: std::sync::atomic::AtomicBool::new(false),
+                history_keep: home
+                    .read_joined()
+                    .map(|j| j.history)
+                    .unwrap_or(super::DEFAULT_HISTORY),
             }),
         };
         if devices.inner.ctx.identity.primary {
-            devices.ensure_own_list()?;
+            let list = devices.ensure_own_list()?;
+            // A change the node stopped before telling friends of.
+            if devices.store().devices_announced()? < list.version() && list.version() > 1 {
+                let d = devices.clone();
+                tokio::spawn(async move { d.announce(list).await });
+            }
         } else if let Ok(joined) = home.read_joined() {
             if joined.list.verify_for(&devices.inner.ctx.me()).is_ok() {
                 devices.store().put_device_list(&joined.list)?;
@@ -118,7 +129,11 @@ impl Devices {
         self.ask(peer, &req).await
     }
 
-    async fn ask(&self, peer: PeerId, req: &DeviceRequest) -> Result<DeviceReply, DevicesError> {
+    pub(super) async fn ask(
+        &self,
+        peer: PeerId,
+        req: &DeviceRequest,
+    ) -> Result<DeviceReply, DevicesError> {
         let bytes = weft_protocol::encode(Kind::DeviceRequest, req)
             .map_err(|e| DevicesError::Unreachable(e.to_string()))?;
         let net = &self.inner.ctx.net;
@@ -145,6 +160,18 @@ impl Devices {
             }
         }
         Ok(newer)
+    }
+
+    /// Tells every friend of `list` (durably queued), then records it.
+    pub(super) async fn announce(&self, list: DeviceList) {
+        match self.inner.chat.announce_devices(list.clone()).await {
+            Ok(()) => {
+                if let Err(e) = self.store().set_devices_announced(list.version()) {
+                    tracing::warn!(error = %e, "cannot record the announced device list");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot tell friends of the device list"),
+        }
     }
 
     /// Hands `list` to `peers` (our devices), in the background.
@@ -195,6 +222,7 @@ impl Devices {
                 tracing::warn!(error = %e, "cannot note a device's last connection");
             }
             if !self.inner.ctx.identity.primary && d.device_key == list.body.primary {
+                self.spawn_history_sync(peer);
                 let me = self.clone();
                 tokio::spawn(async move {
                     if let Ok(DeviceReply::List(l)) = me.ask_primary(DeviceRequest::GetList).await {

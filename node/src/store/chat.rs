@@ -169,6 +169,43 @@ trees! {
     }
 }
 
+impl ChatTrees {
+    /// The message log (history sync pages through it).
+    pub(super) fn messages_tree(&self) -> &sled::Tree {
+        &self.messages
+    }
+}
+
+impl MsgStatus {
+    /// Its stored code (the variant index), as history sync sends it.
+    pub fn code(self) -> u8 {
+        postcard::to_stdvec(&self)
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0)
+    }
+
+    /// The status with this code.
+    pub fn from_code(c: u8) -> Option<Self> {
+        postcard::from_bytes(&[c]).ok()
+    }
+}
+
+impl ContactState {
+    /// Its stored code (the variant index), as history sync sends it.
+    pub fn code(self) -> u8 {
+        postcard::to_stdvec(&self)
+            .ok()
+            .and_then(|v| v.first().copied())
+            .unwrap_or(0)
+    }
+
+    /// The state with this code.
+    pub fn from_code(c: u8) -> Option<Self> {
+        postcard::from_bytes(&[c]).ok()
+    }
+}
+
 /// Key of a message in `messages`.
 pub fn message_key(conv: &AccountId, sent_at_ms: u64, from: &AccountId, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(80);
@@ -179,8 +216,14 @@ pub fn message_key(conv: &AccountId, sent_at_ms: u64, from: &AccountId, seq: u64
     k
 }
 
-fn outbox_key(to: &AccountId, seq: u64) -> Vec<u8> {
-    let mut k = to.0.to_vec();
+/// Key of an outbox entry: the endpoint it goes to (an account key or a
+/// linked device's key), the conversation and the sequence number. Entries
+/// written before linked devices existed are `to ‖ seq`; both start with the
+/// endpoint, which is all the delivery worker scans by.
+fn outbox_key(endpoint: &AccountId, conv: &AccountId, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(72);
+    k.extend_from_slice(&endpoint.0);
+    k.extend_from_slice(&conv.0);
     k.extend_from_slice(&seq.to_be_bytes());
     k
 }
@@ -200,14 +243,15 @@ fn tx_err(e: TransactionError<StoreError>) -> StoreError {
 
 /// What to add to the log when a message is queued.
 pub struct Outgoing {
-    /// Recipient.
+    /// Recipient (the conversation).
     pub to: AccountId,
     /// Sequence number (from [`Store::next_seq`]).
     pub seq: u64,
     /// Sender clock.
     pub sent_at_ms: u64,
-    /// Sealed bytes.
-    pub sealed: Vec<u8>,
+    /// One sealed copy per endpoint: the recipient's devices and our own
+    /// other devices.
+    pub sealed: Vec<(AccountId, Vec<u8>)>,
     /// Id.
     pub id: MsgId,
     /// For texts: the log entry to show.
@@ -273,12 +317,14 @@ impl Store {
                     messages.insert(key.clone(), enc(log))?;
                     index.insert(&out.id.0, key)?;
                 }
-                let entry = OutboxEntry {
-                    sealed: out.sealed.clone(),
-                    msg_id: out.id,
-                    held: false,
-                };
-                outbox.insert(outbox_key(&out.to, out.seq), enc(&entry))?;
+                for (endpoint, sealed) in &out.sealed {
+                    let entry = OutboxEntry {
+                        sealed: sealed.clone(),
+                        msg_id: out.id,
+                        held: false,
+                    };
+                    outbox.insert(outbox_key(endpoint, &out.to, out.seq), enc(&entry))?;
+                }
                 Ok::<(), ConflictableTransactionError<StoreError>>(())
             })
             .map_err(tx_err)
@@ -328,6 +374,27 @@ impl Store {
             .next()
             .transpose()?
             .is_some())
+    }
+
+    /// Drops everything queued for `endpoint` (a device taken off its
+    /// account's list).
+    pub fn outbox_drop_endpoint(&self, endpoint: &AccountId) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.chat.outbox.scan_prefix(endpoint.0) {
+            let (k, _) = item?;
+            self.chat.outbox.remove(k)?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// Removes outbox entries without touching their messages' status (the
+    /// copies our own other devices took).
+    pub fn outbox_remove(&self, keys: &[(Vec<u8>, MsgId)]) -> Result<(), StoreError> {
+        for (k, _) in keys {
+            self.chat.outbox.remove(k.as_slice())?;
+        }
+        Ok(())
     }
 
     /// Removes acknowledged outbox entries and sets their messages' status.
@@ -589,7 +656,7 @@ mod tests {
             to: a,
             seq: 1,
             sent_at_ms: 1,
-            sealed: vec![1, 2],
+            sealed: vec![(a, vec![1, 2])],
             id: m.id,
             log: Some(m.clone()),
         };

@@ -5,7 +5,8 @@
 //! - `link_codes`:   code id(32) → postcard [`LinkState`] (the primary's
 //!   open link codes: one use, 5 minutes, 5 wrong tries)
 //! - `device_seen`:  device key(32) → u64 BE Unix seconds, when one of our
-//!   own devices was last connected
+//!   own devices was last connected; `announced` → u64 BE, the version of
+//!   our list our friends were last told of
 
 use serde::{Deserialize, Serialize};
 use weft_protocol::{device::DeviceList, AccountId, Kind};
@@ -19,6 +20,17 @@ trees! {
         codes: "link_codes",
         seen: "device_seen",
     }
+}
+
+/// Key in `device_seen` (shorter than any device key) of the list version
+/// friends were last told of.
+const ANNOUNCED: &[u8] = b"announced";
+
+/// Key in `device_seen` of history sync's progress for one conversation.
+fn history_key(conv: &AccountId) -> Vec<u8> {
+    let mut k = b"history".to_vec();
+    k.extend_from_slice(&conv.0);
+    k
 }
 
 /// Most link codes open at once (older ones are dropped when a new one is made).
@@ -157,6 +169,92 @@ impl Store {
                 return Ok(true);
             }
         }
+    }
+
+    /// The version of our list our friends were last told of.
+    pub fn devices_announced(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .device
+            .seen
+            .get(ANNOUNCED)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Records that friends were told of `version`.
+    pub fn set_devices_announced(&self, version: u64) -> Result<(), StoreError> {
+        self.device.seen.insert(ANNOUNCED, &version.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// How far history sync got for `conv`: `None` not started, `Some(None)`
+    /// finished, `Some(Some(cursor))` stopped after `cursor`.
+    pub fn history_progress(
+        &self,
+        conv: &AccountId,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(self
+            .device
+            .seen
+            .get(history_key(conv))?
+            .map(|v| (!v.is_empty()).then(|| v.to_vec())))
+    }
+
+    /// Records how far history sync got for `conv` (`None`: finished).
+    pub fn set_history_progress(
+        &self,
+        conv: &AccountId,
+        after: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        self.device
+            .seen
+            .insert(history_key(conv), after.unwrap_or_default())?;
+        Ok(())
+    }
+
+    /// Messages of `conv` for history sync: of its newest `keep`, those
+    /// after `after`, oldest first, at most `max` or about `max_bytes`;
+    /// with the cursor to continue from if more remain.
+    pub fn history_page(
+        &self,
+        conv: &AccountId,
+        keep: usize,
+        after: Option<&[u8]>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<super::chat::StoredMessage>, Option<Vec<u8>>), StoreError> {
+        let messages = &self.chat.messages_tree();
+        let Some(start) = messages
+            .scan_prefix(conv.0)
+            .rev()
+            .take(keep.max(1))
+            .last()
+            .transpose()?
+            .map(|(k, _)| k)
+        else {
+            return Ok((Vec::new(), None));
+        };
+        let from = match after {
+            Some(a) if a > start.as_ref() => std::ops::Bound::Excluded(sled::IVec::from(a)),
+            _ => std::ops::Bound::Included(start),
+        };
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        let mut last = None;
+        for item in messages.range((from, std::ops::Bound::Unbounded)) {
+            let (k, v) = item?;
+            if !k.starts_with(&conv.0) {
+                break;
+            }
+            if out.len() >= max || bytes + v.len() > max_bytes {
+                return Ok((out, last));
+            }
+            bytes += v.len();
+            out.push(dec("messages", &v)?);
+            last = Some(k.to_vec());
+        }
+        Ok((out, None))
     }
 
     /// Notes that our own device `device_key` was connected at `at`.

@@ -189,3 +189,124 @@ async fn an_expired_code_is_refused() {
     assert!(e["message"].as_str().unwrap().contains("expired"), "{e}");
     assert!(!weft_node::Home::new(&a2).has_identity());
 }
+
+/// Sends `n` texts from `home` to `to` through the API.
+async fn send_many(w: &Weft, home: &std::path::Path, to: &str, prefix: &str, n: usize) {
+    let client = w.client(home);
+    for i in 0..n {
+        let body = weft_node::api::chat::SendBody {
+            all: false,
+            mentions: vec![],
+            reply_to: None,
+            text: format!("{prefix} {i:03}"),
+            to: to.to_string(),
+        };
+        let _: weft_node::api::Created = client.post("/v1/chat/send", &body).await.expect("send");
+    }
+}
+
+fn texts(log: &[Value]) -> Vec<String> {
+    log.iter()
+        .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+/// Acceptance 1 and 2: a device linked after 500 messages shows them in
+/// order; afterwards every message reaches both devices, and what the new
+/// device sends reaches the friend from the account and shows as sent on
+/// the first device.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_device_gets_the_history_and_every_new_message() {
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
+    w.befriend(&a, &b).await;
+    let a_id = w.account(&a).await;
+    let b_id = w.account(&b).await;
+
+    // 500 messages between A1 and B before the second device exists.
+    send_many(&w, &a, &b_id, "from ada", 250).await;
+    send_many(&w, &b, &a_id, "from bao", 250).await;
+    let all_there = wait_for(Duration::from_secs(60), || async {
+        w.chat_log(&a, &b_id).await.len() >= 500
+    })
+    .await;
+    assert!(all_there, "A1 does not hold the 500 messages");
+    let before = texts(&w.chat_log(&a, &b_id).await);
+
+    let code = w.json(&["device", "link", "--home", s(&a)]).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a2 = w.home("a2");
+    w.json(&[
+        "device",
+        "join",
+        &code,
+        "--name",
+        "Laptop",
+        "--home",
+        s(&a2),
+    ])
+    .await;
+    let b_addr = w.dial_addr(&b).await;
+    let _na2 = w.up(&a2, &["--bootstrap", &b_addr]).await;
+    let synced = wait_for(WAIT, || async {
+        texts(&w.chat_log(&a2, &b_id).await) == before
+    })
+    .await;
+    assert!(
+        synced,
+        "A2 did not show the 500 messages in order: {} of them",
+        w.chat_log(&a2, &b_id).await.len()
+    );
+
+    // B learns of the new device (A announces its list) and sends 10: both
+    // of A's devices show all 10.
+    let b_knows = wait_for(WAIT, || async {
+        let list = w.json(&["contacts", "list", "--home", s(&b)]).await;
+        list.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|c| c["account_id"] == a_id.as_str() && c["devices"] == 2)
+        })
+    })
+    .await;
+    assert!(b_knows, "B never learned that A has two devices");
+    send_many(&w, &b, &a_id, "new", 10).await;
+    for home in [&a, &a2] {
+        let got = wait_for(WAIT, || async {
+            let t = texts(&w.chat_log(home, &b_id).await);
+            (0..10).all(|i| t.contains(&format!("new {i:03}")))
+        })
+        .await;
+        assert!(
+            got,
+            "{} did not get all 10 new messages; B's log:\n{}\nA2's log:\n{}",
+            home.display(),
+            _nb.log(),
+            _na2.log()
+        );
+    }
+
+    // A2 writes to B: B sees it from A; A1 shows it as sent by A.
+    let sent = w
+        .json(&["chat", "send", "--home", s(&a2), "Bao", "from the laptop"])
+        .await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    let at_b = wait_for(WAIT, || async {
+        w.chat_log(&b, &a_id)
+            .await
+            .iter()
+            .any(|m| m["id"] == id.as_str() && m["from"] == a_id.as_str())
+    })
+    .await;
+    assert!(at_b, "B never got the laptop's message from A");
+    let at_a1 = wait_for(WAIT, || async {
+        w.chat_log(&a, &b_id)
+            .await
+            .iter()
+            .any(|m| m["id"] == id.as_str() && m["from"] == a_id.as_str())
+    })
+    .await;
+    assert!(at_a1, "A1 does not show the laptop's message as sent");
+}

@@ -1,0 +1,124 @@
+//! What another device of our own account tells this one through chat:
+//! copies of the messages it sent (so they show as sent here too), the
+//! recalls it made and the read receipts it sent (read on one device is
+//! read on all), and what it sent to our own account ("File Transfer").
+
+use weft_protocol::chat::{ChatBody, ChatKind};
+
+use super::{Chat, ChatError, ChatEvent};
+use crate::store::chat::{Contact, ContactState, MsgStatus, StoredMessage};
+
+impl Chat {
+    /// Applies a message our own other device sent (checked by the caller:
+    /// sealed by one of our endpoints, `from` is us). Once per id.
+    pub(super) fn apply_own(&self, body: ChatBody) -> Result<(), ChatError> {
+        let store = self.store();
+        let id = body.id();
+        if store.has_message(&id)? {
+            return Ok(());
+        }
+        let me = self.me();
+        let conv = body.to;
+        let to_self = conv == me;
+        match body.kind {
+            ChatKind::Text { .. } | ChatKind::File { .. } => {
+                let (text, reply_to, attachment) = match body.kind {
+                    ChatKind::Text { text, reply_to } => (text, reply_to, None),
+                    ChatKind::File {
+                        attachment,
+                        caption,
+                        reply_to,
+                    } => (caption, reply_to, Some(attachment)),
+                    _ => return Ok(()),
+                };
+                let m = StoredMessage {
+                    id,
+                    from: me,
+                    seq: body.seq,
+                    sent_at_ms: body.sent_at_ms,
+                    text: text.clone(),
+                    reply_to,
+                    // To "File Transfer" it arrived here; to a friend it is
+                    // on its way from the device that sent it.
+                    status: if to_self {
+                        MsgStatus::Received
+                    } else {
+                        MsgStatus::Stored
+                    },
+                    attachment,
+                };
+                if store.insert_incoming(&conv, &m, weft_protocol::unix_now_ms())? {
+                    self.emit(ChatEvent::Message {
+                        with: conv.to_string(),
+                        id: id.to_string(),
+                        from: me.to_string(),
+                        text,
+                    });
+                }
+            }
+            ChatKind::Recall { target } => {
+                store.mark_seen_id(&id)?;
+                if store.message(&target)?.is_some_and(|t| t.from == me) {
+                    store.update_message(&target, |m| {
+                        m.status = MsgStatus::Recalled;
+                        m.text.clear();
+                        m.attachment = None;
+                    })?;
+                    if let Some(with) = store.message_conversation(&target)? {
+                        self.emit(ChatEvent::Recalled {
+                            with: with.to_string(),
+                            id: target.to_string(),
+                        });
+                    }
+                }
+            }
+            ChatKind::Receipt { read: true, ids } => {
+                // We read these on another device: read here too.
+                store.mark_seen_id(&id)?;
+                for mid in ids {
+                    if store.message_conversation(&mid)? == Some(conv) {
+                        store.update_message(&mid, |m| {
+                            if m.from == conv && m.status == MsgStatus::Received {
+                                m.status = MsgStatus::Seen;
+                            }
+                        })?;
+                    }
+                }
+            }
+            ChatKind::FriendRequest { .. } => {
+                store.mark_seen_id(&id)?;
+                if store.contact(&conv)?.is_none() {
+                    store.put_contact(&Contact {
+                        account: conv,
+                        name: conv.short(),
+                        remark: None,
+                        state: ContactState::RequestSent,
+                        greeting: None,
+                        card: None,
+                    })?;
+                }
+            }
+            ChatKind::FriendAccept { .. } => {
+                // Accepted on another device: a friend here too.
+                store.mark_seen_id(&id)?;
+                let mut c = store.contact(&conv)?.unwrap_or(Contact {
+                    account: conv,
+                    name: conv.short(),
+                    remark: None,
+                    state: ContactState::Friend,
+                    greeting: None,
+                    card: None,
+                });
+                if c.state != ContactState::Blocked {
+                    c.state = ContactState::Friend;
+                    store.put_contact(&c)?;
+                }
+            }
+            ChatKind::Receipt { read: false, .. }
+            | ChatKind::Group(_)
+            | ChatKind::MomentsKey { .. }
+            | ChatKind::Devices { .. } => store.mark_seen_id(&id)?,
+        }
+        Ok(())
+    }
+}
