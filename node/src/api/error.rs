@@ -127,7 +127,8 @@ impl From<NetError> for ApiError {
 impl From<ChatError> for ApiError {
     fn from(e: ChatError) -> Self {
         let status = match e {
-            ChatError::NotAFriend(_) => StatusCode::FORBIDDEN,
+            ChatError::NotAFriend(_) | ChatError::Revoked => StatusCode::FORBIDDEN,
+            ChatError::NoOtherDevice => StatusCode::CONFLICT,
             ChatError::UnknownContact(_)
             | ChatError::NoRequest(_)
             | ChatError::NoMessage(_)

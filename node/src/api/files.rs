@@ -155,8 +155,8 @@ pub(crate) async fn send_file_from<R: tokio::io::AsyncRead + Unpin + Send>(
     if group.is_none() {
         // Refuse before reading a large body for no one.
         let a = node.chat.resolve(&q.to)?;
-        node.chat.require_friend(&a, &q.to)?;
-        exclude.extend(node.chat.device_of(&a)?);
+        node.chat.require_addressable(&a, &q.to)?;
+        exclude.extend(node.chat.devices_of(&a)?);
     }
     let reply_to = match q.reply_to.as_deref() {
         Some(r) => Some(short_id::message(node, r)?),

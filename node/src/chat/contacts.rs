@@ -219,6 +219,23 @@ impl Chat {
 
     /// Texts go to friends only: the recipient drops a stranger's texts anyway.
     /// Refuses anyone but a friend (`shown_as`: how the user named them).
+    /// Whether we may send to `account`: a friend, or our own account
+    /// ("File Transfer": our other devices) when we have another device.
+    pub fn require_addressable(
+        &self,
+        account: &AccountId,
+        shown_as: &str,
+    ) -> Result<(), ChatError> {
+        if *account == self.me() {
+            if self.own_other_endpoints().is_empty() {
+                return Err(ChatError::NoOtherDevice);
+            }
+            return Ok(());
+        }
+        self.require_friend(account, shown_as)
+    }
+
+    /// Fails unless `account` is a friend.
     pub fn require_friend(&self, account: &AccountId, shown_as: &str) -> Result<(), ChatError> {
         match self.store().contact(account)? {
             Some(c) if c.state == ContactState::Friend => Ok(()),

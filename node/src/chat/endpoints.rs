@@ -39,6 +39,17 @@ impl Chat {
             .collect()
     }
 
+    /// Whether this device was taken off our account's list: it no longer
+    /// speaks for the account.
+    pub(crate) fn revoked(&self) -> bool {
+        let identity = &self.inner.ctx.identity;
+        !identity.primary
+            && matches!(
+                self.store().device_list(&self.me()),
+                Ok(Some(l)) if !l.has_device(&identity.cert.body.device_key)
+            )
+    }
+
     /// Whether `endpoint` is one of our own account's (this device included).
     pub(crate) fn is_own_endpoint(&self, endpoint: &AccountId) -> bool {
         *endpoint == self.me() || self.endpoints_of(&self.me()).contains(endpoint)

@@ -13,6 +13,9 @@ use super::{Chat, ChatError, ConversationView, MessageView};
 use crate::store::chat::{Contact, MsgStatus, StoredMessage};
 
 /// Most messages one `chat log` returns, whatever the caller asks for.
+/// What the conversation with our own other devices is called (as WeChat).
+pub(crate) const FILE_TRANSFER: &str = "File Transfer";
+
 const MAX_LOG: usize = 100_000;
 
 impl Chat {
@@ -38,7 +41,13 @@ impl Chat {
                     }
                 })?;
             }
-            for chunk in unread.chunks(MAX_RECEIPT_IDS) {
+            // A removed device sends nothing for the account, receipts included.
+            let chunks = if self.revoked() {
+                [].chunks(1)
+            } else {
+                unread.chunks(MAX_RECEIPT_IDS)
+            };
+            for chunk in chunks {
                 self.enqueue(
                     account,
                     ChatKind::Receipt {
@@ -66,10 +75,14 @@ impl Chat {
             .into_iter()
             .map(|(acct, last, unread)| ConversationView {
                 account_id: acct.to_string(),
-                name: contacts
-                    .get(&acct)
-                    .map(|c| c.display_name().to_string())
-                    .unwrap_or_else(|| acct.short()),
+                name: if acct == self.me() {
+                    FILE_TRANSFER.to_string()
+                } else {
+                    contacts
+                        .get(&acct)
+                        .map(|c| c.display_name().to_string())
+                        .unwrap_or_else(|| acct.short())
+                },
                 last_text: match &last.attachment {
                     Some(a) if last.text.is_empty() => crate::files::summary(a),
                     _ => last.text,
@@ -95,17 +108,30 @@ impl Chat {
         let Some(att) = m.attachment else {
             return Ok(None);
         };
-        let sources = self.device_of(&m.from)?.into_iter().collect();
+        let sources = self.devices_of(&m.from)?;
         Ok(Some((att, sources)))
     }
 
-    /// The device of a contact, from its verified card.
-    pub fn device_of(&self, account: &AccountId) -> Result<Option<libp2p::PeerId>, ChatError> {
-        Ok(self
+    /// The devices of an account other than this one: the one its card
+    /// names first, then every device on its list.
+    pub fn devices_of(&self, account: &AccountId) -> Result<Vec<libp2p::PeerId>, ChatError> {
+        let mut out: Vec<libp2p::PeerId> = self
             .store()
             .contact(account)?
             .and_then(|c| c.card)
-            .and_then(|c| crate::net::card_peer(&c)))
+            .and_then(|c| crate::net::card_peer(&c))
+            .into_iter()
+            .collect();
+        if let Some(list) = self.store().device_list(account)? {
+            for d in &list.body.devices {
+                if let Some(p) = crate::device::peer_of(&d.device_key) {
+                    if !out.contains(&p) && p != self.net().peer_id() {
+                        out.push(p);
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 }
 

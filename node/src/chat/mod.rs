@@ -50,6 +50,12 @@ pub use names::{Among, MIN_PREFIX};
 /// Chat failures, each with what the user can do.
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
+    /// "File Transfer" with no other device to send to.
+    #[error("you have no other device to send to; link one with `weft device link`")]
+    NoOtherDevice,
+    /// This device was removed from the account.
+    #[error("this device was removed from the account's devices; it can no longer send for it")]
+    Revoked,
     /// Not a friend.
     #[error("{0} is not in your contacts; add them with `weft contacts add <id or link>`")]
     NotAFriend(String),

@@ -52,6 +52,10 @@ impl Chat {
     /// (full ids and links are taken as they are).
     pub fn resolve_among(&self, who: &str, among: Among) -> Result<AccountId, ChatError> {
         let who = who.trim();
+        // Our own account: the conversation with our other devices.
+        if who.eq_ignore_ascii_case("me") || who.eq_ignore_ascii_case(super::log::FILE_TRANSFER) {
+            return Ok(self.me());
+        }
         if let Ok(id) = who.parse::<AccountId>() {
             return Ok(id);
         }

@@ -68,10 +68,7 @@ impl Chat {
         reply_to: Option<&str>,
     ) -> Result<(AccountId, Option<MsgId>), ChatError> {
         let account = self.resolve(to)?;
-        if account == self.me() {
-            return Err(ChatError::SelfContact);
-        }
-        self.require_friend(&account, to)?;
+        self.require_addressable(&account, to)?;
         let reply_to = match reply_to {
             Some(r) => {
                 let id: MsgId = r.parse()?;
@@ -120,6 +117,9 @@ impl Chat {
     /// Returns the id and the endpoints it was queued for.
     fn stage(&self, to: AccountId, kind: ChatKind) -> Result<(MsgId, Vec<AccountId>), ChatError> {
         let me = self.me();
+        if self.revoked() {
+            return Err(ChatError::Revoked);
+        }
         let (seq, sent_at_ms) = self.store().next_seq(&to, now_ms())?;
         let body = ChatBody {
             from: me,

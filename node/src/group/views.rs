@@ -222,7 +222,7 @@ impl Groups {
             .map(|p| p.peer_id)
             .collect();
         if sources.is_empty() {
-            sources.extend(self.inner.chat.device_of(&m.from)?);
+            sources.extend(self.inner.chat.devices_of(&m.from)?);
         }
         sources.extend(
             peers

@@ -310,3 +310,176 @@ async fn a_linked_device_gets_the_history_and_every_new_message() {
     .await;
     assert!(at_a1, "A1 does not show the laptop's message as sent");
 }
+
+/// Links a second device to `a` (bootstrapping from `via`) and waits until
+/// `friend` knows the account has two devices.
+async fn link_second(
+    w: &Weft,
+    a: &std::path::Path,
+    via: &std::path::Path,
+    friend: Option<&std::path::Path>,
+) -> (std::path::PathBuf, weft_tests::NodeProc) {
+    let code = w.json(&["device", "link", "--home", s(a)]).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a2 = w.home("a2");
+    w.json(&[
+        "device",
+        "join",
+        &code,
+        "--name",
+        "Laptop",
+        "--home",
+        s(&a2),
+    ])
+    .await;
+    let addr = w.dial_addr(via).await;
+    let node = w.up(&a2, &["--bootstrap", &addr]).await;
+    if let Some(b) = friend {
+        let a_id = w.account(a).await;
+        assert!(
+            devices_known(w, b, &a_id, 2).await,
+            "the friend never learned of the new device"
+        );
+    }
+    (a2, node)
+}
+
+/// Whether `home` comes to see `account` with `n` devices.
+async fn devices_known(w: &Weft, home: &std::path::Path, account: &str, n: u64) -> bool {
+    wait_for(WAIT, || async {
+        let list = w.json(&["contacts", "list", "--home", s(home)]).await;
+        list.as_array().is_some_and(|l| {
+            l.iter()
+                .any(|c| c["account_id"] == account && c["devices"] == n)
+        })
+    })
+    .await
+}
+
+/// Acceptance 4: after A revokes A2, what B sends reaches A1 only, A2's
+/// home holds none of it, and A2 can no longer send for A.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_device_gets_nothing_new_and_cannot_send_for_the_account() {
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
+    w.befriend(&a, &b).await;
+    let a_id = w.account(&a).await;
+    let b_id = w.account(&b).await;
+    let (a2, _na2) = link_second(&w, &a, &b, Some(&b)).await;
+    let a2_peer = w.status(&a2).await["peer_id"].as_str().unwrap().to_string();
+
+    w.json(&["chat", "send", "--home", s(&b), "Ada", "before"])
+        .await;
+    for home in [&a, &a2] {
+        let got = wait_for(WAIT, || async {
+            texts(&w.chat_log(home, &b_id).await).contains(&"before".to_string())
+        })
+        .await;
+        assert!(got, "{} never got the message sent before", home.display());
+    }
+
+    w.json(&["device", "revoke", &a2_peer, "--home", s(&a)])
+        .await;
+    assert!(
+        devices_known(&w, &b, &a_id, 1).await,
+        "B never learned of the revocation"
+    );
+    let secret = "after the revocation: the door code is 4711";
+    w.json(&["chat", "send", "--home", s(&b), "Ada", secret])
+        .await;
+    let at_a1 = wait_for(WAIT, || async {
+        texts(&w.chat_log(&a, &b_id).await).contains(&secret.to_string())
+    })
+    .await;
+    assert!(at_a1, "A1 never got the message sent after the revocation");
+    assert!(
+        !texts(&w.chat_log(&a2, &b_id).await).contains(&secret.to_string()),
+        "the revoked device shows the new message"
+    );
+    assert!(
+        weft_tests::file_containing(&a2, secret.as_bytes()).is_none(),
+        "the revoked device's home holds the new message's plaintext"
+    );
+
+    // It cannot send for the account any more.
+    let out = w
+        .run(&[
+            "--json",
+            "chat",
+            "send",
+            "--home",
+            s(&a2),
+            "Bao",
+            "still me?",
+        ])
+        .await;
+    let e = json_error(&out);
+    assert_eq!(e["kind"], "forbidden", "{e}");
+    assert!(!texts(&w.chat_log(&b, &a_id).await).contains(&"still me?".to_string()));
+}
+
+/// Acceptance 3 (on loopback): a 50 MiB file sent to "me" on A1 is saved
+/// on A2 byte for byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn file_transfer_moves_a_file_between_ones_own_devices() {
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    // With one device there is no one to send to.
+    let out = w
+        .run(&["--json", "chat", "send", "--home", s(&a), "me", "hello?"])
+        .await;
+    assert_eq!(json_error(&out)["kind"], "conflict");
+
+    let (a2, _na2) = link_second(&w, &a, &a, None).await;
+    let a_id = w.account(&a).await;
+    let tmp = tempfile::tempdir().unwrap();
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let big: Vec<u8> = (0..50 * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    let path = tmp.path().join("holiday.mkv.bin");
+    std::fs::write(&path, &big).unwrap();
+    let sent = w
+        .json(&[
+            "chat",
+            "send",
+            "--home",
+            s(&a),
+            "File Transfer",
+            "for the laptop",
+            "--file",
+            s(&path),
+        ])
+        .await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    let arrived = wait_for(Duration::from_secs(60), || async {
+        w.chat_log(&a2, "me").await.iter().any(|m| {
+            m["id"] == id.as_str() && m["from"] == a_id.as_str() && m.get("attachment").is_some()
+        })
+    })
+    .await;
+    assert!(arrived, "A2 never got the message in File Transfer");
+    let list = w.json(&["chat", "list", "--home", s(&a2)]).await;
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["name"] == "File Transfer"),
+        "{list}"
+    );
+    let saved = tmp.path().join("saved.bin");
+    w.json(&["chat", "save", "--home", s(&a2), &id, "--out", s(&saved)])
+        .await;
+    assert!(
+        std::fs::read(&saved).unwrap() == big,
+        "the saved file differs"
+    );
+}
