@@ -282,3 +282,133 @@ async fn the_radar_lists_lan_neighbours_and_drops_one_that_turns_off() {
     }
     assert!(radar_list(&lan, 2, &homes[2]).await.is_empty());
 }
+
+/// Issue 20, acceptance 3 on a LAN: a phone and its linked laptop in two
+/// namespaces on one bridge (nothing else exists: no relay, no other node).
+/// A 50 MiB file sent to "File Transfer" on the phone is saved on the
+/// laptop byte for byte, and the laptop's connection to the phone is to the
+/// phone's LAN address: the transfer went directly between them.
+#[tokio::test]
+async fn file_transfer_between_two_devices_on_a_lan_goes_directly() {
+    let lan = Lan::new("f", 2);
+    let dir = tempfile::tempdir().unwrap();
+    let phone = dir.path().join("phone").display().to_string();
+    let laptop = dir.path().join("laptop").display().to_string();
+    let log = std::fs::File::create(format!("{phone}.log")).unwrap();
+    let _phone_node = lan
+        .weft(0, &["up", "--init", "--home", &phone, "--name", "Ada"])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let up = wait_for(Duration::from_secs(30), || async {
+        lan.try_json(0, &["status", "--home", &phone])
+            .await
+            .is_ok_and(|s| s["listen_addrs"].as_array().is_some_and(|a| !a.is_empty()))
+    })
+    .await;
+    assert!(up, "the phone's node did not start");
+    let phone_peer = lan.json(0, &["status", "--home", &phone]).await["peer_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let code = lan.json(0, &["device", "link", "--home", &phone]).await["code"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    lan.json(
+        1,
+        &[
+            "device", "join", &code, "--name", "Laptop", "--home", &laptop,
+        ],
+    )
+    .await;
+    let log = std::fs::File::create(format!("{laptop}.log")).unwrap();
+    let _laptop_node = lan
+        .weft(1, &["up", "--home", &laptop])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let direct = wait_for(Duration::from_secs(30), || async {
+        lan.try_json(1, &["peers", "--home", &laptop])
+            .await
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .is_some_and(|peers| {
+                peers.iter().any(|p| {
+                    p["peer_id"] == phone_peer.as_str()
+                        && p["addrs"].as_array().is_some_and(|a| {
+                            a.iter().any(|x| {
+                                x.as_str()
+                                    .is_some_and(|x| x.starts_with("/ip4/10.201.0.1/"))
+                            })
+                        })
+                })
+            })
+    })
+    .await;
+    assert!(
+        direct,
+        "the laptop is not connected to the phone at its LAN address"
+    );
+
+    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+    let big: Vec<u8> = (0..50 * 1024 * 1024 / 8)
+        .flat_map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x.to_le_bytes()
+        })
+        .collect();
+    let path = dir.path().join("video.bin");
+    std::fs::write(&path, &big).unwrap();
+    let sent = lan
+        .json(
+            0,
+            &[
+                "chat",
+                "send",
+                "--home",
+                &phone,
+                "me",
+                "for the laptop",
+                "--file",
+                &path.display().to_string(),
+            ],
+        )
+        .await;
+    let id = sent["id"].as_str().unwrap().to_string();
+    let arrived = wait_for(Duration::from_secs(60), || async {
+        lan.try_json(1, &["chat", "log", "--home", &laptop, "me"])
+            .await
+            .ok()
+            .and_then(|v| v.as_array().cloned())
+            .is_some_and(|log| log.iter().any(|m| m["id"] == id.as_str()))
+    })
+    .await;
+    assert!(
+        arrived,
+        "the laptop never got the message; log:\n{}",
+        std::fs::read_to_string(format!("{laptop}.log")).unwrap_or_default()
+    );
+    let saved = dir.path().join("saved.bin");
+    lan.json(
+        1,
+        &[
+            "chat",
+            "save",
+            "--home",
+            &laptop,
+            &id,
+            "--out",
+            &saved.display().to_string(),
+        ],
+    )
+    .await;
+    assert!(
+        std::fs::read(&saved).unwrap() == big,
+        "the saved file differs"
+    );
+}
