@@ -141,7 +141,8 @@ impl Devices {
                 // Unknown ids are guesses (or long-expired codes): a shared
                 // rate, so guessing cannot be sped up with fresh peer ids.
                 if !self.inner.guesses.take() {
-                    tracing::debug!(%peer, "too many unknown link codes; not answering");
+                    tracing::debug!(%peer, "too many unknown link codes");
+                    return refused("too many attempts with unknown codes; try again in a minute");
                 }
                 return refused("unknown or expired code");
             }
@@ -160,6 +161,7 @@ impl Devices {
             return refused("too many wrong attempts with this code; make a new one");
         }
         let Ok((responder, payload)) = link_respond(&state.psk, msg1) else {
+            let _ = self.inner.guesses.take();
             if let Err(e) = self.store().link_code_failed(&code) {
                 tracing::warn!(error = %e, "cannot count a failed link attempt");
             }

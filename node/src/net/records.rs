@@ -241,6 +241,23 @@ mod tests {
         weft_protocol::encode(Kind::Card, &card).unwrap()
     }
 
+    /// A linked device's own card (signed by its device key under the
+    /// account's certificate) is no account record: that names the primary.
+    #[test]
+    fn a_linked_devices_card_is_not_an_account_record() {
+        let a = AccountKey::generate().unwrap();
+        let device = AccountKey::generate().unwrap();
+        let now = 1_000_000;
+        let cert = a.certify_device(device.account_id().0, now);
+        let card = Card::new_by_device(&device, cert, "Ada", vec![], now).unwrap();
+        card.verify().unwrap();
+        let bytes = weft_protocol::encode(Kind::Card, &card).unwrap();
+        assert!(matches!(
+            validate(&account_key(&a.account_id()), &bytes, now),
+            Err(RecordError::WrongAccount)
+        ));
+    }
+
     #[test]
     fn accepts_fresh_own_records_only() {
         let a = AccountKey::generate().unwrap();

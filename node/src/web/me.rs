@@ -1,4 +1,4 @@
-//! Me: profile (name, what's up), handle, this device, language.
+//! Me: profile (name, what's up), handle, the account's devices, language.
 
 use axum::{
     extract::State,
@@ -30,6 +30,7 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
         (Ok(i), Ok(p)) => (i, p),
         (Err(e), _) | (_, Err(e)) => return failed(loc, "/app/chats", &e.to_string()),
     };
+    let devices = node.devices.list().await.unwrap_or_default();
     let live = html! {
         dl #identity {
             dt { (loc.t("me-name")) } dd { (user(&p.name)) }
@@ -37,7 +38,18 @@ async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
             dt { (loc.t("me-handle")) }
             dd { @if let Some(h) = &p.handle { (user(h)) } @else { (loc.t("me-no-handle")) } }
             dt { (loc.t("me-devices")) }
-            dd { (loc.t("me-this-device")) " " code { (user(&id.peer_id)) } }
+            dd {
+                ul #devices {
+                    @for d in &devices {
+                        li {
+                            (user(&d.name)) " "
+                            code { (user(d.peer_id.get(..12).unwrap_or(&d.peer_id))) }
+                            @if d.this { " " (loc.t("me-device-this")) }
+                            @if d.primary { " " (loc.t("me-device-first")) }
+                        }
+                    }
+                }
+            }
         }
         @if p.restart_needed { p.note role="status" { (loc.t("me-restart-needed")) } }
     };
