@@ -203,7 +203,180 @@ async fn walk(
     moments(&nodes[0], &nodes[1], &nodes[2], json).await?;
     radar_and_handles(&nodes[0], &nodes[2], json).await?;
     official_account(&nodes[1], &[&nodes[0], &nodes[2]], json).await?;
-    group_chat(&nodes[0], &nodes[1], &nodes[2], json).await
+    group_chat(&nodes[0], &nodes[1], &nodes[2], json).await?;
+    let laptop = linked_device(tmp, &nodes[0], &nodes[1], json).await?;
+    nodes.push(laptop);
+    let (ada, laptop, bao) = (&nodes[0], &nodes[nodes.len() - 1], &nodes[1]);
+    both_devices(ada, laptop, bao, json).await
+}
+
+/// A second device joins the first node's account by a one-use code and
+/// starts; its history comes over.
+async fn linked_device(
+    tmp: &std::path::Path,
+    a: &DemoNode,
+    b: &DemoNode,
+    json: bool,
+) -> anyhow::Result<DemoNode> {
+    let offer: weft_node::device::LinkOffer = a.client.post("/v1/devices/link", &()).await?;
+    let home = tmp.join("ada-laptop");
+    let joined = weft_node::device::join(
+        &weft_node::Home::new(&home),
+        &offer.code,
+        "Laptop",
+        weft_node::device::DEFAULT_HISTORY,
+    )
+    .await?;
+    let mut cfg = NodeConfig::load(home.clone())?;
+    cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    cfg.mdns = false;
+    let b_status: StatusView = b.client.get("/v1/status").await?;
+    let via = format!("{}/p2p/{}", b_status.listen_addrs[0], b_status.peer_id);
+    cfg.bootstrap = vec![via.parse()?];
+    let node = RunningNode::start(cfg).await?;
+    let client = Client::new(
+        &node.api_addr().to_string(),
+        node.token(),
+        &home.display().to_string(),
+    )?;
+    let status = wait_for_listening(&client).await?;
+    step!(
+        json,
+        "{}'s laptop joins the account with a one-use code ({} devices, no account key on the laptop)",
+        a.name,
+        joined.list.body.devices.len()
+    );
+    let b_card: IdView = b.client.get("/v1/id").await?;
+    let path = format!("/v1/chat/log?with={}", b_card.account_id);
+    let before: Vec<MessageView> = get_list(&a.client, &path).await;
+    let ok = wait_until(Duration::from_secs(30), || async {
+        let log: Vec<MessageView> = get_list(&client, &path).await;
+        log.len() >= before.len()
+    })
+    .await;
+    ensure!(ok, "the laptop never got the history with {}", b.name);
+    step!(
+        json,
+        "the laptop shows the {} messages {} and {} exchanged before it joined",
+        before.len(),
+        a.name,
+        b.name
+    );
+    Ok(DemoNode {
+        name: "Ada's laptop",
+        node,
+        client,
+        peer_id: status.peer_id,
+    })
+}
+
+/// A friend's message reaches both devices; the laptop writes back as the
+/// account; a note to "File Transfer" goes from one device to the other.
+async fn both_devices(
+    a: &DemoNode,
+    laptop: &DemoNode,
+    b: &DemoNode,
+    json: bool,
+) -> anyhow::Result<()> {
+    let a_card: IdView = a.client.get("/v1/id").await?;
+    let b_card: IdView = b.client.get("/v1/id").await?;
+    let ok = wait_until(Duration::from_secs(30), || async {
+        let contacts: Vec<weft_node::chat::ContactView> = get_list(&b.client, "/v1/contacts").await;
+        contacts
+            .iter()
+            .any(|c| c.account_id == a_card.account_id && c.devices == 2)
+    })
+    .await;
+    ensure!(
+        ok,
+        "{} never learned that {} has two devices",
+        b.name,
+        a.name
+    );
+    let text = "Are you on your laptop?";
+    let sent: Created = b
+        .client
+        .post(
+            "/v1/chat/send",
+            &SendBody {
+                all: false,
+                mentions: Vec::new(),
+                reply_to: None,
+                text: text.into(),
+                to: a_card.account_id.clone(),
+            },
+        )
+        .await?;
+    let path = format!("/v1/chat/log?with={}", b_card.account_id);
+    for d in [a, laptop] {
+        let ok = wait_for_item(&d.client, &path, |m: &MessageView| m.id == sent.id).await;
+        ensure!(ok, "{}'s message never reached {}", b.name, d.name);
+    }
+    step!(
+        json,
+        "{} → {}: \"{text}\" shows on both of {}'s devices",
+        b.name,
+        a.name,
+        a.name
+    );
+    let reply = "Yes, typing on it now";
+    let sent: Created = laptop
+        .client
+        .post(
+            "/v1/chat/send",
+            &SendBody {
+                all: false,
+                mentions: Vec::new(),
+                reply_to: None,
+                text: reply.into(),
+                to: b_card.account_id.clone(),
+            },
+        )
+        .await?;
+    let b_path = format!("/v1/chat/log?with={}", a_card.account_id);
+    let ok = wait_for_item(&b.client, &b_path, |m: &MessageView| {
+        m.id == sent.id && m.from == a_card.account_id
+    })
+    .await;
+    ensure!(
+        ok,
+        "the laptop's message never reached {} from {}",
+        b.name,
+        a.name
+    );
+    let ok = wait_for_item(&a.client, &path, |m: &MessageView| m.id == sent.id).await;
+    ensure!(ok, "{}'s phone does not show what the laptop sent", a.name);
+    step!(
+        json,
+        "laptop → {}: \"{reply}\" (from {}; shown as sent on the first device too)",
+        b.name,
+        a.name
+    );
+    let note = "boarding pass: seat 14C";
+    let sent: Created = a
+        .client
+        .post(
+            "/v1/chat/send",
+            &SendBody {
+                all: false,
+                mentions: Vec::new(),
+                reply_to: None,
+                text: note.into(),
+                to: "me".into(),
+            },
+        )
+        .await?;
+    let ok = wait_for_item(&laptop.client, "/v1/chat/log?with=me", |m: &MessageView| {
+        m.id == sent.id
+    })
+    .await;
+    ensure!(ok, "the note to File Transfer never reached the laptop");
+    step!(
+        json,
+        "{} → File Transfer: \"{note}\" arrives on the laptop",
+        a.name
+    );
+    Ok(())
 }
 
 /// `a` adds `b` by its link and `b` accepts; waits until `a` sees it.

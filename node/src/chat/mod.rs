@@ -51,7 +51,7 @@ pub use names::{Among, MIN_PREFIX};
 #[derive(Debug, thiserror::Error)]
 pub enum ChatError {
     /// "File Transfer" with no other device to send to.
-    #[error("you have no other device to send to; link one with `weft device link`")]
+    #[error("that is your own account (File Transfer), and you have no other device to send to; link one with `weft device link`")]
     NoOtherDevice,
     /// This device was removed from the account.
     #[error("this device was removed from the account's devices; it can no longer send for it")]
