@@ -539,3 +539,63 @@ pub fn link(data: &[u8]) {
     }
     let _ = s.parse::<AccountId>();
 }
+
+/// `/weft/device/1` and what travels in it: requests and answers (history
+/// pages with contacts and messages included), device lists (checked as
+/// the node checks one), the join messages inside the link handshake, the
+/// handshake itself with a fixed code, and link codes as a user pastes them.
+pub fn device(data: &[u8]) {
+    use weft_protocol::device::{
+        link_respond, DeviceList, DeviceReply, DeviceRequest, JoinReply, JoinRequest, LinkCode,
+    };
+    if let Some(req) = roundtrip::<DeviceRequest>(Kind::DeviceRequest, data) {
+        if let DeviceRequest::Join { msg1, .. } = req {
+            let _ = link_respond(&fixed_code().psk(), &msg1);
+        }
+    }
+    if let Some(DeviceReply::Contacts { contacts, lists }) =
+        roundtrip::<DeviceReply>(Kind::DeviceReply, data)
+    {
+        for c in &contacts {
+            let _ = c.check();
+        }
+        for l in &lists {
+            let _ = l.verify();
+        }
+    }
+    if let Some(DeviceReply::History { messages, .. }) =
+        roundtrip::<DeviceReply>(Kind::DeviceReply, data)
+    {
+        for m in &messages {
+            let _ = m.check();
+        }
+    }
+    if let Some(list) = roundtrip::<DeviceList>(Kind::DeviceList, data) {
+        if list.verify().is_ok() {
+            let _ = list.endpoints();
+        }
+    }
+    let _ = roundtrip::<JoinRequest>(Kind::JoinRequest, data);
+    if let Some(reply) = roundtrip::<JoinReply>(Kind::JoinReply, data) {
+        let _ = reply.cert.verify();
+        let _ = reply.list.verify();
+    }
+    let _ = link_respond(&fixed_code().psk(), data);
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(code) = LinkCode::parse(s) {
+            match LinkCode::parse(&code.to_link()) {
+                Ok(back) => assert_eq!(back, code, "a device code does not survive printing"),
+                Err(e) => panic!("a printed device code does not parse: {e}"),
+            }
+        }
+    }
+}
+
+/// The link code the device seeds are made with.
+pub fn fixed_code() -> weft_protocol::device::LinkCode {
+    weft_protocol::device::LinkCode {
+        secret: [5; 16],
+        device: [6; 32],
+        addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
+    }
+}

@@ -431,9 +431,134 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
 
     file_seeds(&mut out, &photo, &voice)?;
     media_seeds(&mut out);
+    device_seeds(&mut out, &them, &ada)?;
 
     check(&out);
     Ok(out)
+}
+
+/// What `/weft/device/1` carries: a join (its handshake made with the fixed
+/// code), the primary's answer, a pushed list, history pages, a code.
+fn device_seeds(
+    out: &mut Seeds,
+    account: &AccountKey,
+    card: &Card,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use weft_protocol::device::{
+        link_initiate, link_respond, DeviceEntry, DeviceList, DeviceListBody, DeviceReply,
+        DeviceRequest, JoinReply, JoinRequest, SyncContact, SyncMessage,
+    };
+    let code = weft_fuzz::fixed_code();
+    let list = DeviceList::sign(
+        account,
+        DeviceListBody {
+            account: account.account_id(),
+            version: 2,
+            primary: [3; 32],
+            devices: vec![
+                DeviceEntry {
+                    device_key: [3; 32],
+                    name: "Phone".into(),
+                    added_at: NOW - 60,
+                },
+                DeviceEntry {
+                    device_key: [4; 32],
+                    name: "Laptop".into(),
+                    added_at: NOW,
+                },
+            ],
+            issued_at: NOW,
+        },
+    )?;
+    out.push(("device", "list", encode(Kind::DeviceList, &list)?));
+    let join = encode(
+        Kind::JoinRequest,
+        &JoinRequest {
+            device_key: [4; 32],
+            name: "Laptop".into(),
+        },
+    )?;
+    out.push(("device", "join-request", join.clone()));
+    let (_, msg1) = link_initiate(&code.psk(), &join)?;
+    out.push(("device", "msg1", msg1.clone()));
+    let req = DeviceRequest::Join {
+        code: code.id(),
+        msg1: msg1.clone(),
+    };
+    out.push(("device", "join", encode(Kind::DeviceRequest, &req)?));
+    let reply = encode(
+        Kind::JoinReply,
+        &JoinReply {
+            cert: account.certify_device([4; 32], NOW),
+            list: list.clone(),
+            name: "Ada".into(),
+        },
+    )?;
+    out.push(("device", "join-reply", reply.clone()));
+    let (resp, _) = link_respond(&code.psk(), &msg1)?;
+    let msg2 = resp.reply(&reply)?;
+    out.push((
+        "device",
+        "joined",
+        encode(Kind::DeviceReply, &DeviceReply::Joined { msg2 })?,
+    ));
+    out.push((
+        "device",
+        "push",
+        encode(Kind::DeviceRequest, &DeviceRequest::List(list.clone()))?,
+    ));
+    out.push((
+        "device",
+        "history-ask",
+        encode(
+            Kind::DeviceRequest,
+            &DeviceRequest::History {
+                conv: account.account_id(),
+                keep: 1000,
+                after: Some(vec![1; 72]),
+            },
+        )?,
+    ));
+    out.push((
+        "device",
+        "contacts",
+        encode(
+            Kind::DeviceReply,
+            &DeviceReply::Contacts {
+                contacts: vec![SyncContact {
+                    account: account.account_id(),
+                    name: "Ada".into(),
+                    remark: Some("Ada L.".into()),
+                    state: 0,
+                    greeting: None,
+                    card: Some(card.clone()),
+                }],
+                lists: vec![list],
+            },
+        )?,
+    ));
+    out.push((
+        "device",
+        "history",
+        encode(
+            Kind::DeviceReply,
+            &DeviceReply::History {
+                messages: vec![SyncMessage {
+                    id: MsgId([8; 32]),
+                    from: account.account_id(),
+                    seq: 1,
+                    sent_at_ms: NOW * 1000,
+                    text: "hello from the phone".into(),
+                    reply_to: None,
+                    status: 2,
+                    attachment: None,
+                }],
+                next: Some(vec![2; 72]),
+            },
+        )?,
+    ));
+    out.push(("device", "code", code.to_link().into_bytes()));
+    Ok(())
 }
 
 /// Seals `plain` into chunks under the seeds' file key and builds its
@@ -676,6 +801,7 @@ fn check(seeds: &Seeds) {
             "group" => weft_fuzz::group,
             "file" => weft_fuzz::file,
             "media" => weft_fuzz::media,
+            "device" => weft_fuzz::device,
             other => panic!("seed for unknown target {other}"),
         };
         f(bytes);
