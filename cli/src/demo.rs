@@ -210,6 +210,18 @@ async fn walk(
     both_devices(ada, laptop, bao, json).await
 }
 
+/// A text with no reply, mention or @all, to `to` (a contact or group id,
+/// or "me").
+fn plain_text(to: impl Into<String>, text: &str) -> SendBody {
+    SendBody {
+        all: false,
+        mentions: Vec::new(),
+        reply_to: None,
+        text: text.into(),
+        to: to.into(),
+    }
+}
+
 /// A second device joins the first node's account by a one-use code and
 /// starts; its history comes over.
 async fn linked_device(
@@ -298,13 +310,7 @@ async fn both_devices(
         .client
         .post(
             "/v1/chat/send",
-            &SendBody {
-                all: false,
-                mentions: Vec::new(),
-                reply_to: None,
-                text: text.into(),
-                to: a_card.account_id.clone(),
-            },
+            &plain_text(a_card.account_id.clone(), text),
         )
         .await?;
     let path = format!("/v1/chat/log?with={}", b_card.account_id);
@@ -324,13 +330,7 @@ async fn both_devices(
         .client
         .post(
             "/v1/chat/send",
-            &SendBody {
-                all: false,
-                mentions: Vec::new(),
-                reply_to: None,
-                text: reply.into(),
-                to: b_card.account_id.clone(),
-            },
+            &plain_text(b_card.account_id.clone(), reply),
         )
         .await?;
     let b_path = format!("/v1/chat/log?with={}", a_card.account_id);
@@ -355,16 +355,7 @@ async fn both_devices(
     let note = "boarding pass: seat 14C";
     let sent: Created = a
         .client
-        .post(
-            "/v1/chat/send",
-            &SendBody {
-                all: false,
-                mentions: Vec::new(),
-                reply_to: None,
-                text: note.into(),
-                to: "me".into(),
-            },
-        )
+        .post("/v1/chat/send", &plain_text("me", note))
         .await?;
     let ok = wait_for_item(&laptop.client, "/v1/chat/log?with=me", |m: &MessageView| {
         m.id == sent.id

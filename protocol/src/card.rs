@@ -62,17 +62,7 @@ impl Card {
         addrs: Vec<String>,
         issued_at: u64,
     ) -> Result<Self, CardError> {
-        let body = CardBody {
-            cert,
-            name: name.to_string(),
-            addrs: addrs
-                .into_iter()
-                .filter(|a| a.len() <= MAX_ADDR_LEN)
-                .take(MAX_ADDRS)
-                .collect(),
-            issued_at,
-        };
-        body.check_bounds()?;
+        let body = CardBody::new(cert, name, addrs, issued_at)?;
         if body.cert.body.account != key.account_id() {
             return Err(CardError::AccountMismatch);
         }
@@ -94,17 +84,7 @@ impl Card {
         if cert.body.device_key != device.account_id().0 {
             return Err(CardError::AccountMismatch);
         }
-        let body = CardBody {
-            cert,
-            name: name.to_string(),
-            addrs: addrs
-                .into_iter()
-                .filter(|a| a.len() <= MAX_ADDR_LEN)
-                .take(MAX_ADDRS)
-                .collect(),
-            issued_at,
-        };
-        body.check_bounds()?;
+        let body = CardBody::new(cert, name, addrs, issued_at)?;
         let signature = device.sign(CARD_CONTEXT, &body.canonical());
         Ok(Self { body, signature })
     }
@@ -157,6 +137,27 @@ pub fn validate_name(name: &str) -> Result<(), CardError> {
 }
 
 impl CardBody {
+    /// A body with names and address lists trimmed to limits, checked.
+    fn new(
+        cert: DeviceCertificate,
+        name: &str,
+        addrs: Vec<String>,
+        issued_at: u64,
+    ) -> Result<Self, CardError> {
+        let body = CardBody {
+            cert,
+            name: name.to_string(),
+            addrs: addrs
+                .into_iter()
+                .filter(|a| a.len() <= MAX_ADDR_LEN)
+                .take(MAX_ADDRS)
+                .collect(),
+            issued_at,
+        };
+        body.check_bounds()?;
+        Ok(body)
+    }
+
     fn canonical(&self) -> Vec<u8> {
         postcard::to_stdvec(self).unwrap_or_default()
     }

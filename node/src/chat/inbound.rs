@@ -345,29 +345,14 @@ impl Chat {
                 }
             }
             ChatKind::Text { .. } | ChatKind::File { .. } => {
-                let (text, reply_to, attachment) = match body.kind.clone() {
-                    ChatKind::Text { text, reply_to } => (text, reply_to, None),
-                    ChatKind::File {
-                        attachment,
-                        caption,
-                        reply_to,
-                    } => (caption, reply_to, Some(attachment)),
-                    _ => return Ok(()),
+                let Some(m) = logged(&body, MsgStatus::Received) else {
+                    return Ok(());
                 };
                 if state != Some(ContactState::Friend) {
                     tracing::debug!(%from, "dropping chat message from a non-friend");
                     return Ok(());
                 }
-                let m = StoredMessage {
-                    id,
-                    from,
-                    seq: body.seq,
-                    sent_at_ms: body.sent_at_ms,
-                    text: text.clone(),
-                    reply_to,
-                    status: MsgStatus::Received,
-                    attachment,
-                };
+                let text = m.text.clone();
                 if store.insert_incoming(&from, &m, weft_protocol::unix_now_ms())? {
                     self.emit(ChatEvent::Message {
                         with: from.to_string(),
@@ -501,6 +486,29 @@ pub(super) const STRANGER_REQUEST_WINDOW: std::time::Duration =
 /// when under the cap).
 fn admit_stranger_request(pending: usize, rate: &RateLimit) -> bool {
     pending < MAX_PENDING_REQUESTS && rate.take()
+}
+
+/// The log entry of a text or a file message (`None` for other kinds).
+pub(super) fn logged(body: &ChatBody, status: MsgStatus) -> Option<StoredMessage> {
+    let (text, reply_to, attachment) = match &body.kind {
+        ChatKind::Text { text, reply_to } => (text.clone(), *reply_to, None),
+        ChatKind::File {
+            attachment,
+            caption,
+            reply_to,
+        } => (caption.clone(), *reply_to, Some(attachment.clone())),
+        _ => return None,
+    };
+    Some(StoredMessage {
+        id: body.id(),
+        from: body.from,
+        seq: body.seq,
+        sent_at_ms: body.sent_at_ms,
+        text,
+        reply_to,
+        status,
+        attachment,
+    })
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@
 use weft_protocol::chat::{ChatBody, ChatKind};
 
 use super::{Chat, ChatError, ChatEvent};
-use crate::store::chat::{Contact, ContactState, MsgStatus, StoredMessage};
+use crate::store::chat::{Contact, ContactState, MsgStatus};
 
 impl Chat {
     /// Applies a message our own other device sent (checked by the caller:
@@ -22,31 +22,17 @@ impl Chat {
         let to_self = conv == me;
         match body.kind {
             ChatKind::Text { .. } | ChatKind::File { .. } => {
-                let (text, reply_to, attachment) = match body.kind {
-                    ChatKind::Text { text, reply_to } => (text, reply_to, None),
-                    ChatKind::File {
-                        attachment,
-                        caption,
-                        reply_to,
-                    } => (caption, reply_to, Some(attachment)),
-                    _ => return Ok(()),
+                // To "File Transfer" it arrived here; to a friend it is on
+                // its way from the device that sent it.
+                let status = if to_self {
+                    MsgStatus::Received
+                } else {
+                    MsgStatus::Stored
                 };
-                let m = StoredMessage {
-                    id,
-                    from: me,
-                    seq: body.seq,
-                    sent_at_ms: body.sent_at_ms,
-                    text: text.clone(),
-                    reply_to,
-                    // To "File Transfer" it arrived here; to a friend it is
-                    // on its way from the device that sent it.
-                    status: if to_self {
-                        MsgStatus::Received
-                    } else {
-                        MsgStatus::Stored
-                    },
-                    attachment,
+                let Some(m) = super::inbound::logged(&body, status) else {
+                    return Ok(());
                 };
+                let text = m.text.clone();
                 if store.insert_incoming(&conv, &m, weft_protocol::unix_now_ms())? {
                     self.emit(ChatEvent::Message {
                         with: conv.to_string(),

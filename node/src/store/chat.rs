@@ -176,13 +176,19 @@ impl ChatTrees {
     }
 }
 
+/// A field-less enum's stored code: its variant index, the one byte
+/// postcard writes (history sync sends statuses and states this way).
+fn variant_code<T: Serialize>(v: &T) -> u8 {
+    postcard::to_stdvec(v)
+        .ok()
+        .and_then(|b| b.first().copied())
+        .unwrap_or(0)
+}
+
 impl MsgStatus {
-    /// Its stored code (the variant index), as history sync sends it.
+    /// Its stored code (the variant index).
     pub fn code(self) -> u8 {
-        postcard::to_stdvec(&self)
-            .ok()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(0)
+        variant_code(&self)
     }
 
     /// The status with this code.
@@ -192,12 +198,9 @@ impl MsgStatus {
 }
 
 impl ContactState {
-    /// Its stored code (the variant index), as history sync sends it.
+    /// Its stored code (the variant index).
     pub fn code(self) -> u8 {
-        postcard::to_stdvec(&self)
-            .ok()
-            .and_then(|v| v.first().copied())
-            .unwrap_or(0)
+        variant_code(&self)
     }
 
     /// The state with this code.

@@ -234,23 +234,7 @@ async fn a_linked_device_gets_the_history_and_every_new_message() {
     assert!(all_there, "A1 does not hold the 500 messages");
     let before = texts(&w.chat_log(&a, &b_id).await);
 
-    let code = w.json(&["device", "link", "--home", s(&a)]).await["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
-    let a2 = w.home("a2");
-    w.json(&[
-        "device",
-        "join",
-        &code,
-        "--name",
-        "Laptop",
-        "--home",
-        s(&a2),
-    ])
-    .await;
-    let b_addr = w.dial_addr(&b).await;
-    let _na2 = w.up(&a2, &["--bootstrap", &b_addr]).await;
+    let (a2, _na2) = link_second(&w, &a, &b, None).await;
     let synced = wait_for(WAIT, || async {
         texts(&w.chat_log(&a2, &b_id).await) == before
     })
@@ -263,15 +247,10 @@ async fn a_linked_device_gets_the_history_and_every_new_message() {
 
     // B learns of the new device (A announces its list) and sends 10: both
     // of A's devices show all 10.
-    let b_knows = wait_for(WAIT, || async {
-        let list = w.json(&["contacts", "list", "--home", s(&b)]).await;
-        list.as_array().is_some_and(|l| {
-            l.iter()
-                .any(|c| c["account_id"] == a_id.as_str() && c["devices"] == 2)
-        })
-    })
-    .await;
-    assert!(b_knows, "B never learned that A has two devices");
+    assert!(
+        devices_known(&w, &b, &a_id, 2).await,
+        "B never learned that A has two devices"
+    );
     send_many(&w, &b, &a_id, "new", 10).await;
     for home in [&a, &a2] {
         let got = wait_for(WAIT, || async {
@@ -436,15 +415,7 @@ async fn file_transfer_moves_a_file_between_ones_own_devices() {
     let (a2, _na2) = link_second(&w, &a, &a, None).await;
     let a_id = w.account(&a).await;
     let tmp = tempfile::tempdir().unwrap();
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let big: Vec<u8> = (0..50 * 1024 * 1024 / 8)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()
-        })
-        .collect();
+    let big = weft_tests::noise(50 * 1024 * 1024, 0x9e37_79b9);
     let path = tmp.path().join("holiday.mkv.bin");
     std::fs::write(&path, &big).unwrap();
     let sent = w

@@ -353,15 +353,7 @@ async fn file_transfer_between_two_devices_on_a_lan_goes_directly() {
         "the laptop is not connected to the phone at its LAN address"
     );
 
-    let mut x: u64 = 0x2545_f491_4f6c_dd1d;
-    let big: Vec<u8> = (0..50 * 1024 * 1024 / 8)
-        .flat_map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x.to_le_bytes()
-        })
-        .collect();
+    let big = weft_tests::noise(50 * 1024 * 1024, 0x2545_f491);
     let path = dir.path().join("video.bin");
     std::fs::write(&path, &big).unwrap();
     let sent = lan
