@@ -80,7 +80,7 @@ impl Devices {
         let _ = self.inner.events.send(DeviceEvent::DevicesChanged {
             version: list.version(),
         });
-        self.spawn_push(list.clone(), current_and_removed(&list));
+        self.spawn_push(list.clone(), listed_peers(&list));
         self.announce(list.clone()).await;
         Ok(list)
     }
@@ -229,8 +229,9 @@ impl Devices {
     }
 }
 
-/// Everyone on `list` (they get the new version).
-fn current_and_removed(list: &DeviceList) -> Vec<PeerId> {
+/// The peers of every device on `list` (they get the new version; a
+/// revoked device is told by `revoke` itself).
+fn listed_peers(list: &DeviceList) -> Vec<PeerId> {
     list.body
         .devices
         .iter()

@@ -89,12 +89,7 @@ impl Devices {
 
     /// Whether this device was taken off the account's list.
     pub fn revoked(&self) -> bool {
-        !self.inner.ctx.identity.primary
-            && self
-                .own_list()
-                .ok()
-                .flatten()
-                .is_some_and(|l| !l.has_device(&self.my_device_key()))
+        self.inner.chat.revoked()
     }
 
     /// `weft device rename NAME`: renames this device (a linked device asks
