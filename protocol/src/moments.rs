@@ -46,6 +46,9 @@ pub const SYNC_PROTOCOL: &str = "/weft/sync/1";
 pub const MAX_AUDIENCE: usize = 500;
 /// Bytes of one wrapped key: the key (32) + tag (16).
 pub const WRAP_LEN: usize = 48;
+/// Most key wraps an item carries: its readers' accounts and the linked
+/// devices of those accounts (each device opens with its own key).
+pub const MAX_WRAPS: usize = 1024;
 /// Largest post text, bytes.
 pub const MAX_TEXT: usize = 8 * 1024;
 /// Largest comment, bytes.
@@ -307,11 +310,10 @@ impl Item {
         let bounds = |what: String| Err(MomentError::Bounds(what));
         match &b.payload {
             Payload::Post { wraps, sealed, .. } | Payload::Reaction { wraps, sealed, .. } => {
-                if wraps.is_empty() || wraps.len() > MAX_AUDIENCE + 1 {
+                if wraps.is_empty() || wraps.len() > MAX_WRAPS {
                     return bounds(format!(
-                        "{} key wraps; 1 to {} allowed",
+                        "{} key wraps; 1 to {MAX_WRAPS} allowed",
                         wraps.len(),
-                        MAX_AUDIENCE + 1
                     ));
                 }
                 if wraps.iter().any(|w| w.len() != WRAP_LEN) {
@@ -507,17 +509,30 @@ pub fn unwrap(me: &AccountKey, eph: &[u8; 32], wraps: &[Vec<u8>]) -> Result<[u8;
 }
 
 /// Builds a signed post. `audience` excludes the author (who is always a reader).
+///
+/// `devices` are the keys of the readers' (and the author's) linked
+/// devices: each gets a wrap of its own, as far as [`MAX_WRAPS`] allows
+/// (the accounts come first).
 pub fn make_post(
     author: &AccountKey,
     content: &PostContent,
     key: &[u8; 32],
     at: u64,
+    devices: &[AccountId],
 ) -> Result<Item, MomentError> {
     content.check()?;
     let mut readers = content.audience.clone();
     readers.push(author.account_id());
     readers.sort();
     readers.dedup();
+    for d in devices {
+        if readers.len() >= MAX_WRAPS {
+            break;
+        }
+        if !readers.contains(d) {
+            readers.push(*d);
+        }
+    }
     let plain = postcard::to_stdvec(content).map_err(|e| MomentError::Crypto(e.to_string()))?;
     let (eph, wraps) = wrap_for(&readers, key)?;
     let body = ItemBody {
@@ -548,8 +563,8 @@ pub fn make_reaction(
     readers.push(author);
     readers.sort();
     readers.dedup();
-    if readers.len() > MAX_AUDIENCE + 1 {
-        readers.truncate(MAX_AUDIENCE + 1);
+    if readers.len() > MAX_WRAPS {
+        readers.truncate(MAX_WRAPS);
     }
     let key = new_key()?;
     let plain = postcard::to_stdvec(content).map_err(|e| MomentError::Crypto(e.to_string()))?;
@@ -615,7 +630,7 @@ mod tests {
             audience: vec![b.account_id()],
         };
         let k = new_key().unwrap();
-        let item = make_post(&a, &content, &k, 100).unwrap();
+        let item = make_post(&a, &content, &k, 100, &[]).unwrap();
         let back = Item::from_bytes(&item.to_bytes()).unwrap();
         assert_eq!(back, item);
         assert_eq!(open_post(&b, &item).unwrap().1, content);
@@ -635,7 +650,7 @@ mod tests {
             link: None,
             audience: vec![],
         };
-        let item = make_post(&a, &content, &new_key().unwrap(), 1).unwrap();
+        let item = make_post(&a, &content, &new_key().unwrap(), 1, &[]).unwrap();
         // Signed by X but claiming A's topic.
         let mut body = item.body.clone();
         body.signer = x.account_id();
@@ -652,7 +667,7 @@ mod tests {
             text: "x".repeat(MAX_TEXT + 1),
             ..content
         };
-        assert!(make_post(&a, &big, &new_key().unwrap(), 1).is_err());
+        assert!(make_post(&a, &big, &new_key().unwrap(), 1, &[]).is_err());
     }
 
     #[test]
@@ -694,7 +709,7 @@ mod tests {
             let a = AccountKey::from_bytes(&[6; 32]).unwrap();
             // Whitespace alone is not a post (refused as empty): lead with a letter.
             let c = PostContent { text: format!("x{text}"), images: vec![], link: None, audience: vec![] };
-            let item = make_post(&a, &c, &[1; 32], at).unwrap();
+            let item = make_post(&a, &c, &[1; 32], at, &[]).unwrap();
             let bytes = crate::encode(crate::Kind::MomentItem, &item).unwrap();
             let back: Item = crate::decode(crate::Kind::MomentItem, &bytes).unwrap();
             proptest::prop_assert_eq!(&back, &item);

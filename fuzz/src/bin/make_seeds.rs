@@ -184,7 +184,7 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
         audience: vec![me.account_id()],
     };
     let key = moments::new_key()?;
-    let post = moments::make_post(&them, &content, &key, NOW)?;
+    let post = moments::make_post(&them, &content, &key, NOW, &[])?;
     let comment = moments::make_reaction(
         &me,
         them.account_id(),

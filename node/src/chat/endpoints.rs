@@ -85,19 +85,62 @@ impl Chat {
                 tracing::warn!(error = %e, "cannot drop mail queued for a revoked device");
             }
         }
+        let removed = before.iter().any(|e| !now.contains(e));
+        self.devices_changed(account, removed);
         true
+    }
+
+    /// Tells the group service that `account`'s devices changed.
+    pub(crate) fn devices_changed(&self, account: &AccountId, removed: bool) {
+        if let Some(inbox) = self.inner.group_inbox.get() {
+            inbox.devices_changed(account, removed);
+        }
+        // A device just linked, ours or a friend's, gets our Moments topic
+        // key from our first device (the others got it when it was given).
+        if removed || !self.inner.ctx.identity.primary {
+            return;
+        }
+        let friend = matches!(
+            self.store().contact(account),
+            Ok(Some(c)) if c.state == crate::store::chat::ContactState::Friend
+        );
+        if *account != self.me() && !friend {
+            return;
+        }
+        if let Ok(Some(own)) = self.store().own_topic_key() {
+            let me = self.clone();
+            let to = *account;
+            tokio::spawn(async move {
+                if to == me.me() && me.own_other_endpoints().is_empty() {
+                    return;
+                }
+                let kind = weft_protocol::chat::ChatKind::MomentsKey { key: own.key };
+                if let Err(e) = me.enqueue(to, kind).await {
+                    tracing::warn!(error = %e, "cannot give new devices our Moments key");
+                }
+            });
+        }
     }
 
     /// Tells every friend our account's new device list (the first device
     /// does, after a change), through the durable outbox.
     pub(crate) async fn announce_devices(&self, list: DeviceList) -> Result<(), super::ChatError> {
-        let friends: Vec<AccountId> = self
+        // Friends, and everyone we share a group with (they hand our
+        // devices their group chains).
+        let mut friends: Vec<AccountId> = self
             .store()
             .contacts()?
             .into_iter()
             .filter(|c| c.state == crate::store::chat::ContactState::Friend)
             .map(|c| c.account)
             .collect();
+        if let Some(inbox) = self.inner.group_inbox.get() {
+            friends.extend(inbox.group_peers());
+        }
+        let me = self.me();
+        friends.retain(|a| *a != me);
+        friends.sort();
+        friends.dedup();
         let items = friends
             .into_iter()
             .map(|f| {

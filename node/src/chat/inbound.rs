@@ -410,7 +410,14 @@ impl Chat {
                 }
             }
             ChatKind::Devices { list } => {
-                if known {
+                // Kept from contacts and from those we share a group with
+                // (it is self-certifying; the row limit is what matters).
+                let in_group = self
+                    .inner
+                    .group_inbox
+                    .get()
+                    .is_some_and(|i| i.shares_group(&from));
+                if known || in_group {
                     store.mark_seen_id(&id)?;
                     if self.take_device_list(&from, &list) {
                         tracing::info!(%from, version = list.version(), "a contact's devices changed");

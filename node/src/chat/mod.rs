@@ -270,6 +270,17 @@ pub trait GroupInbox: Send + Sync {
         from: AccountId,
         direct: weft_protocol::group::Direct,
     ) -> Result<(), StoreError>;
+
+    /// `account`'s device list changed (a device linked or revoked): what
+    /// was handed to its devices one by one (sender chains) is handed again.
+    fn devices_changed(&self, account: &AccountId, removed: bool);
+
+    /// Whether `account` is in one of our groups (its device list is then
+    /// worth keeping even if it is not a contact).
+    fn shares_group(&self, account: &AccountId) -> bool;
+
+    /// Every account we share a group with (told when our devices change).
+    fn group_peers(&self) -> Vec<AccountId>;
 }
 
 /// The chat service handle. Cheap to clone.
@@ -297,6 +308,24 @@ impl Chat {
         self.enqueue(to, weft_protocol::chat::ChatKind::Group(direct))
             .await
             .map(|_| ())
+    }
+
+    /// Sends group business to this account's other devices (one copy
+    /// each, through the durable outbox, with one flush); nothing with one
+    /// device.
+    pub async fn send_direct_own(
+        &self,
+        directs: Vec<weft_protocol::group::Direct>,
+    ) -> Result<(), ChatError> {
+        if directs.is_empty() || self.own_other_endpoints().is_empty() {
+            return Ok(());
+        }
+        let me = self.me();
+        let items = directs
+            .into_iter()
+            .map(|d| (me, weft_protocol::chat::ChatKind::Group(d)))
+            .collect();
+        self.enqueue_many(items).await
     }
 
     /// Gives friends our Moments topic key (the Moments service decides

@@ -100,10 +100,30 @@ impl Chat {
                     store.put_contact(&c)?;
                 }
             }
-            ChatKind::Receipt { read: false, .. }
-            | ChatKind::Group(_)
-            | ChatKind::MomentsKey { .. }
-            | ChatKind::Devices { .. } => store.mark_seen_id(&id)?,
+            ChatKind::Group(direct) => {
+                // Group business for our own account (a group made, a
+                // chain started, messages read on another device): applied
+                // as coming from us; the group service checks the rest.
+                if to_self {
+                    if let Some(inbox) = self.inner.group_inbox.get() {
+                        inbox.deliver(me, direct)?;
+                    }
+                }
+                store.mark_seen_id(&id)?;
+            }
+            ChatKind::MomentsKey { key } => {
+                // Our account's Moments topic key, which the first device
+                // gives friends (a copy) or gave us (to ourselves): read our
+                // own topic with it. Newest by the first device's clock.
+                store.mark_seen_id(&id)?;
+                if !self.inner.ctx.identity.primary {
+                    store.put_topic_key(&me, &key, body.sent_at_ms)?;
+                    self.inner.moments_keys.notify_one();
+                }
+            }
+            ChatKind::Receipt { read: false, .. } | ChatKind::Devices { .. } => {
+                store.mark_seen_id(&id)?
+            }
         }
         Ok(())
     }

@@ -138,10 +138,11 @@ impl Chat {
         } else {
             self.endpoints_of(&to)
         };
-        // What only the other side needs skips our own devices.
+        // What only the other side needs skips our own devices (group
+        // business reaches them as one copy of its own: `send_direct_own`).
         let only_theirs = matches!(
             body.kind,
-            ChatKind::Devices { .. } | ChatKind::Receipt { read: false, .. }
+            ChatKind::Devices { .. } | ChatKind::Receipt { read: false, .. } | ChatKind::Group(_)
         );
         if !only_theirs || to == me {
             endpoints.extend(self.own_other_endpoints());

@@ -75,6 +75,11 @@ impl Devices {
             let list = DeviceList::sign(key, body)?;
             self.store().put_device_list(&list)?;
             self.store().flush_async().await?;
+            let now = list.endpoints();
+            let removed = current.endpoints().iter().any(|e| !now.contains(e));
+            self.inner
+                .chat
+                .devices_changed(&self.inner.ctx.me(), removed);
             list
         };
         let _ = self.inner.events.send(DeviceEvent::DevicesChanged {

@@ -144,9 +144,15 @@ impl Devices {
 
     /// Keeps `list` if it is our account's, verifies and is newer.
     pub(super) fn take_list(&self, list: &DeviceList) -> Result<bool, DevicesError> {
-        list.verify_for(&self.inner.ctx.me())?;
+        let me = self.inner.ctx.me();
+        list.verify_for(&me)?;
+        let before = self.inner.chat.endpoints_of(&me);
         let newer = self.store().put_device_list(list)? == crate::store::device::ListUpdate::Newer;
         if newer {
+            let now = list.endpoints();
+            self.inner
+                .chat
+                .devices_changed(&me, before.iter().any(|e| !now.contains(e)));
             let _ = self.inner.events.send(DeviceEvent::DevicesChanged {
                 version: list.version(),
             });

@@ -55,6 +55,18 @@ impl GroupInbox for Inbox {
     fn deliver(&self, from: AccountId, direct: Direct) -> Result<(), StoreError> {
         self.0.on_direct(from, direct)
     }
+
+    fn devices_changed(&self, account: &AccountId, removed: bool) {
+        self.0.on_devices_changed(*account, removed);
+    }
+
+    fn shares_group(&self, account: &AccountId) -> bool {
+        self.0.shares_group(account)
+    }
+
+    fn group_peers(&self) -> Vec<AccountId> {
+        self.0.group_peers()
+    }
 }
 
 impl Groups {
@@ -78,8 +90,12 @@ impl Groups {
                 share,
             } => self.take_share(group, from, &share).map(|_| ()),
             Direct::JoinRequest { group, link, name } => {
+                if from == self.me() {
+                    return Ok(()); // a copy of our own request: nothing to do here
+                }
                 self.on_join_request(from, group, link, name)
             }
+            Direct::Read { group, ids } if from == self.me() => self.on_own_read(group, &ids),
             Direct::Read { group, ids } => {
                 let Ok(Some(l)) = self.loaded(&group) else {
                     return Ok(());
@@ -204,13 +220,16 @@ impl Groups {
                 // asked to join: a stranger's log (any key can sign one) is
                 // not an invitation. Someone we asked to be friends counts:
                 // they may add us before their accept reaches us.
-                let friend = matches!(
-                    self.store().contact(&from)?,
-                    Some(c) if matches!(
-                        c.state,
-                        ContactState::Friend | ContactState::RequestSent
-                    )
-                );
+                // Our own other device (chat checked it speaks for us)
+                // counts too: it made the group, or we are its new device.
+                let friend = from == self.me()
+                    || matches!(
+                        self.store().contact(&from)?,
+                        Some(c) if matches!(
+                            c.state,
+                            ContactState::Friend | ContactState::RequestSent
+                        )
+                    );
                 if !friend && !self.store().asked_to_join(&g) {
                     tracing::info!(group = %g, %from, "group log from a stranger; ignored");
                     return Ok(());

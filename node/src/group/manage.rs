@@ -323,6 +323,22 @@ impl Groups {
             }
         }
         self.inner.chat.send_direct_many(items).await?;
+        // Our other devices: the changes (the whole log if the group is new
+        // to them, that is, just made) and the secret.
+        let own = if before.members.contains_key(&me) {
+            &news
+        } else {
+            &whole
+        };
+        let own = own
+            .iter()
+            .map(|part| Direct::Changes {
+                group: *g,
+                changes: part.clone(),
+                secret: after.state.members.contains_key(&me).then_some(secret),
+            })
+            .collect();
+        self.inner.chat.send_direct_own(own).await?;
         Ok(())
     }
 }

@@ -15,6 +15,7 @@
 //!   keeps connections to a few members so the gossip mesh forms.
 //! - **Views** (`views.rs`): list, members, log, names.
 
+mod devices;
 mod ingest;
 mod invite;
 mod manage;
@@ -167,6 +168,9 @@ struct Inner {
     /// Groups where a wire arrived past a gap in its chain, and when we
     /// last caught up because of one (`service.rs`).
     gaps: std::sync::Mutex<service::Gaps>,
+    /// Device lists that changed and are not yet applied to our chains
+    /// (`devices.rs`): applied before the next send, whoever comes first.
+    device_changes: std::sync::Mutex<Vec<(AccountId, bool)>>,
 }
 
 /// The group service handle. Cheap to clone.

@@ -132,8 +132,14 @@ impl Groups {
     /// Encrypts `kind` once, stores it, hands our chain to members that
     /// lack it, and publishes. Returns the message id once it is stored.
     async fn publish(&self, g: GroupId, kind: GroupKind) -> Result<MsgId, GroupsError> {
+        if self.inner.chat.revoked() {
+            return Err(crate::chat::ChatError::Revoked.into());
+        }
         let (wire, bytes, tag, epoch_change, share_to, share) = {
             let _guard = self.inner.lock.lock().await;
+            // A device list that changed since the last send is applied
+            // first (a revoked device must not get this message's chain).
+            self.spawn_send_logs(self.apply_device_changes());
             let l = self.member_state(&g)?;
             let mut meta = self.meta(&g)?;
             let fresh = match &meta.chain {
@@ -150,11 +156,14 @@ impl Groups {
                 meta.shared_with.clear();
             }
             let me = self.me();
+            // Our own other devices read our messages too: "us" is in the
+            // list while we have another device.
+            let own_others = !self.inner.chat.own_other_endpoints().is_empty();
             let share_to: Vec<AccountId> = l
                 .state
                 .members
                 .keys()
-                .filter(|a| **a != me && !meta.shared_with.contains(a))
+                .filter(|a| (**a != me || own_others) && !meta.shared_with.contains(a))
                 .copied()
                 .collect();
             meta.shared_with.retain(|a| l.state.members.contains_key(a));
@@ -218,34 +227,42 @@ impl Groups {
             (wire, bytes, tag, l.state.epoch_change, share_to, share)
         };
         if !share_to.is_empty() {
-            // Fast path: one bundle on the topic, a box per member.
-            let keys =
-                GroupKeys::new(self.inner.ctx.identity.account_key()?, g, &share, &share_to)?;
-            // Kept, so members that miss it on the topic get it in catch-up.
-            self.store()
-                .put_group_bundle(&g, &share.key_id, &keys.encode()?)?;
-            if let Err(e) = self
-                .inner
-                .ctx
-                .net
-                .publish(Topic::Group(tag), keys.encode()?)
-                .await
-            {
-                tracing::debug!(group = %g, error = %e, "key bundle not published now");
+            // Fast path: one bundle on the topic, a box per device of each
+            // member. It is signed by the account key, so only the first
+            // device makes one; a linked device's chain goes 1:1 only.
+            if let Ok(key) = self.inner.ctx.identity.account_key() {
+                let endpoints = self.endpoints_of(&share_to);
+                let keys = GroupKeys::new(key, g, &share, &endpoints)?;
+                // Kept, so members that miss it on the topic get it in catch-up.
+                self.store()
+                    .put_group_bundle(&g, &share.key_id, &keys.encode()?)?;
+                if let Err(e) = self
+                    .inner
+                    .ctx
+                    .net
+                    .publish(Topic::Group(tag), keys.encode()?)
+                    .await
+                {
+                    tracing::debug!(group = %g, error = %e, "key bundle not published now");
+                }
             }
-            // Durable path, for members offline now: 1:1 through the outbox.
+            // Durable path, for members offline now: 1:1 through the outbox
+            // (to every device of each member; ours get one copy).
+            let d = Direct::SenderKey {
+                group: g,
+                epoch_change,
+                share: share.clone(),
+            };
+            let me = self.me();
             let items = share_to
                 .iter()
-                .map(|a| {
-                    let d = Direct::SenderKey {
-                        group: g,
-                        epoch_change,
-                        share: share.clone(),
-                    };
-                    (*a, d)
-                })
+                .filter(|a| **a != me)
+                .map(|a| (*a, d.clone()))
                 .collect();
             self.inner.chat.send_direct_many(items).await?;
+            if share_to.contains(&me) {
+                self.inner.chat.send_direct_own(vec![d]).await?;
+            }
         }
         self.store().flush_async().await?;
         if let Err(e) = self.inner.ctx.net.publish(Topic::Group(tag), bytes).await {
@@ -258,8 +275,20 @@ impl Groups {
     /// Tells the senders of messages we have now read (1:1, counts only).
     pub(super) async fn send_reads(&self, g: GroupId, read: Vec<(AccountId, MsgId)>) {
         let mut by: std::collections::BTreeMap<AccountId, Vec<MsgId>> = Default::default();
+        let all: Vec<MsgId> = read.iter().map(|(_, id)| *id).collect();
         for (a, id) in read {
             by.entry(a).or_default().push(id);
+        }
+        // Read here is read on our other devices too.
+        let own = all
+            .chunks(weft_protocol::chat::MAX_RECEIPT_IDS)
+            .map(|part| Direct::Read {
+                group: g,
+                ids: part.to_vec(),
+            })
+            .collect();
+        if let Err(e) = self.inner.chat.send_direct_own(own).await {
+            tracing::debug!(error = %e, "cannot tell our other devices what we read");
         }
         for (a, ids) in by {
             for part in ids.chunks(weft_protocol::chat::MAX_RECEIPT_IDS) {
@@ -272,5 +301,23 @@ impl Groups {
                 }
             }
         }
+    }
+
+    /// Every device of `accounts` (ours other than this one for us), for
+    /// the boxes of a key bundle; the accounts alone if that is too many.
+    fn endpoints_of(&self, accounts: &[AccountId]) -> Vec<AccountId> {
+        let me = self.me();
+        let mut v = Vec::new();
+        for a in accounts {
+            if *a == me {
+                v.extend(self.inner.chat.own_other_endpoints());
+            } else {
+                v.extend(self.inner.chat.endpoints_of(a));
+            }
+        }
+        if v.len() > 2 * weft_protocol::group::MAX_MEMBERS {
+            return accounts.iter().filter(|a| **a != me).copied().collect();
+        }
+        v
     }
 }

@@ -91,9 +91,11 @@ impl Groups {
                 served: Default::default(),
                 wire_lock: Default::default(),
                 gaps: Default::default(),
+                device_changes: Default::default(),
             }),
         };
         g.register_inbox();
+        g.resume_device_changes();
         let me = g.clone();
         let mut net_events = g.inner.ctx.net.subscribe();
         tokio::spawn(async move {

@@ -52,11 +52,13 @@ impl Moments {
             audience,
         };
         let key = moments::new_key()?;
+        let devices = self.devices_of(&content.audience);
         let item = moments::make_post(
             self.inner.identity.account_key()?,
             &content,
             &key,
             weft_protocol::unix_now(),
+            &devices,
         )?;
         let id = item.id();
         let rec = PostRecord {
@@ -167,6 +169,11 @@ impl Moments {
                 .copied()
                 .collect()
         };
+        // Every device of those readers (and of the author and us) too.
+        let mut readers = readers;
+        let mut devices = self.devices_of(&readers);
+        devices.extend(self.devices_of(&[rec.author]));
+        readers.extend(devices);
         let item = moments::make_reaction(
             self.inner.identity.account_key()?,
             rec.author,

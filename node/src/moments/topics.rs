@@ -57,13 +57,11 @@ impl Moments {
     /// The topic key of `author` as we know it: ours, or the one a friend gave us.
     pub(super) fn topic_key_of(&self, author: &AccountId) -> Option<TopicKey> {
         if *author == self.me() {
-            return self
-                .inner
-                .store
-                .own_topic_key()
-                .ok()
-                .flatten()
-                .map(|o| o.key);
+            // Made here on the first device; a linked device holds the
+            // one the first device gave it.
+            if let Some(own) = self.inner.store.own_topic_key().ok().flatten() {
+                return Some(own.key);
+            }
         }
         self.inner.store.topic_key(author).ok().flatten()
     }
@@ -84,6 +82,11 @@ impl Moments {
     /// The key goes out through the chat outbox (durable, retried) before it
     /// is recorded as given, so a crash in between only sends it twice.
     pub(super) async fn share_own_key(&self) {
+        // One key per account, made and given by the first device: a key
+        // from a linked device would move our friends to another topic.
+        if !self.inner.identity.primary {
+            return;
+        }
         let friends = self.friends();
         let held = match self.inner.store.own_topic_key() {
             Ok(h) => h,

@@ -25,6 +25,8 @@ trees! {
 /// Key in `device_seen` (shorter than any device key) of the list version
 /// friends were last told of.
 const ANNOUNCED: &[u8] = b"announced";
+/// The version of our device list whose devices were sent every group log.
+const GROUPS_HANDED: &[u8] = b"groups_handed";
 
 /// Key in `device_seen` of history sync's progress for one conversation.
 fn history_key(conv: &AccountId) -> Vec<u8> {
@@ -185,6 +187,25 @@ impl Store {
     /// Records that friends were told of `version`.
     pub fn set_devices_announced(&self, version: u64) -> Result<(), StoreError> {
         self.device.seen.insert(ANNOUNCED, &version.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// The version of our device list whose devices got every group's log.
+    pub fn groups_handed(&self) -> Result<u64, StoreError> {
+        Ok(self
+            .device
+            .seen
+            .get(GROUPS_HANDED)?
+            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
+            .map(u64::from_be_bytes)
+            .unwrap_or(0))
+    }
+
+    /// Records that our devices on list `version` got every group's log.
+    pub fn set_groups_handed(&self, version: u64) -> Result<(), StoreError> {
+        self.device
+            .seen
+            .insert(GROUPS_HANDED, &version.to_be_bytes())?;
         Ok(())
     }
 

@@ -11,7 +11,7 @@
 //! - `group_bundles`: group(32) ‖ key id(16) ‖ bundle hash(8) → a signed key
 //!   bundle ([`weft_protocol::group::GroupKeys`]) of that chain, as published:
 //!   served to members catching up that lack the chain
-//! - `group_msgs`:    group(32) ‖ lamport(8) ‖ sender(32) ‖ seq(8) → [`GroupMessage`]
+//! - `group_msgs`:    group(32) ‖ lamport(8) ‖ sender(32) ‖ seq(8) ‖ id prefix(8) → [`GroupMessage`]
 //!   (so a range scan gives the one display order every member shares)
 //! - `group_msg_ids`: message id(32) → the `group_msgs` key
 //! - `group_requests`: group(32) ‖ account(32) → [`JoinRequest`]
@@ -157,6 +157,9 @@ fn msg_key(g: &GroupId, m: &GroupMessage) -> Vec<u8> {
     let mut k = k2(&g.0, &m.lamport.to_be_bytes());
     k.extend_from_slice(&m.from.0);
     k.extend_from_slice(&m.seq.to_be_bytes());
+    // Two devices of one account count their messages apart: the id keeps
+    // two messages with the same time and counter from taking one place.
+    k.extend_from_slice(&m.id.0[..8]);
     k
 }
 
@@ -405,7 +408,12 @@ impl Store {
 
     /// Rewrites a stored message (recall).
     pub fn update_group_message(&self, g: &GroupId, m: &GroupMessage) -> Result<(), StoreError> {
-        self.group.msgs.insert(msg_key(g, m), enc(m))?;
+        // Where it was stored (keys made before the id suffix included).
+        let key = match self.group.ids.get(m.id.0)? {
+            Some(k) if k.starts_with(&g.0) => k.to_vec(),
+            _ => msg_key(g, m),
+        };
+        self.group.msgs.insert(key, enc(m))?;
         Ok(())
     }
 

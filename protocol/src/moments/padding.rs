@@ -7,7 +7,9 @@
 //! learns only the size's bucket. Posting times still show; see the
 //! threat model.
 
-use super::{new_key, MomentError, MAX_AUDIENCE, WRAP_LEN};
+#[cfg(test)]
+use super::MAX_AUDIENCE;
+use super::{new_key, MomentError, MAX_WRAPS, WRAP_LEN};
 
 /// The fewest wraps an item carries.
 pub const MIN_WRAPS: usize = 8;
@@ -17,7 +19,7 @@ pub fn padded_len(n: usize) -> usize {
     n.max(MIN_WRAPS)
         .checked_next_power_of_two()
         .unwrap_or(usize::MAX)
-        .min(MAX_AUDIENCE + 1)
+        .min(MAX_WRAPS)
         .max(n)
 }
 
@@ -41,8 +43,10 @@ mod tests {
         assert_eq!(padded_len(1), 8);
         assert_eq!(padded_len(3), 8);
         assert_eq!(padded_len(9), 16);
-        assert_eq!(padded_len(300), MAX_AUDIENCE + 1);
-        assert_eq!(padded_len(MAX_AUDIENCE + 1), MAX_AUDIENCE + 1);
+        assert_eq!(padded_len(300), 512);
+        assert_eq!(padded_len(MAX_AUDIENCE + 1), 512);
+        assert_eq!(padded_len(600), MAX_WRAPS);
+        assert_eq!(padded_len(MAX_WRAPS), MAX_WRAPS);
         let mut w = vec![vec![1u8; WRAP_LEN]; 3];
         pad(&mut w).unwrap();
         assert_eq!(w.len(), 8);

@@ -80,7 +80,7 @@ mod tests {
             link: None,
             audience: vec![],
         };
-        make_post(key, &content, &new_key().unwrap(), at).unwrap()
+        make_post(key, &content, &new_key().unwrap(), at, &[]).unwrap()
     }
 
     fn bytes(item: &Item) -> Vec<u8> {

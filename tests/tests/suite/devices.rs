@@ -454,3 +454,182 @@ async fn file_transfer_moves_a_file_between_ones_own_devices() {
         "the saved file differs"
     );
 }
+
+/// Sends `text` to group `g` from `home` (CLI) and returns its id.
+async fn group_send(w: &Weft, home: &std::path::Path, g: &str, text: &str) -> String {
+    w.json(&["chat", "send", "--home", s(home), g, text]).await["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// Whether `home` comes to show a message of group `g` with `text` from
+/// `from` (an account id).
+async fn group_shows(w: &Weft, home: &std::path::Path, g: &str, text: &str, from: &str) -> bool {
+    wait_for(WAIT, || async {
+        w.chat_log(home, g)
+            .await
+            .iter()
+            .any(|m| m["text"] == text && m["from"] == from)
+    })
+    .await
+}
+
+/// Groups on an account with two devices: a device linked after the group
+/// was made learns the group, reads what members send from then on, and
+/// sends as its account (every member and the first device show it); after
+/// it is revoked, what members send is not readable on it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_device_reads_and_writes_in_groups_until_it_is_revoked() {
+    let w = Weft::new(BIN);
+    let (procs, homes) = w.network(&["ada", "bao", "chen"]).await;
+    let _procs = procs;
+    let (a, b, c) = (&homes[0], &homes[1], &homes[2]);
+    w.befriend(a, b).await;
+    w.befriend(a, c).await;
+    let a_id = w.account(a).await;
+    let b_id = w.account(b).await;
+    let g = w
+        .json(&[
+            "group",
+            "create",
+            "--home",
+            s(a),
+            "Ropes",
+            "--members",
+            "Bao",
+            "Chen",
+        ])
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let before_link = group_send(&w, b, &g, "before the laptop").await;
+    assert!(!before_link.is_empty());
+    assert!(group_shows(&w, a, &g, "before the laptop", &b_id).await);
+
+    // A2 is linked after the group exists: it learns the group from A1.
+    let (a2, _na2) = link_second(&w, a, b, Some(b)).await;
+    let knows = wait_for(WAIT, || async {
+        let list = w.json(&["group", "list", "--home", s(&a2)]).await;
+        list.as_array()
+            .is_some_and(|l| l.iter().any(|x| x["id"] == g.as_str() && x["members"] == 3))
+    })
+    .await;
+    assert!(knows, "the linked device never learned the group");
+
+    // Bao writes: both of Ada's devices read it.
+    group_send(&w, b, &g, "ropes at eight").await;
+    for home in [a, &a2] {
+        assert!(
+            group_shows(&w, home, &g, "ropes at eight", &b_id).await,
+            "{} did not get Bao's group message; A2's log:\n{}",
+            home.display(),
+            _na2.log()
+        );
+    }
+
+    // The laptop writes: Bao, Chen and the first device show it from Ada.
+    let id = group_send(&w, &a2, &g, "I bring the chalk").await;
+    assert!(!id.is_empty());
+    for home in [b, c, a] {
+        assert!(
+            group_shows(&w, home, &g, "I bring the chalk", &a_id).await,
+            "{} did not get the laptop's group message",
+            home.display()
+        );
+    }
+    let at_a1 = w.chat_log(a, &g).await;
+    let mine = at_a1.iter().find(|m| m["id"] == id.as_str());
+    assert_eq!(
+        mine.map(|m| m["status"].clone()),
+        Some(Value::from("sent")),
+        "the first device does not show the laptop's message as sent"
+    );
+
+    // Revoked, the laptop reads nothing members send afterwards.
+    let a2_peer = w.status(&a2).await["peer_id"].as_str().unwrap().to_string();
+    w.json(&["device", "revoke", &a2_peer, "--home", s(a)])
+        .await;
+    assert!(
+        devices_known(&w, b, &a_id, 1).await,
+        "Bao never learned of the revocation"
+    );
+    let secret = "after the revocation: meet at the north wall";
+    group_send(&w, b, &g, secret).await;
+    assert!(group_shows(&w, a, &g, secret, &b_id).await);
+    assert!(
+        !w.chat_log(&a2, &g)
+            .await
+            .iter()
+            .any(|m| m["text"] == secret),
+        "the revoked device shows a group message sent after"
+    );
+    assert!(
+        weft_tests::file_containing(&a2, secret.as_bytes()).is_none(),
+        "the revoked device's home holds the plaintext of a group message sent after"
+    );
+    let out = w
+        .run(&["--json", "chat", "send", "--home", s(&a2), &g, "still in?"])
+        .await;
+    assert_eq!(json_error(&out)["kind"], "forbidden");
+}
+
+/// Whether `home`'s Moments feed comes to show a post with `text`.
+async fn feed_shows(w: &Weft, home: &std::path::Path, text: &str) -> bool {
+    wait_for(WAIT, || async {
+        w.moments_feed(home).await.iter().any(|p| p["text"] == text)
+    })
+    .await
+}
+
+/// Moments on an account with two devices: a device linked after its
+/// friend gave the account a Moments key reads that friend's next post, and
+/// the account's own posts (made on the first device) show on it too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_linked_device_reads_friends_moments_and_its_own() {
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
+    w.befriend(&a, &b).await;
+    // Both have given each other their keys: a post reaches the other.
+    w.moments_post(&b, "first light", &[]).await;
+    assert!(feed_shows(&w, &a, "first light").await);
+
+    let (a2, _na2) = link_second(&w, &a, &b, Some(&b)).await;
+    w.moments_post(&b, "the summit at noon", &[]).await;
+    assert!(
+        feed_shows(&w, &a, "the summit at noon").await,
+        "the first device lost Bao's Moments"
+    );
+    assert!(
+        feed_shows(&w, &a2, "the summit at noon").await,
+        "the linked device never showed Bao's post; its log:\n{}",
+        _na2.log()
+    );
+    w.moments_post(&a, "packing the tent", &[]).await;
+    assert!(
+        feed_shows(&w, &a2, "packing the tent").await,
+        "the linked device never showed the account's own post"
+    );
+    assert!(feed_shows(&w, &b, "packing the tent").await);
+    // A post is signed by the account key, which stays on the first device.
+    let out = w
+        .run(&[
+            "--json",
+            "moments",
+            "post",
+            "--home",
+            s(&a2),
+            "from the laptop",
+        ])
+        .await;
+    let e = json_error(&out);
+    assert!(
+        e["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("first device"),
+        "{e}"
+    );
+}

@@ -90,6 +90,7 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
         &content("x's own post", vec![bao]),
         &new_key().unwrap(),
         now,
+        &[],
     )
     .unwrap();
     let mut misattributed = x_post.body.clone();
@@ -105,6 +106,7 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
             &content("stale", vec![bao]),
             &new_key().unwrap(),
             now - 3 * 86_400,
+            &[],
         )
         .unwrap()),
         // A tombstone for Ann's post, signed by X (as author X and as Ann).
@@ -153,6 +155,7 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
         &content("honest", vec![bao]),
         &new_key().unwrap(),
         now + 1,
+        &[],
     )
     .unwrap();
     inj.behaviour_mut()
@@ -225,6 +228,7 @@ async fn the_last_n_days_setting_hides_older_posts() {
         &content("five days ago", vec![bao]),
         &new_key().unwrap(),
         now - 5 * 86_400,
+        &[],
     )
     .unwrap();
     let recent = make_post(
@@ -232,6 +236,7 @@ async fn the_last_n_days_setting_hides_older_posts() {
         &content("yesterday", vec![bao]),
         &new_key().unwrap(),
         now - 86_400,
+        &[],
     )
     .unwrap();
     let setting = Item::sign(

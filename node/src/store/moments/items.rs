@@ -263,7 +263,7 @@ mod tests {
             link: None,
             audience: vec![],
         };
-        make_post(a, &content, &new_key().unwrap(), at).unwrap()
+        make_post(a, &content, &new_key().unwrap(), at, &[]).unwrap()
     }
 
     fn like(author: &AccountId, post: ItemId, at: u64) -> Item {

@@ -372,7 +372,7 @@ mod tests {
             link: None,
             audience: vec![],
         };
-        make_post(a, &content, &new_key().unwrap(), 10).unwrap()
+        make_post(a, &content, &new_key().unwrap(), 10, &[]).unwrap()
     }
 
     /// Defect 8: a friend's tombstone for a post id it did not write, seen
