@@ -570,6 +570,13 @@ pub fn device(data: &[u8]) {
             let _ = m.check();
         }
     }
+    if let Some(DeviceReply::GroupHistory { messages, .. }) =
+        roundtrip::<DeviceReply>(Kind::DeviceReply, data)
+    {
+        for m in &messages {
+            let _ = m.check();
+        }
+    }
     if let Some(list) = roundtrip::<DeviceList>(Kind::DeviceList, data) {
         if list.verify().is_ok() {
             let _ = list.endpoints();

@@ -394,7 +394,22 @@ pub enum DeviceRequest {
         /// Where the previous page stopped.
         after: Option<Vec<u8>>,
     },
+    /// A device asks for the ids of the groups the account holds.
+    Groups,
+    /// A device asks for one group's history: the last `keep` messages,
+    /// from after `after`.
+    GroupHistory {
+        /// The group.
+        group: crate::group::GroupId,
+        /// How many of the newest messages to sync at most.
+        keep: u32,
+        /// Where the previous page stopped.
+        after: Option<Vec<u8>>,
+    },
 }
+
+/// Most groups one [`DeviceReply::Groups`] names.
+pub const MAX_SYNC_GROUPS: usize = 500;
 
 /// Most contacts one [`DeviceReply::Contacts`] carries.
 pub const MAX_SYNC_CONTACTS: usize = 2000;
@@ -439,6 +454,50 @@ pub struct SyncMessage {
     pub status: u8,
     /// Its attachment.
     pub attachment: Option<crate::file::Attachment>,
+}
+
+/// A group message as history sync hands it over (already opened: the
+/// answering device is one of ours).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncGroupMessage {
+    /// Its id (of the wire).
+    pub id: crate::chat::MsgId,
+    /// Its sender.
+    pub from: AccountId,
+    /// The sender's counter.
+    pub seq: u64,
+    /// Its Lamport time (the group's display order).
+    pub lamport: u64,
+    /// The sender's clock (Unix ms).
+    pub sent_at_ms: u64,
+    /// Text or caption.
+    pub text: String,
+    /// What it quotes.
+    pub reply_to: Option<crate::chat::MsgId>,
+    /// Who it mentions.
+    pub mentions: Vec<AccountId>,
+    /// `@all`.
+    pub all: bool,
+    /// Taken back by its sender.
+    pub recalled: bool,
+    /// Its attachment.
+    pub attachment: Option<crate::file::Attachment>,
+}
+
+impl SyncGroupMessage {
+    /// Bounds.
+    pub fn check(&self) -> Result<(), DeviceError> {
+        if self.text.len() > crate::group::MAX_TEXT
+            || self.mentions.len() > crate::group::MAX_MENTIONS
+        {
+            return Err(DeviceError::Bounds("a synced group message is too large"));
+        }
+        if let Some(a) = &self.attachment {
+            a.check()
+                .map_err(|_| DeviceError::Bounds("a synced attachment is malformed"))?;
+        }
+        Ok(())
+    }
 }
 
 impl SyncContact {
@@ -511,6 +570,18 @@ pub enum DeviceReply {
     Refused {
         /// A sentence.
         reason: String,
+    },
+    /// The groups the account holds.
+    Groups {
+        /// At most [`MAX_SYNC_GROUPS`].
+        ids: Vec<crate::group::GroupId>,
+    },
+    /// A page of one group, oldest first.
+    GroupHistory {
+        /// At most [`MAX_SYNC_MESSAGES`].
+        messages: Vec<SyncGroupMessage>,
+        /// Where to ask from next; `None` when this was the last page.
+        next: Option<Vec<u8>>,
     },
 }
 

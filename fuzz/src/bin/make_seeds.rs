@@ -557,6 +557,41 @@ fn device_seeds(
             },
         )?,
     ));
+    out.push((
+        "device",
+        "group-history-ask",
+        encode(
+            Kind::DeviceRequest,
+            &DeviceRequest::GroupHistory {
+                group: weft_protocol::group::GroupId([4; 32]),
+                keep: 1000,
+                after: Some(vec![1; 88]),
+            },
+        )?,
+    ));
+    out.push((
+        "device",
+        "group-history",
+        encode(
+            Kind::DeviceReply,
+            &DeviceReply::GroupHistory {
+                messages: vec![weft_protocol::device::SyncGroupMessage {
+                    id: MsgId([9; 32]),
+                    from: account.account_id(),
+                    seq: 3,
+                    lamport: 7,
+                    sent_at_ms: NOW * 1000,
+                    text: "ropes at eight @Bao".into(),
+                    reply_to: None,
+                    mentions: vec![account.account_id()],
+                    all: false,
+                    recalled: false,
+                    attachment: None,
+                }],
+                next: None,
+            },
+        )?,
+    ));
     out.push(("device", "code", code.to_link().into_bytes()));
     Ok(())
 }

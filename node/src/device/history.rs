@@ -12,10 +12,10 @@ use std::sync::atomic::Ordering;
 
 use libp2p::PeerId;
 use weft_protocol::device::{
-    DeviceReply, DeviceRequest, SyncContact, SyncMessage, MAX_CURSOR, MAX_SYNC_CONTACTS,
-    MAX_SYNC_MESSAGES,
+    DeviceReply, DeviceRequest, SyncContact, SyncGroupMessage, SyncMessage, MAX_CURSOR,
+    MAX_SYNC_CONTACTS, MAX_SYNC_GROUPS, MAX_SYNC_MESSAGES,
 };
-use weft_protocol::AccountId;
+use weft_protocol::{group::GroupId, AccountId};
 
 use super::Devices;
 use crate::store::chat::{Contact, ContactState, MsgStatus, StoredMessage};
@@ -94,6 +94,64 @@ impl Devices {
         }
     }
 
+    /// `Groups`: the ids of the groups we hold.
+    pub(super) fn answer_groups(&self) -> DeviceReply {
+        let ids = self
+            .store()
+            .groups()
+            .unwrap_or_default()
+            .into_iter()
+            .take(MAX_SYNC_GROUPS)
+            .map(|(g, _)| g)
+            .collect();
+        DeviceReply::Groups { ids }
+    }
+
+    /// `GroupHistory`: one page of one group.
+    pub(super) fn answer_group_history(
+        &self,
+        group: GroupId,
+        keep: u32,
+        after: Option<Vec<u8>>,
+    ) -> DeviceReply {
+        if after.as_ref().is_some_and(|a| a.len() > MAX_CURSOR) {
+            return DeviceReply::Refused {
+                reason: "cursor too long".into(),
+            };
+        }
+        let keep = keep.min(100_000) as usize;
+        match self.store().group_history_page(
+            &group,
+            keep,
+            after.as_deref(),
+            MAX_SYNC_MESSAGES,
+            PAGE_BYTES,
+        ) {
+            Ok((messages, next)) => DeviceReply::GroupHistory {
+                messages: messages
+                    .into_iter()
+                    .map(|m| SyncGroupMessage {
+                        id: m.id,
+                        from: m.from,
+                        seq: m.seq,
+                        lamport: m.lamport,
+                        sent_at_ms: m.sent_at_ms,
+                        text: m.text,
+                        reply_to: m.reply_to,
+                        mentions: m.mentions,
+                        all: m.all,
+                        recalled: m.recalled,
+                        attachment: m.attachment,
+                    })
+                    .collect(),
+                next,
+            },
+            Err(e) => DeviceReply::Refused {
+                reason: format!("cannot read the group's history: {e}"),
+            },
+        }
+    }
+
     /// Runs history sync from `peer` (one of our devices) unless one runs.
     pub(super) fn spawn_history_sync(&self, peer: PeerId) {
         if self.inner.syncing.swap(true, Ordering::AcqRel) {
@@ -137,7 +195,80 @@ impl Devices {
         for conv in convs {
             added += self.sync_conversation(peer, conv).await?;
         }
+        // Then the groups' messages (their logs and secrets come through
+        // chat from the first device; the messages keep their place).
+        let groups = match self.ask(peer, &DeviceRequest::Groups).await? {
+            DeviceReply::Groups { ids } => ids,
+            DeviceReply::Refused { reason } => return Err(super::DevicesError::Refused(reason)),
+            _ => return Err(super::DevicesError::Unreachable("unexpected answer".into())),
+        };
+        for g in groups.into_iter().take(MAX_SYNC_GROUPS) {
+            added += self.sync_group(peer, g).await?;
+        }
         self.store().flush_async().await?;
+        Ok(added)
+    }
+
+    /// One group's newest messages, page by page, resumable.
+    async fn sync_group(&self, peer: PeerId, g: GroupId) -> Result<usize, super::DevicesError> {
+        let mut after = match self.store().group_history_progress(&g)? {
+            Some(None) => return Ok(0), // done before
+            Some(Some(cursor)) => Some(cursor),
+            None => None,
+        };
+        let mut added = 0;
+        for _ in 0..MAX_PAGES {
+            let ask = DeviceRequest::GroupHistory {
+                group: g,
+                keep: self.inner.history_keep,
+                after: after.clone(),
+            };
+            let (messages, next) = match self.ask(peer, &ask).await? {
+                DeviceReply::GroupHistory { messages, next } => (messages, next),
+                DeviceReply::Refused { reason } => {
+                    return Err(super::DevicesError::Refused(reason))
+                }
+                _ => return Err(super::DevicesError::Unreachable("unexpected answer".into())),
+            };
+            if messages.len() > MAX_SYNC_MESSAGES
+                || next.as_ref().is_some_and(|n| n.len() > MAX_CURSOR)
+            {
+                return Err(super::DevicesError::Refused(
+                    "oversized history page".into(),
+                ));
+            }
+            let now = weft_protocol::unix_now_ms();
+            for m in messages {
+                if m.check().is_err() {
+                    continue;
+                }
+                let stored = crate::store::group::GroupMessage {
+                    id: m.id,
+                    from: m.from,
+                    seq: m.seq,
+                    lamport: m.lamport,
+                    sent_at_ms: m.sent_at_ms,
+                    text: m.text,
+                    reply_to: m.reply_to,
+                    mentions: m.mentions,
+                    all: m.all,
+                    recalled: m.recalled,
+                    arrived_ms: now,
+                    attachment: m.attachment,
+                };
+                if self.store().put_group_message(&g, &stored)? {
+                    self.store().raise_group_clock(&g, stored.lamport)?;
+                    added += 1;
+                }
+            }
+            self.store().flush_async().await?;
+            self.store()
+                .set_group_history_progress(&g, next.as_deref())?;
+            match next {
+                Some(n) => after = Some(n),
+                None => return Ok(added),
+            }
+        }
         Ok(added)
     }
 

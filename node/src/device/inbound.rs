@@ -53,6 +53,10 @@ impl Devices {
             (DeviceRequest::History { conv, keep, after }, Some(_)) => {
                 self.answer_history(conv, keep, after)
             }
+            (DeviceRequest::Groups, Some(_)) => self.answer_groups(),
+            (DeviceRequest::GroupHistory { group, keep, after }, Some(_)) => {
+                self.answer_group_history(group, keep, after)
+            }
         })
     }
 }

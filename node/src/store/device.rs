@@ -35,6 +35,55 @@ fn history_key(conv: &AccountId) -> Vec<u8> {
     k
 }
 
+fn group_history_key(g: &weft_protocol::group::GroupId) -> Vec<u8> {
+    let mut k = b"group_history".to_vec();
+    k.extend_from_slice(&g.0);
+    k
+}
+
+/// Of the newest `keep` entries under `prefix` in `tree`, those after
+/// `after`, oldest first, at most `max` or about `max_bytes`; with the
+/// cursor to continue from if more remain.
+pub(super) fn page(
+    tree: &sled::Tree,
+    prefix: &[u8],
+    keep: usize,
+    after: Option<&[u8]>,
+    max: usize,
+    max_bytes: usize,
+) -> Result<(Vec<sled::IVec>, Option<Vec<u8>>), StoreError> {
+    let Some(start) = tree
+        .scan_prefix(prefix)
+        .rev()
+        .take(keep.max(1))
+        .last()
+        .transpose()?
+        .map(|(k, _)| k)
+    else {
+        return Ok((Vec::new(), None));
+    };
+    let from = match after {
+        Some(a) if a > start.as_ref() => std::ops::Bound::Excluded(sled::IVec::from(a)),
+        _ => std::ops::Bound::Included(start),
+    };
+    let mut out = Vec::new();
+    let mut bytes = 0;
+    let mut last = None;
+    for item in tree.range((from, std::ops::Bound::Unbounded)) {
+        let (k, v) = item?;
+        if !k.starts_with(prefix) {
+            break;
+        }
+        if out.len() >= max || bytes + v.len() > max_bytes {
+            return Ok((out, last));
+        }
+        bytes += v.len();
+        out.push(v);
+        last = Some(k.to_vec());
+    }
+    Ok((out, None))
+}
+
 /// Most link codes open at once (older ones are dropped when a new one is made).
 pub const MAX_OPEN_CODES: usize = 8;
 
@@ -245,37 +294,44 @@ impl Store {
         max: usize,
         max_bytes: usize,
     ) -> Result<(Vec<super::chat::StoredMessage>, Option<Vec<u8>>), StoreError> {
-        let messages = &self.chat.messages_tree();
-        let Some(start) = messages
-            .scan_prefix(conv.0)
-            .rev()
-            .take(keep.max(1))
-            .last()
-            .transpose()?
-            .map(|(k, _)| k)
-        else {
-            return Ok((Vec::new(), None));
-        };
-        let from = match after {
-            Some(a) if a > start.as_ref() => std::ops::Bound::Excluded(sled::IVec::from(a)),
-            _ => std::ops::Bound::Included(start),
-        };
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        let mut last = None;
-        for item in messages.range((from, std::ops::Bound::Unbounded)) {
-            let (k, v) = item?;
-            if !k.starts_with(&conv.0) {
-                break;
-            }
-            if out.len() >= max || bytes + v.len() > max_bytes {
-                return Ok((out, last));
-            }
-            bytes += v.len();
-            out.push(dec("messages", &v)?);
-            last = Some(k.to_vec());
-        }
-        Ok((out, None))
+        let (values, next) = page(
+            self.chat.messages_tree(),
+            &conv.0,
+            keep,
+            after,
+            max,
+            max_bytes,
+        )?;
+        let messages = values
+            .iter()
+            .map(|v| dec("messages", v))
+            .collect::<Result<_, _>>()?;
+        Ok((messages, next))
+    }
+
+    /// How far group history sync got for `g` (as
+    /// [`Store::history_progress`]).
+    pub fn group_history_progress(
+        &self,
+        g: &weft_protocol::group::GroupId,
+    ) -> Result<Option<Option<Vec<u8>>>, StoreError> {
+        Ok(self
+            .device
+            .seen
+            .get(group_history_key(g))?
+            .map(|v| (!v.is_empty()).then(|| v.to_vec())))
+    }
+
+    /// Records how far group history sync got for `g` (`None`: finished).
+    pub fn set_group_history_progress(
+        &self,
+        g: &weft_protocol::group::GroupId,
+        after: Option<&[u8]>,
+    ) -> Result<(), StoreError> {
+        self.device
+            .seen
+            .insert(group_history_key(g), after.unwrap_or_default())?;
+        Ok(())
     }
 
     /// Notes that our own device `device_key` was connected at `at`.

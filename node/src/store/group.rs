@@ -431,6 +431,25 @@ impl Store {
         Ok(v)
     }
 
+    /// Group history for another of our devices: as
+    /// [`Store::history_page`], over `g`'s messages in display order.
+    pub fn group_history_page(
+        &self,
+        g: &GroupId,
+        keep: usize,
+        after: Option<&[u8]>,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<(Vec<GroupMessage>, Option<Vec<u8>>), StoreError> {
+        let (values, next) =
+            super::device::page(&self.group.msgs, &g.0, keep, after, max, max_bytes)?;
+        let messages = values
+            .iter()
+            .map(|v| dec("group_msgs", v))
+            .collect::<Result<_, _>>()?;
+        Ok((messages, next))
+    }
+
     /// Messages after `lamport` not from `me` (unread count).
     pub fn group_unread(&self, g: &GroupId, after: u64, me: &AccountId) -> usize {
         let start = k2(&g.0, &(after.saturating_add(1)).to_be_bytes());

@@ -476,7 +476,8 @@ async fn group_shows(w: &Weft, home: &std::path::Path, g: &str, text: &str, from
 }
 
 /// Groups on an account with two devices: a device linked after the group
-/// was made learns the group, reads what members send from then on, and
+/// was made learns the group and its earlier messages, reads what members
+/// send from then on, and
 /// sends as its account (every member and the first device show it); after
 /// it is revoked, what members send is not readable on it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -517,6 +518,11 @@ async fn a_linked_device_reads_and_writes_in_groups_until_it_is_revoked() {
     })
     .await;
     assert!(knows, "the linked device never learned the group");
+    // What was said before it was linked comes with history sync.
+    assert!(
+        group_shows(&w, &a2, &g, "before the laptop", &b_id).await,
+        "the linked device did not get the group's earlier messages"
+    );
 
     // Bao writes: both of Ada's devices read it.
     group_send(&w, b, &g, "ropes at eight").await;
