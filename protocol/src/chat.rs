@@ -126,6 +126,18 @@ pub enum ChatKind {
         /// The signed list (of the sender's account).
         list: crate::device::DeviceList,
     },
+    /// To our own other devices: what we set for a contact here (a remark,
+    /// a block, an unblock, a deletion), so every device shows the same.
+    ContactSettings {
+        /// The contact.
+        account: AccountId,
+        /// Its remark (`None`: none).
+        remark: Option<String>,
+        /// Blocked.
+        blocked: bool,
+        /// Deleted from our contacts.
+        deleted: bool,
+    },
 }
 
 /// One message from one account to another.
@@ -172,6 +184,9 @@ pub enum ChatError {
     /// Group business that is malformed.
     #[error("group: {0}")]
     Group(String),
+    /// Something only our own devices tell each other, sent to someone else.
+    #[error("contact settings go only to the account's own devices")]
+    NotOwn,
     /// Decoding failed.
     #[error(transparent)]
     Decode(#[from] DecodeError),
@@ -227,6 +242,19 @@ impl ChatBody {
                 return Err(ChatError::TooManyIds)
             }
             ChatKind::Receipt { .. } | ChatKind::Recall { .. } | ChatKind::MomentsKey { .. } => {}
+            ChatKind::ContactSettings { remark, .. } => {
+                if self.to != self.from {
+                    return Err(ChatError::NotOwn);
+                }
+                if let Some(r) = remark {
+                    if r.len() > crate::MAX_NAME_LEN {
+                        return Err(ChatError::TooLarge {
+                            size: r.len(),
+                            limit: crate::MAX_NAME_LEN,
+                        });
+                    }
+                }
+            }
             ChatKind::Devices { list } => list
                 .verify_for(&self.from)
                 .map_err(|e| ChatError::BadCard(e.to_string()))?,
@@ -314,6 +342,26 @@ mod tests {
         assert_eq!(back.id(), b.id());
         let id: MsgId = b.id().to_string().parse().unwrap();
         assert_eq!(id, b.id());
+    }
+
+    #[test]
+    fn contact_settings_go_only_to_our_own_devices() {
+        let settings = |remark: &str| ChatKind::ContactSettings {
+            account: AccountKey::generate().unwrap().account_id(),
+            remark: Some(remark.into()),
+            blocked: true,
+            deleted: false,
+        };
+        // To someone else: refused.
+        assert_eq!(body(settings("Bao")).validate(), Err(ChatError::NotOwn));
+        let mut own = body(settings("Bao"));
+        own.to = own.from;
+        assert_eq!(own.validate(), Ok(()));
+        let back = ChatBody::decode(&own.encode().unwrap()).unwrap();
+        assert_eq!(back, own);
+        let mut long = body(settings(&"x".repeat(crate::MAX_NAME_LEN + 1)));
+        long.to = long.from;
+        assert!(matches!(long.validate(), Err(ChatError::TooLarge { .. })));
     }
 
     #[test]

@@ -144,6 +144,7 @@ impl Chat {
         };
         self.store().put_contact(&c)?;
         self.store().flush_async().await?;
+        self.tell_own_devices(account).await;
         Ok(self.view(&c))
     }
 
@@ -155,6 +156,7 @@ impl Chat {
             Some(c) if c.state == ContactState::Blocked => {
                 self.store().delete_contact(&account)?;
                 self.store().flush_async().await?;
+                self.tell_own_devices(account).await;
                 Ok(())
             }
             _ => Err(ChatError::NotBlocked(shown(who))),
@@ -178,6 +180,7 @@ impl Chat {
         c.remark = remark.map(str::to_string);
         self.store().put_contact(&c)?;
         self.store().flush_async().await?;
+        self.tell_own_devices(account).await;
         Ok(self.view(&c))
     }
 
@@ -188,6 +191,7 @@ impl Chat {
             return Err(ChatError::UnknownContact(shown(who)));
         }
         self.store().flush_async().await?;
+        self.tell_own_devices(account).await;
         Ok(())
     }
 

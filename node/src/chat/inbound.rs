@@ -460,6 +460,9 @@ impl Chat {
                     });
                 }
             }
+            // Only our own devices tell us these (`own.rs`); validation
+            // already refuses one addressed to someone else.
+            ChatKind::ContactSettings { .. } => {}
         }
         Ok(())
     }

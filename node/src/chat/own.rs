@@ -4,6 +4,7 @@
 //! read on all), and what it sent to our own account ("File Transfer").
 
 use weft_protocol::chat::{ChatBody, ChatKind};
+use weft_protocol::AccountId;
 
 use super::{Chat, ChatError, ChatEvent};
 use crate::store::chat::{Contact, ContactState, MsgStatus};
@@ -121,10 +122,92 @@ impl Chat {
                     self.inner.moments_keys.notify_one();
                 }
             }
+            ChatKind::ContactSettings {
+                account,
+                remark,
+                blocked,
+                deleted,
+            } => {
+                store.mark_seen_id(&id)?;
+                self.take_contact_settings(account, remark, blocked, deleted)?;
+            }
             ChatKind::Receipt { read: false, .. } | ChatKind::Devices { .. } => {
                 store.mark_seen_id(&id)?
             }
         }
+        Ok(())
+    }
+}
+
+impl Chat {
+    /// Tells our other devices what we now hold for `account` (after a
+    /// remark, a block, an unblock or a deletion here), through the durable
+    /// outbox. Best effort: the change stands here whatever happens.
+    pub(super) async fn tell_own_devices(&self, account: AccountId) {
+        if self.own_other_endpoints().is_empty() || self.revoked() {
+            return;
+        }
+        let kind = match self.store().contact(&account) {
+            Ok(Some(c)) => ChatKind::ContactSettings {
+                account,
+                remark: c.remark,
+                blocked: c.state == ContactState::Blocked,
+                deleted: false,
+            },
+            Ok(None) => ChatKind::ContactSettings {
+                account,
+                remark: None,
+                blocked: false,
+                deleted: true,
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a contact to tell our other devices");
+                return;
+            }
+        };
+        if let Err(e) = self.enqueue(self.me(), kind).await {
+            tracing::warn!(error = %e, "cannot tell our other devices of a contact change");
+        }
+    }
+
+    /// What another of our devices set for `account`.
+    fn take_contact_settings(
+        &self,
+        account: AccountId,
+        remark: Option<String>,
+        blocked: bool,
+        deleted: bool,
+    ) -> Result<(), ChatError> {
+        let store = self.store();
+        if account == self.me() {
+            return Ok(());
+        }
+        let local = store.contact(&account)?;
+        if deleted {
+            if local.is_some() {
+                store.delete_contact(&account)?;
+            }
+            return Ok(());
+        }
+        let c = match local {
+            Some(mut c) => {
+                c.remark = remark;
+                if blocked {
+                    c.state = ContactState::Blocked;
+                }
+                c
+            }
+            None if blocked => Contact {
+                account,
+                name: account.short(),
+                remark,
+                state: ContactState::Blocked,
+                greeting: None,
+                card: None,
+            },
+            None => return Ok(()),
+        };
+        store.put_contact(&c)?;
         Ok(())
     }
 }

@@ -639,3 +639,59 @@ async fn a_linked_device_reads_friends_moments_and_its_own() {
         "{e}"
     );
 }
+
+/// The contact row `home` holds for `account` (from `contacts list`).
+async fn contact_row(w: &Weft, home: &std::path::Path, account: &str) -> Option<Value> {
+    w.json(&["contacts", "list", "--home", s(home)])
+        .await
+        .as_array()
+        .and_then(|l| l.iter().find(|c| c["account_id"] == account).cloned())
+}
+
+/// A remark set on one device and a block made on the other show on both.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_remark_and_a_block_made_on_one_device_show_on_the_other() {
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let (b, _nb) = w.started("b", "Bao", &[]).await;
+    w.befriend(&a, &b).await;
+    let b_id = w.account(&b).await;
+    let (a2, _na2) = link_second(&w, &a, &b, Some(&b)).await;
+    let synced = wait_for(WAIT, || async {
+        contact_row(&w, &a2, &b_id).await.is_some()
+    })
+    .await;
+    assert!(synced, "the linked device never got the contact");
+
+    w.json(&[
+        "contacts",
+        "remark",
+        "--home",
+        s(&a2),
+        "Bao",
+        "Bao (climbing)",
+    ])
+    .await;
+    let remarked = wait_for(WAIT, || async {
+        contact_row(&w, &a, &b_id)
+            .await
+            .is_some_and(|c| c["name"] == "Bao (climbing)")
+    })
+    .await;
+    assert!(
+        remarked,
+        "the first device does not show the remark made on the laptop"
+    );
+
+    w.json(&["contacts", "block", "--home", s(&a), &b_id]).await;
+    let blocked = wait_for(WAIT, || async {
+        contact_row(&w, &a2, &b_id)
+            .await
+            .is_some_and(|c| c["state"] == "blocked")
+    })
+    .await;
+    assert!(
+        blocked,
+        "the laptop does not show the block made on the first device"
+    );
+}

@@ -325,13 +325,24 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         "Bao's message never appeared live in Ann's browser"
     );
     assert!(still_marked(&ca).await, "Ann's page was reloaded");
-    let shown = ca
-        .find(Locator::XPath(xp))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    // The list re-renders live (a receipt, say) between finding the element
+    // and reading it: read it again until one read holds.
+    let shown = std::sync::Mutex::new(String::new());
+    let read = wait_for(Duration::from_secs(20), || async {
+        let Ok(el) = ca.find(Locator::XPath(xp)).await else {
+            return false;
+        };
+        match el.text().await {
+            Ok(t) => {
+                *shown.lock().unwrap() = t;
+                true
+            }
+            Err(_) => false,
+        }
+    })
+    .await;
+    assert!(read, "Bao's message could not be read in Ann's browser");
+    let shown = shown.into_inner().unwrap();
     assert_eq!(shown, evil, "the markup was not shown as text");
     let ran = ca
         .execute(
