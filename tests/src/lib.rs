@@ -303,6 +303,23 @@ impl Weft {
             .to_string()
     }
 
+    /// `weft group create NAME --members ...` on `home`: the group's id.
+    pub async fn group_create(&self, home: &Path, name: &str, members: &[&str]) -> String {
+        let mut args = vec![
+            "group",
+            "create",
+            "--home",
+            home.to_str().expect("utf-8"),
+            name,
+            "--members",
+        ];
+        args.extend_from_slice(members);
+        self.json(&args).await["id"]
+            .as_str()
+            .expect("group id")
+            .to_string()
+    }
+
     /// Makes `a` and `b` friends: `a` adds `b` by link, `b` accepts.
     pub async fn befriend(&self, a: &Path, b: &Path) {
         let (ha, hb) = (a.to_str().expect("utf-8"), b.to_str().expect("utf-8"));

@@ -59,20 +59,14 @@ impl Devices {
         keep: u32,
         after: Option<Vec<u8>>,
     ) -> DeviceReply {
-        if after.as_ref().is_some_and(|a| a.len() > MAX_CURSOR) {
-            return DeviceReply::Refused {
-                reason: "cursor too long".into(),
-            };
-        }
-        let keep = keep.min(100_000) as usize;
-        match self.store().history_page(
-            &conv,
+        answer_page(
             keep,
-            after.as_deref(),
-            MAX_SYNC_MESSAGES,
-            PAGE_BYTES,
-        ) {
-            Ok((messages, next)) => DeviceReply::History {
+            after,
+            |keep, after| {
+                self.store()
+                    .history_page(&conv, keep, after, MAX_SYNC_MESSAGES, PAGE_BYTES)
+            },
+            |messages, next| DeviceReply::History {
                 messages: messages
                     .into_iter()
                     .map(|m| SyncMessage {
@@ -88,10 +82,7 @@ impl Devices {
                     .collect(),
                 next,
             },
-            Err(e) => DeviceReply::Refused {
-                reason: format!("cannot read the history: {e}"),
-            },
-        }
+        )
     }
 
     /// `Groups`: the ids of the groups we hold.
@@ -114,20 +105,14 @@ impl Devices {
         keep: u32,
         after: Option<Vec<u8>>,
     ) -> DeviceReply {
-        if after.as_ref().is_some_and(|a| a.len() > MAX_CURSOR) {
-            return DeviceReply::Refused {
-                reason: "cursor too long".into(),
-            };
-        }
-        let keep = keep.min(100_000) as usize;
-        match self.store().group_history_page(
-            &group,
+        answer_page(
             keep,
-            after.as_deref(),
-            MAX_SYNC_MESSAGES,
-            PAGE_BYTES,
-        ) {
-            Ok((messages, next)) => DeviceReply::GroupHistory {
+            after,
+            |keep, after| {
+                self.store()
+                    .group_history_page(&group, keep, after, MAX_SYNC_MESSAGES, PAGE_BYTES)
+            },
+            |messages, next| DeviceReply::GroupHistory {
                 messages: messages
                     .into_iter()
                     .map(|m| SyncGroupMessage {
@@ -146,10 +131,7 @@ impl Devices {
                     .collect(),
                 next,
             },
-            Err(e) => DeviceReply::Refused {
-                reason: format!("cannot read the group's history: {e}"),
-            },
-        }
+        )
     }
 
     /// Runs history sync from `peer` (one of our devices) unless one runs.
@@ -174,8 +156,7 @@ impl Devices {
     async fn sync_history(&self, peer: PeerId) -> Result<usize, super::DevicesError> {
         let (contacts, lists) = match self.ask(peer, &DeviceRequest::Contacts).await? {
             DeviceReply::Contacts { contacts, lists } => (contacts, lists),
-            DeviceReply::Refused { reason } => return Err(super::DevicesError::Refused(reason)),
-            _ => return Err(super::DevicesError::Unreachable("unexpected answer".into())),
+            other => return Err(unexpected(other)),
         };
         let me = self.inner.ctx.me();
         let mut convs = vec![me];
@@ -199,8 +180,7 @@ impl Devices {
         // chat from the first device; the messages keep their place).
         let groups = match self.ask(peer, &DeviceRequest::Groups).await? {
             DeviceReply::Groups { ids } => ids,
-            DeviceReply::Refused { reason } => return Err(super::DevicesError::Refused(reason)),
-            _ => return Err(super::DevicesError::Unreachable("unexpected answer".into())),
+            other => return Err(unexpected(other)),
         };
         for g in groups.into_iter().take(MAX_SYNC_GROUPS) {
             added += self.sync_group(peer, g).await?;
@@ -211,65 +191,50 @@ impl Devices {
 
     /// One group's newest messages, page by page, resumable.
     async fn sync_group(&self, peer: PeerId, g: GroupId) -> Result<usize, super::DevicesError> {
-        let mut after = match self.store().group_history_progress(&g)? {
-            Some(None) => return Ok(0), // done before
-            Some(Some(cursor)) => Some(cursor),
-            None => None,
-        };
-        let mut added = 0;
-        for _ in 0..MAX_PAGES {
-            let ask = DeviceRequest::GroupHistory {
+        let progress = self.store().group_history_progress(&g)?;
+        let keep = self.inner.history_keep;
+        self.sync_pages(
+            peer,
+            progress,
+            |after| DeviceRequest::GroupHistory {
                 group: g,
-                keep: self.inner.history_keep,
-                after: after.clone(),
-            };
-            let (messages, next) = match self.ask(peer, &ask).await? {
-                DeviceReply::GroupHistory { messages, next } => (messages, next),
-                DeviceReply::Refused { reason } => {
-                    return Err(super::DevicesError::Refused(reason))
+                keep,
+                after,
+            },
+            |reply| match reply {
+                DeviceReply::GroupHistory { messages, next } => Ok((messages, next)),
+                other => Err(unexpected(other)),
+            },
+            |messages, now| {
+                let mut added = 0;
+                for m in messages {
+                    if m.check().is_err() {
+                        continue;
+                    }
+                    let stored = crate::store::group::GroupMessage {
+                        id: m.id,
+                        from: m.from,
+                        seq: m.seq,
+                        lamport: m.lamport,
+                        sent_at_ms: m.sent_at_ms,
+                        text: m.text,
+                        reply_to: m.reply_to,
+                        mentions: m.mentions,
+                        all: m.all,
+                        recalled: m.recalled,
+                        arrived_ms: now,
+                        attachment: m.attachment,
+                    };
+                    if self.store().put_group_message(&g, &stored)? {
+                        self.store().raise_group_clock(&g, stored.lamport)?;
+                        added += 1;
+                    }
                 }
-                _ => return Err(super::DevicesError::Unreachable("unexpected answer".into())),
-            };
-            if messages.len() > MAX_SYNC_MESSAGES
-                || next.as_ref().is_some_and(|n| n.len() > MAX_CURSOR)
-            {
-                return Err(super::DevicesError::Refused(
-                    "oversized history page".into(),
-                ));
-            }
-            let now = weft_protocol::unix_now_ms();
-            for m in messages {
-                if m.check().is_err() {
-                    continue;
-                }
-                let stored = crate::store::group::GroupMessage {
-                    id: m.id,
-                    from: m.from,
-                    seq: m.seq,
-                    lamport: m.lamport,
-                    sent_at_ms: m.sent_at_ms,
-                    text: m.text,
-                    reply_to: m.reply_to,
-                    mentions: m.mentions,
-                    all: m.all,
-                    recalled: m.recalled,
-                    arrived_ms: now,
-                    attachment: m.attachment,
-                };
-                if self.store().put_group_message(&g, &stored)? {
-                    self.store().raise_group_clock(&g, stored.lamport)?;
-                    added += 1;
-                }
-            }
-            self.store().flush_async().await?;
-            self.store()
-                .set_group_history_progress(&g, next.as_deref())?;
-            match next {
-                Some(n) => after = Some(n),
-                None => return Ok(added),
-            }
-        }
-        Ok(added)
+                Ok(added)
+            },
+            |next| self.store().set_group_history_progress(&g, next),
+        )
+        .await
     }
 
     /// A contact from another device: new ones are taken; a known one takes
@@ -306,25 +271,69 @@ impl Devices {
         peer: PeerId,
         conv: AccountId,
     ) -> Result<usize, super::DevicesError> {
-        let mut after = match self.store().history_progress(&conv)? {
+        let progress = self.store().history_progress(&conv)?;
+        let keep = self.inner.history_keep;
+        let me = self.inner.ctx.me();
+        self.sync_pages(
+            peer,
+            progress,
+            |after| DeviceRequest::History { conv, keep, after },
+            |reply| match reply {
+                DeviceReply::History { messages, next } => Ok((messages, next)),
+                other => Err(unexpected(other)),
+            },
+            |messages, now| {
+                let mut added = 0;
+                for m in messages {
+                    // Only the two sides of this conversation write in it.
+                    if m.check().is_err() || (m.from != conv && m.from != me) {
+                        continue;
+                    }
+                    let Some(status) = MsgStatus::from_code(m.status) else {
+                        continue;
+                    };
+                    let stored = StoredMessage {
+                        id: m.id,
+                        from: m.from,
+                        seq: m.seq,
+                        sent_at_ms: m.sent_at_ms,
+                        text: m.text,
+                        reply_to: m.reply_to,
+                        status,
+                        attachment: m.attachment,
+                    };
+                    if self.store().insert_incoming(&conv, &stored, now)? {
+                        added += 1;
+                    }
+                }
+                Ok(added)
+            },
+            |next| self.store().set_history_progress(&conv, next),
+        )
+        .await
+    }
+
+    /// Asks `peer` for one history page after another from where
+    /// `progress` says we stopped, keeps each page (`keep`, given the
+    /// arrival time) durably, then records how far we got (`mark`).
+    /// Returns the messages added.
+    async fn sync_pages<T>(
+        &self,
+        peer: PeerId,
+        progress: Option<Option<Vec<u8>>>,
+        ask: impl Fn(Option<Vec<u8>>) -> DeviceRequest,
+        read: impl Fn(DeviceReply) -> Result<(Vec<T>, Option<Vec<u8>>), super::DevicesError>,
+        keep: impl Fn(Vec<T>, u64) -> Result<usize, crate::store::StoreError>,
+        mark: impl Fn(Option<&[u8]>) -> Result<(), crate::store::StoreError>,
+    ) -> Result<usize, super::DevicesError> {
+        let mut after = match progress {
             Some(None) => return Ok(0), // done before
             Some(Some(cursor)) => Some(cursor),
             None => None,
         };
         let mut added = 0;
         for _ in 0..MAX_PAGES {
-            let ask = DeviceRequest::History {
-                conv,
-                keep: self.inner.history_keep,
-                after: after.clone(),
-            };
-            let (messages, next) = match self.ask(peer, &ask).await? {
-                DeviceReply::History { messages, next } => (messages, next),
-                DeviceReply::Refused { reason } => {
-                    return Err(super::DevicesError::Refused(reason))
-                }
-                _ => return Err(super::DevicesError::Unreachable("unexpected answer".into())),
-            };
+            let (messages, next) = read(self.ask(peer, &ask(after.clone())).await?)?;
             if messages.len() > MAX_SYNC_MESSAGES
                 || next.as_ref().is_some_and(|n| n.len() > MAX_CURSOR)
             {
@@ -332,38 +341,47 @@ impl Devices {
                     "oversized history page".into(),
                 ));
             }
-            let now = weft_protocol::unix_now_ms();
-            let me = self.inner.ctx.me();
-            for m in messages {
-                // Only the two sides of this conversation write in it.
-                if m.check().is_err() || (m.from != conv && m.from != me) {
-                    continue;
-                }
-                let Some(status) = MsgStatus::from_code(m.status) else {
-                    continue;
-                };
-                let stored = StoredMessage {
-                    id: m.id,
-                    from: m.from,
-                    seq: m.seq,
-                    sent_at_ms: m.sent_at_ms,
-                    text: m.text,
-                    reply_to: m.reply_to,
-                    status,
-                    attachment: m.attachment,
-                };
-                if self.store().insert_incoming(&conv, &stored, now)? {
-                    added += 1;
-                }
-            }
+            added += keep(messages, weft_protocol::unix_now_ms())?;
             // Durable before the progress that says we have it.
             self.store().flush_async().await?;
-            self.store().set_history_progress(&conv, next.as_deref())?;
+            mark(next.as_deref())?;
             match next {
                 Some(n) => after = Some(n),
                 None => return Ok(added),
             }
         }
         Ok(added)
+    }
+}
+
+/// An answer that is not the one asked for: a refusal says why.
+fn unexpected(reply: DeviceReply) -> super::DevicesError {
+    match reply {
+        DeviceReply::Refused { reason } => super::DevicesError::Refused(reason),
+        _ => super::DevicesError::Unreachable("unexpected answer".into()),
+    }
+}
+
+/// One page of a history for another of our devices: the cursor checked,
+/// `page` read with `keep` bounded, and `wrap`ped as the answer.
+fn answer_page<M>(
+    keep: u32,
+    after: Option<Vec<u8>>,
+    page: impl FnOnce(
+        usize,
+        Option<&[u8]>,
+    ) -> Result<(Vec<M>, Option<Vec<u8>>), crate::store::StoreError>,
+    wrap: impl FnOnce(Vec<M>, Option<Vec<u8>>) -> DeviceReply,
+) -> DeviceReply {
+    if after.as_ref().is_some_and(|a| a.len() > MAX_CURSOR) {
+        return DeviceReply::Refused {
+            reason: "cursor too long".into(),
+        };
+    }
+    match page(keep.min(100_000) as usize, after.as_deref()) {
+        Ok((messages, next)) => wrap(messages, next),
+        Err(e) => DeviceReply::Refused {
+            reason: format!("cannot read the history: {e}"),
+        },
     }
 }

@@ -219,6 +219,22 @@ pub fn message_key(conv: &AccountId, sent_at_ms: u64, from: &AccountId, seq: u64
     k
 }
 
+/// Where a message with id `id` goes in the log: `base` if free, else
+/// `base` followed by the first 8 bytes of the id (same place in the order);
+/// `None` if that is taken too.
+fn free_place(
+    messages: &sled::transaction::TransactionalTree,
+    base: Vec<u8>,
+    id: &MsgId,
+) -> Result<Option<Vec<u8>>, sled::transaction::UnabortableTransactionError> {
+    if messages.get(&base)?.is_none() {
+        return Ok(Some(base));
+    }
+    let mut beside = base;
+    beside.extend_from_slice(&id.0[..8]);
+    Ok(messages.get(&beside)?.is_none().then_some(beside))
+}
+
 /// Key of an outbox entry: the endpoint it goes to (an account key or a
 /// linked device's key), the conversation and the sequence number. Entries
 /// written before linked devices existed are `to ‖ seq`; both start with the
@@ -316,7 +332,15 @@ impl Store {
             .transaction(|(meta, messages, index, outbox)| {
                 meta.insert(seq_key(&out.to), enc(&(out.seq, out.sent_at_ms)))?;
                 if let Some(log) = &out.log {
-                    let key = message_key(&out.to, out.sent_at_ms, &log.from, out.seq);
+                    let base = message_key(&out.to, out.sent_at_ms, &log.from, out.seq);
+                    // Our other device may have sent with this counter in
+                    // this millisecond: never over its copy.
+                    let key = free_place(messages, base, &out.id)?.ok_or(
+                        ConflictableTransactionError::Abort(StoreError::Corrupt(
+                            "chat_messages",
+                            "no free place for a message".into(),
+                        )),
+                    )?;
                     messages.insert(key.clone(), enc(log))?;
                     index.insert(&out.id.0, key)?;
                 }
@@ -457,16 +481,20 @@ impl Store {
         m: &StoredMessage,
         arrived_ms: u64,
     ) -> Result<bool, StoreError> {
-        let key = message_key(conv, m.sent_at_ms, &m.from, m.seq);
+        let base = message_key(conv, m.sent_at_ms, &m.from, m.seq);
         let t = &self.chat;
         (&t.messages, &t.msg_index, &t.arrived)
             .transaction(|(messages, index, arrived)| {
-                // A known id, or another message already in this place: a
-                // resend with the same seq and time but other words must not
-                // overwrite what was delivered.
-                if index.get(m.id.0)?.is_some() || messages.get(&key)?.is_some() {
-                    return Ok(false);
+                if index.get(m.id.0)?.is_some() {
+                    return Ok(false); // known id: once
                 }
+                // Another message already in this place (two devices of one
+                // account with the same counter in the same millisecond, or
+                // a resend with other words) is never overwritten: this one
+                // goes beside it.
+                let Some(key) = free_place(messages, base.clone(), &m.id)? else {
+                    return Ok(false);
+                };
                 messages.insert(key.clone(), enc(m))?;
                 index.insert(&m.id.0, key.clone())?;
                 arrived.insert(&m.id.0, &arrived_ms.to_be_bytes())?;
@@ -629,24 +657,46 @@ mod tests {
         assert_eq!(convs[0].2, 2);
     }
 
-    /// Defect 7: a resend with the seq and time of a delivered message but
-    /// other words (so another id) does not overwrite it.
+    /// Defect 7: a message with the seq and time of a delivered one but
+    /// other words (so another id: a resend, or another device of the same
+    /// account with the same counter) does not overwrite it; both are kept,
+    /// the first in its place, and each only once.
     #[test]
-    fn a_resend_in_a_delivered_place_does_not_overwrite_it() {
+    fn a_message_in_a_taken_place_goes_beside_it() {
         let s = Store::temporary().unwrap();
         let a = AccountKey::generate().unwrap().account_id();
         let first = msg(a, 1, 10);
         assert!(s.insert_incoming(&a, &first, 1_000).unwrap());
-        let rewrite = StoredMessage {
+        let other = StoredMessage {
             id: MsgId([0xee; 32]),
             text: "other words".into(),
             ..first.clone()
         };
-        assert!(!s.insert_incoming(&a, &rewrite, 2_000).unwrap());
+        assert!(s.insert_incoming(&a, &other, 2_000).unwrap());
+        assert!(!s.insert_incoming(&a, &other, 3_000).unwrap());
         let log = s.conversation(&a, 10).unwrap();
-        assert_eq!(log, vec![first.clone()]);
+        assert_eq!(log, vec![first.clone(), other.clone()]);
         assert_eq!(s.message_arrived(&first.id).unwrap(), Some(1_000));
-        assert!(s.message(&rewrite.id).unwrap().is_none());
+        assert_eq!(s.message(&other.id).unwrap(), Some(other.clone()));
+        // Our own send in a place another of our devices took: beside it.
+        let b = AccountKey::generate().unwrap().account_id();
+        let theirs = msg(b, 2, 10);
+        assert!(s.insert_incoming(&b, &theirs, 1_000).unwrap());
+        let mine = StoredMessage {
+            id: MsgId([0xdd; 32]),
+            ..theirs.clone()
+        };
+        s.enqueue(&Outgoing {
+            to: b,
+            seq: theirs.seq,
+            sent_at_ms: theirs.sent_at_ms,
+            sealed: vec![(b, vec![1])],
+            id: mine.id,
+            log: Some(mine.clone()),
+        })
+        .unwrap();
+        assert_eq!(s.conversation(&b, 10).unwrap().len(), 2);
+        assert_eq!(s.message(&theirs.id).unwrap(), Some(theirs));
     }
 
     #[test]

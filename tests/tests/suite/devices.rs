@@ -218,9 +218,7 @@ fn texts(log: &[Value]) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_device_gets_the_history_and_every_new_message() {
     let w = Weft::new(BIN);
-    let (a, _na) = w.started("a", "Ada", &[]).await;
-    let (b, _nb) = w.started("b", "Bao", &[]).await;
-    w.befriend(&a, &b).await;
+    let (a, _na, b, _nb) = ada_and_bao(&w).await;
     let a_id = w.account(&a).await;
     let b_id = w.account(&b).await;
 
@@ -290,6 +288,21 @@ async fn a_linked_device_gets_the_history_and_every_new_message() {
     assert!(at_a1, "A1 does not show the laptop's message as sent");
 }
 
+/// Ada and Bao, running and friends.
+async fn ada_and_bao(
+    w: &Weft,
+) -> (
+    std::path::PathBuf,
+    weft_tests::NodeProc,
+    std::path::PathBuf,
+    weft_tests::NodeProc,
+) {
+    let (a, na) = w.started("a", "Ada", &[]).await;
+    let (b, nb) = w.started("b", "Bao", &[]).await;
+    w.befriend(&a, &b).await;
+    (a, na, b, nb)
+}
+
 /// Links a second device to `a` (bootstrapping from `via`) and waits until
 /// `friend` knows the account has two devices.
 async fn link_second(
@@ -342,9 +355,7 @@ async fn devices_known(w: &Weft, home: &std::path::Path, account: &str, n: u64) 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_device_gets_nothing_new_and_cannot_send_for_the_account() {
     let w = Weft::new(BIN);
-    let (a, _na) = w.started("a", "Ada", &[]).await;
-    let (b, _nb) = w.started("b", "Bao", &[]).await;
-    w.befriend(&a, &b).await;
+    let (a, _na, b, _nb) = ada_and_bao(&w).await;
     let a_id = w.account(&a).await;
     let b_id = w.account(&b).await;
     let (a2, _na2) = link_second(&w, &a, &b, Some(&b)).await;
@@ -490,21 +501,7 @@ async fn a_linked_device_reads_and_writes_in_groups_until_it_is_revoked() {
     w.befriend(a, c).await;
     let a_id = w.account(a).await;
     let b_id = w.account(b).await;
-    let g = w
-        .json(&[
-            "group",
-            "create",
-            "--home",
-            s(a),
-            "Ropes",
-            "--members",
-            "Bao",
-            "Chen",
-        ])
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let g = w.group_create(a, "Ropes", &["Bao", "Chen"]).await;
     let before_link = group_send(&w, b, &g, "before the laptop").await;
     assert!(!before_link.is_empty());
     assert!(group_shows(&w, a, &g, "before the laptop", &b_id).await);
@@ -595,9 +592,7 @@ async fn feed_shows(w: &Weft, home: &std::path::Path, text: &str) -> bool {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_linked_device_reads_friends_moments_and_its_own() {
     let w = Weft::new(BIN);
-    let (a, _na) = w.started("a", "Ada", &[]).await;
-    let (b, _nb) = w.started("b", "Bao", &[]).await;
-    w.befriend(&a, &b).await;
+    let (a, _na, b, _nb) = ada_and_bao(&w).await;
     // Both have given each other their keys: a post reaches the other.
     w.moments_post(&b, "first light", &[]).await;
     assert!(feed_shows(&w, &a, "first light").await);
@@ -652,9 +647,7 @@ async fn contact_row(w: &Weft, home: &std::path::Path, account: &str) -> Option<
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_remark_and_a_block_made_on_one_device_show_on_the_other() {
     let w = Weft::new(BIN);
-    let (a, _na) = w.started("a", "Ada", &[]).await;
-    let (b, _nb) = w.started("b", "Bao", &[]).await;
-    w.befriend(&a, &b).await;
+    let (a, _na, b, _nb) = ada_and_bao(&w).await;
     let b_id = w.account(&b).await;
     let (a2, _na2) = link_second(&w, &a, &b, Some(&b)).await;
     let synced = wait_for(WAIT, || async {

@@ -258,20 +258,9 @@ async fn photos_reach_a_group_with_thumbnails_and_without_gps() {
         ids.push(w.account(h).await);
     }
     let a_id = w.account(a).await;
-    let g = w
-        .json(&[
-            "group",
-            "create",
-            "--home",
-            s(a),
-            "Hikers",
-            "--members",
-            &ids[0],
-            &ids[1],
-            &ids[2],
-        ])
+    let gid = w
+        .group_create(a, "Hikers", &[&ids[0], &ids[1], &ids[2]])
         .await;
-    let gid = g["id"].as_str().expect("group id").to_string();
     for h in &homes[1..] {
         let joined = wait_for(Duration::from_secs(60), || async {
             let list = w.json(&["group", "list", "--home", s(h)]).await;

@@ -46,21 +46,8 @@ impl Group {
             w.befriend(&homes[0], h).await;
         }
         let id = w
-            .json(&[
-                "group",
-                "create",
-                "--home",
-                s(&homes[0]),
-                "Climbers",
-                "--members",
-                "bao",
-                "chen",
-                "dana",
-            ])
-            .await["id"]
-            .as_str()
-            .expect("group id")
-            .to_string();
+            .group_create(&homes[0], "Climbers", &["bao", "chen", "dana"])
+            .await;
         let g = Group {
             w,
             procs,

@@ -405,21 +405,7 @@ async fn a_group_message_from_the_browser_mentions_by_name() {
     let (c, _nc) = w.started("chen", "Chen", &["--bootstrap", &a_addr]).await;
     w.befriend(&a, &c).await;
     let chen = w.account(&c).await;
-    let g = w
-        .json(&[
-            "group",
-            "create",
-            "--home",
-            s(&a),
-            "Climbers",
-            "--members",
-            "Bao",
-            "Chen",
-        ])
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let g = w.group_create(&a, "Climbers", &["Bao", "Chen"]).await;
     let (cookie, base) = sign_in(&w, &a).await;
     let (status, list) = page(&base, &cookie, "/app/chats", &[]).await;
     assert_eq!(status, StatusCode::OK);
