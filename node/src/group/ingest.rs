@@ -478,7 +478,8 @@ impl Groups {
                 name,
                 text: said,
                 mentioned,
-                notify: mentioned || !meta.muted,
+                // What we sent from another of our devices never rings.
+                notify: p.sender != self.me() && (mentioned || !meta.muted),
             });
         }
         Ok(())
