@@ -207,7 +207,8 @@ async fn walk(
     let laptop = linked_device(tmp, &nodes[0], &nodes[1], json).await?;
     nodes.push(laptop);
     let (ada, laptop, bao) = (&nodes[0], &nodes[nodes.len() - 1], &nodes[1]);
-    both_devices(ada, laptop, bao, json).await
+    both_devices(ada, laptop, bao, json).await?;
+    laptop_in_group(ada, laptop, bao, &nodes[2], json).await
 }
 
 /// A text with no reply, mention or @all, to `to` (a contact or group id,
@@ -365,6 +366,64 @@ async fn both_devices(
     step!(
         json,
         "{} → File Transfer: \"{note}\" arrives on the laptop",
+        a.name
+    );
+    Ok(())
+}
+
+/// The laptop joined after "Climbers" was made: it shows the group and
+/// what was said in it, and writes in it as the account.
+async fn laptop_in_group(
+    a: &DemoNode,
+    laptop: &DemoNode,
+    b: &DemoNode,
+    c: &DemoNode,
+    json: bool,
+) -> anyhow::Result<()> {
+    let groups: Vec<weft_node::group::GroupView> = get_list(&a.client, "/v1/groups").await;
+    let g = groups
+        .into_iter()
+        .find(|g| g.name == "Climbers")
+        .context("Ada's group is gone")?;
+    let a_id = a.client.get::<IdView>("/v1/id").await?.account_id;
+    let b_id = b.client.get::<IdView>("/v1/id").await?.account_id;
+    let log_path = format!("/v1/chat/log?with={}", g.id);
+    let ok = wait_for_item(
+        &laptop.client,
+        &log_path,
+        |m: &weft_node::group::GroupMessageView| m.from == b_id,
+    )
+    .await;
+    ensure!(
+        ok,
+        "the laptop never showed Climbers with {}'s message",
+        b.name
+    );
+    step!(
+        json,
+        "the laptop shows Climbers and what {} said there before it joined",
+        b.name
+    );
+    let text = "I'll bring the rope";
+    let sent: Created = laptop
+        .client
+        .post("/v1/chat/send", &plain_text(g.id.clone(), text))
+        .await?;
+    for d in [b, c, a] {
+        let ok = wait_for_item(
+            &d.client,
+            &log_path,
+            |m: &weft_node::group::GroupMessageView| m.id == sent.id && m.from == a_id,
+        )
+        .await;
+        ensure!(ok, "the laptop's group message never reached {}", d.name);
+    }
+    step!(
+        json,
+        "laptop → Climbers: \"{text}\" reaches {} and {} from {}; {}'s phone shows it as sent",
+        b.name,
+        c.name,
+        a.name,
         a.name
     );
     Ok(())
