@@ -30,6 +30,27 @@ impl Chat {
         }
     }
 
+    /// Every endpoint of `accounts` to seal or wrap a key for: each one's
+    /// devices, and for our own account our devices other than this one;
+    /// each once.
+    pub(crate) fn endpoints_for(&self, accounts: &[AccountId]) -> Vec<AccountId> {
+        let me = self.me();
+        let mut v = Vec::new();
+        for a in accounts {
+            let endpoints = if *a == me {
+                self.own_other_endpoints()
+            } else {
+                self.endpoints_of(a)
+            };
+            for e in endpoints {
+                if !v.contains(&e) {
+                    v.push(e);
+                }
+            }
+        }
+        v
+    }
+
     /// Our account's endpoints other than this device.
     pub(crate) fn own_other_endpoints(&self) -> Vec<AccountId> {
         let me = self.endpoint();

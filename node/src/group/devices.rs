@@ -20,7 +20,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{manage::chunks, Groups};
+use super::{manage::log_parts, Groups};
 use crate::store::StoreError;
 
 impl Groups {
@@ -79,14 +79,7 @@ impl Groups {
             }
             self.store().put_group_meta(&g, &meta)?;
             if own_gained && self.inner.ctx.identity.primary {
-                let whole = chunks(
-                    l.log
-                        .ordered()
-                        .into_iter()
-                        .map(|(_, c)| c.clone())
-                        .collect(),
-                );
-                for part in whole {
+                for part in log_parts(&l.log) {
                     logs.push(Direct::Changes {
                         group: g,
                         changes: part,
@@ -171,16 +164,6 @@ impl Groups {
             }
         });
         Ok(())
-    }
-
-    /// Whether `account` is a member of a group we are in.
-    pub(super) fn shares_group(&self, account: &AccountId) -> bool {
-        let me = self.me();
-        self.all().is_ok_and(|v| {
-            v.iter().any(|(_, _, l)| {
-                l.state.members.contains_key(&me) && l.state.members.contains_key(account)
-            })
-        })
     }
 
     /// Every member of every group we are in, but us.

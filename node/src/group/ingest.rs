@@ -61,7 +61,7 @@ impl GroupInbox for Inbox {
     }
 
     fn shares_group(&self, account: &AccountId) -> bool {
-        self.0.shares_group(account)
+        !self.0.shared_groups(account).is_empty()
     }
 
     fn group_peers(&self) -> Vec<AccountId> {

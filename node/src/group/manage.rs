@@ -49,6 +49,12 @@ pub(super) fn op_name(op: &Op) -> &'static str {
     }
 }
 
+/// The whole log, in order, in 1:1 messages of bounded size (what a new
+/// member, or a new device of ours, is sent).
+pub(super) fn log_parts(log: &GroupLog) -> Vec<Vec<Change>> {
+    chunks(log.ordered().into_iter().map(|(_, c)| c.clone()).collect())
+}
+
 /// Splits changes (in log order) into 1:1 messages of bounded size.
 pub(super) fn chunks(changes: Vec<Change>) -> Vec<Vec<Change>> {
     let mut out: Vec<Vec<Change>> = Vec::new();
@@ -283,14 +289,7 @@ impl Groups {
     ) -> Result<(), GroupsError> {
         let secret = self.meta(g)?.secret;
         let me = self.me();
-        let whole = chunks(
-            after
-                .log
-                .ordered()
-                .into_iter()
-                .map(|(_, c)| c.clone())
-                .collect(),
-        );
+        let whole = log_parts(&after.log);
         let news = chunks(changes);
         let mut items = Vec::new();
         for a in after.state.members.keys().filter(|a| **a != me) {

@@ -306,16 +306,9 @@ impl Groups {
     /// Every device of `accounts` (ours other than this one for us), for
     /// the boxes of a key bundle; the accounts alone if that is too many.
     fn endpoints_of(&self, accounts: &[AccountId]) -> Vec<AccountId> {
-        let me = self.me();
-        let mut v = Vec::new();
-        for a in accounts {
-            if *a == me {
-                v.extend(self.inner.chat.own_other_endpoints());
-            } else {
-                v.extend(self.inner.chat.endpoints_of(a));
-            }
-        }
+        let v = self.inner.chat.endpoints_for(accounts);
         if v.len() > 2 * weft_protocol::group::MAX_MEMBERS {
+            let me = self.me();
             return accounts.iter().filter(|a| **a != me).copied().collect();
         }
         v

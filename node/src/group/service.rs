@@ -127,7 +127,7 @@ impl Groups {
     }
 
     /// Groups both we and `account` are members of.
-    fn shared_groups(&self, account: &weft_protocol::AccountId) -> Vec<GroupId> {
+    pub(super) fn shared_groups(&self, account: &weft_protocol::AccountId) -> Vec<GroupId> {
         let me = self.me();
         self.all()
             .unwrap_or_default()

@@ -275,23 +275,6 @@ impl Moments {
             .collect()
     }
 
-    /// The linked devices of `readers` and our own other devices: each
-    /// gets a key wrap of its own on what we post.
-    fn devices_of(&self, readers: &[AccountId]) -> Vec<AccountId> {
-        let mut v = self.inner.chat.own_other_endpoints();
-        for r in readers {
-            v.extend(
-                self.inner
-                    .chat
-                    .endpoints_of(r)
-                    .into_iter()
-                    .filter(|e| e != r),
-            );
-        }
-        v.retain(|e| *e != self.me());
-        v
-    }
-
     fn is_friend(&self, a: &AccountId) -> bool {
         matches!(self.inner.store.contact(a), Ok(Some(c)) if c.state == ContactState::Friend)
     }

@@ -52,7 +52,10 @@ impl Moments {
             audience,
         };
         let key = moments::new_key()?;
-        let devices = self.devices_of(&content.audience);
+        // Every device of the readers and our other devices get a wrap too.
+        let mut accounts = content.audience.clone();
+        accounts.push(self.me());
+        let devices = self.inner.chat.endpoints_for(&accounts);
         let item = moments::make_post(
             self.inner.identity.account_key()?,
             &content,
@@ -170,10 +173,9 @@ impl Moments {
                 .collect()
         };
         // Every device of those readers (and of the author and us) too.
-        let mut readers = readers;
-        let mut devices = self.devices_of(&readers);
-        devices.extend(self.devices_of(&[rec.author]));
-        readers.extend(devices);
+        let mut accounts = readers;
+        accounts.extend([rec.author, self.me()]);
+        let readers = self.inner.chat.endpoints_for(&accounts);
         let item = moments::make_reaction(
             self.inner.identity.account_key()?,
             rec.author,
