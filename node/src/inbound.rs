@@ -113,6 +113,8 @@ pub(crate) struct Services {
     pub(crate) files: crate::files::Files,
     /// `/weft/device/1`.
     pub(crate) devices: crate::device::Devices,
+    /// `/weft/mint/1`.
+    pub(crate) pay: crate::pay::Pay,
 }
 
 /// Hands each inbound request to the service that owns its protocol and
@@ -153,6 +155,7 @@ pub(crate) fn spawn_inbound(
                     AppProtocol::Group => s.groups.handle_inbound(&req),
                     AppProtocol::File => s.files.handle_inbound(&req).await,
                     AppProtocol::Device => s.devices.handle_inbound(&req).await,
+                    AppProtocol::Mint => s.pay.handle_inbound(&req).await,
                 };
                 let net = &s.ctx.net;
                 match reply {

@@ -23,6 +23,7 @@ pub mod nearby;
 pub mod net;
 pub mod node;
 pub mod oa;
+pub mod pay;
 pub mod store;
 pub mod web;
 

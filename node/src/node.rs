@@ -24,6 +24,8 @@ use crate::store::{Store, StoreOptions};
 pub struct NodeHandle {
     /// Our account's devices.
     pub devices: crate::device::Devices,
+    /// Weft Pay: mints, wallet, transfers, envelopes.
+    pub pay: crate::pay::Pay,
     /// Keys.
     pub identity: Arc<Identity>,
     /// Database.
@@ -194,7 +196,9 @@ impl RunningNode {
         let devices = crate::device::Devices::start(ctx.clone(), &home, chat.clone())
             .map_err(|e| NodeError::Devices(Box::new(e)))?;
         files.watch_messages(chat.clone(), groups.clone());
+        let pay = crate::pay::Pay::start(ctx.clone(), home.clone(), chat.clone(), groups.clone());
         let services = Services {
+            pay: pay.clone(),
             devices: devices.clone(),
             files: files.clone(),
             groups: groups.clone(),
@@ -209,6 +213,7 @@ impl RunningNode {
         // Every service has subscribed to network events: now peers may come.
         let net_task = net_started.go();
         let handle = Arc::new(NodeHandle {
+            pay,
             devices,
             files,
             groups,

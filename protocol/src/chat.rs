@@ -138,6 +138,9 @@ pub enum ChatKind {
         /// Deleted from our contacts.
         deleted: bool,
     },
+    /// Weft Pay business: money (locked to the receiver), a claim notice,
+    /// red envelopes ([`crate::pay::PayMsg`]).
+    Pay(crate::pay::PayMsg),
 }
 
 /// One message from one account to another.
@@ -184,6 +187,9 @@ pub enum ChatError {
     /// Group business that is malformed.
     #[error("group: {0}")]
     Group(String),
+    /// Pay business that is malformed.
+    #[error("pay: {0}")]
+    Pay(String),
     /// Something only our own devices tell each other, sent to someone else.
     #[error("contact settings go only to the account's own devices")]
     NotOwn,
@@ -259,6 +265,7 @@ impl ChatBody {
                 .verify_for(&self.from)
                 .map_err(|e| ChatError::BadCard(e.to_string()))?,
             ChatKind::Group(d) => d.check().map_err(|e| ChatError::Group(e.to_string()))?,
+            ChatKind::Pay(m) => m.validate().map_err(|e| ChatError::Pay(e.to_string()))?,
             ChatKind::File {
                 attachment,
                 caption,

@@ -75,6 +75,10 @@ pub enum Kind {
     JoinRequest = 26,
     /// What the primary answers (inside the link handshake).
     JoinReply = 27,
+    /// A `/weft/mint/1` request (sealed to the mint's account).
+    MintRequest = 28,
+    /// A `/weft/mint/1` answer.
+    MintReply = 29,
 }
 
 impl Kind {
@@ -107,6 +111,7 @@ impl Kind {
             Kind::DeviceReply => 1024 * 1024 - 64,
             Kind::JoinRequest => 256,
             Kind::JoinReply => 8 * 1024,
+            Kind::MintRequest | Kind::MintReply => crate::seal::MAX_NOISE_MSG + 256,
         }
     }
 
@@ -139,6 +144,8 @@ impl Kind {
             25 => Some(Kind::DeviceReply),
             26 => Some(Kind::JoinRequest),
             27 => Some(Kind::JoinReply),
+            28 => Some(Kind::MintRequest),
+            29 => Some(Kind::MintReply),
             _ => None,
         }
     }

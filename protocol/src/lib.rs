@@ -20,6 +20,7 @@ pub mod link;
 pub mod mailbox;
 pub mod moments;
 pub mod oa;
+pub mod pay;
 pub mod profile;
 pub mod seal;
 

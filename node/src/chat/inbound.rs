@@ -104,6 +104,7 @@ impl Chat {
             | AppProtocol::Blob
             | AppProtocol::File
             | AppProtocol::Device
+            | AppProtocol::Mint
             | AppProtocol::Sync
             | AppProtocol::Group => None,
         }
@@ -460,6 +461,29 @@ impl Chat {
                     });
                 }
             }
+            ChatKind::Pay(ref pm) => {
+                let m = pm.clone();
+                // Money is logged in the conversation with a friend (a
+                // stranger's payment for our request shows in history).
+                if state == Some(ContactState::Friend) {
+                    if let Some(line) = logged(&body, MsgStatus::Received) {
+                        let text = line.text.clone();
+                        if store.insert_incoming(&from, &line, weft_protocol::unix_now_ms())? {
+                            self.emit(ChatEvent::Message {
+                                with: from.to_string(),
+                                id: id.to_string(),
+                                from: from.to_string(),
+                                text,
+                            });
+                        }
+                    }
+                }
+                // The pay service stores it idempotently (by sender and
+                // payment id), so a replay is harmless.
+                if let Some(inbox) = self.inner.pay_inbox.get() {
+                    inbox.deliver(from, id, m)?;
+                }
+            }
             // Only our own devices tell us these (`own.rs`); validation
             // already refuses one addressed to someone else.
             ChatKind::ContactSettings { .. } => {}
@@ -499,6 +523,36 @@ fn admit_stranger_request(pending: usize, rate: &RateLimit) -> bool {
 }
 
 /// The log entry of a text or a file message (`None` for other kinds).
+/// The line a payment shows in the conversation ("[transfer] 12.50 CNY:
+/// lunch"); `None` for Pay business that is not shown.
+pub(crate) fn pay_line(m: &weft_protocol::pay::PayMsg) -> Option<String> {
+    use weft_protocol::pay::{format_amount, PayMsg, Purpose};
+    match m {
+        PayMsg::Transfer(t) => {
+            let what = match t.purpose {
+                Purpose::Packet(_) => "red envelope share",
+                Purpose::Request(_) => "payment",
+                Purpose::Issue => "top-up",
+                Purpose::Coupon => "coupon",
+                Purpose::Gift => "transfer",
+            };
+            let mut s = format!("[{what}] {} {}", format_amount(t.amount), t.currency);
+            if !t.note.is_empty() {
+                s.push_str(": ");
+                s.push_str(&t.note);
+            }
+            Some(s)
+        }
+        PayMsg::Packet(p) if p.group.is_none() => Some(format!(
+            "[red envelope] {} {}: {}",
+            format_amount(p.total),
+            p.currency,
+            p.note
+        )),
+        _ => None,
+    }
+}
+
 pub(super) fn logged(body: &ChatBody, status: MsgStatus) -> Option<StoredMessage> {
     let (text, reply_to, attachment) = match &body.kind {
         ChatKind::Text { text, reply_to } => (text.clone(), *reply_to, None),
@@ -507,6 +561,7 @@ pub(super) fn logged(body: &ChatBody, status: MsgStatus) -> Option<StoredMessage
             caption,
             reply_to,
         } => (caption.clone(), *reply_to, Some(attachment.clone())),
+        ChatKind::Pay(m) => (pay_line(m)?, None, None),
         _ => return None,
     };
     Some(StoredMessage {

@@ -32,6 +32,8 @@ mod own;
 mod send;
 mod service;
 
+pub(crate) use inbound::pay_line;
+
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -252,6 +254,7 @@ struct Inner {
     workers: std::sync::Mutex<HashMap<AccountId, Arc<Notify>>>,
     /// Where group business that arrives 1:1 goes (the group service).
     group_inbox: std::sync::OnceLock<Arc<dyn GroupInbox>>,
+    pay_inbox: std::sync::OnceLock<Arc<dyn PayInbox>>,
     /// Friend requests from strangers, all together (`inbound.rs`).
     stranger_requests: crate::budget::RateLimit,
     /// Notified when a friend's Moments topic key is stored.
@@ -283,6 +286,20 @@ pub trait GroupInbox: Send + Sync {
     fn group_peers(&self) -> Vec<AccountId>;
 }
 
+/// The receiver of Weft Pay business carried in 1:1 messages
+/// ([`weft_protocol::pay::PayMsg`]): chat opens and checks the sender, the
+/// pay service stores it (idempotently: a replay changes nothing) and
+/// chat acknowledges only if this returns `Ok`.
+pub trait PayInbox: Send + Sync {
+    /// Takes one message from `from` (the chat message `id` carried it).
+    fn deliver(
+        &self,
+        from: AccountId,
+        id: weft_protocol::chat::MsgId,
+        msg: weft_protocol::pay::PayMsg,
+    ) -> Result<(), StoreError>;
+}
+
 /// The chat service handle. Cheap to clone.
 #[derive(Clone)]
 pub struct Chat {
@@ -290,6 +307,33 @@ pub struct Chat {
 }
 
 impl Chat {
+    /// Registers the receiver of Pay business (once, at start).
+    pub fn set_pay_inbox(&self, inbox: Arc<dyn PayInbox>) {
+        let _ = self.inner.pay_inbox.set(inbox);
+    }
+
+    /// Sends Pay business to `to` through the durable outbox (sealed,
+    /// retried, left with holders while it is offline); returns once it is
+    /// durable. Whom money may go to is the pay service's decision.
+    pub async fn send_pay(
+        &self,
+        to: AccountId,
+        msg: weft_protocol::pay::PayMsg,
+    ) -> Result<weft_protocol::chat::MsgId, ChatError> {
+        self.enqueue(to, weft_protocol::chat::ChatKind::Pay(msg))
+            .await
+    }
+
+    /// Rewrites the text a payment's message shows in the log ("received").
+    pub fn annotate(
+        &self,
+        id: &weft_protocol::chat::MsgId,
+        text: &str,
+    ) -> Result<(), ChatError> {
+        self.store().update_message(id, |m| m.text = text.to_string())?;
+        Ok(())
+    }
+
     /// Registers the receiver of group business (once, at start).
     pub fn set_group_inbox(&self, inbox: Arc<dyn GroupInbox>) {
         let _ = self.inner.group_inbox.set(inbox);

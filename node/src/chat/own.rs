@@ -131,7 +131,7 @@ impl Chat {
                 store.mark_seen_id(&id)?;
                 self.take_contact_settings(account, remark, blocked, deleted)?;
             }
-            ChatKind::Receipt { read: false, .. } | ChatKind::Devices { .. } => {
+            ChatKind::Receipt { read: false, .. } | ChatKind::Devices { .. } | ChatKind::Pay(_) => {
                 store.mark_seen_id(&id)?
             }
         }

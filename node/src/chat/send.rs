@@ -142,7 +142,10 @@ impl Chat {
         // business reaches them as one copy of its own: `send_direct_own`).
         let only_theirs = matches!(
             body.kind,
-            ChatKind::Devices { .. } | ChatKind::Receipt { read: false, .. } | ChatKind::Group(_)
+            ChatKind::Devices { .. }
+                | ChatKind::Receipt { read: false, .. }
+                | ChatKind::Group(_)
+                | ChatKind::Pay(_)
         );
         if !only_theirs || to == me {
             endpoints.extend(self.own_other_endpoints());
@@ -176,6 +179,16 @@ impl Chat {
                 reply_to: *reply_to,
                 status: MsgStatus::Sending,
                 attachment: Some(attachment.clone()),
+            }),
+            ChatKind::Pay(m) => super::inbound::pay_line(m).map(|text| StoredMessage {
+                id,
+                from: me,
+                seq,
+                sent_at_ms,
+                text,
+                reply_to: None,
+                status: MsgStatus::Sending,
+                attachment: None,
             }),
             _ => None,
         };

@@ -42,6 +42,7 @@ impl Chat {
                 send_lock: tokio::sync::Mutex::new(()),
                 workers: Mutex::new(HashMap::new()),
                 group_inbox: std::sync::OnceLock::new(),
+                pay_inbox: std::sync::OnceLock::new(),
                 stranger_requests: crate::budget::RateLimit::new(
                     super::inbound::STRANGER_REQUESTS,
                     super::inbound::STRANGER_REQUEST_WINDOW,

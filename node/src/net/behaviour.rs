@@ -54,6 +54,7 @@ pub(crate) struct Behaviour {
     pub(crate) group: request_response::Behaviour<BytesCodec>,
     pub(crate) file: request_response::Behaviour<BytesCodec>,
     pub(crate) device: request_response::Behaviour<BytesCodec>,
+    pub(crate) mint: request_response::Behaviour<BytesCodec>,
 }
 
 /// `/weft/blob/1`: manifests and chunks of content-addressed blobs.
@@ -69,6 +70,9 @@ pub const FILE_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/file/1");
 /// `/weft/device/1`: linking a new device to the account, and the
 /// account's own devices keeping each other up to date.
 pub const DEVICE_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/device/1");
+
+/// `/weft/mint/1`: a wallet's sealed requests to a mint (Weft Pay).
+pub const MINT_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/mint/1");
 
 /// `/weft/group/1`: a group member catching up on the wires it lacks.
 pub const GROUP_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/group/1");
@@ -335,6 +339,16 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                         .with_max_concurrent_streams(32),
                 ),
                 device: device_behaviour(),
+                mint: request_response::Behaviour::with_codec(
+                    BytesCodec {
+                        max_request: weft_protocol::Kind::MintRequest.max_size(),
+                        max_response: weft_protocol::Kind::MintReply.max_size(),
+                    },
+                    [(MINT_PROTOCOL, request_response::ProtocolSupport::Full)],
+                    request_response::Config::default()
+                        .with_request_timeout(Duration::from_secs(30))
+                        .with_max_concurrent_streams(16),
+                ),
             })
         })
         .map_err(|e| err(&e))?

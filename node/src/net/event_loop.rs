@@ -374,6 +374,7 @@ impl EventLoop {
             BehaviourEvent::Group(ev) => self.on_app_event(AppProtocol::Group, ev),
             BehaviourEvent::File(ev) => self.on_app_event(AppProtocol::File, ev),
             BehaviourEvent::Device(ev) => self.on_app_event(AppProtocol::Device, ev),
+            BehaviourEvent::Mint(ev) => self.on_app_event(AppProtocol::Mint, ev),
             _ => {}
         }
     }

@@ -180,6 +180,8 @@ pub enum AppProtocol {
     File,
     /// `/weft/device/1`.
     Device,
+    /// `/weft/mint/1`.
+    Mint,
 }
 
 /// A request from a peer, for a service to answer with [`Net::respond`].

@@ -42,6 +42,7 @@ impl EventLoop {
             AppProtocol::Group => b.group.send_request(&peer, data),
             AppProtocol::File => b.file.send_request(&peer, data),
             AppProtocol::Device => b.device.send_request(&peer, data),
+            AppProtocol::Mint => b.mint.send_request(&peer, data),
         };
         let entry = (peer, Instant::now(), reply);
         if let Err((full, (_, _, reply))) = self.requests.insert((protocol, id), entry) {
@@ -81,6 +82,7 @@ impl EventLoop {
             AppProtocol::Group => b.group.send_response(ch, data),
             AppProtocol::File => b.file.send_response(ch, data),
             AppProtocol::Device => b.device.send_response(ch, data),
+            AppProtocol::Mint => b.mint.send_response(ch, data),
         };
     }
 

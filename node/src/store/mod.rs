@@ -16,6 +16,8 @@
 //! - moments (see [`moments`]): `moments_items`, `moments_item_ids`,
 //!   `moments_reaction_items`, `moments_posts`, `moments_reactions`, `moments_deleted`,
 //!   `moments_settings`, `moments_tags`, `moments_staged`
+//! - Weft Pay (see [`pay`]): the ledgers of the mints this node runs
+//!   (`mint_*`) and this device's wallet (`wallet_*`, `pay_*`)
 //!
 //! The schema version lives in `meta`; [`Store::open`] runs migrations from
 //! the stored version up to [`SCHEMA_VERSION`] before anything else reads.
@@ -55,6 +57,7 @@ pub mod group;
 pub mod mailbox;
 pub mod moments;
 pub mod oa;
+pub mod pay;
 pub mod short_id;
 
 /// A value as it is stored: postcard. Only types this crate defines are
@@ -190,6 +193,7 @@ pub struct Store {
     pub(crate) moments: moments::MomentsTrees,
     pub(crate) group: group::GroupTrees,
     pub(crate) device: device::DeviceTrees,
+    pub(crate) pay: pay::PayTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
 }
@@ -255,6 +259,7 @@ impl Store {
             moments: moments::MomentsTrees::open(&db)?,
             group: group::GroupTrees::open(&db)?,
             device: device::DeviceTrees::open(&db)?,
+            pay: pay::PayTrees::open(&db)?,
             db,
         };
         store.migrate()?;
