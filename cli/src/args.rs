@@ -136,6 +136,33 @@ pub enum Command {
         after_help = "Example:\n  weft device link --qr            (on the phone)\n  weft --home ~/laptop device join <code> --name Laptop\n  weft --home ~/laptop up"
     )]
     Device(DeviceCommand),
+    /// Run a mint (a service account that issues ecash): create, issue, rates, status.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft mint create 'Harbour Bank' --currency CNY,EUR,USD\n  weft mint issue 'Harbour Bank' Ada 100.00 CNY\n  weft mint status"
+    )]
+    Mint(MintCommand),
+    /// Your wallet: what you hold per mint and currency; `weft wallet history`.
+    #[command(after_help = "Example:\n  weft wallet\n  weft wallet history")]
+    Wallet(WalletArgs),
+    /// Pay: send to a friend, ask for or pay a payment request, exchange.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft pay send Bao 12.50 CNY --note lunch\n  weft pay request 8.00 EUR --note coffee\n  weft pay scan weft://pay/... --yes"
+    )]
+    Pay(PayCommand),
+    /// Red envelopes in a group (or to a friend): send, grab, show.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft redpacket send Climbers 10.00 CNY --count 5 --lucky --note 'Happy new year'\n  weft redpacket grab <id>\n  weft redpacket show <id>"
+    )]
+    Redpacket(PacketCommand),
+    /// Coupons: an official account offers them; followers claim and redeem them.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  weft coupon create --oa 'Cafe' --mint 'Cafe Mint' --currency EUR --off 1.00 --valid 604800\n  weft coupon claim weft://coupon/...\n  weft pay send Cafe 4.50 EUR --coupon C-1A2B3C4D"
+    )]
+    Coupon(CouponCommand),
     /// Shell completions: `weft completions bash > ~/.local/share/bash-completion/completions/weft`.
     #[command(
         after_help = "Examples:\n  source <(weft completions bash)\n  weft completions zsh > ~/.zfunc/_weft\n  weft completions fish > ~/.config/fish/completions/weft.fish"
@@ -872,4 +899,216 @@ pub enum MomentsCommand {
         #[arg(long)]
         visible_days: Option<u32>,
     },
+}
+
+/// `weft mint ...`.
+#[derive(Debug, Subcommand)]
+pub enum MintCommand {
+    /// A new mint on this node, with one keyset per currency.
+    #[command(after_help = "Example:\n  weft mint create 'Harbour Bank' --currency CNY,EUR,USD")]
+    Create {
+        /// Its name.
+        name: String,
+        /// Currencies (amounts in minor units: two decimals).
+        #[arg(long = "currency", value_delimiter = ',', required = true)]
+        currencies: Vec<String>,
+    },
+    /// Issue money into a friend's wallet (a stored-value top-up).
+    #[command(after_help = "Example:\n  weft mint issue 'Harbour Bank' Ada 100.00 CNY")]
+    Issue {
+        /// One of your mints (name or id).
+        mint: String,
+        /// The friend.
+        contact: String,
+        /// Amount ("100.00").
+        amount: String,
+        /// Currency.
+        currency: String,
+    },
+    /// Set the rate the mint exchanges FROM into TO at.
+    #[command(after_help = "Example:\n  weft mint rate 'Harbour Bank' CNY EUR 0.1285")]
+    Rate {
+        /// One of your mints.
+        mint: String,
+        /// From currency.
+        from: String,
+        /// To currency.
+        to: String,
+        /// One unit of FROM in TO.
+        rate: String,
+    },
+    /// Your mints: currencies, rates, and what is outstanding.
+    Status,
+}
+
+/// `weft wallet [history]`.
+#[derive(Debug, Args)]
+pub struct WalletArgs {
+    /// `history`: every payment in and out.
+    #[command(subcommand)]
+    pub cmd: Option<WalletCommand>,
+}
+
+/// `weft wallet history`.
+#[derive(Debug, Subcommand)]
+pub enum WalletCommand {
+    /// Payments in and out, newest first.
+    History {
+        /// Most entries.
+        #[arg(long, default_value_t = 50)]
+        limit: usize,
+    },
+}
+
+/// `weft pay ...`.
+#[derive(Debug, Subcommand)]
+pub enum PayCommand {
+    /// Send money to a friend (locked to their devices; back to you if
+    /// not claimed in 24 h).
+    #[command(after_help = "Example:\n  weft pay send Bao 12.50 CNY --note lunch")]
+    Send {
+        /// The friend.
+        to: String,
+        /// Amount ("12.50").
+        amount: String,
+        /// Currency.
+        currency: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// The mint to pay from (default: the one holding most of it).
+        #[arg(long)]
+        mint: Option<String>,
+        /// A coupon to use (its code or title).
+        #[arg(long)]
+        coupon: Option<String>,
+        /// Seconds until an unclaimed payment comes back.
+        #[arg(long, value_name = "SECS")]
+        refund_after: Option<u64>,
+    },
+    /// Ask to be paid: prints the request, its link and a QR code.
+    #[command(after_help = "Example:\n  weft pay request 8.00 EUR --note 'flat white'")]
+    Request {
+        /// Amount.
+        amount: String,
+        /// Currency.
+        currency: String,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// The mint to be paid in.
+        #[arg(long)]
+        mint: Option<String>,
+        /// Seconds it stays valid (default 24 h).
+        #[arg(long, value_name = "SECS")]
+        valid: Option<u64>,
+    },
+    /// The payment requests you made, and whether each is paid.
+    Requests,
+    /// Show a payment request and pay it (asks first on a terminal).
+    #[command(after_help = "Example:\n  weft pay scan weft://pay/3mJ... --yes")]
+    Scan {
+        /// The request or its link.
+        request: String,
+        /// Pay without asking.
+        #[arg(long)]
+        yes: bool,
+        /// A coupon to use.
+        #[arg(long)]
+        coupon: Option<String>,
+    },
+    /// Exchange at the mint: shows the rate, asks, then exchanges.
+    #[command(after_help = "Example:\n  weft pay exchange 100.00 CNY EUR --yes")]
+    Exchange {
+        /// Amount of FROM.
+        amount: String,
+        /// From currency.
+        from: String,
+        /// To currency.
+        to: String,
+        /// The mint.
+        #[arg(long)]
+        mint: Option<String>,
+        /// Exchange without asking.
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+/// `weft redpacket ...`.
+#[derive(Debug, Subcommand)]
+pub enum PacketCommand {
+    /// Send a red envelope of TOTAL in COUNT shares.
+    #[command(after_help = "Example:\n  weft redpacket send Climbers 10.00 CNY --count 5 --lucky")]
+    Send {
+        /// A group (name or id) or a friend.
+        to: String,
+        /// Total ("10.00").
+        total: String,
+        /// Currency.
+        currency: String,
+        /// Shares.
+        #[arg(long)]
+        count: u32,
+        /// Random shares (each at least 0.01).
+        #[arg(long)]
+        lucky: bool,
+        /// A note.
+        #[arg(long, default_value = "")]
+        note: String,
+        /// The mint.
+        #[arg(long)]
+        mint: Option<String>,
+        /// Seconds it may be grabbed (default 24 h); the rest comes back.
+        #[arg(long, value_name = "SECS")]
+        expires: Option<u64>,
+    },
+    /// Grab a share.
+    Grab {
+        /// The envelope's id (or a unique start of it).
+        id: String,
+    },
+    /// Who got how much.
+    Show {
+        /// The envelope's id.
+        id: String,
+    },
+    /// Envelopes you sent or were given.
+    List,
+}
+
+/// `weft coupon ...`.
+#[derive(Debug, Subcommand)]
+pub enum CouponCommand {
+    /// Offer a coupon of your mint (posted to your official account's followers with --oa).
+    Create {
+        /// The official account that offers it.
+        #[arg(long)]
+        oa: Option<String>,
+        /// Your mint.
+        #[arg(long)]
+        mint: String,
+        /// The currency it discounts.
+        #[arg(long)]
+        currency: String,
+        /// Amount off ("5.00").
+        #[arg(long)]
+        off: Option<String>,
+        /// Percent off (1-100).
+        #[arg(long)]
+        percent: Option<u8>,
+        /// Title (default: "5.00 EUR off").
+        #[arg(long)]
+        title: Option<String>,
+        /// Seconds it is valid.
+        #[arg(long, value_name = "SECS", default_value_t = 604800)]
+        valid: u64,
+    },
+    /// Take one coupon of an offer into your wallet.
+    Claim {
+        /// The `weft://coupon/...` link.
+        link: String,
+    },
+    /// The coupons your mints offer.
+    List,
 }

@@ -10,6 +10,7 @@ mod error;
 mod files;
 mod group;
 mod moments;
+mod pay;
 mod print;
 mod text;
 mod up;
@@ -133,6 +134,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Moments(c) => moments::run(&Client::for_home(&home)?, c, json).await,
         Command::Group(c) => group::run(&Client::for_home(&home)?, c, json).await,
         Command::Device(c) => device::run(&home, c, json).await,
+        Command::Mint(c) => pay::mint(&Client::for_home(&home)?, c, json).await,
+        Command::Wallet(a) => pay::wallet(&Client::for_home(&home)?, a, json).await,
+        Command::Pay(c) => pay::pay(&Client::for_home(&home)?, c, json).await,
+        Command::Redpacket(c) => pay::redpacket(&Client::for_home(&home)?, c, json).await,
+        Command::Coupon(c) => pay::coupon(&Client::for_home(&home)?, c, json).await,
         Command::Blob(c) => blob(&Client::for_home(&home)?, c, json).await,
     }
 }

@@ -22,6 +22,7 @@ use crate::moments::MomentsError;
 use crate::nearby::NearbyError;
 use crate::net::NetError;
 use crate::oa::OaServiceError;
+use crate::pay::PayServiceError;
 use crate::store::StoreError;
 
 /// An error answer: HTTP status and a one-line reason.
@@ -197,6 +198,43 @@ impl From<MomentsError> for ApiError {
             MomentsError::Chat(_) => StatusCode::BAD_REQUEST,
             MomentsError::Blob(_) => StatusCode::BAD_GATEWAY,
             MomentsError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        };
+        ApiError(status, e.to_string())
+    }
+}
+
+impl From<PayServiceError> for ApiError {
+    fn from(e: PayServiceError) -> Self {
+        let status = match &e {
+            PayServiceError::Pay(_)
+            | PayServiceError::NoCurrency(_)
+            | PayServiceError::ForgedRequest
+            | PayServiceError::OwnRequest => StatusCode::BAD_REQUEST,
+            PayServiceError::NotOwnedMint(_)
+            | PayServiceError::UnknownMint(_)
+            | PayServiceError::UnknownPacket(_) => StatusCode::NOT_FOUND,
+            PayServiceError::Ambiguous(_) => StatusCode::MULTIPLE_CHOICES,
+            PayServiceError::Insufficient { .. }
+            | PayServiceError::MintRefused(_)
+            | PayServiceError::AlreadySpent
+            | PayServiceError::AlreadyPaid
+            | PayServiceError::Grab(_)
+            | PayServiceError::Coupon(_) => StatusCode::CONFLICT,
+            PayServiceError::MintUnreachable(_) | PayServiceError::MintCheated(_) => {
+                StatusCode::BAD_GATEWAY
+            }
+            PayServiceError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            PayServiceError::Chat(_) => match e {
+                PayServiceError::Chat(c) => return ApiError::from(c),
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            PayServiceError::Groups(_) => match e {
+                PayServiceError::Groups(g) => return ApiError::from(g),
+                _ => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+            PayServiceError::Store(_) | PayServiceError::Key(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         };
         ApiError(status, e.to_string())
     }

@@ -81,6 +81,7 @@ pub mod nearby;
 mod net_view;
 pub mod node;
 pub mod oa;
+pub mod pay;
 mod short_id;
 
 use error::sorted;
@@ -175,6 +176,7 @@ pub fn router(node: Shared, token: String) -> Router {
         .merge(group::routes())
         .merge(files::routes())
         .merge(device::routes())
+        .merge(pay::routes())
         .merge(crate::web::api_routes())
         .fallback(|| async { ApiError::not_found("no such API endpoint") })
         .layer(middleware::from_fn(move |req: Request, next: Next| {

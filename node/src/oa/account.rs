@@ -56,7 +56,7 @@ impl Oa {
     }
 
     /// An account this node runs, named by the user.
-    pub(super) fn owned(&self, oa: &str) -> Result<(AccountId, OwnedOa), OaServiceError> {
+    pub(crate) fn owned(&self, oa: &str) -> Result<(AccountId, OwnedOa), OaServiceError> {
         let account = parse_id(oa)?;
         let owned = self
             .inner
