@@ -921,6 +921,7 @@ pub enum MintCommand {
         /// The friend.
         contact: String,
         /// Amount ("100.00").
+        #[arg(allow_hyphen_values = true)]
         amount: String,
         /// Currency.
         currency: String,
@@ -970,6 +971,7 @@ pub enum PayCommand {
         /// The friend.
         to: String,
         /// Amount ("12.50").
+        #[arg(allow_hyphen_values = true)]
         amount: String,
         /// Currency.
         currency: String,
@@ -990,6 +992,7 @@ pub enum PayCommand {
     #[command(after_help = "Example:\n  weft pay request 8.00 EUR --note 'flat white'")]
     Request {
         /// Amount.
+        #[arg(allow_hyphen_values = true)]
         amount: String,
         /// Currency.
         currency: String,
@@ -1017,10 +1020,29 @@ pub enum PayCommand {
         #[arg(long)]
         coupon: Option<String>,
     },
+    /// Ecash as text (a `weft://cash/...` token) for whoever redeems it first.
+    #[command(after_help = "Example:\n  weft pay token 5.00 CNY")]
+    Token {
+        /// Amount.
+        #[arg(allow_hyphen_values = true)]
+        amount: String,
+        /// Currency.
+        currency: String,
+        /// The mint.
+        #[arg(long)]
+        mint: Option<String>,
+    },
+    /// Take ecash text into the wallet (refused if someone redeemed it first).
+    #[command(after_help = "Example:\n  weft pay redeem weft://cash/...")]
+    Redeem {
+        /// The token.
+        token: String,
+    },
     /// Exchange at the mint: shows the rate, asks, then exchanges.
     #[command(after_help = "Example:\n  weft pay exchange 100.00 CNY EUR --yes")]
     Exchange {
         /// Amount of FROM.
+        #[arg(allow_hyphen_values = true)]
         amount: String,
         /// From currency.
         from: String,
@@ -1044,6 +1066,7 @@ pub enum PacketCommand {
         /// A group (name or id) or a friend.
         to: String,
         /// Total ("10.00").
+        #[arg(allow_hyphen_values = true)]
         total: String,
         /// Currency.
         currency: String,

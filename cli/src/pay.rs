@@ -6,7 +6,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use weft_node::api::pay::{
     CouponClaim, CouponCreate, MintCreate, MintIssue, MintRate, PacketId, PacketSend,
-    PayExchange, PayRequestBody, PayScan, PaySend,
+    PayExchange, PayRequestBody, PayScan, PaySend, PayToken, TokenText,
 };
 use weft_node::pay::{
     BalanceView, CouponView, ExchangeQuote, MintView, PacketView, PaymentView, RequestShown,
@@ -321,6 +321,35 @@ pub async fn pay(client: &Client, c: PayCommand, json: bool) -> anyhow::Result<(
                 Some(p) => sent(p, false),
                 None => Ok(()),
             }
+        }
+        PayCommand::Token {
+            amount,
+            currency,
+            mint,
+        } => {
+            let v: TokenText = client
+                .post(
+                    "/v1/pay/token",
+                    &PayToken {
+                        amount,
+                        currency,
+                        mint,
+                    },
+                )
+                .await?;
+            if json {
+                return print::json_sorted(&v);
+            }
+            println!("{}", v.token);
+            Ok(())
+        }
+        PayCommand::Redeem { token } => {
+            let v: SendResult = client.post("/v1/pay/redeem", &TokenText { token }).await?;
+            if json {
+                return print::json_sorted(&v);
+            }
+            println!("redeemed {} {}", v.amount, v.currency);
+            Ok(())
         }
         PayCommand::Exchange {
             amount,

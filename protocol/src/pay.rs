@@ -719,6 +719,61 @@ pub enum Purpose {
     Issue,
     /// A coupon an official account gave.
     Coupon,
+    /// Ecash handed out as text (`pay token`), for whoever redeems it.
+    Token,
+}
+
+/// Prefix of ecash as text.
+pub const TOKEN_LINK: &str = "weft://cash/";
+
+/// Ecash as text: proofs of one mint and currency, for whoever redeems them
+/// (or, if locked, for the keys the lock names).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    /// The mint.
+    pub mint: AccountId,
+    /// Currency.
+    pub currency: String,
+    /// Proofs.
+    pub proofs: Vec<Proof>,
+}
+
+impl Token {
+    /// `weft://cash/<base58>`.
+    pub fn to_text(&self) -> Result<String, PayError> {
+        let b = postcard::to_stdvec(self).map_err(|_| PayError::Malformed("token"))?;
+        Ok(format!("{TOKEN_LINK}{}", bs58::encode(b).into_string()))
+    }
+
+    /// Sum of the proofs.
+    pub fn amount(&self) -> Result<u64, PayError> {
+        self.proofs
+            .iter()
+            .try_fold(0u64, |a, p| a.checked_add(p.amount))
+            .filter(|s| *s <= MAX_AMOUNT)
+            .ok_or(PayError::TooLarge)
+    }
+}
+
+impl FromStr for Token {
+    type Err = PayError;
+
+    fn from_str(s: &str) -> Result<Self, PayError> {
+        let s = s.trim();
+        if s.len() > 64 * 1024 {
+            return Err(PayError::TooMany("token"));
+        }
+        let b = bs58::decode(s.strip_prefix(TOKEN_LINK).unwrap_or(s))
+            .into_vec()
+            .map_err(|_| PayError::Malformed("token"))?;
+        let t: Token = postcard::from_bytes(&b).map_err(|_| PayError::Malformed("token"))?;
+        check_currency(&t.currency)?;
+        if t.proofs.is_empty() || t.proofs.len() > MAX_PROOFS {
+            return Err(PayError::TooMany("proofs"));
+        }
+        t.amount()?;
+        Ok(t)
+    }
 }
 
 /// Tokens sent to someone inside a chat message.

@@ -33,6 +33,8 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/v1/pay/requests", get(requests))
         .route("/v1/pay/scan", post(scan))
         .route("/v1/pay/exchange", post(exchange))
+        .route("/v1/pay/token", post(token))
+        .route("/v1/pay/redeem", post(redeem))
         .route("/v1/redpacket/send", post(packet_send))
         .route("/v1/redpacket/grab", post(packet_grab))
         .route("/v1/redpacket/show", get(packet_show))
@@ -146,6 +148,25 @@ pub struct PayExchange {
     /// Make it (`false`: a quote).
     #[serde(default)]
     pub go: bool,
+}
+
+/// `POST /v1/pay/token` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct PayToken {
+    /// Decimal amount.
+    pub amount: String,
+    /// Currency.
+    pub currency: String,
+    /// The mint.
+    #[serde(default)]
+    pub mint: Option<String>,
+}
+
+/// `POST /v1/pay/token` answer and `POST /v1/pay/redeem` body.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct TokenText {
+    /// `weft://cash/...`.
+    pub token: String,
 }
 
 /// `POST /v1/redpacket/send` body.
@@ -320,6 +341,27 @@ async fn exchange(
             .exchange(&b.amount, &b.from, &b.to, b.mint.as_deref(), b.go)
             .await?,
     ))
+}
+
+async fn token(
+    State(node): State<Shared>,
+    body: Result<Json<PayToken>, JsonRejection>,
+) -> Result<Json<TokenText>, ApiError> {
+    let Json(b) = body?;
+    Ok(Json(TokenText {
+        token: node
+            .pay
+            .token_export(&b.amount, &b.currency, b.mint.as_deref())
+            .await?,
+    }))
+}
+
+async fn redeem(
+    State(node): State<Shared>,
+    body: Result<Json<TokenText>, JsonRejection>,
+) -> Result<Json<SendResult>, ApiError> {
+    let Json(b) = body?;
+    Ok(Json(node.pay.token_redeem(&b.token).await?))
 }
 
 async fn packet_send(

@@ -534,7 +534,7 @@ pub(crate) fn pay_line(m: &weft_protocol::pay::PayMsg) -> Option<String> {
                 Purpose::Request(_) => "payment",
                 Purpose::Issue => "top-up",
                 Purpose::Coupon => "coupon",
-                Purpose::Gift => "transfer",
+                Purpose::Gift | Purpose::Token => "transfer",
             };
             let mut s = format!("[{what}] {} {}", format_amount(t.amount), t.currency);
             if !t.note.is_empty() {

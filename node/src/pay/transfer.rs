@@ -221,6 +221,7 @@ impl Pay {
             }
             Purpose::Packet(id) => matches!(self.store().packet(from, id), Ok(Some(_))),
             Purpose::Coupon => self.is_our_coupon(&t.currency),
+            Purpose::Token => false,
         }
     }
 
@@ -287,6 +288,124 @@ impl Pay {
         }
         self.store().flush_async().await?;
         self.run_op(&op).await.map(|_| ())
+    }
+
+    /// `pay token AMOUNT CURRENCY`: ecash as text, for whoever redeems it
+    /// first. The exact tokens leave the wallet with a record of them.
+    pub async fn token_export(
+        &self,
+        amount: &str,
+        currency: &str,
+        mint: Option<&str>,
+    ) -> Result<String, PayServiceError> {
+        let amount = parse_amount(amount)?;
+        let currency = currency.trim().to_uppercase();
+        weft_protocol::pay::check_currency(&currency)?;
+        let mint = self.pick_mint(mint, &currency)?;
+        self.make_change(&mint, &currency, amount).await?;
+        let _guard = self.inner.wallet_lock.lock().await;
+        let picked = self.select_exact(&MAIN, &mint, &currency, amount)?;
+        let p = Payment {
+            id: new_id()?,
+            outgoing: true,
+            counterparty: self.me(),
+            mint,
+            currency: currency.clone(),
+            amount,
+            note: "ecash token".into(),
+            purpose: Purpose::Token,
+            status: PayStatus::Sent,
+            at_ms: weft_protocol::unix_now_ms(),
+            proofs: picked.clone(),
+            refund_at: u64::MAX,
+            queued: true,
+            coupon: None,
+            discount: 0,
+            msg: None,
+        };
+        self.store().export_token(&p)?;
+        self.store().flush_async().await?;
+        Ok(weft_protocol::pay::Token {
+            mint,
+            currency,
+            proofs: picked,
+        }
+        .to_text()?)
+    }
+
+    /// `pay redeem <token>`: swaps the token's proofs (signing for any
+    /// locked to this device) for proofs of our own. Exactly one redeemer
+    /// of a token succeeds; the others are told it was spent.
+    pub async fn token_redeem(&self, text: &str) -> Result<SendResult, PayServiceError> {
+        let t: weft_protocol::pay::Token = text.parse()?;
+        let amount = t.amount()?;
+        let me = &self.inner.ctx.identity.key;
+        let (outs, secrets) = new_outputs(&split_amount(amount), None, Dest::Wallet)?;
+        let inputs: Vec<Input> = t
+            .proofs
+            .iter()
+            .map(|proof| {
+                let locked = proof.parsed().map(|s| s.lock.is_some()).unwrap_or(false);
+                Input {
+                    witness: locked.then(|| witness(me, &t.currency, proof, &outs)),
+                    proof: proof.clone(),
+                }
+            })
+            .collect();
+        let id = new_id()?;
+        let p = Payment {
+            id,
+            outgoing: false,
+            counterparty: t.mint,
+            mint: t.mint,
+            currency: t.currency.clone(),
+            amount,
+            note: "ecash token".into(),
+            purpose: Purpose::Token,
+            status: PayStatus::Claiming,
+            at_ms: weft_protocol::unix_now_ms(),
+            proofs: Vec::new(),
+            refund_at: 0,
+            queued: true,
+            coupon: None,
+            discount: 0,
+            msg: None,
+        };
+        self.store().put_payment(&p)?;
+        let op = Op {
+            id: new_id()?,
+            mint: t.mint,
+            pocket: MAIN,
+            request: MintRequest::Swap {
+                currency: t.currency.clone(),
+                inputs,
+                outputs: outs,
+            },
+            outputs: secrets,
+            purpose: OpPurpose::Claim(p.key()),
+            at_ms: weft_protocol::unix_now_ms(),
+        };
+        self.begin(&op, false).await?;
+        if !self.run_op(&op).await? {
+            let reason = match self.store().payment(&p.key())?.map(|p| p.status) {
+                Some(PayStatus::Failed(r)) => r,
+                _ => "refused".into(),
+            };
+            return Err(if reason.contains("already") {
+                PayServiceError::AlreadySpent
+            } else {
+                PayServiceError::MintRefused(reason)
+            });
+        }
+        Ok(SendResult {
+            id: id_text(&id),
+            to: self.me().to_string(),
+            amount: format_amount(amount),
+            currency: t.currency,
+            mint: t.mint.to_string(),
+            status: "received".into(),
+            discount: None,
+        })
     }
 
     /// Bookkeeping once a payment is claimed here: a request is paid.

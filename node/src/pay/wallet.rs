@@ -153,6 +153,7 @@ impl Pay {
                 Purpose::Packet(_) => "red_envelope",
                 Purpose::Issue => "top_up",
                 Purpose::Coupon => "coupon",
+                Purpose::Token => "token",
             }
             .into(),
             status: p.status.as_str().into(),
@@ -500,8 +501,14 @@ impl Pay {
         back: Vec<Proof>,
         reason: String,
     ) -> Result<(), PayServiceError> {
-        let rows: Vec<([u8; 16], &str, Proof)> =
-            back.into_iter().map(|p| (op.pocket, currency, p)).collect();
+        // Only what the op took out of a pocket goes back: a claim's or a
+        // refund's inputs were never in ours.
+        let took = !matches!(op.purpose, OpPurpose::Claim(_) | OpPurpose::Refund(_));
+        let rows: Vec<([u8; 16], &str, Proof)> = if took {
+            back.into_iter().map(|p| (op.pocket, currency, p)).collect()
+        } else {
+            Vec::new()
+        };
         let payment = self.purpose_payment(op, Err(reason.clone()))?;
         self.store().end_op(op, &rows, payment.as_ref())?;
         self.store().flush_async().await?;
@@ -569,7 +576,9 @@ impl Pay {
             (OpPurpose::Claim(_), Ok(())) => PayStatus::Received,
             (OpPurpose::Refund(_), Ok(())) => PayStatus::Refunded,
             // Our refund found them spent: the recipient claimed them.
-            (OpPurpose::Refund(_), Err(_)) => PayStatus::Received,
+            (OpPurpose::Refund(_), Err(r)) if r.contains("already spent") => PayStatus::Received,
+            // Refused otherwise (the mint's clock is behind): tried again.
+            (OpPurpose::Refund(_), Err(_)) => p.status.clone(),
             (OpPurpose::Claim(_), Err(r)) if r.contains("already spent") => PayStatus::Failed(
                 "already claimed (by another device of ours) or taken back by the sender".into(),
             ),
@@ -577,7 +586,7 @@ impl Pay {
             (_, Ok(())) => p.status.clone(),
         };
         if matches!(op.purpose, OpPurpose::Claim(_) | OpPurpose::Refund(_))
-            && p.status != PayStatus::Claiming
+            && !matches!(p.status, PayStatus::Claiming | PayStatus::Sent)
         {
             // The locked proofs are used up either way.
             p.proofs.clear();

@@ -618,6 +618,36 @@ impl Store {
             .map_err(tx_err)
     }
 
+    /// Atomically: a token's proofs out of the wallet, its record written.
+    pub fn export_token(&self, p: &Payment) -> Result<(), StoreError> {
+        let prefix = pocket_prefix(&MAIN, &p.mint, &p.currency);
+        let keys = p
+            .proofs
+            .iter()
+            .map(|q| {
+                let y = q
+                    .y()
+                    .map_err(|e| StoreError::Corrupt("wallet_proofs", e.to_string()))?;
+                Ok(cat(&prefix, &y.0))
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        let t = &self.pay;
+        (&t.proofs, &t.history)
+            .transaction(|(proofs, history)| {
+                for k in &keys {
+                    if proofs.remove(k.as_slice())?.is_none() {
+                        return Err(ConflictableTransactionError::Abort(StoreError::Corrupt(
+                            "wallet_proofs",
+                            "a token is no longer in the wallet".into(),
+                        )));
+                    }
+                }
+                history.insert(p.key(), enc(p))?;
+                Ok(())
+            })
+            .map_err(tx_err)
+    }
+
     /// Takes a coupon's proof out of the wallet (it goes with a payment).
     pub fn take_coupon(&self, mint: &AccountId, currency: &str, p: &Proof) -> Result<(), StoreError> {
         let y = p

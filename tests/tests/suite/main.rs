@@ -19,6 +19,7 @@ mod nearby;
 mod nodes;
 mod oa;
 mod oa_injection;
+mod pay;
 mod strangers;
 mod web;
 mod web_browser;
