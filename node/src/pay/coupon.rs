@@ -153,7 +153,7 @@ impl Pay {
             at_ms: weft_protocol::unix_now_ms(),
         };
         self.begin(&op, false).await?;
-        if !self.run_op(&op).await? {
+        if !self.run_claimed(&op).await? {
             return Err(PayServiceError::Coupon(
                 "the mint did not give it (one per device)".into(),
             ));

@@ -499,7 +499,7 @@ impl Pay {
             at_ms: weft_protocol::unix_now_ms(),
         };
         self.begin(&op, true).await?;
-        if self.run_op(&op).await? {
+        if self.run_claimed(&op).await? {
             self.store().update_payment(&payment.key(), |p| {
                 p.status = crate::store::pay::PayStatus::Received;
             })?;

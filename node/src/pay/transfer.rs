@@ -148,7 +148,7 @@ impl Pay {
             self.begin(&op, true).await?;
             op
         };
-        match self.run_op(&op).await {
+        match self.run_claimed(&op).await {
             Ok(true) => {}
             Ok(false) => {
                 let reason = match self.store().payment(&payment.key())?.map(|p| p.status) {
@@ -251,11 +251,16 @@ impl Pay {
             purpose: OpPurpose::Claim(p.key()),
             at_ms: weft_protocol::unix_now_ms(),
         };
+        if !self.try_claim(&op.id) {
+            return Ok(()); // being claimed already
+        }
         if !self.store().put_op(&op)? {
-            return Ok(()); // written before: the background task sends it
+            // Written before: the background task sends the written one.
+            self.release(&op.id);
+            return Ok(());
         }
         self.store().flush_async().await?;
-        self.run_op(&op).await.map(|_| ())
+        self.run_claimed(&op).await.map(|_| ())
     }
 
     /// Takes back an unclaimed payment after its lock time.
@@ -283,11 +288,15 @@ impl Pay {
             purpose: OpPurpose::Refund(p.key()),
             at_ms: weft_protocol::unix_now_ms(),
         };
+        if !self.try_claim(&op.id) {
+            return Ok(());
+        }
         if !self.store().put_op(&op)? {
+            self.release(&op.id);
             return Ok(());
         }
         self.store().flush_async().await?;
-        self.run_op(&op).await.map(|_| ())
+        self.run_claimed(&op).await.map(|_| ())
     }
 
     /// `pay token AMOUNT CURRENCY`: ecash as text, for whoever redeems it
@@ -386,7 +395,7 @@ impl Pay {
             at_ms: weft_protocol::unix_now_ms(),
         };
         self.begin(&op, false).await?;
-        if !self.run_op(&op).await? {
+        if !self.run_claimed(&op).await? {
             let reason = match self.store().payment(&p.key())?.map(|p| p.status) {
                 Some(PayStatus::Failed(r)) => r,
                 _ => "refused".into(),

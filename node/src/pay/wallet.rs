@@ -374,35 +374,61 @@ impl Pay {
     /// Writes `op` with its inputs taken from the wallet (under the wallet
     /// lock, held by the caller) and flushes: from here the money is in
     /// the op, whatever happens to this process.
+    ///
+    /// The op is ours to run from here ([`Pay::run_claimed`]): the
+    /// background task leaves it alone.
     pub(super) async fn begin(&self, op: &Op, take: bool) -> Result<(), PayServiceError> {
-        let ok = if take {
-            self.store().begin_op(op)?
-        } else {
-            self.store().put_op(op)?
-        };
-        if !ok {
-            return Err(PayServiceError::AlreadySpent);
+        if !self.try_claim(&op.id) {
+            return Err(PayServiceError::MintUnreachable("already being sent".into()));
         }
-        self.store().flush_async().await?;
-        Ok(())
+        let r = async {
+            let ok = if take {
+                self.store().begin_op(op)?
+            } else {
+                self.store().put_op(op)?
+            };
+            if !ok {
+                return Err(PayServiceError::AlreadySpent);
+            }
+            self.store().flush_async().await?;
+            Ok(())
+        }
+        .await;
+        if r.is_err() {
+            self.release(&op.id);
+        }
+        r
+    }
+
+    /// Marks an op as being run here; false if it already is.
+    pub(super) fn try_claim(&self, id: &[u8; 16]) -> bool {
+        self.inner
+            .running
+            .lock()
+            .map(|mut r| r.insert(*id))
+            .unwrap_or(false)
+    }
+
+    pub(super) fn release(&self, id: &[u8; 16]) {
+        if let Ok(mut r) = self.inner.running.lock() {
+            r.remove(id);
+        }
     }
 
     /// Sends `op` to its mint and settles it. `Ok(true)`: done as asked;
     /// `Ok(false)`: refused or already spent (inputs that were not spent are
     /// back in their pocket); `Err(MintUnreachable)`: still pending.
     pub(super) async fn run_op(&self, op: &Op) -> Result<bool, PayServiceError> {
-        {
-            let Ok(mut running) = self.inner.running.lock() else {
-                return Err(PayServiceError::MintUnreachable("busy".into()));
-            };
-            if !running.insert(op.id) {
-                return Err(PayServiceError::MintUnreachable("already being sent".into()));
-            }
+        if !self.try_claim(&op.id) {
+            return Err(PayServiceError::MintUnreachable("already being sent".into()));
         }
+        self.run_claimed(op).await
+    }
+
+    /// [`Pay::run_op`] for an op this caller claimed ([`Pay::begin`]).
+    pub(super) async fn run_claimed(&self, op: &Op) -> Result<bool, PayServiceError> {
         let r = self.run_op_inner(op).await;
-        if let Ok(mut running) = self.inner.running.lock() {
-            running.remove(&op.id);
-        }
+        self.release(&op.id);
         match &r {
             Err(PayServiceError::MintUnreachable(_)) => {
                 if let Ok(mut b) = self.inner.backoff.lock() {
@@ -700,7 +726,7 @@ impl Pay {
             self.begin(&op, true).await?;
             op
         };
-        if !self.run_op(&op).await? {
+        if !self.run_claimed(&op).await? {
             return Err(PayServiceError::MintRefused("the exchange was refused".into()));
         }
         quote.done = true;
@@ -769,7 +795,7 @@ impl Pay {
             self.begin(&op, true).await?;
             op
         };
-        if !self.run_op(&op).await? {
+        if !self.run_claimed(&op).await? {
             return Err(PayServiceError::MintRefused("could not make change".into()));
         }
         Ok(())

@@ -241,3 +241,282 @@ async fn locked_token(b: &mut Bank, i: usize) -> String {
     b.procs[i + 1] = b.w.up(&home, &["--bootstrap", &boot]).await;
     proofs.to_text().expect("token text")
 }
+
+/// Acceptance 2: the same tokens spent twice at the same moment, from two
+/// nodes: exactly one gets them. And two payments at once from one wallet
+/// that holds enough for one: exactly one is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_tokens_spend_once() {
+    let b = Bank::new(&["chen"]).await;
+    let (ann, bao, chen) = (&b.homes[1], &b.homes[2], &b.homes[3]);
+    let token = b
+        .w
+        .json(&["pay", "token", "--home", s(ann), "10.00", "CNY"])
+        .await["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    assert_eq!(b.balance(1, "CNY").await, "90.00");
+    let bao_args = ["--json", "pay", "redeem", "--home", s(bao), &token];
+    let chen_args = ["--json", "pay", "redeem", "--home", s(chen), &token];
+    let (x, y) = tokio::join!(b.w.run(&bao_args), b.w.run(&chen_args));
+    assert!(
+        x.status.success() != y.status.success(),
+        "exactly one redeems: {} / {}",
+        String::from_utf8_lossy(&x.stderr),
+        String::from_utf8_lossy(&y.stderr)
+    );
+    let loser = if x.status.success() { &y } else { &x };
+    assert!(
+        json_error(loser)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("already spent")),
+        "{}",
+        json_error(loser)
+    );
+    let (bb, cb) = (b.balance(2, "CNY").await, b.balance(3, "CNY").await);
+    assert_eq!(cents(&bb) + cents(&cb), 1000, "Bao {bb}, Chen {cb}");
+    // Redeemed again later: refused, nothing changes.
+    let again = b
+        .w
+        .run(&["--json", "pay", "redeem", "--home", s(bao), &token])
+        .await;
+    assert!(!again.status.success());
+    assert_eq!(cents(&b.balance(2, "CNY").await) + cents(&b.balance(3, "CNY").await), 1000);
+    // Two payments at once from one wallet with room for one.
+    let fifty = ["--json", "pay", "send", "--home", s(ann), "Bao", "50.00", "CNY"];
+    let (p, q) = tokio::join!(b.w.run(&fifty), b.w.run(&fifty));
+    assert!(
+        p.status.success() != q.status.success(),
+        "exactly one of two 50.00 payments from 90.00: {} / {}",
+        String::from_utf8_lossy(&p.stderr),
+        String::from_utf8_lossy(&q.stderr)
+    );
+    assert_eq!(b.balance(1, "CNY").await, "40.00");
+    assert_eq!(b.outstanding("CNY").await, "100.00");
+}
+
+/// Acceptance 3: Ann is killed (SIGKILL) in the middle of a burst of 30
+/// payments to Bao; after a restart Ann's balance plus Bao's is 100.00 and
+/// every payment her CLI reported as sent reached Bao.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_payer_loses_nothing() {
+    let mut b = Bank::new(&[]).await;
+    let (ann, bao) = (b.homes[1].clone(), b.homes[2].clone());
+    let w = &b.w;
+    let mut reported = Vec::new();
+    let mut killed = false;
+    for i in 0..30 {
+        let amount = format!("{}.{:02}", 1 + i % 3, (i * 7) % 100);
+        let args = ["--json", "pay", "send", "--home", s(&ann), "Bao", &amount, "CNY"];
+        let fut = w.run(&args);
+        if i == 12 {
+            // Kill while this one is in flight.
+            let (out, ()) = tokio::join!(fut, async {
+                tokio::task::yield_now().await;
+                b.procs[2].signal("KILL").await;
+            });
+            killed = true;
+            if out.status.success() {
+                let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+                reported.push(v["id"].as_str().expect("id").to_string());
+            }
+            break;
+        }
+        let out = fut.await;
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+        reported.push(v["id"].as_str().expect("id").to_string());
+    }
+    assert!(killed);
+    assert!(b.procs[2].wait_exit(T).await.is_some());
+    let boot = b.w.dial_addr(&b.w.home("boot")).await;
+    b.procs[2] = b.w.up(&ann, &["--bootstrap", &boot]).await;
+    // The rest of the burst after the restart.
+    for i in 13..30 {
+        let amount = format!("{}.{:02}", 1 + i % 3, (i * 7) % 100);
+        let v = b
+            .w
+            .json(&["pay", "send", "--home", s(&ann), "Bao", &amount, "CNY"])
+            .await;
+        reported.push(v["id"].as_str().expect("id").to_string());
+    }
+    let settled = wait_for(Duration::from_secs(120), || async {
+        cents(&b.balance(1, "CNY").await) + cents(&b.balance(2, "CNY").await) == 10_000
+    })
+    .await;
+    assert!(
+        settled,
+        "Ann {} + Bao {} != 100.00; Ann's history: {:?}",
+        b.balance(1, "CNY").await,
+        b.balance(2, "CNY").await,
+        b.history(1).await
+    );
+    let got: Vec<String> = b
+        .history(2)
+        .await
+        .iter()
+        .filter(|p| p["direction"] == "in" && p["status"] == "received")
+        .map(|p| p["id"].as_str().unwrap_or_default().to_string())
+        .collect();
+    for id in &reported {
+        assert!(got.contains(id), "payment {id} reported sent never arrived");
+    }
+    assert_eq!(b.outstanding("CNY").await, "100.00");
+    let _ = bao;
+}
+
+/// Acceptance 5: a shop's payment request, paid by Ann once; a second
+/// payment of it is refused, and the shop shows it paid.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_payment_request_is_paid_once() {
+    let b = Bank::new(&[]).await;
+    let (ann, shop) = (&b.homes[1], &b.homes[2]);
+    let req = b
+        .w
+        .json(&[
+            "pay", "request", "--home", s(shop), "8.00", "CNY", "--note", "flat white", "--mint",
+            &b.mint,
+        ])
+        .await;
+    let link = req["link"].as_str().expect("link").to_string();
+    assert!(link.starts_with("weft://pay/"));
+    // Without --yes and without a terminal, nothing is paid.
+    let out = b
+        .w
+        .run(&["--json", "pay", "scan", "--home", s(ann), &link])
+        .await;
+    assert!(!out.status.success());
+    assert_eq!(b.balance(1, "CNY").await, "100.00");
+    let paid = b
+        .w
+        .json(&["pay", "scan", "--home", s(ann), &link, "--yes"])
+        .await;
+    assert_eq!(paid["paid"], true);
+    assert_eq!(paid["payment"]["amount"], "8.00");
+    assert_eq!(b.balance(1, "CNY").await, "92.00");
+    let again = b
+        .w
+        .run(&["--json", "pay", "scan", "--home", s(ann), &link, "--yes"])
+        .await;
+    assert!(!again.status.success(), "paid twice");
+    assert!(json_error(&again)["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("already paid")));
+    assert!(b.balance_is(2, "CNY", "8.00").await);
+    let shown = wait_for(T, || async {
+        b.w.json(&["pay", "requests", "--home", s(shop)]).await[0]["paid"] == true
+    })
+    .await;
+    assert!(shown, "the shop never saw it paid");
+    assert_eq!(b.balance(1, "CNY").await, "92.00");
+    // A forged request (amount changed, old signature) is refused.
+    let mut r: weft_protocol::pay::PayRequest = link.parse().expect("request");
+    r.amount = 1;
+    let forged = r.to_link().expect("link");
+    let out = b
+        .w
+        .run(&["--json", "pay", "scan", "--home", s(ann), &forged, "--yes"])
+        .await;
+    assert!(!out.status.success());
+    assert!(json_error(&out)["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("signature")));
+}
+
+/// Acceptance 6, and exchange: the operator's official account offers a
+/// coupon of its mint; Ann claims one, pays the operator 20.00 EUR with it
+/// (15.00 paid, the coupon burnt at the mint); a second use and an expired
+/// coupon are refused. Ann exchanges CNY for EUR at the mint's rate.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn coupons_are_redeemed_once_and_not_after_they_expire() {
+    let b = Bank::new(&[]).await;
+    let (op, ann) = (&b.homes[0], &b.homes[1]);
+    let oa = b.w.oa_create(op, "service", "Harbour Cafe").await;
+    b.w.json(&["mint", "rate", "--home", s(op), "Harbour", "CNY", "EUR", "0.13"])
+        .await;
+    let q = b
+        .w
+        .json(&["pay", "exchange", "--home", s(ann), "40.00", "CNY", "EUR", "--yes"])
+        .await;
+    assert_eq!(q["receive"], "5.20");
+    assert_eq!(b.balance(1, "CNY").await, "60.00");
+    assert_eq!(b.balance(1, "EUR").await, "5.20");
+    assert_eq!(b.outstanding("CNY").await, "60.00");
+    assert_eq!(b.outstanding("EUR").await, "5.20");
+    let ann_id = b.account(1).await;
+    b.w.json(&["mint", "issue", "--home", s(op), "Harbour", &ann_id, "44.80", "EUR"])
+        .await;
+    assert!(b.balance_is(1, "EUR", "50.00").await);
+    let c = b
+        .w
+        .json(&[
+            "coupon", "create", "--home", s(op), "--oa", &oa, "--mint", "Harbour", "--currency",
+            "EUR", "--off", "5.00", "--valid", "3600",
+        ])
+        .await;
+    let (code, link) = (
+        c["code"].as_str().expect("code").to_string(),
+        c["link"].as_str().expect("link").to_string(),
+    );
+    assert_eq!(c["title"], "5.00 EUR off");
+    b.w.json(&["coupon", "claim", "--home", s(ann), &link]).await;
+    // One per device.
+    let twice = b
+        .w
+        .run(&["--json", "coupon", "claim", "--home", s(ann), &link])
+        .await;
+    assert!(!twice.status.success());
+    let paid = b
+        .w
+        .json(&[
+            "pay", "send", "--home", s(ann), "op", "20.00", "EUR", "--coupon", &code,
+        ])
+        .await;
+    assert_eq!(paid["amount"], "15.00");
+    assert_eq!(paid["discount"], "5.00");
+    assert_eq!(b.balance(1, "EUR").await, "35.00");
+    assert!(b.balance_is(0, "EUR", "15.00").await);
+    // The coupon was burnt at the mint.
+    let burnt = wait_for(T, || async { b.outstanding(&code).await == "0.00" }).await;
+    assert!(burnt, "coupon outstanding: {}", b.outstanding(&code).await);
+    let again = b
+        .w
+        .run(&[
+            "--json", "pay", "send", "--home", s(ann), "op", "20.00", "EUR", "--coupon", &code,
+        ])
+        .await;
+    assert!(!again.status.success(), "a coupon used twice");
+    assert!(json_error(&again)["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("coupon")));
+    // An expired coupon: refused at payment.
+    let c2 = b
+        .w
+        .json(&[
+            "coupon", "create", "--home", s(op), "--mint", "Harbour", "--currency", "EUR",
+            "--percent", "10", "--valid", "2",
+        ])
+        .await;
+    let code2 = c2["code"].as_str().expect("code").to_string();
+    b.w.json(&["coupon", "claim", "--home", s(ann), c2["link"].as_str().expect("link")])
+        .await;
+    let expires_at = c2["expires_at"].as_u64().expect("expiry");
+    let past = wait_for(T, || async { weft_protocol::unix_now() > expires_at }).await;
+    assert!(past);
+    let out = b
+        .w
+        .run(&[
+            "--json", "pay", "send", "--home", s(ann), "op", "10.00", "EUR", "--coupon", &code2,
+        ])
+        .await;
+    assert!(!out.status.success(), "paid with an expired coupon");
+    assert!(
+        json_error(&out)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("expired")),
+        "{}",
+        json_error(&out)
+    );
+    assert_eq!(b.balance(1, "EUR").await, "35.00");
+}
