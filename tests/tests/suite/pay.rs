@@ -520,3 +520,131 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     );
     assert_eq!(b.balance(1, "EUR").await, "35.00");
 }
+
+/// Acceptance 4: a lucky red envelope of 10.00 CNY in 5 shares in a group
+/// of eight: five members get shares that add up to exactly 10.00, each at
+/// least 0.01; the sixth grab, a second grab and a stranger's grab are
+/// refused; a second envelope that expires with shares left gives them
+/// back, and every cent is accounted for.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_red_envelope_is_shared_exactly_and_nothing_is_lost() {
+    let members = ["m2", "m3", "m4", "m5", "m6", "m7"];
+    let b = Bank::new(&members).await;
+    let ann = &b.homes[1];
+    let others: Vec<&PathBuf> = b.homes[3..].iter().collect();
+    for h in &others {
+        b.w.befriend(ann, h).await;
+    }
+    let mut names = vec!["Bao"];
+    names.extend(members);
+    let g = b.w.group_create(ann, "Family", &names).await;
+    let group_of = |h: &PathBuf| {
+        let h = h.clone();
+        let w = &b.w;
+        let g = g.clone();
+        async move {
+            wait_for(T, || async {
+                let out = w
+                    .run(&["--json", "group", "members", "--home", s(&h), &g])
+                    .await;
+                out.status.success()
+                    && serde_json::from_slice::<Value>(&out.stdout)
+                        .ok()
+                        .and_then(|v| v.as_array().map(|m| m.len() == 8))
+                        .unwrap_or(false)
+            })
+            .await
+        }
+    };
+    for h in b.homes[2..].iter() {
+        assert!(group_of(h).await, "{} never saw the group", h.display());
+    }
+    let sent = b
+        .w
+        .json(&[
+            "redpacket", "send", "--home", s(ann), "Family", "10.00", "CNY", "--count", "5",
+            "--lucky", "--note", "Happy new year",
+        ])
+        .await;
+    let id = sent["id"].as_str().expect("id").to_string();
+    assert_eq!(b.balance(1, "CNY").await, "90.00");
+    // Six members grab, one after another as they see it.
+    let grabbers: Vec<PathBuf> = b.homes[2..8].to_vec();
+    let mut got = Vec::new();
+    let mut refused = Vec::new();
+    for h in &grabbers {
+        let out = b
+            .w
+            .run(&["--json", "redpacket", "grab", "--home", s(h), &id])
+            .await;
+        if out.status.success() {
+            let v: Value = serde_json::from_slice(&out.stdout).expect("json");
+            got.push((h.clone(), v["mine"].as_str().expect("a share").to_string()));
+        } else {
+            refused.push(json_error(&out)["message"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    assert_eq!(got.len(), 5, "refused: {refused:?}");
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("taken"), "{refused:?}");
+    // A second grab by a member who has a share, and a stranger's grab.
+    let again = b
+        .w
+        .run(&["--json", "redpacket", "grab", "--home", s(&got[0].0), &id])
+        .await;
+    assert!(!again.status.success());
+    let stranger = b
+        .w
+        .run(&["--json", "redpacket", "grab", "--home", s(&b.homes[0]), &id])
+        .await;
+    assert!(!stranger.status.success());
+    assert!(json_error(&stranger)["message"]
+        .as_str()
+        .is_some_and(|m| m.contains("members")), "{}", json_error(&stranger));
+    // The sender's record: five shares, exactly 10.00, each at least 0.01.
+    let show = b
+        .w
+        .json(&["redpacket", "show", "--home", s(ann), &id])
+        .await;
+    let shares = show["shares"].as_array().expect("shares");
+    assert_eq!(shares.len(), 5);
+    let total: u64 = shares.iter().map(|x| cents(x["amount"].as_str().expect("amount"))).sum();
+    assert_eq!(total, 1000);
+    assert!(shares.iter().all(|x| cents(x["amount"].as_str().expect("amount")) >= 1));
+    assert!(show["luckiest"].is_string(), "{show}");
+    // Each grabber's wallet holds its share.
+    for (i, (h, share)) in got.iter().enumerate() {
+        let idx = b.homes.iter().position(|x| x == h).expect("home");
+        assert!(
+            b.balance_is(idx, "CNY", share).await,
+            "grabber {i} has {} not {share}",
+            b.balance(idx, "CNY").await
+        );
+    }
+    // A second envelope that expires with shares left.
+    let short = b
+        .w
+        .json(&[
+            "redpacket", "send", "--home", s(ann), "Family", "3.00", "CNY", "--count", "3",
+            "--expires", "5",
+        ])
+        .await;
+    let id2 = short["id"].as_str().expect("id").to_string();
+    let one = b
+        .w
+        .json(&["redpacket", "grab", "--home", s(&b.homes[2]), &id2])
+        .await;
+    assert_eq!(one["mine"], "1.00");
+    let back = wait_for(Duration::from_secs(60), || async {
+        b.balance(1, "CNY").await == "89.00"
+    })
+    .await;
+    assert!(back, "the rest never came back: Ann has {}", b.balance(1, "CNY").await);
+    // Every cent: the wallets add up to what the mint has outstanding.
+    let mut sum = 0;
+    for i in 0..b.homes.len() {
+        sum += cents(&b.balance(i, "CNY").await);
+    }
+    assert_eq!(sum, 10_000);
+    assert_eq!(b.outstanding("CNY").await, "100.00");
+}
