@@ -5,15 +5,17 @@
 use std::io::{BufRead, IsTerminal, Write};
 
 use weft_node::api::pay::{
-    CouponClaim, CouponCreate, MintCreate, MintIssue, MintRate, PacketId, PacketSend,
-    PayExchange, PayRequestBody, PayScan, PaySend, PayToken, TokenText,
+    CouponClaim, CouponCreate, MintCreate, MintIssue, MintRate, PacketId, PacketSend, PayExchange,
+    PayRequestBody, PayScan, PaySend, PayToken, TokenText,
 };
 use weft_node::pay::{
     BalanceView, CouponView, ExchangeQuote, MintView, PacketView, PaymentView, RequestShown,
     RequestView, SendResult,
 };
 
-use crate::args::{CouponCommand, MintCommand, PacketCommand, PayCommand, WalletArgs, WalletCommand};
+use crate::args::{
+    CouponCommand, MintCommand, PacketCommand, PayCommand, WalletArgs, WalletCommand,
+};
 use crate::client::{query_escape, Client};
 use crate::error::CliError;
 use crate::print;
@@ -301,7 +303,12 @@ pub async fn pay(client: &Client, c: PayCommand, json: bool) -> anyhow::Result<(
                 );
             }
             confirm(
-                &format!("Pay {} {} to {}", shown.amount, shown.currency, clean_line(&shown.name)),
+                &format!(
+                    "Pay {} {} to {}",
+                    shown.amount,
+                    shown.currency,
+                    clean_line(&shown.name)
+                ),
                 yes,
             )?;
             let v: RequestShown = client
@@ -372,12 +379,21 @@ pub async fn pay(client: &Client, c: PayCommand, json: bool) -> anyhow::Result<(
                     q.amount, q.from, q.receive, q.to, q.from, q.rate, q.to
                 );
             }
-            confirm(&format!("Exchange {} {} for {} {}", q.amount, q.from, q.receive, q.to), yes)?;
+            confirm(
+                &format!(
+                    "Exchange {} {} for {} {}",
+                    q.amount, q.from, q.receive, q.to
+                ),
+                yes,
+            )?;
             let v: ExchangeQuote = client.post("/v1/pay/exchange", &body(true)).await?;
             if json {
                 return print::json_sorted(&v);
             }
-            println!("exchanged: {} {} -> {} {}", v.amount, v.from, v.receive, v.to);
+            println!(
+                "exchanged: {} {} -> {} {}",
+                v.amount, v.from, v.receive, v.to
+            );
             Ok(())
         }
     }
@@ -405,7 +421,12 @@ fn packet(v: &PacketView, json: bool) -> anyhow::Result<()> {
         println!("  {:>12}  {}{star}", s.amount, clean_line(&s.name));
     }
     let state = if v.finished { "finished" } else { "open" };
-    println!("{} of {} taken, {state}; id {}", v.shares.len(), v.count, v.id);
+    println!(
+        "{} of {} taken, {state}; id {}",
+        v.shares.len(),
+        v.count,
+        v.id
+    );
     if let Some(m) = &v.mine {
         println!("you got {m} {}", v.currency);
     }
@@ -517,7 +538,9 @@ pub async fn coupon(client: &Client, c: CouponCommand, json: bool) -> anyhow::Re
             Ok(())
         }
         CouponCommand::Claim { link } => {
-            let v: CouponView = client.post("/v1/coupon/claim", &CouponClaim { link }).await?;
+            let v: CouponView = client
+                .post("/v1/coupon/claim", &CouponClaim { link })
+                .await?;
             if json {
                 return print::json_sorted(&v);
             }

@@ -364,10 +364,12 @@ pub fn mint_secret(seed: &[u8; 32], currency: &str, amount: u64) -> Result<[u8; 
 
 /// The public key `K = kG` of a mint secret.
 pub fn mint_public(k: &[u8; 32]) -> Result<Point, PayError> {
-    Ok(Point(SecretKey::from_slice(k)
-        .map_err(crypto)?
-        .public_key()
-        .to_bytes()))
+    Ok(Point(
+        SecretKey::from_slice(k)
+            .map_err(crypto)?
+            .public_key()
+            .to_bytes(),
+    ))
 }
 
 /// Blinds `secret`: returns the output point `B_` and the blinding factor `r`.
@@ -435,8 +437,7 @@ pub fn unblind(
 pub fn verify_proof(k: &[u8; 32], proof: &Proof) -> Result<(), PayError> {
     let sk = SecretKey::from_slice(k).map_err(crypto)?;
     let c = PublicKey::from_slice(&proof.c.0).map_err(|_| PayError::BadSignature("token"))?;
-    cashu::dhke::verify_message(&sk, c, &proof.secret)
-        .map_err(|_| PayError::BadSignature("token"))
+    cashu::dhke::verify_message(&sk, c, &proof.secret).map_err(|_| PayError::BadSignature("token"))
 }
 
 /// An exchange rate: `to = from * num / den`, rounded down.
@@ -453,8 +454,7 @@ impl Rate {
     pub fn parse(s: &str) -> Result<Self, PayError> {
         let bad = || PayError::BadAmount(s.chars().take(32).collect());
         let (w, f) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
-        if f.len() > 8 || w.len() > 9 || !(w.bytes().chain(f.bytes())).all(|b| b.is_ascii_digit())
-        {
+        if f.len() > 8 || w.len() > 9 || !(w.bytes().chain(f.bytes())).all(|b| b.is_ascii_digit()) {
             return Err(bad());
         }
         let den = 10u64.pow(f.len() as u32);
@@ -1073,7 +1073,9 @@ mod tests {
         assert_eq!(parse_amount("12.5"), Ok(1250));
         assert_eq!(parse_amount("12"), Ok(1200));
         assert_eq!(parse_amount("0.01"), Ok(1));
-        for bad in ["0", "0.00", "-1", "1.234", "", ".", "1.", "abc", "1e3", " ", "+1"] {
+        for bad in [
+            "0", "0.00", "-1", "1.234", "", ".", "1.", "abc", "1e3", " ", "+1",
+        ] {
             assert!(parse_amount(bad).is_err(), "{bad}");
         }
         assert_eq!(parse_amount("99999999999999"), Err(PayError::TooLarge));

@@ -264,7 +264,9 @@ async fn mint_rate(
     body: Result<Json<MintRate>, JsonRejection>,
 ) -> Result<Json<MintView>, ApiError> {
     let Json(b) = body?;
-    Ok(Json(node.pay.mint_rate(&b.mint, &b.from, &b.to, &b.rate).await?))
+    Ok(Json(
+        node.pay.mint_rate(&b.mint, &b.from, &b.to, &b.rate).await?,
+    ))
 }
 
 async fn mint_status(State(node): State<Shared>) -> Result<Json<Vec<MintView>>, ApiError> {
@@ -310,7 +312,13 @@ async fn request(
     let Json(b) = body?;
     Ok(Json(
         node.pay
-            .request(&b.amount, &b.currency, &b.note, b.mint.as_deref(), b.valid_secs)
+            .request(
+                &b.amount,
+                &b.currency,
+                &b.note,
+                b.mint.as_deref(),
+                b.valid_secs,
+            )
             .await?,
     ))
 }
@@ -426,9 +434,19 @@ async fn coupon_create(
         )
         .await?;
     if let Some(oa) = &b.oa {
-        let body = format!("A coupon for followers: {}. Claim it: weft coupon claim {}", v.title, v.link);
+        let body = format!(
+            "A coupon for followers: {}. Claim it: weft coupon claim {}",
+            v.title, v.link
+        );
         node.oa
-            .publish(oa, &v.title, &body, Some(v.link.clone()), Vec::new(), Vec::new())
+            .publish(
+                oa,
+                &v.title,
+                &body,
+                Some(v.link.clone()),
+                Vec::new(),
+                Vec::new(),
+            )
             .await?;
     }
     Ok(Json(v))

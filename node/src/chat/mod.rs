@@ -325,12 +325,9 @@ impl Chat {
     }
 
     /// Rewrites the text a payment's message shows in the log ("received").
-    pub fn annotate(
-        &self,
-        id: &weft_protocol::chat::MsgId,
-        text: &str,
-    ) -> Result<(), ChatError> {
-        self.store().update_message(id, |m| m.text = text.to_string())?;
+    pub fn annotate(&self, id: &weft_protocol::chat::MsgId, text: &str) -> Result<(), ChatError> {
+        self.store()
+            .update_message(id, |m| m.text = text.to_string())?;
         Ok(())
     }
 

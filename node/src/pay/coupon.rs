@@ -10,8 +10,8 @@
 use serde::{Deserialize, Serialize};
 use weft_protocol::{
     pay::{
-        check_currency, format_amount, parse_amount, CouponTerms, MintReply,
-        MintRequest, PayError, Proof,
+        check_currency, format_amount, parse_amount, CouponTerms, MintReply, MintRequest, PayError,
+        Proof,
     },
     AccountId,
 };
@@ -90,7 +90,9 @@ impl Pay {
             expires_at: weft_protocol::unix_now() + valid_secs,
         };
         if rec.currencies.len() >= weft_protocol::pay::MAX_CURRENCIES {
-            return Err(PayServiceError::Coupon("the mint has too many currencies".into()));
+            return Err(PayServiceError::Coupon(
+                "the mint has too many currencies".into(),
+            ));
         }
         rec.currencies.push((code.clone(), Some(terms.clone())));
         self.store().put_mint(&mint, &rec)?;
@@ -129,7 +131,8 @@ impl Pay {
         let b = bs58::decode(t.strip_prefix(COUPON_LINK).unwrap_or(t))
             .into_vec()
             .map_err(|_| PayError::Malformed("coupon link"))?;
-        let offer: Offer = postcard::from_bytes(&b).map_err(|_| PayError::Malformed("coupon link"))?;
+        let offer: Offer =
+            postcard::from_bytes(&b).map_err(|_| PayError::Malformed("coupon link"))?;
         // The mint's own word on the terms, not the link's.
         let info = self.refresh_info(&offer.mint).await?;
         let terms = info
@@ -218,14 +221,19 @@ impl Pay {
             return Err(PayServiceError::Coupon("this coupon has expired".into()));
         }
         match self
-            .ask(&cmint, &MintRequest::Check {
-                ys: vec![proof.y()?],
-            })
+            .ask(
+                &cmint,
+                &MintRequest::Check {
+                    ys: vec![proof.y()?],
+                },
+            )
             .await?
         {
             MintReply::States(s) if s.first() == Some(&false) => {}
             MintReply::States(_) => {
-                return Err(PayServiceError::Coupon("this coupon was already used".into()))
+                return Err(PayServiceError::Coupon(
+                    "this coupon was already used".into(),
+                ))
             }
             MintReply::Refused(r) => return Err(PayServiceError::Coupon(r)),
             _ => return Err(PayServiceError::MintCheated("not a state answer".into())),
@@ -284,8 +292,11 @@ impl Pay {
             .mints()
             .ok()
             .and_then(|ms| {
-                ms.into_iter()
-                    .find(|(_, r)| r.currencies.iter().any(|(c, t)| *c == p.currency && t.is_some()))
+                ms.into_iter().find(|(_, r)| {
+                    r.currencies
+                        .iter()
+                        .any(|(c, t)| *c == p.currency && t.is_some())
+                })
             })
             .map(|(m, _)| m)
         else {
@@ -301,7 +312,9 @@ impl Pay {
             MintReply::Spent(_) => {
                 crate::store::pay::PayStatus::Failed("coupon refused: already used".into())
             }
-            MintReply::Refused(r) => crate::store::pay::PayStatus::Failed(format!("coupon refused: {r}")),
+            MintReply::Refused(r) => {
+                crate::store::pay::PayStatus::Failed(format!("coupon refused: {r}"))
+            }
             _ => crate::store::pay::PayStatus::Failed("coupon refused".into()),
         };
         let _ = self.store().update_payment(&p.key(), |q| {
@@ -314,8 +327,11 @@ impl Pay {
     /// Whether `currency` is a coupon of one of our mints.
     pub(super) fn is_our_coupon(&self, currency: &str) -> bool {
         self.store().mints().is_ok_and(|ms| {
-            ms.iter()
-                .any(|(_, r)| r.currencies.iter().any(|(c, t)| c == currency && t.is_some()))
+            ms.iter().any(|(_, r)| {
+                r.currencies
+                    .iter()
+                    .any(|(c, t)| c == currency && t.is_some())
+            })
         })
     }
 

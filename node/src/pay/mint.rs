@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use weft_protocol::{
     pay::{
         check_currency, check_spend, format_amount, mint_public, mint_secret, parse_amount,
-        sign_output, split_amount, verify_proof, CurrencyInfo, Input, Lock, MintInfo,
-        MintReply, MintRequest, Output, Point, Promise, Purpose, Rate, DENOMINATIONS,
-        MAX_AMOUNT, MAX_CURRENCIES,
+        sign_output, split_amount, verify_proof, CurrencyInfo, Input, Lock, MintInfo, MintReply,
+        MintRequest, Output, Point, Promise, Purpose, Rate, DENOMINATIONS, MAX_AMOUNT,
+        MAX_CURRENCIES,
     },
     AccountId, AccountKey, Card, Kind,
 };
@@ -116,7 +116,10 @@ impl Pay {
     }
 
     /// A mint this node runs, by id or name.
-    pub(super) fn owned_mint(&self, typed: &str) -> Result<(AccountId, MintRecord), PayServiceError> {
+    pub(super) fn owned_mint(
+        &self,
+        typed: &str,
+    ) -> Result<(AccountId, MintRecord), PayServiceError> {
         let t = typed.trim();
         let all = self.store().mints()?;
         if let Ok(a) = t.parse::<AccountId>() {
@@ -127,7 +130,9 @@ impl Pay {
         }
         let found: Vec<_> = all
             .into_iter()
-            .filter(|(m, r)| r.name.eq_ignore_ascii_case(t) || (t.len() >= 6 && m.to_string().starts_with(t)))
+            .filter(|(m, r)| {
+                r.name.eq_ignore_ascii_case(t) || (t.len() >= 6 && m.to_string().starts_with(t))
+            })
             .collect();
         match found.len() {
             1 => Ok(found.into_iter().next().expect("one")),
@@ -148,7 +153,13 @@ impl Pay {
         currency: &str,
     ) -> Result<Arc<Vec<[u8; 32]>>, PayServiceError> {
         let k = (*mint, currency.to_string());
-        if let Some(v) = self.inner.keysets.lock().ok().and_then(|m| m.get(&k).cloned()) {
+        if let Some(v) = self
+            .inner
+            .keysets
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&k).cloned())
+        {
             return Ok(v);
         }
         let key = self.inner.home.load_oa_key(mint)?;
@@ -213,7 +224,8 @@ impl Pay {
         let amount = parse_amount(amount)?;
         let (to, _) = self.inner.chat.friend(contact)?;
         let lock = self.lock_for(&to, None)?;
-        let (outs, secrets) = super::wallet::new_outputs(&split_amount(amount), Some(&lock), Dest::Payment)?;
+        let (outs, secrets) =
+            super::wallet::new_outputs(&split_amount(amount), Some(&lock), Dest::Payment)?;
         let keys = self.keys(&mint, &currency)?;
         let mut proofs = Vec::new();
         let mut promises = Vec::new();
@@ -454,8 +466,13 @@ impl Pay {
             }
             MintRequest::ClaimCoupon { currency, outputs } => {
                 currency_ok(currency)?;
-                if !matches!(rec.currencies.iter().find(|(c, _)| c == currency), Some((_, Some(_)))) {
-                    return Err(PayServiceError::Coupon(format!("{currency} is not a coupon")));
+                if !matches!(
+                    rec.currencies.iter().find(|(c, _)| c == currency),
+                    Some((_, Some(_)))
+                ) {
+                    return Err(PayServiceError::Coupon(format!(
+                        "{currency} is not a coupon"
+                    )));
                 }
                 if sum_outputs(outputs)? != 1 {
                     return Err(PayServiceError::Coupon("a coupon is one unit".into()));
@@ -579,7 +596,11 @@ impl Pay {
 
     /// The lock for money to `to`: any of its devices' keys, refundable to
     /// this device after `after` seconds (24 h by default).
-    pub(super) fn lock_for(&self, to: &AccountId, after: Option<u64>) -> Result<Lock, PayServiceError> {
+    pub(super) fn lock_for(
+        &self,
+        to: &AccountId,
+        after: Option<u64>,
+    ) -> Result<Lock, PayServiceError> {
         let mut keys = self.inner.chat.endpoints_of(to);
         keys.truncate(weft_protocol::pay::MAX_LOCK_KEYS);
         Ok(Lock {
@@ -594,7 +615,9 @@ fn sum_outputs(outputs: &[Output]) -> Result<u64, PayServiceError> {
     let mut s = 0u64;
     for o in outputs {
         if denomination(o.amount).is_none() {
-            return Err(PayServiceError::MintRefused("an output is not a denomination".into()));
+            return Err(PayServiceError::MintRefused(
+                "an output is not a denomination".into(),
+            ));
         }
         s = s
             .checked_add(o.amount)

@@ -177,6 +177,9 @@ pub struct Pay {
     inner: Arc<Inner>,
 }
 
+/// A mint's private keys for one currency, one per denomination.
+type Keyset = Arc<Vec<[u8; 32]>>;
+
 struct Inner {
     ctx: Context,
     home: Home,
@@ -200,7 +203,7 @@ struct Inner {
     /// Mints' cards, as found in the DHT (a few).
     cards: Mutex<HashMap<AccountId, Card>>,
     /// Mints' keys per currency, derived once.
-    keysets: Mutex<HashMap<(AccountId, String), Arc<Vec<[u8; 32]>>>>,
+    keysets: Mutex<HashMap<(AccountId, String), Keyset>>,
     /// What each peer may ask our mints per minute.
     asks: PeerBudget,
 }

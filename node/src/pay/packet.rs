@@ -405,7 +405,10 @@ impl Pay {
             }
             return;
         }
-        if matches!(self.store().payment(&history_key(true, &to, &sid)), Ok(Some(_))) {
+        if matches!(
+            self.store().payment(&history_key(true, &to, &sid)),
+            Ok(Some(_))
+        ) {
             return;
         }
         let r = self
@@ -594,10 +597,6 @@ impl Pay {
         Ok(())
     }
 
-    /// Called when an escrow op settles (kept for envelopes funded at the
-    /// mint by older builds: nothing to do now).
-    pub(super) async fn packet_funded(&self, _id: &[u8; 16]) {}
-
     /// The background task's share of envelopes: shares recorded but not
     /// paid are paid; expired ones give what is left back to the wallet.
     pub(super) async fn packets_tick(&self) {
@@ -612,7 +611,10 @@ impl Pay {
         for rec in all.into_iter().filter(|r| r.sender == me && r.funded) {
             for (to, amount) in rec.shares.clone() {
                 let sid = share_id(&rec.info.id, &to);
-                if !matches!(self.store().payment(&history_key(true, &to, &sid)), Ok(Some(_))) {
+                if !matches!(
+                    self.store().payment(&history_key(true, &to, &sid)),
+                    Ok(Some(_))
+                ) {
                     self.pay_share(&rec, to, amount).await;
                 }
             }

@@ -172,10 +172,7 @@ impl Pay {
 
     /// Puts a made payment in the chat outbox (once: `queued` records it)
     /// and answers for the CLI.
-    pub(super) async fn deliver_payment(
-        &self,
-        p: Payment,
-    ) -> Result<SendResult, PayServiceError> {
+    pub(super) async fn deliver_payment(&self, p: Payment) -> Result<SendResult, PayServiceError> {
         let result = SendResult {
             id: id_text(&p.id),
             to: p.counterparty.to_string(),
@@ -417,6 +414,28 @@ impl Pay {
         })
     }
 
+    /// Marks the chat message that carried a payment "(received)".
+    pub(super) fn show_received(&self, p: &Payment) {
+        let Some(m) = p.msg else {
+            return;
+        };
+        let line = crate::chat::pay_line(&PayMsg::Transfer(Transfer {
+            id: p.id,
+            mint: p.mint,
+            currency: p.currency.clone(),
+            amount: p.amount,
+            note: p.note.clone(),
+            proofs: Vec::new(),
+            purpose: p.purpose.clone(),
+        }));
+        if let Some(line) = line {
+            let _ = self
+                .inner
+                .chat
+                .annotate(&MsgId(m), &format!("{line} (received)"));
+        }
+    }
+
     /// Bookkeeping once a payment is claimed here: a request is paid.
     pub(super) async fn after_claim(&self, p: &Payment) {
         if let Purpose::Packet(id) = &p.purpose {
@@ -491,22 +510,7 @@ impl PayInbox for Pay {
                     }
                 })?;
                 if let Some(p) = changed {
-                    if let Some(m) = p.msg {
-                        if let Some(line) = crate::chat::pay_line(&PayMsg::Transfer(Transfer {
-                            id: p.id,
-                            mint: p.mint,
-                            currency: p.currency.clone(),
-                            amount: p.amount,
-                            note: p.note.clone(),
-                            proofs: Vec::new(),
-                            purpose: p.purpose.clone(),
-                        })) {
-                            let _ = self
-                                .inner
-                                .chat
-                                .annotate(&MsgId(m), &format!("{line} (received)"));
-                        }
-                    }
+                    self.show_received(&p);
                     self.emit(super::PayEvent::Status {
                         id: id_text(&id),
                         status: p.status.as_str().into(),

@@ -134,7 +134,11 @@ impl Pay {
     pub fn history(&self, limit: usize) -> Result<Vec<PaymentView>, PayServiceError> {
         let mut all = self.store().payments()?;
         all.sort_by_key(|p| std::cmp::Reverse(p.at_ms));
-        Ok(all.iter().take(limit).map(|p| self.payment_view(p)).collect())
+        Ok(all
+            .iter()
+            .take(limit)
+            .map(|p| self.payment_view(p))
+            .collect())
     }
 
     pub(super) fn payment_view(&self, p: &Payment) -> PaymentView {
@@ -217,7 +221,12 @@ impl Pay {
             return Ok(self.answer(mint, req, &me.0, true));
         }
         let net = &self.inner.ctx.net;
-        let cached = self.inner.cards.lock().ok().and_then(|c| c.get(mint).cloned());
+        let cached = self
+            .inner
+            .cards
+            .lock()
+            .ok()
+            .and_then(|c| c.get(mint).cloned());
         let card = match cached {
             Some(c) => c,
             None => {
@@ -239,14 +248,8 @@ impl Pay {
         let payload = postcard::to_stdvec(req).map_err(|_| PayError::Malformed("request"))?;
         let (session, msg1) = seal::initiate(&self.inner.ctx.identity.key, mint, &payload)
             .map_err(|e| PayServiceError::MintUnreachable(e.to_string()))?;
-        let env = weft_protocol::encode(
-            Kind::MintRequest,
-            &MintEnvelope {
-                mint: *mint,
-                msg1,
-            },
-        )
-        .map_err(|e| PayServiceError::MintUnreachable(e.to_string()))?;
+        let env = weft_protocol::encode(Kind::MintRequest, &MintEnvelope { mint: *mint, msg1 })
+            .map_err(|e| PayServiceError::MintUnreachable(e.to_string()))?;
         let answer = tokio::time::timeout(MINT_TIMEOUT, net.request(AppProtocol::Mint, peer, env))
             .await
             .map_err(|_| {
@@ -267,8 +270,9 @@ impl Pay {
                 let plain = session
                     .finish(&m2)
                     .map_err(|e| PayServiceError::MintCheated(e.to_string()))?;
-                postcard::from_bytes(&plain)
-                    .map_err(|_| PayServiceError::MintCheated("an answer that does not decode".into()))
+                postcard::from_bytes(&plain).map_err(|_| {
+                    PayServiceError::MintCheated("an answer that does not decode".into())
+                })
             }
             Ok(MintAnswer::Refused(r)) => Err(PayServiceError::MintRefused(r)),
             Err(e) => Err(PayServiceError::MintCheated(e.to_string())),
@@ -355,10 +359,7 @@ impl Pay {
         let mut rest = all;
         while sum < amount {
             let need = amount - sum;
-            let pos = rest
-                .iter()
-                .rposition(|p| p.amount >= need)
-                .unwrap_or(0);
+            let pos = rest.iter().rposition(|p| p.amount >= need).unwrap_or(0);
             let p = rest.remove(pos);
             sum += p.amount;
             picked.push(p);
@@ -379,7 +380,9 @@ impl Pay {
     /// background task leaves it alone.
     pub(super) async fn begin(&self, op: &Op, take: bool) -> Result<(), PayServiceError> {
         if !self.try_claim(&op.id) {
-            return Err(PayServiceError::MintUnreachable("already being sent".into()));
+            return Err(PayServiceError::MintUnreachable(
+                "already being sent".into(),
+            ));
         }
         let r = async {
             let ok = if take {
@@ -420,7 +423,9 @@ impl Pay {
     /// back in their pocket); `Err(MintUnreachable)`: still pending.
     pub(super) async fn run_op(&self, op: &Op) -> Result<bool, PayServiceError> {
         if !self.try_claim(&op.id) {
-            return Err(PayServiceError::MintUnreachable("already being sent".into()));
+            return Err(PayServiceError::MintUnreachable(
+                "already being sent".into(),
+            ));
         }
         self.run_claimed(op).await
     }
@@ -462,8 +467,13 @@ impl Pay {
             MintReply::Redeemed => Ok(Vec::new()),
             MintReply::Spent(ys) => {
                 let back = unspent(inputs, &ys);
-                self.settle_back(op, in_currency, back, "these tokens were already spent".into())
-                    .await?;
+                self.settle_back(
+                    op,
+                    in_currency,
+                    back,
+                    "these tokens were already spent".into(),
+                )
+                .await?;
                 return Ok(false);
             }
             MintReply::Refused(r) => {
@@ -500,7 +510,9 @@ impl Pay {
             _ => return Ok(Vec::new()),
         };
         if promises.len() != outputs.len() || op.outputs.len() != outputs.len() {
-            return Err(PayServiceError::MintCheated("wrong number of signatures".into()));
+            return Err(PayServiceError::MintCheated(
+                "wrong number of signatures".into(),
+            ));
         }
         let info = self.info(&op.mint).await?;
         let cur = info
@@ -513,7 +525,10 @@ impl Pay {
                 .filter(|(a, _)| *a == o.amount)
                 .map(|(_, k)| *k)
                 .ok_or_else(|| PayServiceError::MintCheated("no key for an amount".into()))?;
-            v.push(unblind(p, o, &s.r, s.secret.clone(), &k).map_err(|e| PayServiceError::MintCheated(e.to_string()))?);
+            v.push(
+                unblind(p, o, &s.r, s.secret.clone(), &k)
+                    .map_err(|e| PayServiceError::MintCheated(e.to_string()))?,
+            );
         }
         Ok(v)
     }
@@ -558,7 +573,6 @@ impl Pay {
             match s.dest {
                 Dest::Change => rows.push((op.pocket, in_currency.as_str(), p)),
                 Dest::Wallet => rows.push((MAIN, out_currency.as_str(), p)),
-                Dest::Pocket(k) => rows.push((k, out_currency.as_str(), p)),
                 Dest::Payment => locked.push(p),
             }
         }
@@ -592,7 +606,7 @@ impl Pay {
     ) -> Result<Option<Payment>, PayServiceError> {
         let key = match &op.purpose {
             OpPurpose::Send(k) | OpPurpose::Claim(k) | OpPurpose::Refund(k) => k,
-            OpPurpose::Exchange | OpPurpose::Escrow(_) => return Ok(None),
+            OpPurpose::Exchange => return Ok(None),
         };
         let Some(mut p) = self.store().payment(key)? else {
             return Ok(None);
@@ -620,56 +634,37 @@ impl Pay {
         Ok(Some(p))
     }
 
-    /// What follows a settled op: tell the sender, notify, fund an envelope.
+    /// What follows a settled op: tell the sender, notify.
     async fn after(&self, op: &Op, payment: Option<Payment>, result: Result<(), String>) {
         match (&op.purpose, payment) {
-            (OpPurpose::Claim(_), Some(p)) => {
-                if result.is_ok() {
-                    self.emit(PayEvent::Received {
-                        id: id_text(&p.id),
-                        from: p.counterparty.to_string(),
-                        amount: format_amount(p.amount),
-                        currency: p.currency.clone(),
-                    });
-                    if let Some(m) = p.msg {
-                        let line = crate::chat::pay_line(&weft_protocol::pay::PayMsg::Transfer(
-                            weft_protocol::pay::Transfer {
-                                id: p.id,
-                                mint: p.mint,
-                                currency: p.currency.clone(),
-                                amount: p.amount,
-                                note: p.note.clone(),
-                                proofs: Vec::new(),
-                                purpose: p.purpose.clone(),
-                            },
-                        ));
-                        if let Some(line) = line {
-                            let _ = self.inner.chat.annotate(
-                                &weft_protocol::chat::MsgId(m),
-                                &format!("{line} (received)"),
-                            );
-                        }
-                    }
+            (OpPurpose::Claim(_), Some(p)) if result.is_ok() => {
+                self.emit(PayEvent::Received {
+                    id: id_text(&p.id),
+                    from: p.counterparty.to_string(),
+                    amount: format_amount(p.amount),
+                    currency: p.currency.clone(),
+                });
+                self.show_received(&p);
+                // Ecash redeemed from text has nobody to tell.
+                if p.purpose != weft_protocol::pay::Purpose::Token {
                     let _ = self
                         .inner
                         .chat
-                        .send_pay(p.counterparty, weft_protocol::pay::PayMsg::Claimed { id: p.id })
+                        .send_pay(
+                            p.counterparty,
+                            weft_protocol::pay::PayMsg::Claimed { id: p.id },
+                        )
                         .await;
-                    self.after_claim(&p).await;
                 }
+                self.after_claim(&p).await;
             }
-            (OpPurpose::Send(_) | OpPurpose::Refund(_), Some(p)) => {
-                if !matches!(p.status, PayStatus::Sent) {
-                    self.emit(PayEvent::Status {
-                        id: id_text(&p.id),
-                        status: p.status.as_str().into(),
-                    });
-                }
-            }
-            (OpPurpose::Escrow(id), _) => {
-                if result.is_ok() {
-                    self.packet_funded(id).await;
-                }
+            (OpPurpose::Send(_) | OpPurpose::Refund(_), Some(p))
+                if !matches!(p.status, PayStatus::Sent) =>
+            {
+                self.emit(PayEvent::Status {
+                    id: id_text(&p.id),
+                    status: p.status.as_str().into(),
+                });
             }
             _ => {}
         }
@@ -698,7 +693,9 @@ impl Pay {
             .iter()
             .find(|(f, t, _)| *f == from && *t == to)
             .map(|(_, _, r)| *r)
-            .ok_or_else(|| PayServiceError::MintRefused(format!("no exchange from {from} to {to}")))?;
+            .ok_or_else(|| {
+                PayServiceError::MintRefused(format!("no exchange from {from} to {to}"))
+            })?;
         let receive = rate
             .apply(amount)
             .filter(|r| *r > 0)
@@ -720,14 +717,19 @@ impl Pay {
         let op = {
             let _guard = self.inner.wallet_lock.lock().await;
             let picked = self.select_exact(&MAIN, &mint, &from, amount)?;
-            let (outs, secrets) =
-                new_outputs(&weft_protocol::pay::split_amount(receive), None, Dest::Wallet)?;
+            let (outs, secrets) = new_outputs(
+                &weft_protocol::pay::split_amount(receive),
+                None,
+                Dest::Wallet,
+            )?;
             let op = self.exchange_op(&mint, &from, &to, rate, picked, outs, secrets)?;
             self.begin(&op, true).await?;
             op
         };
         if !self.run_claimed(&op).await? {
-            return Err(PayServiceError::MintRefused("the exchange was refused".into()));
+            return Err(PayServiceError::MintRefused(
+                "the exchange was refused".into(),
+            ));
         }
         quote.done = true;
         Ok(quote)

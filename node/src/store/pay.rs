@@ -73,8 +73,6 @@ pub enum Dest {
     Payment,
     /// Into the wallet.
     Wallet,
-    /// Into a pocket (a red envelope's escrow).
-    Pocket([u8; 16]),
 }
 
 /// One output's private half.
@@ -97,10 +95,8 @@ pub enum OpPurpose {
     Claim(Vec<u8>),
     /// Taking back an unclaimed payment (history key).
     Refund(Vec<u8>),
-    /// Changing money into another currency.
+    /// Changing money into another currency, or making change.
     Exchange,
-    /// Setting a red envelope's total aside.
-    Escrow([u8; 16]),
 }
 
 /// A request to a mint in flight. The inputs left the wallet when it was
@@ -378,8 +374,8 @@ impl Store {
         let r = (&t.mint_spent, &t.mint_swaps, &t.mint_totals, &t.history).transaction(
             |(spent, swaps, tot, history)| {
                 if let Some(v) = swaps.get(&swap_key)? {
-                    let p: Vec<Promise> = dec("mint_swaps", &v)
-                        .map_err(ConflictableTransactionError::Abort)?;
+                    let p: Vec<Promise> =
+                        dec("mint_swaps", &v).map_err(ConflictableTransactionError::Abort)?;
                     return Ok(Spend::Done(p));
                 }
                 let mut taken = Vec::new();
@@ -464,10 +460,7 @@ impl Store {
             };
             let len = k.get(48).copied().unwrap_or(0) as usize;
             let cur = String::from_utf8_lossy(k.get(49..49 + len).unwrap_or_default()).into_owned();
-            match v
-                .iter_mut()
-                .find(|(m, c, _)| m.0 == mint && *c == cur)
-            {
+            match v.iter_mut().find(|(m, c, _)| m.0 == mint && *c == cur) {
                 Some(e) => e.2 = e.2.saturating_add(p.amount),
                 None => v.push((AccountId(mint), cur, p.amount)),
             }
@@ -484,9 +477,15 @@ impl Store {
         let prefix = pocket_prefix(&op.pocket, &op.mint, currency);
         let keys = inputs
             .iter()
-            .map(|i| Ok(cat(&prefix, &i.proof.y().map_err(|e| {
-                StoreError::Corrupt("wallet_proofs", e.to_string())
-            })?.0)))
+            .map(|i| {
+                Ok(cat(
+                    &prefix,
+                    &i.proof
+                        .y()
+                        .map_err(|e| StoreError::Corrupt("wallet_proofs", e.to_string()))?
+                        .0,
+                ))
+            })
             .collect::<Result<Vec<_>, StoreError>>()?;
         (&t.proofs, &t.ops)
             .transaction(|(proofs, ops)| {
@@ -556,10 +555,17 @@ impl Store {
     /// Atomically: `picked` out of the wallet into the envelope's pocket,
     /// and the envelope's record written.
     pub fn fund_packet(&self, rec: &PacketRecord, picked: &[Proof]) -> Result<(), StoreError> {
-        self.move_proofs(&MAIN, &rec.info.id, &rec.info.mint, &rec.info.currency, picked, |_, packets| {
-            packets.insert(cat(&rec.sender.0, &rec.info.id), enc(rec))?;
-            Ok(())
-        })
+        self.move_proofs(
+            &MAIN,
+            &rec.info.id,
+            &rec.info.mint,
+            &rec.info.currency,
+            picked,
+            |_, packets| {
+                packets.insert(cat(&rec.sender.0, &rec.info.id), enc(rec))?;
+                Ok(())
+            },
+        )
     }
 
     /// Atomically: `picked` out of `pocket` into the wallet, and `payment`
@@ -590,7 +596,10 @@ impl Store {
             &sled::transaction::TransactionalTree,
         ) -> Result<(), sled::transaction::UnabortableTransactionError>,
     ) -> Result<(), StoreError> {
-        let (pf, pt) = (pocket_prefix(from, mint, currency), pocket_prefix(to, mint, currency));
+        let (pf, pt) = (
+            pocket_prefix(from, mint, currency),
+            pocket_prefix(to, mint, currency),
+        );
         let rows = picked
             .iter()
             .map(|p| {
@@ -649,7 +658,12 @@ impl Store {
     }
 
     /// Takes a coupon's proof out of the wallet (it goes with a payment).
-    pub fn take_coupon(&self, mint: &AccountId, currency: &str, p: &Proof) -> Result<(), StoreError> {
+    pub fn take_coupon(
+        &self,
+        mint: &AccountId,
+        currency: &str,
+        p: &Proof,
+    ) -> Result<(), StoreError> {
         let y = p
             .y()
             .map_err(|e| StoreError::Corrupt("wallet_proofs", e.to_string()))?;
@@ -660,7 +674,12 @@ impl Store {
     }
 
     /// Puts a coupon's proof back (its payment was not made).
-    pub fn return_coupon(&self, mint: &AccountId, currency: &str, p: &Proof) -> Result<(), StoreError> {
+    pub fn return_coupon(
+        &self,
+        mint: &AccountId,
+        currency: &str,
+        p: &Proof,
+    ) -> Result<(), StoreError> {
         let y = p
             .y()
             .map_err(|e| StoreError::Corrupt("wallet_proofs", e.to_string()))?;
@@ -671,7 +690,10 @@ impl Store {
     }
 
     /// Moves everything in `from` into the wallet (an envelope's leftovers).
-    pub fn empty_pocket(&self, from: &[u8; 16]) -> Result<Vec<(AccountId, String, u64)>, StoreError> {
+    pub fn empty_pocket(
+        &self,
+        from: &[u8; 16],
+    ) -> Result<Vec<(AccountId, String, u64)>, StoreError> {
         let moved = self.balances(from)?;
         let t = &self.pay.proofs;
         let rows: Vec<(sled::IVec, sled::IVec)> =
@@ -809,7 +831,11 @@ impl Store {
     }
 
     /// A red envelope.
-    pub fn packet(&self, sender: &AccountId, id: &[u8; 16]) -> Result<Option<PacketRecord>, StoreError> {
+    pub fn packet(
+        &self,
+        sender: &AccountId,
+        id: &[u8; 16],
+    ) -> Result<Option<PacketRecord>, StoreError> {
         self.pay
             .packets
             .get(cat(&sender.0, id))?

@@ -32,7 +32,13 @@ impl Bank {
         w.befriend(&homes[1], &homes[2]).await;
         let m = w
             .json(&[
-                "mint", "create", "--home", s(&homes[0]), "Harbour", "--currency", "CNY,EUR",
+                "mint",
+                "create",
+                "--home",
+                s(&homes[0]),
+                "Harbour",
+                "--currency",
+                "CNY,EUR",
             ])
             .await;
         let mint = m["account_id"].as_str().expect("mint id").to_string();
@@ -44,7 +50,14 @@ impl Bank {
         };
         let ann = b.account(1).await;
         b.w.json(&[
-            "mint", "issue", "--home", s(&b.homes[0]), "Harbour", &ann, "100.00", "CNY",
+            "mint",
+            "issue",
+            "--home",
+            s(&b.homes[0]),
+            "Harbour",
+            &ann,
+            "100.00",
+            "CNY",
         ])
         .await;
         assert!(
@@ -97,7 +110,14 @@ impl Bank {
 
     async fn history(&self, i: usize) -> Vec<Value> {
         self.w
-            .json(&["wallet", "history", "--home", s(&self.homes[i]), "--limit", "500"])
+            .json(&[
+                "wallet",
+                "history",
+                "--home",
+                s(&self.homes[i]),
+                "--limit",
+                "500",
+            ])
             .await
             .as_array()
             .expect("history")
@@ -117,10 +137,17 @@ fn cents(s: &str) -> u64 {
 async fn a_payment_moves_money_and_the_mint_total_holds() {
     let b = Bank::new(&[]).await;
     let (ann, bao) = (&b.homes[1], &b.homes[2]);
-    let sent = b
-        .w
-        .json(&[
-            "pay", "send", "--home", s(ann), "Bao", "12.50", "CNY", "--note", "lunch",
+    let sent =
+        b.w.json(&[
+            "pay",
+            "send",
+            "--home",
+            s(ann),
+            "Bao",
+            "12.50",
+            "CNY",
+            "--note",
+            "lunch",
         ])
         .await;
     assert_eq!(sent["status"], "sent");
@@ -135,10 +162,11 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
     // Both sides show it received: Bao's chat, Ann's history.
     let ann_id = b.account(1).await;
     let shown = wait_for(T, || async {
-        b.w.chat_log(bao, &ann_id)
-            .await
-            .iter()
-            .any(|m| m["text"].as_str().is_some_and(|t| t.contains("12.50 CNY") && t.contains("received")))
+        b.w.chat_log(bao, &ann_id).await.iter().any(|m| {
+            m["text"]
+                .as_str()
+                .is_some_and(|t| t.contains("12.50 CNY") && t.contains("received"))
+        })
     })
     .await;
     assert!(shown, "Bao's chat: {:?}", b.w.chat_log(bao, &ann_id).await);
@@ -152,10 +180,9 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
     assert!(received, "Ann's history: {:?}", b.history(1).await);
     // Bad amounts are refused with a reason, and change nothing.
     for bad in ["0", "-1", "1.234", "0.00", "99999999999999", "abc"] {
-        let out = b
-            .w
-            .run(&["--json", "pay", "send", "--home", s(ann), "Bao", bad, "CNY"])
-            .await;
+        let out =
+            b.w.run(&["--json", "pay", "send", "--home", s(ann), "Bao", bad, "CNY"])
+                .await;
         assert!(!out.status.success(), "{bad} was accepted");
         let e = json_error(&out);
         assert!(
@@ -163,9 +190,17 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
             "{bad}: {e}"
         );
     }
-    let out = b
-        .w
-        .run(&["--json", "pay", "send", "--home", s(ann), "Bao", "500.00", "CNY"])
+    let out =
+        b.w.run(&[
+            "--json",
+            "pay",
+            "send",
+            "--home",
+            s(ann),
+            "Bao",
+            "500.00",
+            "CNY",
+        ])
         .await;
     assert!(!out.status.success());
     assert!(json_error(&out)["message"]
@@ -193,10 +228,9 @@ async fn tokens_in_transit_are_useless_to_anyone_but_the_recipient() {
     let holder = b.w.home("boot");
     let token = locked_token(&mut b, 1).await;
     for (who, home) in [("Chen", &chen), ("Ann", &ann)] {
-        let out = b
-            .w
-            .run(&["--json", "pay", "redeem", "--home", s(home), &token])
-            .await;
+        let out =
+            b.w.run(&["--json", "pay", "redeem", "--home", s(home), &token])
+                .await;
         assert!(!out.status.success(), "{who} took Bao's money");
         let e = json_error(&out);
         let m = e["message"].as_str().unwrap_or_default();
@@ -229,7 +263,9 @@ async fn locked_token(b: &mut Bank, i: usize) -> String {
         let p = pays
             .into_iter()
             .rev()
-            .find(|p| p.outgoing && !p.proofs.is_empty() && p.purpose == weft_protocol::pay::Purpose::Gift)
+            .find(|p| {
+                p.outgoing && !p.proofs.is_empty() && p.purpose == weft_protocol::pay::Purpose::Gift
+            })
             .expect("a sent transfer with its proofs");
         weft_protocol::pay::Token {
             mint: p.mint,
@@ -249,13 +285,12 @@ async fn locked_token(b: &mut Bank, i: usize) -> String {
 async fn the_same_tokens_spend_once() {
     let b = Bank::new(&["chen"]).await;
     let (ann, bao, chen) = (&b.homes[1], &b.homes[2], &b.homes[3]);
-    let token = b
-        .w
-        .json(&["pay", "token", "--home", s(ann), "10.00", "CNY"])
-        .await["token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let token =
+        b.w.json(&["pay", "token", "--home", s(ann), "10.00", "CNY"])
+            .await["token"]
+            .as_str()
+            .expect("token")
+            .to_string();
     assert_eq!(b.balance(1, "CNY").await, "90.00");
     let bao_args = ["--json", "pay", "redeem", "--home", s(bao), &token];
     let chen_args = ["--json", "pay", "redeem", "--home", s(chen), &token];
@@ -277,14 +312,25 @@ async fn the_same_tokens_spend_once() {
     let (bb, cb) = (b.balance(2, "CNY").await, b.balance(3, "CNY").await);
     assert_eq!(cents(&bb) + cents(&cb), 1000, "Bao {bb}, Chen {cb}");
     // Redeemed again later: refused, nothing changes.
-    let again = b
-        .w
-        .run(&["--json", "pay", "redeem", "--home", s(bao), &token])
-        .await;
+    let again =
+        b.w.run(&["--json", "pay", "redeem", "--home", s(bao), &token])
+            .await;
     assert!(!again.status.success());
-    assert_eq!(cents(&b.balance(2, "CNY").await) + cents(&b.balance(3, "CNY").await), 1000);
+    assert_eq!(
+        cents(&b.balance(2, "CNY").await) + cents(&b.balance(3, "CNY").await),
+        1000
+    );
     // Two payments at once from one wallet with room for one.
-    let fifty = ["--json", "pay", "send", "--home", s(ann), "Bao", "50.00", "CNY"];
+    let fifty = [
+        "--json",
+        "pay",
+        "send",
+        "--home",
+        s(ann),
+        "Bao",
+        "50.00",
+        "CNY",
+    ];
     let (p, q) = tokio::join!(b.w.run(&fifty), b.w.run(&fifty));
     assert!(
         p.status.success() != q.status.success(),
@@ -308,7 +354,16 @@ async fn a_killed_payer_loses_nothing() {
     let mut killed = false;
     for i in 0..30 {
         let amount = format!("{}.{:02}", 1 + i % 3, (i * 7) % 100);
-        let args = ["--json", "pay", "send", "--home", s(&ann), "Bao", &amount, "CNY"];
+        let args = [
+            "--json",
+            "pay",
+            "send",
+            "--home",
+            s(&ann),
+            "Bao",
+            &amount,
+            "CNY",
+        ];
         let fut = w.run(&args);
         if i == 12 {
             // Kill while this one is in flight.
@@ -324,7 +379,11 @@ async fn a_killed_payer_loses_nothing() {
             break;
         }
         let out = fut.await;
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).expect("json");
         reported.push(v["id"].as_str().expect("id").to_string());
     }
@@ -335,10 +394,9 @@ async fn a_killed_payer_loses_nothing() {
     // The rest of the burst after the restart.
     for i in 13..30 {
         let amount = format!("{}.{:02}", 1 + i % 3, (i * 7) % 100);
-        let v = b
-            .w
-            .json(&["pay", "send", "--home", s(&ann), "Bao", &amount, "CNY"])
-            .await;
+        let v =
+            b.w.json(&["pay", "send", "--home", s(&ann), "Bao", &amount, "CNY"])
+                .await;
         reported.push(v["id"].as_str().expect("id").to_string());
     }
     let settled = wait_for(Duration::from_secs(120), || async {
@@ -372,33 +430,37 @@ async fn a_killed_payer_loses_nothing() {
 async fn a_payment_request_is_paid_once() {
     let b = Bank::new(&[]).await;
     let (ann, shop) = (&b.homes[1], &b.homes[2]);
-    let req = b
-        .w
-        .json(&[
-            "pay", "request", "--home", s(shop), "8.00", "CNY", "--note", "flat white", "--mint",
+    let req =
+        b.w.json(&[
+            "pay",
+            "request",
+            "--home",
+            s(shop),
+            "8.00",
+            "CNY",
+            "--note",
+            "flat white",
+            "--mint",
             &b.mint,
         ])
         .await;
     let link = req["link"].as_str().expect("link").to_string();
     assert!(link.starts_with("weft://pay/"));
     // Without --yes and without a terminal, nothing is paid.
-    let out = b
-        .w
-        .run(&["--json", "pay", "scan", "--home", s(ann), &link])
-        .await;
+    let out =
+        b.w.run(&["--json", "pay", "scan", "--home", s(ann), &link])
+            .await;
     assert!(!out.status.success());
     assert_eq!(b.balance(1, "CNY").await, "100.00");
-    let paid = b
-        .w
-        .json(&["pay", "scan", "--home", s(ann), &link, "--yes"])
-        .await;
+    let paid =
+        b.w.json(&["pay", "scan", "--home", s(ann), &link, "--yes"])
+            .await;
     assert_eq!(paid["paid"], true);
     assert_eq!(paid["payment"]["amount"], "8.00");
     assert_eq!(b.balance(1, "CNY").await, "92.00");
-    let again = b
-        .w
-        .run(&["--json", "pay", "scan", "--home", s(ann), &link, "--yes"])
-        .await;
+    let again =
+        b.w.run(&["--json", "pay", "scan", "--home", s(ann), &link, "--yes"])
+            .await;
     assert!(!again.status.success(), "paid twice");
     assert!(json_error(&again)["message"]
         .as_str()
@@ -414,10 +476,9 @@ async fn a_payment_request_is_paid_once() {
     let mut r: weft_protocol::pay::PayRequest = link.parse().expect("request");
     r.amount = 1;
     let forged = r.to_link().expect("link");
-    let out = b
-        .w
-        .run(&["--json", "pay", "scan", "--home", s(ann), &forged, "--yes"])
-        .await;
+    let out =
+        b.w.run(&["--json", "pay", "scan", "--home", s(ann), &forged, "--yes"])
+            .await;
     assert!(!out.status.success());
     assert!(json_error(&out)["message"]
         .as_str()
@@ -433,11 +494,28 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     let b = Bank::new(&[]).await;
     let (op, ann) = (&b.homes[0], &b.homes[1]);
     let oa = b.w.oa_create(op, "service", "Harbour Cafe").await;
-    b.w.json(&["mint", "rate", "--home", s(op), "Harbour", "CNY", "EUR", "0.13"])
-        .await;
-    let q = b
-        .w
-        .json(&["pay", "exchange", "--home", s(ann), "40.00", "CNY", "EUR", "--yes"])
+    b.w.json(&[
+        "mint",
+        "rate",
+        "--home",
+        s(op),
+        "Harbour",
+        "CNY",
+        "EUR",
+        "0.13",
+    ])
+    .await;
+    let q =
+        b.w.json(&[
+            "pay",
+            "exchange",
+            "--home",
+            s(ann),
+            "40.00",
+            "CNY",
+            "EUR",
+            "--yes",
+        ])
         .await;
     assert_eq!(q["receive"], "5.20");
     assert_eq!(b.balance(1, "CNY").await, "60.00");
@@ -445,14 +523,34 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     assert_eq!(b.outstanding("CNY").await, "60.00");
     assert_eq!(b.outstanding("EUR").await, "5.20");
     let ann_id = b.account(1).await;
-    b.w.json(&["mint", "issue", "--home", s(op), "Harbour", &ann_id, "44.80", "EUR"])
-        .await;
+    b.w.json(&[
+        "mint",
+        "issue",
+        "--home",
+        s(op),
+        "Harbour",
+        &ann_id,
+        "44.80",
+        "EUR",
+    ])
+    .await;
     assert!(b.balance_is(1, "EUR", "50.00").await);
-    let c = b
-        .w
-        .json(&[
-            "coupon", "create", "--home", s(op), "--oa", &oa, "--mint", "Harbour", "--currency",
-            "EUR", "--off", "5.00", "--valid", "3600",
+    let c =
+        b.w.json(&[
+            "coupon",
+            "create",
+            "--home",
+            s(op),
+            "--oa",
+            &oa,
+            "--mint",
+            "Harbour",
+            "--currency",
+            "EUR",
+            "--off",
+            "5.00",
+            "--valid",
+            "3600",
         ])
         .await;
     let (code, link) = (
@@ -460,17 +558,24 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
         c["link"].as_str().expect("link").to_string(),
     );
     assert_eq!(c["title"], "5.00 EUR off");
-    b.w.json(&["coupon", "claim", "--home", s(ann), &link]).await;
-    // One per device.
-    let twice = b
-        .w
-        .run(&["--json", "coupon", "claim", "--home", s(ann), &link])
+    b.w.json(&["coupon", "claim", "--home", s(ann), &link])
         .await;
+    // One per device.
+    let twice =
+        b.w.run(&["--json", "coupon", "claim", "--home", s(ann), &link])
+            .await;
     assert!(!twice.status.success());
-    let paid = b
-        .w
-        .json(&[
-            "pay", "send", "--home", s(ann), "op", "20.00", "EUR", "--coupon", &code,
+    let paid =
+        b.w.json(&[
+            "pay",
+            "send",
+            "--home",
+            s(ann),
+            "op",
+            "20.00",
+            "EUR",
+            "--coupon",
+            &code,
         ])
         .await;
     assert_eq!(paid["amount"], "15.00");
@@ -480,10 +585,18 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     // The coupon was burnt at the mint.
     let burnt = wait_for(T, || async { b.outstanding(&code).await == "0.00" }).await;
     assert!(burnt, "coupon outstanding: {}", b.outstanding(&code).await);
-    let again = b
-        .w
-        .run(&[
-            "--json", "pay", "send", "--home", s(ann), "op", "20.00", "EUR", "--coupon", &code,
+    let again =
+        b.w.run(&[
+            "--json",
+            "pay",
+            "send",
+            "--home",
+            s(ann),
+            "op",
+            "20.00",
+            "EUR",
+            "--coupon",
+            &code,
         ])
         .await;
     assert!(!again.status.success(), "a coupon used twice");
@@ -491,23 +604,46 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
         .as_str()
         .is_some_and(|m| m.contains("coupon")));
     // An expired coupon: refused at payment.
-    let c2 = b
-        .w
-        .json(&[
-            "coupon", "create", "--home", s(op), "--mint", "Harbour", "--currency", "EUR",
-            "--percent", "10", "--valid", "2",
+    let c2 =
+        b.w.json(&[
+            "coupon",
+            "create",
+            "--home",
+            s(op),
+            "--mint",
+            "Harbour",
+            "--currency",
+            "EUR",
+            "--percent",
+            "10",
+            "--valid",
+            "2",
         ])
         .await;
     let code2 = c2["code"].as_str().expect("code").to_string();
-    b.w.json(&["coupon", "claim", "--home", s(ann), c2["link"].as_str().expect("link")])
-        .await;
+    b.w.json(&[
+        "coupon",
+        "claim",
+        "--home",
+        s(ann),
+        c2["link"].as_str().expect("link"),
+    ])
+    .await;
     let expires_at = c2["expires_at"].as_u64().expect("expiry");
     let past = wait_for(T, || async { weft_protocol::unix_now() > expires_at }).await;
     assert!(past);
-    let out = b
-        .w
-        .run(&[
-            "--json", "pay", "send", "--home", s(ann), "op", "10.00", "EUR", "--coupon", &code2,
+    let out =
+        b.w.run(&[
+            "--json",
+            "pay",
+            "send",
+            "--home",
+            s(ann),
+            "op",
+            "10.00",
+            "EUR",
+            "--coupon",
+            &code2,
         ])
         .await;
     assert!(!out.status.success(), "paid with an expired coupon");
@@ -559,11 +695,20 @@ async fn a_red_envelope_is_shared_exactly_and_nothing_is_lost() {
     for h in b.homes[2..].iter() {
         assert!(group_of(h).await, "{} never saw the group", h.display());
     }
-    let sent = b
-        .w
-        .json(&[
-            "redpacket", "send", "--home", s(ann), "Family", "10.00", "CNY", "--count", "5",
-            "--lucky", "--note", "Happy new year",
+    let sent =
+        b.w.json(&[
+            "redpacket",
+            "send",
+            "--home",
+            s(ann),
+            "Family",
+            "10.00",
+            "CNY",
+            "--count",
+            "5",
+            "--lucky",
+            "--note",
+            "Happy new year",
         ])
         .await;
     let id = sent["id"].as_str().expect("id").to_string();
@@ -573,44 +718,54 @@ async fn a_red_envelope_is_shared_exactly_and_nothing_is_lost() {
     let mut got = Vec::new();
     let mut refused = Vec::new();
     for h in &grabbers {
-        let out = b
-            .w
-            .run(&["--json", "redpacket", "grab", "--home", s(h), &id])
-            .await;
+        let out =
+            b.w.run(&["--json", "redpacket", "grab", "--home", s(h), &id])
+                .await;
         if out.status.success() {
             let v: Value = serde_json::from_slice(&out.stdout).expect("json");
             got.push((h.clone(), v["mine"].as_str().expect("a share").to_string()));
         } else {
-            refused.push(json_error(&out)["message"].as_str().unwrap_or_default().to_string());
+            refused.push(
+                json_error(&out)["message"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
+            );
         }
     }
     assert_eq!(got.len(), 5, "refused: {refused:?}");
     assert_eq!(refused.len(), 1);
     assert!(refused[0].contains("taken"), "{refused:?}");
     // A second grab by a member who has a share, and a stranger's grab.
-    let again = b
-        .w
-        .run(&["--json", "redpacket", "grab", "--home", s(&got[0].0), &id])
-        .await;
+    let again =
+        b.w.run(&["--json", "redpacket", "grab", "--home", s(&got[0].0), &id])
+            .await;
     assert!(!again.status.success());
-    let stranger = b
-        .w
-        .run(&["--json", "redpacket", "grab", "--home", s(&b.homes[0]), &id])
-        .await;
+    let stranger =
+        b.w.run(&["--json", "redpacket", "grab", "--home", s(&b.homes[0]), &id])
+            .await;
     assert!(!stranger.status.success());
-    assert!(json_error(&stranger)["message"]
-        .as_str()
-        .is_some_and(|m| m.contains("members")), "{}", json_error(&stranger));
+    assert!(
+        json_error(&stranger)["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("members")),
+        "{}",
+        json_error(&stranger)
+    );
     // The sender's record: five shares, exactly 10.00, each at least 0.01.
-    let show = b
-        .w
-        .json(&["redpacket", "show", "--home", s(ann), &id])
-        .await;
+    let show =
+        b.w.json(&["redpacket", "show", "--home", s(ann), &id])
+            .await;
     let shares = show["shares"].as_array().expect("shares");
     assert_eq!(shares.len(), 5);
-    let total: u64 = shares.iter().map(|x| cents(x["amount"].as_str().expect("amount"))).sum();
+    let total: u64 = shares
+        .iter()
+        .map(|x| cents(x["amount"].as_str().expect("amount")))
+        .sum();
     assert_eq!(total, 1000);
-    assert!(shares.iter().all(|x| cents(x["amount"].as_str().expect("amount")) >= 1));
+    assert!(shares
+        .iter()
+        .all(|x| cents(x["amount"].as_str().expect("amount")) >= 1));
     assert!(show["luckiest"].is_string(), "{show}");
     // Each grabber's wallet holds its share.
     for (i, (h, share)) in got.iter().enumerate() {
@@ -622,24 +777,35 @@ async fn a_red_envelope_is_shared_exactly_and_nothing_is_lost() {
         );
     }
     // A second envelope that expires with shares left.
-    let short = b
-        .w
-        .json(&[
-            "redpacket", "send", "--home", s(ann), "Family", "3.00", "CNY", "--count", "3",
-            "--expires", "5",
+    let short =
+        b.w.json(&[
+            "redpacket",
+            "send",
+            "--home",
+            s(ann),
+            "Family",
+            "3.00",
+            "CNY",
+            "--count",
+            "3",
+            "--expires",
+            "5",
         ])
         .await;
     let id2 = short["id"].as_str().expect("id").to_string();
-    let one = b
-        .w
-        .json(&["redpacket", "grab", "--home", s(&b.homes[2]), &id2])
-        .await;
+    let one =
+        b.w.json(&["redpacket", "grab", "--home", s(&b.homes[2]), &id2])
+            .await;
     assert_eq!(one["mine"], "1.00");
     let back = wait_for(Duration::from_secs(60), || async {
         b.balance(1, "CNY").await == "89.00"
     })
     .await;
-    assert!(back, "the rest never came back: Ann has {}", b.balance(1, "CNY").await);
+    assert!(
+        back,
+        "the rest never came back: Ann has {}",
+        b.balance(1, "CNY").await
+    );
     // Every cent: the wallets add up to what the mint has outstanding.
     let mut sum = 0;
     for i in 0..b.homes.len() {
