@@ -204,6 +204,7 @@ async fn walk(
     radar_and_handles(&nodes[0], &nodes[2], json).await?;
     official_account(&nodes[1], &[&nodes[0], &nodes[2]], json).await?;
     group_chat(&nodes[0], &nodes[1], &nodes[2], json).await?;
+    pay(&nodes[0], &nodes[1], &nodes[2], json).await?;
     let laptop = linked_device(tmp, &nodes[0], &nodes[1], json).await?;
     nodes.push(laptop);
     let (ada, laptop, bao) = (&nodes[0], &nodes[nodes.len() - 1], &nodes[1]);
@@ -528,6 +529,139 @@ async fn group_chat(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> any
         a.name,
         c.name,
         c.name
+    );
+    Ok(())
+}
+
+/// The amount of `currency` in a node's wallet, in cents.
+async fn wallet_cents(d: &DemoNode, currency: &str) -> u64 {
+    let v: Vec<weft_node::pay::BalanceView> = get_list(&d.client, "/v1/wallet").await;
+    v.iter()
+        .filter(|b| b.currency == currency)
+        .filter_map(|b| weft_protocol::pay::parse_amount(&b.amount).ok())
+        .sum()
+}
+
+/// Bao runs a mint and tops up Ada; Ada pays Chen, then sends a red
+/// envelope to the group, which Bao and Chen grab.
+async fn pay(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
+    use weft_node::api::pay::{MintCreate, MintIssue, PacketId, PacketSend, PaySend};
+    use weft_node::pay::{MintView, PacketView, SendResult};
+    let mint: MintView = b
+        .client
+        .post(
+            "/v1/mint/create",
+            &MintCreate {
+                name: "Harbour Bank".into(),
+                currencies: vec!["CNY".into(), "EUR".into()],
+            },
+        )
+        .await?;
+    let a_id = a.client.get::<IdView>("/v1/id").await?.account_id;
+    let _: SendResult = b
+        .client
+        .post(
+            "/v1/mint/issue",
+            &MintIssue {
+                mint: mint.account_id.clone(),
+                contact: a_id,
+                amount: "100.00".into(),
+                currency: "CNY".into(),
+            },
+        )
+        .await?;
+    let topped = wait_until(Duration::from_secs(30), || async {
+        wallet_cents(a, "CNY").await == 10_000
+    })
+    .await;
+    ensure!(topped, "{}'s top-up never arrived", a.name);
+    step!(
+        json,
+        "{} runs the mint \"Harbour Bank\" (CNY, EUR) and tops up {}'s wallet with 100.00 CNY",
+        b.name,
+        a.name
+    );
+    let c_id = c.client.get::<IdView>("/v1/id").await?.account_id;
+    let sent: SendResult = a
+        .client
+        .post(
+            "/v1/pay/send",
+            &PaySend {
+                to: c_id,
+                amount: "12.50".into(),
+                currency: "CNY".into(),
+                note: "lunch".into(),
+                mint: None,
+                refund_after: None,
+                coupon: None,
+            },
+        )
+        .await?;
+    let got = wait_until(Duration::from_secs(30), || async {
+        wallet_cents(c, "CNY").await == 1250
+    })
+    .await;
+    ensure!(got, "{}'s payment never reached {}", a.name, c.name);
+    step!(
+        json,
+        "{} pays {} {} CNY (tokens locked to {}'s devices, inside the encrypted chat); {} claims them at the mint",
+        a.name,
+        c.name,
+        sent.amount,
+        c.name,
+        c.name
+    );
+    let groups: Vec<weft_node::group::GroupView> = get_list(&a.client, "/v1/groups").await;
+    let g = groups
+        .iter()
+        .find(|g| g.name == "Climbers")
+        .context("the group is gone")?;
+    let packet: PacketView = a
+        .client
+        .post(
+            "/v1/redpacket/send",
+            &PacketSend {
+                to: g.id.clone(),
+                total: "6.00".into(),
+                currency: "CNY".into(),
+                count: 2,
+                lucky: true,
+                note: "Happy new year".into(),
+                mint: None,
+                expires_in: None,
+            },
+        )
+        .await?;
+    for d in [b, c] {
+        let ok = wait_for_item(&d.client, "/v1/redpackets", |p: &PacketView| {
+            p.id == packet.id
+        })
+        .await;
+        ensure!(ok, "the red envelope never reached {}", d.name);
+        let _: PacketView = d
+            .client
+            .post(
+                "/v1/redpacket/grab",
+                &PacketId {
+                    id: packet.id.clone(),
+                },
+            )
+            .await?;
+    }
+    let shown: PacketView = a
+        .client
+        .get(&format!("/v1/redpacket/show?id={}", packet.id))
+        .await?;
+    let shares: Vec<String> = shown
+        .shares
+        .iter()
+        .map(|s| format!("{} {}", s.name, s.amount))
+        .collect();
+    step!(
+        json,
+        "{} sends a lucky red envelope of 6.00 CNY in 2 shares to Climbers: {}",
+        a.name,
+        shares.join(", ")
     );
     Ok(())
 }
