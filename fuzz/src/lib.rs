@@ -606,3 +606,75 @@ pub fn fixed_code() -> weft_protocol::device::LinkCode {
         addrs: vec!["/ip4/127.0.0.1/tcp/4001".into()],
     }
 }
+
+/// `/weft/mint/1` and Pay business in chat: the mint's envelope (opened
+/// with the fixed recipient key as a mint would), the request inside it
+/// (bounds, then the lock checks the ledger runs on every input), the
+/// answer a wallet reads, chat's `Pay` messages, and payment requests and
+/// ecash tokens as text (a QR code or a pasted link).
+pub fn pay(data: &[u8]) {
+    use weft_protocol::pay::{
+        check_spend, MintAnswer, MintEnvelope, MintReply, MintRequest, PayMsg, PayRequest, Token,
+    };
+    if let Some(env) = roundtrip::<MintEnvelope>(Kind::MintRequest, data) {
+        if let Ok((_, payload, _)) = weft_protocol::seal::respond(&recipient(), &env.msg1) {
+            if let Ok(req) = postcard::from_bytes::<MintRequest>(&payload) {
+                if req.validate().is_ok() {
+                    if let MintRequest::Swap {
+                        currency,
+                        inputs,
+                        outputs,
+                    } = &req
+                    {
+                        for i in inputs {
+                            let _ = i.proof.y();
+                            let _ = check_spend(currency, i, outputs, NOW);
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let _ = roundtrip::<MintAnswer>(Kind::MintReply, data);
+    if let Ok(req) = postcard::from_bytes::<MintRequest>(data) {
+        if req.validate().is_ok() {
+            if let MintRequest::Swap {
+                currency,
+                inputs,
+                outputs,
+            } = &req
+            {
+                for i in inputs {
+                    let _ = i.proof.y();
+                    let _ = check_spend(currency, i, outputs, NOW);
+                }
+            }
+        }
+    }
+    if let Ok(MintReply::Info(info)) = postcard::from_bytes::<MintReply>(data) {
+        let _ = info.validate();
+    }
+    if let Ok(m) = postcard::from_bytes::<PayMsg>(data) {
+        let _ = m.validate();
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        if let Ok(r) = s.parse::<PayRequest>() {
+            let _ = r.verify(NOW);
+            if let Ok(link) = r.to_link() {
+                match link.parse::<PayRequest>() {
+                    Ok(back) => assert_eq!(back, r, "a payment request does not survive printing"),
+                    Err(e) => panic!("a printed payment request does not parse: {e}"),
+                }
+            }
+        }
+        if let Ok(t) = s.parse::<Token>() {
+            if let Ok(text) = t.to_text() {
+                match text.parse::<Token>() {
+                    Ok(back) => assert_eq!(back, t, "a token does not survive printing"),
+                    Err(e) => panic!("a printed token does not parse: {e}"),
+                }
+            }
+        }
+        let _ = weft_protocol::pay::parse_amount(s);
+    }
+}

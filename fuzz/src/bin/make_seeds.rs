@@ -432,9 +432,87 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
     file_seeds(&mut out, &photo, &voice)?;
     media_seeds(&mut out);
     device_seeds(&mut out, &them, &ada)?;
+    pay_seeds(&mut out, &them)?;
 
     check(&out);
     Ok(out)
+}
+
+/// What `/weft/mint/1` and Pay messages carry: a swap of a locked proof
+/// sealed to the fixed recipient (as a mint), an answer, a transfer, a
+/// payment request and a token as text.
+fn pay_seeds(out: &mut Seeds, payer: &AccountKey) -> Result<(), Box<dyn std::error::Error>> {
+    use weft_protocol::pay::{
+        blind, mint_public, mint_secret, sign_output, unblind, witness, Input, Lock, MintAnswer,
+        MintEnvelope, MintReply, MintRequest, Output, PayMsg, PayRequest, Purpose, Secret,
+        Token, Transfer,
+    };
+    let k = mint_secret(&[5; 32], "CNY", 8)?;
+    let lock = Lock {
+        to: vec![weft_fuzz::recipient().account_id()],
+        refund: payer.account_id(),
+        locktime: weft_fuzz::NOW + 3600,
+    };
+    let secret = Secret::new(Some(lock))?.encode()?;
+    let (b, r) = blind(&secret)?;
+    let out0 = Output { amount: 8, b };
+    let promise = sign_output(&k, &out0)?;
+    let proof = unblind(&promise, &out0, &r, secret, &mint_public(&k)?)?;
+    let (b2, _) = blind(&Secret::new(None)?.encode()?)?;
+    let outputs = vec![Output { amount: 8, b: b2 }];
+    let req = MintRequest::Swap {
+        currency: "CNY".into(),
+        inputs: vec![Input {
+            witness: Some(witness(&weft_fuzz::recipient(), "CNY", &proof, &outputs)),
+            proof: proof.clone(),
+        }],
+        outputs,
+    };
+    let (_, msg1) = weft_protocol::seal::initiate(
+        payer,
+        &weft_fuzz::recipient().account_id(),
+        &postcard::to_stdvec(&req)?,
+    )?;
+    let env = MintEnvelope {
+        mint: weft_fuzz::recipient().account_id(),
+        msg1,
+    };
+    out.push(("pay", "mint-request", encode(Kind::MintRequest, &env)?));
+    out.push(("pay", "swap", postcard::to_stdvec(&req)?));
+    out.push(("pay", "signed", postcard::to_stdvec(&MintReply::Signed(vec![promise]))?));
+    out.push((
+        "pay",
+        "refused",
+        encode(Kind::MintReply, &MintAnswer::Refused("no".into()))?,
+    ));
+    let transfer = PayMsg::Transfer(Transfer {
+        id: [1; 16],
+        mint: weft_fuzz::recipient().account_id(),
+        currency: "CNY".into(),
+        amount: 8,
+        note: "lunch".into(),
+        proofs: vec![proof.clone()],
+        purpose: Purpose::Gift,
+    });
+    out.push(("pay", "transfer", postcard::to_stdvec(&transfer)?));
+    let request = PayRequest::new(
+        payer,
+        payer.account_id(),
+        "Shop",
+        weft_fuzz::recipient().account_id(),
+        "CNY",
+        800,
+        "coffee",
+        weft_fuzz::NOW + 600,
+    )?;
+    out.push(("pay", "request", request.to_link()?.into_bytes()));
+    let token = Token {
+        mint: weft_fuzz::recipient().account_id(),
+        currency: "CNY".into(),
+        proofs: vec![proof],
+    };
+    out.push(("pay", "token", token.to_text()?.into_bytes()));
+    Ok(())
 }
 
 /// What `/weft/device/1` carries: a join (its handshake made with the fixed
@@ -837,6 +915,7 @@ fn check(seeds: &Seeds) {
             "file" => weft_fuzz::file,
             "media" => weft_fuzz::media,
             "device" => weft_fuzz::device,
+            "pay" => weft_fuzz::pay,
             other => panic!("seed for unknown target {other}"),
         };
         f(bytes);
