@@ -536,6 +536,9 @@ pub(crate) fn pay_line(m: &weft_protocol::pay::PayMsg) -> Option<String> {
                 Purpose::Coupon => "coupon",
                 Purpose::Gift | Purpose::Token => "transfer",
             };
+            if t.purpose == Purpose::Coupon {
+                return Some(format!("[{what}] {}", t.note));
+            }
             let mut s = format!("[{what}] {} {}", format_amount(t.amount), t.currency);
             if !t.note.is_empty() {
                 s.push_str(": ");

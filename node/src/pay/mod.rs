@@ -190,6 +190,9 @@ struct Inner {
     wallet_lock: tokio::sync::Mutex<()>,
     /// Red envelopes hand out shares one at a time.
     packet_lock: tokio::sync::Mutex<()>,
+    /// Envelopes we asked for a share of (their answers are kept even when
+    /// we were never given the envelope).
+    grabs: Mutex<HashSet<(AccountId, [u8; 16])>>,
     /// A share is checked unpaid and paid as one step.
     shares_lock: tokio::sync::Mutex<()>,
     /// One round of envelope upkeep at a time.

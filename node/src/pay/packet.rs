@@ -248,6 +248,12 @@ impl Pay {
             }
         }
         let mut events = self.subscribe();
+        if let Ok(mut g) = self.inner.grabs.lock() {
+            if g.len() >= 256 {
+                g.clear();
+            }
+            g.insert((sender, id));
+        }
         if sender == me {
             self.on_grab(me, id).await;
         } else {
@@ -320,7 +326,9 @@ impl Pay {
                     let _ = self.store().put_packet(&own);
                 }
             }
-        } else {
+        } else if refused.is_none() || self.may_answer(&from, &rec) {
+            // A refusal goes only to friends and members: a stranger's
+            // grabs cannot make us queue messages.
             let _ = self.inner.chat.send_pay(from, state.clone()).await;
         }
         if rec.finished && refused.is_none() {
@@ -524,9 +532,47 @@ impl Pay {
         }
     }
 
-    /// A member's copy of an envelope announced to it.
+    /// Whether `who` is a friend or a member of the envelope's group.
+    fn may_answer(&self, who: &AccountId, rec: &PacketRecord) -> bool {
+        let friend = matches!(
+            self.store().contact(who),
+            Ok(Some(c)) if c.state == crate::store::chat::ContactState::Friend
+        );
+        friend || self.in_group(who, rec.info.group)
+    }
+
+    /// Whether `who` is a member of `group` (as we hold it, and we are in it).
+    fn in_group(&self, who: &AccountId, group: Option<[u8; 32]>) -> bool {
+        let Some(g) = group else {
+            return false;
+        };
+        let me = self.me().to_string();
+        let who = who.to_string();
+        self.inner
+            .groups
+            .members(&GroupId(g).to_string())
+            .map(|ms| {
+                ms.iter().any(|m| m.account_id == who) && ms.iter().any(|m| m.account_id == me)
+            })
+            .unwrap_or(false)
+    }
+
+    /// A member's copy of an envelope announced to it: taken from a member
+    /// of its group (or, for one sent 1:1, from a friend).
     pub(super) fn take_packet(&self, from: AccountId, info: PacketInfo) -> Result<(), StoreError> {
         if self.store().packet(&from, &info.id)?.is_some() {
+            return Ok(());
+        }
+        let friend = matches!(
+            self.store().contact(&from)?,
+            Some(c) if c.state == crate::store::chat::ContactState::Friend
+        );
+        let welcome = match info.group {
+            Some(_) => self.in_group(&from, info.group),
+            None => friend,
+        };
+        if !welcome {
+            tracing::info!(%from, "ignoring a red envelope from outside our groups and friends");
             return Ok(());
         }
         if self.store().packets()?.len() >= 10_000 {
@@ -560,8 +606,16 @@ impl Pay {
         if from == self.me() {
             return Ok(());
         }
+        let asked = self
+            .inner
+            .grabs
+            .lock()
+            .map(|g| g.contains(&(from, packet)))
+            .unwrap_or(false);
         let mut rec = match self.store().packet(&from, &packet)? {
             Some(r) => r,
+            // Kept only for an envelope we know or asked about.
+            None if !asked => return Ok(()),
             None => PacketRecord {
                 info: PacketInfo {
                     id: packet,

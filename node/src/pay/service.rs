@@ -40,6 +40,7 @@ impl Pay {
                 tick_lock: tokio::sync::Mutex::new(()),
                 wake: tokio::sync::Notify::new(),
                 running: Default::default(),
+                grabs: Default::default(),
                 backoff: Default::default(),
                 cards: Default::default(),
                 keysets: Default::default(),
