@@ -939,6 +939,7 @@ pub enum MintCommand {
         rate: String,
     },
     /// Your mints: currencies, rates, and what is outstanding.
+    #[command(after_help = "Example:\n  weft mint status --json")]
     Status,
 }
 
@@ -954,6 +955,7 @@ pub struct WalletArgs {
 #[derive(Debug, Subcommand)]
 pub enum WalletCommand {
     /// Payments in and out, newest first.
+    #[command(after_help = "Example:\n  weft wallet history --limit 20")]
     History {
         /// Most entries.
         #[arg(long, default_value_t = 50)]
@@ -1007,6 +1009,7 @@ pub enum PayCommand {
         valid: Option<u64>,
     },
     /// The payment requests you made, and whether each is paid.
+    #[command(after_help = "Example:\n  weft pay requests")]
     Requests,
     /// Show a payment request and pay it (asks first on a terminal).
     #[command(after_help = "Example:\n  weft pay scan weft://pay/3mJ... --yes")]
@@ -1087,16 +1090,19 @@ pub enum PacketCommand {
         expires: Option<u64>,
     },
     /// Grab a share.
+    #[command(after_help = "Example:\n  weft redpacket grab 4fT9...")]
     Grab {
         /// The envelope's id (or a unique start of it).
         id: String,
     },
     /// Who got how much.
+    #[command(after_help = "Example:\n  weft redpacket show 4fT9... --json")]
     Show {
         /// The envelope's id.
         id: String,
     },
     /// Envelopes you sent or were given.
+    #[command(after_help = "Example:\n  weft redpacket list")]
     List,
 }
 
@@ -1104,6 +1110,9 @@ pub enum PacketCommand {
 #[derive(Debug, Subcommand)]
 pub enum CouponCommand {
     /// Offer a coupon of your mint (posted to your official account's followers with --oa).
+    #[command(
+        after_help = "Example:\n  weft coupon create --oa 'Harbour Cafe' --mint Harbour --currency EUR --off 1.00 --valid 604800"
+    )]
     Create {
         /// The official account that offers it.
         #[arg(long)]
@@ -1128,10 +1137,12 @@ pub enum CouponCommand {
         valid: u64,
     },
     /// Take one coupon of an offer into your wallet.
+    #[command(after_help = "Example:\n  weft coupon claim weft://coupon/...")]
     Claim {
         /// The `weft://coupon/...` link.
         link: String,
     },
     /// The coupons your mints offer.
+    #[command(after_help = "Example:\n  weft coupon list")]
     List,
 }
