@@ -279,8 +279,17 @@ pub(crate) async fn events(
     let moments_rx = node.moments.subscribe();
     let group_rx = node.groups.subscribe();
     let file_rx = node.files.subscribe();
+    let pay_rx = node.pay.subscribe();
     let shutdown = node.shutdown.clone();
-    let state = (rx, chat_rx, oa_rx, moments_rx, group_rx, file_rx, shutdown);
+    let state = (
+        rx,
+        chat_rx,
+        oa_rx,
+        moments_rx,
+        group_rx,
+        (file_rx, pay_rx),
+        shutdown,
+    );
     let stream = futures::stream::unfold(
         state,
         |(
@@ -289,7 +298,7 @@ pub(crate) async fn events(
             mut oa_rx,
             mut moments_rx,
             mut group_rx,
-            mut file_rx,
+            (mut file_rx, mut pay_rx),
             mut shutdown,
         )| async move {
             let ev = tokio::select! {
@@ -300,6 +309,7 @@ pub(crate) async fn events(
                 ev = moments_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = group_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
                 ev = file_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
+                ev = pay_rx.recv() => ev.map(|e| serde_json::to_string(&e).unwrap_or_default()),
             };
             let data = match ev {
                 Ok(json) => json,
@@ -311,7 +321,15 @@ pub(crate) async fn events(
             };
             Some((
                 Ok(Event::default().data(data)),
-                (rx, chat_rx, oa_rx, moments_rx, group_rx, file_rx, shutdown),
+                (
+                    rx,
+                    chat_rx,
+                    oa_rx,
+                    moments_rx,
+                    group_rx,
+                    (file_rx, pay_rx),
+                    shutdown,
+                ),
             ))
         },
     );

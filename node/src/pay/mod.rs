@@ -144,9 +144,10 @@ impl From<crate::error::NodeError> for PayServiceError {
 
 /// What the pay service tells subscribers.
 #[derive(Clone, Debug, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case")]
+#[serde(tag = "type")]
 pub enum PayEvent {
     /// Money claimed into our wallet.
+    #[serde(rename = "payment_received")]
     Received {
         /// Payment id.
         id: String,
@@ -158,6 +159,7 @@ pub enum PayEvent {
         currency: String,
     },
     /// A payment of ours changed status (claimed, refunded, failed).
+    #[serde(rename = "payment_status")]
     Status {
         /// Payment id.
         id: String,
@@ -165,6 +167,7 @@ pub enum PayEvent {
         status: String,
     },
     /// A red envelope changed (someone grabbed, it finished).
+    #[serde(rename = "red_envelope")]
     Packet {
         /// Envelope id.
         id: String,

@@ -137,6 +137,8 @@ fn cents(s: &str) -> u64 {
 async fn a_payment_moves_money_and_the_mint_total_holds() {
     let b = Bank::new(&[]).await;
     let (ann, bao) = (&b.homes[1], &b.homes[2]);
+    let mut events = b.w.events(bao);
+    assert!(events.open(T).await);
     let sent =
         b.w.json(&[
             "pay",
@@ -159,6 +161,13 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
         b.wallet(2).await
     );
     assert_eq!(b.outstanding("CNY").await, "100.00");
+    let told = events
+        .until(T, |seen| {
+            seen.iter()
+                .any(|e| e["type"] == "payment_received" && e["amount"] == "12.50")
+        })
+        .await;
+    assert!(told, "no payment_received event: {:?}", events.seen);
     // Both sides show it received: Bao's chat, Ann's history.
     let ann_id = b.account(1).await;
     let shown = wait_for(T, || async {
