@@ -614,23 +614,13 @@ pub fn fixed_code() -> weft_protocol::device::LinkCode {
 /// ecash tokens as text (a QR code or a pasted link).
 pub fn pay(data: &[u8]) {
     use weft_protocol::pay::{
-        check_spend, MintAnswer, MintEnvelope, MintReply, MintRequest, PayMsg, PayRequest, Token,
+        MintAnswer, MintEnvelope, MintReply, MintRequest, PayMsg, PayRequest, Token,
     };
     if let Some(env) = roundtrip::<MintEnvelope>(Kind::MintRequest, data) {
         if let Ok((_, payload, _)) = weft_protocol::seal::respond(&recipient(), &env.msg1) {
             if let Ok(req) = postcard::from_bytes::<MintRequest>(&payload) {
                 if req.validate().is_ok() {
-                    if let MintRequest::Swap {
-                        currency,
-                        inputs,
-                        outputs,
-                    } = &req
-                    {
-                        for i in inputs {
-                            let _ = i.proof.y();
-                            let _ = check_spend(currency, i, outputs, NOW);
-                        }
-                    }
+                    spend_checks(&req);
                 }
             }
         }
@@ -638,17 +628,7 @@ pub fn pay(data: &[u8]) {
     let _ = roundtrip::<MintAnswer>(Kind::MintReply, data);
     if let Ok(req) = postcard::from_bytes::<MintRequest>(data) {
         if req.validate().is_ok() {
-            if let MintRequest::Swap {
-                currency,
-                inputs,
-                outputs,
-            } = &req
-            {
-                for i in inputs {
-                    let _ = i.proof.y();
-                    let _ = check_spend(currency, i, outputs, NOW);
-                }
-            }
+            spend_checks(&req);
         }
     }
     if let Ok(MintReply::Info(info)) = postcard::from_bytes::<MintReply>(data) {
@@ -676,5 +656,20 @@ pub fn pay(data: &[u8]) {
             }
         }
         let _ = weft_protocol::pay::parse_amount(s);
+    }
+}
+
+/// What the mint's ledger runs on each input of a valid swap.
+fn spend_checks(req: &weft_protocol::pay::MintRequest) {
+    if let weft_protocol::pay::MintRequest::Swap {
+        currency,
+        inputs,
+        outputs,
+    } = req
+    {
+        for i in inputs {
+            let _ = i.proof.y();
+            let _ = weft_protocol::pay::check_spend(currency, i, outputs, NOW);
+        }
     }
 }

@@ -88,6 +88,37 @@ fn parse_ref(s: &str) -> Option<(AccountId, [u8; 16])> {
     Some((AccountId(sender), id))
 }
 
+/// What we know of an envelope only by its id (a refusal's answer).
+fn info(id: [u8; 16], sender: AccountId) -> PacketInfo {
+    PacketInfo {
+        id,
+        group: None,
+        mint: sender,
+        currency: "XX".into(),
+        total: 0,
+        count: 0,
+        lucky: false,
+        note: String::new(),
+        expires_at: 0,
+    }
+}
+
+impl PacketRecord {
+    /// A member's record of an envelope: no shares cut, none seen yet.
+    fn unknown(sender: AccountId, info: PacketInfo) -> Self {
+        PacketRecord {
+            info,
+            sender,
+            left: vec![],
+            shares: vec![],
+            finished: false,
+            funded: false,
+            members: vec![],
+            refused: None,
+        }
+    }
+}
+
 /// A share's payment id: fixed, so a share is paid once.
 fn share_id(packet: &[u8; 16], to: &AccountId) -> [u8; 16] {
     let mut h = blake3::Hasher::new_derive_key("weft-pay-share-v1");
@@ -345,26 +376,8 @@ impl Pay {
     ) -> Result<(PacketRecord, Option<String>), StoreError> {
         let me = self.me();
         let Some(mut rec) = self.store().packet(&me, id)? else {
-            let empty = PacketRecord {
-                info: PacketInfo {
-                    id: *id,
-                    group: None,
-                    mint: me,
-                    currency: "XX".into(),
-                    total: 0,
-                    count: 0,
-                    lucky: false,
-                    note: String::new(),
-                    expires_at: 0,
-                },
-                sender: me,
-                left: vec![],
-                shares: vec![],
-                finished: true,
-                funded: false,
-                members: vec![],
-                refused: None,
-            };
+            let mut empty = PacketRecord::unknown(me, info(*id, me));
+            empty.finished = true;
             return Ok((empty, Some("no such red envelope".into())));
         };
         let member_now = match rec.info.group {
@@ -578,16 +591,8 @@ impl Pay {
         if self.store().packets()?.len() >= 10_000 {
             return Ok(());
         }
-        self.store().put_packet(&PacketRecord {
-            info: info.clone(),
-            sender: from,
-            left: vec![],
-            shares: vec![],
-            finished: false,
-            funded: false,
-            members: vec![],
-            refused: None,
-        })?;
+        self.store()
+            .put_packet(&PacketRecord::unknown(from, info.clone()))?;
         self.emit(PayEvent::Packet {
             id: id_text(&info.id),
         });
@@ -616,26 +621,7 @@ impl Pay {
             Some(r) => r,
             // Kept only for an envelope we know or asked about.
             None if !asked => return Ok(()),
-            None => PacketRecord {
-                info: PacketInfo {
-                    id: packet,
-                    group: None,
-                    mint: from,
-                    currency: "XX".into(),
-                    total: 0,
-                    count: 0,
-                    lucky: false,
-                    note: String::new(),
-                    expires_at: 0,
-                },
-                sender: from,
-                left: vec![],
-                shares: vec![],
-                finished: false,
-                funded: false,
-                members: vec![],
-                refused: None,
-            },
+            None => PacketRecord::unknown(from, info(packet, from)),
         };
         if shares.len() >= rec.shares.len() {
             rec.shares = shares;

@@ -225,43 +225,23 @@ impl Pay {
     /// Claims an incoming payment: swaps its locked proofs, with our
     /// signature, for proofs of our own.
     pub(super) async fn claim(&self, p: &Payment) -> Result<(), PayServiceError> {
-        let me = &self.inner.ctx.identity.key;
-        let (outs, secrets) = new_outputs(&split_amount(p.amount), None, Dest::Wallet)?;
-        let inputs: Vec<Input> = p
-            .proofs
-            .iter()
-            .map(|proof| Input {
-                witness: Some(witness(me, &p.currency, proof, &outs)),
-                proof: proof.clone(),
-            })
-            .collect();
-        let op = Op {
-            id: claim_op_id(&p.key(), 0),
-            mint: p.mint,
-            pocket: MAIN,
-            request: MintRequest::Swap {
-                currency: p.currency.clone(),
-                inputs,
-                outputs: outs,
-            },
-            outputs: secrets,
-            purpose: OpPurpose::Claim(p.key()),
-            at_ms: weft_protocol::unix_now_ms(),
-        };
-        if !self.try_claim(&op.id) {
-            return Ok(()); // being claimed already
-        }
-        if !self.store().put_op(&op)? {
-            // Written before: the background task sends the written one.
-            self.release(&op.id);
-            return Ok(());
-        }
-        self.store().flush_async().await?;
-        self.run_claimed(&op).await.map(|_| ())
+        self.unlock(p, OpPurpose::Claim(p.key()), 0).await
     }
 
     /// Takes back an unclaimed payment after its lock time.
     pub(super) async fn refund(&self, p: &Payment) -> Result<(), PayServiceError> {
+        self.unlock(p, OpPurpose::Refund(p.key()), 1).await
+    }
+
+    /// Swaps a payment's locked proofs, signed by this device, into the
+    /// wallet: as their recipient (a claim) or their sender (a refund).
+    /// The op's id is fixed per payment and purpose, so it is written once.
+    async fn unlock(
+        &self,
+        p: &Payment,
+        purpose: OpPurpose,
+        kind: u8,
+    ) -> Result<(), PayServiceError> {
         let me = &self.inner.ctx.identity.key;
         let (outs, secrets) = new_outputs(&split_amount(p.amount), None, Dest::Wallet)?;
         let inputs: Vec<Input> = p
@@ -273,7 +253,7 @@ impl Pay {
             })
             .collect();
         let op = Op {
-            id: claim_op_id(&p.key(), 1),
+            id: claim_op_id(&p.key(), kind),
             mint: p.mint,
             pocket: MAIN,
             request: MintRequest::Swap {
@@ -282,13 +262,14 @@ impl Pay {
                 outputs: outs,
             },
             outputs: secrets,
-            purpose: OpPurpose::Refund(p.key()),
+            purpose,
             at_ms: weft_protocol::unix_now_ms(),
         };
         if !self.try_claim(&op.id) {
-            return Ok(());
+            return Ok(()); // being sent already
         }
         if !self.store().put_op(&op)? {
+            // Written before: the background task sends the written one.
             self.release(&op.id);
             return Ok(());
         }

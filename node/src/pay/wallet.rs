@@ -335,6 +335,18 @@ impl Pay {
         }
     }
 
+    /// A pocket's proofs of one mint and currency, largest first.
+    fn largest_first(
+        &self,
+        pocket: &[u8; 16],
+        mint: &AccountId,
+        currency: &str,
+    ) -> Result<Vec<Proof>, PayServiceError> {
+        let mut all = self.store().pocket(pocket, mint, currency)?;
+        all.sort_by_key(|p| std::cmp::Reverse(p.amount));
+        Ok(all)
+    }
+
     /// Chooses proofs of `pocket` worth at least `amount` (largest first).
     pub(super) fn select(
         &self,
@@ -343,8 +355,7 @@ impl Pay {
         currency: &str,
         amount: u64,
     ) -> Result<Vec<Proof>, PayServiceError> {
-        let mut all = self.store().pocket(pocket, mint, currency)?;
-        all.sort_by_key(|p| std::cmp::Reverse(p.amount));
+        let all = self.largest_first(pocket, mint, currency)?;
         let have: u64 = all.iter().map(|p| p.amount).sum();
         if have < amount {
             return Err(PayServiceError::Insufficient {
@@ -811,8 +822,7 @@ impl Pay {
         currency: &str,
         amount: u64,
     ) -> Result<Vec<Proof>, PayServiceError> {
-        let mut all = self.store().pocket(pocket, mint, currency)?;
-        all.sort_by_key(|p| std::cmp::Reverse(p.amount));
+        let all = self.largest_first(pocket, mint, currency)?;
         let mut picked = Vec::new();
         let mut left = amount;
         for p in all {

@@ -291,6 +291,14 @@ fn pocket_prefix(pocket: &[u8; 16], mint: &AccountId, currency: &str) -> Vec<u8>
     cur_key(&p, currency)
 }
 
+/// A proof's key in the wallet's own pocket.
+fn wallet_key(mint: &AccountId, currency: &str, p: &Proof) -> Result<Vec<u8>, StoreError> {
+    let y = p
+        .y()
+        .map_err(|e| StoreError::Corrupt("wallet_proofs", e.to_string()))?;
+    Ok(cat(&pocket_prefix(&MAIN, mint, currency), &y.0))
+}
+
 fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
     let mut k = a.to_vec();
     k.extend_from_slice(b);
@@ -668,12 +676,7 @@ impl Store {
         currency: &str,
         p: &Proof,
     ) -> Result<(), StoreError> {
-        let y = p
-            .y()
-            .map_err(|e| StoreError::Corrupt("wallet_proofs", e.to_string()))?;
-        self.pay
-            .proofs
-            .remove(cat(&pocket_prefix(&MAIN, mint, currency), &y.0))?;
+        self.pay.proofs.remove(wallet_key(mint, currency, p)?)?;
         Ok(())
     }
 
@@ -684,12 +687,9 @@ impl Store {
         currency: &str,
         p: &Proof,
     ) -> Result<(), StoreError> {
-        let y = p
-            .y()
-            .map_err(|e| StoreError::Corrupt("wallet_proofs", e.to_string()))?;
         self.pay
             .proofs
-            .insert(cat(&pocket_prefix(&MAIN, mint, currency), &y.0), enc(p))?;
+            .insert(wallet_key(mint, currency, p)?, enc(p))?;
         Ok(())
     }
 
