@@ -287,19 +287,7 @@ impl Pay {
 
     /// The issuer's side: burns a coupon it received at its own mint.
     pub(super) async fn redeem_coupon(&self, p: &Payment) {
-        let Some(mint) = self
-            .store()
-            .mints()
-            .ok()
-            .and_then(|ms| {
-                ms.into_iter().find(|(_, r)| {
-                    r.currencies
-                        .iter()
-                        .any(|(c, t)| *c == p.currency && t.is_some())
-                })
-            })
-            .map(|(m, _)| m)
-        else {
+        let Some(mint) = self.our_coupon_mint(&p.currency) else {
             return;
         };
         let req = MintRequest::Redeem {
@@ -326,13 +314,21 @@ impl Pay {
 
     /// Whether `currency` is a coupon of one of our mints.
     pub(super) fn is_our_coupon(&self, currency: &str) -> bool {
-        self.store().mints().is_ok_and(|ms| {
-            ms.iter().any(|(_, r)| {
+        self.our_coupon_mint(currency).is_some()
+    }
+
+    /// The mint of ours that issued the coupon `currency`.
+    fn our_coupon_mint(&self, currency: &str) -> Option<AccountId> {
+        self.store()
+            .mints()
+            .ok()?
+            .into_iter()
+            .find(|(_, r)| {
                 r.currencies
                     .iter()
                     .any(|(c, t)| c == currency && t.is_some())
             })
-        })
+            .map(|(m, _)| m)
     }
 
     /// `coupon list`: the coupons our mints offer.

@@ -34,7 +34,7 @@ impl Pay {
         if !self.runs(&env.mint) {
             return MintAnswer::Refused("this node runs no such mint".into());
         }
-        let key = match self.inner.home.load_oa_key(&env.mint) {
+        let key = match self.mint_key(&env.mint) {
             Ok(k) => k,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot load a mint's key");

@@ -162,7 +162,7 @@ impl Pay {
         {
             return Ok(v);
         }
-        let key = self.inner.home.load_oa_key(mint)?;
+        let key = self.mint_key(mint)?;
         let seed = blake3::derive_key("weft-pay-mint-seed-v1", &key.to_bytes());
         let v = (0..DENOMINATIONS)
             .map(|i| mint_secret(&seed, currency, 1u64 << i))
@@ -576,7 +576,7 @@ impl Pay {
             return;
         };
         for (mint, rec) in mints {
-            let Ok(key) = self.inner.home.load_oa_key(&mint) else {
+            let Ok(key) = self.mint_key(&mint) else {
                 continue;
             };
             let now = weft_protocol::unix_now();

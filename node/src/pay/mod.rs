@@ -38,7 +38,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::{broadcast, Notify};
-use weft_protocol::{pay::PayError, AccountId, Card};
+use weft_protocol::{pay::PayError, AccountId, AccountKey, Card};
 
 use crate::budget::PeerBudget;
 use crate::chat::{Chat, ChatError};
@@ -208,6 +208,8 @@ struct Inner {
     backoff: Mutex<HashMap<[u8; 16], (u64, u32)>>,
     /// Mints' cards, as found in the DHT (a few).
     cards: Mutex<HashMap<AccountId, Card>>,
+    /// The account keys of the mints this node runs, read once.
+    mint_keys: Mutex<HashMap<AccountId, Arc<AccountKey>>>,
     /// Mints' keys per currency, derived once.
     keysets: Mutex<HashMap<(AccountId, String), Keyset>>,
     /// What each peer may ask our mints per minute.
@@ -230,6 +232,36 @@ impl Pay {
 
     fn me(&self) -> AccountId {
         self.inner.ctx.me()
+    }
+
+    /// Whether `a` is a friend of ours (money, envelopes and refusals are
+    /// taken from and sent to friends without further reason).
+    fn is_friend(&self, a: &AccountId) -> Result<bool, StoreError> {
+        Ok(matches!(
+            self.store().contact(a)?,
+            Some(c) if c.state == crate::store::chat::ContactState::Friend
+        ))
+    }
+
+    /// The key of a mint this node runs, read from the home once.
+    fn mint_key(&self, mint: &AccountId) -> Result<Arc<AccountKey>, PayServiceError> {
+        if let Some(k) = self
+            .inner
+            .mint_keys
+            .lock()
+            .ok()
+            .and_then(|m| m.get(mint).cloned())
+        {
+            return Ok(k);
+        }
+        let k = Arc::new(self.inner.home.load_oa_key(mint)?);
+        if let Ok(mut m) = self.inner.mint_keys.lock() {
+            if m.len() >= 64 {
+                m.clear();
+            }
+            m.insert(*mint, k.clone());
+        }
+        Ok(k)
     }
 
     /// The name we show for an account (a contact's, a group member's).

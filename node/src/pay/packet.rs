@@ -293,7 +293,6 @@ impl Pay {
                 .send_pay(sender, PayMsg::Grab { packet: id })
                 .await?;
         }
-        let wanted = id_text(&id);
         let deadline = tokio::time::Instant::now() + GRAB_WAIT;
         loop {
             if let Some(rec) = self.store().packet(&sender, &id)? {
@@ -311,7 +310,6 @@ impl Pay {
             let ev = tokio::time::timeout_at(deadline, events.recv()).await;
             match ev {
                 Err(_) => return Err(PayServiceError::Timeout("the envelope's sender")),
-                Ok(Ok(PayEvent::Packet { id: got })) if got != wanted => continue,
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
                     return Err(PayServiceError::Timeout("the envelope's sender"))
                 }
@@ -547,11 +545,7 @@ impl Pay {
 
     /// Whether `who` is a friend or a member of the envelope's group.
     fn may_answer(&self, who: &AccountId, rec: &PacketRecord) -> bool {
-        let friend = matches!(
-            self.store().contact(who),
-            Ok(Some(c)) if c.state == crate::store::chat::ContactState::Friend
-        );
-        friend || self.in_group(who, rec.info.group)
+        self.is_friend(who).unwrap_or(false) || self.in_group(who, rec.info.group)
     }
 
     /// Whether `who` is a member of `group` (as we hold it, and we are in it).
@@ -576,13 +570,9 @@ impl Pay {
         if self.store().packet(&from, &info.id)?.is_some() {
             return Ok(());
         }
-        let friend = matches!(
-            self.store().contact(&from)?,
-            Some(c) if c.state == crate::store::chat::ContactState::Friend
-        );
         let welcome = match info.group {
             Some(_) => self.in_group(&from, info.group),
-            None => friend,
+            None => self.is_friend(&from)?,
         };
         if !welcome {
             tracing::info!(%from, "ignoring a red envelope from outside our groups and friends");

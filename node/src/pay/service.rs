@@ -44,6 +44,7 @@ impl Pay {
                 backoff: Default::default(),
                 cards: Default::default(),
                 keysets: Default::default(),
+                mint_keys: Default::default(),
                 asks: PeerBudget::new(super::inbound::ASKS_PER_MINUTE, Duration::from_secs(60)),
             }),
         };

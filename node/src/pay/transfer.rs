@@ -17,7 +17,6 @@ use weft_protocol::{
 use super::wallet::{new_outputs, plain_inputs};
 use super::{id_text, new_id, Pay, PayServiceError};
 use crate::chat::PayInbox;
-use crate::store::chat::ContactState;
 use crate::store::pay::{history_key, Dest, Op, OpPurpose, PayStatus, Payment, MAIN};
 use crate::store::StoreError;
 
@@ -204,13 +203,10 @@ impl Pay {
     }
 
     /// Whether money from `from` for `purpose` is welcome: a friend's, a
-    /// payment for a request of ours, a share of an envelope we grabbed
-    /// from it, a coupon from an official account we follow.
+    /// payment for a request of ours, a share of an envelope we were given
+    /// by it, a coupon of one of our mints (a customer using it).
     fn welcome(&self, from: &AccountId, t: &Transfer) -> bool {
-        let friend = matches!(
-            self.store().contact(from),
-            Ok(Some(c)) if c.state == ContactState::Friend
-        );
+        let friend = self.is_friend(from).unwrap_or(false);
         match &t.purpose {
             Purpose::Gift | Purpose::Issue => friend,
             Purpose::Request(id) => {
