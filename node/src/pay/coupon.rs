@@ -252,9 +252,10 @@ impl Pay {
         let to = out.to;
         match self.pay_to(out).await {
             Ok(r) => {
-                let key = crate::store::pay::history_key(true, &to, &super::parse_id(&r.id)?);
-                // Before the chat message is queued? It is queued already:
-                // attach the coupon to the record and send it alongside.
+                let id = super::parse_id(&r.id)?;
+                let key = crate::store::pay::history_key(true, &to, &id);
+                // The payment is queued already: the coupon is recorded on
+                // it and follows in a message of its own.
                 self.store().update_payment(&key, |p| {
                     p.coupon = Some((code.clone(), vec![proof.clone()]));
                 })?;
@@ -264,7 +265,7 @@ impl Pay {
                     .send_pay(
                         to,
                         weft_protocol::pay::PayMsg::Transfer(weft_protocol::pay::Transfer {
-                            id: coupon_transfer_id(&super::parse_id(&r.id)?),
+                            id: coupon_transfer_id(&id),
                             mint: cmint,
                             currency: code.clone(),
                             amount: 1,
