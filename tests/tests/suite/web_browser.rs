@@ -197,14 +197,19 @@ async fn nav(c: &Client, name: &str) {
     assert!(arrived, "the {name} link did not lead to {href}");
 }
 
-/// Clicks the element at `xpath` (which must be there).
+/// Clicks the element at `xpath` (which must be there, or appear within
+/// the timeout). A page that is still navigating after a form can replace
+/// the element between finding and clicking it (a stale element): it is
+/// looked for again, until a click lands.
 async fn click(c: &Client, xpath: &str) {
-    c.find(Locator::XPath(xpath))
-        .await
-        .unwrap_or_else(|_| panic!("nothing at {xpath}"))
-        .click()
-        .await
-        .unwrap();
+    let clicked = wait_for(T, || async {
+        match c.find(Locator::XPath(xpath)).await {
+            Ok(el) => el.click().await.is_ok(),
+            Err(_) => false,
+        }
+    })
+    .await;
+    assert!(clicked, "nothing to click at {xpath}");
 }
 
 /// Types `text` into the field with id `id` (a file input takes a path).
@@ -510,9 +515,14 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     nav(&cb, "Subscriptions").await;
     let follow = "//section[@id='results']//button[normalize-space()='Follow']";
     let found = wait_for(T, || async {
-        let q = cb.find(Locator::Id("q")).await.unwrap();
-        q.clear().await.unwrap();
-        q.send_keys("Harbour").await.unwrap();
+        // The page may be reloading from the previous search: any step
+        // that meets a replaced element makes this round count as a miss.
+        let Ok(q) = cb.find(Locator::Id("q")).await else {
+            return false;
+        };
+        if q.clear().await.is_err() || q.send_keys("Harbour").await.is_err() {
+            return false;
+        }
         click(&cb, "//form[@id='oa-search']//button").await;
         cb.find(Locator::XPath(follow)).await.is_ok()
     })
