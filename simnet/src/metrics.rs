@@ -363,6 +363,14 @@ pub struct Report {
     pub cpu_s: f64,
     /// Wall time of the whole run, s.
     pub wall_s: f64,
+    /// Cores this host offers the process.
+    pub host_cores: usize,
+    /// cpu_s / (wall_s × host_cores): near 1.0 the host was saturated, and
+    /// latencies measure its queueing as much as the protocol.
+    pub host_cpu_share: f64,
+    /// What idle nodes cost, if the scenario asked for an idle probe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub idle: Option<IdleReport>,
     /// Events dropped by overflowing node event streams (would show as loss).
     pub lagged_events: u64,
     /// The group chat, if the scenario has one.
@@ -374,6 +382,29 @@ pub struct Report {
     /// For plots: per kind, (ms after workload start, cumulative delivered share).
     #[serde(skip)]
     pub delivery_over_time: BTreeMap<String, Vec<(f64, f64)>>,
+}
+
+/// What the nodes cost while nothing was asked of them: after setup, before
+/// any traffic, over `run.idle_probe_s`.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct IdleReport {
+    /// Length of the probe, s.
+    pub window_s: f64,
+    /// Process CPU time (user + system) over the probe, s.
+    pub cpu_s: f64,
+    /// CPU seconds the whole run spends per minute of wall time.
+    pub cpu_s_per_min: f64,
+    /// The same per node, ms of CPU per minute.
+    pub cpu_ms_per_node_per_min: f64,
+    /// cpu_s / (window_s × host cores): near 1.0 the idle nodes alone
+    /// saturate the host (then the figure is a floor, not the cost).
+    pub host_cpu_share: f64,
+    /// Bytes all nodes sent per second.
+    pub bytes_per_s: f64,
+    /// Connections open at the end of the probe, mean per node.
+    pub connections_per_node: f64,
+    /// Resident memory at the end of the probe, MiB per node.
+    pub rss_mib_per_node: f64,
 }
 
 /// What the runner saw while it drove the group (filled in by `run`).
@@ -1033,6 +1064,13 @@ pub fn rss_mib() -> (f64, f64) {
             .unwrap_or(f64::NAN)
     };
     (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Cores this process may run on (1 if unknown).
+pub fn host_cores() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
 }
 
 /// User + system CPU time of this process so far.

@@ -587,6 +587,8 @@ mod tests {
             |r: &mut crate::scenario::RunLimits| r.mesh_timeout_s += 1.0,
             |r: &mut crate::scenario::RunLimits| r.min_peers += 1,
             |r: &mut crate::scenario::RunLimits| r.start_batch += 1,
+            |r: &mut crate::scenario::RunLimits| r.idle_probe_s += 1.0,
+            |r: &mut crate::scenario::RunLimits| r.idle_warmup_s += 1.0,
         ] {
             let mut s = scenario(42);
             change(&mut s.run);

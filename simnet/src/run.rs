@@ -14,7 +14,9 @@ use futures::StreamExt;
 use weft_node::moments::Audience;
 use weft_protocol::oa::OaKind;
 
-use crate::metrics::{cpu_time, rss_mib, GroupRun, Report, ReturnedState, SkipReason, Tracker};
+use crate::metrics::{
+    cpu_time, host_cores, rss_mib, GroupRun, IdleReport, Report, ReturnedState, SkipReason, Tracker,
+};
 use crate::plan::{FaultAction, Plan};
 use crate::scenario::{Scenario, TrafficKind};
 use crate::sim::Sim;
@@ -22,6 +24,8 @@ use crate::SimError;
 
 /// How long the runner measures the idle byte rate before group traffic.
 const IDLE_PROBE: Duration = Duration::from_secs(10);
+/// How often the idle probe's warm-up reports the CPU share.
+const PROBE_SLICE: Duration = Duration::from_secs(10);
 /// How long the runner watches for every online member to learn of the removal.
 const REMOVAL_WATCH: Duration = Duration::from_secs(900);
 /// Requests (friend adds, follows) in flight at once during setup.
@@ -88,6 +92,12 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
     let oa_ids = make_accounts(&sim, setup_timeout).await?;
     report.setup.oa_ms = t.elapsed().as_millis();
 
+    if limits.idle_probe_s > 0.0 {
+        let warmup = Duration::from_secs_f64(limits.idle_warmup_s);
+        let window = Duration::from_secs_f64(limits.idle_probe_s);
+        report.idle = Some(idle_probe(&sim, warmup, window).await);
+    }
+
     let group = Arc::new(Mutex::new(GroupRun::default()));
     if plan.group.is_some() {
         make_group(&sim, setup_timeout, &group).await;
@@ -136,9 +146,76 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
     }
     report.cpu_s = (cpu_time().saturating_sub(cpu0)).as_secs_f64();
     report.wall_s = wall.elapsed().as_secs_f64();
+    report.host_cores = host_cores();
+    report.host_cpu_share = report.cpu_s / (report.wall_s * report.host_cores as f64).max(1e-9);
+    progress(format!(
+        "CPU {:.0} s in {:.0} s of wall time on {} cores: host share {:.2}{}",
+        report.cpu_s,
+        report.wall_s,
+        report.host_cores,
+        report.host_cpu_share,
+        if report.host_cpu_share > 0.8 {
+            " (saturated: latencies include host queueing)"
+        } else {
+            ""
+        }
+    ));
     progress("stopping nodes".into());
     sim.shutdown().await;
     Ok(report)
+}
+
+/// Measures what the nodes cost while nothing is asked of them: the
+/// process's CPU time and the bytes on the modelled links over `window`
+/// (timed sleeps on purpose: the warm-up and the window are the
+/// measurement). Prints the CPU share every 10 s of both, so the end of the
+/// start-up burst shows.
+async fn idle_probe(sim: &Sim, warmup: Duration, window: Duration) -> IdleReport {
+    let t = Instant::now();
+    let mut cpu_last = cpu_time();
+    while t.elapsed() < warmup {
+        tokio::time::sleep((warmup - t.elapsed()).min(PROBE_SLICE)).await;
+        let cpu = cpu_time();
+        progress(format!(
+            "idle warm-up: {:.0} s, CPU share of the last slice {:.2}",
+            t.elapsed().as_secs_f64(),
+            cpu.saturating_sub(cpu_last).as_secs_f64()
+                / (PROBE_SLICE.as_secs_f64() * host_cores() as f64)
+        ));
+        cpu_last = cpu;
+    }
+    progress(format!("idle: measuring for {window:?}"));
+    let a = sim.net.traffic();
+    let cpu_a = cpu_time();
+    let t = Instant::now();
+    tokio::time::sleep(window).await;
+    let cpu = cpu_time().saturating_sub(cpu_a).as_secs_f64();
+    let secs = t.elapsed().as_secs_f64().max(1e-9);
+    let b = sim.net.traffic();
+    let bytes: u64 = a.iter().zip(&b).map(|(x, y)| y.0.saturating_sub(x.0)).sum();
+    let n = sim.len().max(1) as f64;
+    let peers = sim.total_peers().await as f64;
+    let (rss, _) = rss_mib();
+    let r = IdleReport {
+        window_s: secs,
+        cpu_s: cpu,
+        cpu_s_per_min: cpu / secs * 60.0,
+        cpu_ms_per_node_per_min: cpu / secs * 60.0 * 1000.0 / n,
+        host_cpu_share: cpu / (secs * host_cores() as f64),
+        bytes_per_s: bytes as f64 / secs,
+        connections_per_node: peers / n,
+        rss_mib_per_node: rss / n,
+    };
+    progress(format!(
+        "idle: {:.1} CPU s per minute ({:.1} ms per node per minute, host share {:.2}), {:.0} bytes/s, {:.1} connections and {:.2} MiB per node",
+        r.cpu_s_per_min,
+        r.cpu_ms_per_node_per_min,
+        r.host_cpu_share,
+        r.bytes_per_s,
+        r.connections_per_node,
+        r.rss_mib_per_node
+    ));
+    r
 }
 
 fn progress(line: String) {

@@ -254,6 +254,20 @@ pub struct RunLimits {
     pub settle_s: f64,
     /// Nodes started at once (bounded so thousands do not dial at the same instant).
     pub start_batch: usize,
+    /// After setup and before traffic, how long to measure what the idle
+    /// nodes cost (CPU, bytes); 0: no idle probe. (Left out of the plan's
+    /// hash while 0, so plans from before this field keep their hash.)
+    #[serde(skip_serializing_if = "is_zero")]
+    pub idle_probe_s: f64,
+    /// How long to wait after setup before the idle probe starts, so it
+    /// measures the steady state rather than the start-up burst (the same
+    /// hash rule).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub idle_warmup_s: f64,
+}
+
+fn is_zero(x: &f64) -> bool {
+    *x == 0.0
 }
 
 impl Default for RunLimits {
@@ -264,6 +278,8 @@ impl Default for RunLimits {
             setup_timeout_s: 120.0,
             settle_s: 60.0,
             start_batch: 50,
+            idle_probe_s: 0.0,
+            idle_warmup_s: 0.0,
         }
     }
 }
@@ -288,6 +304,12 @@ impl Scenario {
         let bad = |m: String| Err(SimError::BadScenario(m));
         if self.nodes < 2 {
             return bad("nodes must be at least 2".into());
+        }
+        if !(0.0..=3600.0).contains(&self.run.idle_probe_s) {
+            return bad("run.idle_probe_s must be in [0, 3600]".into());
+        }
+        if !(0.0..=3600.0).contains(&self.run.idle_warmup_s) {
+            return bad("run.idle_warmup_s must be in [0, 3600]".into());
         }
         if self.topology.kind == TopologyKind::Cities && self.topology.cities == 0 {
             return bad("a `cities` topology needs cities >= 1".into());

@@ -358,6 +358,27 @@ impl Sim {
             .count()
     }
 
+    /// Connections open at every running node, summed (each link counts at
+    /// both ends); a node that does not answer within 5 s counts 0.
+    pub async fn total_peers(&self) -> usize {
+        let until = Instant::now() + Duration::from_secs(5);
+        let asks = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.running.as_ref())
+            .map(|n| {
+                let h = n.handle().clone();
+                tokio::time::timeout_at(until.into(), async move {
+                    h.net.peers().await.map(|p| p.len()).unwrap_or(0)
+                })
+            });
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .map(|r| r.unwrap_or(0))
+            .sum()
+    }
+
     /// Stops every node.
     pub async fn shutdown(mut self) {
         let all: Vec<RunningNode> = self
