@@ -42,7 +42,7 @@ pub(crate) struct Behaviour {
     pub(crate) identify: identify::Behaviour,
     pub(crate) ping: ping::Behaviour,
     pub(crate) kad: kad::Behaviour<kad::store::MemoryStore>,
-    pub(crate) gossipsub: gossipsub::Behaviour,
+    pub(crate) gossipsub: super::gossip_keep::Gossip,
     pub(crate) mdns: Toggle<mdns::tokio::Behaviour>,
     pub(crate) card: request_response::Behaviour<CardCodec>,
     pub(crate) chat: request_response::Behaviour<BytesCodec>,
@@ -250,7 +250,7 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                 ),
                 ping: ping::Behaviour::default(),
                 kad,
-                gossipsub,
+                gossipsub: super::gossip_keep::Gossip::new(gossipsub),
                 mdns: mdns.into(),
                 card: request_response::Behaviour::new(
                     [(CARD, request_response::ProtocolSupport::Full)],

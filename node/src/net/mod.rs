@@ -17,6 +17,7 @@ mod dht;
 mod event_loop;
 pub mod frame;
 pub mod gossip;
+mod gossip_keep;
 pub mod join_dial;
 mod keep;
 mod peers;
