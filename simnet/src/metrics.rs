@@ -1066,6 +1066,12 @@ pub fn rss_mib() -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
+/// `cpu_s` of process CPU time over `wall_s` on all of this host's cores:
+/// near 1.0 the host was saturated.
+pub fn host_share(cpu_s: f64, wall_s: f64) -> f64 {
+    cpu_s / (wall_s * host_cores() as f64).max(1e-9)
+}
+
 /// Cores this process may run on (1 if unknown).
 pub fn host_cores() -> usize {
     std::thread::available_parallelism()

@@ -15,7 +15,8 @@ use weft_node::moments::Audience;
 use weft_protocol::oa::OaKind;
 
 use crate::metrics::{
-    cpu_time, host_cores, rss_mib, GroupRun, IdleReport, Report, ReturnedState, SkipReason, Tracker,
+    cpu_time, host_cores, host_share, rss_mib, GroupRun, IdleReport, Report, ReturnedState,
+    SkipReason, Tracker,
 };
 use crate::plan::{FaultAction, Plan};
 use crate::scenario::{Scenario, TrafficKind};
@@ -147,7 +148,7 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
     report.cpu_s = (cpu_time().saturating_sub(cpu0)).as_secs_f64();
     report.wall_s = wall.elapsed().as_secs_f64();
     report.host_cores = host_cores();
-    report.host_cpu_share = report.cpu_s / (report.wall_s * report.host_cores as f64).max(1e-9);
+    report.host_cpu_share = host_share(report.cpu_s, report.wall_s);
     progress(format!(
         "CPU {:.0} s in {:.0} s of wall time on {} cores: host share {:.2}{}",
         report.cpu_s,
@@ -179,8 +180,10 @@ async fn idle_probe(sim: &Sim, warmup: Duration, window: Duration) -> IdleReport
         progress(format!(
             "idle warm-up: {:.0} s, CPU share of the last slice {:.2}",
             t.elapsed().as_secs_f64(),
-            cpu.saturating_sub(cpu_last).as_secs_f64()
-                / (PROBE_SLICE.as_secs_f64() * host_cores() as f64)
+            host_share(
+                cpu.saturating_sub(cpu_last).as_secs_f64(),
+                PROBE_SLICE.as_secs_f64()
+            )
         ));
         cpu_last = cpu;
     }
@@ -201,7 +204,7 @@ async fn idle_probe(sim: &Sim, warmup: Duration, window: Duration) -> IdleReport
         cpu_s: cpu,
         cpu_s_per_min: cpu / secs * 60.0,
         cpu_ms_per_node_per_min: cpu / secs * 60.0 * 1000.0 / n,
-        host_cpu_share: cpu / (secs * host_cores() as f64),
+        host_cpu_share: host_share(cpu, secs),
         bytes_per_s: bytes as f64 / secs,
         connections_per_node: peers / n,
         rss_mib_per_node: rss / n,

@@ -336,6 +336,28 @@ impl Sim {
         }
     }
 
+    /// Asks every running node `ask` at once; each answer is `None` if the
+    /// node did not give it within 5 s. (Never past 5 s, but a full 5 s even
+    /// at a caller's deadline, so a final count is a real answer from busy
+    /// nodes rather than a row of timeouts.)
+    async fn ask_running<F, Fut, T>(&self, ask: F) -> Vec<Option<T>>
+    where
+        F: Fn(Arc<NodeHandle>) -> Fut,
+        Fut: std::future::Future<Output = T>,
+    {
+        let until = Instant::now() + Duration::from_secs(5);
+        let asks = self
+            .nodes
+            .iter()
+            .filter_map(|n| n.running.as_ref())
+            .map(|n| tokio::time::timeout_at(until.into(), ask(n.handle().clone())));
+        futures::future::join_all(asks)
+            .await
+            .into_iter()
+            .map(Result::ok)
+            .collect()
+    }
+
     /// Asks every running node `ready` at once (a busy node's answer may be
     /// slow; each question gives up after 5 s); how many said yes.
     pub async fn count_ready<F, Fut>(&self, ready: F) -> usize
@@ -343,36 +365,17 @@ impl Sim {
         F: Fn(Arc<NodeHandle>) -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
-        // Never past 5 s, but a full 5 s even at the deadline, so the final
-        // count is a real answer from busy nodes rather than a row of timeouts.
-        let until = Instant::now() + Duration::from_secs(5);
-        let asks = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.running.as_ref())
-            .map(|n| tokio::time::timeout_at(until.into(), ready(n.handle().clone())));
-        futures::future::join_all(asks)
+        self.ask_running(ready)
             .await
             .into_iter()
-            .filter(|r| matches!(r, Ok(true)))
+            .filter(|r| *r == Some(true))
             .count()
     }
 
     /// Connections open at every running node, summed (each link counts at
     /// both ends); a node that does not answer within 5 s counts 0.
     pub async fn total_peers(&self) -> usize {
-        let until = Instant::now() + Duration::from_secs(5);
-        let asks = self
-            .nodes
-            .iter()
-            .filter_map(|n| n.running.as_ref())
-            .map(|n| {
-                let h = n.handle().clone();
-                tokio::time::timeout_at(until.into(), async move {
-                    h.net.peers().await.map(|p| p.len()).unwrap_or(0)
-                })
-            });
-        futures::future::join_all(asks)
+        self.ask_running(|h| async move { h.net.peers().await.map(|p| p.len()).unwrap_or(0) })
             .await
             .into_iter()
             .map(|r| r.unwrap_or(0))
