@@ -102,6 +102,8 @@ pub fn chat(data: &[u8]) {
         }
     }
     let _ = roundtrip::<DeliveryAck>(Kind::DeliveryAck, data);
+    let _ = roundtrip::<weft_protocol::chat::ChatRequest>(Kind::ChatRequest, data);
+    let _ = roundtrip::<weft_protocol::chat::ChatReply>(Kind::ChatReply, data);
     if let Ok(body) = ChatBody::decode(data) {
         let _ = body.validate();
         let _ = body.id();
@@ -115,6 +117,19 @@ pub fn seal(data: &[u8]) {
     let _ = weft_protocol::open(&me, data);
     if let Ok((responder, _payload, _initiator)) = weft_protocol::respond(&me, data) {
         let _ = responder.reply(b"ok");
+    }
+    // A kept session (`weft_protocol::session`) reading hostile bytes at
+    // hostile nonces: refused, never a panic.
+    if let Ok((initiator, msg1)) = weft_protocol::initiate(&sender(), &me.account_id(), b"hi") {
+        if let Ok((responder, _, _)) = weft_protocol::respond(&me, &msg1) {
+            if let Ok((msg2, mut theirs)) = responder.reply_session(b"ok") {
+                let nonce = data.first().map_or(1, |b| u64::from(*b) * 97);
+                let _ = theirs.open(nonce, data);
+                if let Ok((_, mut ours)) = initiator.finish_session(&msg2) {
+                    let _ = ours.open(nonce, data);
+                }
+            }
+        }
     }
     let peer = me.account_id();
     if let Ok((initiator, _msg1)) = weft_protocol::initiate(&sender(), &peer, b"hello") {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod device;
 pub mod error;
+mod fault;
 pub mod files;
 pub mod group;
 pub mod home;

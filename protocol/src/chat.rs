@@ -318,6 +318,37 @@ pub struct DeliveryAck {
     pub rejected: Vec<[u8; 32]>,
 }
 
+/// What travels on `/weft/chat/1` (envelope kind `ChatRequest`): the first
+/// delivery to a device opens a Noise IK session, the next ones reuse it
+/// ([`crate::session`]).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatRequest {
+    /// IK message 1 carrying a [`Delivery`]; the responder keeps the session.
+    Open(Vec<u8>),
+    /// A [`Delivery`] in a kept session: message number `nonce`.
+    Resume {
+        /// The session's id (start of the handshake hash).
+        session: crate::session::SessionId,
+        /// The initiator's message number (1, 2, …).
+        nonce: u64,
+        /// The encrypted [`Delivery`].
+        sealed: Vec<u8>,
+    },
+}
+
+/// The answer on `/weft/chat/1` (envelope kind `ChatReply`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ChatReply {
+    /// IK message 2 carrying the [`DeliveryAck`].
+    Open(Vec<u8>),
+    /// The [`DeliveryAck`] encrypted with the request's nonce, other direction.
+    Resume(Vec<u8>),
+    /// The responder no longer holds that session (it restarted, or let the
+    /// session go): open a new one. Unauthenticated; it can only cost the
+    /// initiator a handshake.
+    UnknownSession,
+}
+
 /// The id by which a sealed item is acknowledged and held.
 pub fn item_hash(sealed: &[u8]) -> [u8; 32] {
     crate::content_id(sealed)

@@ -79,6 +79,10 @@ pub enum Kind {
     MintRequest = 28,
     /// A `/weft/mint/1` answer.
     MintReply = 29,
+    /// A `/weft/chat/1` request: a handshake, or a message in a kept session.
+    ChatRequest = 30,
+    /// A `/weft/chat/1` answer.
+    ChatReply = 31,
 }
 
 impl Kind {
@@ -112,6 +116,7 @@ impl Kind {
             Kind::JoinRequest => 256,
             Kind::JoinReply => 8 * 1024,
             Kind::MintRequest | Kind::MintReply => crate::seal::MAX_NOISE_MSG + 256,
+            Kind::ChatRequest | Kind::ChatReply => crate::seal::MAX_NOISE_MSG + 64,
         }
     }
 
@@ -146,6 +151,8 @@ impl Kind {
             27 => Some(Kind::JoinReply),
             28 => Some(Kind::MintRequest),
             29 => Some(Kind::MintReply),
+            30 => Some(Kind::ChatRequest),
+            31 => Some(Kind::ChatReply),
             _ => None,
         }
     }

@@ -23,6 +23,7 @@ pub mod oa;
 pub mod pay;
 pub mod profile;
 pub mod seal;
+pub mod session;
 
 pub use card::{validate_name, Card, CardError, MAX_ADDRS, MAX_NAME_LEN};
 pub use envelope::{

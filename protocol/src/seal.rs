@@ -246,6 +246,18 @@ impl Responder {
         check_len(payload.len(), MAX_REPLY_PLAINTEXT)?;
         write(&mut self.0, payload, STEP)
     }
+
+    /// Writes message 2 like [`Responder::reply`] and keeps the session
+    /// for the initiator's next messages ([`crate::session`]).
+    pub fn reply_session(
+        mut self,
+        payload: &[u8],
+    ) -> Result<(Vec<u8>, crate::session::Session), SealError> {
+        const STEP: &str = "cannot write session reply";
+        check_len(payload.len(), MAX_REPLY_PLAINTEXT)?;
+        let msg2 = write(&mut self.0, payload, STEP)?;
+        Ok((msg2, crate::session::Session::from_handshake(self.0)?))
+    }
 }
 
 impl Initiator {
@@ -255,6 +267,17 @@ impl Initiator {
     pub fn finish(mut self, msg2: &[u8]) -> Result<Vec<u8>, SealError> {
         const STEP: &str = "cannot read session reply";
         read(&mut self.0, msg2, STEP)
+    }
+
+    /// Reads message 2 like [`Initiator::finish`] and keeps the session for
+    /// our next messages ([`crate::session`]).
+    pub fn finish_session(
+        mut self,
+        msg2: &[u8],
+    ) -> Result<(Vec<u8>, crate::session::Session), SealError> {
+        const STEP: &str = "cannot read session reply";
+        let payload = read(&mut self.0, msg2, STEP)?;
+        Ok((payload, crate::session::Session::from_handshake(self.0)?))
     }
 }
 

@@ -168,6 +168,12 @@ impl Weft {
 
     /// Starts `weft up` on 127.0.0.1 with mDNS off and waits until its API answers.
     pub async fn up(&self, home: &Path, extra: &[&str]) -> NodeProc {
+        self.up_with_env(home, extra, &[]).await
+    }
+
+    /// [`Weft::up`] with environment variables for the node (e.g.
+    /// `WEFT_FAULT`, the debug build's crash points: `node/src/fault.rs`).
+    pub async fn up_with_env(&self, home: &Path, extra: &[&str], env: &[(&str, &str)]) -> NodeProc {
         let h = home.to_str().expect("utf-8 path");
         std::fs::create_dir_all(home).expect("home dir");
         let log = std::fs::File::create(home.with_extension("log")).expect("log file");
@@ -183,6 +189,7 @@ impl Weft {
         args.extend_from_slice(extra);
         let child = self
             .command()
+            .envs(env.iter().copied())
             .args(&args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -508,6 +515,23 @@ impl Events {
             self.seen.push(ev);
         }
         true
+    }
+
+    /// Reads what is left until the stream ends (the node stopped or
+    /// died): true once it has, false if it is still open after `timeout`.
+    pub async fn until_end(&mut self, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match tokio::time::timeout_at(deadline, self.lines.recv()).await {
+                Err(_) => return false,
+                Ok(None) => return true,
+                Ok(Some(line)) => {
+                    if let Ok(ev) = serde_json::from_str::<Value>(&line) {
+                        self.seen.push(ev);
+                    }
+                }
+            }
+        }
     }
 
     /// Waits for the node's first event, `stream_open`: from then on the

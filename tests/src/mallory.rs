@@ -11,7 +11,7 @@ use libp2p::{
     PeerId, Swarm,
 };
 use weft_protocol::{
-    chat::{ChatBody, ChatKind, Delivery, DeliveryAck},
+    chat::{ChatBody, ChatKind, ChatReply, ChatRequest, Delivery, DeliveryAck},
     mailbox::{MailboxReply, MailboxRequest},
     seal, AccountId, AccountKey, Card, Kind,
 };
@@ -176,7 +176,11 @@ pub async fn deliver(
     )
     .expect("encode");
     let (session, msg1) = seal::initiate(key, &to, &payload).expect("initiate");
-    let msg2 = chat_request(m, peer, frame(&msg1)).await?;
+    let req = weft_protocol::encode(Kind::ChatRequest, &ChatRequest::Open(msg1)).expect("encode");
+    let reply = chat_request(m, peer, frame(&req)).await?;
+    let ChatReply::Open(msg2) = weft_protocol::decode(Kind::ChatReply, &reply).ok()? else {
+        return None;
+    };
     let ack = session.finish(&msg2).ok()?;
     weft_protocol::decode(Kind::DeliveryAck, &ack).ok()
 }

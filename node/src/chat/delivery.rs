@@ -2,8 +2,9 @@
 //!
 //! One worker task per recipient with queued mail. Each round: take the
 //! oldest entries (they fit one Noise message), reach a device of the
-//! recipient, run one `/weft/chat/1` IK round trip, and drop exactly what
-//! the recipient acknowledged as persisted. If the recipient cannot be
+//! recipient, run one `/weft/chat/1` round trip (in the Noise session kept
+//! with that device, `session.rs`, or an IK handshake that opens one), and
+//! drop exactly what the recipient acknowledged as persisted. If the recipient cannot be
 //! reached, entries not yet left with holders are deposited with up to
 //! [`HOLDERS`] mailbox holders, and the worker waits (exponential backoff up
 //! to [`MAX_BACKOFF`], or until woken because the recipient came online).
@@ -15,11 +16,12 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::Notify;
 use weft_protocol::{
-    chat::{item_hash, Delivery, DeliveryAck},
+    chat::{item_hash, ChatReply, ChatRequest, Delivery, DeliveryAck},
     mailbox::{mailbox_key, MailboxReply, MailboxRequest, MAX_ITEMS_PER_MESSAGE},
     seal, AccountId, Card, Kind,
 };
 
+use super::session::OutSession;
 use super::{Chat, ChatEvent};
 use crate::net::{card_peer, records, AppProtocol, Net, NetError};
 use crate::store::chat::{MsgStatus, OutboxEntry};
@@ -71,6 +73,10 @@ enum DeliveryError {
     /// The attempt took longer than [`ATTEMPT_TIMEOUT`].
     #[error("no answer within {} s", ATTEMPT_TIMEOUT.as_secs())]
     TimedOut,
+    /// The answer does not fit the request (a handshake answered as a
+    /// session message, or the reverse).
+    #[error("answer does not match the request")]
+    UnexpectedReply,
     /// The recipient answered but acknowledged none of the batch.
     #[error("recipient acknowledged nothing")]
     NothingAcknowledged,
@@ -251,7 +257,8 @@ impl Chat {
         matches!(tokio::time::timeout(DIAL_TIMEOUT, dial).await, Ok(Ok(()))).then_some(peer)
     }
 
-    /// One IK round trip carrying `batch`; applies the acknowledgement.
+    /// One round trip carrying `batch` (in the session kept with the device,
+    /// or a handshake that opens one); applies the acknowledgement.
     async fn deliver_direct(
         &self,
         to: &AccountId,
@@ -273,10 +280,14 @@ impl Chat {
             devices: self.list_to_carry(),
         };
         let payload = weft_protocol::encode(Kind::Delivery, &delivery)?;
-        let (session, msg1) = seal::initiate(self.key(), to, &payload)?;
-        let msg2 = self.net().request(AppProtocol::Chat, peer, msg1).await?;
-        // Only the real owner of `to` can produce a message 2 that finishes the handshake.
-        let ack_bytes = session.finish(&msg2)?;
+        let ack_bytes = match self.inner.sessions.take_out(to, peer) {
+            Some(kept) => match self.resume(to, kept, &payload).await? {
+                Some(ack) => ack,
+                // The device no longer knows the session: open a new one.
+                None => self.open_session(to, peer, &payload).await?,
+            },
+            None => self.open_session(to, peer, &payload).await?,
+        };
         let ack: DeliveryAck = weft_protocol::decode(Kind::DeliveryAck, &ack_bytes)?;
         let mut delivered = Vec::new();
         let mut failed = Vec::new();
@@ -316,6 +327,61 @@ impl Chat {
             return Err(DeliveryError::NothingAcknowledged);
         }
         Ok(())
+    }
+
+    /// A Noise IK round trip to `peer` carrying `payload` (an encoded
+    /// [`Delivery`]); keeps the session it opens. Returns the responder's
+    /// payload, which only the owner of `to`'s key can have written.
+    async fn open_session(
+        &self,
+        to: &AccountId,
+        peer: PeerId,
+        payload: &[u8],
+    ) -> Result<Vec<u8>, DeliveryError> {
+        let (handshake, msg1) = seal::initiate(self.key(), to, payload)?;
+        let req = weft_protocol::encode(Kind::ChatRequest, &ChatRequest::Open(msg1))?;
+        let reply = self.net().request(AppProtocol::Chat, peer, req).await?;
+        let ChatReply::Open(msg2) = weft_protocol::decode(Kind::ChatReply, &reply)? else {
+            return Err(DeliveryError::UnexpectedReply);
+        };
+        let (ack, session) = handshake.finish_session(&msg2)?;
+        self.inner
+            .sessions
+            .put_out(*to, OutSession::new(peer, session));
+        Ok(ack)
+    }
+
+    /// One request in a kept session: `Ok(Some(ack))`, or `Ok(None)` if the
+    /// device does not know the session any more. The session is kept only
+    /// if the round trip succeeded; any failure ends it.
+    async fn resume(
+        &self,
+        to: &AccountId,
+        mut kept: OutSession,
+        payload: &[u8],
+    ) -> Result<Option<Vec<u8>>, DeliveryError> {
+        let nonce = kept.next;
+        let sealed = kept.session.seal(nonce, payload)?;
+        let req = ChatRequest::Resume {
+            session: kept.session.id(),
+            nonce,
+            sealed,
+        };
+        let req = weft_protocol::encode(Kind::ChatRequest, &req)?;
+        let reply = self
+            .net()
+            .request(AppProtocol::Chat, kept.peer, req)
+            .await?;
+        match weft_protocol::decode(Kind::ChatReply, &reply)? {
+            ChatReply::Resume(sealed) => {
+                let ack = kept.session.open(nonce, &sealed)?;
+                kept.next = nonce + 1;
+                self.inner.sessions.put_out(*to, kept);
+                Ok(Some(ack))
+            }
+            ChatReply::UnknownSession => Ok(None),
+            ChatReply::Open(_) => Err(DeliveryError::UnexpectedReply),
+        }
     }
 
     /// Leaves copies of `items` with up to [`HOLDERS`] peers closest to the

@@ -1,7 +1,9 @@
 //! Answering peers on `/weft/chat/1`, and applying what they deliver.
 //!
-//! A delivery is one Noise IK round trip: message 1 carries a batch of
-//! sealed messages, message 2 our acknowledgement. Every sealed message, from
+//! A delivery is one round trip: the first from a device is a Noise IK
+//! handshake (message 1 carries a batch of sealed messages, message 2 our
+//! acknowledgement), and the next ones travel in the session it left
+//! (`session.rs`). Every sealed message, from
 //! a session or from a holder (`mailbox.rs`), goes through
 //! [`Chat::accept_sealed`]: open (Noise X: confidential, sender-authenticated),
 //! check it is for us and from the account whose key sealed it, deduplicate
@@ -10,13 +12,15 @@
 use libp2p::PeerId;
 use weft_protocol::{
     chat::{
-        item_hash, ChatBody, ChatKind, Delivery, DeliveryAck, MAX_DELIVERY_ITEMS, MIN_SEALED_BYTES,
-        RECALL_WINDOW_MS,
+        item_hash, ChatBody, ChatKind, ChatReply, ChatRequest, Delivery, DeliveryAck,
+        MAX_DELIVERY_ITEMS, MIN_SEALED_BYTES, RECALL_WINDOW_MS,
     },
     seal::{self, SealError},
+    session::SessionId,
     AccountId, Kind,
 };
 
+use super::session::InSession;
 use super::{Chat, ChatError, ChatEvent};
 use crate::budget::RateLimit;
 use crate::log_limit::LogLimit;
@@ -76,6 +80,20 @@ impl Rejection {
 /// Warnings about sessions a peer can make us drop at will.
 static DROPPED: LogLimit = LogLimit::new();
 
+/// The [`Delivery`] a handshake or session message carries; `None` (and a
+/// rate-limited warning) if it does not decode.
+fn decode_delivery(peer: PeerId, payload: &[u8]) -> Option<Delivery> {
+    match weft_protocol::decode(Kind::Delivery, payload) {
+        Ok(d) => Some(d),
+        Err(e) => {
+            if let Some(suppressed) = DROPPED.allow() {
+                tracing::warn!(%peer, error = %e, suppressed, "dropping chat session: bad delivery");
+            }
+            None
+        }
+    }
+}
+
 /// Extra time a recall may take to reach us after its window closed on the
 /// sender's side (a retry, a short disconnection).
 const RECALL_DELIVERY_SLACK_MS: u64 = 5 * 60_000;
@@ -110,9 +128,34 @@ impl Chat {
         }
     }
 
-    /// A `/weft/chat/1` session: returns message 2 (with the ack), or None
-    /// to drop the stream (garbage, or a sender that isn't who it says).
-    async fn on_delivery(&self, peer: PeerId, msg1: &[u8]) -> Option<Vec<u8>> {
+    /// A `/weft/chat/1` request: a handshake that opens a session (answered
+    /// with message 2, the session kept), or a delivery in a kept session
+    /// (answered in it). `None` drops the stream (garbage, or a sender that
+    /// isn't who it says).
+    async fn on_delivery(&self, peer: PeerId, data: &[u8]) -> Option<Vec<u8>> {
+        let request = match weft_protocol::decode(Kind::ChatRequest, data) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(suppressed) = DROPPED.allow() {
+                    tracing::warn!(%peer, error = %e, suppressed, "dropping chat request: malformed");
+                }
+                return None;
+            }
+        };
+        let reply = match request {
+            ChatRequest::Open(msg1) => self.on_open(peer, &msg1).await?,
+            ChatRequest::Resume {
+                session,
+                nonce,
+                sealed,
+            } => self.on_resume(peer, session, nonce, &sealed).await?,
+        };
+        weft_protocol::encode(Kind::ChatReply, &reply).ok()
+    }
+
+    /// IK message 1: check who sends, take the delivery, answer with
+    /// message 2 and keep the session.
+    async fn on_open(&self, peer: PeerId, msg1: &[u8]) -> Option<ChatReply> {
         let (responder, payload, initiator_static) = match seal::respond(self.key(), msg1) {
             Ok(r) => r,
             Err(e) => {
@@ -122,15 +165,7 @@ impl Chat {
                 return None;
             }
         };
-        let delivery: Delivery = match weft_protocol::decode(Kind::Delivery, &payload) {
-            Ok(d) => d,
-            Err(e) => {
-                if let Some(suppressed) = DROPPED.allow() {
-                    tracing::warn!(%peer, error = %e, suppressed, "dropping chat session: bad delivery");
-                }
-                return None;
-            }
-        };
+        let delivery = decode_delivery(peer, &payload)?;
         // A list the sender carries is taken first (if it verifies and is
         // newer), so a device linked since we last heard is recognised; a
         // replayed older list changes nothing.
@@ -143,6 +178,65 @@ impl Chat {
             }
             return None;
         }
+        let ack = self.take_delivery(peer, &delivery).await?;
+        let bytes = weft_protocol::encode(Kind::DeliveryAck, &ack).ok()?;
+        let (msg2, session) = responder.reply_session(&bytes).ok()?;
+        self.inner
+            .sessions
+            .put_in(peer, InSession::new(delivery.from, session));
+        Some(ChatReply::Open(msg2))
+    }
+
+    /// A delivery in a session `peer` opened earlier. A session we do not
+    /// hold (we restarted, or let it go) is answered `UnknownSession`; one
+    /// that fails in any way is dropped, and the sender opens a new one.
+    async fn on_resume(
+        &self,
+        peer: PeerId,
+        id: SessionId,
+        nonce: u64,
+        sealed: &[u8],
+    ) -> Option<ChatReply> {
+        let Some(mut kept) = self.inner.sessions.take_in(peer, id) else {
+            return Some(ChatReply::UnknownSession);
+        };
+        let payload = match kept.session.open(nonce, sealed) {
+            Ok(p) => p,
+            Err(e) => {
+                if let Some(suppressed) = DROPPED.allow() {
+                    tracing::warn!(%peer, error = %e, suppressed, "dropping chat session: bad message");
+                }
+                return Some(ChatReply::UnknownSession);
+            }
+        };
+        let delivery = decode_delivery(peer, &payload)?;
+        if let Some(list) = &delivery.devices {
+            self.take_device_list(&delivery.from, list);
+        }
+        // The session proved one account; it carries only that account's
+        // deliveries, and only while the device still speaks for it (a
+        // revoked device's session ends here).
+        if delivery.from != kept.from
+            || !self.speaks_for(&delivery.from, &kept.session.remote_static())
+        {
+            if let Some(suppressed) = DROPPED.allow() {
+                tracing::warn!(%peer, suppressed, "dropping chat session: sender no longer speaks for the account");
+            }
+            return None;
+        }
+        let ack = self.take_delivery(peer, &delivery).await?;
+        // Tests die here: the batch stored and flushed, not yet acknowledged.
+        crate::fault::point("chat.session.before_ack");
+        let bytes = weft_protocol::encode(Kind::DeliveryAck, &ack).ok()?;
+        let sealed = kept.session.seal(nonce, &bytes).ok()?;
+        self.inner.sessions.put_in(peer, kept);
+        Some(ChatReply::Resume(sealed))
+    }
+
+    /// Opens, checks and stores every item of a delivery whose sender was
+    /// checked, flushes, and says what was taken. `None`: nothing may be
+    /// acknowledged (too many items, or the store did not flush).
+    async fn take_delivery(&self, peer: PeerId, delivery: &Delivery) -> Option<DeliveryAck> {
         if delivery.items.len() > MAX_DELIVERY_ITEMS {
             if let Some(suppressed) = DROPPED.allow() {
                 let items = delivery.items.len();
@@ -181,8 +275,7 @@ impl Chat {
             tracing::error!(error = %e, "cannot flush the store; not acknowledging");
             return None;
         }
-        let bytes = weft_protocol::encode(Kind::DeliveryAck, &ack).ok()?;
-        responder.reply(&bytes).ok()
+        Some(ack)
     }
 
     /// Opens, checks and applies one sealed message. Not flushed: callers

@@ -16,7 +16,8 @@
 //! | `log.rs` | `log` (which also sends read receipts) and `conversations` |
 //! | `inbound.rs` | the `/weft/chat/1` responder: open, check and apply what a peer delivers, then acknowledge |
 //! | `mailbox.rs` | the `/weft/mailbox/1` holder side (quotas, deposit, fetch, delete) and fetching our own mail from holders |
-//! | `delivery.rs` | the per-recipient worker: reach a device, one Noise IK round trip, or leave copies with holders and back off; also the card helpers (`dial_card`, `lookup_card`) other services use |
+//! | `delivery.rs` | the per-recipient worker: reach a device, one round trip in the session kept with it (or a Noise IK handshake that opens one), or leave copies with holders and back off; also the card helpers (`dial_card`, `lookup_card`) other services use |
+//! | `session.rs` | the kept sessions, both directions: lifetime, caps, which device a session is with |
 //!
 //! Storage is in `crate::store::chat` and `crate::store::mailbox`; the HTTP
 //! routes are in `crate::api`; `crate::inbound` routes peers' requests here.
@@ -31,6 +32,7 @@ mod names;
 mod own;
 mod send;
 mod service;
+mod session;
 
 pub(crate) use inbound::pay_line;
 
@@ -259,6 +261,8 @@ struct Inner {
     stranger_requests: crate::budget::RateLimit,
     /// Notified when a friend's Moments topic key is stored.
     moments_keys: Arc<Notify>,
+    /// Kept Noise sessions with the devices we deliver to and that deliver to us.
+    sessions: session::Sessions,
 }
 
 /// The receiver of group business carried in 1:1 messages

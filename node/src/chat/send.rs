@@ -217,11 +217,12 @@ impl Chat {
                 kick.extend(endpoints);
             }
         }
-        // Persist before acknowledging, once for the whole batch.
-        self.store().flush_async().await?;
+        // Delivery starts while the batch is made durable (see `enqueue`).
         for to in kick {
             self.kick(to);
         }
+        // Persist before acknowledging, once for the whole batch.
+        self.store().flush_async().await?;
         Ok(())
     }
 
@@ -231,11 +232,16 @@ impl Chat {
         let (id, endpoints) = self.stage(to, kind)?;
         // Sequence numbers are taken; concurrent senders may now share one flush.
         drop(guard);
-        // Persist before acknowledging: once we answer, the message must survive a crash.
-        self.store().flush_async().await?;
+        // Send without waiting: delivery starts while the write is made
+        // durable. If this node dies before the flush, the peer may hold a
+        // message our log lost, but the caller was never told it was sent
+        // (and a later message never overwrites it: the peer files by time,
+        // sender and counter, beside whatever already stands there).
         for e in endpoints {
             self.kick(e);
         }
+        // Persist before acknowledging: once we answer, the message must survive a crash.
+        self.store().flush_async().await?;
         Ok(id)
     }
 }

@@ -48,6 +48,7 @@ impl Chat {
                     super::inbound::STRANGER_REQUEST_WINDOW,
                 ),
                 moments_keys: Default::default(),
+                sessions: Default::default(),
             }),
         };
         // Restarts resume work: every recipient with queued mail gets a worker.
