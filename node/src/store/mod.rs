@@ -196,6 +196,25 @@ pub struct Store {
     pub(crate) pay: pay::PayTrees,
     /// Address-book entries known to be on disk (updated after each flush).
     durable_peers: Arc<AtomicUsize>,
+    /// Concurrent flushes share one fsync ([`Store::flush_async`]).
+    commit: Arc<GroupCommit>,
+}
+
+/// Group commit: callers of [`Store::flush_async`] take a ticket after
+/// their writes; one flush at a time runs, and it covers every ticket
+/// taken before it started. A caller whose ticket a finished flush covers
+/// returns without flushing again, so N concurrent callers cost about two
+/// fsyncs, not N, and a lone caller one.
+#[derive(Default)]
+struct GroupCommit {
+    /// Tickets handed out (one per call).
+    taken: std::sync::atomic::AtomicU64,
+    /// Every ticket up to this one is on disk.
+    done: std::sync::atomic::AtomicU64,
+    /// Held while a flush runs.
+    running: tokio::sync::Mutex<()>,
+    /// Flushes run so far.
+    flushes: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -249,6 +268,7 @@ impl Store {
         let store = Store {
             meta: db.open_tree("meta")?,
             durable_peers: Arc::new(AtomicUsize::new(peers.len())),
+            commit: Arc::default(),
             peers,
             cards: db.open_tree("cards")?,
             chat: chat::ChatTrees::open(&db)?,
@@ -433,15 +453,25 @@ impl Store {
     }
 
     /// Writes everything to disk without blocking the executor.
+    /// Concurrent callers share one flush (group commit: [`GroupCommit`]).
     pub async fn flush_async(&self) -> Result<(), StoreError> {
+        let c = &self.commit;
+        // Our writes are made; every flush that starts from now on has them.
+        let ticket = c.taken.fetch_add(1, Ordering::SeqCst) + 1;
+        let _running = c.running.lock().await;
+        if c.done.load(Ordering::SeqCst) >= ticket {
+            return Ok(()); // the flush that just ended started after our ticket
+        }
+        // This flush covers every ticket taken so far.
+        let covers = c.taken.load(Ordering::SeqCst);
         // sled's own `flush_async` can stall under concurrent callers; a
-        // blocking flush on the blocking pool is plain and just as durable
-        // (concurrent callers still share the work: sled flushes once for all
-        // writes made so far).
+        // blocking flush on the blocking pool is plain and just as durable.
         let db = self.db.clone();
         tokio::task::spawn_blocking(move || db.flush())
             .await
             .map_err(|e| StoreError::Corrupt("flush", e.to_string()))??;
+        c.done.fetch_max(covers, Ordering::SeqCst);
+        c.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 
@@ -455,6 +485,38 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_flushes_share_one() {
+        let s = Store::temporary().unwrap();
+        // A flush is running (we hold its place) while 16 writers ask.
+        let running = s.commit.running.lock().await;
+        let mut waiting = Vec::new();
+        for i in 0u32..16 {
+            let s = s.clone();
+            waiting.push(tokio::spawn(async move {
+                s.meta.insert(format!("k{i}"), &i.to_be_bytes()).unwrap();
+                s.flush_async().await
+            }));
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while s.commit.taken.load(Ordering::SeqCst) < 16 {
+            assert!(std::time::Instant::now() < deadline, "writers never asked");
+            tokio::task::yield_now().await;
+        }
+        drop(running);
+        for w in waiting {
+            w.await.unwrap().unwrap();
+        }
+        assert_eq!(
+            s.commit.flushes.load(Ordering::SeqCst),
+            1,
+            "one flush for all 16"
+        );
+        // A lone caller after them gets a flush of its own.
+        s.flush_async().await.unwrap();
+        assert_eq!(s.commit.flushes.load(Ordering::SeqCst), 2);
+    }
 
     #[test]
     fn fresh_store_gets_current_schema_and_keeps_it_across_reopen() {
