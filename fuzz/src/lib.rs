@@ -93,7 +93,11 @@ pub fn chat(data: &[u8]) {
     let me = recipient();
     if let Some(delivery) = roundtrip::<Delivery>(Kind::Delivery, data) {
         for item in delivery.items.iter().take(64) {
-            if let Ok((plain, sender_static)) = weft_protocol::open(&me, item) {
+            let opened = match item {
+                weft_protocol::chat::DeliveryItem::Sealed(b) => weft_protocol::open(&me, b).ok(),
+                weft_protocol::chat::DeliveryItem::Plain(b) => Some((b.clone(), [0u8; 32])),
+            };
+            if let Some((plain, sender_static)) = opened {
                 let _ = weft_protocol::sender_matches(&delivery.from, &sender_static);
                 if let Ok(body) = ChatBody::decode(&plain) {
                     let _ = body.id();

@@ -301,11 +301,38 @@ pub struct Delivery {
     /// The initiator's account (its Noise static key must be one of the
     /// account's endpoints: the account key, or a device on its list).
     pub from: AccountId,
-    /// Sealed messages, each for the responder.
-    pub items: Vec<Vec<u8>>,
+    /// The messages, in order.
+    pub items: Vec<DeliveryItem>,
     /// The initiator's account's device list, when it has one: a linked
     /// device is recognised even by a peer that has not been told of it yet.
     pub devices: Option<crate::device::DeviceList>,
+}
+
+/// One message in a [`Delivery`].
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeliveryItem {
+    /// Sealed to the responder (Noise X), as it is left with holders: what
+    /// an outbox written before sessions holds, and what a holder hands on.
+    Sealed(Vec<u8>),
+    /// The encoded [`ChatBody`] itself. The session (or IK handshake) that
+    /// carries it encrypts it and proves which device sent it, so it costs
+    /// no Noise X of its own; the responder checks that device speaks for
+    /// the body's sender exactly as it does for a sealed one.
+    Plain(Vec<u8>),
+}
+
+impl DeliveryItem {
+    /// The bytes the item carries.
+    pub fn bytes(&self) -> &[u8] {
+        match self {
+            DeliveryItem::Sealed(b) | DeliveryItem::Plain(b) => b,
+        }
+    }
+
+    /// The id by which the responder acknowledges it ([`item_hash`] of its bytes).
+    pub fn hash(&self) -> [u8; 32] {
+        item_hash(self.bytes())
+    }
 }
 
 /// The responder's answer: which sealed items (by BLAKE3 of their bytes) it

@@ -11,7 +11,7 @@ use libp2p::{
     PeerId, Swarm,
 };
 use weft_protocol::{
-    chat::{ChatBody, ChatKind, ChatReply, ChatRequest, Delivery, DeliveryAck},
+    chat::{ChatBody, ChatKind, ChatReply, ChatRequest, Delivery, DeliveryAck, DeliveryItem},
     mailbox::{MailboxReply, MailboxRequest},
     seal, AccountId, AccountKey, Card, Kind,
 };
@@ -165,6 +165,20 @@ pub async fn deliver(
     session_from: AccountId,
     to: AccountId,
     items: Vec<Vec<u8>>,
+) -> Option<DeliveryAck> {
+    let items = items.into_iter().map(DeliveryItem::Sealed).collect();
+    deliver_items(m, peer, key, session_from, to, items).await
+}
+
+/// [`deliver`] with items of either kind: sealed, or plain bodies that only
+/// the session protects.
+pub async fn deliver_items(
+    m: &mut Swarm<Mallory>,
+    peer: PeerId,
+    key: &AccountKey,
+    session_from: AccountId,
+    to: AccountId,
+    items: Vec<DeliveryItem>,
 ) -> Option<DeliveryAck> {
     let payload = weft_protocol::encode(
         Kind::Delivery,

@@ -112,7 +112,11 @@ fn seeds() -> Result<Seeds, Box<dyn std::error::Error>> {
         Kind::Delivery,
         &Delivery {
             from: them.account_id(),
-            items: sealed.clone(),
+            items: sealed
+                .iter()
+                .cloned()
+                .map(weft_protocol::chat::DeliveryItem::Sealed)
+                .collect(),
             devices: None,
         },
     )?;

@@ -16,7 +16,7 @@ use std::time::Duration;
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::Notify;
 use weft_protocol::{
-    chat::{item_hash, ChatReply, ChatRequest, Delivery, DeliveryAck},
+    chat::{ChatReply, ChatRequest, Delivery, DeliveryAck, DeliveryItem},
     mailbox::{mailbox_key, MailboxReply, MailboxRequest, MAX_ITEMS_PER_MESSAGE},
     seal, AccountId, Card, Kind,
 };
@@ -276,7 +276,7 @@ impl Chat {
             .ok_or(DeliveryError::Unreachable)?;
         let delivery = Delivery {
             from: self.me(),
-            items: batch.iter().map(|(_, e)| e.sealed.clone()).collect(),
+            items: batch.iter().map(|(_, e)| e.item.clone()).collect(),
             devices: self.list_to_carry(),
         };
         let payload = weft_protocol::encode(Kind::Delivery, &delivery)?;
@@ -292,7 +292,7 @@ impl Chat {
         let mut delivered = Vec::new();
         let mut failed = Vec::new();
         for (k, e) in batch {
-            let h = item_hash(&e.sealed);
+            let h = e.item.hash();
             if ack.accepted.contains(&h) {
                 delivered.push((k.clone(), e.msg_id));
             } else if ack.rejected.contains(&h) {
@@ -401,6 +401,21 @@ impl Chat {
                 .and_then(|c| c.card)
                 .and_then(|c| card_peer(&c))
         });
+        // Holders get each message sealed to the endpoint (Noise X): they
+        // can read nothing, and the recipient learns who wrote it.
+        let mut sealed = Vec::with_capacity(items.len());
+        for (_, e) in items {
+            match &e.item {
+                DeliveryItem::Sealed(b) => sealed.push(b.clone()),
+                DeliveryItem::Plain(body) => match seal::seal(self.key(), to, body) {
+                    Ok(b) => sealed.push(b),
+                    Err(err) => {
+                        tracing::warn!(%to, error = %err, "cannot seal a message for holders");
+                        return;
+                    }
+                },
+            }
+        }
         let mut held_by = 0;
         for (peer, _) in candidates {
             if held_by >= HOLDERS {
@@ -410,10 +425,10 @@ impl Chat {
                 continue;
             }
             let mut ok = true;
-            for chunk in items.chunks(MAX_ITEMS_PER_MESSAGE) {
+            for chunk in sealed.chunks(MAX_ITEMS_PER_MESSAGE) {
                 let req = MailboxRequest::Deposit {
                     to: *to,
-                    items: chunk.iter().map(|(_, e)| e.sealed.clone()).collect(),
+                    items: chunk.to_vec(),
                 };
                 let Ok(bytes) = weft_protocol::encode(Kind::MailboxRequest, &req) else {
                     ok = false;

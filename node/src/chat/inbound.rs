@@ -12,7 +12,7 @@
 use libp2p::PeerId;
 use weft_protocol::{
     chat::{
-        item_hash, ChatBody, ChatKind, ChatReply, ChatRequest, Delivery, DeliveryAck,
+        ChatBody, ChatKind, ChatReply, ChatRequest, Delivery, DeliveryAck, DeliveryItem,
         MAX_DELIVERY_ITEMS, MIN_SEALED_BYTES, RECALL_WINDOW_MS,
     },
     seal::{self, SealError},
@@ -178,7 +178,9 @@ impl Chat {
             }
             return None;
         }
-        let ack = self.take_delivery(peer, &delivery).await?;
+        let ack = self
+            .take_delivery(peer, &delivery, &initiator_static)
+            .await?;
         let bytes = weft_protocol::encode(Kind::DeliveryAck, &ack).ok()?;
         let (msg2, session) = responder.reply_session(&bytes).ok()?;
         self.inner
@@ -224,7 +226,9 @@ impl Chat {
             }
             return None;
         }
-        let ack = self.take_delivery(peer, &delivery).await?;
+        let ack = self
+            .take_delivery(peer, &delivery, &kept.session.remote_static())
+            .await?;
         // Tests die here: the batch stored and flushed, not yet acknowledged.
         crate::fault::point("chat.session.before_ack");
         let bytes = weft_protocol::encode(Kind::DeliveryAck, &ack).ok()?;
@@ -236,7 +240,12 @@ impl Chat {
     /// Opens, checks and stores every item of a delivery whose sender was
     /// checked, flushes, and says what was taken. `None`: nothing may be
     /// acknowledged (too many items, or the store did not flush).
-    async fn take_delivery(&self, peer: PeerId, delivery: &Delivery) -> Option<DeliveryAck> {
+    async fn take_delivery(
+        &self,
+        peer: PeerId,
+        delivery: &Delivery,
+        session_static: &[u8; 32],
+    ) -> Option<DeliveryAck> {
         if delivery.items.len() > MAX_DELIVERY_ITEMS {
             if let Some(suppressed) = DROPPED.allow() {
                 let items = delivery.items.len();
@@ -246,13 +255,8 @@ impl Chat {
         }
         let mut ack = DeliveryAck::default();
         for item in &delivery.items {
-            let h = item_hash(item);
-            // Too short to be sealed mail: refused before any Noise work.
-            let outcome = if item.len() < MIN_SEALED_BYTES {
-                Outcome::Rejected(Rejection::TooShort(item.len()))
-            } else {
-                self.accept_sealed(item, Some(&delivery.from), false).await
-            };
+            let h = item.hash();
+            let outcome = self.accept_item(item, &delivery.from, session_static).await;
             match outcome {
                 Outcome::Accepted => ack.accepted.push(h),
                 // Neither: the sender keeps it and tries again later.
@@ -286,7 +290,42 @@ impl Chat {
         session_from: Option<&AccountId>,
         via_holder: bool,
     ) -> Outcome {
-        match self.check_sealed(sealed, session_from) {
+        let checked = self.check_sealed(sealed, session_from);
+        self.accept_checked(checked, via_holder).await
+    }
+
+    /// Applies one delivered item: a sealed one is opened first; a plain
+    /// one came encrypted in a session whose initiator's static key is
+    /// `session_static`, and that key must speak for the body's sender as
+    /// a seal's key must. Not flushed.
+    async fn accept_item(
+        &self,
+        item: &DeliveryItem,
+        session_from: &AccountId,
+        session_static: &[u8; 32],
+    ) -> Outcome {
+        match item {
+            // Too short to be sealed mail: refused before any Noise work.
+            DeliveryItem::Sealed(b) if b.len() < MIN_SEALED_BYTES => {
+                Outcome::Rejected(Rejection::TooShort(b.len()))
+            }
+            DeliveryItem::Sealed(b) => self.accept_sealed(b, Some(session_from), false).await,
+            DeliveryItem::Plain(body) => {
+                let checked = ChatBody::decode(body)
+                    .map_err(Rejection::from)
+                    .and_then(|b| self.check_body(b, session_static, Some(session_from)));
+                self.accept_checked(checked, false).await
+            }
+        }
+    }
+
+    /// What happens to a message whose checks gave `checked`.
+    async fn accept_checked(
+        &self,
+        checked: Result<ChatBody, Rejection>,
+        via_holder: bool,
+    ) -> Outcome {
+        match checked {
             Ok(body) if self.is_blocked(&body.from) => {
                 tracing::debug!(from = %body.from, "refusing a message from a blocked account");
                 Outcome::Rejected(Rejection::Blocked)
@@ -338,13 +377,24 @@ impl Chat {
     ) -> Result<ChatBody, Rejection> {
         let (plain, sender_static) = seal::open(self.key(), sealed)?;
         let body = ChatBody::decode(&plain)?;
+        self.check_body(body, &sender_static, session_from)
+    }
+
+    /// Checks who wrote a message and for whom: `sender_static` is the key
+    /// that sealed it or the session's initiator.
+    fn check_body(
+        &self,
+        body: ChatBody,
+        sender_static: &[u8; 32],
+        session_from: Option<&AccountId>,
+    ) -> Result<ChatBody, Rejection> {
         // Ours, from another of our devices, is a copy of what it sent to
         // someone: addressed to them, sealed to us.
         let own_copy = body.from == self.me() && body.to != self.me();
         if body.to != self.me() && !own_copy {
             return Err(Rejection::NotForUs);
         }
-        if !self.speaks_for(&body.from, &sender_static) {
+        if !self.speaks_for(&body.from, sender_static) {
             return Err(Rejection::ForgedSender);
         }
         if session_from.is_some_and(|f| *f != body.from) {

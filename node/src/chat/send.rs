@@ -1,12 +1,12 @@
 //! Sending: texts, recalls, and the one path every outgoing chat message
-//! takes, [`Chat::enqueue`]: number it, seal it to the recipient, write it
-//! to the log and the outbox in one transaction, flush, and only then tell
-//! the caller it was sent. Delivery (`delivery.rs`) takes it from the outbox.
+//! takes, [`Chat::enqueue`]: number it, write it to the log and the outbox
+//! (one copy per endpoint) in one transaction, wake delivery, flush, and
+//! only then tell the caller it was sent. Delivery (`delivery.rs`) takes it from the outbox.
 
 use weft_protocol::{
-    chat::{ChatBody, ChatKind, MsgId, MAX_TEXT_BYTES, RECALL_WINDOW_MS},
+    chat::{ChatBody, ChatKind, DeliveryItem, MsgId, MAX_TEXT_BYTES, RECALL_WINDOW_MS},
     file::Attachment,
-    seal, AccountId,
+    AccountId,
 };
 
 use super::{now_ms, Chat, ChatError, RecallRefused};
@@ -112,7 +112,7 @@ impl Chat {
         Ok(())
     }
 
-    /// Numbers `kind` for `to`, seals it and writes it to the outbox (and,
+    /// Numbers `kind` for `to` and writes it to the outbox (and,
     /// for a text, to the log). Not flushed. Callers hold the send lock.
     /// Returns the id and the endpoints it was queued for.
     fn stage(&self, to: AccountId, kind: ChatKind) -> Result<(MsgId, Vec<AccountId>), ChatError> {
@@ -151,10 +151,13 @@ impl Chat {
             endpoints.extend(self.own_other_endpoints());
         }
         endpoints.dedup();
-        let sealed = endpoints
+        // The body as it is: the session that carries it encrypts it, and
+        // it is sealed to the endpoint (Noise X) only if it must be left
+        // with holders (`delivery.rs`).
+        let items = endpoints
             .iter()
-            .map(|e| Ok((*e, seal::seal(self.key(), e, &plain)?)))
-            .collect::<Result<Vec<_>, ChatError>>()?;
+            .map(|e| (*e, DeliveryItem::Plain(plain.clone())))
+            .collect();
         let log = match &body.kind {
             ChatKind::Text { text, reply_to } => Some(StoredMessage {
                 id,
@@ -196,7 +199,7 @@ impl Chat {
             to,
             seq,
             sent_at_ms,
-            sealed,
+            items,
             id,
             log,
         })?;

@@ -9,12 +9,15 @@
 //! - `msg_arrived`: message id(32) → Unix ms (8) by *our* clock when a
 //!   received message arrived: recall windows are measured with it, never
 //!   with the sender's own claim of when it sent
-//! - `outbox`:    recipient(32) ‖ seq(8) → [`OutboxEntry`] (sealed bytes, sent in order)
+//! - `outbox`:    recipient(32) ‖ seq(8) → [`OutboxEntry`] (the body, or its sealed bytes before schema 2; sent in order)
 //! - `chat_meta`: `seq` ‖ account(32) → last seq / last sent_at for that conversation
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
-use weft_protocol::{chat::MsgId, AccountId, Card};
+use weft_protocol::{
+    chat::{DeliveryItem, MsgId},
+    AccountId, Card,
+};
 
 use super::{dec, enc, Store, StoreError};
 
@@ -146,15 +149,36 @@ pub struct StoredMessage {
     pub attachment: Option<weft_protocol::file::Attachment>,
 }
 
-/// A sealed message waiting for its recipient to acknowledge it.
+/// A message waiting for its recipient to acknowledge it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct OutboxEntry {
-    /// Sealed bytes (Noise X to the recipient).
-    pub sealed: Vec<u8>,
+    /// What is delivered: the encoded body, which the session carrying it
+    /// encrypts (sealed with Noise X only when left with holders), or,
+    /// for entries written before schema 2, the sealed bytes.
+    pub item: DeliveryItem,
     /// Id of the message inside.
     pub msg_id: MsgId,
     /// Whether copies were left with holders.
     pub held: bool,
+}
+
+/// [`OutboxEntry`] as schema 1 wrote it (always sealed); read once by the
+/// migration to schema 2.
+#[derive(Deserialize)]
+pub(super) struct OutboxEntryV1 {
+    sealed: Vec<u8>,
+    msg_id: MsgId,
+    held: bool,
+}
+
+impl From<OutboxEntryV1> for OutboxEntry {
+    fn from(v1: OutboxEntryV1) -> Self {
+        OutboxEntry {
+            item: DeliveryItem::Sealed(v1.sealed),
+            msg_id: v1.msg_id,
+            held: v1.held,
+        }
+    }
 }
 
 trees! {
@@ -268,9 +292,9 @@ pub struct Outgoing {
     pub seq: u64,
     /// Sender clock.
     pub sent_at_ms: u64,
-    /// One sealed copy per endpoint: the recipient's devices and our own
-    /// other devices.
-    pub sealed: Vec<(AccountId, Vec<u8>)>,
+    /// One copy per endpoint: the recipient's devices and our own other
+    /// devices.
+    pub items: Vec<(AccountId, DeliveryItem)>,
     /// Id.
     pub id: MsgId,
     /// For texts: the log entry to show.
@@ -344,9 +368,9 @@ impl Store {
                     messages.insert(key.clone(), enc(log))?;
                     index.insert(&out.id.0, key)?;
                 }
-                for (endpoint, sealed) in &out.sealed {
+                for (endpoint, item) in &out.items {
                     let entry = OutboxEntry {
-                        sealed: sealed.clone(),
+                        item: item.clone(),
                         msg_id: out.id,
                         held: false,
                     };
@@ -371,7 +395,21 @@ impl Store {
         Ok(out)
     }
 
-    /// The oldest outbox entries for `to`, up to `max_items` and `max_bytes` of sealed data.
+    /// Schema 1 → 2: outbox entries written before sessions become
+    /// [`DeliveryItem::Sealed`] entries (their bytes are sealed to the
+    /// recipient; we cannot read them back, and need not).
+    pub(super) fn migrate_outbox_v2(&self) -> Result<usize, StoreError> {
+        let mut n = 0;
+        for item in self.chat.outbox.iter() {
+            let (k, v) = item?;
+            let old: OutboxEntryV1 = dec("outbox", &v)?;
+            self.chat.outbox.insert(k, enc(&OutboxEntry::from(old)))?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
+    /// The oldest outbox entries for `to`, up to `max_items` and `max_bytes` of data.
     pub fn outbox_batch(
         &self,
         to: &AccountId,
@@ -383,10 +421,11 @@ impl Store {
         for item in self.chat.outbox.scan_prefix(to.0) {
             let (k, v) = item?;
             let e: OutboxEntry = dec("outbox", &v)?;
-            if !out.is_empty() && (out.len() >= max_items || bytes + e.sealed.len() > max_bytes) {
+            let len = e.item.bytes().len();
+            if !out.is_empty() && (out.len() >= max_items || bytes + len > max_bytes) {
                 break;
             }
-            bytes += e.sealed.len();
+            bytes += len;
             out.push((k.to_vec(), e));
         }
         Ok(out)
@@ -690,13 +729,50 @@ mod tests {
             to: b,
             seq: theirs.seq,
             sent_at_ms: theirs.sent_at_ms,
-            sealed: vec![(b, vec![1])],
+            items: vec![(b, DeliveryItem::Plain(vec![1]))],
             id: mine.id,
             log: Some(mine.clone()),
         })
         .unwrap();
         assert_eq!(s.conversation(&b, 10).unwrap().len(), 2);
         assert_eq!(s.message(&theirs.id).unwrap(), Some(theirs));
+    }
+
+    /// Schema 1 kept sealed bytes in the outbox; after the upgrade the same
+    /// entries read as sealed items, with their id and holder mark.
+    #[test]
+    fn schema_1_outbox_entries_survive_the_upgrade() {
+        #[derive(serde::Serialize)]
+        struct V1 {
+            sealed: Vec<u8>,
+            msg_id: MsgId,
+            held: bool,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let to = AccountKey::generate().unwrap().account_id();
+        let mut key = to.0.to_vec();
+        key.extend_from_slice(&[0u8; 40]);
+        {
+            let s = Store::open(dir.path()).unwrap();
+            let old = V1 {
+                sealed: vec![9; 200],
+                msg_id: MsgId([4; 32]),
+                held: true,
+            };
+            s.chat.outbox.insert(&key, enc(&old)).unwrap();
+            s.meta
+                .insert("schema_version", &1u32.to_be_bytes())
+                .unwrap();
+            s.flush().unwrap();
+        }
+        let s = Store::open(dir.path()).unwrap();
+        assert_eq!(s.schema_version().unwrap(), super::super::SCHEMA_VERSION);
+        let batch = s.outbox_batch(&to, 10, 100_000).unwrap();
+        assert_eq!(batch.len(), 1);
+        let e = &batch[0].1;
+        assert_eq!(e.item, DeliveryItem::Sealed(vec![9; 200]));
+        assert_eq!(e.msg_id, MsgId([4; 32]));
+        assert!(e.held);
     }
 
     #[test]
@@ -709,7 +785,7 @@ mod tests {
             to: a,
             seq: 1,
             sent_at_ms: 1,
-            sealed: vec![(a, vec![1, 2])],
+            items: vec![(a, DeliveryItem::Plain(vec![1, 2]))],
             id: m.id,
             log: Some(m.clone()),
         };

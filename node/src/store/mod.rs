@@ -76,7 +76,7 @@ pub(super) fn dec<T: serde::de::DeserializeOwned>(
 }
 
 /// Current on-disk schema.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 /// Most peers remembered in the address book.
 pub const MAX_KNOWN_PEERS: usize = 1024;
 /// Most cards kept for peers outside the address book, plus the book's own.
@@ -307,11 +307,15 @@ impl Store {
                 supported: SCHEMA_VERSION,
             });
         }
-        // Each step upgrades one version; add `1 => ...` here when schema 2 arrives.
+        // Each step upgrades one version.
         let mut v = found;
         while v < SCHEMA_VERSION {
             match v {
                 0 => {} // new store: trees are created on open
+                1 => {
+                    let n = self.migrate_outbox_v2()?;
+                    tracing::info!(entries = n, "store schema 2: outbox entries rewritten");
+                }
                 _ => unreachable!("every version below SCHEMA_VERSION has a step"),
             }
             v += 1;

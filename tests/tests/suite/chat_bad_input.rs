@@ -10,13 +10,14 @@ use std::time::Duration;
 use libp2p::identity::Keypair;
 use serde_json::Value;
 use weft_protocol::{
-    chat::{item_hash, ChatKind},
+    chat::{item_hash, ChatKind, DeliveryItem},
     mailbox::{MailboxAuth, MailboxReply, MailboxRequest},
     AccountId, AccountKey, Card,
 };
 use weft_tests::hostile::{connect, frame};
 use weft_tests::mallory::{
-    self, chat_request, deliver, deliver_own, mailbox_request, sealed, serve_mail, text,
+    self, chat_request, deliver, deliver_items, deliver_own, mailbox_request, sealed, serve_mail,
+    text,
 };
 use weft_tests::{s, wait_for, Weft};
 
@@ -86,6 +87,33 @@ async fn hostile_chat_and_mailbox_traffic_is_refused() {
         assert!(
             ack.rejected.contains(&item_hash(bad)),
             "bad item not rejected"
+        );
+    }
+
+    // The same in plain items (a body a session carries without a seal
+    // of its own): the session's key must speak for the body's sender, the
+    // body must be for Ada, and it must decode.
+    let plain = |from: AccountId, to: AccountId, seq: u64, t: &str| {
+        mallory::body(from, to, seq, text(t)).encode().unwrap()
+    };
+    for bad in [
+        plain(b_id, a_id, 8, "plain forged: pay me"),
+        plain(mallory.account_id(), b_id, 9, "plain, for someone else"),
+        vec![0xff; 300],
+    ] {
+        let ack = deliver_items(
+            &mut m,
+            node,
+            &mallory,
+            mallory.account_id(),
+            a_id,
+            vec![DeliveryItem::Plain(bad.clone())],
+        )
+        .await
+        .expect("ack");
+        assert!(
+            ack.rejected.contains(&item_hash(&bad)),
+            "bad plain item not rejected"
         );
     }
 
