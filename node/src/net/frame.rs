@@ -42,12 +42,16 @@ async fn read_frame_into<T: AsyncRead + Unpin>(
     Ok(())
 }
 
-/// Writes one length-prefixed frame.
+/// Writes one length-prefixed frame, in one write: the length and the
+/// bytes leave in one stream frame (two writes would be two Yamux frames,
+/// and two Noise frames, for every request and answer).
 pub async fn write_frame<T: AsyncWrite + Unpin>(io: &mut T, bytes: &[u8]) -> io::Result<()> {
     let len = u32::try_from(bytes.len())
         .map_err(|_| io::Error::new(io::ErrorKind::InvalidInput, "frame too large"))?;
-    io.write_all(&len.to_be_bytes()).await?;
-    io.write_all(bytes).await?;
+    let mut frame = Vec::with_capacity(4 + bytes.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(bytes);
+    io.write_all(&frame).await?;
     io.flush().await
 }
 
