@@ -22,6 +22,7 @@
 //! Storage is in `crate::store::chat` and `crate::store::mailbox`; the HTTP
 //! routes are in `crate::api`; `crate::inbound` routes peers' requests here.
 
+mod apply;
 mod contacts;
 mod delivery;
 mod endpoints;
@@ -34,7 +35,7 @@ mod send;
 mod service;
 mod session;
 
-pub(crate) use inbound::pay_line;
+pub(crate) use apply::pay_line;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -30,7 +30,7 @@ impl Chat {
                 } else {
                     MsgStatus::Stored
                 };
-                let Some(m) = super::inbound::logged(&body, status) else {
+                let Some(m) = super::apply::logged(&body, status) else {
                     return Ok(());
                 };
                 let text = m.text.clone();

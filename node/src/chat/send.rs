@@ -183,7 +183,7 @@ impl Chat {
                 status: MsgStatus::Sending,
                 attachment: Some(attachment.clone()),
             }),
-            ChatKind::Pay(m) => super::inbound::pay_line(m).map(|text| StoredMessage {
+            ChatKind::Pay(m) => super::apply::pay_line(m).map(|text| StoredMessage {
                 id,
                 from: me,
                 seq,
