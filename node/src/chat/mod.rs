@@ -14,7 +14,8 @@
 //! | `contacts.rs` | friend requests, `accept` / `reject` / `block` / `remark` / `delete`, listing, and `resolve` (name, id or link to an account) |
 //! | `send.rs` | `send`, `recall`, and `enqueue` (seal, persist in log + outbox, wake delivery) that every outgoing kind goes through |
 //! | `log.rs` | `log` (which also sends read receipts) and `conversations` |
-//! | `inbound.rs` | the `/weft/chat/1` responder: open, check and apply what a peer delivers, then acknowledge |
+//! | `inbound.rs` | the `/weft/chat/1` responder: open and check what a peer delivers, have it applied, then acknowledge |
+//! | `apply.rs` | applying a checked message to the store, once per id (and the log lines for payments) |
 //! | `mailbox.rs` | the `/weft/mailbox/1` holder side (quotas, deposit, fetch, delete) and fetching our own mail from holders |
 //! | `delivery.rs` | the per-recipient worker: reach a device, one round trip in the session kept with it (or a Noise IK handshake that opens one), or leave copies with holders and back off; also the card helpers (`dial_card`, `lookup_card`) other services use |
 //! | `session.rs` | the kept sessions, both directions: lifetime, caps, which device a session is with |
