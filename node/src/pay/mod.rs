@@ -25,8 +25,10 @@
 //!   deadlines, the mints' DHT records).
 
 mod coupon;
+mod grab;
 mod inbound;
 mod mint;
+mod op;
 mod packet;
 mod request;
 mod service;
