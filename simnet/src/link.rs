@@ -79,6 +79,8 @@ struct Model {
     links: Mutex<Vec<Weak<Link>>>,
     traffic: Vec<NodeTraffic>,
     incarnation: Vec<std::sync::atomic::AtomicU64>,
+    /// Connections dialed so far (each one a transport handshake).
+    dials: AtomicU64,
 }
 
 /// The shared network model of one simulation. Cheap to clone.
@@ -102,6 +104,7 @@ impl Network {
                 links: Mutex::new(Vec::new()),
                 traffic: (0..n).map(|_| NodeTraffic::default()).collect(),
                 incarnation: (0..n).map(|_| AtomicU64::new(0)).collect(),
+                dials: AtomicU64::new(0),
                 plan,
             }),
         }
@@ -198,6 +201,12 @@ impl Network {
                 )
             })
             .collect()
+    }
+
+    /// Connections dialed since the model was made: with [`Network::live_links`]
+    /// it tells churn (connections that open and close again) from growth.
+    pub fn dials(&self) -> u64 {
+        self.model.dials.load(Ordering::Relaxed)
     }
 
     /// Connections the model currently tracks (dialed, not yet dropped).
@@ -330,7 +339,12 @@ impl LinkStream {
             cut: AtomicBool::new(false),
             waker: AtomicWaker::new(),
         });
+        model.dials.fetch_add(1, Ordering::Relaxed);
         if let Ok(mut l) = model.links.lock() {
+            // Drop closed links before the list would grow (amortised O(1)).
+            if l.len() == l.capacity() {
+                l.retain(|w| w.strong_count() > 0);
+            }
             l.push(Arc::downgrade(&link));
         }
         let (reader, mut writer) = chan.split();

@@ -403,6 +403,10 @@ pub struct IdleReport {
     pub bytes_per_s: f64,
     /// Connections open at the end of the probe, mean per node.
     pub connections_per_node: f64,
+    /// Connections dialed during the probe, per node per minute: each is a
+    /// transport handshake, so churn shows here even when the count of open
+    /// connections is steady.
+    pub connections_opened_per_node_per_min: f64,
     /// Resident memory at the end of the probe, MiB per node.
     pub rss_mib_per_node: f64,
 }

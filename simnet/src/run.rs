@@ -174,27 +174,34 @@ pub async fn run(scenario: &Scenario) -> Result<Report, SimError> {
 async fn idle_probe(sim: &Sim, warmup: Duration, window: Duration) -> IdleReport {
     let t = Instant::now();
     let mut cpu_last = cpu_time();
+    let mut dials_last = sim.net.dials();
     while t.elapsed() < warmup {
         tokio::time::sleep((warmup - t.elapsed()).min(PROBE_SLICE)).await;
         let cpu = cpu_time();
+        let dials = sim.net.dials();
         progress(format!(
-            "idle warm-up: {:.0} s, CPU share of the last slice {:.2}",
+            "idle warm-up: {:.0} s, CPU share of the last slice {:.2}, {} connections opened, {} open",
             t.elapsed().as_secs_f64(),
             host_share(
                 cpu.saturating_sub(cpu_last).as_secs_f64(),
                 PROBE_SLICE.as_secs_f64()
-            )
+            ),
+            dials.saturating_sub(dials_last),
+            sim.net.live_links(),
         ));
         cpu_last = cpu;
+        dials_last = dials;
     }
     progress(format!("idle: measuring for {window:?}"));
     let a = sim.net.traffic();
+    let dials_a = sim.net.dials();
     let cpu_a = cpu_time();
     let t = Instant::now();
     tokio::time::sleep(window).await;
     let cpu = cpu_time().saturating_sub(cpu_a).as_secs_f64();
     let secs = t.elapsed().as_secs_f64().max(1e-9);
     let b = sim.net.traffic();
+    let opened = sim.net.dials().saturating_sub(dials_a) as f64;
     let bytes: u64 = a.iter().zip(&b).map(|(x, y)| y.0.saturating_sub(x.0)).sum();
     let n = sim.len().max(1) as f64;
     let peers = sim.total_peers().await as f64;
@@ -207,15 +214,17 @@ async fn idle_probe(sim: &Sim, warmup: Duration, window: Duration) -> IdleReport
         host_cpu_share: host_share(cpu, secs),
         bytes_per_s: bytes as f64 / secs,
         connections_per_node: peers / n,
+        connections_opened_per_node_per_min: opened / secs * 60.0 / n,
         rss_mib_per_node: rss / n,
     };
     progress(format!(
-        "idle: {:.1} CPU s per minute ({:.1} ms per node per minute, host share {:.2}), {:.0} bytes/s, {:.1} connections and {:.2} MiB per node",
+        "idle: {:.1} CPU s per minute ({:.1} ms per node per minute, host share {:.2}), {:.0} bytes/s, {:.1} connections open, {:.2} opened per minute and {:.2} MiB per node",
         r.cpu_s_per_min,
         r.cpu_ms_per_node_per_min,
         r.host_cpu_share,
         r.bytes_per_s,
         r.connections_per_node,
+        r.connections_opened_per_node_per_min,
         r.rss_mib_per_node
     ));
     r
