@@ -329,54 +329,22 @@ mod tests {
     use std::time::Duration;
 
     use futures::StreamExt;
-    use libp2p::core::{transport::MemoryTransport, upgrade::Version, Transport};
     use libp2p::swarm::SwarmEvent;
-    use libp2p::{noise, yamux, Multiaddr, PeerId, Swarm, SwarmBuilder};
+    use libp2p::{PeerId, Swarm};
 
+    use super::super::test_swarm::{connect, memory_swarm, IDLE, WAIT};
     use super::Behaviour;
 
-    /// Idle timeout of the test swarms: short, so a connection nothing
-    /// keeps closes within the test's wait.
-    const IDLE: Duration = Duration::from_millis(300);
-    /// The longest any wait in these tests may take.
-    const WAIT: Duration = Duration::from_secs(20);
-
     fn swarm(limit: usize) -> Swarm<Behaviour> {
-        SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_other_transport(|key| {
-                Ok(MemoryTransport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default())
-                    .boxed())
-            })
-            .unwrap()
-            .with_behaviour(|_| Behaviour::with_limit(limit))
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
-            .build()
+        memory_swarm(|_| Behaviour::with_limit(limit))
     }
 
     /// `b` listens, `a` dials it, keeping it; returns once both hold the
     /// connection.
     async fn connect_kept(a: &mut Swarm<Behaviour>, b: &mut Swarm<Behaviour>) {
-        b.listen_on("/memory/0".parse().unwrap()).unwrap();
-        let addr: Multiaddr = loop {
-            if let SwarmEvent::NewListenAddr { address, .. } = b.select_next_some().await {
-                break address;
-            }
-        };
         let b_id = *b.local_peer_id();
         a.behaviour_mut().keep(b_id, true);
-        a.dial(addr.with_p2p(b_id).unwrap()).unwrap();
-        let (mut up_a, mut up_b) = (false, false);
-        while !(up_a && up_b) {
-            tokio::select! {
-                ev = a.select_next_some() => up_a |= matches!(ev, SwarmEvent::ConnectionEstablished { .. }),
-                ev = b.select_next_some() => up_b |= matches!(ev, SwarmEvent::ConnectionEstablished { .. }),
-            }
-        }
+        connect(b, a).await;
     }
 
     /// Drives both swarms until `done` says so (or the connection closes:
