@@ -25,13 +25,6 @@ const REFETCH_AFTER: Duration = Duration::from_secs(10);
 /// How long we wait before asking again a holder we met that did not
 /// answer our fetch: three asks in all.
 const FETCH_RETRY_WAITS: [Duration; 2] = [Duration::from_secs(3), Duration::from_secs(10)];
-/// Until the DHT has named our mailbox holders, peers we meet are asked
-/// for our mail on the chance that they hold some: at most this many per
-/// [`MAIL_CHECK`]. Asking every peer met (a fresh node meets dozens in its
-/// first minute, and each ask is a signed request the peer checks and
-/// answers from its store) kept 1,000 starting simnet nodes busy with
-/// fetches that mostly found nothing.
-const BLIND_FETCHES: usize = 8;
 /// Most holders remembered in the refetch guard before it is reset.
 const MAX_FETCH_MEMORY: usize = 4096;
 
@@ -75,9 +68,6 @@ impl Chat {
             let mut check =
                 tokio::time::interval_at(tokio::time::Instant::now() + MAIL_CHECK, MAIL_CHECK);
             let mut last_publish: Option<Instant> = None;
-            // Peers asked for mail before the DHT named our holders (see
-            // [`BLIND_FETCHES`]); reset at every check.
-            let mut blind = 0usize;
             // The first check waits for a peer to ask the DHT through.
             let mut checked = false;
             let holders: Arc<Mutex<HashSet<PeerId>>> = Arc::default();
@@ -95,17 +85,10 @@ impl Chat {
                             }
                             // A holder of our mail (a peer near our mailbox key, found by
                             // the last check) is back: ask it, once in a while. Until the
-                            // DHT named any, ask the first few we meet.
-                            let (none_named, named) = holders
-                                .lock()
-                                .map(|h| (h.is_empty(), h.contains(&peer)))
-                                .unwrap_or((false, false));
-                            let holder = named || (none_named && blind < BLIND_FETCHES);
+                            // DHT named any, ask whoever we meet.
+                            let holder = holders.lock().is_ok_and(|h| h.is_empty() || h.contains(&peer));
                             let recent = last_fetch.get(&peer).is_some_and(|t| t.elapsed() < REFETCH_AFTER);
                             if holder && !recent {
-                                if !named {
-                                    blind += 1;
-                                }
                                 if last_fetch.len() > MAX_FETCH_MEMORY {
                                     last_fetch.clear();
                                 }
@@ -141,7 +124,6 @@ impl Chat {
                         Err(_) => return,
                     },
                     _ = check.tick() => {
-                        blind = 0;
                         let (c, h) = (chat.clone(), holders.clone());
                         tokio::spawn(async move { c.check_mailbox_holders(&h).await });
                     }

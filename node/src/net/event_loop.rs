@@ -103,9 +103,6 @@ pub(super) struct EventLoop {
     pub(super) my_card: Option<Card>,
     pub(super) last_bootstrap: Option<Instant>,
     pub(super) last_refresh: Instant,
-    /// Our own full refresh while it runs (libp2p's are cut short: see
-    /// `on_query_progress` in `dht.rs`).
-    pub(super) refresh_query: Option<kad::QueryId>,
     /// Dials by address, until the connection is up or failed.
     pub(super) dials: Pending<ConnectionId, (Multiaddr, DialReply)>,
     /// Callers waiting for a connection to a known peer.
@@ -169,7 +166,6 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
         my_card: None,
         last_bootstrap: None,
         last_refresh: Instant::now(),
-        refresh_query: None,
         dials: Pending::new("dials", MAX_PENDING_DIALS),
         connects: Pending::new("connections to known peers", MAX_PENDING_DIALS),
         inbound: cfg.inbound,
@@ -409,21 +405,19 @@ impl EventLoop {
         if self.last_bootstrap.is_none_or(|t| t.elapsed() >= every) {
             self.bootstrap();
         }
-        if self.last_refresh.elapsed() >= REFRESH_EVERY {
-            if let Ok(id) = self.swarm.behaviour_mut().kad.bootstrap() {
-                self.last_refresh = Instant::now();
-                self.refresh_query = Some(id);
-            }
+        if self.last_refresh.elapsed() >= REFRESH_EVERY
+            && self.swarm.behaviour_mut().kad.bootstrap().is_ok()
+        {
+            self.last_refresh = Instant::now();
         }
         self.keep_neighbours();
     }
 
-    /// Keeps [`TARGET_PEERS`] neighbours (kept from either end, see
-    /// [`super::keep`]): connections we have first, then
+    /// Keeps [`TARGET_PEERS`] neighbours: connections we have first, then
     /// peers from the routing table (kept before they connect, so the new
     /// connection is born kept).
     fn keep_neighbours(&mut self) {
-        let kept = self.swarm.behaviour().keep.neighbours();
+        let kept = self.swarm.behaviour().keep.kept();
         if kept >= TARGET_PEERS {
             return;
         }
