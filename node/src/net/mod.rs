@@ -25,8 +25,6 @@ pub mod pending;
 mod record_guard;
 pub mod records;
 mod requests;
-#[cfg(test)]
-mod test_swarm;
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
