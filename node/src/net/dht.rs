@@ -235,6 +235,26 @@ impl EventLoop {
                     }
                 }
             }
+            QueryResult::Bootstrap(_) if self.refresh_query == Some(id) && last => {
+                self.refresh_query = None;
+            }
+            QueryResult::Bootstrap(_) if self.refresh_query == Some(id) => {}
+            QueryResult::Bootstrap(_) if !last => {
+                // libp2p bootstraps on its own whenever a peer enters a
+                // routing table of fewer than 20 (not configurable outside
+                // its tests): a lookup of our id, then one lookup per
+                // bucket, each contacting ~20 peers that are mostly not
+                // connected. Among 300 idle simnet nodes those dials (each a
+                // new connection and handshake) held both cores for as long
+                // as the nodes ran. The lookup of our id has run by now (it
+                // is the first step, and our own `bootstrap` does the same);
+                // the bucket refreshes are ended here before they send
+                // anything, and run on our schedule instead
+                // (`EventLoop::maintain`, every `REFRESH_EVERY`).
+                if let Some(mut q) = self.swarm.behaviour_mut().kad.query_mut(&id) {
+                    q.finish();
+                }
+            }
             QueryResult::GetClosestPeers(r) => {
                 let peers = match r {
                     Ok(ok) => ok.peers,

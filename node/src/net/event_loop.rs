@@ -103,6 +103,9 @@ pub(super) struct EventLoop {
     pub(super) my_card: Option<Card>,
     pub(super) last_bootstrap: Option<Instant>,
     pub(super) last_refresh: Instant,
+    /// Our own full refresh while it runs (libp2p's are cut short: see
+    /// `on_query_progress` in `dht.rs`).
+    pub(super) refresh_query: Option<kad::QueryId>,
     /// Dials by address, until the connection is up or failed.
     pub(super) dials: Pending<ConnectionId, (Multiaddr, DialReply)>,
     /// Callers waiting for a connection to a known peer.
@@ -166,6 +169,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
         my_card: None,
         last_bootstrap: None,
         last_refresh: Instant::now(),
+        refresh_query: None,
         dials: Pending::new("dials", MAX_PENDING_DIALS),
         connects: Pending::new("connections to known peers", MAX_PENDING_DIALS),
         inbound: cfg.inbound,
@@ -405,10 +409,11 @@ impl EventLoop {
         if self.last_bootstrap.is_none_or(|t| t.elapsed() >= every) {
             self.bootstrap();
         }
-        if self.last_refresh.elapsed() >= REFRESH_EVERY
-            && self.swarm.behaviour_mut().kad.bootstrap().is_ok()
-        {
-            self.last_refresh = Instant::now();
+        if self.last_refresh.elapsed() >= REFRESH_EVERY {
+            if let Ok(id) = self.swarm.behaviour_mut().kad.bootstrap() {
+                self.last_refresh = Instant::now();
+                self.refresh_query = Some(id);
+            }
         }
         self.keep_neighbours();
     }
