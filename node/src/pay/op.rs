@@ -107,18 +107,37 @@ impl Pay {
     }
 
     async fn run_op_inner(&self, op: &Op) -> Result<bool, PayServiceError> {
+        if matches!(
+            op.request,
+            MintRequest::Swap { .. }
+                | MintRequest::Exchange { .. }
+                | MintRequest::ClaimCoupon { .. }
+        ) {
+            // The mint's keys before its signatures: once it has signed, the
+            // answer can only be used with them. A mint that does not answer
+            // now leaves the op pending (nothing is spent yet); one whose
+            // keys do not check is found out below, as before.
+            if let Err(e @ PayServiceError::MintUnreachable(_)) = self.info(&op.mint).await {
+                return Err(e);
+            }
+        }
         let reply = self.ask(&op.mint, &op.request).await?;
         let (in_currency, inputs) = op.inputs();
         let outcome: Result<Vec<Proof>, Refusal> = match reply {
             MintReply::Signed(promises) => match self.unblind_all(op, &promises).await {
                 Ok(p) => Ok(p),
-                Err(e) => {
+                Err(e @ PayServiceError::MintCheated(_)) => {
                     // The inputs are spent at the mint; its answer is no good.
                     tracing::warn!(error = %e, "a mint answered with bad signatures");
                     self.settle(op, Vec::new(), Err(Refusal::BadAnswer(e.to_string())))
                         .await?;
                     return Err(e);
                 }
+                // Anything else (its keys not at hand, our store) is ours:
+                // the op stays, and the mint, which keeps its answer to
+                // this request, gives the same signatures when it is run
+                // again.
+                Err(e) => return Err(e),
             },
             MintReply::Redeemed => Ok(Vec::new()),
             MintReply::Spent(ys) => {

@@ -182,6 +182,11 @@ impl Pay {
     /// Asks the mint for its info; keeps what we had pinned for currencies
     /// we knew (their keys must not change), takes new currencies and rates.
     pub(super) async fn refresh_info(&self, mint: &AccountId) -> Result<MintInfo, PayServiceError> {
+        if crate::fault::fails("mint-info") {
+            return Err(PayServiceError::MintUnreachable(
+                "WEFT_FAIL mint-info".into(),
+            ));
+        }
         let fresh = match self.ask(mint, &MintRequest::Info).await? {
             MintReply::Info(i) => i,
             MintReply::Refused(r) => return Err(PayServiceError::MintRefused(r)),

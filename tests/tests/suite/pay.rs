@@ -219,6 +219,58 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
     drop(b.procs);
 }
 
+/// A claim whose mint keys could not be fetched waits and is claimed
+/// later: Bao has never asked the mint for its keys, and his node's first
+/// attempt fails (`WEFT_FAIL=mint-info`, as a mint busy with his other
+/// claims declines). The payment must still reach his wallet, and Ann's
+/// history must show it received. (Before, the keys were fetched after the
+/// mint had signed the swap, and that failure was taken for bad signatures:
+/// the payment was marked failed and the money was lost to both.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_waits_for_the_mint_keys_and_loses_nothing() {
+    let mut b = Bank::new(&[]).await;
+    let bao = b.homes[2].clone();
+    b.procs[3].signal("TERM").await;
+    assert!(b.procs[3].wait_exit(T).await.is_some());
+    let boot = b.w.dial_addr(&b.w.home("boot")).await;
+    b.procs[3] =
+        b.w.up_with_env(&bao, &["--bootstrap", &boot], &[("WEFT_FAIL", "mint-info")])
+            .await;
+    let sent =
+        b.w.json(&[
+            "pay",
+            "send",
+            "--home",
+            s(&b.homes[1]),
+            "Bao",
+            "3.20",
+            "CNY",
+        ])
+        .await;
+    assert_eq!(sent["status"], "sent");
+    assert!(
+        b.balance_is(2, "CNY", "3.20").await,
+        "Bao's wallet: {:?}; his history: {:?}; his log: {}",
+        b.wallet(2).await,
+        b.history(2).await,
+        b.procs[3].log()
+    );
+    assert!(
+        b.procs[3].log().contains("WEFT_FAIL: failing mint-info"),
+        "the fault was never reached: the test did not test the retry"
+    );
+    let received = wait_for(T, || async {
+        b.history(1)
+            .await
+            .iter()
+            .any(|p| p["direction"] == "out" && p["amount"] == "3.20" && p["status"] == "received")
+    })
+    .await;
+    assert!(received, "Ann's history: {:?}", b.history(1).await);
+    assert_eq!(b.balance(1, "CNY").await, "96.80");
+    assert_eq!(b.outstanding("CNY").await, "100.00");
+}
+
 /// Acceptance 7: every token that passed through a holder is useless to
 /// anyone but the recipient. Bao is offline while Ann pays, so the payment
 /// waits with a holder (the bootstrap node), sealed. The tokens inside are
