@@ -16,22 +16,10 @@
 pub(crate) fn point(name: &str) {
     #[cfg(debug_assertions)]
     {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        use std::sync::OnceLock;
-        static WANTED: OnceLock<Option<(String, u64)>> = OnceLock::new();
-        static HITS: AtomicU64 = AtomicU64::new(0);
-        let wanted = WANTED.get_or_init(|| {
-            let v = std::env::var("WEFT_FAULT").ok()?;
-            match v.split_once('@') {
-                Some((n, count)) => Some((n.to_string(), count.parse().ok()?)),
-                None => Some((v, 1)),
-            }
-        });
-        if let Some((wanted, at)) = wanted {
-            if wanted == name && HITS.fetch_add(1, Ordering::SeqCst) + 1 == *at {
-                eprintln!("WEFT_FAULT: aborting at {name}");
-                std::process::abort();
-            }
+        static WANTED: Wanted = Wanted::new("WEFT_FAULT");
+        if WANTED.hit(name).is_some_and(|(hit, at)| hit == at) {
+            eprintln!("WEFT_FAULT: aborting at {name}");
+            std::process::abort();
         }
     }
     #[cfg(not(debug_assertions))]
@@ -44,28 +32,53 @@ pub(crate) fn point(name: &str) {
 pub(crate) fn fails(name: &str) -> bool {
     #[cfg(debug_assertions)]
     {
-        use std::sync::atomic::{AtomicU64, Ordering};
-        use std::sync::OnceLock;
-        static WANTED: OnceLock<Option<(String, u64)>> = OnceLock::new();
-        static HITS: AtomicU64 = AtomicU64::new(0);
-        let wanted = WANTED.get_or_init(|| {
-            let v = std::env::var("WEFT_FAIL").ok()?;
-            match v.split_once('@') {
-                Some((n, count)) => Some((n.to_string(), count.parse().ok()?)),
-                None => Some((v, 1)),
-            }
-        });
-        if let Some((wanted, times)) = wanted {
-            if wanted == name && HITS.fetch_add(1, Ordering::SeqCst) < *times {
-                eprintln!("WEFT_FAIL: failing {name}");
-                return true;
-            }
+        static WANTED: Wanted = Wanted::new("WEFT_FAIL");
+        let fail = WANTED.hit(name).is_some_and(|(hit, times)| hit <= times);
+        if fail {
+            eprintln!("WEFT_FAIL: failing {name}");
         }
-        false
+        fail
     }
     #[cfg(not(debug_assertions))]
     {
         let _ = name;
         false
+    }
+}
+
+/// What an environment variable of the form `name` or `name@N` asks for,
+/// read once, and how many times that name has been reached.
+#[cfg(debug_assertions)]
+struct Wanted {
+    var: &'static str,
+    wanted: std::sync::OnceLock<Option<(String, u64)>>,
+    hits: std::sync::atomic::AtomicU64,
+}
+
+#[cfg(debug_assertions)]
+impl Wanted {
+    const fn new(var: &'static str) -> Self {
+        Self {
+            var,
+            wanted: std::sync::OnceLock::new(),
+            hits: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// If the variable names `name`: this hit's number (from 1) and the
+    /// variable's N (1 when it gives none).
+    fn hit(&self, name: &str) -> Option<(u64, u64)> {
+        let wanted = self.wanted.get_or_init(|| {
+            let v = std::env::var(self.var).ok()?;
+            match v.split_once('@') {
+                Some((n, count)) => Some((n.to_string(), count.parse().ok()?)),
+                None => Some((v, 1)),
+            }
+        });
+        let (wanted, n) = wanted.as_ref()?;
+        (wanted == name).then(|| {
+            let hit = self.hits.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            (hit, *n)
+        })
     }
 }
