@@ -3,7 +3,7 @@
 //! no mint stays written and is sent again later; the mint answers a
 //! repeated request with the answer it gave the first time.
 
-use weft_protocol::pay::{format_amount, unblind, Input, MintReply, MintRequest, Proof};
+use weft_protocol::pay::{format_amount, unblind, Input, MintReply, MintRequest, Output, Proof};
 
 use super::mint::denomination;
 use super::{id_text, Pay, PayEvent, PayServiceError};
@@ -107,12 +107,7 @@ impl Pay {
     }
 
     async fn run_op_inner(&self, op: &Op) -> Result<bool, PayServiceError> {
-        if matches!(
-            op.request,
-            MintRequest::Swap { .. }
-                | MintRequest::Exchange { .. }
-                | MintRequest::ClaimCoupon { .. }
-        ) {
+        if signed_outputs(&op.request).is_some() {
             // The mint's keys before its signatures: once it has signed, the
             // answer can only be used with them. A mint that does not answer
             // now leaves the op pending (nothing is spent yet); one whose
@@ -173,10 +168,8 @@ impl Pay {
         op: &Op,
         promises: &[weft_protocol::pay::Promise],
     ) -> Result<Vec<Proof>, PayServiceError> {
-        let outputs = match &op.request {
-            MintRequest::Swap { outputs, .. } | MintRequest::Exchange { outputs, .. } => outputs,
-            MintRequest::ClaimCoupon { outputs, .. } => outputs,
-            _ => return Ok(Vec::new()),
+        let Some(outputs) = signed_outputs(&op.request) else {
+            return Ok(Vec::new());
         };
         if promises.len() != outputs.len() || op.outputs.len() != outputs.len() {
             return Err(PayServiceError::MintCheated(
@@ -338,6 +331,17 @@ impl Pay {
             _ => {}
         }
         self.inner.wake.notify_one();
+    }
+}
+
+/// The blinded outputs a request asks the mint to sign; `None` for the
+/// requests it answers without signatures.
+fn signed_outputs(req: &MintRequest) -> Option<&[Output]> {
+    match req {
+        MintRequest::Swap { outputs, .. }
+        | MintRequest::Exchange { outputs, .. }
+        | MintRequest::ClaimCoupon { outputs, .. } => Some(outputs),
+        _ => None,
     }
 }
 

@@ -89,6 +89,17 @@ impl Bank {
         format!("{}.{:02}", cents / 100, cents % 100)
     }
 
+    /// Whether node `i`'s history comes to show its outgoing payment of
+    /// `amount` as received by the other side.
+    async fn shows_received(&self, i: usize, amount: &str) -> bool {
+        wait_for(T, || async {
+            self.history(i).await.iter().any(|p| {
+                p["direction"] == "out" && p["amount"] == amount && p["status"] == "received"
+            })
+        })
+        .await
+    }
+
     async fn balance_is(&self, i: usize, currency: &str, want: &str) -> bool {
         wait_for(T, || async { self.balance(i, currency).await == want }).await
     }
@@ -179,13 +190,7 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
     })
     .await;
     assert!(shown, "Bao's chat: {:?}", b.w.chat_log(bao, &ann_id).await);
-    let received = wait_for(T, || async {
-        b.history(1)
-            .await
-            .iter()
-            .any(|p| p["direction"] == "out" && p["amount"] == "12.50" && p["status"] == "received")
-    })
-    .await;
+    let received = b.shows_received(1, "12.50").await;
     assert!(received, "Ann's history: {:?}", b.history(1).await);
     // Bad amounts are refused with a reason, and change nothing.
     for bad in ["0", "-1", "1.234", "0.00", "99999999999999", "abc"] {
@@ -259,13 +264,7 @@ async fn a_claim_waits_for_the_mint_keys_and_loses_nothing() {
         b.procs[3].log().contains("WEFT_FAIL: failing mint-info"),
         "the fault was never reached: the test did not test the retry"
     );
-    let received = wait_for(T, || async {
-        b.history(1)
-            .await
-            .iter()
-            .any(|p| p["direction"] == "out" && p["amount"] == "3.20" && p["status"] == "received")
-    })
-    .await;
+    let received = b.shows_received(1, "3.20").await;
     assert!(received, "Ann's history: {:?}", b.history(1).await);
     assert_eq!(b.balance(1, "CNY").await, "96.80");
     assert_eq!(b.outstanding("CNY").await, "100.00");
