@@ -25,6 +25,7 @@ pub mod net;
 pub mod node;
 pub mod oa;
 pub mod pay;
+mod random;
 pub mod store;
 pub mod web;
 

@@ -67,7 +67,7 @@ async fn nearby_and_oa_search_work_between_peers_far_apart_in_the_dht() {
         async move {
             sim.count_ready(|h| async move {
                 h.net
-                    .closest_peers(h.net.peer_id().to_bytes())
+                    .closest_peers(h.net.peer_id().to_bytes(), K)
                     .await
                     .map(|p| p.len() >= K)
                     .unwrap_or(false)
@@ -78,6 +78,25 @@ async fn nearby_and_oa_search_work_between_peers_far_apart_in_the_dht() {
     })
     .await;
     assert!(filled, "routing tables did not fill");
+
+    // A lookup for the few closest (mailbox holders: `HOLDER_CANDIDATES`)
+    // stops at that many, and they are still the true closest: where a
+    // sender leaves mail is where the recipient looks for it.
+    let key = records::geo_key("u4pru");
+    let order = farthest_first(&peers, &key);
+    let asker = sim.handle(order[0]).unwrap().clone();
+    let mut got: Vec<PeerId> = asker
+        .net
+        .closest_peers(key, 5)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(p, _)| p)
+        .collect();
+    let mut truth: Vec<PeerId> = order.iter().rev().take(5).map(|&i| peers[i]).collect();
+    got.sort();
+    truth.sort();
+    assert_eq!(got, truth, "a lookup for 5 did not end with the 5 closest");
 
     // People Nearby: the two farthest nodes from the cell's key.
     let order = farthest_first(&peers, &records::geo_key(CELL));

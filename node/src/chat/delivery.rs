@@ -33,6 +33,13 @@ const BATCH_BYTES: usize = 56 * 1024;
 const BATCH_ITEMS: usize = weft_protocol::chat::MAX_DELIVERY_ITEMS;
 /// Holders a message is left with.
 pub(super) const HOLDERS: usize = 3;
+/// Peers a mailbox lookup asks the DHT for: the holders and two more for
+/// when some refuse or are gone. The depositor and the recipient both look
+/// at this many, so wherever mail was left the recipient asks.
+pub(super) const HOLDER_CANDIDATES: usize = HOLDERS + 2;
+/// Peers a lookup of one device's address asks for (the device itself is
+/// the closest when the DHT knows it).
+const FIND_DEVICE: usize = 5;
 /// Longest wait between delivery attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// How long to try to connect to a device.
@@ -246,7 +253,9 @@ impl Chat {
             .map(|c| card_addrs(&c))
             .unwrap_or_default();
         if addrs.is_empty() {
-            let found = tokio::time::timeout(DHT_TIMEOUT, net.closest_peers(peer.to_bytes())).await;
+            let found =
+                tokio::time::timeout(DHT_TIMEOUT, net.closest_peers(peer.to_bytes(), FIND_DEVICE))
+                    .await;
             if let Ok(Ok(found)) = found {
                 if let Some((_, a)) = found.into_iter().find(|(p, _)| *p == peer) {
                     addrs = a;
@@ -388,8 +397,11 @@ impl Chat {
     /// recipient's mailbox key (never the recipient's own device).
     async fn deposit(&self, to: &AccountId, items: &[&(Vec<u8>, OutboxEntry)]) {
         let key = mailbox_key(to);
-        let Ok(Ok(candidates)) =
-            tokio::time::timeout(DHT_TIMEOUT, self.net().closest_peers(key)).await
+        let Ok(Ok(candidates)) = tokio::time::timeout(
+            DHT_TIMEOUT,
+            self.net().closest_peers(key, HOLDER_CANDIDATES),
+        )
+        .await
         else {
             return;
         };

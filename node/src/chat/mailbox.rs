@@ -23,7 +23,7 @@ use weft_protocol::{
     Kind,
 };
 
-use super::delivery::HOLDERS;
+use super::delivery::HOLDER_CANDIDATES;
 use super::inbound::Outcome;
 use super::Chat;
 use crate::net::AppProtocol;
@@ -219,15 +219,18 @@ impl Chat {
     /// for us) for our mail; remembers them in `holders`.
     pub(super) async fn check_mailbox_holders(&self, holders: &Mutex<HashSet<PeerId>>) {
         let key = mailbox_key(&self.endpoint());
-        let Ok(Ok(peers)) =
-            tokio::time::timeout(Duration::from_secs(20), self.net().closest_peers(key)).await
+        let Ok(Ok(peers)) = tokio::time::timeout(
+            Duration::from_secs(20),
+            self.net().closest_peers(key, HOLDER_CANDIDATES),
+        )
+        .await
         else {
             return;
         };
         let near: Vec<PeerId> = peers
             .into_iter()
             .map(|(p, _)| p)
-            .take(HOLDERS + 2)
+            .take(HOLDER_CANDIDATES)
             .collect();
         if let Ok(mut h) = holders.lock() {
             *h = near.iter().copied().collect();

@@ -13,6 +13,7 @@ use weft_protocol::Kind;
 use super::{Chat, ChatError, Inner};
 use crate::context::Context;
 use crate::net::{records, NetEvent};
+use crate::random;
 
 /// How often we look for our mail at the holders closest to our mailbox key
 /// (a DHT query). Senders retry us directly meanwhile, and holders we
@@ -65,8 +66,9 @@ impl Chat {
         let mut events = self.net().subscribe();
         tokio::spawn(async move {
             let mut last_fetch: HashMap<PeerId, Instant> = HashMap::new();
-            let mut check =
-                tokio::time::interval_at(tokio::time::Instant::now() + MAIL_CHECK, MAIL_CHECK);
+            // Each wait is drawn afresh, so nodes that started together
+            // do not all look their mailbox up in the same second.
+            let mut next_check = tokio::time::Instant::now() + random::jittered(MAIL_CHECK);
             let mut last_publish: Option<Instant> = None;
             // The first check waits for a peer to ask the DHT through.
             let mut checked = false;
@@ -123,7 +125,8 @@ impl Chat {
                         Err(broadcast::error::RecvError::Lagged(_)) => {}
                         Err(_) => return,
                     },
-                    _ = check.tick() => {
+                    _ = tokio::time::sleep_until(next_check) => {
+                        next_check = tokio::time::Instant::now() + random::jittered(MAIL_CHECK);
                         let (c, h) = (chat.clone(), holders.clone());
                         tokio::spawn(async move { c.check_mailbox_holders(&h).await });
                     }

@@ -135,7 +135,12 @@ impl Files {
     pub async fn holders_of(&self, id: &FileId) -> Vec<PeerId> {
         let net = &self.inner.ctx.net;
         let me = net.peer_id();
-        match tokio::time::timeout(LOOKUP_TIMEOUT, net.closest_peers(holder_key(id))).await {
+        match tokio::time::timeout(
+            LOOKUP_TIMEOUT,
+            net.closest_peers(holder_key(id), HOLDERS + 2),
+        )
+        .await
+        {
             Ok(Ok(peers)) => peers
                 .into_iter()
                 .map(|(p, _)| p)

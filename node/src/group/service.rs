@@ -67,13 +67,6 @@ impl Gaps {
     }
 }
 
-/// A random index below `n` (0 when `n` is 0).
-fn random_index(n: usize) -> usize {
-    let mut seed = [0u8; 8];
-    let _ = getrandom::fill(&mut seed);
-    (u64::from_le_bytes(seed) as usize) % n.max(1)
-}
-
 impl Groups {
     /// Starts the service. `gossip` carries group wires the network task
     /// checked structurally and holds until we give the verdict.
@@ -189,7 +182,7 @@ impl Groups {
             // formed): a few connected members, a different few each time,
             // fill the gaps; an up-to-date answer is empty.
             let mut order: Vec<_> = connected.iter().map(|p| p.peer_id).collect();
-            let start = random_index(order.len());
+            let start = crate::random::index(order.len());
             order.rotate_left(start);
             for p in order.into_iter().take(SYNC_PER_TICK) {
                 self.sync_with(p, g).await;
@@ -206,7 +199,7 @@ impl Groups {
                 .copied()
                 .collect();
             // A different few each time, so the mesh does not hinge on the same members.
-            let start = random_index(others.len());
+            let start = crate::random::index(others.len());
             others.rotate_left(start);
             for a in others.into_iter().take(DIALS_PER_TICK) {
                 if let Some(card) = crate::chat::lookup_card(&self.inner.ctx.net, &a).await {

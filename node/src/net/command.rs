@@ -83,6 +83,8 @@ pub enum NetCommand {
     ClosestPeers {
         /// The key.
         key: Vec<u8>,
+        /// How many of the closest are wanted (the lookup stops there).
+        want: usize,
         /// Peers with their known addresses, closest first, or why no lookup ran.
         reply: oneshot::Sender<Result<PeerAddrList, NetError>>,
     },

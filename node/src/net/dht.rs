@@ -3,6 +3,7 @@
 //! provider queries services make, each answered from a capped pending map.
 
 use std::collections::HashSet;
+use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use libp2p::kad::{
@@ -68,6 +69,7 @@ impl EventLoop {
         let me = *self.swarm.local_peer_id();
         self.swarm.behaviour_mut().kad.get_closest_peers(me);
         self.last_bootstrap = Some(Instant::now());
+        self.lookup_spread = crate::random::spread();
     }
 
     /// Stores a record locally and with the peers closest to its key.
@@ -95,10 +97,16 @@ impl EventLoop {
         });
     }
 
-    /// Starts a lookup of the peers closest to `key`.
-    pub(super) fn closest_peers(&mut self, key: Vec<u8>, reply: PeersReply) {
+    /// Starts a lookup of the `want` peers closest to `key` (libp2p caps
+    /// it at 20).
+    pub(super) fn closest_peers(&mut self, key: Vec<u8>, want: usize, reply: PeersReply) {
+        let want = NonZeroUsize::new(want).unwrap_or(NonZeroUsize::MIN);
         start_query(&mut self.closest_lookups, reply, || {
-            Ok(self.swarm.behaviour_mut().kad.get_closest_peers(key))
+            Ok(self
+                .swarm
+                .behaviour_mut()
+                .kad
+                .get_n_closest_peers(key, want))
         });
     }
 

@@ -26,6 +26,7 @@ use super::gossip::{GossipReaders, Relay};
 use super::pending::Pending;
 use super::{AppProtocol, InboundRequest, Net, NetCommand, NetError, NetEvent, PeerAddrList};
 use crate::home::Identity;
+use crate::random;
 use crate::store::Store;
 
 /// Commands waiting in the queue before senders are made to wait.
@@ -40,8 +41,13 @@ const MAX_PENDING_DIALS: usize = 64;
 const SMALL_TABLE: usize = 20;
 /// Lookup of our own id while the routing table is small.
 const LOOKUP_SMALL: Duration = Duration::from_secs(60);
-/// Lookup of our own id otherwise (Kademlia's usual five minutes).
-const LOOKUP_EVERY: Duration = Duration::from_secs(300);
+/// Lookup of our own id once the table is full. Between lookups the table
+/// is kept fresh by the queries we make and answer; ten minutes is the
+/// routing-table refresh of IPFS's DHT. Each lookup contacts ~20 peers, most
+/// of them over a new connection (idle ones close after a minute), and
+/// that is most of what an idle node costs: see "Idle nodes" in
+/// docs/BENCHMARKS.md.
+const LOOKUP_EVERY: Duration = Duration::from_secs(600);
 /// Full refresh of every bucket (at start, 1000 simnet nodes doing it
 /// at once connected each to ~400 others).
 const REFRESH_EVERY: Duration = Duration::from_secs(1800);
@@ -102,7 +108,12 @@ pub(super) struct EventLoop {
     pub(super) peers: HashMap<PeerId, PeerState>,
     pub(super) my_card: Option<Card>,
     pub(super) last_bootstrap: Option<Instant>,
+    /// This round's factor on the lookup periods, drawn at each lookup so
+    /// that nodes started together do not look up together.
+    pub(super) lookup_spread: f64,
     pub(super) last_refresh: Instant,
+    /// When the next full refresh is due after `last_refresh` (drawn).
+    pub(super) refresh_every: Duration,
     /// Our own full refresh while it runs (libp2p's are cut short: see
     /// `on_query_progress` in `dht.rs`).
     pub(super) refresh_query: Option<kad::QueryId>,
@@ -168,7 +179,9 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
         peers: HashMap::new(),
         my_card: None,
         last_bootstrap: None,
+        lookup_spread: 1.0,
         last_refresh: Instant::now(),
+        refresh_every: random::jittered(REFRESH_EVERY),
         refresh_query: None,
         dials: Pending::new("dials", MAX_PENDING_DIALS),
         connects: Pending::new("connections to known peers", MAX_PENDING_DIALS),
@@ -308,7 +321,7 @@ impl EventLoop {
             }
             NetCommand::PutRecord { key, value, reply } => self.put_record(key, value, reply),
             NetCommand::GetRecord { key, reply } => self.get_record(key, reply),
-            NetCommand::ClosestPeers { key, reply } => self.closest_peers(key, reply),
+            NetCommand::ClosestPeers { key, want, reply } => self.closest_peers(key, want, reply),
             NetCommand::Subscribe { topic, on } => self.subscribe(topic, on),
             NetCommand::TopicPeers { topic, reply } => {
                 let _ = reply.send(self.topic_peers(topic));
@@ -406,12 +419,16 @@ impl EventLoop {
         } else {
             LOOKUP_EVERY
         };
-        if self.last_bootstrap.is_none_or(|t| t.elapsed() >= every) {
+        if self
+            .last_bootstrap
+            .is_none_or(|t| t.elapsed() >= every.mul_f64(self.lookup_spread))
+        {
             self.bootstrap();
         }
-        if self.last_refresh.elapsed() >= REFRESH_EVERY {
+        if self.last_refresh.elapsed() >= self.refresh_every {
             if let Ok(id) = self.swarm.behaviour_mut().kad.bootstrap() {
                 self.last_refresh = Instant::now();
+                self.refresh_every = random::jittered(REFRESH_EVERY);
                 self.refresh_query = Some(id);
             }
         }

@@ -304,9 +304,13 @@ impl Net {
             .await?
     }
 
-    /// The peers closest to `key`.
-    pub async fn closest_peers(&self, key: Vec<u8>) -> Result<PeerAddrList, NetError> {
-        self.ask(|reply| NetCommand::ClosestPeers { key, reply })
+    /// The `want` peers closest to `key` (at most Kademlia's 20), closest
+    /// first. The lookup ends once the `want` closest it knows have
+    /// answered, so asking for the few a caller uses (mailbox holders)
+    /// contacts far fewer peers than a full lookup: on an idle network
+    /// each such contact is a connection opened for it.
+    pub async fn closest_peers(&self, key: Vec<u8>, want: usize) -> Result<PeerAddrList, NetError> {
+        self.ask(|reply| NetCommand::ClosestPeers { key, want, reply })
             .await?
     }
 

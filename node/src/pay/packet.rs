@@ -128,14 +128,6 @@ pub(super) fn share_id(packet: &[u8; 16], to: &AccountId) -> [u8; 16] {
     id
 }
 
-fn random_in(lo: u64, hi: u64) -> u64 {
-    let mut b = [0u8; 8];
-    if getrandom::fill(&mut b).is_err() || hi <= lo {
-        return lo;
-    }
-    lo + u64::from_le_bytes(b) % (hi - lo + 1)
-}
-
 impl Pay {
     /// `redpacket send <group or contact> TOTAL CURRENCY --count N [--lucky]`.
     #[allow(clippy::too_many_arguments)]
@@ -177,12 +169,13 @@ impl Pay {
                 (None, vec![a])
             }
         };
-        let shares = split_packet(total, count, lucky, random_in).ok_or_else(|| {
-            PayServiceError::Grab(format!(
-                "{} is too little for {count} shares of at least 0.01",
-                format_amount(total)
-            ))
-        })?;
+        let shares =
+            split_packet(total, count, lucky, crate::random::in_range).ok_or_else(|| {
+                PayServiceError::Grab(format!(
+                    "{} is too little for {count} shares of at least 0.01",
+                    format_amount(total)
+                ))
+            })?;
         let mint = self.pick_mint(mint, &currency)?;
         let id = new_id()?;
         let info = PacketInfo {
