@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use libp2p::PeerId;
 use weft_protocol::{
+    chat::MsgId,
     group::{
         GroupId, KeyId, SyncReply, SyncRequest, MAX_SYNC_CHAINS, MAX_SYNC_KEYS, MAX_SYNC_WIRES,
     },
@@ -54,10 +55,12 @@ impl Default for Budgets {
 }
 
 impl Groups {
-    /// Our marks: per chain, the iteration below which we want nothing.
-    fn marks(&self, g: &GroupId) -> Vec<(KeyId, u32)> {
+    /// Our marks: per chain, the iteration below which we want nothing,
+    /// and the ids of wires we hold at or above a chain's mark (a chain
+    /// with a hole), so the answer does not bring them again.
+    fn marks(&self, g: &GroupId) -> (Vec<(KeyId, u32)>, Vec<MsgId>) {
         let mut have: BTreeMap<KeyId, u32> = BTreeMap::new();
-        // Contiguous from the chain's start (or its share) up to the first gap.
+        // Contiguous from the first wire we hold up to the first gap.
         let mut by_key: BTreeMap<KeyId, Vec<u32>> = BTreeMap::new();
         for (k, it, _) in self.store().group_wires(g) {
             by_key.entry(k).or_default().push(it);
@@ -72,27 +75,48 @@ impl Groups {
             }
             have.insert(k, next);
         }
+        // The chain itself knows what it skipped: a first wire lost by
+        // gossip leaves no gap among the wires we hold, only in the chain.
+        // Chains we know but hold no wire of yet are listed too (from the
+        // share's iteration): a chain left out is one whose key bundle we
+        // ask for.
+        for (k, chain) in self.store().group_chains(g).unwrap_or_default() {
+            let low = chain.first_missing();
+            have.entry(k)
+                .and_modify(|m| *m = (*m).min(low))
+                .or_insert(low);
+        }
         if let Ok(Some(meta)) = self.store().group_meta(g) {
             for k in meta.own_keys {
                 have.insert(k, u32::MAX);
             }
         }
-        // Chains we know but hold no wire of yet are listed too (from 0,
-        // as if absent, for wires): a chain left out is one whose key
-        // bundle we ask for.
-        for (k, _) in self.store().group_chains(g).unwrap_or_default() {
-            have.entry(k).or_insert(0);
+        let have: Vec<_> = have.into_iter().take(MAX_SYNC_CHAINS).collect();
+        let marks: BTreeMap<KeyId, u32> = have.iter().copied().collect();
+        let mut above = Vec::new();
+        for (k, it, _) in self.store().group_wires(g) {
+            if above.len() >= MAX_SYNC_WIRES * 2 {
+                break;
+            }
+            if marks.get(&k).is_some_and(|m| it >= *m) {
+                above.push(weft_protocol::group::GroupWire::id_of(&k, it));
+            }
         }
-        have.into_iter().take(MAX_SYNC_CHAINS).collect()
+        (have, above)
     }
 
     /// Asks `peer` (a member's device) for what we lack of group `g`.
     pub(super) async fn sync_with(&self, peer: PeerId, g: GroupId) {
         for _ in 0..MAX_PAGES {
+            let (have, mut skip) = self.marks(&g);
+            skip.extend(
+                self.store()
+                    .held_wire_ids(&g, MAX_SYNC_WIRES * 4 - skip.len().min(MAX_SYNC_WIRES * 4)),
+            );
             let req = SyncRequest {
                 group: g,
-                have: self.marks(&g),
-                skip: self.store().held_wire_ids(&g, MAX_SYNC_WIRES * 4),
+                have,
+                skip,
                 changes: u32::try_from(self.store().group_change_count(&g)).unwrap_or(u32::MAX),
             };
             let Ok(bytes) = weft_protocol::encode(Kind::GroupSyncRequest, &req) else {
@@ -143,7 +167,8 @@ impl Groups {
             let mut stored = 0;
             for w in &reply.wires {
                 match self.on_wire(&g, w) {
-                    Ok(super::ingest::WireOutcome::Refused) => {}
+                    Ok(super::ingest::WireOutcome::Refused | super::ingest::WireOutcome::Known) => {
+                    }
                     Ok(_) => stored += 1,
                     Err(e) => {
                         tracing::warn!(error = %e, "cannot store a synced group message");
@@ -184,13 +209,10 @@ impl Groups {
         let mut reply = SyncReply::default();
         let mut bytes = 0;
         for (k, it, w) in self.store().group_wires(&r.group) {
-            if have.get(&k).is_some_and(|m| it < *m) {
+            if have.get(&k).is_some_and(|m| it < *m)
+                || skip.contains(&weft_protocol::group::GroupWire::id_of(&k, it))
+            {
                 continue;
-            }
-            if let Ok(wire) = weft_protocol::group::GroupWire::decode(&w) {
-                if skip.contains(&wire.id()) {
-                    continue;
-                }
             }
             if reply.wires.len() >= MAX_SYNC_WIRES || bytes + w.len() > REPLY_BYTES {
                 reply.more = true;

@@ -167,8 +167,13 @@ pub struct GroupWire {
 impl GroupWire {
     /// The message id (same for every copy): BLAKE3 of chain and iteration.
     pub fn id(&self) -> MsgId {
-        let mut v = self.key_id.0.to_vec();
-        v.extend_from_slice(&self.iteration.to_le_bytes());
+        Self::id_of(&self.key_id, self.iteration)
+    }
+
+    /// The id of the wire of chain `key_id` at `iteration`, without the wire.
+    pub fn id_of(key_id: &KeyId, iteration: u32) -> MsgId {
+        let mut v = key_id.0.to_vec();
+        v.extend_from_slice(&iteration.to_le_bytes());
         MsgId(crate::content_id(&v))
     }
 

@@ -190,6 +190,18 @@ impl ReceivingChain {
         self.iteration
     }
 
+    /// The lowest iteration this chain can still open but has not: the
+    /// oldest one skipped over, else [`Self::next_iteration`]. Catching up
+    /// asks from here, so a lost first message (nothing before it to show
+    /// a gap) is asked for too.
+    pub fn first_missing(&self) -> u32 {
+        self.skipped
+            .keys()
+            .next()
+            .copied()
+            .unwrap_or(self.iteration)
+    }
+
     /// Checks the signature, then decrypts. The chain moves only on success:
     /// the caller stores the returned chain in place of this one.
     pub fn open(&self, wire: &GroupWire) -> Result<(Vec<u8>, ReceivingChain), GroupError> {
@@ -250,11 +262,14 @@ mod tests {
         let w: Vec<_> = (0..5)
             .map(|i| s.encrypt(format!("m{i}").as_bytes()).unwrap())
             .collect();
-        // 3 first, then 0..3, then 4.
-        for i in [3usize, 0, 1, 2, 4] {
+        assert_eq!(r.first_missing(), 0);
+        // 3 first, then 0..3, then 4: what is missing is the oldest skipped
+        // iteration, then the next one once nothing is.
+        for (i, missing) in [(3usize, 0), (0, 1), (1, 2), (2, 4), (4, 5)] {
             let (p, next) = r.open(&w[i]).unwrap();
             assert_eq!(p, format!("m{i}").as_bytes());
             r = next;
+            assert_eq!(r.first_missing(), missing, "after m{i}");
         }
         assert_eq!(r.open(&w[2]).unwrap_err(), GroupError::Replayed);
         let mut forged = w[4].clone();

@@ -311,6 +311,49 @@ async fn a_member_that_was_away_gets_what_it_missed_from_the_others() {
     drop(g.procs);
 }
 
+/// A member that loses a sender's *first* message on its way in (gossip
+/// may drop one; here `WEFT_FAIL=group-wire-in` drops it) and then reads
+/// the second still gets the first: the hole is in the sender's chain, not
+/// between wires it holds, and catching up asks from the hole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_first_message_is_caught_up() {
+    let mut g = Group::new(&[]).await;
+    // Chen (procs[3]) comes back with the fault armed.
+    let chen = g.homes[2].clone();
+    let mut p = g.procs.remove(3);
+    p.signal("TERM").await;
+    assert!(p.wait_exit(T).await.is_some());
+    let boot = g.w.dial_addr(&g.homes[0]).await;
+    let chen_proc =
+        g.w.up_with_env(
+            &chen,
+            &["--bootstrap", &boot],
+            &[("WEFT_FAIL", "group-wire-in")],
+        )
+        .await;
+    g.send_many(&g.homes[0], "ada first", 1).await;
+    assert!(
+        wait_for(T, || async {
+            chen_proc.log().contains("WEFT_FAIL: failing group-wire-in")
+        })
+        .await,
+        "Ada's first message never reached Chen's node"
+    );
+    g.send_many(&g.homes[0], "ada second", 1).await;
+    let want: BTreeSet<String> = ["ada first 000", "ada second 000"]
+        .iter()
+        .map(|t| t.to_string())
+        .collect();
+    assert!(
+        g.wait_texts(&chen, &want).await,
+        "Chen never got Ada's first message back; log: {:?}",
+        g.log(&chen).await
+    );
+    assert_eq!(g.log(&chen).await.len(), 2, "each exactly once");
+    drop(chen_proc);
+    drop(g.procs);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn joining_by_link_waits_for_approval_and_brings_no_history() {
     let g = Group::new(&["finn"]).await;
