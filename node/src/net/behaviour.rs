@@ -179,6 +179,9 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
             // The event loop bootstraps when it has peers; libp2p's own timer
             // would only warn on a node that has none yet.
             kad_cfg.set_periodic_bootstrap_interval(None);
+            // Peers enter the routing table through `EventLoop::route` only
+            // (after identify), never by connecting: see there for why.
+            kad_cfg.set_kbucket_inserts(kad::BucketInserts::Manual);
             // Records from other peers are validated (signature, key, size,
             // expiry) by the event loop before they are stored.
             kad_cfg.set_record_filtering(kad::StoreInserts::FilterBoth);

@@ -435,11 +435,12 @@ impl EventLoop {
         self.keep_neighbours();
     }
 
-    /// Keeps [`TARGET_PEERS`] neighbours: connections we have first, then
+    /// Keeps [`TARGET_PEERS`] neighbours (kept from either end, see
+    /// [`super::keep`]): connections we have first, then
     /// peers from the routing table (kept before they connect, so the new
     /// connection is born kept).
     fn keep_neighbours(&mut self) {
-        let kept = self.swarm.behaviour().keep.kept();
+        let kept = self.swarm.behaviour().keep.neighbours();
         if kept >= TARGET_PEERS {
             return;
         }

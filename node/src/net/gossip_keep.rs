@@ -204,63 +204,26 @@ mod tests {
     use std::time::Duration;
 
     use futures::StreamExt;
-    use libp2p::core::{transport::MemoryTransport, upgrade::Version, Transport};
     use libp2p::swarm::SwarmEvent;
-    use libp2p::{gossipsub, noise, yamux, Multiaddr, Swarm, SwarmBuilder};
+    use libp2p::{gossipsub, Swarm};
 
+    use super::super::test_swarm::{connect, memory_swarm, IDLE, WAIT};
     use super::Gossip;
 
-    /// Idle timeout of the test swarms: short, so a connection no protocol
-    /// needs closes within the test's wait.
-    const IDLE: Duration = Duration::from_millis(300);
-    /// The longest any wait in these tests may take.
-    const WAIT: Duration = Duration::from_secs(20);
-
     fn swarm() -> Swarm<Gossip> {
-        SwarmBuilder::with_new_identity()
-            .with_tokio()
-            .with_other_transport(|key| {
-                Ok(MemoryTransport::default()
-                    .upgrade(Version::V1)
-                    .authenticate(noise::Config::new(key)?)
-                    .multiplex(yamux::Config::default())
-                    .boxed())
-            })
-            .unwrap()
-            .with_behaviour(|key| {
-                let config = gossipsub::ConfigBuilder::default()
-                    .heartbeat_interval(Duration::from_millis(100))
-                    .build()
-                    .unwrap();
-                Gossip::new(
-                    gossipsub::Behaviour::new(
-                        gossipsub::MessageAuthenticity::Signed(key.clone()),
-                        config,
-                    )
-                    .unwrap(),
+        memory_swarm(|key| {
+            let config = gossipsub::ConfigBuilder::default()
+                .heartbeat_interval(Duration::from_millis(100))
+                .build()
+                .unwrap();
+            Gossip::new(
+                gossipsub::Behaviour::new(
+                    gossipsub::MessageAuthenticity::Signed(key.clone()),
+                    config,
                 )
-            })
-            .unwrap()
-            .with_swarm_config(|c| c.with_idle_connection_timeout(IDLE))
-            .build()
-    }
-
-    /// `a` listens, `b` dials it; returns once both hold the connection.
-    async fn connect(a: &mut Swarm<Gossip>, b: &mut Swarm<Gossip>) {
-        a.listen_on("/memory/0".parse().unwrap()).unwrap();
-        let addr: Multiaddr = loop {
-            if let SwarmEvent::NewListenAddr { address, .. } = a.select_next_some().await {
-                break address;
-            }
-        };
-        b.dial(addr).unwrap();
-        let (mut up_a, mut up_b) = (false, false);
-        while !(up_a && up_b) {
-            tokio::select! {
-                ev = a.select_next_some() => up_a |= matches!(ev, SwarmEvent::ConnectionEstablished { .. }),
-                ev = b.select_next_some() => up_b |= matches!(ev, SwarmEvent::ConnectionEstablished { .. }),
-            }
-        }
+                .unwrap(),
+            )
+        })
     }
 
     #[tokio::test]

@@ -25,6 +25,8 @@ pub mod pending;
 mod record_guard;
 pub mod records;
 mod requests;
+#[cfg(test)]
+mod test_swarm;
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 
 use libp2p::{
     core::ConnectedPoint,
-    identify,
+    identify, kad,
     multiaddr::Protocol,
     request_response,
     swarm::{dial_opts::DialOpts, ConnectionId, DialError},
@@ -44,10 +44,7 @@ impl EventLoop {
     pub(super) fn join(&mut self, bootstrap: &[Multiaddr]) {
         for addr in bootstrap {
             if let Some(peer) = peer_of(addr) {
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer, addr.clone());
+                self.route(peer, addr.clone());
             }
             if let Err(e) = self.swarm.dial(addr.clone()) {
                 tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
@@ -66,7 +63,7 @@ impl EventLoop {
             };
             let addrs: Vec<Multiaddr> = k.addrs.iter().filter_map(|a| a.parse().ok()).collect();
             for a in &addrs {
-                self.swarm.behaviour_mut().kad.add_address(&peer, a.clone());
+                self.route(peer, a.clone());
             }
             let _ = self
                 .swarm
@@ -110,7 +107,7 @@ impl EventLoop {
             }
         }
         for a in &addrs {
-            self.swarm.behaviour_mut().kad.add_address(&peer, a.clone());
+            self.route(peer, a.clone());
         }
         let opts = DialOpts::peer_id(peer)
             .addresses(addrs)
@@ -256,6 +253,25 @@ impl EventLoop {
         }
     }
 
+    /// Puts `addr` for `peer` in the DHT's routing table, unless the peer's
+    /// bucket is full and the peer not in it. libp2p answers a newcomer to a
+    /// full bucket by dialling the bucket's least recently seen entry to see
+    /// whether it is still alive; since idle connections close after a
+    /// minute, every entry of a full bucket soon counts as disconnected, so
+    /// each new contact would cost a dial, whose connection is in turn a new
+    /// contact at the other end. A full bucket keeps the peers it has; dead
+    /// ones leave it when a query or a dial to them fails.
+    pub(super) fn route(&mut self, peer: PeerId, addr: Multiaddr) {
+        let kad = &mut self.swarm.behaviour_mut().kad;
+        if let Some(bucket) = kad.kbucket(peer) {
+            let present = bucket.iter().any(|e| *e.node.key.preimage() == peer);
+            if !present && (bucket.num_entries() >= kad::K_VALUE.get() || bucket.has_pending()) {
+                return;
+            }
+        }
+        kad.add_address(&peer, addr);
+    }
+
     /// A peer told us its addresses and protocols: DHT peers go into the
     /// routing table (the first one starts our DHT bootstrap), and every
     /// peer into the address book.
@@ -267,10 +283,7 @@ impl EventLoop {
             .collect();
         if info.protocols.iter().any(|p| p.as_ref() == KAD_PROTOCOL) {
             for a in &addrs {
-                self.swarm
-                    .behaviour_mut()
-                    .kad
-                    .add_address(&peer_id, a.clone());
+                self.route(peer_id, a.clone());
             }
             if self.last_bootstrap.is_none() {
                 self.bootstrap();
@@ -296,10 +309,7 @@ impl EventLoop {
             if self.mdns_peers.len() < MAX_MDNS_PEERS {
                 self.mdns_peers.insert(peer);
             }
-            self.swarm
-                .behaviour_mut()
-                .kad
-                .add_address(&peer, addr.clone());
+            self.route(peer, addr.clone());
             if seen.insert(peer) {
                 self.emit(NetEvent::LanPeerFound {
                     peer_id: peer,
