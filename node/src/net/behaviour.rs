@@ -30,6 +30,15 @@ pub const MAX_PEER_TOPICS: usize = 4096;
 /// with 300 s, every node connected to every other).
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// How often a connection is pinged (libp2p's default is 15 s). A failed
+/// ping closes nothing (libp2p only reports it, and nothing here reads the
+/// round trips); what the ping still does is keep NAT bindings of idle TCP
+/// connections warm, which last minutes to hours (RFC 5382 asks for at
+/// least two hours; QUIC keeps its own alive). Every connection a node
+/// holds pings from both ends, timer, frames and all, so an idle node's
+/// kept connections cost less with fewer pings (docs/BENCHMARKS.md).
+pub const PING_EVERY: Duration = Duration::from_secs(60);
+
 /// Every protocol a Weft node speaks on the libp2p layer.
 #[derive(NetworkBehaviour)]
 pub(crate) struct Behaviour {
@@ -251,7 +260,7 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                     identify::Config::new(IDENTIFY_PROTOCOL.to_string(), key.public())
                         .with_agent_version(format!("weft/{}", env!("CARGO_PKG_VERSION"))),
                 ),
-                ping: ping::Behaviour::default(),
+                ping: ping::Behaviour::new(ping::Config::new().with_interval(PING_EVERY)),
                 kad,
                 gossipsub: super::gossip_keep::Gossip::new(gossipsub),
                 mdns: mdns.into(),
