@@ -65,15 +65,15 @@ impl Groups {
         for (k, it, _) in self.store().group_wires(g) {
             by_key.entry(k).or_default().push(it);
         }
-        for (k, its) in by_key {
+        for (k, its) in &by_key {
             let mut next = its.first().copied().unwrap_or(0);
-            for it in its {
+            for &it in its {
                 if it != next {
                     break;
                 }
                 next += 1;
             }
-            have.insert(k, next);
+            have.insert(*k, next);
         }
         // The chain itself knows what it skipped: a first wire lost by
         // gossip leaves no gap among the wires we hold, only in the chain.
@@ -93,15 +93,18 @@ impl Groups {
         }
         let have: Vec<_> = have.into_iter().take(MAX_SYNC_CHAINS).collect();
         let marks: BTreeMap<KeyId, u32> = have.iter().copied().collect();
-        let mut above = Vec::new();
-        for (k, it, _) in self.store().group_wires(g) {
-            if above.len() >= MAX_SYNC_WIRES * 2 {
-                break;
-            }
-            if marks.get(&k).is_some_and(|m| it >= *m) {
-                above.push(weft_protocol::group::GroupWire::id_of(&k, it));
-            }
-        }
+        // The wires held at or above a mark, from the scan above (in the
+        // store's order: chain, then iteration).
+        let above = by_key
+            .iter()
+            .filter_map(|(k, its)| marks.get(k).map(|m| (k, its, *m)))
+            .flat_map(|(k, its, m)| {
+                its.iter()
+                    .filter(move |it| **it >= m)
+                    .map(move |it| weft_protocol::group::GroupWire::id_of(k, *it))
+            })
+            .take(MAX_SYNC_WIRES * 2)
+            .collect();
         (have, above)
     }
 
@@ -111,7 +114,7 @@ impl Groups {
             let (have, mut skip) = self.marks(&g);
             skip.extend(
                 self.store()
-                    .held_wire_ids(&g, MAX_SYNC_WIRES * 4 - skip.len().min(MAX_SYNC_WIRES * 4)),
+                    .held_wire_ids(&g, (MAX_SYNC_WIRES * 4).saturating_sub(skip.len())),
             );
             let req = SyncRequest {
                 group: g,
