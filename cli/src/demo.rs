@@ -54,6 +54,55 @@ struct DemoNode {
     peer_id: String,
 }
 
+impl DemoNode {
+    /// The node's own card (`/v1/id`).
+    async fn card(&self) -> anyhow::Result<IdView> {
+        self.client.get("/v1/id").await
+    }
+
+    /// The node's account id.
+    async fn account_id(&self) -> anyhow::Result<String> {
+        Ok(self.card().await?.account_id)
+    }
+
+    /// Sends a chat message.
+    async fn send(&self, body: &SendBody) -> anyhow::Result<Created> {
+        self.client.post("/v1/chat/send", body).await
+    }
+}
+
+/// The API path of the chat log with `with` (a contact or group id, or "me").
+fn log_path(with: &str) -> String {
+    format!("/v1/chat/log?with={with}")
+}
+
+/// Starts a node at `home` on 127.0.0.1 (mDNS off) that joins through
+/// `bootstrap` (none for the first node), and waits until it listens.
+async fn start_node(
+    home: &std::path::Path,
+    name: Option<&str>,
+    bootstrap: Option<&str>,
+) -> anyhow::Result<(RunningNode, Client, StatusView)> {
+    let mut cfg = NodeConfig::load(home.to_path_buf())?;
+    if let Some(name) = name {
+        cfg.name = Some(name.to_string());
+    }
+    cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
+    cfg.mdns = false;
+    cfg.bootstrap = match bootstrap {
+        Some(via) => vec![via.parse()?],
+        None => Vec::new(),
+    };
+    let node = RunningNode::start(cfg).await?;
+    let client = Client::new(
+        &node.api_addr().to_string(),
+        node.token(),
+        &home.display().to_string(),
+    )?;
+    let status = wait_for_listening(&client).await?;
+    Ok((node, client, status))
+}
+
 /// Polls `check` every `every` until it returns true or `timeout` passes.
 /// The demo's waits and the integration tests' harness both poll with it.
 pub async fn poll_until<F, Fut>(timeout: Duration, every: Duration, mut check: F) -> bool
@@ -138,25 +187,14 @@ async fn walk(
     json: bool,
     nodes: &mut Vec<DemoNode>,
 ) -> anyhow::Result<()> {
-    let mut bootstrap = Vec::new();
+    let mut bootstrap: Option<String> = None;
     for (i, name) in NAMES.iter().take(n).enumerate() {
         let home = tmp.join(name.to_lowercase());
-        let mut cfg = NodeConfig::load(home.clone())?;
-        cfg.name = Some(name.to_string());
-        cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-        cfg.mdns = false;
-        cfg.bootstrap = bootstrap.clone();
-        let node = RunningNode::start(cfg).await?;
-        let client = Client::new(
-            &node.api_addr().to_string(),
-            node.token(),
-            &home.display().to_string(),
-        )?;
-        let status = wait_for_listening(&client).await?;
+        let (node, client, status) = start_node(&home, Some(name), bootstrap.as_deref()).await?;
         if i == 0 {
             let addr = format!("{}/p2p/{}", status.listen_addrs[0], status.peer_id);
-            bootstrap.push(addr.parse()?);
             step!(json, "{name} is up: {addr}");
+            bootstrap = Some(addr);
         } else {
             step!(json, "{name} is up and joins through {}", NAMES[0]);
         }
@@ -241,27 +279,16 @@ async fn linked_device(
         weft_node::device::DEFAULT_HISTORY,
     )
     .await?;
-    let mut cfg = NodeConfig::load(home.clone())?;
-    cfg.listen = vec!["/ip4/127.0.0.1/tcp/0".parse()?];
-    cfg.mdns = false;
     let b_status: StatusView = b.client.get("/v1/status").await?;
     let via = format!("{}/p2p/{}", b_status.listen_addrs[0], b_status.peer_id);
-    cfg.bootstrap = vec![via.parse()?];
-    let node = RunningNode::start(cfg).await?;
-    let client = Client::new(
-        &node.api_addr().to_string(),
-        node.token(),
-        &home.display().to_string(),
-    )?;
-    let status = wait_for_listening(&client).await?;
+    let (node, client, status) = start_node(&home, None, Some(&via)).await?;
     step!(
         json,
         "{}'s laptop joins the account with a one-use code ({} devices, no account key on the laptop)",
         a.name,
         joined.list.body.devices.len()
     );
-    let b_card: IdView = b.client.get("/v1/id").await?;
-    let path = format!("/v1/chat/log?with={}", b_card.account_id);
+    let path = log_path(&b.account_id().await?);
     let before: Vec<MessageView> = get_list(&a.client, &path).await;
     let ok = wait_until(Duration::from_secs(30), || async {
         let log: Vec<MessageView> = get_list(&client, &path).await;
@@ -292,8 +319,8 @@ async fn both_devices(
     b: &DemoNode,
     json: bool,
 ) -> anyhow::Result<()> {
-    let a_card: IdView = a.client.get("/v1/id").await?;
-    let b_card: IdView = b.client.get("/v1/id").await?;
+    let a_card = a.card().await?;
+    let b_card = b.card().await?;
     let ok = wait_until(Duration::from_secs(30), || async {
         let contacts: Vec<weft_node::chat::ContactView> = get_list(&b.client, "/v1/contacts").await;
         contacts
@@ -308,14 +335,8 @@ async fn both_devices(
         a.name
     );
     let text = "Are you on your laptop?";
-    let sent: Created = b
-        .client
-        .post(
-            "/v1/chat/send",
-            &plain_text(a_card.account_id.clone(), text),
-        )
-        .await?;
-    let path = format!("/v1/chat/log?with={}", b_card.account_id);
+    let sent = b.send(&plain_text(a_card.account_id.clone(), text)).await?;
+    let path = log_path(&b_card.account_id);
     for d in [a, laptop] {
         let ok = wait_for_item(&d.client, &path, |m: &MessageView| m.id == sent.id).await;
         ensure!(ok, "{}'s message never reached {}", b.name, d.name);
@@ -328,14 +349,10 @@ async fn both_devices(
         a.name
     );
     let reply = "Yes, typing on it now";
-    let sent: Created = laptop
-        .client
-        .post(
-            "/v1/chat/send",
-            &plain_text(b_card.account_id.clone(), reply),
-        )
+    let sent = laptop
+        .send(&plain_text(b_card.account_id.clone(), reply))
         .await?;
-    let b_path = format!("/v1/chat/log?with={}", a_card.account_id);
+    let b_path = log_path(&a_card.account_id);
     let ok = wait_for_item(&b.client, &b_path, |m: &MessageView| {
         m.id == sent.id && m.from == a_card.account_id
     })
@@ -355,11 +372,8 @@ async fn both_devices(
         a.name
     );
     let note = "boarding pass: seat 14C";
-    let sent: Created = a
-        .client
-        .post("/v1/chat/send", &plain_text("me", note))
-        .await?;
-    let ok = wait_for_item(&laptop.client, "/v1/chat/log?with=me", |m: &MessageView| {
+    let sent = a.send(&plain_text("me", note)).await?;
+    let ok = wait_for_item(&laptop.client, &log_path("me"), |m: &MessageView| {
         m.id == sent.id
     })
     .await;
@@ -386,12 +400,12 @@ async fn laptop_in_group(
         .into_iter()
         .find(|g| g.name == "Climbers")
         .context("Ada's group is gone")?;
-    let a_id = a.client.get::<IdView>("/v1/id").await?.account_id;
-    let b_id = b.client.get::<IdView>("/v1/id").await?.account_id;
-    let log_path = format!("/v1/chat/log?with={}", g.id);
+    let a_id = a.account_id().await?;
+    let b_id = b.account_id().await?;
+    let group_log = log_path(&g.id);
     let ok = wait_for_item(
         &laptop.client,
-        &log_path,
+        &group_log,
         |m: &weft_node::group::GroupMessageView| m.from == b_id,
     )
     .await;
@@ -406,14 +420,11 @@ async fn laptop_in_group(
         b.name
     );
     let text = "I'll bring the rope";
-    let sent: Created = laptop
-        .client
-        .post("/v1/chat/send", &plain_text(g.id.clone(), text))
-        .await?;
+    let sent = laptop.send(&plain_text(g.id.clone(), text)).await?;
     for d in [b, c, a] {
         let ok = wait_for_item(
             &d.client,
-            &log_path,
+            &group_log,
             |m: &weft_node::group::GroupMessageView| m.id == sent.id && m.from == a_id,
         )
         .await;
@@ -434,8 +445,8 @@ async fn laptop_in_group(
 /// With `narrate` (the demo's `--json` flag), each step is printed.
 async fn befriend(a: &DemoNode, b: &DemoNode, narrate: Option<bool>) -> anyhow::Result<()> {
     let quiet = narrate.unwrap_or(true);
-    let a_card: IdView = a.client.get("/v1/id").await?;
-    let b_card: IdView = b.client.get("/v1/id").await?;
+    let a_card = a.card().await?;
+    let b_card = b.card().await?;
     let greeting = format!("Hi, it's {}!", a.name);
     let add = AddContact {
         greeting: greeting.clone(),
@@ -479,8 +490,8 @@ async fn befriend(a: &DemoNode, b: &DemoNode, narrate: Option<bool>) -> anyhow::
 /// with a mention of `c`; everyone reads it, `c` sees it mentions them.
 async fn group_chat(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
     befriend(a, c, None).await?;
-    let b_id = b.client.get::<IdView>("/v1/id").await?.account_id;
-    let c_id = c.client.get::<IdView>("/v1/id").await?.account_id;
+    let b_id = b.account_id().await?;
+    let c_id = c.account_id().await?;
     let create = weft_node::api::group::CreateGroup {
         members: vec![b_id.clone(), c_id.clone()],
         name: "Climbers".into(),
@@ -504,18 +515,15 @@ async fn group_chat(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> any
     );
     let text = "Saturday 9am at the crag?";
     let send = SendBody {
-        all: false,
         mentions: vec![c_id.clone()],
-        reply_to: None,
-        text: text.into(),
-        to: g.id.clone(),
+        ..plain_text(g.id.clone(), text)
     };
-    let sent: Created = b.client.post("/v1/chat/send", &send).await?;
-    let log_path = format!("/v1/chat/log?with={}", g.id);
+    let sent = b.send(&send).await?;
+    let group_log = log_path(&g.id);
     for d in [a, c] {
         let ok = wait_for_item(
             &d.client,
-            &log_path,
+            &group_log,
             |m: &weft_node::group::GroupMessageView| m.id == sent.id && m.mentions.contains(&c_id),
         )
         .await;
@@ -557,7 +565,7 @@ async fn pay(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
             },
         )
         .await?;
-    let a_id = a.client.get::<IdView>("/v1/id").await?.account_id;
+    let a_id = a.account_id().await?;
     let _: SendResult = b
         .client
         .post(
@@ -581,7 +589,7 @@ async fn pay(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
         b.name,
         a.name
     );
-    let c_id = c.client.get::<IdView>("/v1/id").await?.account_id;
+    let c_id = c.account_id().await?;
     let sent: SendResult = a
         .client
         .post(
@@ -768,8 +776,7 @@ async fn radar_and_handles(a: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
         a.name,
         c.name
     );
-    let c_card: IdView = c.client.get("/v1/id").await?;
-    let c_id = c_card.account_id.clone();
+    let c_id = c.account_id().await?;
     let ok = wait_for_item(&a.client, "/v1/nearby", |p: &NearbyView| {
         p.account_id == c_id
     })
@@ -817,20 +824,13 @@ async fn get_list<T: DeserializeOwned>(c: &Client, path: &str) -> Vec<T> {
 /// The first two nodes become friends and talk.
 async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
     befriend(a, b, Some(json)).await?;
-    let a_card: IdView = a.client.get("/v1/id").await?;
-    let b_card: IdView = b.client.get("/v1/id").await?;
+    let a_card = a.card().await?;
+    let b_card = b.card().await?;
     let text = "Hi Bao 👋 coffee later?";
-    let send = SendBody {
-        all: false,
-        mentions: Vec::new(),
-        reply_to: None,
-        text: text.into(),
-        to: b_card.account_id.clone(),
-    };
-    let sent: Created = a.client.post("/v1/chat/send", &send).await?;
+    let sent = a.send(&plain_text(b_card.account_id.clone(), text)).await?;
     let msg_id = sent.id;
-    let log_path = format!("/v1/chat/log?with={}", a_card.account_id);
-    let ok = wait_for_item(&b.client, &log_path, |m: &MessageView| m.id == msg_id).await;
+    let b_log = log_path(&a_card.account_id);
+    let ok = wait_for_item(&b.client, &b_log, |m: &MessageView| m.id == msg_id).await;
     ensure!(ok, "{}'s message never reached {}", a.name, b.name);
     step!(
         json,
@@ -840,14 +840,11 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
     );
     let reply = "Sure! ☕ 3pm?";
     let send = SendBody {
-        all: false,
-        mentions: Vec::new(),
         reply_to: Some(msg_id.clone()),
-        text: reply.into(),
-        to: a_card.account_id.clone(),
+        ..plain_text(a_card.account_id.clone(), reply)
     };
-    let _: Created = b.client.post("/v1/chat/send", &send).await?;
-    let a_log = format!("/v1/chat/log?with={}", b_card.account_id);
+    b.send(&send).await?;
+    let a_log = log_path(&b_card.account_id);
     let ok = wait_until(Duration::from_secs(30), || async {
         let log: Vec<MessageView> = get_list(&a.client, &a_log).await;
         let replied = log
@@ -880,16 +877,16 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
 /// voice note's length.
 async fn attachments(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
     use weft_node::api::files::SentFile;
-    let a_card: IdView = a.client.get("/v1/id").await?;
-    let b_card: IdView = b.client.get("/v1/id").await?;
+    let a_card = a.card().await?;
+    let b_card = b.card().await?;
     let photo = weft_node::media::samples::jpeg_with_gps(1200, 800);
     let path = format!(
         "/v1/chat/send-file?to={}&kind=image&name=summit.jpg&caption=top%20of%20the%20hill&wait=10",
         b_card.account_id
     );
     let sent: SentFile = a.client.post_bytes(&path, photo.clone()).await?;
-    let log_path = format!("/v1/chat/log?with={}", a_card.account_id);
-    let ok = wait_for_item(&b.client, &log_path, |m: &MessageView| {
+    let b_log = log_path(&a_card.account_id);
+    let ok = wait_for_item(&b.client, &b_log, |m: &MessageView| {
         m.id == sent.id && m.attachment.as_ref().is_some_and(|x| x.local)
     })
     .await;
@@ -915,7 +912,7 @@ async fn attachments(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<(
         b_card.account_id
     );
     let sent: SentFile = a.client.post_bytes(&path, note).await?;
-    let ok = wait_for_item(&b.client, &log_path, |m: &MessageView| {
+    let ok = wait_for_item(&b.client, &b_log, |m: &MessageView| {
         m.id == sent.id
             && m.attachment
                 .as_ref()
