@@ -344,7 +344,6 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         .collect::<Vec<()>>()
         .await;
     let deadline = Instant::now() + timeout;
-    let mut last = Instant::now();
     let topic_of = |id: &String| weft_node::net::Topic::Oa(id.parse().expect("own account id"));
     let mut pending: Vec<(usize, weft_node::net::Topic)> =
         follows.iter().map(|(f, id)| (*f, topic_of(id))).collect();
@@ -367,20 +366,59 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
         .min()
         .unwrap_or(0)
         .clamp(1, 2);
-    while !pending.is_empty() && Instant::now() < deadline {
-        // Ask all at once, each bounded: one busy node must not stall the rest.
-        let until = deadline.min(Instant::now() + Duration::from_secs(5));
-        let asks = pending.iter().map(|(f, topic)| {
-            let h = sim.handle(*f).cloned();
-            let topic = *topic;
-            async move {
-                let Some(h) = h else { return true };
-                matches!(
-                    tokio::time::timeout_at(until.into(), h.net.topic_peers(topic)).await,
-                    Ok(Ok(n)) if n >= want_peers
-                )
+    let sees_subscribers = |(f, topic): &(usize, weft_node::net::Topic), until| {
+        let h = sim.handle(*f).cloned();
+        let topic = *topic;
+        async move {
+            match h {
+                Some(h) => sees_topic_peers(&h, topic, want_peers, until).await,
+                None => true,
             }
-        });
+        }
+    };
+    wait_all(pending, deadline, sees_subscribers, |left| {
+        format!(
+            "follows: {left} of {} followers see no subscriber yet",
+            follows.len()
+        )
+    })
+    .await;
+    Ok(ids)
+}
+
+/// Whether node `h` knows at least `want` subscribed peers on `topic`,
+/// asked by `until` at the latest.
+async fn sees_topic_peers(
+    h: &weft_node::NodeHandle,
+    topic: weft_node::net::Topic,
+    want: usize,
+    until: Instant,
+) -> bool {
+    matches!(
+        tokio::time::timeout_at(until.into(), h.net.topic_peers(topic)).await,
+        Ok(Ok(n)) if n >= want
+    )
+}
+
+/// Asks `ready` about every pending item every 500 ms until it holds for
+/// all of them or `deadline` passes, and returns the ones it never held
+/// for. The items are asked all at once, each bounded (`ready` gets the
+/// moment its answer is due, at most 5 s away): one busy node must not
+/// stall the rest. Every `PROGRESS_EVERY` it prints `report(how many are
+/// left)`.
+async fn wait_all<T, Fut>(
+    mut pending: Vec<T>,
+    deadline: Instant,
+    ready: impl Fn(&T, Instant) -> Fut,
+    report: impl Fn(usize) -> String,
+) -> Vec<T>
+where
+    Fut: std::future::Future<Output = bool>,
+{
+    let mut last = Instant::now();
+    while !pending.is_empty() && Instant::now() < deadline {
+        let until = deadline.min(Instant::now() + Duration::from_secs(5));
+        let asks = pending.iter().map(|p| ready(p, until));
         let ready = futures::future::join_all(asks).await;
         pending = pending
             .into_iter()
@@ -390,17 +428,13 @@ async fn make_accounts(sim: &Sim, timeout: Duration) -> Result<Vec<String>, SimE
             .collect();
         if last.elapsed() > PROGRESS_EVERY {
             last = Instant::now();
-            progress(format!(
-                "follows: {} of {} followers see no subscriber yet",
-                pending.len(),
-                follows.len()
-            ));
+            progress(report(pending.len()));
         }
         if !pending.is_empty() {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     }
-    Ok(ids)
+    pending
 }
 
 /// The creator creates the group with every planned member it is friends
@@ -493,41 +527,23 @@ async fn make_group(sim: &Sim, timeout: Duration, out: &Mutex<GroupRun>) {
         let tag = weft_protocol::group::topic_tag(&meta.secret, &log.state().epoch_change);
         Some(weft_node::net::Topic::Group(tag))
     };
-    let mut pending = added.clone();
-    while !pending.is_empty() && Instant::now() < deadline {
-        let until = deadline.min(Instant::now() + Duration::from_secs(5));
-        let asks = pending.iter().map(|&i| {
-            let h = sim.handle(i).cloned();
-            let topic = topic(i);
-            async move {
-                let (Some(h), Some(topic)) = (h, topic) else {
-                    return false;
-                };
-                matches!(
-                    tokio::time::timeout_at(until.into(), h.net.topic_peers(topic)).await,
-                    Ok(Ok(n)) if n >= 1
-                )
+    let has_neighbour = |&i: &usize, until| {
+        let h = sim.handle(i).cloned();
+        let topic = topic(i);
+        async move {
+            match (h, topic) {
+                (Some(h), Some(topic)) => sees_topic_peers(&h, topic, 1, until).await,
+                _ => false,
             }
-        });
-        let ready = futures::future::join_all(asks).await;
-        pending = pending
-            .into_iter()
-            .zip(ready)
-            .filter(|(_, r)| !r)
-            .map(|(p, _)| p)
-            .collect();
-        if last.elapsed() > PROGRESS_EVERY {
-            last = Instant::now();
-            progress(format!(
-                "group: {} of {} members see no topic neighbour yet",
-                pending.len(),
-                added.len()
-            ));
         }
-        if !pending.is_empty() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
-    }
+    };
+    let pending = wait_all(added.clone(), deadline, has_neighbour, |left| {
+        format!(
+            "group: {left} of {} members see no topic neighbour yet",
+            added.len()
+        )
+    })
+    .await;
     let with_peer = added.len() - pending.len();
     progress(format!(
         "group: {with_view}/{} members hold the whole membership, {with_peer} have a topic neighbour, after {:.1} s",
