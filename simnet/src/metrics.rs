@@ -262,10 +262,18 @@ pub struct KindReport {
     pub expected: usize,
     /// Of `expected`, the pairs of skipped items (none can arrive).
     pub expected_of_skipped: usize,
+    /// What arrived of `expected` (skipped items included: a run that
+    /// could not send does not look better for it), and how fast.
+    #[serde(flatten)]
+    pub arrived: Delivery,
+}
+
+/// How many of the expected pairs arrived, and how fast.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Delivery {
     /// Pairs that arrived.
     pub delivered: usize,
-    /// delivered / expected (skipped items included: a run that could not
-    /// send does not look better for it).
+    /// delivered / expected.
     pub delivery_ratio: f64,
     /// Send → arrival, ms.
     pub latency_ms_p50: f64,
@@ -275,6 +283,25 @@ pub struct KindReport {
     pub latency_ms_p99: f64,
     /// Slowest arrival.
     pub latency_ms_max: f64,
+}
+
+impl Delivery {
+    /// Of `expected` pairs, the ones that arrived after `lat` ms each.
+    fn of(expected: usize, mut lat: Vec<f64>) -> Delivery {
+        lat.sort_by(|a, b| a.total_cmp(b));
+        Delivery {
+            delivered: lat.len(),
+            delivery_ratio: if expected == 0 {
+                1.0
+            } else {
+                lat.len() as f64 / expected as f64
+            },
+            latency_ms_p50: percentile(&lat, 0.5),
+            latency_ms_p90: percentile(&lat, 0.9),
+            latency_ms_p99: percentile(&lat, 0.99),
+            latency_ms_max: lat.last().copied().unwrap_or(f64::NAN),
+        }
+    }
 }
 
 /// Traffic on the wire per node.
@@ -505,18 +532,9 @@ pub struct GroupSlice {
     pub members: usize,
     /// (message, member) pairs expected.
     pub expected: usize,
-    /// Pairs that arrived.
-    pub delivered: usize,
-    /// delivered / expected.
-    pub delivery_ratio: f64,
-    /// Send → arrival, ms.
-    pub latency_ms_p50: f64,
-    /// 90th percentile.
-    pub latency_ms_p90: f64,
-    /// 99th percentile.
-    pub latency_ms_p99: f64,
-    /// Slowest.
-    pub latency_ms_max: f64,
+    /// What arrived of them, and how fast.
+    #[serde(flatten)]
+    pub arrived: Delivery,
 }
 
 /// A (message, member) pair that did not arrive.
@@ -632,21 +650,11 @@ pub struct GroupReport {
     pub lagging_state: Vec<ReturnedState>,
 }
 
-fn group_slice(members: usize, expected: usize, mut lat: Vec<f64>) -> GroupSlice {
-    lat.sort_by(|a, b| a.total_cmp(b));
+fn group_slice(members: usize, expected: usize, lat: Vec<f64>) -> GroupSlice {
     GroupSlice {
         members,
         expected,
-        delivered: lat.len(),
-        delivery_ratio: if expected == 0 {
-            1.0
-        } else {
-            lat.len() as f64 / expected as f64
-        },
-        latency_ms_p50: percentile(&lat, 0.5),
-        latency_ms_p90: percentile(&lat, 0.9),
-        latency_ms_p99: percentile(&lat, 0.99),
-        latency_ms_max: lat.last().copied().unwrap_or(f64::NAN),
+        arrived: Delivery::of(expected, lat),
     }
 }
 
@@ -676,25 +684,15 @@ fn kind_report(t: Tally) -> KindReport {
         skipped_by_reason,
         expected,
         expected_of_skipped,
-        mut lat,
+        lat,
     } = t;
-    lat.sort_by(|a, b| a.total_cmp(b));
     KindReport {
         items,
         skipped,
         skipped_by_reason,
         expected,
         expected_of_skipped,
-        delivered: lat.len(),
-        delivery_ratio: if expected == 0 {
-            1.0
-        } else {
-            lat.len() as f64 / expected as f64
-        },
-        latency_ms_p50: percentile(&lat, 0.5),
-        latency_ms_p90: percentile(&lat, 0.9),
-        latency_ms_p99: percentile(&lat, 0.99),
-        latency_ms_max: lat.last().copied().unwrap_or(f64::NAN),
+        arrived: Delivery::of(expected, lat),
     }
 }
 
@@ -977,15 +975,16 @@ impl Report {
     pub fn group_summary(&self) -> Option<String> {
         let g = self.group.as_ref()?;
         let slice = |name: &str, s: &GroupSlice| {
+            let a = &s.arrived;
             format!(
                 "  {name}: {}/{} = {:.4} delivered; latency p50 {:.2} s, p90 {:.2} s, p99 {:.2} s, max {:.2} s\n",
-                s.delivered,
+                a.delivered,
                 s.expected,
-                s.delivery_ratio,
-                s.latency_ms_p50 / 1000.0,
-                s.latency_ms_p90 / 1000.0,
-                s.latency_ms_p99 / 1000.0,
-                s.latency_ms_max / 1000.0
+                a.delivery_ratio,
+                a.latency_ms_p50 / 1000.0,
+                a.latency_ms_p90 / 1000.0,
+                a.latency_ms_p99 / 1000.0,
+                a.latency_ms_max / 1000.0
             )
         };
         let mut out = format!(
@@ -1158,8 +1157,8 @@ mod tests {
         assert_eq!((chat.items, chat.skipped), (3, 3));
         assert_eq!(chat.expected, 6, "skipped chats still count as expected");
         assert_eq!(chat.expected_of_skipped, 3);
-        assert_eq!(chat.delivered, 3);
-        assert_eq!(chat.delivery_ratio, 0.5);
+        assert_eq!(chat.arrived.delivered, 3);
+        assert_eq!(chat.arrived.delivery_ratio, 0.5);
         let named: Vec<(&str, usize)> = chat
             .skipped_by_reason
             .iter()
@@ -1178,12 +1177,14 @@ mod tests {
         assert_eq!(oa.skipped_by_reason["account_unknown"], 1);
         assert_eq!(oa.expected, 20);
         assert_eq!(oa.expected_of_skipped, 10);
-        assert_eq!(oa.delivery_ratio, 0.0);
+        assert_eq!(oa.arrived.delivery_ratio, 0.0);
         // No faults in this plan: the fault-free slice carries the same counts.
         assert_eq!(r.faults.without_faults["chat"].expected, 6);
         assert_eq!(r.faults.without_faults["chat"].skipped, 3);
         // The JSON names the reasons.
         let json = serde_json::to_value(&r).unwrap();
         assert_eq!(json["kinds"]["chat"]["skipped_by_reason"]["sender_down"], 1);
+        // The delivery fields stand beside the counts, not nested.
+        assert_eq!(json["kinds"]["chat"]["delivery_ratio"], 0.5);
     }
 }

@@ -16,8 +16,11 @@ async fn group_delivers_to_members_and_nothing_to_the_removed_one() {
     assert_eq!(g.send_failures, 0, "{json}");
     assert_eq!(g.messages, 12, "{json}");
     assert_eq!(g.offline, 1, "{json}");
-    assert_eq!(g.all.delivery_ratio, 1.0, "group messages lost: {json}");
-    assert_eq!(g.returned.delivered, g.returned.expected, "{json}");
+    assert_eq!(
+        g.all.arrived.delivery_ratio, 1.0,
+        "group messages lost: {json}"
+    );
+    assert_eq!(g.returned.arrived.delivered, g.returned.expected, "{json}");
     assert!(g.returned.expected > 0, "{json}");
     let r = g.removed.as_ref().expect("a removed member");
     assert_eq!(r.error, None, "{json}");

@@ -17,7 +17,10 @@ async fn smoke_delivers_everything_and_partitioned_chat_after_the_heal() {
             .get(kind)
             .unwrap_or_else(|| panic!("no fault-free {kind} traffic: {json}"));
         assert!(k.items > 0, "{json}");
-        assert_eq!(k.delivery_ratio, 1.0, "{kind} lost without faults: {json}");
+        assert_eq!(
+            k.arrived.delivery_ratio, 1.0,
+            "{kind} lost without faults: {json}"
+        );
     }
     let f = &report.faults;
     assert!(f.cross_partition_chat > 0, "{json}");
