@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use weft_tests::{s, wait_for, Weft};
+use weft_tests::{s, Weft};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
 
@@ -273,13 +273,11 @@ async fn main() {
     );
     let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     let id = sent["id"].as_str().expect("id").to_string();
-    let arrived = wait_for(Duration::from_secs(60), || async {
-        w.chat_log(&b, &a_id)
-            .await
-            .iter()
-            .any(|m| m["id"] == id.as_str())
-    })
-    .await;
+    let arrived = w
+        .log_shows(&b, &a_id, Duration::from_secs(60), |m| {
+            m["id"] == id.as_str()
+        })
+        .await;
     assert!(arrived, "the message never arrived");
 
     let (pa, pb) = (na.pid(), nb.pid());

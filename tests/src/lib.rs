@@ -155,6 +155,20 @@ impl Weft {
         })
     }
 
+    /// Runs `weft --json ARGS`, asserts that it fails, and returns the
+    /// JSON error object it printed (see [`json_error`]).
+    pub async fn refused(&self, args: &[&str]) -> Value {
+        let mut full = vec!["--json"];
+        full.extend_from_slice(args);
+        let out = self.run(&full).await;
+        assert!(
+            !out.status.success(),
+            "weft {args:?} succeeded: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        json_error(&out)
+    }
+
     /// `weft init --home H --name NAME`.
     pub async fn init(&self, home: &Path, name: &str) {
         let h = home.to_str().expect("utf-8 path");
@@ -452,6 +466,21 @@ impl Weft {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Whether `home`'s chat log with `with` comes to show a message that
+    /// is `want` within `timeout`.
+    pub async fn log_shows(
+        &self,
+        home: &Path,
+        with: &str,
+        timeout: Duration,
+        want: impl Fn(&Value) -> bool,
+    ) -> bool {
+        wait_for(timeout, || async {
+            self.chat_log(home, with).await.iter().any(&want)
+        })
+        .await
     }
 }
 

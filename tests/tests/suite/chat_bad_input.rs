@@ -19,7 +19,7 @@ use weft_tests::mallory::{
     self, chat_request, deliver, deliver_items, deliver_own, mailbox_request, sealed, serve_mail,
     text,
 };
-use weft_tests::{s, wait_for, Weft};
+use weft_tests::{s, Weft};
 
 use crate::BIN;
 
@@ -218,13 +218,8 @@ async fn hostile_chat_and_mailbox_traffic_is_refused() {
         .unwrap();
     let id = sent["id"].as_str().unwrap().to_string();
     assert!(
-        wait_for(T, || async {
-            w.chat_log(&a, &b_id.to_string())
-                .await
-                .iter()
-                .any(|m| m["id"] == id.as_str())
-        })
-        .await
+        w.log_shows(&a, &b_id.to_string(), T, |m| m["id"] == id.as_str())
+            .await
     );
     assert!(
         events

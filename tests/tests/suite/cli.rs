@@ -134,13 +134,7 @@ async fn printed_ids_names_and_conversations_work_as_shown() {
         .json(&["chat", "send", "--home", s(&a), "Bao", "Hi Bao"])
         .await;
     let hi = sent["id"].as_str().unwrap().to_string();
-    let got = wait_for(T, || async {
-        w.chat_log(&b, &a_id)
-            .await
-            .iter()
-            .any(|x| x["id"] == hi.as_str())
-    })
-    .await;
+    let got = w.log_shows(&b, &a_id, T, |x| x["id"] == hi.as_str()).await;
     assert!(got, "the friend never got `chat send Bao`");
     assert!(
         w.chat_log(&m, &a_id).await.is_empty(),
@@ -246,13 +240,11 @@ async fn printed_ids_names_and_conversations_work_as_shown() {
         .as_str()
         .unwrap()
         .to_string();
-    let settled = wait_for(T, || async {
-        w.chat_log(&m, &a_id)
-            .await
-            .iter()
-            .any(|x| x["id"] == spam.as_str() && x["status"] != "sending")
-    })
-    .await;
+    let settled = w
+        .log_shows(&m, &a_id, T, |x| {
+            x["id"] == spam.as_str() && x["status"] != "sending"
+        })
+        .await;
     assert!(settled, "the blocked message never settled");
     let status = w
         .chat_log(&m, &a_id)

@@ -270,21 +270,17 @@ async fn a_linked_device_gets_the_history_and_every_new_message() {
         .json(&["chat", "send", "--home", s(&a2), "Bao", "from the laptop"])
         .await;
     let id = sent["id"].as_str().unwrap().to_string();
-    let at_b = wait_for(WAIT, || async {
-        w.chat_log(&b, &a_id)
-            .await
-            .iter()
-            .any(|m| m["id"] == id.as_str() && m["from"] == a_id.as_str())
-    })
-    .await;
+    let at_b = w
+        .log_shows(&b, &a_id, WAIT, |m| {
+            m["id"] == id.as_str() && m["from"] == a_id.as_str()
+        })
+        .await;
     assert!(at_b, "B never got the laptop's message from A");
-    let at_a1 = wait_for(WAIT, || async {
-        w.chat_log(&a, &b_id)
-            .await
-            .iter()
-            .any(|m| m["id"] == id.as_str() && m["from"] == a_id.as_str())
-    })
-    .await;
+    let at_a1 = w
+        .log_shows(&a, &b_id, WAIT, |m| {
+            m["id"] == id.as_str() && m["from"] == a_id.as_str()
+        })
+        .await;
     assert!(at_a1, "A1 does not show the laptop's message as sent");
 }
 
@@ -442,12 +438,11 @@ async fn file_transfer_moves_a_file_between_ones_own_devices() {
         ])
         .await;
     let id = sent["id"].as_str().unwrap().to_string();
-    let arrived = wait_for(Duration::from_secs(60), || async {
-        w.chat_log(&a2, "me").await.iter().any(|m| {
+    let arrived = w
+        .log_shows(&a2, "me", Duration::from_secs(60), |m| {
             m["id"] == id.as_str() && m["from"] == a_id.as_str() && m.get("attachment").is_some()
         })
-    })
-    .await;
+        .await;
     assert!(arrived, "A2 never got the message in File Transfer");
     let list = w.json(&["chat", "list", "--home", s(&a2)]).await;
     assert!(
@@ -477,13 +472,8 @@ async fn group_send(w: &Weft, home: &std::path::Path, g: &str, text: &str) -> St
 /// Whether `home` comes to show a message of group `g` with `text` from
 /// `from` (an account id).
 async fn group_shows(w: &Weft, home: &std::path::Path, g: &str, text: &str, from: &str) -> bool {
-    wait_for(WAIT, || async {
-        w.chat_log(home, g)
-            .await
-            .iter()
-            .any(|m| m["text"] == text && m["from"] == from)
-    })
-    .await
+    w.log_shows(home, g, WAIT, |m| m["text"] == text && m["from"] == from)
+        .await
 }
 
 /// Groups on an account with two devices: a device linked after the group

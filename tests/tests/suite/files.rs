@@ -141,13 +141,11 @@ async fn files_arrive_whole_encrypted_and_outlive_their_sender() {
     procs[1].signal("KILL").await;
     procs[1].wait_exit(Duration::from_secs(10)).await;
     let sent_id = sent["id"].as_str().expect("id").to_string();
-    let arrived = wait_for(Duration::from_secs(60), || async {
-        w.chat_log(b, &a_id)
-            .await
-            .iter()
-            .any(|m| m["id"] == sent_id.as_str())
-    })
-    .await;
+    let arrived = w
+        .log_shows(b, &a_id, Duration::from_secs(60), |m| {
+            m["id"] == sent_id.as_str()
+        })
+        .await;
     assert!(arrived, "the 5 MiB message never arrived");
     let out = tmp.path().join("five.out");
     w.json(&["chat", "save", "--home", s(b), &sent_id, "--out", s(&out)])

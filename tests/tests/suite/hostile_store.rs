@@ -83,25 +83,17 @@ async fn junk_at_every_holder_does_not_block_offline_mail() {
         .await
         .unwrap();
     let id = sent["id"].as_str().unwrap().to_string();
-    let stored = wait_for(T, || async {
-        w.chat_log(&a, &b_id)
-            .await
-            .iter()
-            .any(|m| m["id"] == id.as_str() && m["status"] == "stored")
-    })
-    .await;
+    let stored = w
+        .log_shows(&a, &b_id, T, |m| {
+            m["id"] == id.as_str() && m["status"] == "stored"
+        })
+        .await;
     assert!(stored, "Ada's message was not left with a holder");
     na.signal("TERM").await;
     assert!(na.wait_exit(Duration::from_secs(5)).await.is_some());
 
     let _nb = w.up(&b, &["--bootstrap", &c_addr]).await;
-    let arrived = wait_for(T, || async {
-        w.chat_log(&b, &a_id)
-            .await
-            .iter()
-            .any(|m| m["id"] == id.as_str())
-    })
-    .await;
+    let arrived = w.log_shows(&b, &a_id, T, |m| m["id"] == id.as_str()).await;
     assert!(
         arrived,
         "Bao never got Ada's held mail; holder logs:\n{}\n{}",

@@ -198,13 +198,8 @@ async fn sigkill_then_restart_keeps_identity_store_and_friends() {
         .await;
     let id = sent["id"].as_str().unwrap().to_string();
     assert!(
-        wait_for(CONNECT, || async {
-            w.chat_log(&b, &a_id)
-                .await
-                .iter()
-                .any(|m| m["id"] == id.as_str())
-        })
-        .await,
+        w.log_shows(&b, &a_id, CONNECT, |m| m["id"] == id.as_str())
+            .await,
         "a message after the restart never reached B"
     );
 }

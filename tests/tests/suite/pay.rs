@@ -3,7 +3,7 @@
 //! balances (the wallets' and the mint's outstanding total) and what is
 //! stored, not only exit codes.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde_json::Value;
@@ -48,24 +48,41 @@ impl Bank {
             homes,
             mint,
         };
-        let ann = b.account(1).await;
-        b.w.json(&[
-            "mint",
-            "issue",
-            "--home",
-            s(&b.homes[0]),
-            "Harbour",
-            &ann,
-            "100.00",
-            "CNY",
-        ])
-        .await;
+        b.issue(&b.account(1).await, "100.00", "CNY").await;
         assert!(
             b.balance_is(1, "CNY", "100.00").await,
             "Ann never received the top-up: {:?}",
             b.wallet(1).await
         );
         b
+    }
+
+    /// The operator's mint "Harbour" issues `amount` to `account`.
+    async fn issue(&self, account: &str, amount: &str, currency: &str) {
+        let home = s(&self.homes[0]);
+        let args = [
+            "mint", "issue", "--home", home, "Harbour", account, amount, currency,
+        ];
+        self.w.json(&args).await;
+    }
+
+    /// A coupon of the operator's mint, in EUR, on `terms`.
+    async fn eur_coupon(&self, terms: &[&str]) -> Value {
+        let home = s(&self.homes[0]);
+        let mut args = vec!["coupon", "create", "--home", home];
+        args.extend(["--mint", "Harbour", "--currency", "EUR"]);
+        args.extend_from_slice(terms);
+        self.w.json(&args).await
+    }
+
+    /// Ann's red envelope of `total` CNY in `count` shares to the group
+    /// "Family".
+    async fn family_envelope(&self, total: &str, count: &str, extra: &[&str]) -> Value {
+        let home = s(&self.homes[1]);
+        let mut args = vec!["redpacket", "send", "--home", home, "Family", total, "CNY"];
+        args.extend(["--count", count]);
+        args.extend_from_slice(extra);
+        self.w.json(&args).await
     }
 
     async fn account(&self, i: usize) -> String {
@@ -136,6 +153,19 @@ impl Bank {
     }
 }
 
+/// The arguments of `weft pay send` from `home` to `to`, then `extra`.
+fn pay_send<'a>(
+    home: &'a Path,
+    to: &'a str,
+    amount: &'a str,
+    currency: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut args = vec!["pay", "send", "--home", s(home), to, amount, currency];
+    args.extend_from_slice(extra);
+    args
+}
+
 fn cents(s: &str) -> u64 {
     let (w, f) = s.split_once('.').unwrap_or((s, "0"));
     w.parse::<u64>().expect("whole") * 100 + f.parse::<u64>().expect("cents")
@@ -151,18 +181,8 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
     let mut events = b.w.events(bao);
     assert!(events.open(T).await);
     let sent =
-        b.w.json(&[
-            "pay",
-            "send",
-            "--home",
-            s(ann),
-            "Bao",
-            "12.50",
-            "CNY",
-            "--note",
-            "lunch",
-        ])
-        .await;
+        b.w.json(&pay_send(ann, "Bao", "12.50", "CNY", &["--note", "lunch"]))
+            .await;
     assert_eq!(sent["status"], "sent");
     assert_eq!(sent["amount"], "12.50");
     assert_eq!(b.balance(1, "CNY").await, "87.50");
@@ -181,43 +201,28 @@ async fn a_payment_moves_money_and_the_mint_total_holds() {
     assert!(told, "no payment_received event: {:?}", events.seen);
     // Both sides show it received: Bao's chat, Ann's history.
     let ann_id = b.account(1).await;
-    let shown = wait_for(T, || async {
-        b.w.chat_log(bao, &ann_id).await.iter().any(|m| {
+    let shown =
+        b.w.log_shows(bao, &ann_id, T, |m| {
             m["text"]
                 .as_str()
                 .is_some_and(|t| t.contains("12.50 CNY") && t.contains("received"))
         })
-    })
-    .await;
+        .await;
     assert!(shown, "Bao's chat: {:?}", b.w.chat_log(bao, &ann_id).await);
     let received = b.shows_received(1, "12.50").await;
     assert!(received, "Ann's history: {:?}", b.history(1).await);
     // Bad amounts are refused with a reason, and change nothing.
     for bad in ["0", "-1", "1.234", "0.00", "99999999999999", "abc"] {
-        let out =
-            b.w.run(&["--json", "pay", "send", "--home", s(ann), "Bao", bad, "CNY"])
-                .await;
-        assert!(!out.status.success(), "{bad} was accepted");
-        let e = json_error(&out);
+        let e = b.w.refused(&pay_send(ann, "Bao", bad, "CNY", &[])).await;
         assert!(
             e["message"].as_str().is_some_and(|m| m.contains("amount")),
             "{bad}: {e}"
         );
     }
-    let out =
-        b.w.run(&[
-            "--json",
-            "pay",
-            "send",
-            "--home",
-            s(ann),
-            "Bao",
-            "500.00",
-            "CNY",
-        ])
-        .await;
-    assert!(!out.status.success());
-    assert!(json_error(&out)["message"]
+    let e =
+        b.w.refused(&pay_send(ann, "Bao", "500.00", "CNY", &[]))
+            .await;
+    assert!(e["message"]
         .as_str()
         .is_some_and(|m| m.contains("not enough")));
     assert_eq!(b.balance(1, "CNY").await, "87.50");
@@ -242,16 +247,8 @@ async fn a_claim_waits_for_the_mint_keys_and_loses_nothing() {
         b.w.up_with_env(&bao, &["--bootstrap", &boot], &[("WEFT_FAIL", "mint-info")])
             .await;
     let sent =
-        b.w.json(&[
-            "pay",
-            "send",
-            "--home",
-            s(&b.homes[1]),
-            "Bao",
-            "3.20",
-            "CNY",
-        ])
-        .await;
+        b.w.json(&pay_send(&b.homes[1], "Bao", "3.20", "CNY", &[]))
+            .await;
     assert_eq!(sent["status"], "sent");
     assert!(
         b.balance_is(2, "CNY", "3.20").await,
@@ -282,17 +279,15 @@ async fn tokens_in_transit_are_useless_to_anyone_but_the_recipient() {
     let (ann, bao, chen) = (b.homes[1].clone(), b.homes[2].clone(), b.homes[3].clone());
     b.procs[3].signal("TERM").await;
     assert!(b.procs[3].wait_exit(T).await.is_some());
-    b.w.json(&["pay", "send", "--home", s(&ann), "Bao", "30.00", "CNY"])
-        .await;
+    b.w.json(&pay_send(&ann, "Bao", "30.00", "CNY", &[])).await;
     assert_eq!(b.balance(1, "CNY").await, "70.00");
     let holder = b.w.home("boot");
     let token = locked_token(&mut b, 1).await;
     for (who, home) in [("Chen", &chen), ("Ann", &ann)] {
-        let out =
-            b.w.run(&["--json", "pay", "redeem", "--home", s(home), &token])
+        // Refused, or {who} took Bao's money.
+        let e =
+            b.w.refused(&["pay", "redeem", "--home", s(home), &token])
                 .await;
-        assert!(!out.status.success(), "{who} took Bao's money");
-        let e = json_error(&out);
         let m = e["message"].as_str().unwrap_or_default();
         assert!(m.contains("locked"), "{who}: {e}");
     }
@@ -372,25 +367,15 @@ async fn the_same_tokens_spend_once() {
     let (bb, cb) = (b.balance(2, "CNY").await, b.balance(3, "CNY").await);
     assert_eq!(cents(&bb) + cents(&cb), 1000, "Bao {bb}, Chen {cb}");
     // Redeemed again later: refused, nothing changes.
-    let again =
-        b.w.run(&["--json", "pay", "redeem", "--home", s(bao), &token])
-            .await;
-    assert!(!again.status.success());
+    b.w.refused(&["pay", "redeem", "--home", s(bao), &token])
+        .await;
     assert_eq!(
         cents(&b.balance(2, "CNY").await) + cents(&b.balance(3, "CNY").await),
         1000
     );
     // Two payments at once from one wallet with room for one.
-    let fifty = [
-        "--json",
-        "pay",
-        "send",
-        "--home",
-        s(ann),
-        "Bao",
-        "50.00",
-        "CNY",
-    ];
+    let mut fifty = vec!["--json"];
+    fifty.extend(pay_send(ann, "Bao", "50.00", "CNY", &[]));
     let (p, q) = tokio::join!(b.w.run(&fifty), b.w.run(&fifty));
     assert!(
         p.status.success() != q.status.success(),
@@ -422,16 +407,8 @@ async fn a_killed_payer_loses_nothing() {
             let amount = format!("0.{:02}", 1 + (i * 7 + attempt) % 30);
             let ann = ann.clone();
             async move {
-                let args = [
-                    "--json",
-                    "pay",
-                    "send",
-                    "--home",
-                    s(&ann),
-                    "Bao",
-                    &amount,
-                    "CNY",
-                ];
+                let mut args = vec!["--json"];
+                args.extend(pay_send(&ann, "Bao", &amount, "CNY", &[]));
                 w.run(&args).await
             }
         });
@@ -528,10 +505,7 @@ async fn a_payment_request_is_paid_once() {
     let link = req["link"].as_str().expect("link").to_string();
     assert!(link.starts_with("weft://pay/"));
     // Without --yes and without a terminal, nothing is paid.
-    let out =
-        b.w.run(&["--json", "pay", "scan", "--home", s(ann), &link])
-            .await;
-    assert!(!out.status.success());
+    b.w.refused(&["pay", "scan", "--home", s(ann), &link]).await;
     assert_eq!(b.balance(1, "CNY").await, "100.00");
     let paid =
         b.w.json(&["pay", "scan", "--home", s(ann), &link, "--yes"])
@@ -539,11 +513,11 @@ async fn a_payment_request_is_paid_once() {
     assert_eq!(paid["paid"], true);
     assert_eq!(paid["payment"]["amount"], "8.00");
     assert_eq!(b.balance(1, "CNY").await, "92.00");
+    // Paying twice.
     let again =
-        b.w.run(&["--json", "pay", "scan", "--home", s(ann), &link, "--yes"])
+        b.w.refused(&["pay", "scan", "--home", s(ann), &link, "--yes"])
             .await;
-    assert!(!again.status.success(), "paid twice");
-    assert!(json_error(&again)["message"]
+    assert!(again["message"]
         .as_str()
         .is_some_and(|m| m.contains("already paid")));
     assert!(b.balance_is(2, "CNY", "8.00").await);
@@ -557,11 +531,10 @@ async fn a_payment_request_is_paid_once() {
     let mut r: weft_protocol::pay::PayRequest = link.parse().expect("request");
     r.amount = 1;
     let forged = r.to_link().expect("link");
-    let out =
-        b.w.run(&["--json", "pay", "scan", "--home", s(ann), &forged, "--yes"])
+    let e =
+        b.w.refused(&["pay", "scan", "--home", s(ann), &forged, "--yes"])
             .await;
-    assert!(!out.status.success());
-    assert!(json_error(&out)["message"]
+    assert!(e["message"]
         .as_str()
         .is_some_and(|m| m.contains("signature")));
 }
@@ -603,36 +576,10 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     assert_eq!(b.balance(1, "EUR").await, "5.20");
     assert_eq!(b.outstanding("CNY").await, "60.00");
     assert_eq!(b.outstanding("EUR").await, "5.20");
-    let ann_id = b.account(1).await;
-    b.w.json(&[
-        "mint",
-        "issue",
-        "--home",
-        s(op),
-        "Harbour",
-        &ann_id,
-        "44.80",
-        "EUR",
-    ])
-    .await;
+    b.issue(&b.account(1).await, "44.80", "EUR").await;
     assert!(b.balance_is(1, "EUR", "50.00").await);
-    let c =
-        b.w.json(&[
-            "coupon",
-            "create",
-            "--home",
-            s(op),
-            "--oa",
-            &oa,
-            "--mint",
-            "Harbour",
-            "--currency",
-            "EUR",
-            "--off",
-            "5.00",
-            "--valid",
-            "3600",
-        ])
+    let c = b
+        .eur_coupon(&["--oa", &oa, "--off", "5.00", "--valid", "3600"])
         .await;
     let (code, link) = (
         c["code"].as_str().expect("code").to_string(),
@@ -642,23 +589,10 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     b.w.json(&["coupon", "claim", "--home", s(ann), &link])
         .await;
     // One per device.
-    let twice =
-        b.w.run(&["--json", "coupon", "claim", "--home", s(ann), &link])
-            .await;
-    assert!(!twice.status.success());
-    let paid =
-        b.w.json(&[
-            "pay",
-            "send",
-            "--home",
-            s(ann),
-            "op",
-            "20.00",
-            "EUR",
-            "--coupon",
-            &code,
-        ])
+    b.w.refused(&["coupon", "claim", "--home", s(ann), &link])
         .await;
+    let with_coupon = pay_send(ann, "op", "20.00", "EUR", &["--coupon", &code]);
+    let paid = b.w.json(&with_coupon).await;
     assert_eq!(paid["amount"], "15.00");
     assert_eq!(paid["discount"], "5.00");
     assert_eq!(b.balance(1, "EUR").await, "35.00");
@@ -666,41 +600,13 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     // The coupon was burnt at the mint.
     let burnt = wait_for(T, || async { b.outstanding(&code).await == "0.00" }).await;
     assert!(burnt, "coupon outstanding: {}", b.outstanding(&code).await);
-    let again =
-        b.w.run(&[
-            "--json",
-            "pay",
-            "send",
-            "--home",
-            s(ann),
-            "op",
-            "20.00",
-            "EUR",
-            "--coupon",
-            &code,
-        ])
-        .await;
-    assert!(!again.status.success(), "a coupon used twice");
-    assert!(json_error(&again)["message"]
+    // A coupon used twice.
+    let again = b.w.refused(&with_coupon).await;
+    assert!(again["message"]
         .as_str()
         .is_some_and(|m| m.contains("coupon")));
     // An expired coupon: refused at payment.
-    let c2 =
-        b.w.json(&[
-            "coupon",
-            "create",
-            "--home",
-            s(op),
-            "--mint",
-            "Harbour",
-            "--currency",
-            "EUR",
-            "--percent",
-            "10",
-            "--valid",
-            "2",
-        ])
-        .await;
+    let c2 = b.eur_coupon(&["--percent", "10", "--valid", "2"]).await;
     let code2 = c2["code"].as_str().expect("code").to_string();
     b.w.json(&[
         "coupon",
@@ -713,27 +619,14 @@ async fn coupons_are_redeemed_once_and_not_after_they_expire() {
     let expires_at = c2["expires_at"].as_u64().expect("expiry");
     let past = wait_for(T, || async { weft_protocol::unix_now() > expires_at }).await;
     assert!(past);
-    let out =
-        b.w.run(&[
-            "--json",
-            "pay",
-            "send",
-            "--home",
-            s(ann),
-            "op",
-            "10.00",
-            "EUR",
-            "--coupon",
-            &code2,
-        ])
-        .await;
-    assert!(!out.status.success(), "paid with an expired coupon");
+    let expired =
+        b.w.refused(&pay_send(ann, "op", "10.00", "EUR", &["--coupon", &code2]))
+            .await;
     assert!(
-        json_error(&out)["message"]
+        expired["message"]
             .as_str()
             .is_some_and(|m| m.contains("expired")),
-        "{}",
-        json_error(&out)
+        "{expired}"
     );
     assert_eq!(b.balance(1, "EUR").await, "35.00");
 }
@@ -776,21 +669,8 @@ async fn a_red_envelope_is_shared_exactly_and_nothing_is_lost() {
     for h in b.homes[2..].iter() {
         assert!(group_of(h).await, "{} never saw the group", h.display());
     }
-    let sent =
-        b.w.json(&[
-            "redpacket",
-            "send",
-            "--home",
-            s(ann),
-            "Family",
-            "10.00",
-            "CNY",
-            "--count",
-            "5",
-            "--lucky",
-            "--note",
-            "Happy new year",
-        ])
+    let sent = b
+        .family_envelope("10.00", "5", &["--lucky", "--note", "Happy new year"])
         .await;
     let id = sent["id"].as_str().expect("id").to_string();
     assert_eq!(b.balance(1, "CNY").await, "90.00");
@@ -818,20 +698,16 @@ async fn a_red_envelope_is_shared_exactly_and_nothing_is_lost() {
     assert_eq!(refused.len(), 1);
     assert!(refused[0].contains("taken"), "{refused:?}");
     // A second grab by a member who has a share, and a stranger's grab.
-    let again =
-        b.w.run(&["--json", "redpacket", "grab", "--home", s(&got[0].0), &id])
-            .await;
-    assert!(!again.status.success());
+    b.w.refused(&["redpacket", "grab", "--home", s(&got[0].0), &id])
+        .await;
     let stranger =
-        b.w.run(&["--json", "redpacket", "grab", "--home", s(&b.homes[0]), &id])
+        b.w.refused(&["redpacket", "grab", "--home", s(&b.homes[0]), &id])
             .await;
-    assert!(!stranger.status.success());
     assert!(
-        json_error(&stranger)["message"]
+        stranger["message"]
             .as_str()
             .is_some_and(|m| m.contains("members")),
-        "{}",
-        json_error(&stranger)
+        "{stranger}"
     );
     // The sender's record: five shares, exactly 10.00, each at least 0.01.
     let show =
@@ -858,21 +734,7 @@ async fn a_red_envelope_is_shared_exactly_and_nothing_is_lost() {
         );
     }
     // A second envelope that expires with shares left.
-    let short =
-        b.w.json(&[
-            "redpacket",
-            "send",
-            "--home",
-            s(ann),
-            "Family",
-            "3.00",
-            "CNY",
-            "--count",
-            "3",
-            "--expires",
-            "5",
-        ])
-        .await;
+    let short = b.family_envelope("3.00", "3", &["--expires", "5"]).await;
     let id2 = short["id"].as_str().expect("id").to_string();
     let one =
         b.w.json(&["redpacket", "grab", "--home", s(&b.homes[2]), &id2])

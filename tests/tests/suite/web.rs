@@ -210,13 +210,9 @@ async fn the_web_app_refuses_strangers_and_shows_hostile_text_as_text() {
     );
     let ok = send(Some(&base), "hello from the browser").await.unwrap();
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    let arrived = wait_for(T, || async {
-        w.chat_log(&b, &ann)
-            .await
-            .iter()
-            .any(|m| m["text"] == "hello from the browser")
-    })
-    .await;
+    let arrived = w
+        .log_shows(&b, &ann, T, |m| m["text"] == "hello from the browser")
+        .await;
     assert!(
         arrived,
         "the message sent from the web app never reached Bao"
@@ -423,15 +419,14 @@ async fn a_group_message_from_the_browser_mentions_by_name() {
         .unwrap();
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     for home in [&b, &c] {
-        let got = wait_for(T, || async {
-            w.chat_log(home, &g).await.iter().any(|m| {
+        let got = w
+            .log_shows(home, &g, T, |m| {
                 m["text"] == "@Chen Saturday at the crag?"
                     && m["mentions"]
                         .as_array()
                         .is_some_and(|l| l.iter().any(|x| x == chen.as_str()))
             })
-        })
-        .await;
+            .await;
         assert!(
             got,
             "the group message mentioning Chen never reached {}",
