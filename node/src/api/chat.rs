@@ -3,17 +3,14 @@
 //! and answer; the work is in [`crate::chat::Chat`].
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        Path, Query, State,
-    },
+    extract::{Path, State},
     routing::{get, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
 use weft_protocol::{profile::normalize_handle, AccountId, WeftLink};
 
-use super::{short_id, sorted, ApiError, Created, Done, Shared};
+use super::{short_id, sorted, ApiError, Created, Done, JsonBody, Params, Shared};
 use crate::chat::{
     Among, ChatError, ContactView, ConversationView, MessageView, RequestView, MIN_PREFIX,
 };
@@ -100,9 +97,8 @@ async fn contacts_requests(State(node): State<Shared>) -> Result<Json<Vec<Reques
 
 async fn contacts_add(
     State(node): State<Shared>,
-    body: Result<Json<AddContact>, JsonRejection>,
+    JsonBody(b): JsonBody<AddContact>,
 ) -> Result<Json<ContactView>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(add_contact(&node, &b.target, &b.greeting).await?))
 }
 
@@ -191,9 +187,8 @@ fn known_or_nearby(node: &Shared, typed: &str) -> Result<Option<AccountId>, ApiE
 async fn contacts_action(
     State(node): State<Shared>,
     Path(action): Path<String>,
-    body: Result<Json<ContactBody>, JsonRejection>,
+    JsonBody(b): JsonBody<ContactBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(b) = body?;
     let chat = &node.chat;
     match action.as_str() {
         "accept" => sorted(&chat.accept(&b.contact).await?),
@@ -228,9 +223,8 @@ async fn contacts_action(
 
 async fn chat_send(
     State(node): State<Shared>,
-    body: Result<Json<SendBody>, JsonRejection>,
+    JsonBody(b): JsonBody<SendBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(Created {
         id: send(&node, &b).await?,
     }))
@@ -270,9 +264,8 @@ pub(crate) async fn send(node: &Shared, b: &SendBody) -> Result<String, ApiError
 /// which add the sender's name, mentions and read counts).
 async fn chat_log(
     State(node): State<Shared>,
-    q: Result<Query<LogQuery>, QueryRejection>,
+    Params(q): Params<LogQuery>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Query(q) = q?;
     let limit = q.limit.unwrap_or(100);
     if node.groups.find(&q.with)?.is_some() {
         let mut log = node.groups.log(&q.with, limit).await?;
@@ -319,9 +312,8 @@ pub(crate) fn conversations(node: &Shared) -> Result<Vec<ConversationView>, ApiE
 
 async fn chat_recall(
     State(node): State<Shared>,
-    body: Result<Json<RecallBody>, JsonRejection>,
+    JsonBody(b): JsonBody<RecallBody>,
 ) -> Result<Json<Done>, ApiError> {
-    let Json(b) = body?;
     recall(&node, &b.id).await?;
     Ok(Json(Done {}))
 }

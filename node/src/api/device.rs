@@ -2,11 +2,11 @@
 //! `/v1/devices/link` (a one-use code for a new device), `/v1/devices/rename`
 //! and `/v1/devices/revoke`. The work is in [`crate::device`].
 
-use axum::{extract::rejection::JsonRejection, extract::State, routing::get, routing::post};
+use axum::{extract::State, routing::get, routing::post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Shared};
+use super::{ApiError, JsonBody, Shared};
 use crate::device::{DeviceView, LinkOffer};
 
 /// The device routes.
@@ -49,9 +49,8 @@ async fn link(State(node): State<Shared>) -> Result<Json<LinkOffer>, ApiError> {
 
 async fn rename(
     State(node): State<Shared>,
-    body: Result<Json<RenameBody>, JsonRejection>,
+    JsonBody(b): JsonBody<RenameBody>,
 ) -> Result<Json<ListChanged>, ApiError> {
-    let Json(b) = body?;
     let list = node.devices.rename(&b.name).await?;
     Ok(Json(ListChanged {
         version: list.version(),
@@ -60,9 +59,8 @@ async fn rename(
 
 async fn revoke(
     State(node): State<Shared>,
-    body: Result<Json<RevokeBody>, JsonRejection>,
+    JsonBody(b): JsonBody<RevokeBody>,
 ) -> Result<Json<ListChanged>, ApiError> {
-    let Json(b) = body?;
     let list = node.devices.revoke(&b.device).await?;
     Ok(Json(ListChanged {
         version: list.version(),

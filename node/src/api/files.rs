@@ -10,10 +10,7 @@ use std::time::Duration;
 
 use axum::{
     body::Body,
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        DefaultBodyLimit, Path, Query, State,
-    },
+    extract::{DefaultBodyLimit, Path, State},
     http::header,
     response::{IntoResponse, Response},
     routing::{get, post},
@@ -24,7 +21,7 @@ use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
 use weft_protocol::file::{file_hex, Attachment, AttachmentKind};
 
-use super::{short_id, ApiError, Shared};
+use super::{short_id, ApiError, JsonBody, Params, Shared};
 use crate::files::{AttachmentView, FilesError, Outgoing};
 
 /// The attachment routes.
@@ -120,10 +117,9 @@ fn parse_kind(k: &str) -> Result<AttachmentKind, ApiError> {
 
 async fn send_file(
     State(node): State<Shared>,
-    q: Result<Query<SendFileQuery>, QueryRejection>,
+    Params(q): Params<SendFileQuery>,
     body: Body,
 ) -> Result<Json<SentFile>, ApiError> {
-    let Query(q) = q?;
     let stream = body
         .into_data_stream()
         .map_err(|e| std::io::Error::other(e.to_string()));
@@ -229,9 +225,8 @@ async fn attachment(
 
 async fn fetch(
     State(node): State<Shared>,
-    body: Result<Json<FetchBody>, JsonRejection>,
+    JsonBody(b): JsonBody<FetchBody>,
 ) -> Result<Json<Fetched>, ApiError> {
-    let Json(b) = body?;
     let (att, sources) = attachment_of(&node, &b.id).await?;
     node.files.download(&att, &sources).await?;
     let mime = node.files.sniffed(&att.file).unwrap_or(att.mime.clone());
@@ -306,9 +301,8 @@ async fn auto_get(State(node): State<Shared>) -> Json<AutoDownload> {
 
 async fn auto_set(
     State(node): State<Shared>,
-    body: Result<Json<AutoDownload>, JsonRejection>,
+    JsonBody(b): JsonBody<AutoDownload>,
 ) -> Result<Json<AutoDownload>, ApiError> {
-    let Json(b) = body?;
     node.files.set_auto_download(b.bytes).await?;
     Ok(Json(b))
 }

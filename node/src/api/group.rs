@@ -4,17 +4,14 @@
 //! and answer; the work is in [`crate::group::Groups`].
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        Path, Query, State,
-    },
+    extract::{Path, State},
     routing::{get, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
 use weft_protocol::group::log::Op;
 
-use super::{sorted, ApiError, Created, Done, Shared};
+use super::{sorted, ApiError, Created, Done, JsonBody, Params, Shared};
 use crate::group::{GroupView, MemberView, RequestView};
 
 /// The group routes.
@@ -85,26 +82,23 @@ async fn list(State(node): State<Shared>) -> Result<Json<Vec<GroupView>>, ApiErr
 
 async fn create(
     State(node): State<Shared>,
-    body: Result<Json<CreateGroup>, JsonRejection>,
+    JsonBody(b): JsonBody<CreateGroup>,
 ) -> Result<Json<Created>, ApiError> {
-    let Json(b) = body?;
     let id = node.groups.create(&b.name, &b.members).await?;
     Ok(Json(Created { id: id.to_string() }))
 }
 
 async fn members(
     State(node): State<Shared>,
-    q: Result<Query<GroupQuery>, QueryRejection>,
+    Params(q): Params<GroupQuery>,
 ) -> Result<Json<Vec<MemberView>>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(node.groups.members(&q.group)?))
 }
 
 async fn requests(
     State(node): State<Shared>,
-    q: Result<Query<GroupQuery>, QueryRejection>,
+    Params(q): Params<GroupQuery>,
 ) -> Result<Json<Vec<RequestView>>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(node.groups.requests(&q.group)?))
 }
 
@@ -115,9 +109,8 @@ fn need<T>(v: Option<T>, what: &str) -> Result<T, ApiError> {
 async fn action(
     State(node): State<Shared>,
     Path(action): Path<String>,
-    body: Result<Json<GroupAction>, JsonRejection>,
+    JsonBody(b): JsonBody<GroupAction>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(b) = body?;
     let g = &node.groups;
     let group = b.group.as_str();
     match action.as_str() {

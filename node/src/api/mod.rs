@@ -74,6 +74,7 @@ pub mod blobs;
 pub mod chat;
 pub mod device;
 mod error;
+mod extract;
 pub mod files;
 pub mod group;
 pub mod moments;
@@ -86,6 +87,7 @@ mod short_id;
 
 use error::sorted;
 pub use error::{kind_of, ApiError, ErrorBody};
+use extract::{JsonBody, Params};
 pub use net_view::{NetEventView, PeerView};
 pub use node::{DialReply, DialRequest, IdView, ProfileBody, ProfileView, StatusView};
 

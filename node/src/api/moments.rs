@@ -3,10 +3,7 @@
 //! friend tags. The work is in [`crate::moments::Moments`].
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        Path, Query, State,
-    },
+    extract::{Path, State},
     http::StatusCode,
     response::Response,
     routing::{get, post},
@@ -15,7 +12,7 @@ use axum::{
 use serde::{Deserialize, Serialize};
 use weft_protocol::moments::{Link, ReactionContent, MAX_IMAGE_BYTES};
 
-use super::{octets, short_id, sorted, upload, ApiError, Created, Done, Shared};
+use super::{octets, short_id, sorted, upload, ApiError, Created, Done, JsonBody, Params, Shared};
 use crate::moments::{Audience, FeedEntry};
 
 /// Encrypts and stages an image for a post (PNG, JPEG, GIF or WebP by
@@ -79,9 +76,8 @@ pub struct PostBody {
 
 async fn post_moment(
     State(node): State<Shared>,
-    body: Result<Json<PostBody>, JsonRejection>,
+    JsonBody(b): JsonBody<PostBody>,
 ) -> Result<Json<Created>, ApiError> {
-    let Json(b) = body?;
     let audience = match b.to.as_deref().unwrap_or("all") {
         "all" => Audience::All,
         "only" => Audience::Only(b.list),
@@ -116,9 +112,8 @@ pub struct FeedQuery {
 
 async fn feed(
     State(node): State<Shared>,
-    q: Result<Query<FeedQuery>, QueryRejection>,
+    Params(q): Params<FeedQuery>,
 ) -> Result<Json<Vec<FeedEntry>>, ApiError> {
-    let Query(q) = q?;
     let limit = q.limit.unwrap_or(50).min(500);
     let mut entries = node.moments.feed(limit)?;
     entries.iter_mut().for_each(in_ms);
@@ -153,9 +148,8 @@ pub struct ImageQuery {
 async fn image(
     State(node): State<Shared>,
     Path((id, n)): Path<(String, usize)>,
-    q: Result<Query<ImageQuery>, QueryRejection>,
+    Params(q): Params<ImageQuery>,
 ) -> Result<Response, ApiError> {
-    let Query(q) = q?;
     let mut from = Vec::new();
     for p in q
         .from
@@ -195,9 +189,8 @@ pub struct ActionBody {
 async fn action(
     State(node): State<Shared>,
     Path(action): Path<String>,
-    body: Result<Json<ActionBody>, JsonRejection>,
+    JsonBody(mut b): JsonBody<ActionBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(mut b) = body?;
     b.post = short_id::post(&node, &b.post)?;
     let m = &node.moments;
     let content = match action.as_str() {
@@ -247,9 +240,8 @@ async fn settings(State(node): State<Shared>) -> Json<SettingsBody> {
 
 async fn set_settings(
     State(node): State<Shared>,
-    body: Result<Json<SettingsBody>, JsonRejection>,
+    JsonBody(b): JsonBody<SettingsBody>,
 ) -> Result<Json<SettingsBody>, ApiError> {
-    let Json(b) = body?;
     if b.visible_days > 36_500 {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,
@@ -284,9 +276,8 @@ async fn tags(State(node): State<Shared>) -> Result<Json<Vec<TagBody>>, ApiError
 
 async fn set_tag(
     State(node): State<Shared>,
-    body: Result<Json<TagBody>, JsonRejection>,
+    JsonBody(b): JsonBody<TagBody>,
 ) -> Result<Json<Done>, ApiError> {
-    let Json(b) = body?;
     if b.members.len() > weft_protocol::moments::MAX_AUDIENCE {
         return Err(ApiError(StatusCode::BAD_REQUEST, "too many members".into()));
     }

@@ -3,16 +3,13 @@
 //! one up (`/v1/find`). The work is in [`crate::nearby`].
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        Query, State,
-    },
+    extract::State,
     routing::{get, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Shared};
+use super::{ApiError, JsonBody, Params, Shared};
 use crate::nearby::{FoundHandle, NearbyView, RadarOn};
 
 /// The nearby and handle routes.
@@ -94,9 +91,8 @@ async fn nearby_list(State(node): State<Shared>) -> Json<Vec<NearbyView>> {
 
 async fn nearby_set(
     State(node): State<Shared>,
-    body: Result<Json<NearbyBody>, JsonRejection>,
+    JsonBody(b): JsonBody<NearbyBody>,
 ) -> Result<Json<RadarView>, ApiError> {
-    let Json(b) = body?;
     if b.on {
         let s = node.nearby.turn_on(b.settings).await?;
         Ok(Json(RadarView::On {
@@ -114,18 +110,16 @@ async fn nearby_set(
 
 async fn handle_claim(
     State(node): State<Shared>,
-    body: Result<Json<HandleBody>, JsonRejection>,
+    JsonBody(b): JsonBody<HandleBody>,
 ) -> Result<Json<HandleClaimed>, ApiError> {
-    let Json(b) = body?;
     let (handle, published) = node.nearby.claim_handle(&b.handle).await?;
     Ok(Json(HandleClaimed { handle, published }))
 }
 
 async fn find(
     State(node): State<Shared>,
-    q: Result<Query<FindQuery>, QueryRejection>,
+    Params(q): Params<FindQuery>,
 ) -> Result<Json<FoundView>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(
         crate::nearby::find_handle(&node.net, &q.handle).await?,
     ))

@@ -7,7 +7,7 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::{
-    extract::{rejection::JsonRejection, State},
+    extract::State,
     http::StatusCode,
     response::sse::{Event, KeepAlive, Sse},
     routing::{get, post},
@@ -20,7 +20,7 @@ use tokio::sync::broadcast;
 use weft_protocol::WeftLink;
 
 use super::net_view::{NetEventView, PeerView};
-use super::{ApiError, Shared};
+use super::{ApiError, JsonBody, Shared};
 
 /// How long a dial may take before the API answers 504.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
@@ -178,9 +178,8 @@ pub(crate) fn profile_view(node: &Shared) -> Result<ProfileView, ApiError> {
 
 async fn set_profile(
     State(node): State<Shared>,
-    body: Result<Json<ProfileBody>, JsonRejection>,
+    JsonBody(b): JsonBody<ProfileBody>,
 ) -> Result<Json<ProfileView>, ApiError> {
-    let Json(b) = body?;
     update_profile(&node, b).await.map(Json)
 }
 
@@ -211,9 +210,8 @@ async fn peers(State(node): State<Shared>) -> Result<Json<Vec<PeerView>>, ApiErr
 
 async fn dial(
     State(node): State<Shared>,
-    body: Result<Json<DialRequest>, JsonRejection>,
+    JsonBody(req): JsonBody<DialRequest>,
 ) -> Result<Json<DialReply>, ApiError> {
-    let Json(req) = body?;
     if let Ok(link) = req.addr.trim().parse::<WeftLink>() {
         return dial_link(&node, &link).await;
     }

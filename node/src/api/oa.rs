@@ -4,10 +4,7 @@
 //! The work is in [`crate::oa::Oa`].
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        Path, Query, State,
-    },
+    extract::{Path, State},
     routing::{get, post},
     Json, Router,
 };
@@ -15,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use weft_protocol::oa::{OaKind, Part};
 use weft_protocol::AccountId;
 
-use super::{sorted, ApiError, Done, Shared};
+use super::{sorted, ApiError, Done, JsonBody, Params, Shared};
 use crate::chat::MIN_PREFIX;
 /// The owner's or follower's log of questions and answers, as the service
 /// keeps it; `Published` is what a publish answers.
@@ -206,9 +203,8 @@ async fn oa_list(State(node): State<Shared>) -> Result<Json<Vec<OaView>>, ApiErr
 
 async fn oa_feed(
     State(node): State<Shared>,
-    q: Result<Query<FeedQuery>, QueryRejection>,
+    Params(q): Params<FeedQuery>,
 ) -> Result<Json<Vec<PostView>>, ApiError> {
-    let Query(q) = q?;
     let kind = (!q.all).then_some(OaKind::Subscription);
     let mut posts = node.oa.feed(kind)?;
     // One time unit across the API: Unix milliseconds (broadcasts carry seconds).
@@ -220,17 +216,15 @@ async fn oa_feed(
 
 async fn oa_search(
     State(node): State<Shared>,
-    q: Result<Query<SearchQuery>, QueryRejection>,
+    Params(q): Params<SearchQuery>,
 ) -> Result<Json<Vec<OaView>>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(node.oa.search(&q.q).await?))
 }
 
 async fn oa_conversation(
     State(node): State<Shared>,
-    q: Result<Query<OaQuery>, QueryRejection>,
+    Params(q): Params<OaQuery>,
 ) -> Result<Json<Vec<OaMessageView>>, ApiError> {
-    let Query(q) = q?;
     let oa = resolve(&node, &q.oa, false).await?;
     Ok(Json(node.oa.conversation(&oa)?))
 }
@@ -240,9 +234,8 @@ async fn oa_conversation(
 async fn oa_action(
     State(node): State<Shared>,
     Path(action): Path<String>,
-    body: Result<Json<OaBody>, JsonRejection>,
+    JsonBody(mut b): JsonBody<OaBody>,
 ) -> Result<Json<serde_json::Value>, ApiError> {
-    let Json(mut b) = body?;
     let need = |v: Option<String>, what: &str| {
         v.ok_or_else(|| ApiError::bad_request(format!("`{action}` needs `{what}`")))
     };

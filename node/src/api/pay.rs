@@ -4,16 +4,13 @@
 //! handlers only parse and answer; the work is in [`crate::pay::Pay`].
 
 use axum::{
-    extract::{
-        rejection::{JsonRejection, QueryRejection},
-        Query, State,
-    },
+    extract::State,
     routing::{get, post},
     Json, Router,
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ApiError, Shared};
+use super::{ApiError, JsonBody, Params, Shared};
 use crate::pay::{
     BalanceView, CouponView, ExchangeQuote, MintView, PacketView, PaymentView, RequestShown,
     RequestView, SendResult,
@@ -241,17 +238,15 @@ pub struct Limit {
 
 async fn mint_create(
     State(node): State<Shared>,
-    body: Result<Json<MintCreate>, JsonRejection>,
+    JsonBody(b): JsonBody<MintCreate>,
 ) -> Result<Json<MintView>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(node.pay.mint_create(&b.name, &b.currencies).await?))
 }
 
 async fn mint_issue(
     State(node): State<Shared>,
-    body: Result<Json<MintIssue>, JsonRejection>,
+    JsonBody(b): JsonBody<MintIssue>,
 ) -> Result<Json<SendResult>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(
         node.pay
             .mint_issue(&b.mint, &b.contact, &b.amount, &b.currency)
@@ -261,9 +256,8 @@ async fn mint_issue(
 
 async fn mint_rate(
     State(node): State<Shared>,
-    body: Result<Json<MintRate>, JsonRejection>,
+    JsonBody(b): JsonBody<MintRate>,
 ) -> Result<Json<MintView>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(
         node.pay.mint_rate(&b.mint, &b.from, &b.to, &b.rate).await?,
     ))
@@ -279,17 +273,15 @@ async fn wallet(State(node): State<Shared>) -> Result<Json<Vec<BalanceView>>, Ap
 
 async fn history(
     State(node): State<Shared>,
-    q: Result<Query<Limit>, QueryRejection>,
+    Params(q): Params<Limit>,
 ) -> Result<Json<Vec<PaymentView>>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(node.pay.history(q.limit.unwrap_or(200).min(10_000))?))
 }
 
 async fn send(
     State(node): State<Shared>,
-    body: Result<Json<PaySend>, JsonRejection>,
+    JsonBody(b): JsonBody<PaySend>,
 ) -> Result<Json<SendResult>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(
         node.pay
             .send(
@@ -307,9 +299,8 @@ async fn send(
 
 async fn request(
     State(node): State<Shared>,
-    body: Result<Json<PayRequestBody>, JsonRejection>,
+    JsonBody(b): JsonBody<PayRequestBody>,
 ) -> Result<Json<RequestView>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(
         node.pay
             .request(
@@ -329,9 +320,8 @@ async fn requests(State(node): State<Shared>) -> Result<Json<Vec<RequestView>>, 
 
 async fn scan(
     State(node): State<Shared>,
-    body: Result<Json<PayScan>, JsonRejection>,
+    JsonBody(b): JsonBody<PayScan>,
 ) -> Result<Json<RequestShown>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(
         node.pay
             .scan(&b.request, b.pay, b.coupon.as_deref())
@@ -341,9 +331,8 @@ async fn scan(
 
 async fn exchange(
     State(node): State<Shared>,
-    body: Result<Json<PayExchange>, JsonRejection>,
+    JsonBody(b): JsonBody<PayExchange>,
 ) -> Result<Json<ExchangeQuote>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(
         node.pay
             .exchange(&b.amount, &b.from, &b.to, b.mint.as_deref(), b.go)
@@ -353,9 +342,8 @@ async fn exchange(
 
 async fn token(
     State(node): State<Shared>,
-    body: Result<Json<PayToken>, JsonRejection>,
+    JsonBody(b): JsonBody<PayToken>,
 ) -> Result<Json<TokenText>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(TokenText {
         token: node
             .pay
@@ -366,17 +354,15 @@ async fn token(
 
 async fn redeem(
     State(node): State<Shared>,
-    body: Result<Json<TokenText>, JsonRejection>,
+    JsonBody(b): JsonBody<TokenText>,
 ) -> Result<Json<SendResult>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(node.pay.token_redeem(&b.token).await?))
 }
 
 async fn packet_send(
     State(node): State<Shared>,
-    body: Result<Json<PacketSend>, JsonRejection>,
+    JsonBody(b): JsonBody<PacketSend>,
 ) -> Result<Json<PacketView>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(
         node.pay
             .packet_send(
@@ -395,17 +381,15 @@ async fn packet_send(
 
 async fn packet_grab(
     State(node): State<Shared>,
-    body: Result<Json<PacketId>, JsonRejection>,
+    JsonBody(b): JsonBody<PacketId>,
 ) -> Result<Json<PacketView>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(node.pay.packet_grab(&b.id).await?))
 }
 
 async fn packet_show(
     State(node): State<Shared>,
-    q: Result<Query<PacketId>, QueryRejection>,
+    Params(q): Params<PacketId>,
 ) -> Result<Json<PacketView>, ApiError> {
-    let Query(q) = q?;
     Ok(Json(node.pay.packet_show(&q.id)?))
 }
 
@@ -415,9 +399,8 @@ async fn packet_list(State(node): State<Shared>) -> Result<Json<Vec<PacketView>>
 
 async fn coupon_create(
     State(node): State<Shared>,
-    body: Result<Json<CouponCreate>, JsonRejection>,
+    JsonBody(b): JsonBody<CouponCreate>,
 ) -> Result<Json<CouponView>, ApiError> {
-    let Json(b) = body?;
     if let Some(oa) = &b.oa {
         // Only the operator of the account offers its coupons.
         node.oa.owned(oa)?;
@@ -454,9 +437,8 @@ async fn coupon_create(
 
 async fn coupon_claim(
     State(node): State<Shared>,
-    body: Result<Json<CouponClaim>, JsonRejection>,
+    JsonBody(b): JsonBody<CouponClaim>,
 ) -> Result<Json<CouponView>, ApiError> {
-    let Json(b) = body?;
     Ok(Json(node.pay.coupon_claim(&b.link).await?))
 }
 

@@ -132,21 +132,41 @@ impl std::fmt::Debug for MemoryTransportHook {
     }
 }
 
-/// Builds the swarm: TCP + QUIC, Noise, Yamux, DNS, relay client, and [`Behaviour`].
-/// The `/weft/device/1` behaviour (also used alone by a joining device).
-pub(crate) fn device_behaviour() -> request_response::Behaviour<BytesCodec> {
+/// A request-response behaviour over [`BytesCodec`] for one protocol: the
+/// largest request and answer it reads (a peer that sends more is cut off
+/// before we buffer it), how many seconds a request may take, and how many
+/// of its streams may be open at once on a connection.
+fn bytes_rr(
+    protocol: StreamProtocol,
+    max_request: usize,
+    max_response: usize,
+    timeout_s: u64,
+    streams: usize,
+) -> request_response::Behaviour<BytesCodec> {
     request_response::Behaviour::with_codec(
         BytesCodec {
-            max_request: weft_protocol::Kind::DeviceRequest.max_size(),
-            max_response: weft_protocol::Kind::DeviceReply.max_size(),
+            max_request,
+            max_response,
         },
-        [(DEVICE_PROTOCOL, request_response::ProtocolSupport::Full)],
+        [(protocol, request_response::ProtocolSupport::Full)],
         request_response::Config::default()
-            .with_request_timeout(Duration::from_secs(30))
-            .with_max_concurrent_streams(8),
+            .with_request_timeout(Duration::from_secs(timeout_s))
+            .with_max_concurrent_streams(streams),
     )
 }
 
+/// The `/weft/device/1` behaviour (also used alone by a joining device).
+pub(crate) fn device_behaviour() -> request_response::Behaviour<BytesCodec> {
+    bytes_rr(
+        DEVICE_PROTOCOL,
+        weft_protocol::Kind::DeviceRequest.max_size(),
+        weft_protocol::Kind::DeviceReply.max_size(),
+        30,
+        8,
+    )
+}
+
+/// Builds the swarm: TCP + QUIC, Noise, Yamux, DNS, relay client, and [`Behaviour`].
 pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Behaviour>, NetError> {
     let err = |e: &dyn std::fmt::Display| NetError::Build(e.to_string());
     let swarm = SwarmBuilder::with_existing_identity(key)
@@ -270,96 +290,39 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                         .with_request_timeout(Duration::from_secs(10))
                         .with_max_concurrent_streams(64),
                 ),
-                chat: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: MAX_CHAT_FRAME,
-                        max_response: MAX_CHAT_FRAME,
-                    },
-                    [(CHAT_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(15))
-                        .with_max_concurrent_streams(128),
+                chat: bytes_rr(CHAT_PROTOCOL, MAX_CHAT_FRAME, MAX_CHAT_FRAME, 15, 128),
+                mailbox: bytes_rr(
+                    MAILBOX_PROTOCOL,
+                    MAX_MAILBOX_FRAME,
+                    MAX_MAILBOX_FRAME,
+                    15,
+                    32,
                 ),
-                mailbox: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: MAX_MAILBOX_FRAME,
-                        max_response: MAX_MAILBOX_FRAME,
-                    },
-                    [(MAILBOX_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(15))
-                        .with_max_concurrent_streams(32),
+                profile: bytes_rr(PROFILE_PROTOCOL, 64, 48 * 1024, 10, 32),
+                oa: bytes_rr(OA_PROTOCOL, 64 * 1024, 512 * 1024, 10, 32),
+                blob: bytes_rr(BLOB_PROTOCOL, 256, 300 * 1024, 15, 32),
+                sync: bytes_rr(SYNC_PROTOCOL, 8 * 1024, 1024 * 1024, 15, 16),
+                group: bytes_rr(
+                    GROUP_PROTOCOL,
+                    weft_protocol::Kind::GroupSyncRequest.max_size(),
+                    weft_protocol::Kind::GroupSyncReply.max_size(),
+                    15,
+                    16,
                 ),
-                profile: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: 64,
-                        max_response: 48 * 1024,
-                    },
-                    [(PROFILE_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(10))
-                        .with_max_concurrent_streams(32),
-                ),
-                oa: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: 64 * 1024,
-                        max_response: 512 * 1024,
-                    },
-                    [(OA_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(10))
-                        .with_max_concurrent_streams(32),
-                ),
-                blob: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: 256,
-                        max_response: 300 * 1024,
-                    },
-                    [(BLOB_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(15))
-                        .with_max_concurrent_streams(32),
-                ),
-                sync: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: 8 * 1024,
-                        max_response: 1024 * 1024,
-                    },
-                    [(SYNC_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(15))
-                        .with_max_concurrent_streams(16),
-                ),
-                group: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: weft_protocol::Kind::GroupSyncRequest.max_size(),
-                        max_response: weft_protocol::Kind::GroupSyncReply.max_size(),
-                    },
-                    [(GROUP_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(15))
-                        .with_max_concurrent_streams(16),
-                ),
-                file: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: weft_protocol::Kind::FileRequest.max_size(),
-                        max_response: weft_protocol::Kind::FileReply.max_size(),
-                    },
-                    [(FILE_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(60))
-                        .with_max_concurrent_streams(32),
+                file: bytes_rr(
+                    FILE_PROTOCOL,
+                    weft_protocol::Kind::FileRequest.max_size(),
+                    weft_protocol::Kind::FileReply.max_size(),
+                    60,
+                    32,
                 ),
                 device: device_behaviour(),
-                mint: request_response::Behaviour::with_codec(
-                    BytesCodec {
-                        max_request: weft_protocol::Kind::MintRequest.max_size(),
-                        max_response: weft_protocol::Kind::MintReply.max_size(),
-                    },
-                    [(MINT_PROTOCOL, request_response::ProtocolSupport::Full)],
-                    request_response::Config::default()
-                        .with_request_timeout(Duration::from_secs(30))
-                        .with_max_concurrent_streams(16),
+                mint: bytes_rr(
+                    MINT_PROTOCOL,
+                    weft_protocol::Kind::MintRequest.max_size(),
+                    weft_protocol::Kind::MintReply.max_size(),
+                    30,
+                    16,
                 ),
             })
         })
