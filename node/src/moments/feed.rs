@@ -12,7 +12,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{parse_post, CommentView, FeedEntry, ImageView, Moments, MomentsError};
+use super::{CommentView, FeedEntry, ImageView, Moments, MomentsError};
 use crate::store::moments::PostRecord;
 
 /// Seconds in a day, for the "last N days" setting.
@@ -66,12 +66,7 @@ impl Moments {
 
     /// One post as the feed shows it.
     pub fn get(&self, post: &str) -> Result<FeedEntry, MomentsError> {
-        let id = parse_post(post)?;
-        let p = self
-            .inner
-            .store
-            .post(&id)?
-            .ok_or_else(|| MomentsError::UnknownPost(post.to_string()))?;
+        let (id, p) = self.stored_post(post)?;
         self.entry(&id, p)
     }
 

@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use libp2p::PeerId;
 use weft_protocol::{hex, moments};
 
-use super::{parse_post, Moments, MomentsError};
+use super::{Moments, MomentsError};
 use crate::net::card_peer;
 
 /// Most holders asked for an image.
@@ -38,12 +38,7 @@ impl Moments {
         index: usize,
         from: &[PeerId],
     ) -> Result<Vec<u8>, MomentsError> {
-        let id = parse_post(post)?;
-        let p = self
-            .inner
-            .store
-            .post(&id)?
-            .ok_or_else(|| MomentsError::UnknownPost(post.to_string()))?;
+        let (_, p) = self.stored_post(post)?;
         let img = p
             .content
             .images

@@ -279,6 +279,21 @@ impl Moments {
         matches!(self.inner.store.contact(a), Ok(Some(c)) if c.state == ContactState::Friend)
     }
 
+    /// The stored post a user named by id (or a unique prefix resolved by
+    /// the API), or `UnknownPost`.
+    fn stored_post(
+        &self,
+        post: &str,
+    ) -> Result<(ItemId, crate::store::moments::PostRecord), MomentsError> {
+        let id = parse_post(post)?;
+        let rec = self
+            .inner
+            .store
+            .post(&id)?
+            .ok_or_else(|| MomentsError::UnknownPost(post.to_string()))?;
+        Ok((id, rec))
+    }
+
     fn name_of(&self, a: &AccountId) -> String {
         if *a == self.me() {
             return self.inner.store.name().ok().flatten().unwrap_or_default();

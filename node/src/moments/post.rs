@@ -10,7 +10,7 @@ use weft_protocol::{
     AccountId, Kind,
 };
 
-use super::{parse_post, Audience, Moments, MomentsError, MomentsEvent};
+use super::{Audience, Moments, MomentsError, MomentsEvent};
 use crate::net::Topic;
 use crate::store::moments::{PostRecord, ReactionRecord};
 use crate::store::{Store, StoreError};
@@ -120,12 +120,7 @@ impl Moments {
 
     /// `moments delete`: a signed tombstone.
     pub async fn delete(&self, post: &str) -> Result<(), MomentsError> {
-        let id = parse_post(post)?;
-        let rec = self
-            .inner
-            .store
-            .post(&id)?
-            .ok_or_else(|| MomentsError::UnknownPost(post.to_string()))?;
+        let (id, rec) = self.stored_post(post)?;
         if rec.author != self.me() {
             return Err(MomentsError::NotYours);
         }
@@ -142,12 +137,7 @@ impl Moments {
         post: &str,
         content: ReactionContent,
     ) -> Result<String, MomentsError> {
-        let id = parse_post(post)?;
-        let rec = self
-            .inner
-            .store
-            .post(&id)?
-            .ok_or_else(|| MomentsError::UnknownPost(post.to_string()))?;
+        let (id, rec) = self.stored_post(post)?;
         if let ReactionContent::Comment {
             reply_to: Some(r), ..
         } = &content

@@ -159,22 +159,18 @@ impl Pay {
         let pocket = rec.info.id;
         let me = self.me();
         let mut payment = crate::store::pay::Payment {
-            id: sid,
-            outgoing: true,
-            counterparty: me,
-            mint: rec.info.mint,
             currency: rec.info.currency.clone(),
             amount,
             note: rec.info.note.clone(),
-            purpose: Purpose::Packet(rec.info.id),
-            status: crate::store::pay::PayStatus::Received,
-            at_ms: weft_protocol::unix_now_ms(),
-            proofs: Vec::new(),
-            refund_at: 0,
             queued: true,
-            coupon: None,
-            discount: 0,
-            msg: None,
+            ..crate::store::pay::Payment::new(
+                sid,
+                true,
+                me,
+                rec.info.mint,
+                Purpose::Packet(rec.info.id),
+                crate::store::pay::PayStatus::Received,
+            )
         };
         if let Ok(picked) = self.select_exact(&pocket, &rec.info.mint, &rec.info.currency, amount) {
             self.store().move_to_wallet(

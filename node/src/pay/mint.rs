@@ -243,22 +243,12 @@ impl Pay {
         }
         let id = new_id()?;
         let payment = Payment {
-            id,
-            outgoing: true,
-            counterparty: to,
-            mint,
             currency: currency.clone(),
             amount,
             note: format!("top-up from {}", rec.name),
-            purpose: Purpose::Issue,
-            status: PayStatus::Sent,
-            at_ms: weft_protocol::unix_now_ms(),
             proofs,
             refund_at: lock.locktime,
-            queued: false,
-            coupon: None,
-            discount: 0,
-            msg: None,
+            ..Payment::new(id, true, to, mint, Purpose::Issue, PayStatus::Sent)
         };
         let mut digest = [0u8; 32];
         digest[..16].copy_from_slice(&id);

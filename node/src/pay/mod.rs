@@ -283,6 +283,23 @@ impl Pay {
     }
 }
 
+/// A sum and note as the user typed them, checked: the amount in minor
+/// units and the currency code in upper case; a note longer than
+/// [`MAX_NOTE`](weft_protocol::pay::MAX_NOTE) is refused.
+pub(crate) fn checked_sum(
+    amount: &str,
+    currency: &str,
+    note: &str,
+) -> Result<(u64, String), PayServiceError> {
+    let amount = weft_protocol::pay::parse_amount(amount)?;
+    let currency = currency.trim().to_uppercase();
+    weft_protocol::pay::check_currency(&currency)?;
+    if note.len() > weft_protocol::pay::MAX_NOTE {
+        return Err(PayError::TooMany("note").into());
+    }
+    Ok((amount, currency))
+}
+
 /// Ids as people type them: hex of the 16 bytes.
 pub(crate) fn id_text(id: &[u8; 16]) -> String {
     weft_protocol::hex::encode(id)

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 use weft_protocol::{
     group::GroupId,
-    pay::{format_amount, parse_amount, split_packet, PacketInfo, PayMsg, MAX_NOTE},
+    pay::{format_amount, split_packet, PacketInfo, PayMsg},
     AccountId,
 };
 
@@ -142,12 +142,7 @@ impl Pay {
         mint: Option<&str>,
         expires_in: Option<u64>,
     ) -> Result<PacketView, PayServiceError> {
-        let total = parse_amount(total)?;
-        let currency = currency.trim().to_uppercase();
-        weft_protocol::pay::check_currency(&currency)?;
-        if note.len() > MAX_NOTE {
-            return Err(weft_protocol::pay::PayError::TooMany("note").into());
-        }
+        let (total, currency) = super::checked_sum(total, currency, note)?;
         if count == 0 || count > 500 {
             return Err(PayServiceError::Grab("give 1 to 500 shares".into()));
         }

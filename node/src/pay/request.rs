@@ -6,7 +6,7 @@
 //! unclaimed and goes back to its payer at the lock time).
 
 use serde::{Deserialize, Serialize};
-use weft_protocol::pay::{format_amount, parse_amount, PayRequest, Purpose, MAX_NOTE};
+use weft_protocol::pay::{format_amount, PayRequest, Purpose};
 
 use super::transfer::Outgoing;
 use super::{id_text, Pay, PayServiceError, SendResult, REQUEST_SECS};
@@ -64,12 +64,7 @@ impl Pay {
         mint: Option<&str>,
         valid_secs: Option<u64>,
     ) -> Result<RequestView, PayServiceError> {
-        let amount = parse_amount(amount)?;
-        let currency = currency.trim().to_uppercase();
-        weft_protocol::pay::check_currency(&currency)?;
-        if note.len() > MAX_NOTE {
-            return Err(weft_protocol::pay::PayError::TooMany("note").into());
-        }
+        let (amount, currency) = super::checked_sum(amount, currency, note)?;
         let mint = self.pick_mint(mint, &currency)?;
         let name = self.name_of(&self.me());
         let r = PayRequest::new(

@@ -9,7 +9,7 @@ use weft_protocol::{
     chat::MsgId,
     pay::{
         format_amount, parse_amount, split_amount, witness, Input, MintRequest, PayMsg, Purpose,
-        Transfer, MAX_NOTE,
+        Transfer,
     },
     AccountId,
 };
@@ -68,12 +68,7 @@ impl Pay {
         coupon: Option<&str>,
     ) -> Result<SendResult, PayServiceError> {
         let (to, _) = self.inner.chat.friend(to)?;
-        let amount = parse_amount(amount)?;
-        let currency = currency.trim().to_uppercase();
-        weft_protocol::pay::check_currency(&currency)?;
-        if note.len() > MAX_NOTE {
-            return Err(weft_protocol::pay::PayError::TooMany("note").into());
-        }
+        let (amount, currency) = super::checked_sum(amount, currency, note)?;
         let mint = self.pick_mint(mint, &currency)?;
         self.pay_with_coupon(
             Outgoing {
@@ -104,22 +99,19 @@ impl Pay {
             None => new_id()?,
         };
         let payment = Payment {
-            id,
-            outgoing: true,
-            counterparty: out.to,
-            mint: out.mint,
             currency: out.currency.to_string(),
             amount: out.amount,
             note: out.note.to_string(),
-            purpose: out.purpose.clone(),
-            status: PayStatus::Preparing,
-            at_ms: weft_protocol::unix_now_ms(),
-            proofs: Vec::new(),
             refund_at: lock.locktime,
-            queued: false,
-            coupon: None,
             discount: out.discount,
-            msg: None,
+            ..Payment::new(
+                id,
+                true,
+                out.to,
+                out.mint,
+                out.purpose.clone(),
+                PayStatus::Preparing,
+            )
         };
         let op = {
             let _guard = self.inner.wallet_lock.lock().await;
@@ -289,22 +281,20 @@ impl Pay {
         let _guard = self.inner.wallet_lock.lock().await;
         let picked = self.select_exact(&MAIN, &mint, &currency, amount)?;
         let p = Payment {
-            id: new_id()?,
-            outgoing: true,
-            counterparty: self.me(),
-            mint,
             currency: currency.clone(),
             amount,
             note: "ecash token".into(),
-            purpose: Purpose::Token,
-            status: PayStatus::Sent,
-            at_ms: weft_protocol::unix_now_ms(),
             proofs: picked.clone(),
             refund_at: u64::MAX,
             queued: true,
-            coupon: None,
-            discount: 0,
-            msg: None,
+            ..Payment::new(
+                new_id()?,
+                true,
+                self.me(),
+                mint,
+                Purpose::Token,
+                PayStatus::Sent,
+            )
         };
         self.store().export_token(&p)?;
         self.store().flush_async().await?;
@@ -337,22 +327,18 @@ impl Pay {
             .collect();
         let id = new_id()?;
         let p = Payment {
-            id,
-            outgoing: false,
-            counterparty: t.mint,
-            mint: t.mint,
             currency: t.currency.clone(),
             amount,
             note: "ecash token".into(),
-            purpose: Purpose::Token,
-            status: PayStatus::Claiming,
-            at_ms: weft_protocol::unix_now_ms(),
-            proofs: Vec::new(),
-            refund_at: 0,
             queued: true,
-            coupon: None,
-            discount: 0,
-            msg: None,
+            ..Payment::new(
+                id,
+                false,
+                t.mint,
+                t.mint,
+                Purpose::Token,
+                PayStatus::Claiming,
+            )
         };
         self.store().put_payment(&p)?;
         let op = Op {
@@ -441,22 +427,13 @@ impl Pay {
             }
         }
         let p = Payment {
-            id: t.id,
-            outgoing: false,
-            counterparty: from,
-            mint: t.mint,
             currency: t.currency,
             amount: t.amount,
             note: t.note,
-            purpose: t.purpose,
-            status,
-            at_ms: weft_protocol::unix_now_ms(),
             proofs: t.proofs,
-            refund_at: 0,
             queued: true,
-            coupon: None,
-            discount: 0,
             msg: Some(msg.0),
+            ..Payment::new(t.id, false, from, t.mint, t.purpose, status)
         };
         if self.store().insert_payment(&p)? {
             self.inner.wake.notify_one();

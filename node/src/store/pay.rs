@@ -214,6 +214,37 @@ pub struct Payment {
 }
 
 impl Payment {
+    /// A payment made now, of nothing yet: callers fill in what it moves
+    /// (`currency`, `amount`, `note`, `proofs`, ...) with struct update
+    /// syntax; everything not named starts empty, unlocked and not queued.
+    pub fn new(
+        id: [u8; 16],
+        outgoing: bool,
+        counterparty: AccountId,
+        mint: AccountId,
+        purpose: Purpose,
+        status: PayStatus,
+    ) -> Self {
+        Payment {
+            id,
+            outgoing,
+            counterparty,
+            mint,
+            currency: String::new(),
+            amount: 0,
+            note: String::new(),
+            purpose,
+            status,
+            at_ms: weft_protocol::unix_now_ms(),
+            proofs: Vec::new(),
+            refund_at: 0,
+            queued: false,
+            coupon: None,
+            discount: 0,
+            msg: None,
+        }
+    }
+
     /// Its key in `pay_history`.
     pub fn key(&self) -> Vec<u8> {
         history_key(self.outgoing, &self.counterparty, &self.id)

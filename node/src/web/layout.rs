@@ -37,37 +37,45 @@ impl Page<'_> {
     /// The whole HTML document.
     pub fn render(self) -> Response {
         let loc = self.loc;
-        let doc = html! {
-            (DOCTYPE)
-            html lang=(loc.tag) dir=(loc.dir()) {
-                head {
-                    meta charset="utf-8";
-                    meta name="viewport" content="width=device-width, initial-scale=1";
-                    title { (self.title) " · " (loc.t("app-name")) }
-                    link rel="stylesheet" href="/app/assets/app.css";
-                    script src="/app/assets/app.js" defer {}
-                }
-                body {
-                    nav aria-label=(loc.t("nav-label")) {
-                        @for (path, key) in NAV {
-                            @if *path == self.nav {
-                                a href=(path) aria-current="page" { (loc.t(key)) }
-                            } @else {
-                                a href=(path) { (loc.t(key)) }
-                            }
-                        }
-                    }
-                    p #offline hidden role="status" { (loc.t("live-reconnecting")) }
-                    p #error hidden role="alert" {}
-                    main {
-                        h1 { @if self.named { (user(&self.title)) } @else { (self.title) } }
-                        div #live aria-live="polite" { (self.live) }
-                        @if let Some(f) = self.fixed { (f) }
+        let title = html! { (self.title) " · " (loc.t("app-name")) };
+        let body = html! {
+            nav aria-label=(loc.t("nav-label")) {
+                @for (path, key) in NAV {
+                    @if *path == self.nav {
+                        a href=(path) aria-current="page" { (loc.t(key)) }
+                    } @else {
+                        a href=(path) { (loc.t(key)) }
                     }
                 }
             }
+            p #offline hidden role="status" { (loc.t("live-reconnecting")) }
+            p #error hidden role="alert" {}
+            main {
+                h1 { @if self.named { (user(&self.title)) } @else { (self.title) } }
+                div #live aria-live="polite" { (self.live) }
+                @if let Some(f) = self.fixed { (f) }
+            }
         };
-        html_response(StatusCode::OK, doc)
+        html_response(StatusCode::OK, document(loc, title, true, body))
+    }
+}
+
+/// An HTML document in the locale's language and direction: a `<head>` with
+/// `title`, the stylesheet and (for pages that update live) the app script,
+/// then `body`.
+fn document(loc: &Locale, title: Markup, script: bool, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang=(loc.tag) dir=(loc.dir()) {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) }
+                link rel="stylesheet" href="/app/assets/app.css";
+                @if script { script src="/app/assets/app.js" defer {} }
+            }
+            body { (body) }
+        }
     }
 }
 
@@ -82,19 +90,8 @@ fn html_response(status: StatusCode, doc: Markup) -> Response {
 
 /// A page with no navigation (a refusal or a failure): `title` over `body`.
 fn bare(loc: &Locale, status: StatusCode, title: &str, body: Markup) -> Response {
-    let doc = html! {
-        (DOCTYPE)
-        html lang=(loc.tag) dir=(loc.dir()) {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { (title) }
-                link rel="stylesheet" href="/app/assets/app.css";
-            }
-            body { main { h1 { (title) } (body) } }
-        }
-    };
-    html_response(status, doc)
+    let page = html! { main { h1 { (title) } (body) } };
+    html_response(status, document(loc, html! { (title) }, false, page))
 }
 
 /// A page that refuses: no session, a foreign `Host` or `Origin`, a used
