@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use weft_tests::{s, Weft};
+use weft_tests::{chat_send, s, Weft};
 
 const BIN: &str = env!("CARGO_BIN_EXE_weft-under-test");
 
@@ -53,6 +53,27 @@ fn write_noise(p: &Path, n: u64) {
         left -= k as u64;
     }
     f.flush().expect("flush");
+}
+
+/// Runs `weft --json ARGS` to completion, with no time cap (a 1 GiB file
+/// outlasts `Weft::run`'s), asserts success, and returns its stdout and
+/// how long it took, in seconds.
+async fn timed(w: &Weft, args: &[&str]) -> (Vec<u8>, f64) {
+    let t = Instant::now();
+    let out = w
+        .command()
+        .arg("--json")
+        .args(args)
+        .output()
+        .await
+        .expect("weft runs");
+    let secs = t.elapsed().as_secs_f64();
+    assert!(
+        out.status.success(),
+        "weft {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.stdout, secs)
 }
 
 fn status_kib(pid: u32, field: &str) -> u64 {
@@ -248,30 +269,9 @@ async fn main() {
     let ((a, na), (b, nb)) = w.ann_and_bao().await;
     let b_id = w.account(&b).await;
     let a_id = w.account(&a).await;
-    let t = Instant::now();
-    let out = w
-        .command()
-        .args([
-            "--json",
-            "chat",
-            "send",
-            "--home",
-            s(&a),
-            &b_id,
-            "--file",
-            s(&file),
-            "--no-wait",
-        ])
-        .output()
-        .await
-        .expect("send runs");
-    let staged_s = t.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "send failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let sent: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let send = chat_send(&a, &b_id, &["--file", s(&file), "--no-wait"]);
+    let (stdout, staged_s) = timed(&w, &send).await;
+    let sent: serde_json::Value = serde_json::from_slice(&stdout).expect("json");
     let id = sent["id"].as_str().expect("id").to_string();
     let arrived = w
         .log_shows(&b, &a_id, Duration::from_secs(60), |m| {
@@ -313,28 +313,8 @@ async fn main() {
     let hwm_b = status_kib(pb, "VmHWM:");
 
     let saved = tmp.path().join("saved.bin");
-    let t = Instant::now();
-    let out = w
-        .command()
-        .args([
-            "--json",
-            "chat",
-            "save",
-            "--home",
-            s(&b),
-            &id,
-            "--out",
-            s(&saved),
-        ])
-        .output()
-        .await
-        .expect("save runs");
-    let save_s = t.elapsed().as_secs_f64();
-    assert!(
-        out.status.success(),
-        "save failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let save = ["chat", "save", "--home", s(&b), &id, "--out", s(&saved)];
+    let (_, save_s) = timed(&w, &save).await;
     let same = {
         use std::io::Read;
         let (mut x, mut y) = (

@@ -484,6 +484,14 @@ impl Weft {
     }
 }
 
+/// The arguments of `weft chat send --home HOME TO REST…` (REST: the
+/// text, `--file PATH`, other options).
+pub fn chat_send<'a>(home: &'a Path, to: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["chat", "send", "--home", s(home), to];
+    args.extend_from_slice(rest);
+    args
+}
+
 /// The JSON error object a failed `weft --json` command printed on stderr
 /// (panics if there is none): `{"kind", "message", "hint"}`.
 pub fn json_error(out: &Output) -> Value {

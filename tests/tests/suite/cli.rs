@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use weft_tests::{json_error, s, wait_for, Weft};
+use weft_tests::{chat_send, json_error, s, wait_for, Weft};
 
 use crate::BIN;
 
@@ -149,17 +149,8 @@ async fn printed_ids_names_and_conversations_work_as_shown() {
     assert!(hi.starts_with(printed) && printed.len() >= 6, "{bao_log}");
     // #13 defect 12 rides along: escapes and bidi overrides in a text.
     let text = "Sure! ☕ 3pm?\u{1b}]0;pwned\u{7}\u{202e}";
-    w.json(&[
-        "chat",
-        "send",
-        "--home",
-        s(&b),
-        "Ada",
-        text,
-        "--reply-to",
-        printed,
-    ])
-    .await;
+    w.json(&chat_send(&b, "Ada", &[text, "--reply-to", printed]))
+        .await;
     let arrived = wait_for(T, || async { w.chat_log(&a, &b_id).await.len() == 2 }).await;
     assert!(arrived);
     let log = human(&w, &["chat", "log", "--home", s(&a), "Bao"]).await;

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use weft_protocol::device::LinkCode;
-use weft_tests::{json_error, s, wait_for, Weft};
+use weft_tests::{chat_send, json_error, s, wait_for, Weft};
 
 use crate::BIN;
 
@@ -391,18 +391,7 @@ async fn a_revoked_device_gets_nothing_new_and_cannot_send_for_the_account() {
     );
 
     // It cannot send for the account any more.
-    let out = w
-        .run(&[
-            "--json",
-            "chat",
-            "send",
-            "--home",
-            s(&a2),
-            "Bao",
-            "still me?",
-        ])
-        .await;
-    let e = json_error(&out);
+    let e = w.refused(&chat_send(&a2, "Bao", &["still me?"])).await;
     assert_eq!(e["kind"], "forbidden", "{e}");
     assert!(!texts(&w.chat_log(&b, &a_id).await).contains(&"still me?".to_string()));
 }
@@ -414,10 +403,8 @@ async fn file_transfer_moves_a_file_between_ones_own_devices() {
     let w = Weft::new(BIN);
     let (a, _na) = w.started("a", "Ada", &[]).await;
     // With one device there is no one to send to.
-    let out = w
-        .run(&["--json", "chat", "send", "--home", s(&a), "me", "hello?"])
-        .await;
-    assert_eq!(json_error(&out)["kind"], "conflict");
+    let e = w.refused(&chat_send(&a, "me", &["hello?"])).await;
+    assert_eq!(e["kind"], "conflict");
 
     let (a2, _na2) = link_second(&w, &a, &a, None).await;
     let a_id = w.account(&a).await;
@@ -426,16 +413,11 @@ async fn file_transfer_moves_a_file_between_ones_own_devices() {
     let path = tmp.path().join("holiday.mkv.bin");
     std::fs::write(&path, &big).unwrap();
     let sent = w
-        .json(&[
-            "chat",
-            "send",
-            "--home",
-            s(&a),
+        .json(&chat_send(
+            &a,
             "File Transfer",
-            "for the laptop",
-            "--file",
-            s(&path),
-        ])
+            &["for the laptop", "--file", s(&path)],
+        ))
         .await;
     let id = sent["id"].as_str().unwrap().to_string();
     let arrived = w
@@ -562,10 +544,8 @@ async fn a_linked_device_reads_and_writes_in_groups_until_it_is_revoked() {
         weft_tests::file_containing(&a2, secret.as_bytes()).is_none(),
         "the revoked device's home holds the plaintext of a group message sent after"
     );
-    let out = w
-        .run(&["--json", "chat", "send", "--home", s(&a2), &g, "still in?"])
-        .await;
-    assert_eq!(json_error(&out)["kind"], "forbidden");
+    let e = w.refused(&chat_send(&a2, &g, &["still in?"])).await;
+    assert_eq!(e["kind"], "forbidden");
 }
 
 /// Whether `home`'s Moments feed comes to show a post with `text`.

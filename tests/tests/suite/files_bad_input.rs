@@ -138,90 +138,47 @@ async fn a_hostile_friends_attachments_are_refused_or_neutralised() {
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
     let key = file::new_key().expect("key");
+    // An octet-stream file said to be `size` bytes: the chunks of `m`, under `key`.
+    let binary = |m: &FileManifest, key, size: usize, name: &str| {
+        let kind = AttachmentKind::File;
+        attachment(kind, m, key, size as u64, "application/octet-stream", name)
+    };
 
     // 1. A manifest lying about the size: the message says 1,000 bytes.
     let (m1, c1) = seal_file(&noise, &key);
-    let lying = send(
-        attachment(
-            AttachmentKind::File,
-            &m1,
-            key,
-            1000,
-            "application/octet-stream",
-            "lying.bin",
-        ),
-        "lying",
-    );
+    let lying = send(binary(&m1, key, 1000, "lying.bin"), "lying");
     served.insert(m1.id(), (m1.clone(), c1.clone()));
     // 2. A corrupt chunk (chunk 1 has a flipped byte at its only source).
     let other: Vec<u8> = noise.iter().map(|b| b ^ 0x55).collect();
     let (m2, mut c2) = seal_file(&other, &key);
     c2[1][100] ^= 1;
-    let corrupt = send(
-        attachment(
-            AttachmentKind::File,
-            &m2,
-            key,
-            other.len() as u64,
-            "application/octet-stream",
-            "corrupt.bin",
-        ),
-        "corrupt",
-    );
+    let corrupt = send(binary(&m2, key, other.len(), "corrupt.bin"), "corrupt");
     served.insert(m2.id(), (m2.clone(), c2));
     // 3. A key that does not open the chunks.
     let wrong_key = file::new_key().expect("key");
     let third: Vec<u8> = noise.iter().map(|b| b ^ 0x33).collect();
     let (m3, c3) = seal_file(&third, &key);
-    let badkey = send(
-        attachment(
-            AttachmentKind::File,
-            &m3,
-            wrong_key,
-            third.len() as u64,
-            "application/octet-stream",
-            "key.bin",
-        ),
-        "badkey",
-    );
+    let badkey = send(binary(&m3, wrong_key, third.len(), "key.bin"), "badkey");
     served.insert(m3.id(), (m3.clone(), c3));
     // 4. "A photo" that is a ZIP archive.
     let mut zip = b"PK\x03\x04\x14\x00\x00\x00\x08\x00".to_vec();
     zip.extend(&noise[..5000]);
     let (m4, c4) = seal_file(&zip, &key);
+    // The ZIP's chunks, announced as `mime` with `name`.
+    let as_zip =
+        |kind, mime: &str, name: &str| attachment(kind, &m4, key, zip.len() as u64, mime, name);
     let fake_photo = send(
-        attachment(
-            AttachmentKind::Image,
-            &m4,
-            key,
-            zip.len() as u64,
-            "image/jpeg",
-            "holiday.jpg",
-        ),
+        as_zip(AttachmentKind::Image, "image/jpeg", "holiday.jpg"),
         "photo",
     );
     served.insert(m4.id(), (m4.clone(), c4));
     // 5. A thumbnail that is a decompression bomb.
-    let mut bomb = attachment(
-        AttachmentKind::Image,
-        &m4,
-        key,
-        zip.len() as u64,
-        "image/jpeg",
-        "bomb.jpg",
-    );
+    let mut bomb = as_zip(AttachmentKind::Image, "image/jpeg", "bomb.jpg");
     bomb.thumb = Some(weft_node::media::samples::png_bomb());
     let bomb = send(bomb, "bomb");
     // 6. A name that is a path: the whole message is refused.
     let path = send(
-        attachment(
-            AttachmentKind::File,
-            &m4,
-            key,
-            zip.len() as u64,
-            "text/plain",
-            "../../etc/passwd",
-        ),
+        as_zip(AttachmentKind::File, "text/plain", "../../etc/passwd"),
         "path",
     );
 

@@ -21,7 +21,7 @@ use weft_protocol::{
 };
 use weft_tests::hostile::connect;
 use weft_tests::mallory::{self, deliver_own, sealed};
-use weft_tests::{file_containing, s, wait_for, NodeProc, Weft};
+use weft_tests::{chat_send, file_containing, s, wait_for, NodeProc, Weft};
 
 use crate::BIN;
 
@@ -223,18 +223,7 @@ async fn a_removed_member_reads_nothing_sent_after_and_cannot_send() {
         assert!(g.has_members(h, 3).await, "{} never saw Dana removed", s(h));
     }
     // Dana's node learns it is out and refuses to send.
-    let out =
-        g.w.run(&[
-            "--json",
-            "chat",
-            "send",
-            "--home",
-            s(dana),
-            &g.id,
-            "still here?",
-        ])
-        .await;
-    assert!(!out.status.success(), "a removed member could still send");
+    g.w.refused(&chat_send(dana, &g.id, &["still here?"])).await;
     for (h, n) in g.homes.iter().take(3).zip(["ada", "bao", "chen"]) {
         g.send_many(h, &format!("{n} after"), 5).await;
     }
@@ -537,17 +526,8 @@ async fn mentions_reach_a_muted_member_and_recall_and_read_counts_work() {
     g.w.json(&["group", "mute", "--home", s(chen), &g.id]).await;
     let plain = g.send_many(bao, "plain", 1).await.remove(0);
     let mention =
-        g.w.json(&[
-            "chat",
-            "send",
-            "--home",
-            s(bao),
-            &g.id,
-            "hey Chen",
-            "--mention",
-            &chen_id,
-        ])
-        .await["id"]
+        g.w.json(&chat_send(bao, &g.id, &["hey Chen", "--mention", &chen_id]))
+            .await["id"]
             .as_str()
             .expect("id")
             .to_string();
@@ -571,19 +551,10 @@ async fn mentions_reach_a_muted_member_and_recall_and_read_counts_work() {
     );
     assert_eq!(ev(&mention)["mentioned"], true);
     // @all is for admins: Bao's node refuses it.
-    let out =
-        g.w.run(&[
-            "--json",
-            "chat",
-            "send",
-            "--home",
-            s(bao),
-            &g.id,
-            "everyone!",
-            "--all",
-        ])
-        .await;
-    assert_eq!(weft_tests::json_error(&out)["kind"], "forbidden");
+    let e =
+        g.w.refused(&chat_send(bao, &g.id, &["everyone!", "--all"]))
+            .await;
+    assert_eq!(e["kind"], "forbidden");
     // Bao takes back the plain message; Chen's log shows it recalled.
     g.w.json(&["chat", "recall", "--home", s(bao), &plain])
         .await;
