@@ -441,9 +441,7 @@ impl Weft {
     /// `moments post --json` by `home` of `text` (extra arguments such as
     /// `--to` after it); the new post's id.
     pub async fn moments_post(&self, home: &Path, text: &str, extra: &[&str]) -> String {
-        let mut args = vec!["moments", "post", "--home", s(home), text];
-        args.extend_from_slice(extra);
-        self.json(&args).await["id"]
+        self.json(&moments_post(home, text, extra)).await["id"]
             .as_str()
             .expect("post id")
             .to_string()
@@ -456,6 +454,20 @@ impl Weft {
             .as_array()
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Whether `home`'s Moments feed comes to show a post that is `want`
+    /// within `timeout`.
+    pub async fn feed_shows(
+        &self,
+        home: &Path,
+        timeout: Duration,
+        want: impl Fn(&Value) -> bool,
+    ) -> bool {
+        wait_for(timeout, || async {
+            self.moments_feed(home).await.iter().any(&want)
+        })
+        .await
     }
 
     /// `chat log --json` of `home` with `with`.
@@ -489,6 +501,13 @@ impl Weft {
 pub fn chat_send<'a>(home: &'a Path, to: &'a str, rest: &[&'a str]) -> Vec<&'a str> {
     let mut args = vec!["chat", "send", "--home", s(home), to];
     args.extend_from_slice(rest);
+    args
+}
+
+/// The arguments of `weft moments post --home HOME TEXT EXTRA…`.
+pub fn moments_post<'a>(home: &'a Path, text: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec!["moments", "post", "--home", s(home), text];
+    args.extend_from_slice(extra);
     args
 }
 

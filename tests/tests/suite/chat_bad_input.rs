@@ -25,6 +25,18 @@ use crate::BIN;
 
 const T: Duration = Duration::from_secs(20);
 
+/// Mallory posing as a holder: connected to the node at `home` and
+/// identified by a valid card, so that the node asks it for mail.
+async fn holder(w: &Weft, home: &std::path::Path) -> (AccountKey, libp2p::Swarm<mallory::Mallory>) {
+    let mallory = AccountKey::generate().unwrap();
+    let device = Keypair::generate_ed25519();
+    let card = mallory::card(&mallory, &device, "Holder");
+    let mut m = mallory::swarm(device);
+    let node = connect(&mut m, &w.dial_addr(home).await).await;
+    m.behaviour_mut().card.send_request(&node, card);
+    (mallory, m)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_chat_and_mailbox_traffic_is_refused() {
     let w = Weft::new(BIN);
@@ -242,14 +254,8 @@ async fn corrupted_mail_from_a_holder_is_rejected() {
     let (b, _nb) = w.started("b", "Bao", &[]).await;
     let b_id: AccountId = w.account(&b).await.parse().unwrap();
 
-    // Mallory poses as a holder: it identifies itself with a valid card so Bao
-    // asks it for mail, then serves corrupted sealed messages.
-    let mallory = AccountKey::generate().unwrap();
-    let device = Keypair::generate_ed25519();
-    let card = mallory::card(&mallory, &device, "Holder");
-    let mut m = mallory::swarm(device);
-    let node = connect(&mut m, &w.dial_addr(&b).await).await;
-    m.behaviour_mut().card.send_request(&node, card);
+    // Mallory poses as a holder and serves corrupted sealed messages.
+    let (mallory, mut m) = holder(&w, &b).await;
 
     let mut corrupted = sealed(&mallory, mallory.account_id(), b_id, 1, text("tampered"));
     let mid = corrupted.len() / 2;
@@ -283,13 +289,7 @@ async fn a_forged_sender_in_held_mail_is_refused() {
         assert!(n.wait_exit(Duration::from_secs(5)).await.is_some());
     }
     let _nb = w.up(&b, &[]).await;
-
-    let mallory = AccountKey::generate().unwrap();
-    let device = Keypair::generate_ed25519();
-    let card = mallory::card(&mallory, &device, "Holder");
-    let mut m = mallory::swarm(device);
-    let node = connect(&mut m, &w.dial_addr(&b).await).await;
-    m.behaviour_mut().card.send_request(&node, card);
+    let (mallory, mut m) = holder(&w, &b).await;
 
     // Sealed by Mallory, claiming to be from Ada (Bao's friend).
     let forged = sealed(&mallory, a_id, b_id, 1, text("forged: pay me"));

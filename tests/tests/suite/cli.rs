@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Output;
 use std::time::Duration;
 
-use weft_tests::{chat_send, json_error, s, wait_for, Weft};
+use weft_tests::{chat_send, json_error, moments_post, s, wait_for, Weft};
 
 use crate::BIN;
 
@@ -339,19 +339,9 @@ async fn errors_say_what_and_json_errors_are_objects_with_kinds() {
     // Bug 8: a text file is not a Moments image.
     let file = w.dir.path().join("notes.txt");
     std::fs::write(&file, b"just some text\n").unwrap();
-    let out = w
-        .run(&[
-            "--json",
-            "moments",
-            "post",
-            "--home",
-            s(&a),
-            "x",
-            "--image",
-            s(&file),
-        ])
+    let e = w
+        .refused(&moments_post(&a, "x", &["--image", s(&file)]))
         .await;
-    let e = json_error(&out);
     assert!(
         e["message"].as_str().unwrap().contains("not an image"),
         "bug 8: {e}"

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use weft_protocol::device::LinkCode;
-use weft_tests::{chat_send, json_error, s, wait_for, Weft};
+use weft_tests::{chat_send, json_error, moments_post, s, wait_for, Weft};
 
 use crate::BIN;
 
@@ -550,10 +550,7 @@ async fn a_linked_device_reads_and_writes_in_groups_until_it_is_revoked() {
 
 /// Whether `home`'s Moments feed comes to show a post with `text`.
 async fn feed_shows(w: &Weft, home: &std::path::Path, text: &str) -> bool {
-    wait_for(WAIT, || async {
-        w.moments_feed(home).await.iter().any(|p| p["text"] == text)
-    })
-    .await
+    w.feed_shows(home, WAIT, |p| p["text"] == text).await
 }
 
 /// Moments on an account with two devices: a device linked after its
@@ -585,17 +582,7 @@ async fn a_linked_device_reads_friends_moments_and_its_own() {
     );
     assert!(feed_shows(&w, &b, "packing the tent").await);
     // A post is signed by the account key, which stays on the first device.
-    let out = w
-        .run(&[
-            "--json",
-            "moments",
-            "post",
-            "--home",
-            s(&a2),
-            "from the laptop",
-        ])
-        .await;
-    let e = json_error(&out);
+    let e = w.refused(&moments_post(&a2, "from the laptop", &[])).await;
     assert!(
         e["message"]
             .as_str()

@@ -233,20 +233,7 @@ async fn a_5mb_image_survives_a_corrupting_holder() {
     image[..3].copy_from_slice(&[0xff, 0xd8, 0xff]);
     let file = w.dir.path().join("photo.jpg");
     std::fs::write(&file, &image).unwrap();
-    let id = w
-        .json(&[
-            "moments",
-            "post",
-            "--home",
-            s(a),
-            "sunset",
-            "--image",
-            s(&file),
-        ])
-        .await["id"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let id = w.moments_post(a, "sunset", &["--image", s(&file)]).await;
     assert!(wait_for(T, || async { post_in_feed(&w, b, &id).await.is_some() }).await);
     let entry = post_in_feed(&w, b, &id).await.unwrap();
     let blob = parse_blob_hex(entry["images"][0]["blob"].as_str().unwrap()).unwrap();

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use libp2p::{gossipsub, identity::Keypair, swarm::SwarmEvent, Multiaddr};
+use serde_json::Value;
 use weft_protocol::{
     moments::{
         make_post, make_reaction, new_key, topic, Item, ItemBody, Payload, PostContent,
@@ -16,7 +17,7 @@ use weft_protocol::{
     AccountId, AccountKey, Kind,
 };
 use weft_tests::hostile::{self, gossip, tcp_swarm};
-use weft_tests::{wait_for, Weft};
+use weft_tests::Weft;
 
 use crate::BIN;
 const T: Duration = Duration::from_secs(30);
@@ -44,15 +45,8 @@ fn sign_raw(key: &AccountKey, body: ItemBody) -> Vec<u8> {
 async fn hostile_items_on_a_friends_topic_reach_no_feed() {
     let w = Weft::new(BIN);
     let ((a, _na), (b, nb)) = w.ann_and_bao().await;
-    let hb = b.to_str().unwrap();
     let p = w.moments_post(&a, "real post", &[]).await;
-    assert!(
-        wait_for(T, || async {
-            let f = w.json(&["moments", "feed", "--home", hb]).await;
-            f.as_array().unwrap().iter().any(|x| x["id"] == p.as_str())
-        })
-        .await
-    );
+    assert!(w.feed_shows(&b, T, |x| x["id"] == p.as_str()).await);
     let post_id: [u8; 32] = weft_protocol::blob::parse_blob_hex(&p).unwrap();
 
     // The attacker holds Ann's real key only to forge a *stale* post and
@@ -167,36 +161,26 @@ async fn hostile_items_on_a_friends_topic_reach_no_feed() {
         }
     });
 
-    let got = wait_for(T, || async {
-        let f = w.json(&["moments", "feed", "--home", hb]).await;
-        f.as_array().unwrap().iter().any(|x| x["text"] == "honest")
-    })
-    .await;
+    let got = w.feed_shows(&b, T, |x| x["text"] == "honest").await;
     assert!(got, "the honest post never arrived");
-    let f = w.json(&["moments", "feed", "--home", hb]).await;
-    let texts: Vec<&str> = f
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["text"].as_str().unwrap())
-        .collect();
+    let f = w.moments_feed(&b).await;
     assert_eq!(
-        texts,
+        texts(&f),
         vec!["honest", "real post"],
         "a hostile item reached the feed"
     );
-    let real = f
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|x| x["id"] == p.as_str())
-        .unwrap();
+    let real = f.iter().find(|x| x["id"] == p.as_str()).unwrap();
     assert_eq!(real["comments"].as_array().unwrap().len(), 0);
     let log = std::fs::read_to_string(b.with_extension("log")).unwrap();
     assert!(log.contains("rejecting moments gossip"));
     assert!(log.contains("outside the post's audience"));
     assert_eq!(w.status(&b).await["name"], "Bao");
     pump.abort();
+}
+
+/// The texts of the posts of a feed, in its order.
+fn texts(feed: &[Value]) -> Vec<&str> {
+    feed.iter().map(|x| x["text"].as_str().unwrap()).collect()
 }
 
 #[derive(libp2p::swarm::NetworkBehaviour)]
@@ -288,27 +272,12 @@ async fn the_last_n_days_setting_hides_older_posts() {
             h.select_next_some().await;
         }
     });
-    let hb = b.to_str().unwrap();
     assert!(
-        wait_for(T, || async {
-            let f = w.json(&["moments", "feed", "--home", hb]).await;
-            f.as_array()
-                .unwrap()
-                .iter()
-                .any(|x| x["text"] == "yesterday")
-        })
-        .await,
+        w.feed_shows(&b, T, |x| x["text"] == "yesterday").await,
         "the recent post never arrived by backfill"
     );
-    let f = w.json(&["moments", "feed", "--home", hb]).await;
-    let texts: Vec<&str> = f
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["text"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        texts,
+        texts(&w.moments_feed(&b).await),
         vec!["yesterday"],
         "a post older than Ann's 2 days is shown"
     );

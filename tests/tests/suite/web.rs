@@ -323,14 +323,7 @@ async fn every_screen_speaks_chinese_and_the_pseudo_locale_finds_no_english() {
     let ann = w.account(&a).await;
     w.json(&["chat", "send", "--home", s(&b), &ann, "hello Ann"])
         .await;
-    w.json(&[
-        "moments",
-        "post",
-        "--home",
-        s(&b),
-        "Lunch at the noodle bar",
-    ])
-    .await;
+    w.moments_post(&b, "Lunch at the noodle bar", &[]).await;
     assert!(
         wait_for(T, || async { !w.chat_log(&a, &bao).await.is_empty() }).await,
         "no message"
