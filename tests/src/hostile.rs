@@ -93,6 +93,43 @@ pub async fn connect<B: NetworkBehaviour>(swarm: &mut Swarm<B>, addr: &str) -> P
     }
 }
 
+/// Waits up to `timeout` between events (panicking with `what` after) for
+/// the answer to raw request `id`, which `event` picks out of the swarm's
+/// behaviour events: the answer's bytes (still framed), or `None` if the
+/// request failed.
+pub async fn raw_answer<B: NetworkBehaviour>(
+    swarm: &mut Swarm<B>,
+    id: request_response::OutboundRequestId,
+    timeout: Duration,
+    what: &str,
+    event: impl Fn(B::ToSwarm) -> Option<request_response::Event<Vec<u8>, Vec<u8>>>,
+) -> Option<Vec<u8>> {
+    loop {
+        let ev = tokio::time::timeout(timeout, swarm.select_next_some())
+            .await
+            .expect(what);
+        let SwarmEvent::Behaviour(ev) = ev else {
+            continue;
+        };
+        match event(ev) {
+            Some(request_response::Event::Message {
+                message:
+                    request_response::Message::Response {
+                        request_id,
+                        response,
+                    },
+                ..
+            }) if request_id == id => return Some(response),
+            Some(request_response::Event::OutboundFailure { request_id, .. })
+                if request_id == id =>
+            {
+                return None
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Sends raw bytes as the request; reads the whole answer (up to 2 MiB).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct RawCodec;

@@ -16,7 +16,7 @@ use weft_protocol::{
     seal, AccountId, AccountKey, Card, Kind,
 };
 
-use crate::hostile::{self, frame, raw, tcp_swarm, unframe, RawCodec, HOSTILE_TIMEOUT};
+use crate::hostile::{self, frame, raw, raw_answer, tcp_swarm, unframe, RawCodec, HOSTILE_TIMEOUT};
 
 /// Card, chat (outbound) and mailbox (both ways) over raw bytes.
 #[derive(NetworkBehaviour)]
@@ -64,28 +64,13 @@ pub fn card(account: &AccountKey, device: &Keypair, name: &str) -> Card {
 /// node dropped the stream.
 pub async fn chat_request(m: &mut Swarm<Mallory>, peer: PeerId, bytes: Vec<u8>) -> Option<Vec<u8>> {
     let id = m.behaviour_mut().chat.send_request(&peer, bytes);
-    loop {
-        match tokio::time::timeout(HOSTILE_TIMEOUT, m.select_next_some())
-            .await
-            .expect("chat answer")
-        {
-            SwarmEvent::Behaviour(MalloryEvent::Chat(request_response::Event::Message {
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            })) if request_id == id => {
-                // A node that drops the stream shows up as an empty answer.
-                return (!response.is_empty()).then(|| unframe(&response));
-            }
-            SwarmEvent::Behaviour(MalloryEvent::Chat(
-                request_response::Event::OutboundFailure { request_id, .. },
-            )) if request_id == id => return None,
-            _ => {}
-        }
-    }
+    let response = raw_answer(m, id, HOSTILE_TIMEOUT, "chat answer", |e| match e {
+        MalloryEvent::Chat(e) => Some(e),
+        _ => None,
+    })
+    .await?;
+    // A node that drops the stream shows up as an empty answer.
+    (!response.is_empty()).then(|| unframe(&response))
 }
 
 /// Sends one mailbox request and decodes the answer.
@@ -96,28 +81,13 @@ pub async fn mailbox_request(
 ) -> MailboxReply {
     let bytes = weft_protocol::encode(Kind::MailboxRequest, req).expect("encode");
     let id = m.behaviour_mut().mailbox.send_request(&peer, frame(&bytes));
-    loop {
-        match tokio::time::timeout(HOSTILE_TIMEOUT, m.select_next_some())
-            .await
-            .expect("mailbox answer")
-        {
-            SwarmEvent::Behaviour(MalloryEvent::Mailbox(request_response::Event::Message {
-                message:
-                    request_response::Message::Response {
-                        request_id,
-                        response,
-                    },
-                ..
-            })) if request_id == id => {
-                return weft_protocol::decode(Kind::MailboxReply, &unframe(&response))
-                    .expect("a mailbox reply")
-            }
-            SwarmEvent::Behaviour(MalloryEvent::Mailbox(
-                request_response::Event::OutboundFailure { request_id, .. },
-            )) if request_id == id => panic!("mailbox request failed"),
-            _ => {}
-        }
-    }
+    let response = raw_answer(m, id, HOSTILE_TIMEOUT, "mailbox answer", |e| match e {
+        MalloryEvent::Mailbox(e) => Some(e),
+        _ => None,
+    })
+    .await
+    .expect("mailbox request failed");
+    weft_protocol::decode(Kind::MailboxReply, &unframe(&response)).expect("a mailbox reply")
 }
 
 /// A chat body; its id is [`ChatBody::id`].

@@ -140,11 +140,9 @@ async fn served_ids(
     author: AccountId,
     proof: [u8; 16],
 ) -> Vec<[u8; 32]> {
-    use futures::StreamExt;
-    use libp2p::{request_response, swarm::SwarmEvent};
     use weft_protocol::moments::{Item, SyncFrom, SyncReply, SyncRequest};
     use weft_protocol::Kind;
-    use weft_tests::hostile::{frame, unframe};
+    use weft_tests::hostile::{frame, raw_answer, unframe};
 
     let mut from = SyncFrom {
         author,
@@ -159,28 +157,14 @@ async fn served_ids(
         };
         let bytes = weft_protocol::encode(Kind::SyncRequest, &req).unwrap();
         let rid = f.behaviour_mut().sync.send_request(&node, frame(&bytes));
-        let reply: SyncReply = loop {
-            match tokio::time::timeout(T, f.select_next_some())
-                .await
-                .expect("a sync answer")
-            {
-                SwarmEvent::Behaviour(FlooderEvent::Sync(request_response::Event::Message {
-                    message:
-                        request_response::Message::Response {
-                            request_id,
-                            response,
-                        },
-                    ..
-                })) if request_id == rid => {
-                    break weft_protocol::decode(Kind::SyncReply, &unframe(&response))
-                        .expect("a sync reply")
-                }
-                SwarmEvent::Behaviour(FlooderEvent::Sync(
-                    request_response::Event::OutboundFailure { request_id, .. },
-                )) if request_id == rid => panic!("the sync request failed"),
-                _ => {}
-            }
-        };
+        let response = raw_answer(f, rid, T, "a sync answer", |e| match e {
+            FlooderEvent::Sync(e) => Some(e),
+            _ => None,
+        })
+        .await
+        .expect("the sync request failed");
+        let reply: SyncReply =
+            weft_protocol::decode(Kind::SyncReply, &unframe(&response)).expect("a sync reply");
         let mut last = None;
         for b in &reply.items {
             let item = Item::from_bytes(b).expect("a served item");
