@@ -139,6 +139,25 @@ async fn until_shown(c: &Client, xpath: &str) -> bool {
     wait_for(T, || async { c.find(Locator::XPath(xpath)).await.is_ok() }).await
 }
 
+/// Waits until `script` (which returns a boolean) returns true in `c`.
+async fn until_true(c: &Client, script: &str) -> bool {
+    wait_for(T, || async {
+        c.execute(script, vec![])
+            .await
+            .is_ok_and(|v| v == json!(true))
+    })
+    .await
+}
+
+/// The text of the page's error line, for a failure's message.
+async fn error_text(c: &Client) -> Result<serde_json::Value, fantoccini::error::CmdError> {
+    c.execute(
+        "return document.getElementById('error').textContent;",
+        vec![],
+    )
+    .await
+}
+
 /// Marks the current document, to tell later whether it was reloaded.
 async fn mark(c: &Client) {
     c.execute("window.__weftMark = 'same page'; return true;", vec![])
@@ -155,14 +174,10 @@ async fn still_marked(c: &Client) -> bool {
 
 /// Waits for the event stream to be open, so nothing after this is missed.
 async fn live(c: &Client) {
-    let open = wait_for(T, || async {
-        c.execute(
-            "return document.documentElement.getAttribute('data-live') === '1';",
-            vec![],
-        )
-        .await
-        .is_ok_and(|v| v == json!(true))
-    })
+    let open = until_true(
+        c,
+        "return document.documentElement.getAttribute('data-live') === '1';",
+    )
     .await;
     assert!(open, "the page never connected to the event stream");
 }
@@ -390,22 +405,10 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
         .unwrap()
         .unwrap();
     type_in(&ca, &attach, photo.to_str().unwrap()).await;
-    let seen = wait_for(T, || async {
-        cb.execute(
-            "var i = document.querySelector('#messages img.photo');              return !!i && i.complete && i.naturalWidth === 320;",
-            vec![],
-        )
-        .await
-        .is_ok_and(|v| v == json!(true))
-    })
-    .await;
+    let inline = "var i = document.querySelector('#messages img.photo');              return !!i && i.complete && i.naturalWidth === 320;";
+    let seen = until_true(&cb, inline).await;
     if !seen {
-        let err = ca
-            .execute(
-                "return document.getElementById('error').textContent;",
-                vec![],
-            )
-            .await;
+        let err = error_text(&ca).await;
         let html = cb
             .execute("return document.getElementById('live').innerHTML;", vec![])
             .await;
@@ -429,23 +432,14 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     .await
     .unwrap();
     click(&cb, stop).await;
-    let playable = wait_for(T, || async {
-        ca.execute(
-            "var a = document.querySelector('#messages audio'); \
+    let playable = until_true(
+        &ca,
+        "var a = document.querySelector('#messages audio'); \
              return !!a && a.readyState >= 1 && a.duration > 0.5;",
-            vec![],
-        )
-        .await
-        .is_ok_and(|v| v == json!(true))
-    })
+    )
     .await;
     if !playable {
-        let err = cb
-            .execute(
-                "return document.getElementById('error').textContent;",
-                vec![],
-            )
-            .await;
+        let err = error_text(&cb).await;
         panic!(
             "Bao's voice note never became playable in Ann's browser; Bao's error {err:?}; Ann's log {:?}",
             w.chat_log(&a, &bao).await.last()
@@ -468,26 +462,17 @@ async fn two_browsers_befriend_chat_live_share_a_moment_and_follow_an_account() 
     live(&cb).await;
     let post = "//li[contains(@class,'post')][.//p[normalize-space()='Dumplings at the harbour']]";
     if !until_shown(&cb, post).await {
-        let err = ca
-            .execute(
-                "return document.getElementById('error').textContent;",
-                vec![],
-            )
-            .await;
+        let err = error_text(&ca).await;
         panic!(
             "Ann's Moment never reached Bao's feed; Ann's error {err:?}; Ann's feed {:?}",
             w.moments_feed(&a).await
         );
     }
-    let pictured = wait_for(T, || async {
-        cb.execute(
-            "var i = document.querySelector('#feed li.post .images img'); \
+    let pictured = until_true(
+        &cb,
+        "var i = document.querySelector('#feed li.post .images img'); \
              return !!i && i.complete && i.naturalWidth === 320;",
-            vec![],
-        )
-        .await
-        .is_ok_and(|v| v == json!(true))
-    })
+    )
     .await;
     assert!(pictured, "the Moment's photo never showed in Bao's feed");
     click(&cb, &format!("{post}//button[normalize-space()='Like']")).await;
