@@ -27,6 +27,9 @@ use crate::BIN;
 
 const T: Duration = Duration::from_secs(90);
 
+/// The four members, in the order of their homes.
+const MEMBERS: [&str; 4] = ["ada", "bao", "chen", "dana"];
+
 /// Boot + Ada (owner), Bao, Chen, Dana in a group "Climbers"; Ada is
 /// friends with the other three, who are not friends with each other.
 struct Group {
@@ -39,7 +42,7 @@ struct Group {
 impl Group {
     async fn new(extra: &[&str]) -> Group {
         let w = Weft::new(BIN);
-        let mut names = vec!["ada", "bao", "chen", "dana"];
+        let mut names = MEMBERS.to_vec();
         names.extend_from_slice(extra);
         let (procs, homes) = w.network(&names).await;
         for h in &homes[1..4] {
@@ -104,6 +107,17 @@ impl Group {
         ids
     }
 
+    /// Every member sends one message, "<name> <word> 000"; returns their texts.
+    async fn one_each(&self, word: &str) -> BTreeSet<String> {
+        let mut sent = BTreeSet::new();
+        for (h, n) in self.homes.iter().zip(MEMBERS) {
+            let prefix = format!("{n} {word}");
+            self.send_many(h, &prefix, 1).await;
+            sent.extend(texts(&prefix, 1));
+        }
+        sent
+    }
+
     async fn wait_texts(&self, home: &Path, want: &BTreeSet<String>) -> bool {
         wait_for(T, || async {
             let got: BTreeSet<String> = self
@@ -130,16 +144,14 @@ async fn four_members_agree_on_400_messages_and_a_stranger_sees_none() {
         let addr = g.w.dial_addr(h).await;
         g.w.json(&["dial", "--home", s(&eve), &addr]).await;
     }
-    let names = ["ada", "bao", "chen", "dana"];
     let sends = g
         .homes
         .iter()
-        .take(4)
-        .zip(names)
+        .zip(MEMBERS)
         .map(|(h, n)| g.send_many(h, n, 100));
     futures::future::join_all(sends).await;
     let mut want = BTreeSet::new();
-    for n in names {
+    for n in MEMBERS {
         want.extend(texts(n, 100));
     }
     let mut orders = Vec::new();
@@ -206,13 +218,7 @@ async fn a_removed_member_reads_nothing_sent_after_and_cannot_send() {
     let g = Group::new(&[]).await;
     let (ada, dana) = (&g.homes[0], &g.homes[3]);
     // Everyone has sent once, so every member holds every chain.
-    for (h, n) in g.homes.iter().zip(["ada", "bao", "chen", "dana"]) {
-        g.send_many(h, &format!("{n} before"), 1).await;
-    }
-    let before: BTreeSet<String> = ["ada", "bao", "chen", "dana"]
-        .iter()
-        .map(|n| format!("{n} before 000"))
-        .collect();
+    let before = g.one_each("before").await;
     assert!(
         g.wait_texts(dana, &before).await,
         "Dana never got the first messages"
@@ -260,13 +266,7 @@ async fn a_removed_member_reads_nothing_sent_after_and_cannot_send() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_member_that_was_away_gets_what_it_missed_from_the_others() {
     let mut g = Group::new(&[]).await;
-    for (h, n) in g.homes.iter().zip(["ada", "bao", "chen", "dana"]) {
-        g.send_many(h, &format!("{n} hello"), 1).await;
-    }
-    let hellos: BTreeSet<String> = ["ada", "bao", "chen", "dana"]
-        .iter()
-        .map(|n| format!("{n} hello 000"))
-        .collect();
+    let hellos = g.one_each("hello").await;
     for h in &g.homes[..4] {
         assert!(g.wait_texts(h, &hellos).await, "{} missed a hello", s(h));
     }
