@@ -25,6 +25,22 @@ async fn human(w: &Weft, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// Runs a human command until its stdout shows `needle` (for up to `T`);
+/// that stdout, or `None` if it never did.
+async fn human_until(w: &Weft, args: &[&str], needle: &str) -> Option<String> {
+    let shown = std::cell::RefCell::new(None);
+    wait_for(T, || async {
+        let out = human(w, args).await;
+        let hit = out.contains(needle);
+        if hit {
+            shown.replace(Some(out));
+        }
+        hit
+    })
+    .await;
+    shown.into_inner()
+}
+
 /// A failing command's stderr (asserted to be one `error:` line without an
 /// HTTP status) and exit code.
 fn failure(out: &Output) -> (String, i32) {
@@ -91,14 +107,9 @@ async fn printed_ids_names_and_conversations_work_as_shown() {
     )
     .await;
     assert!(said.starts_with("friend request sent to Ada"), "{said}");
-    let shown = wait_for(T, || async {
-        human(&w, &["contacts", "requests", "--home", s(&a)])
-            .await
-            .contains("Bao")
-    })
-    .await;
-    assert!(shown, "the request never arrived");
-    let table = human(&w, &["contacts", "requests", "--home", s(&a)]).await;
+    let table = human_until(&w, &["contacts", "requests", "--home", s(&a)], "Bao")
+        .await
+        .expect("the request never arrived");
     assert!(table.starts_with("ID"), "tables have headers: {table}");
     let ids = first_column(&table);
     assert_eq!(ids.len(), 1, "{table}");
@@ -261,14 +272,9 @@ async fn printed_ids_names_and_conversations_work_as_shown() {
         .as_str()
         .unwrap()
         .to_string();
-    let seen = wait_for(T, || async {
-        human(&w, &["moments", "feed", "--home", s(&a)])
-            .await
-            .contains("Sunset")
-    })
-    .await;
-    assert!(seen, "the post never reached Ada");
-    let feed = human(&w, &["moments", "feed", "--home", s(&a)]).await;
+    let feed = human_until(&w, &["moments", "feed", "--home", s(&a)], "Sunset")
+        .await
+        .expect("the post never reached Ada");
     let printed = feed.split_whitespace().next().unwrap();
     assert!(post.starts_with(printed), "{feed}");
     human(&w, &["moments", "like", "--home", s(&a), printed]).await;
@@ -412,14 +418,10 @@ async fn a_new_service_account_is_found_by_name_and_answers_before_posting() {
     ])
     .await;
     // Multi-word search without quotes; bug 1: not followed is not "following".
-    let found = wait_for(T, || async {
-        human(&w, &["oa", "search", "--home", s(fan), "Dumpling", "House"])
-            .await
-            .contains("Dumpling House")
-    })
-    .await;
-    assert!(found, "search never found the account");
-    let table = human(&w, &["oa", "search", "--home", s(fan), "Dumpling", "House"]).await;
+    let search = ["oa", "search", "--home", s(fan), "Dumpling", "House"];
+    let table = human_until(&w, &search, "Dumpling House")
+        .await
+        .expect("search never found the account");
     assert!(table.contains("not following"), "bug 1: {table}");
     let miss = human(&w, &["oa", "search", "--home", s(fan), "Noodle"]).await;
     assert!(
