@@ -7,10 +7,7 @@
 use serde::{Deserialize, Serialize};
 use weft_protocol::{
     chat::MsgId,
-    pay::{
-        format_amount, parse_amount, split_amount, witness, Input, MintRequest, PayMsg, Purpose,
-        Transfer,
-    },
+    pay::{format_amount, split_amount, witness, Input, MintRequest, PayMsg, Purpose, Transfer},
     AccountId,
 };
 
@@ -273,9 +270,7 @@ impl Pay {
         currency: &str,
         mint: Option<&str>,
     ) -> Result<String, PayServiceError> {
-        let amount = parse_amount(amount)?;
-        let currency = currency.trim().to_uppercase();
-        weft_protocol::pay::check_currency(&currency)?;
+        let (amount, currency) = super::checked_sum(amount, currency, "")?;
         let mint = self.pick_mint(mint, &currency)?;
         self.make_change(&mint, &currency, amount).await?;
         let _guard = self.inner.wallet_lock.lock().await;
