@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 use weft_protocol::device::LinkCode;
-use weft_tests::{chat_send, json_error, moments_post, s, wait_for, Weft};
+use weft_tests::{chat_send, moments_post, s, wait_for, Weft};
 
 use crate::BIN;
 
@@ -66,10 +66,9 @@ async fn a_code_links_a_device_once_and_the_list_follows_rename_and_revoke() {
 
     // The same code a second time: refused, and the home is left empty.
     let a3 = w.home("a3");
-    let out = w
-        .run(&["--json", "device", "join", &code, "--home", s(&a3)])
+    let e = w
+        .refused(&["device", "join", &code, "--home", s(&a3)])
         .await;
-    let e = json_error(&out);
     assert_eq!(e["kind"], "forbidden", "{e}");
     assert!(
         e["message"].as_str().unwrap().contains("already used"),
@@ -84,17 +83,9 @@ async fn a_code_links_a_device_once_and_the_list_follows_rename_and_revoke() {
     // A guessed code (right device, made-up secret) is refused.
     let real = LinkCode::parse(&code).unwrap();
     let guess = LinkCode::generate(real.device, real.addrs.clone()).unwrap();
-    let out = w
-        .run(&[
-            "--json",
-            "device",
-            "join",
-            &guess.to_text(),
-            "--home",
-            s(&a3),
-        ])
+    let e = w
+        .refused(&["device", "join", &guess.to_text(), "--home", s(&a3)])
         .await;
-    let e = json_error(&out);
     assert!(e["message"].as_str().unwrap().contains("unknown"), "{e}");
 
     // The new device runs, speaks for the account and reaches the first.
@@ -124,8 +115,8 @@ async fn a_code_links_a_device_once_and_the_list_follows_rename_and_revoke() {
     assert_eq!(names(&seen_by_a2), names(&list));
 
     // Only the first device makes codes; a linked one is told so.
-    let out = w.run(&["--json", "device", "link", "--home", s(&a2)]).await;
-    assert_eq!(json_error(&out)["kind"], "conflict");
+    let e = w.refused(&["device", "link", "--home", s(&a2)]).await;
+    assert_eq!(e["kind"], "conflict");
 
     // A rename on the linked device goes through the first one.
     w.json(&["device", "rename", "Work laptop", "--home", s(&a2)])
@@ -138,10 +129,10 @@ async fn a_code_links_a_device_once_and_the_list_follows_rename_and_revoke() {
 
     // The first device cannot be revoked; the laptop can, by a prefix of
     // its peer id, and it learns that it was.
-    let out = w
-        .run(&["--json", "device", "revoke", &a_peer, "--home", s(&a)])
+    let e = w
+        .refused(&["device", "revoke", &a_peer, "--home", s(&a)])
         .await;
-    assert_eq!(json_error(&out)["kind"], "conflict");
+    assert_eq!(e["kind"], "conflict");
     w.json(&["device", "revoke", &a2_peer[..16], "--home", s(&a)])
         .await;
     assert_eq!(devices(&w, &a).await.len(), 1);
@@ -175,17 +166,9 @@ async fn an_expired_code_is_refused() {
     }
     let _na = w.up(&a, &["--listen", &listen]).await;
     let a2 = w.home("a2");
-    let out = w
-        .run(&[
-            "--json",
-            "device",
-            "join",
-            &code.to_text(),
-            "--home",
-            s(&a2),
-        ])
+    let e = w
+        .refused(&["device", "join", &code.to_text(), "--home", s(&a2)])
         .await;
-    let e = json_error(&out);
     assert!(e["message"].as_str().unwrap().contains("expired"), "{e}");
     assert!(!weft_node::Home::new(&a2).has_identity());
 }
