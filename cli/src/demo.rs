@@ -52,17 +52,14 @@ struct DemoNode {
     node: RunningNode,
     client: Client,
     peer_id: String,
+    /// The account the node speaks for (a linked device: its account's).
+    account_id: String,
 }
 
 impl DemoNode {
     /// The node's own card (`/v1/id`).
     async fn card(&self) -> anyhow::Result<IdView> {
         self.client.get("/v1/id").await
-    }
-
-    /// The node's account id.
-    async fn account_id(&self) -> anyhow::Result<String> {
-        Ok(self.card().await?.account_id)
     }
 
     /// Sends a chat message.
@@ -203,6 +200,7 @@ async fn walk(
             node,
             client,
             peer_id: status.peer_id,
+            account_id: status.account_id,
         });
     }
 
@@ -288,7 +286,7 @@ async fn linked_device(
         a.name,
         joined.list.body.devices.len()
     );
-    let path = log_path(&b.account_id().await?);
+    let path = log_path(&b.account_id);
     let before: Vec<MessageView> = get_list(&a.client, &path).await;
     let ok = wait_until(Duration::from_secs(30), || async {
         let log: Vec<MessageView> = get_list(&client, &path).await;
@@ -308,6 +306,7 @@ async fn linked_device(
         node,
         client,
         peer_id: status.peer_id,
+        account_id: status.account_id,
     })
 }
 
@@ -319,13 +318,11 @@ async fn both_devices(
     b: &DemoNode,
     json: bool,
 ) -> anyhow::Result<()> {
-    let a_card = a.card().await?;
-    let b_card = b.card().await?;
     let ok = wait_until(Duration::from_secs(30), || async {
         let contacts: Vec<weft_node::chat::ContactView> = get_list(&b.client, "/v1/contacts").await;
         contacts
             .iter()
-            .any(|c| c.account_id == a_card.account_id && c.devices == 2)
+            .any(|c| c.account_id == a.account_id && c.devices == 2)
     })
     .await;
     ensure!(
@@ -335,8 +332,8 @@ async fn both_devices(
         a.name
     );
     let text = "Are you on your laptop?";
-    let sent = b.send(&plain_text(a_card.account_id.clone(), text)).await?;
-    let path = log_path(&b_card.account_id);
+    let sent = b.send(&plain_text(a.account_id.clone(), text)).await?;
+    let path = log_path(&b.account_id);
     for d in [a, laptop] {
         let ok = wait_for_item(&d.client, &path, |m: &MessageView| m.id == sent.id).await;
         ensure!(ok, "{}'s message never reached {}", b.name, d.name);
@@ -350,11 +347,11 @@ async fn both_devices(
     );
     let reply = "Yes, typing on it now";
     let sent = laptop
-        .send(&plain_text(b_card.account_id.clone(), reply))
+        .send(&plain_text(b.account_id.clone(), reply))
         .await?;
-    let b_path = log_path(&a_card.account_id);
+    let b_path = log_path(&a.account_id);
     let ok = wait_for_item(&b.client, &b_path, |m: &MessageView| {
-        m.id == sent.id && m.from == a_card.account_id
+        m.id == sent.id && m.from == a.account_id
     })
     .await;
     ensure!(
@@ -400,8 +397,8 @@ async fn laptop_in_group(
         .into_iter()
         .find(|g| g.name == "Climbers")
         .context("Ada's group is gone")?;
-    let a_id = a.account_id().await?;
-    let b_id = b.account_id().await?;
+    let a_id = a.account_id.clone();
+    let b_id = b.account_id.clone();
     let group_log = log_path(&g.id);
     let ok = wait_for_item(
         &laptop.client,
@@ -445,7 +442,6 @@ async fn laptop_in_group(
 /// With `narrate` (the demo's `--json` flag), each step is printed.
 async fn befriend(a: &DemoNode, b: &DemoNode, narrate: Option<bool>) -> anyhow::Result<()> {
     let quiet = narrate.unwrap_or(true);
-    let a_card = a.card().await?;
     let b_card = b.card().await?;
     let greeting = format!("Hi, it's {}!", a.name);
     let add = AddContact {
@@ -459,7 +455,7 @@ async fn befriend(a: &DemoNode, b: &DemoNode, narrate: Option<bool>) -> anyhow::
         a.name,
         b.name
     );
-    let a_id = a_card.account_id.clone();
+    let a_id = a.account_id.clone();
     let ok = wait_for_item(&b.client, "/v1/contacts/requests", |r: &RequestView| {
         r.account_id == a_id
     })
@@ -471,12 +467,12 @@ async fn befriend(a: &DemoNode, b: &DemoNode, narrate: Option<bool>) -> anyhow::
         b.name
     );
     let accept = ContactBody {
-        contact: a_card.account_id.clone(),
+        contact: a.account_id.clone(),
         remark: None,
         clear: false,
     };
     let _: ContactView = b.client.post("/v1/contacts/accept", &accept).await?;
-    let b_id = b_card.account_id;
+    let b_id = b.account_id.clone();
     let ok = wait_for_item(&a.client, "/v1/contacts", |c: &ContactView| {
         c.account_id == b_id && c.state == weft_node::store::chat::ContactState::Friend
     })
@@ -490,8 +486,8 @@ async fn befriend(a: &DemoNode, b: &DemoNode, narrate: Option<bool>) -> anyhow::
 /// with a mention of `c`; everyone reads it, `c` sees it mentions them.
 async fn group_chat(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Result<()> {
     befriend(a, c, None).await?;
-    let b_id = b.account_id().await?;
-    let c_id = c.account_id().await?;
+    let b_id = b.account_id.clone();
+    let c_id = c.account_id.clone();
     let create = weft_node::api::group::CreateGroup {
         members: vec![b_id.clone(), c_id.clone()],
         name: "Climbers".into(),
@@ -565,7 +561,7 @@ async fn pay(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
             },
         )
         .await?;
-    let a_id = a.account_id().await?;
+    let a_id = a.account_id.clone();
     let _: SendResult = b
         .client
         .post(
@@ -589,7 +585,7 @@ async fn pay(a: &DemoNode, b: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
         b.name,
         a.name
     );
-    let c_id = c.account_id().await?;
+    let c_id = c.account_id.clone();
     let sent: SendResult = a
         .client
         .post(
@@ -776,7 +772,7 @@ async fn radar_and_handles(a: &DemoNode, c: &DemoNode, json: bool) -> anyhow::Re
         a.name,
         c.name
     );
-    let c_id = c.account_id().await?;
+    let c_id = c.account_id.clone();
     let ok = wait_for_item(&a.client, "/v1/nearby", |p: &NearbyView| {
         p.account_id == c_id
     })
@@ -824,12 +820,10 @@ async fn get_list<T: DeserializeOwned>(c: &Client, path: &str) -> Vec<T> {
 /// The first two nodes become friends and talk.
 async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
     befriend(a, b, Some(json)).await?;
-    let a_card = a.card().await?;
-    let b_card = b.card().await?;
     let text = "Hi Bao 👋 coffee later?";
-    let sent = a.send(&plain_text(b_card.account_id.clone(), text)).await?;
+    let sent = a.send(&plain_text(b.account_id.clone(), text)).await?;
     let msg_id = sent.id;
-    let b_log = log_path(&a_card.account_id);
+    let b_log = log_path(&a.account_id);
     let ok = wait_for_item(&b.client, &b_log, |m: &MessageView| m.id == msg_id).await;
     ensure!(ok, "{}'s message never reached {}", a.name, b.name);
     step!(
@@ -841,10 +835,10 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
     let reply = "Sure! ☕ 3pm?";
     let send = SendBody {
         reply_to: Some(msg_id.clone()),
-        ..plain_text(a_card.account_id.clone(), reply)
+        ..plain_text(a.account_id.clone(), reply)
     };
     b.send(&send).await?;
-    let a_log = log_path(&b_card.account_id);
+    let a_log = log_path(&b.account_id);
     let ok = wait_until(Duration::from_secs(30), || async {
         let log: Vec<MessageView> = get_list(&a.client, &a_log).await;
         let replied = log
@@ -877,15 +871,13 @@ async fn friends_and_chat(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Res
 /// voice note's length.
 async fn attachments(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<()> {
     use weft_node::api::files::SentFile;
-    let a_card = a.card().await?;
-    let b_card = b.card().await?;
     let photo = weft_node::media::samples::jpeg_with_gps(1200, 800);
     let path = format!(
         "/v1/chat/send-file?to={}&kind=image&name=summit.jpg&caption=top%20of%20the%20hill&wait=10",
-        b_card.account_id
+        b.account_id
     );
     let sent: SentFile = a.client.post_bytes(&path, photo.clone()).await?;
-    let b_log = log_path(&a_card.account_id);
+    let b_log = log_path(&a.account_id);
     let ok = wait_for_item(&b.client, &b_log, |m: &MessageView| {
         m.id == sent.id && m.attachment.as_ref().is_some_and(|x| x.local)
     })
@@ -909,7 +901,7 @@ async fn attachments(a: &DemoNode, b: &DemoNode, json: bool) -> anyhow::Result<(
     let note = weft_node::media::samples::ogg_opus(3_200);
     let path = format!(
         "/v1/chat/send-file?to={}&kind=voice&name=note.ogg&wait=10",
-        b_card.account_id
+        b.account_id
     );
     let sent: SentFile = a.client.post_bytes(&path, note).await?;
     let ok = wait_for_item(&b.client, &b_log, |m: &MessageView| {
