@@ -1,10 +1,15 @@
 //! Chat benchmark: latency and sustained throughput of Weft chat between two
-//! real `weft up` nodes on 127.0.0.1 (persistence on: the sender flushes
-//! every send to disk before the API answers, the receiver flushes before
-//! acknowledging), side by side with two bare libp2p request-response
-//! baselines (TCP + Noise + Yamux, in this process) carrying messages the size
-//! of one sealed chat message: one request per message, and batches of the
-//! size Weft's delivery worker uses. Run with
+//! nodes on 127.0.0.1 (persistence on: the sender flushes every send to
+//! disk before it is answered, the receiver flushes before acknowledging),
+//! measured twice: two nodes in this process driven through the node's
+//! Rust API (`Chat::send`, `Chat::subscribe`), like for like with the
+//! baselines' two swarms in this process; and two real `weft up` processes
+//! driven through the control API (local HTTP in and out). Side by side
+//! with two bare libp2p request-response baselines (TCP + Noise + Yamux,
+//! in this process) carrying messages the size of one sealed chat message:
+//! one request per message, and batches of the size Weft's delivery worker
+//! uses. The last line's ratios are the control-API pair's (as since issue
+//! #17 was filed); the in-process pair's are in the report above it. Run with
 //! `cargo bench -p weft-tests --bench chat`; prints a JSON summary (recorded
 //! in docs/BENCHMARKS.md) and ends with one JSON line of ratios on stdout.
 //!
@@ -31,6 +36,7 @@
 
 use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -38,7 +44,10 @@ use libp2p::{request_response, swarm::SwarmEvent, PeerId, Swarm};
 use serde_json::{json, Value};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{broadcast, mpsc};
+use weft_node::config::Profile;
+use weft_node::store::chat::MsgStatus;
+use weft_node::{NodeConfig, NodeHandle, RunningNode};
 use weft_protocol::chat::{ChatBody, ChatKind};
 use weft_tests::bare::{connected as bare_connected, listening as bare_listening, Rr};
 use weft_tests::Weft;
@@ -476,6 +485,188 @@ async fn bench_weft(sz: Sizes) -> Figures {
     }
 }
 
+// ---------------------------------------------------------------------------
+// Weft in this process: the same node code (`RunningNode`, TCP on
+// 127.0.0.1, sled on disk, flushes on), driven through its Rust API
+// (`Chat::send`, `Chat::subscribe`) instead of the control API, so both
+// sides of the comparison are two swarms in one process.
+
+/// A node of the in-process pair.
+async fn start_node(w: &Weft, name: &str) -> RunningNode {
+    let cfg = NodeConfig {
+        home: w.home(name),
+        listen: vec!["/ip4/127.0.0.1/tcp/0".parse().expect("multiaddr")],
+        bootstrap: Vec::new(),
+        api: None,
+        mdns: false,
+        relay_server: false,
+        name: Some(name.to_string()),
+        trust_roots: Vec::new(),
+        profile: Profile::Full,
+        memory_transport: None,
+        open_store: None,
+    };
+    RunningNode::start(cfg).await.expect("node starts")
+}
+
+/// Forwards `node`'s chat events, stamped when this task took them, and
+/// marks a lag (events dropped) with a `lagged` event, as the API does.
+fn node_events(node: &Arc<NodeHandle>) -> mpsc::UnboundedReceiver<Ev> {
+    let mut sub = node.chat.subscribe();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let ev = sub.recv().await;
+            // Seen now; turning it into JSON for the shared `Watch` is not
+            // the node's time.
+            let at = Instant::now();
+            let v = match ev {
+                Ok(ev) => serde_json::to_value(&ev).expect("event json"),
+                Err(broadcast::error::RecvError::Lagged(_)) => json!({"type": "lagged"}),
+                Err(broadcast::error::RecvError::Closed) => return,
+            };
+            if tx.send((v, at)).is_err() {
+                return;
+            }
+        }
+    });
+    rx
+}
+
+/// Messages from `from` in `node`'s log with `with`; and how many of them
+/// the log marks delivered (or read).
+async fn node_logged(node: &NodeHandle, with: &str, from: &str) -> (usize, usize) {
+    let log = node.chat.log(with, 100_000).await.expect("chat log");
+    let mine: Vec<_> = log.iter().filter(|m| m.from == from).collect();
+    let delivered = mine
+        .iter()
+        .filter(|m| matches!(m.status, MsgStatus::Delivered | MsgStatus::Read))
+        .count();
+    (mine.len(), delivered)
+}
+
+async fn bench_weft_in_process(sz: Sizes) -> Figures {
+    let w = Weft::new(BIN);
+    let na = start_node(&w, "ada").await;
+    let nb = start_node(&w, "bao").await;
+    let (a, b) = (na.handle().clone(), nb.handle().clone());
+    let (a_id, b_id) = (
+        a.identity.account_id.to_string(),
+        b.identity.account_id.to_string(),
+    );
+    let mut arrivals = Watch::new(node_events(&b), message_ids);
+    let mut receipts = Watch::new(node_events(&a), delivered_ids);
+
+    // Friends: A adds B by its link, B accepts.
+    let addrs = weft_node::net::dialable(&b.net.listen_addrs().await.expect("addrs"));
+    let link = weft_protocol::WeftLink {
+        account: b.identity.account_id,
+        peer: Some(b.net.peer_id().to_string()),
+        addrs,
+        name: Some(b.name.clone()),
+    };
+    let mut b_sees = node_events(&b);
+    let mut a_sees = node_events(&a);
+    a.chat
+        .add_contact(&link.to_string(), "hi", None)
+        .await
+        .expect("friend request");
+    wait_event(&mut b_sees, "friend_request").await;
+    b.chat.accept(&a_id).await.expect("accept");
+    wait_event(&mut a_sees, "friend_accepted").await;
+    drop((a_sees, b_sees));
+
+    let mut one_way = Vec::with_capacity(sz.m);
+    let mut round_trip = Vec::with_capacity(sz.m);
+    for i in 0..sz.warmup + sz.m {
+        let t0 = Instant::now();
+        let id = a
+            .chat
+            .send(&b_id, &text("latency", i), None)
+            .await
+            .expect("send")
+            .to_string();
+        let arrived = arrivals.id(&id).await;
+        let delivered = receipts.id(&id).await;
+        if i >= sz.warmup {
+            one_way.push(ms(arrived - t0));
+            round_trip.push(ms(delivered - t0));
+        }
+    }
+
+    arrivals.reset();
+    receipts.reset();
+    let (before, _) = node_logged(&b, &a_id, &a_id).await;
+    let (_, before_delivered) = node_logged(&a, &b_id, &a_id).await;
+    let n = sz.n;
+    let t0 = Instant::now();
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|s| {
+            let a = a.clone();
+            let to = b_id.clone();
+            tokio::spawn(async move {
+                for i in 0..n / SENDERS {
+                    a.chat
+                        .send(&to, &text(&format!("burst{s}"), i), None)
+                        .await
+                        .expect("send");
+                }
+                Instant::now()
+            })
+        })
+        .collect();
+    let received_at = arrivals.count(n).await;
+    let mut sent_at = t0;
+    for s in senders {
+        sent_at = sent_at.max(s.await.expect("sender task"));
+    }
+    let mut lagged = received_at.is_none();
+    let received_at = match received_at {
+        Some(t) => t,
+        None => poll(|| async { node_logged(&b, &a_id, &a_id).await.0 >= before + n }).await,
+    };
+    let receipts_at = receipts.count(n).await;
+    lagged |= receipts_at.is_none();
+    let receipts_at = match receipts_at {
+        Some(t) => t,
+        None => {
+            poll(|| async { node_logged(&a, &b_id, &a_id).await.1 >= before_delivered + n }).await
+        }
+    };
+    let (on_b, _) = node_logged(&b, &a_id, &a_id).await;
+    assert_eq!(on_b, before + n, "B's log does not hold every message once");
+    let (on_a, delivered_on_a) = node_logged(&a, &b_id, &a_id).await;
+    assert_eq!(
+        (on_a, delivered_on_a),
+        (before + n, before_delivered + n),
+        "A's log does not show every message delivered"
+    );
+    drop((a, b));
+    for node in [na, nb] {
+        node.shutdown().await.expect("shutdown");
+    }
+    Figures {
+        one_way,
+        round_trip,
+        all_received: received_at - t0,
+        all_acknowledged: receipts_at - t0,
+        all_accepted: Some(sent_at - t0),
+        lagged,
+    }
+}
+
+/// Waits for the next event of `kind` on `rx`.
+async fn wait_event(rx: &mut mpsc::UnboundedReceiver<Ev>, kind: &str) {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        match tokio::time::timeout_at(deadline, rx.recv()).await {
+            Ok(Some((v, _))) if v["type"] == kind => return,
+            Ok(Some(_)) => {}
+            _ => panic!("no {kind} event"),
+        }
+    }
+}
+
 /// Polls `done` every 5 ms until it holds (or the deadline); when it did.
 async fn poll<F, Fut>(mut done: F) -> Instant
 where
@@ -722,10 +913,16 @@ async fn main() {
     let payload = sealed_size();
     let batch = weft_batch(payload);
     let (mut weft, mut base, mut batched) = (Vec::new(), Vec::new(), Vec::new());
+    let mut inproc = Vec::new();
+    let mut accepted_in_s = Vec::new();
     let mut lagged = false;
     let mut accepted_s = Vec::new();
     for run in 0..sz.runs {
         let mut w = bench_weft(sz).await;
+        let mut wi = bench_weft_in_process(sz).await;
+        lagged |= wi.lagged;
+        accepted_in_s.extend(wi.all_accepted.map(|d| d.as_secs_f64()));
+        let wi = Summary::of(&mut wi, sz.n);
         let (mut b, mut bb) = bench_baselines(sz, payload).await;
         lagged |= w.lagged;
         accepted_s.extend(w.all_accepted.map(|d| d.as_secs_f64()));
@@ -735,25 +932,31 @@ async fn main() {
             Summary::of(&mut bb, sz.n),
         );
         eprintln!(
-            "run {}/{}: one-way p50 weft {:.3} ms / libp2p {:.3} ms; round-trip msgs/s weft {:.0} / per-request {:.0} / batched {:.0}",
+            "run {}/{}: one-way p50 weft API {:.3} ms / in-process {:.3} ms / libp2p {:.3} ms; round-trip msgs/s weft API {:.0} / in-process {:.0} / per-request {:.0} / batched {:.0}",
             run + 1,
             sz.runs,
             w.one_way_p50,
+            wi.one_way_p50,
             b.one_way_p50,
             w.acknowledged_per_s,
+            wi.acknowledged_per_s,
             b.acknowledged_per_s,
             bb.acknowledged_per_s
         );
         weft.push(w);
+        inproc.push(wi);
         base.push(b);
         batched.push(bb);
     }
 
     let w_p50 = med(&weft, |s| s.one_way_p50);
     let w_p99 = med(&weft, |s| s.one_way_p99);
+    let in_p50 = med(&inproc, |s| s.one_way_p50);
+    let in_p99 = med(&inproc, |s| s.one_way_p99);
     let b_p50 = med(&base, |s| s.one_way_p50);
     let b_p99 = med(&base, |s| s.one_way_p99);
     let w_mps = med(&weft, |s| s.acknowledged_per_s);
+    let in_mps = med(&inproc, |s| s.acknowledged_per_s);
     let b_mps = med(&base, |s| s.acknowledged_per_s);
     let bb_mps = med(&batched, |s| s.acknowledged_per_s);
     let report = json!({
@@ -774,12 +977,19 @@ async fn main() {
             "baseline_message_bytes": payload,
             "baseline_ack_bytes": format!("{ACK_BASE} + {ACK_PER_ITEM} per message"),
         },
-        "weft": {
+        "weft_in_process": {
+            "how": "two nodes in this process (as the baseline's two swarms), Chat::send and Chat::subscribe",
+            "concurrent_senders": SENDERS,
+            "all_accepted_s_median": median(accepted_in_s),
+            "figures": medians(&inproc),
+        },
+        "weft_control_api": {
+            "how": "two `weft up` processes, POST /v1/chat/send and GET /v1/events over local HTTP",
             "concurrent_senders": SENDERS,
             "all_accepted_by_api_s_median": median(accepted_s),
-            "event_stream_lagged": lagged,
             "figures": medians(&weft),
         },
+        "event_stream_lagged": lagged,
         "libp2p_per_request": {
             "in_flight": SENDERS,
             "figures": medians(&base),
@@ -789,16 +999,24 @@ async fn main() {
             "in_flight": 1,
             "figures": medians(&batched),
         },
-        "ratios_weft_over_libp2p": {
+        "ratios_weft_control_api_over_libp2p": {
             "one_way_p50": w_p50 / b_p50,
             "one_way_p99": w_p99 / b_p99,
             "round_trip_msgs_per_s_vs_per_request": w_mps / b_mps,
             "round_trip_msgs_per_s_vs_batched": w_mps / bb_mps,
         },
+        "ratios_weft_in_process_over_libp2p": {
+            "one_way_p50": in_p50 / b_p50,
+            "one_way_p99": in_p99 / b_p99,
+            "round_trip_msgs_per_s_vs_per_request": in_mps / b_mps,
+            "round_trip_msgs_per_s_vs_batched": in_mps / bb_mps,
+        },
     });
     println!("{}", serde_json::to_string_pretty(&report).expect("json"));
     for (what, v) in [
         ("weft one-way p50", w_p50),
+        ("weft in-process one-way p50", in_p50),
+        ("weft in-process msgs/s", in_mps),
         ("libp2p one-way p50", b_p50),
         ("weft msgs/s", w_mps),
         ("libp2p msgs/s", b_mps),
@@ -806,8 +1024,9 @@ async fn main() {
     ] {
         assert!(v.is_finite() && v > 0.0, "{what} is {v}");
     }
-    // The machine-readable line (issue #17): Weft over bare one-request-per-
-    // message libp2p; throughput is round trip (acknowledged) on both sides.
+    // The machine-readable line (issue #17): Weft through its control API
+    // over bare one-request-per-message libp2p; throughput is round trip
+    // (acknowledged) on both sides.
     println!(
         "{}",
         json!({

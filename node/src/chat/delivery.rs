@@ -215,10 +215,8 @@ impl Chat {
             return self.reach_device(peer).await;
         }
         let account = endpoint;
-        if let Ok(peers) = self.net().peers().await {
-            if let Some(p) = peers.iter().find(|p| p.account_id == Some(*account)) {
-                return Some(p.peer_id);
-            }
+        if let Some(p) = self.net().connected_device(account) {
+            return Some(p);
         }
         // A card we hold (from their request/accept), then the DHT's record.
         let held = self
@@ -240,10 +238,8 @@ impl Chat {
     /// of its card, else where the DHT says it is.
     async fn reach_device(&self, peer: PeerId) -> Option<PeerId> {
         let net = self.net();
-        if let Ok(peers) = net.peers().await {
-            if peers.iter().any(|p| p.peer_id == peer) {
-                return Some(peer);
-            }
+        if net.is_connected(&peer) {
+            return Some(peer);
         }
         let mut addrs: Vec<Multiaddr> = self
             .store()

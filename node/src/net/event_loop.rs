@@ -24,7 +24,9 @@ use weft_protocol::Card;
 use super::behaviour::{build_swarm, Behaviour, BehaviourEvent, SwarmOptions};
 use super::gossip::{GossipReaders, Relay};
 use super::pending::Pending;
-use super::{AppProtocol, InboundRequest, Net, NetCommand, NetError, NetEvent, PeerAddrList};
+use super::{
+    AppProtocol, Connected, InboundRequest, Net, NetCommand, NetError, NetEvent, PeerAddrList,
+};
 use crate::home::Identity;
 use crate::random;
 use crate::store::Store;
@@ -106,6 +108,8 @@ pub(super) struct EventLoop {
     pub(super) events: broadcast::Sender<NetEvent>,
     pub(super) listen_addrs: Vec<Multiaddr>,
     pub(super) peers: HashMap<PeerId, PeerState>,
+    /// The copy of who is connected that [`Net`] reads (kept with `peers`).
+    pub(super) connected: Connected,
     pub(super) my_card: Option<Card>,
     pub(super) last_bootstrap: Option<Instant>,
     /// This round's factor on the lookup periods, drawn at each lookup so
@@ -169,7 +173,9 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
     let (stop, stop_rx) = mpsc::channel(1);
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let oa_slots = cfg.store.oa_slots();
+    let connected = Connected::default();
     let mut lp = EventLoop {
+        connected: connected.clone(),
         swarm,
         identity: cfg.identity,
         name: cfg.name,
@@ -215,6 +221,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
             stop,
             events,
             peer_id,
+            connected,
         },
         Started { go, task },
     ))

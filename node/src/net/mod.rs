@@ -28,6 +28,9 @@ mod requests;
 #[cfg(test)]
 mod test_swarm;
 
+use std::collections::HashMap;
+use std::sync::Arc;
+
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{broadcast, mpsc, oneshot};
 use weft_protocol::AccountId;
@@ -209,9 +212,65 @@ pub struct Net {
     stop: mpsc::Sender<oneshot::Sender<()>>,
     events: broadcast::Sender<NetEvent>,
     peer_id: PeerId,
+    /// Who is connected, as the network task last saw it.
+    connected: Connected,
+}
+
+/// The connected peers and the account each speaks for (once its card
+/// arrived): a copy the network task keeps current, so a service asking
+/// "is this device connected?" before every delivery does not wait for a
+/// round trip through the task. Its size follows the swarm's connection
+/// limits (one entry per connected peer).
+#[derive(Clone, Default)]
+pub(crate) struct Connected(Arc<std::sync::RwLock<HashMap<PeerId, Option<AccountId>>>>);
+
+impl Connected {
+    /// `peer` connected (its account unknown until its card arrives).
+    pub(crate) fn up(&self, peer: PeerId) {
+        if let Ok(mut m) = self.0.write() {
+            m.entry(peer).or_insert(None);
+        }
+    }
+
+    /// `peer`'s last connection closed.
+    pub(crate) fn down(&self, peer: &PeerId) {
+        if let Ok(mut m) = self.0.write() {
+            m.remove(peer);
+        }
+    }
+
+    /// `peer` showed a card for `account`.
+    pub(crate) fn identified(&self, peer: &PeerId, account: AccountId) {
+        if let Ok(mut m) = self.0.write() {
+            if let Some(a) = m.get_mut(peer) {
+                *a = Some(account);
+            }
+        }
+    }
+
+    fn has(&self, peer: &PeerId) -> bool {
+        self.0.read().map(|m| m.contains_key(peer)).unwrap_or(false)
+    }
+
+    fn device_of(&self, account: &AccountId) -> Option<PeerId> {
+        let m = self.0.read().ok()?;
+        m.iter()
+            .find(|(_, a)| a.as_ref() == Some(account))
+            .map(|(p, _)| *p)
+    }
 }
 
 impl Net {
+    /// Whether `peer` is connected now (no round trip to the network task).
+    pub fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connected.has(peer)
+    }
+
+    /// A connected device that showed a card for `account`, if any.
+    pub fn connected_device(&self, account: &AccountId) -> Option<PeerId> {
+        self.connected.device_of(account)
+    }
+
     /// This node's peer id.
     pub fn peer_id(&self) -> PeerId {
         self.peer_id
@@ -360,5 +419,34 @@ impl Net {
         let (reply, done) = oneshot::channel();
         self.stop.send(reply).await.map_err(|_| NetError::Stopped)?;
         done.await.map_err(|_| NetError::Stopped)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connected_copy_follows_connections_and_cards() {
+        let c = Connected::default();
+        let (p, q) = (PeerId::random(), PeerId::random());
+        let account = AccountId([7; 32]);
+        assert!(!c.has(&p));
+        c.up(p);
+        c.up(q);
+        assert!(c.has(&p));
+        assert_eq!(c.device_of(&account), None, "no card yet");
+        c.identified(&p, account);
+        assert_eq!(c.device_of(&account), Some(p));
+        // A second connection of the same peer keeps what its card said.
+        c.up(p);
+        assert_eq!(c.device_of(&account), Some(p));
+        c.down(&p);
+        assert!(!c.has(&p));
+        assert_eq!(c.device_of(&account), None, "gone with its last connection");
+        // A card from a peer that is not connected (any more) is not kept.
+        c.identified(&p, account);
+        assert_eq!(c.device_of(&account), None);
+        assert!(c.has(&q));
     }
 }

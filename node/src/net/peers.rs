@@ -185,6 +185,7 @@ impl EventLoop {
             dialed: false,
         });
         st.dialed |= endpoint.is_dialer();
+        self.connected.up(peer);
         if st.addrs.len() < MAX_ADDRS_PER_PEER && !st.addrs.contains(&addr) {
             st.addrs.push(addr.clone());
         }
@@ -219,6 +220,7 @@ impl EventLoop {
         }
         if remaining == 0 {
             self.peers.remove(&peer);
+            self.connected.down(&peer);
             // An idle connection closing does not make an mDNS-seen peer leave the LAN.
             if self.lan_conn_peers.remove(&peer) && !self.mdns_peers.contains(&peer) {
                 self.emit(NetEvent::LanPeerExpired { peer_id: peer });
@@ -411,6 +413,7 @@ impl EventLoop {
             name: card.body.name.clone(),
         });
         if let Some(st) = self.peers.get_mut(&peer) {
+            self.connected.identified(&peer, card.account());
             st.card = Some(card);
         }
     }
