@@ -345,7 +345,8 @@ pub struct DeliveryAck {
     pub rejected: Vec<[u8; 32]>,
 }
 
-/// What travels on `/weft/chat/1` (envelope kind `ChatRequest`): the first
+/// What travels on `/weft/chat/1`, and frame after frame on a session's
+/// kept `/weft/chat-stream/1` stream (envelope kind `ChatRequest`): the first
 /// delivery to a device opens a Noise IK session, the next ones reuse it
 /// ([`crate::session`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

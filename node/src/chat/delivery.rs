@@ -22,6 +22,7 @@ use weft_protocol::{
 };
 
 use super::session::OutSession;
+use super::stream::StreamError;
 use super::{Chat, ChatEvent};
 use crate::net::{card_peer, records, AppProtocol, Net, NetError};
 use crate::store::chat::{MsgStatus, OutboxEntry};
@@ -358,35 +359,71 @@ impl Chat {
 
     /// One request in a kept session: `Ok(Some(ack))`, or `Ok(None)` if the
     /// device does not know the session any more. The session is kept only
-    /// if the round trip succeeded; any failure ends it.
+    /// if the round trip succeeded; any failure ends it. The request goes
+    /// on the stream kept for the session (`stream.rs`); if no stream can
+    /// be opened, or the kept one broke, as a `/weft/chat/1` request, with
+    /// the next nonce (a nonce is never sealed twice).
     async fn resume(
         &self,
         to: &AccountId,
         mut kept: OutSession,
         payload: &[u8],
     ) -> Result<Option<Vec<u8>>, DeliveryError> {
-        let nonce = kept.next;
-        let sealed = kept.session.seal(nonce, payload)?;
-        let req = ChatRequest::Resume {
-            session: kept.session.id(),
-            nonce,
-            sealed,
+        let (nonce, req) = self.resume_request(&mut kept, payload)?;
+        let mut stream = kept.stream.take();
+        let round = if kept.no_stream {
+            Err(StreamError::Unavailable(
+                "refused earlier in this session".into(),
+            ))
+        } else {
+            self.stream_round(&mut stream, kept.peer, &req).await
         };
-        let req = weft_protocol::encode(Kind::ChatRequest, &req)?;
-        let reply = self
-            .net()
-            .request(AppProtocol::Chat, kept.peer, req)
-            .await?;
+        let (nonce, reply) = match round {
+            Ok(reply) => (nonce, reply),
+            Err(e) => {
+                tracing::debug!(%to, reason = %e, "delivering without a chat stream");
+                let (nonce, req) = match e {
+                    StreamError::Unavailable(_) => {
+                        kept.no_stream = true;
+                        (nonce, req)
+                    }
+                    // It may have arrived: the retry is a new message.
+                    StreamError::Broken(_) => self.resume_request(&mut kept, payload)?,
+                };
+                let reply = self
+                    .net()
+                    .request(AppProtocol::Chat, kept.peer, req)
+                    .await?;
+                (nonce, reply)
+            }
+        };
+        kept.stream = stream;
         match weft_protocol::decode(Kind::ChatReply, &reply)? {
             ChatReply::Resume(sealed) => {
                 let ack = kept.session.open(nonce, &sealed)?;
-                kept.next = nonce + 1;
                 self.inner.sessions.put_out(*to, kept);
                 Ok(Some(ack))
             }
             ChatReply::UnknownSession => Ok(None),
             ChatReply::Open(_) => Err(DeliveryError::UnexpectedReply),
         }
+    }
+
+    /// `payload` sealed as the session's next message, as a request; its nonce.
+    fn resume_request(
+        &self,
+        kept: &mut OutSession,
+        payload: &[u8],
+    ) -> Result<(u64, Vec<u8>), DeliveryError> {
+        let nonce = kept.next;
+        kept.next = nonce + 1;
+        let sealed = kept.session.seal(nonce, payload)?;
+        let req = ChatRequest::Resume {
+            session: kept.session.id(),
+            nonce,
+            sealed,
+        };
+        Ok((nonce, weft_protocol::encode(Kind::ChatRequest, &req)?))
     }
 
     /// Leaves copies of `items` with up to [`HOLDERS`] peers closest to the

@@ -115,7 +115,7 @@ impl Chat {
     /// with message 2, the session kept), or a delivery in a kept session
     /// (answered in it). `None` drops the stream (garbage, or a sender that
     /// isn't who it says).
-    async fn on_delivery(&self, peer: PeerId, data: &[u8]) -> Option<Vec<u8>> {
+    pub(super) async fn on_delivery(&self, peer: PeerId, data: &[u8]) -> Option<Vec<u8>> {
         let request = match weft_protocol::decode(Kind::ChatRequest, data) {
             Ok(r) => r,
             Err(e) => {

@@ -35,6 +35,7 @@ mod own;
 mod send;
 mod service;
 mod session;
+mod stream;
 
 pub(crate) use apply::pay_line;
 

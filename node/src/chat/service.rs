@@ -57,6 +57,7 @@ impl Chat {
             chat.kick(to);
         }
         chat.spawn_background(shutdown);
+        chat.spawn_stream_server();
         Ok(chat)
     }
 

@@ -45,6 +45,12 @@ pub(super) struct OutSession {
     /// The number the next request takes.
     pub next: u64,
     opened: Instant,
+    /// The stream the session's deliveries travel on, while one is open
+    /// (`stream.rs`).
+    pub stream: Option<super::stream::KeptStream>,
+    /// No stream could be opened with the device in this session: its
+    /// deliveries go as `/weft/chat/1` requests (the next session tries again).
+    pub no_stream: bool,
 }
 
 impl OutSession {
@@ -54,6 +60,8 @@ impl OutSession {
             session,
             next: 1,
             opened: Instant::now(),
+            stream: None,
+            no_stream: false,
         }
     }
 }

@@ -64,6 +64,9 @@ pub(crate) struct Behaviour {
     pub(crate) file: request_response::Behaviour<BytesCodec>,
     pub(crate) device: request_response::Behaviour<BytesCodec>,
     pub(crate) mint: request_response::Behaviour<BytesCodec>,
+    /// Raw streams (`/weft/chat-stream/1`), opened and accepted by services
+    /// through a [`libp2p_stream::Control`].
+    pub(crate) streams: libp2p_stream::Behaviour,
 }
 
 /// `/weft/blob/1`: manifests and chunks of content-addressed blobs.
@@ -94,6 +97,12 @@ pub const PROFILE_PROTOCOL: StreamProtocol = StreamProtocol::new(weft_protocol::
 
 /// `/weft/chat/1`: live delivery, one Noise IK round trip per burst.
 pub const CHAT_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/chat/1");
+/// `/weft/chat-stream/1`: a stream kept open for a chat session's
+/// deliveries (the same frames as `/weft/chat/1`, one after the other, each
+/// request answered before the next), so a delivery in a kept session costs
+/// one frame each way instead of a new stream and two trips through each
+/// swarm.
+pub const CHAT_STREAM_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/chat-stream/1");
 /// `/weft/mailbox/1`: store-and-forward deposits and fetches.
 pub const MAILBOX_PROTOCOL: StreamProtocol = StreamProtocol::new("/weft/mailbox/1");
 /// Largest chat request or response (one Noise message).
@@ -324,6 +333,7 @@ pub(crate) fn build_swarm(key: Keypair, opts: &SwarmOptions) -> Result<Swarm<Beh
                     30,
                     16,
                 ),
+                streams: libp2p_stream::Behaviour::new(),
             })
         })
         .map_err(|e| err(&e))?

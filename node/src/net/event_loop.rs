@@ -174,6 +174,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
     let (events, _) = broadcast::channel(EVENT_QUEUE);
     let oa_slots = cfg.store.oa_slots();
     let connected = Connected::default();
+    let streams = swarm.behaviour().streams.new_control();
     let mut lp = EventLoop {
         connected: connected.clone(),
         swarm,
@@ -222,6 +223,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
             events,
             peer_id,
             connected,
+            streams,
         },
         Started { go, task },
     ))
@@ -390,6 +392,8 @@ impl EventLoop {
             }) => self.on_gossip(propagation_source, message_id, message),
             BehaviourEvent::Kad(ev) => self.on_kad_event(ev),
             BehaviourEvent::Chat(ev) => self.on_app_event(AppProtocol::Chat, ev),
+            // Streams go straight to whoever accepts or opened them.
+            BehaviourEvent::Streams(()) => {}
             BehaviourEvent::Mailbox(ev) => self.on_app_event(AppProtocol::Mailbox, ev),
             BehaviourEvent::Profile(ev) => self.on_app_event(AppProtocol::Profile, ev),
             BehaviourEvent::Oa(ev) => self.on_app_event(AppProtocol::Oa, ev),

@@ -214,6 +214,8 @@ pub struct Net {
     peer_id: PeerId,
     /// Who is connected, as the network task last saw it.
     connected: Connected,
+    /// Opens and accepts raw streams (`/weft/chat-stream/1`).
+    streams: libp2p_stream::Control,
 }
 
 /// The connected peers and the account each speaks for (once its card
@@ -261,6 +263,12 @@ impl Connected {
 }
 
 impl Net {
+    /// Opens and accepts raw streams; a stream's bytes go between the
+    /// connection and its user without passing through the network task.
+    pub fn streams(&self) -> libp2p_stream::Control {
+        self.streams.clone()
+    }
+
     /// Whether `peer` is connected now (no round trip to the network task).
     pub fn is_connected(&self, peer: &PeerId) -> bool {
         self.connected.has(peer)

@@ -311,3 +311,94 @@ async fn a_forged_sender_in_held_mail_is_refused() {
     );
     assert!(texts.contains(&"honest held mail"), "{texts:?}");
 }
+
+/// `/weft/chat-stream/1`, where kept chat sessions deliver: a well-formed
+/// request is answered on the stream (here: the node holds no such
+/// session), and the stream stays open for the next; garbage, or a frame
+/// declaring more than the limit, closes it; the node goes on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_chat_streams_are_answered_or_closed() {
+    use futures::{AsyncReadExt, AsyncWriteExt, StreamExt};
+    use weft_protocol::chat::{ChatReply, ChatRequest};
+    use weft_protocol::Kind;
+
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let mut sw = weft_tests::hostile::tcp_swarm(Keypair::generate_ed25519(), |_| {
+        libp2p_stream::Behaviour::new()
+    });
+    let control = sw.behaviour().new_control();
+    let node = connect(&mut sw, &w.dial_addr(&a).await).await;
+    let driver = tokio::spawn(async move {
+        loop {
+            sw.select_next_some().await;
+        }
+    });
+    let proto = libp2p::StreamProtocol::new("/weft/chat-stream/1");
+    let open = || {
+        let mut c = control.clone();
+        let p = proto.clone();
+        async move {
+            tokio::time::timeout(T, c.open_stream(node, p))
+                .await
+                .expect("opening a chat stream timed out")
+                .expect("the node accepts chat streams")
+        }
+    };
+    async fn answer(s: &mut libp2p::Stream) -> Vec<u8> {
+        let mut len = [0u8; 4];
+        tokio::time::timeout(T, s.read_exact(&mut len))
+            .await
+            .expect("no answer in time")
+            .expect("an answer");
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
+        tokio::time::timeout(T, s.read_exact(&mut body))
+            .await
+            .expect("no answer in time")
+            .expect("the whole answer");
+        body
+    }
+    async fn closed(s: &mut libp2p::Stream) -> bool {
+        let mut rest = Vec::new();
+        // Ends (EOF or reset) once the node drops the stream; the wait is
+        // shorter than the 20 s after which the node closes idle streams.
+        tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest))
+            .await
+            .is_ok()
+            && rest.is_empty()
+    }
+
+    let mut cs = open().await;
+    for nonce in 1..=2u64 {
+        let req = weft_protocol::encode(
+            Kind::ChatRequest,
+            &ChatRequest::Resume {
+                session: [7; 16],
+                nonce,
+                sealed: vec![0; 64],
+            },
+        )
+        .unwrap();
+        cs.write_all(&frame(&req)).await.unwrap();
+        cs.flush().await.unwrap();
+        let reply: ChatReply =
+            weft_protocol::decode(Kind::ChatReply, &answer(&mut cs).await).unwrap();
+        assert_eq!(reply, ChatReply::UnknownSession, "request {nonce}");
+    }
+    cs.write_all(&frame(b"not a chat request")).await.unwrap();
+    cs.flush().await.unwrap();
+    assert!(closed(&mut cs).await, "garbage did not close the stream");
+
+    let mut cs = open().await;
+    cs.write_all(&u32::MAX.to_be_bytes()).await.unwrap();
+    cs.flush().await.unwrap();
+    assert!(
+        closed(&mut cs).await,
+        "an oversized frame did not close the stream"
+    );
+
+    // The node goes on.
+    let status = w.json(&["status", "--home", s(&a)]).await;
+    assert!(status["peer_id"].is_string(), "{status}");
+    driver.abort();
+}
