@@ -918,16 +918,8 @@ async fn main() {
     let mut lagged = false;
     let mut accepted_s = Vec::new();
     for run in 0..sz.runs {
-        let mut wi = bench_weft_in_process(sz).await;
-        if std::env::var("ONLY_INPROC").is_ok() {
-            let w = Summary::of(&mut wi, sz.n);
-            eprintln!(
-                "inproc p50 {:.3} p99 {:.3} mps {:.0}",
-                w.one_way_p50, w.one_way_p99, w.acknowledged_per_s
-            );
-            continue;
-        }
         let mut w = bench_weft(sz).await;
+        let mut wi = bench_weft_in_process(sz).await;
         lagged |= wi.lagged;
         accepted_in_s.extend(wi.all_accepted.map(|d| d.as_secs_f64()));
         let wi = Summary::of(&mut wi, sz.n);
