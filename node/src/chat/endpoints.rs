@@ -9,11 +9,14 @@
 //! so each device keeps it once.
 
 use libp2p::PeerId;
-use weft_protocol::{device::DeviceList, seal, AccountId};
+use weft_protocol::{device::DeviceList, AccountId};
 
 use super::Chat;
 use crate::device::peer_of;
 use crate::store::device::ListUpdate;
+
+/// Noise keys [`Chat::noise_key`] remembers at most (a few KiB).
+const NOISE_KEYS: usize = 1024;
 
 impl Chat {
     /// This device's endpoint (the account id on the first device).
@@ -80,12 +83,29 @@ impl Chat {
     /// account key itself, or a device on the newest list we hold for it (a
     /// revoked device is no longer on it).
     pub(crate) fn speaks_for(&self, account: &AccountId, static_key: &[u8; 32]) -> bool {
-        if seal::sender_matches(account, static_key) {
-            return true;
+        let is = |a: &AccountId| self.noise_key(a).as_ref() == Some(static_key);
+        is(account) || self.endpoints_of(account).iter().any(is)
+    }
+
+    /// `account`'s Noise static key (what
+    /// [`weft_protocol::seal::sender_matches`] compares with), remembered:
+    /// working it out (decompressing the Ed25519 point, then a field
+    /// inversion) costs more than opening a message, and every message in
+    /// a session asks for the same few keys. At most [`NOISE_KEYS`] are
+    /// kept; when full, the memory starts again.
+    fn noise_key(&self, account: &AccountId) -> Option<[u8; 32]> {
+        let Ok(mut keys) = self.inner.noise_keys.lock() else {
+            return account.noise_public().ok();
+        };
+        if let Some(k) = keys.get(account) {
+            return *k;
         }
-        self.endpoints_of(account)
-            .iter()
-            .any(|e| seal::sender_matches(e, static_key))
+        let k = account.noise_public().ok();
+        if keys.len() >= NOISE_KEYS {
+            keys.clear();
+        }
+        keys.insert(*account, k);
+        k
     }
 
     /// Keeps a device list `account` sent about itself if it verifies and is

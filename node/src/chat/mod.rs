@@ -266,6 +266,8 @@ struct Inner {
     moments_keys: Arc<Notify>,
     /// Kept Noise sessions with the devices we deliver to and that deliver to us.
     sessions: session::Sessions,
+    /// Accounts' Noise static keys, worked out once ([`Chat::noise_key`]).
+    noise_keys: std::sync::Mutex<HashMap<AccountId, Option<[u8; 32]>>>,
 }
 
 /// The receiver of group business carried in 1:1 messages

@@ -50,6 +50,7 @@ impl Chat {
                 ),
                 moments_keys: Default::default(),
                 sessions: Default::default(),
+                noise_keys: Default::default(),
             }),
         };
         // Restarts resume work: every recipient with queued mail gets a worker.

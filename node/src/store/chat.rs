@@ -243,20 +243,25 @@ pub fn message_key(conv: &AccountId, sent_at_ms: u64, from: &AccountId, seq: u64
     k
 }
 
-/// Where a message with id `id` goes in the log: `base` if free, else
-/// `base` followed by the first 8 bytes of the id (same place in the order);
+/// Where a message with id `id` goes in the log, `get` reading it: `base`
+/// if free or if it already holds this very message (the row of a write
+/// that a crash cut short: see [`Store::insert_incoming`]), else `base`
+/// followed by the first 8 bytes of the id (same place in the order);
 /// `None` if that is taken too.
-fn free_place(
-    messages: &sled::transaction::TransactionalTree,
+fn free_place<E>(
+    get: impl Fn(&[u8]) -> Result<Option<sled::IVec>, E>,
     base: Vec<u8>,
     id: &MsgId,
-) -> Result<Option<Vec<u8>>, sled::transaction::UnabortableTransactionError> {
-    if messages.get(&base)?.is_none() {
+) -> Result<Option<Vec<u8>>, E> {
+    let free = |v: Option<sled::IVec>| {
+        v.is_none_or(|v| postcard::from_bytes::<StoredMessage>(&v).is_ok_and(|m| m.id == *id))
+    };
+    if free(get(&base)?) {
         return Ok(Some(base));
     }
     let mut beside = base;
     beside.extend_from_slice(&id.0[..8]);
-    Ok(messages.get(&beside)?.is_none().then_some(beside))
+    Ok(free(get(&beside)?).then_some(beside))
 }
 
 /// Key of an outbox entry: the endpoint it goes to (an account key or a
@@ -352,6 +357,7 @@ impl Store {
     /// index and the outbox entry. Flush afterwards to make it durable.
     pub fn enqueue(&self, out: &Outgoing) -> Result<(), StoreError> {
         let t = &self.chat;
+        let _turn = self.log_turn();
         (&t.meta, &t.messages, &t.msg_index, &t.outbox)
             .transaction(|(meta, messages, index, outbox)| {
                 meta.insert(seq_key(&out.to), enc(&(out.seq, out.sent_at_ms)))?;
@@ -359,7 +365,7 @@ impl Store {
                     let base = message_key(&out.to, out.sent_at_ms, &log.from, out.seq);
                     // Our other device may have sent with this counter in
                     // this millisecond: never over its copy.
-                    let key = free_place(messages, base, &out.id)?.ok_or(
+                    let key = free_place(|k| messages.get(k), base, &out.id)?.ok_or(
                         ConflictableTransactionError::Abort(StoreError::Corrupt(
                             "chat_messages",
                             "no free place for a message".into(),
@@ -514,32 +520,43 @@ impl Store {
     }
 
     /// Stores an incoming message in conversation `conv`, once.
+    ///
+    /// Three plain writes, not a sled transaction: a transaction seals and
+    /// writes sled's log buffer twice (`pin_log`), on sled's I/O threads,
+    /// which cost more than the rest of taking a message in. What a
+    /// transaction gave is kept another way. Writers of the log take turns
+    /// ([`Store::log_turn`]), so no other write comes between the checks
+    /// and the writes. And the writes go in an order whose every prefix is
+    /// safe, because a crash keeps a prefix of them: sled recovers a
+    /// contiguous prefix of its log. The row comes first, then its arrival
+    /// time, and the id index last. A crash before the flush can leave the
+    /// row without its index; the sender, never acknowledged, sends again,
+    /// and the retry finds the row in its place ([`free_place`]) and
+    /// completes it. A crash never leaves an index entry without its row,
+    /// which would make the retry look like a duplicate and drop it.
     pub fn insert_incoming(
         &self,
         conv: &AccountId,
         m: &StoredMessage,
         arrived_ms: u64,
     ) -> Result<bool, StoreError> {
-        let base = message_key(conv, m.sent_at_ms, &m.from, m.seq);
         let t = &self.chat;
-        (&t.messages, &t.msg_index, &t.arrived)
-            .transaction(|(messages, index, arrived)| {
-                if index.get(m.id.0)?.is_some() {
-                    return Ok(false); // known id: once
-                }
-                // Another message already in this place (two devices of one
-                // account with the same counter in the same millisecond, or
-                // a resend with other words) is never overwritten: this one
-                // goes beside it.
-                let Some(key) = free_place(messages, base.clone(), &m.id)? else {
-                    return Ok(false);
-                };
-                messages.insert(key.clone(), enc(m))?;
-                index.insert(&m.id.0, key.clone())?;
-                arrived.insert(&m.id.0, &arrived_ms.to_be_bytes())?;
-                Ok::<bool, ConflictableTransactionError<StoreError>>(true)
-            })
-            .map_err(tx_err)
+        let _turn = self.log_turn();
+        if t.msg_index.get(m.id.0)?.is_some() {
+            return Ok(false); // known id: once
+        }
+        // Another message already in this place (two devices of one
+        // account with the same counter in the same millisecond, or a
+        // resend with other words) is never overwritten: this one goes
+        // beside it.
+        let base = message_key(conv, m.sent_at_ms, &m.from, m.seq);
+        let Some(key) = free_place(|k| t.messages.get(k), base, &m.id)? else {
+            return Ok(false);
+        };
+        t.messages.insert(key.as_slice(), enc(m))?;
+        t.arrived.insert(m.id.0, &arrived_ms.to_be_bytes())?;
+        t.msg_index.insert(m.id.0, key)?;
+        Ok(true)
     }
 
     /// When a received message arrived here (Unix ms, our clock); `None`

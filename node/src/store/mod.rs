@@ -198,6 +198,8 @@ pub struct Store {
     durable_peers: Arc<AtomicUsize>,
     /// Concurrent flushes share one fsync ([`Store::flush_async`]).
     commit: Arc<GroupCommit>,
+    /// Taken by whatever adds a row to the chat log ([`Store::log_turn`]).
+    log_writer: Arc<std::sync::Mutex<()>>,
 }
 
 /// Group commit: callers of [`Store::flush_async`] take a ticket after
@@ -269,6 +271,7 @@ impl Store {
             meta: db.open_tree("meta")?,
             durable_peers: Arc::new(AtomicUsize::new(peers.len())),
             commit: Arc::default(),
+            log_writer: Arc::default(),
             peers,
             cards: db.open_tree("cards")?,
             chat: chat::ChatTrees::open(&db)?,
@@ -477,6 +480,18 @@ impl Store {
         c.done.fetch_max(covers, Ordering::SeqCst);
         c.flushes.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+
+    /// The chat log's writers take turns: a row's place is checked and
+    /// taken with no other write between (two of our devices may send with
+    /// the same counter in the same millisecond). Held only across a few
+    /// sled calls, never across an await. A writer that panicked leaves
+    /// nothing half-checked behind the lock, so a poisoned lock is taken as
+    /// it is.
+    pub(crate) fn log_turn(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.log_writer
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Writes everything to disk; returns when durable.

@@ -143,3 +143,30 @@ fn names_do_not_change_the_stored_bytes() {
     assert_eq!(postcard::to_stdvec(&ContactState::Friend).unwrap(), [0]);
     assert_eq!(postcard::to_stdvec(&ContactState::Blocked).unwrap(), [3]);
 }
+
+/// A crash before the flush keeps a prefix of `insert_incoming`'s writes:
+/// the row alone, or the row and its arrival time. The sender, never
+/// acknowledged, sends again; the retry completes that row in its place
+/// and the log holds the message once.
+#[test]
+fn a_row_a_crash_left_without_its_index_is_completed_once() {
+    let s = Store::temporary().unwrap();
+    let a = AccountKey::generate().unwrap().account_id();
+    for (n, with_arrival) in [(1u64, false), (2, true)] {
+        let m = msg(a, n, n * 10);
+        let key = message_key(&a, m.sent_at_ms, &m.from, m.seq);
+        s.chat.messages.insert(key.as_slice(), enc(&m)).unwrap();
+        if with_arrival {
+            s.chat.arrived.insert(m.id.0, &7u64.to_be_bytes()).unwrap();
+        }
+        assert!(
+            s.insert_incoming(&a, &m, 1_000).unwrap(),
+            "the retry is taken"
+        );
+        assert!(!s.insert_incoming(&a, &m, 2_000).unwrap(), "then known");
+        assert_eq!(s.message(&m.id).unwrap(), Some(m.clone()));
+        assert_eq!(s.message_arrived(&m.id).unwrap(), Some(1_000));
+    }
+    let log = s.conversation(&a, 10).unwrap();
+    assert_eq!(log.iter().map(|m| m.seq).collect::<Vec<_>>(), vec![1, 2]);
+}
