@@ -13,7 +13,6 @@
 //! - `chat_meta`: `seq` ‖ account(32) → last seq / last sent_at for that conversation
 
 use serde::{Deserialize, Serialize};
-use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 use weft_protocol::{
     chat::{DeliveryItem, MsgId},
     AccountId, Card,
@@ -282,13 +281,6 @@ fn seq_key(to: &AccountId) -> Vec<u8> {
     k
 }
 
-fn tx_err(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Sled(e),
-    }
-}
-
 /// What to add to the log when a message is queued.
 pub struct Outgoing {
     /// Recipient (the conversation).
@@ -353,38 +345,50 @@ impl Store {
         Ok((seq + 1, now_ms.max(last_ms + 1)))
     }
 
-    /// Atomically: conversation counters, the log entry (texts), the id
-    /// index and the outbox entry. Flush afterwards to make it durable.
+    /// Conversation counters, the outbox entries, and for texts the id
+    /// index and the log entry. Flush afterwards to make it durable.
+    ///
+    /// Plain writes, not a sled transaction (see [`Store::insert_incoming`]
+    /// for why), in this order, under the log's turn ([`Store::log_turn`]):
+    /// the delivery worker reads the outbox in the same turn
+    /// ([`Store::outbox_batch`]), so it never sees part of an enqueue. A
+    /// crash before the flush keeps a prefix: the counter alone (a number
+    /// skipped), or entries that go out with no line in our log for them
+    /// (which a transaction did not prevent either: delivery starts before
+    /// the flush, and the caller was never told the message was sent).
+    /// Never a line that says "sending" for a message nothing will send.
     pub fn enqueue(&self, out: &Outgoing) -> Result<(), StoreError> {
         let t = &self.chat;
         let _turn = self.log_turn();
-        (&t.meta, &t.messages, &t.msg_index, &t.outbox)
-            .transaction(|(meta, messages, index, outbox)| {
-                meta.insert(seq_key(&out.to), enc(&(out.seq, out.sent_at_ms)))?;
-                if let Some(log) = &out.log {
-                    let base = message_key(&out.to, out.sent_at_ms, &log.from, out.seq);
-                    // Our other device may have sent with this counter in
-                    // this millisecond: never over its copy.
-                    let key = free_place(|k| messages.get(k), base, &out.id)?.ok_or(
-                        ConflictableTransactionError::Abort(StoreError::Corrupt(
-                            "chat_messages",
-                            "no free place for a message".into(),
-                        )),
-                    )?;
-                    messages.insert(key.clone(), enc(log))?;
-                    index.insert(&out.id.0, key)?;
-                }
-                for (endpoint, item) in &out.items {
-                    let entry = OutboxEntry {
-                        item: item.clone(),
-                        msg_id: out.id,
-                        held: false,
-                    };
-                    outbox.insert(outbox_key(endpoint, &out.to, out.seq), enc(&entry))?;
-                }
-                Ok::<(), ConflictableTransactionError<StoreError>>(())
-            })
-            .map_err(tx_err)
+        // The place first: nothing is written if there is none.
+        let place = match &out.log {
+            Some(log) => {
+                let base = message_key(&out.to, out.sent_at_ms, &log.from, out.seq);
+                // Our other device may have sent with this counter in this
+                // millisecond: never over its copy.
+                let key = free_place(|k| t.messages.get(k), base, &out.id)?.ok_or(
+                    StoreError::Corrupt("chat_messages", "no free place for a message".into()),
+                )?;
+                Some((key, log))
+            }
+            None => None,
+        };
+        t.meta
+            .insert(seq_key(&out.to), enc(&(out.seq, out.sent_at_ms)))?;
+        for (endpoint, item) in &out.items {
+            let entry = OutboxEntry {
+                item: item.clone(),
+                msg_id: out.id,
+                held: false,
+            };
+            t.outbox
+                .insert(outbox_key(endpoint, &out.to, out.seq), enc(&entry))?;
+        }
+        if let Some((key, log)) = place {
+            t.msg_index.insert(out.id.0, key.as_slice())?;
+            t.messages.insert(key, enc(log))?;
+        }
+        Ok(())
     }
 
     /// Recipients with something in the outbox.
@@ -424,6 +428,8 @@ impl Store {
     ) -> Result<Vec<(Vec<u8>, OutboxEntry)>, StoreError> {
         let mut out = Vec::new();
         let mut bytes = 0;
+        // No enqueue is half written while we read (`enqueue`).
+        let _turn = self.log_turn();
         for item in self.chat.outbox.scan_prefix(to.0) {
             let (k, v) = item?;
             let e: OutboxEntry = dec("outbox", &v)?;
