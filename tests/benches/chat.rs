@@ -395,94 +395,34 @@ async fn bench_weft(sz: Sizes) -> Figures {
     let mut arrivals = Watch::new(events(&b).await, message_ids);
     let mut receipts = Watch::new(events(&a).await, delivered_ids);
 
-    // Latency: one message at a time; the next goes once the previous one's
-    // delivered receipt is back at A (so nothing overlaps).
-    let mut one_way = Vec::with_capacity(sz.m);
-    let mut round_trip = Vec::with_capacity(sz.m);
-    for i in 0..sz.warmup + sz.m {
-        let t0 = Instant::now();
-        let v: Value = client
-            .post(
-                "/v1/chat/send",
-                &json!({"to": b_id, "text": text("latency", i)}),
-            )
-            .await
-            .expect("send");
-        let id = v["id"].as_str().expect("id").to_string();
-        let arrived = arrivals.id(&id).await;
-        let delivered = receipts.id(&id).await;
-        if i >= sz.warmup {
-            one_way.push(ms(arrived - t0));
-            round_trip.push(ms(delivered - t0));
-        }
-    }
-
-    // Throughput: SENDERS tasks on A sending N messages as fast as the API takes them.
-    arrivals.reset();
-    receipts.reset();
-    let (before, _) = logged(&client_b, &a_id, &a_id).await;
-    let (_, before_delivered) = logged(&client, &b_id, &a_id).await;
-    let n = sz.n;
-    let t0 = Instant::now();
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|s| {
-            let client = client.clone();
-            let to = b_id.clone();
-            tokio::spawn(async move {
-                for i in 0..n / SENDERS {
-                    let _: Value = client
-                        .post(
-                            "/v1/chat/send",
-                            &json!({"to": to, "text": text(&format!("burst{s}"), i)}),
-                        )
-                        .await
-                        .expect("send");
-                }
-                Instant::now()
-            })
-        })
-        .collect();
-    let received_at = arrivals.count(n).await;
-    let mut sent_at = t0;
-    for s in senders {
-        sent_at = sent_at.max(s.await.expect("sender task"));
-    }
-    let mut lagged = received_at.is_none();
-    let received_at = match received_at {
-        Some(t) => t,
-        // The stream dropped events: fall back to polling B's log.
-        None => poll(|| async { logged(&client_b, &a_id, &a_id).await.0 >= before + n }).await,
-    };
-    let receipts_at = receipts.count(n).await;
-    lagged |= receipts_at.is_none();
-    let receipts_at = match receipts_at {
-        Some(t) => t,
-        // Same for the receipts, from A's log.
-        None => {
-            poll(|| async { logged(&client, &b_id, &a_id).await.1 >= before_delivered + n }).await
+    let send = {
+        let client = client.clone();
+        let to = b_id.clone();
+        move |text: String| {
+            let (client, to) = (client.clone(), to.clone());
+            async move {
+                let v: Value = client
+                    .post("/v1/chat/send", &json!({"to": to, "text": text}))
+                    .await
+                    .expect("send");
+                v["id"].as_str().expect("id").to_string()
+            }
         }
     };
-    let (on_b, _) = logged(&client_b, &a_id, &a_id).await;
-    assert_eq!(on_b, before + n, "B's log does not hold every message once");
-    let (on_a, delivered_on_a) = logged(&client, &b_id, &a_id).await;
-    assert_eq!(
-        (on_a, delivered_on_a),
-        (before + n, before_delivered + n),
-        "A's log does not show every message delivered"
-    );
+    let figures = measure(
+        sz,
+        (&mut arrivals, &mut receipts),
+        send,
+        || logged(&client_b, &a_id, &a_id),
+        || logged(&client, &b_id, &a_id),
+    )
+    .await;
 
     for p in [&mut na, &mut nb] {
         p.signal("TERM").await;
         let _ = p.wait_exit(Duration::from_secs(5)).await;
     }
-    Figures {
-        one_way,
-        round_trip,
-        all_received: received_at - t0,
-        all_acknowledged: receipts_at - t0,
-        all_accepted: Some(sent_at - t0),
-        lagged,
-    }
+    figures
 }
 
 // ---------------------------------------------------------------------------
@@ -576,16 +516,62 @@ async fn bench_weft_in_process(sz: Sizes) -> Figures {
     wait_event(&mut a_sees, "friend_accepted").await;
     drop((a_sees, b_sees));
 
+    let send = {
+        let a = a.clone();
+        let to = b_id.clone();
+        move |text: String| {
+            let (a, to) = (a.clone(), to.clone());
+            async move {
+                let id = a.chat.send(&to, &text, None).await.expect("send");
+                id.to_string()
+            }
+        }
+    };
+    let figures = measure(
+        sz,
+        (&mut arrivals, &mut receipts),
+        send,
+        || node_logged(&b, &a_id, &a_id),
+        || node_logged(&a, &b_id, &a_id),
+    )
+    .await;
+    drop((a, b));
+    for node in [na, nb] {
+        node.shutdown().await.expect("shutdown");
+    }
+    figures
+}
+
+/// Both phases on one pair, the same for either way of driving it: `send`
+/// sends one text from A to B and returns its id once A has it durably;
+/// `arrivals` are B's message events, `receipts` A's delivered ones.
+/// Latency: one message at a time, the next once the previous one's receipt
+/// is back at A (so nothing overlaps). Throughput: [`SENDERS`] tasks
+/// sending `sz.n` messages as fast as A takes them; done when B has all
+/// and A all their receipts (from the events; if a stream dropped some, by
+/// polling the logs: `on_b` and `on_a` count as `logged` does, B's messages
+/// from A and A's delivered ones). Then both logs must hold each message
+/// once.
+async fn measure<S, SF, B, BF, A, AF>(
+    sz: Sizes,
+    (arrivals, receipts): (&mut Watch, &mut Watch),
+    send: S,
+    on_b: B,
+    on_a: A,
+) -> Figures
+where
+    S: Fn(String) -> SF + Clone + Send + 'static,
+    SF: std::future::Future<Output = String> + Send,
+    B: Fn() -> BF,
+    BF: std::future::Future<Output = (usize, usize)>,
+    A: Fn() -> AF,
+    AF: std::future::Future<Output = (usize, usize)>,
+{
     let mut one_way = Vec::with_capacity(sz.m);
     let mut round_trip = Vec::with_capacity(sz.m);
     for i in 0..sz.warmup + sz.m {
         let t0 = Instant::now();
-        let id = a
-            .chat
-            .send(&b_id, &text("latency", i), None)
-            .await
-            .expect("send")
-            .to_string();
+        let id = send(text("latency", i)).await;
         let arrived = arrivals.id(&id).await;
         let delivered = receipts.id(&id).await;
         if i >= sz.warmup {
@@ -596,61 +582,53 @@ async fn bench_weft_in_process(sz: Sizes) -> Figures {
 
     arrivals.reset();
     receipts.reset();
-    let (before, _) = node_logged(&b, &a_id, &a_id).await;
-    let (_, before_delivered) = node_logged(&a, &b_id, &a_id).await;
+    let (before, _) = on_b().await;
+    let (_, before_delivered) = on_a().await;
     let n = sz.n;
     let t0 = Instant::now();
     let senders: Vec<_> = (0..SENDERS)
         .map(|s| {
-            let a = a.clone();
-            let to = b_id.clone();
+            let send = send.clone();
             tokio::spawn(async move {
                 for i in 0..n / SENDERS {
-                    a.chat
-                        .send(&to, &text(&format!("burst{s}"), i), None)
-                        .await
-                        .expect("send");
+                    send(text(&format!("burst{s}"), i)).await;
                 }
                 Instant::now()
             })
         })
         .collect();
-    let received_at = arrivals.count(n).await;
-    let mut sent_at = t0;
+    let received = arrivals.count(n).await;
+    let mut accepted = t0;
     for s in senders {
-        sent_at = sent_at.max(s.await.expect("sender task"));
+        accepted = accepted.max(s.await.expect("sender task"));
     }
-    let mut lagged = received_at.is_none();
-    let received_at = match received_at {
+    let mut lagged = received.is_none();
+    let received = match received {
         Some(t) => t,
-        None => poll(|| async { node_logged(&b, &a_id, &a_id).await.0 >= before + n }).await,
+        None => poll(|| async { on_b().await.0 >= before + n }).await,
     };
-    let receipts_at = receipts.count(n).await;
-    lagged |= receipts_at.is_none();
-    let receipts_at = match receipts_at {
+    let acknowledged = receipts.count(n).await;
+    lagged |= acknowledged.is_none();
+    let acknowledged = match acknowledged {
         Some(t) => t,
-        None => {
-            poll(|| async { node_logged(&a, &b_id, &a_id).await.1 >= before_delivered + n }).await
-        }
+        None => poll(|| async { on_a().await.1 >= before_delivered + n }).await,
     };
-    let (on_b, _) = node_logged(&b, &a_id, &a_id).await;
-    assert_eq!(on_b, before + n, "B's log does not hold every message once");
-    let (on_a, delivered_on_a) = node_logged(&a, &b_id, &a_id).await;
     assert_eq!(
-        (on_a, delivered_on_a),
+        on_b().await.0,
+        before + n,
+        "B's log does not hold every message once"
+    );
+    assert_eq!(
+        on_a().await,
         (before + n, before_delivered + n),
         "A's log does not show every message delivered"
     );
-    drop((a, b));
-    for node in [na, nb] {
-        node.shutdown().await.expect("shutdown");
-    }
     Figures {
         one_way,
         round_trip,
-        all_received: received_at - t0,
-        all_acknowledged: receipts_at - t0,
-        all_accepted: Some(sent_at - t0),
+        all_received: received - t0,
+        all_acknowledged: acknowledged - t0,
+        all_accepted: Some(accepted - t0),
         lagged,
     }
 }
