@@ -76,25 +76,22 @@ impl Chat {
         peer: PeerId,
         request: &[u8],
     ) -> Result<Vec<u8>, StreamError> {
-        let usable = kept
-            .as_ref()
-            .is_some_and(|k| k.last_used.elapsed() < SENDER_IDLE);
-        if !usable {
-            *kept = None;
-            let mut control = self.net().streams();
-            let open = control.open_stream(peer, CHAT_STREAM_PROTOCOL);
-            let stream = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
-                Ok(Ok(s)) => s,
-                Ok(Err(e)) => return Err(StreamError::Unavailable(e.to_string())),
-                Err(_) => return Err(StreamError::Unavailable("timed out".into())),
-            };
-            *kept = Some(KeptStream {
-                stream,
-                last_used: Instant::now(),
-            });
-        }
-        let Some(k) = kept.as_mut() else {
-            return Err(StreamError::Unavailable("no stream".into()));
+        // A stream idle too long is dropped (the responder may be closing it).
+        let k = match kept.take().filter(|k| k.last_used.elapsed() < SENDER_IDLE) {
+            Some(k) => kept.insert(k),
+            None => {
+                let mut control = self.net().streams();
+                let open = control.open_stream(peer, CHAT_STREAM_PROTOCOL);
+                let stream = match tokio::time::timeout(OPEN_TIMEOUT, open).await {
+                    Ok(Ok(s)) => s,
+                    Ok(Err(e)) => return Err(StreamError::Unavailable(e.to_string())),
+                    Err(_) => return Err(StreamError::Unavailable("timed out".into())),
+                };
+                kept.insert(KeptStream {
+                    stream,
+                    last_used: Instant::now(),
+                })
+            }
         };
         let answer = async {
             write_frame(&mut k.stream, request).await?;

@@ -346,17 +346,10 @@ async fn hostile_chat_streams_are_answered_or_closed() {
         }
     };
     async fn answer(s: &mut libp2p::Stream) -> Vec<u8> {
-        let mut len = [0u8; 4];
-        tokio::time::timeout(T, s.read_exact(&mut len))
+        tokio::time::timeout(T, weft_node::net::frame::read_frame(s, 1 << 20))
             .await
             .expect("no answer in time")
-            .expect("an answer");
-        let mut body = vec![0u8; u32::from_be_bytes(len) as usize];
-        tokio::time::timeout(T, s.read_exact(&mut body))
-            .await
-            .expect("no answer in time")
-            .expect("the whole answer");
-        body
+            .expect("a whole framed answer")
     }
     async fn closed(s: &mut libp2p::Stream) -> bool {
         let mut rest = Vec::new();
