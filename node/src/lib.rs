@@ -12,6 +12,7 @@ pub mod config;
 pub mod context;
 pub mod device;
 pub mod error;
+pub mod events;
 mod fault;
 pub mod files;
 pub mod group;

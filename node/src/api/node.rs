@@ -3,6 +3,7 @@
 //! and the live event stream (`/v1/events`) that merges the network's and
 //! every service's events into one Server-Sent Events stream.
 
+use crate::events::RecvError;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -16,7 +17,6 @@ use axum::{
 use futures::{Stream, StreamExt};
 use libp2p::Multiaddr;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use weft_protocol::WeftLink;
 
 use super::net_view::{NetEventView, PeerView};
@@ -312,10 +312,10 @@ pub(crate) async fn events(
             let data = match ev {
                 Ok(json) => json,
                 // A slow reader skips ahead; tell it how much it missed.
-                Err(broadcast::error::RecvError::Lagged(n)) => {
+                Err(RecvError::Lagged(n)) => {
                     serde_json::json!({"type": "lagged", "missed": n}).to_string()
                 }
-                Err(broadcast::error::RecvError::Closed) => return None,
+                Err(RecvError::Closed) => return None,
             };
             Some((
                 Ok(Event::default().data(data)),

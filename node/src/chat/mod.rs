@@ -43,10 +43,11 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, Mutex, Notify};
+use tokio::sync::{Mutex, Notify};
 use weft_protocol::{chat::MAX_GREETING_BYTES, seal::SealError, AccountId, AccountKey, Card};
 
 use crate::context::Context;
+use crate::events::{EventFeed, EventRx};
 use crate::net::Net;
 use crate::store::chat::{ContactState, MsgStatus};
 use crate::store::{Store, StoreError};
@@ -252,7 +253,7 @@ struct Inner {
     ctx: Context,
     /// Our display name, put on our card.
     name: String,
-    events: broadcast::Sender<ChatEvent>,
+    events: EventFeed<ChatEvent>,
     /// Serialises sequence allocation and enqueueing.
     send_lock: Mutex<()>,
     /// Delivery workers by recipient; the Notify wakes one early.
@@ -427,7 +428,7 @@ impl Chat {
     }
 
     /// Subscribes to chat events.
-    pub fn subscribe(&self) -> broadcast::Receiver<ChatEvent> {
+    pub fn subscribe(&self) -> EventRx<ChatEvent> {
         self.inner.events.subscribe()
     }
 

@@ -7,11 +7,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use libp2p::PeerId;
-use tokio::sync::{broadcast, watch};
+use tokio::sync::watch;
 use weft_protocol::Kind;
 
 use super::{Chat, ChatError, Inner};
 use crate::context::Context;
+use crate::events::{EventFeed, RecvError};
 use crate::net::{records, NetEvent};
 use crate::random;
 
@@ -33,7 +34,7 @@ impl Chat {
     /// Starts the service: delivery for whatever the outbox holds, inbound
     /// request handling, mailbox checks.
     pub fn start(ctx: Context, name: String) -> Result<Self, ChatError> {
-        let (events, _) = broadcast::channel(1024);
+        let events = EventFeed::new(1024);
         let shutdown = ctx.shutdown.clone();
         let chat = Chat {
             inner: Arc::new(Inner {
@@ -124,7 +125,7 @@ impl Chat {
                             }
                         }
                         Ok(_) => {}
-                        Err(broadcast::error::RecvError::Lagged(_)) => {}
+                        Err(RecvError::Lagged(_)) => {}
                         Err(_) => return,
                     },
                     _ = tokio::time::sleep_until(next_check) => {

@@ -17,11 +17,11 @@ use std::sync::Arc;
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use weft_protocol::device::{DeviceError, DeviceList};
 
 use crate::budget::RateLimit;
 use crate::context::Context;
+use crate::events::{EventFeed, EventRx};
 use crate::home::NotPrimary;
 use crate::net::NetError;
 use crate::store::{Store, StoreError};
@@ -111,7 +111,7 @@ struct Inner {
     chat: crate::chat::Chat,
     /// Join attempts naming a code we do not have: guesses, for everyone together.
     guesses: RateLimit,
-    events: broadcast::Sender<DeviceEvent>,
+    events: EventFeed<DeviceEvent>,
     /// One list change at a time (each signs the next version).
     lock: tokio::sync::Mutex<()>,
     /// Whether a history sync runs.
@@ -137,7 +137,7 @@ impl Devices {
     }
 
     /// Subscribes to device events.
-    pub fn subscribe(&self) -> broadcast::Receiver<DeviceEvent> {
+    pub fn subscribe(&self) -> EventRx<DeviceEvent> {
         self.inner.events.subscribe()
     }
 

@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use tokio::sync::broadcast;
 use weft_protocol::device::{DeviceList, DeviceReply, DeviceRequest};
 use weft_protocol::Kind;
 
 use super::{peer_of, DeviceEvent, Devices, DevicesError, Inner};
 use crate::budget::RateLimit;
 use crate::context::Context;
+use crate::events::{EventFeed, RecvError};
 use crate::home::Home;
 use crate::net::{AppProtocol, NetEvent};
 
@@ -22,7 +22,7 @@ impl Devices {
     /// Starts the service. The primary makes the first list if it has none;
     /// a linked device keeps the list it was given when it joined.
     pub fn start(ctx: Context, home: &Home, chat: crate::chat::Chat) -> Result<Self, DevicesError> {
-        let (events, _) = broadcast::channel(64);
+        let events = EventFeed::new(64);
         let devices = Devices {
             inner: Arc::new(Inner {
                 ctx,
@@ -202,8 +202,8 @@ impl Devices {
                 Ok(NetEvent::PeerConnected { peer_id, .. })
                 | Ok(NetEvent::PeerDisconnected { peer_id }) => peer_id,
                 Ok(_) => continue,
-                Err(broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(broadcast::error::RecvError::Closed) => return,
+                Err(RecvError::Lagged(_)) => continue,
+                Err(RecvError::Closed) => return,
             };
             let Ok(Some(list)) = self.own_list() else {
                 continue;

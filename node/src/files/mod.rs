@@ -17,11 +17,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde::Serialize;
-use tokio::sync::broadcast;
 use weft_protocol::file::{FileError, FileId};
 
 use crate::budget::PeerBudget;
 use crate::context::Context;
+use crate::events::{EventFeed, EventRx};
 use crate::store::StoreError;
 
 mod attach;
@@ -118,7 +118,7 @@ pub struct Files {
 struct Inner {
     ctx: Context,
     dir: PathBuf,
-    events: broadcast::Sender<FileEvent>,
+    events: EventFeed<FileEvent>,
     /// What each peer may download from us per minute.
     uploads: PeerBudget,
     /// One fetch per file at a time, and how far each has got.
@@ -139,7 +139,7 @@ impl Files {
     /// task (resuming wanted downloads, expiring held files).
     pub fn start(ctx: Context, dir: PathBuf) -> Result<Self, FilesError> {
         std::fs::create_dir_all(&dir)?;
-        let (events, _) = broadcast::channel(256);
+        let events = EventFeed::new(256);
         let files = Files {
             inner: Arc::new(Inner {
                 ctx,
@@ -154,7 +154,7 @@ impl Files {
     }
 
     /// File transfer events.
-    pub fn subscribe(&self) -> broadcast::Receiver<FileEvent> {
+    pub fn subscribe(&self) -> EventRx<FileEvent> {
         self.inner.events.subscribe()
     }
 

@@ -11,6 +11,7 @@ use tokio::sync::Semaphore;
 
 use super::Files;
 use crate::chat::{Chat, ChatEvent};
+use crate::events::RecvError;
 use crate::group::{GroupEvent, Groups};
 
 /// How often unfinished downloads are retried.
@@ -74,12 +75,12 @@ impl Files {
                     _ = async { let _ = shutdown.wait_for(|s| *s).await; } => return,
                     ev = chat_rx.recv() => match ev {
                         Ok(ChatEvent::Message { id, .. }) => chat.attachment(&id).ok().flatten(),
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                        Ok(_) | Err(RecvError::Lagged(_)) => None,
                         Err(_) => return,
                     },
                     ev = group_rx.recv() => match ev {
                         Ok(GroupEvent::GroupMessage { id, .. }) => groups.attachment(&id).await.ok().flatten(),
-                        Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => None,
+                        Ok(_) | Err(RecvError::Lagged(_)) => None,
                         Err(_) => return,
                     },
                 };

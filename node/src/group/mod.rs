@@ -28,7 +28,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use weft_protocol::{
     group::{
         log::{GroupLog, GroupState, Refusal},
@@ -39,6 +38,7 @@ use weft_protocol::{
 
 use crate::chat::{Chat, ChatError};
 use crate::context::Context;
+use crate::events::{EventFeed, EventRx};
 use crate::store::group::GroupMeta;
 use crate::store::{Store, StoreError};
 
@@ -153,7 +153,7 @@ pub(crate) struct Loaded {
 struct Inner {
     ctx: Context,
     chat: Chat,
-    events: broadcast::Sender<GroupEvent>,
+    events: EventFeed<GroupEvent>,
     /// Serialises changes and sends (sequence numbers, chains, the log).
     lock: tokio::sync::Mutex<()>,
     /// Logs by group, loaded on first use.
@@ -181,7 +181,7 @@ pub struct Groups {
 
 impl Groups {
     /// Subscribes to group events.
-    pub fn subscribe(&self) -> broadcast::Receiver<GroupEvent> {
+    pub fn subscribe(&self) -> EventRx<GroupEvent> {
         self.inner.events.subscribe()
     }
 

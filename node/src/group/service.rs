@@ -8,13 +8,14 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use weft_protocol::group::{topic_tag, GroupId};
 
 use super::ingest::WireOutcome;
 use super::{Groups, Inner};
 use crate::chat::Chat;
 use crate::context::Context;
+use crate::events::EventFeed;
 use crate::net::{GossipMessage, NetEvent, Topic};
 
 /// How often topics, member connections and catch-up are looked after.
@@ -71,7 +72,7 @@ impl Groups {
     /// Starts the service. `gossip` carries group wires the network task
     /// checked structurally and holds until we give the verdict.
     pub fn start(ctx: Context, chat: Chat, mut gossip: mpsc::Receiver<GossipMessage>) -> Self {
-        let (events, _) = broadcast::channel(1024);
+        let events = EventFeed::new(1024);
         let mut shutdown = ctx.shutdown.clone();
         let g = Groups {
             inner: Arc::new(Inner {

@@ -40,7 +40,6 @@ use std::time::Instant;
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use weft_protocol::{
     blob::parse_blob_hex,
     moments::{ItemId, Link, MomentError},
@@ -49,6 +48,7 @@ use weft_protocol::{
 
 use crate::blobs::{BlobFetchError, Blobs};
 use crate::chat::{Chat, ChatError};
+use crate::events::{EventFeed, EventRx};
 use crate::home::Identity;
 use crate::net::Net;
 use crate::store::chat::ContactState;
@@ -238,7 +238,7 @@ struct Inner {
     /// Resolves the names users type for friends.
     chat: Chat,
     blobs: Blobs,
-    events: broadcast::Sender<MomentsEvent>,
+    events: EventFeed<MomentsEvent>,
     /// Topics joined (ours and friends'), by tag, with their authors.
     joined: std::sync::Mutex<HashMap<[u8; 16], AccountId>>,
     /// When we last backfilled from each device.
@@ -251,7 +251,7 @@ struct Inner {
 
 impl Moments {
     /// Subscribes to Moments events.
-    pub fn subscribe(&self) -> broadcast::Receiver<MomentsEvent> {
+    pub fn subscribe(&self) -> EventRx<MomentsEvent> {
         self.inner.events.subscribe()
     }
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use libp2p::PeerId;
-use tokio::sync::{broadcast, mpsc};
+use tokio::sync::mpsc;
 use weft_protocol::{moments::Item, AccountId, Kind};
 
 use super::ingest::{Rejection, Verdict};
@@ -15,6 +15,7 @@ use super::{Inner, Moments};
 use crate::blobs::Blobs;
 use crate::chat::{Chat, ChatEvent};
 use crate::context::Context;
+use crate::events::EventFeed;
 use crate::net::Topic;
 use crate::net::{GossipMessage, NetEvent};
 
@@ -35,7 +36,7 @@ impl Moments {
         blobs: Blobs,
         mut gossip: mpsc::Receiver<GossipMessage>,
     ) -> Self {
-        let (events, _) = broadcast::channel(256);
+        let events = EventFeed::new(256);
         let mut shutdown = ctx.shutdown.clone();
         let m = Moments {
             inner: Arc::new(Inner {

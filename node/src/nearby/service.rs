@@ -9,12 +9,11 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use tokio::sync::broadcast::error::RecvError;
-
 use super::handles::REPUBLISH;
 use super::{Nearby, State, DHT_POLL, POLL};
 use crate::chat::Chat;
 use crate::context::Context;
+use crate::events::RecvError;
 use crate::net::NetEvent;
 
 /// Most peers asked per poll.

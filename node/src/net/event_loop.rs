@@ -17,7 +17,7 @@ use libp2p::{
     swarm::{ConnectionId, SwarmEvent},
     Multiaddr, PeerId, Swarm,
 };
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use weft_protocol::Card;
 
@@ -27,6 +27,7 @@ use super::pending::Pending;
 use super::{
     AppProtocol, Connected, InboundRequest, Net, NetCommand, NetError, NetEvent, PeerAddrList,
 };
+use crate::events::EventFeed;
 use crate::home::Identity;
 use crate::random;
 use crate::store::Store;
@@ -105,7 +106,7 @@ pub(super) struct EventLoop {
     pub(super) identity: Arc<Identity>,
     pub(super) name: String,
     pub(super) store: Store,
-    pub(super) events: broadcast::Sender<NetEvent>,
+    pub(super) events: EventFeed<NetEvent>,
     pub(super) listen_addrs: Vec<Multiaddr>,
     pub(super) peers: HashMap<PeerId, PeerState>,
     /// The copy of who is connected that [`Net`] reads (kept with `peers`).
@@ -171,7 +172,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
     let peer_id = *swarm.local_peer_id();
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let (stop, stop_rx) = mpsc::channel(1);
-    let (events, _) = broadcast::channel(EVENT_QUEUE);
+    let events = EventFeed::new(EVENT_QUEUE);
     let oa_slots = cfg.store.oa_slots();
     let connected = Connected::default();
     let streams = swarm.behaviour().streams.new_control();

@@ -28,11 +28,12 @@ mod requests;
 #[cfg(test)]
 mod test_swarm;
 
+use crate::events::{EventFeed, EventRx};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use libp2p::{Multiaddr, PeerId};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use weft_protocol::AccountId;
 
 pub use behaviour::SwarmOptions;
@@ -210,7 +211,7 @@ pub struct Net {
     /// Shutdown is not a command: it has its own channel, so the command
     /// match never sees it and the loop stops even with commands queued.
     stop: mpsc::Sender<oneshot::Sender<()>>,
-    events: broadcast::Sender<NetEvent>,
+    events: EventFeed<NetEvent>,
     peer_id: PeerId,
     /// Who is connected, as the network task last saw it.
     connected: Connected,
@@ -285,7 +286,7 @@ impl Net {
     }
 
     /// Subscribes to network events.
-    pub fn subscribe(&self) -> broadcast::Receiver<NetEvent> {
+    pub fn subscribe(&self) -> EventRx<NetEvent> {
         self.events.subscribe()
     }
 

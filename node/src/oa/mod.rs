@@ -41,7 +41,6 @@ use std::sync::Arc;
 
 use libp2p::PeerId;
 use serde::{Deserialize, Serialize};
-use tokio::sync::broadcast;
 use weft_protocol::{
     blob::BlobId,
     oa::{OaError, OaProfile, Part},
@@ -50,6 +49,7 @@ use weft_protocol::{
 
 use crate::blobs::Blobs;
 use crate::context::Context;
+use crate::events::EventFeed;
 use crate::home::Home;
 use crate::net::NetError;
 use crate::store::StoreError;
@@ -257,7 +257,7 @@ struct Inner {
     ctx: Context,
     home: Home,
     trust_roots: Vec<AccountId>,
-    events: broadcast::Sender<OaEvent>,
+    events: EventFeed<OaEvent>,
     blobs: Blobs,
     /// Held from counting this period's posts to storing the new one, so
     /// two posts published at once never take the same slot (followers

@@ -5,12 +5,13 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::{broadcast, mpsc, watch};
+use tokio::sync::{mpsc, watch};
 use weft_protocol::{oa::Broadcast, AccountId, Kind};
 
 use super::{Inner, Oa, OaEvent};
 use crate::blobs::Blobs;
 use crate::context::Context;
+use crate::events::{EventFeed, EventRx};
 use crate::home::Home;
 use crate::net::card_peer;
 use crate::net::Topic;
@@ -36,7 +37,7 @@ impl Oa {
         trust_roots: Vec<AccountId>,
         gossip: mpsc::Receiver<GossipMessage>,
     ) -> Self {
-        let (events, _) = broadcast::channel(256);
+        let events = EventFeed::new(256);
         let shutdown = ctx.shutdown.clone();
         // Subscribe before anything can connect, so no identification is missed.
         let peers = ctx.net.subscribe();
@@ -56,7 +57,7 @@ impl Oa {
     }
 
     /// Subscribes to OA events.
-    pub fn subscribe(&self) -> broadcast::Receiver<OaEvent> {
+    pub fn subscribe(&self) -> EventRx<OaEvent> {
         self.inner.events.subscribe()
     }
 
@@ -68,7 +69,7 @@ impl Oa {
     async fn run(
         self,
         mut gossip: mpsc::Receiver<GossipMessage>,
-        mut peers: broadcast::Receiver<NetEvent>,
+        mut peers: EventRx<NetEvent>,
         mut shutdown: watch::Receiver<bool>,
     ) {
         let store = &self.inner.ctx.store;

@@ -39,12 +39,13 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
-use tokio::sync::{broadcast, Notify};
+use tokio::sync::Notify;
 use weft_protocol::{pay::PayError, AccountId, AccountKey, Card};
 
 use crate::budget::PeerBudget;
 use crate::chat::{Chat, ChatError};
 use crate::context::Context;
+use crate::events::{EventFeed, EventRx};
 use crate::group::{Groups, GroupsError};
 use crate::home::Home;
 use crate::store::StoreError;
@@ -190,7 +191,7 @@ struct Inner {
     home: Home,
     chat: Chat,
     groups: Groups,
-    events: broadcast::Sender<PayEvent>,
+    events: EventFeed<PayEvent>,
     /// Choosing proofs and writing the op that takes them is one step.
     wallet_lock: tokio::sync::Mutex<()>,
     /// Red envelopes hand out shares one at a time.
@@ -220,7 +221,7 @@ struct Inner {
 
 impl Pay {
     /// Subscribes to pay events.
-    pub fn subscribe(&self) -> broadcast::Receiver<PayEvent> {
+    pub fn subscribe(&self) -> EventRx<PayEvent> {
         self.inner.events.subscribe()
     }
 

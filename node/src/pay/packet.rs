@@ -18,6 +18,7 @@ use weft_protocol::{
 };
 
 use super::{id_text, new_id, Pay, PayEvent, PayServiceError, PACKET_SECS};
+use crate::events::RecvError;
 use crate::store::pay::{history_key, PacketRecord, MAIN};
 use crate::store::StoreError;
 
@@ -297,7 +298,7 @@ impl Pay {
             let ev = tokio::time::timeout_at(deadline, events.recv()).await;
             match ev {
                 Err(_) => return Err(PayServiceError::Timeout("the envelope's sender")),
-                Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => {
+                Ok(Err(RecvError::Closed)) => {
                     return Err(PayServiceError::Timeout("the envelope's sender"))
                 }
                 Ok(_) => continue,

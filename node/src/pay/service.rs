@@ -8,12 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::broadcast;
-
 use super::{Inner, Pay};
 use crate::budget::PeerBudget;
 use crate::chat::Chat;
 use crate::context::Context;
+use crate::events::EventFeed;
 use crate::group::Groups;
 use crate::home::Home;
 use crate::store::pay::{OpPurpose, PayStatus};
@@ -26,7 +25,7 @@ const REPUBLISH: Duration = Duration::from_secs(600);
 impl Pay {
     /// Starts the service and registers it as chat's receiver of Pay business.
     pub fn start(ctx: Context, home: Home, chat: Chat, groups: Groups) -> Self {
-        let (events, _) = broadcast::channel(1024);
+        let events = EventFeed::new(1024);
         let pay = Pay {
             inner: Arc::new(Inner {
                 ctx,
