@@ -27,8 +27,14 @@ pub const MAX_PEER_TOPICS: usize = 4096;
 /// relays and requests in flight keep theirs; what a DHT query or a
 /// finished delivery opened is closed soon after, so connections don't
 /// pile up to [`MAX_CONNECTIONS`] (simnet: 300 idle nodes used 2 cores
-/// with 300 s, every node connected to every other).
-pub const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// with 300 s, every node connected to every other). 20 s rather than a
+/// minute: while a routing table fills, every lookup opens connections to
+/// peers it will not ask again soon, and each open connection holds the
+/// handlers of every behaviour and its Noise and stream buffers (about
+/// 150 KiB); at 1,000 simnet nodes a minute kept 45 connections a node
+/// open and 8.05 MiB a node resident, 20 s 26 and 6.23 MiB, with fewer
+/// connections opened per minute, not more (docs/BENCHMARKS.md).
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(20);
 
 /// How often a connection is pinged (libp2p's default is 15 s). A failed
 /// ping closes nothing (libp2p only reports it, and nothing here reads the
