@@ -5,7 +5,7 @@
 //! `Arc`. Why: a broadcast channel allocates and writes every slot of its
 //! ring when it is made, so a ring of 1,024 events costs 1,024 times the
 //! size of the largest event variant in resident memory, in every node,
-//! whether or not anything is ever sent (about 0.5 MiB a node over the
+//! whether or not anything is ever sent (about 0.6 MiB a node over the
 //! node's feeds, which matters with thousands of nodes in one simnet
 //! process). Behind an `Arc` a slot is a pointer. The event itself is made
 //! once per send, and a subscriber takes it out of the `Arc` (a clone only
@@ -52,11 +52,6 @@ impl<T: Clone> EventFeed<T> {
             rx: self.tx.subscribe(),
         }
     }
-
-    /// Subscribers right now.
-    pub fn receiver_count(&self) -> usize {
-        self.tx.receiver_count()
-    }
 }
 
 /// One subscriber's side of an [`EventFeed`].
@@ -74,13 +69,6 @@ impl<T: Clone> EventRx<T> {
     /// The next event if one is waiting, without waiting for one.
     pub fn try_recv(&mut self) -> Result<T, TryRecvError> {
         self.rx.try_recv().map(Arc::unwrap_or_clone)
-    }
-
-    /// Another subscriber at the same place in the feed.
-    pub fn resubscribe(&self) -> Self {
-        Self {
-            rx: self.rx.resubscribe(),
-        }
     }
 }
 

@@ -3,7 +3,6 @@
 //! and the live event stream (`/v1/events`) that merges the network's and
 //! every service's events into one Server-Sent Events stream.
 
-use crate::events::RecvError;
 use std::convert::Infallible;
 use std::time::Duration;
 
@@ -21,6 +20,7 @@ use weft_protocol::WeftLink;
 
 use super::net_view::{NetEventView, PeerView};
 use super::{ApiError, JsonBody, Shared};
+use crate::events::RecvError;
 
 /// How long a dial may take before the API answers 504.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);

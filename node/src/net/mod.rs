@@ -28,13 +28,14 @@ mod requests;
 #[cfg(test)]
 mod test_swarm;
 
-use crate::events::{EventFeed, EventRx};
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use libp2p::{Multiaddr, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use weft_protocol::AccountId;
+
+use crate::events::{EventFeed, EventRx};
 
 pub use behaviour::SwarmOptions;
 pub use card::card_peer;
