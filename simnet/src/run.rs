@@ -281,14 +281,52 @@ async fn make_friends(sim: &Sim, timeout: Duration) {
     .await;
     // The events come after each side stored the friendship; check the
     // stores once more, at the end, for what the events did not show.
-    let missing = pairs
+    let missing: Vec<(usize, usize)> = pairs
         .iter()
-        .filter(|&&(a, b)| !(is_friend(sim, a, b) && is_friend(sim, b, a)))
-        .count();
-    if missing > 0 {
+        .copied()
+        .filter(|&(a, b)| !(is_friend(sim, a, b) && is_friend(sim, b, a)))
+        .collect();
+    if !missing.is_empty() {
+        let mut why: std::collections::BTreeMap<String, usize> = Default::default();
+        for &(a, b) in &missing {
+            let (a, b) = if Some(b) == creator { (b, a) } else { (a, b) };
+            *why.entry(format!(
+                "asker {} / asked {}",
+                state(sim, a, b),
+                state(sim, b, a)
+            ))
+            .or_default() += 1;
+        }
         progress(format!(
-            "friends: {missing} pairs not friends on both sides"
+            "friends: {} pairs not friends on both sides: {why:?}",
+            missing.len()
         ));
+    }
+}
+
+/// Node `a`'s side of its friendship with `b`: the contact's state and
+/// whether mail for `b` still waits in `a`'s outbox.
+fn state(sim: &Sim, a: usize, b: usize) -> String {
+    let Some(h) = sim.handle(a) else {
+        return "down".into();
+    };
+    let account = sim.account(b);
+    let contact = h
+        .chat
+        .contacts()
+        .ok()
+        .and_then(|cs| cs.into_iter().find(|c| c.account_id == account))
+        .map(|c| format!("{:?}", c.state))
+        .unwrap_or_else(|| "none".into());
+    let queued = account
+        .parse()
+        .ok()
+        .and_then(|acc| h.store.outbox_has(&acc).ok())
+        .unwrap_or(false);
+    if queued {
+        format!("{contact}+outbox")
+    } else {
+        contact
     }
 }
 

@@ -43,8 +43,17 @@ pub(super) const HOLDER_CANDIDATES: usize = HOLDERS + 2;
 const FIND_DEVICE: usize = 5;
 /// Longest wait between delivery attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
-/// How long to try to connect to a device.
-const DIAL_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long to wait for a connection to a device. Longer than libp2p's
+/// own bound on a connection's set-up (10 s), so what ends a slow dial is
+/// libp2p's answer, not our impatience: a dial given up on keeps running
+/// anyway, and the fallback it starts (the DHT lookup of the account's
+/// card, then the deposit with holders, each opening connections of its
+/// own) costs the network more than the wait. At 5 s, 1,000 simnet nodes
+/// on a busy host gave up on about 1,000 dials that libp2p would have
+/// completed, and 12 % of the friendships were not made in the setup
+/// window (docs/BENCHMARKS.md, `max-scale`). A device that is off is
+/// reported by libp2p at once (refused) and is not waited for.
+const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// The first wait after a failed round; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 /// How long a DHT lookup (account record, mailbox holders) may take.
