@@ -54,6 +54,14 @@ const LOOKUP_EVERY: Duration = Duration::from_secs(600);
 /// Full refresh of every bucket (at start, 1000 simnet nodes doing it
 /// at once connected each to ~400 others).
 const REFRESH_EVERY: Duration = Duration::from_secs(1800);
+/// The first wait before a node with no connection at all dials its
+/// bootstrap peers and address book again; it doubles up to [`REJOIN_MAX`]
+/// while the node stays alone, and starts over once it has a peer.
+const REJOIN_FIRST: Duration = Duration::from_secs(10);
+/// The longest wait between two attempts to rejoin.
+const REJOIN_MAX: Duration = Duration::from_secs(300);
+/// Bootstrap addresses kept for rejoining, at most.
+const MAX_BOOTSTRAP: usize = 64;
 /// Inbound requests waiting for a service's answer, at most.
 const MAX_PENDING_RESPONSES: usize = 1024;
 /// Outbound requests, and DHT queries of each kind, in flight, at most.
@@ -113,6 +121,12 @@ pub(super) struct EventLoop {
     pub(super) connected: Connected,
     pub(super) my_card: Option<Card>,
     pub(super) last_bootstrap: Option<Instant>,
+    /// The peers to join the network through (`weft up --bootstrap`),
+    /// dialled at start and again whenever the node has no connection.
+    pub(super) bootstrap: Vec<Multiaddr>,
+    /// When a node with no connection next tries to rejoin, and the wait
+    /// after that one.
+    pub(super) rejoin: (Instant, Duration),
     /// This round's factor on the lookup periods, drawn at each lookup so
     /// that nodes started together do not look up together.
     pub(super) lookup_spread: f64,
@@ -187,6 +201,8 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
         peers: HashMap::new(),
         my_card: None,
         last_bootstrap: None,
+        bootstrap: cfg.bootstrap.into_iter().take(MAX_BOOTSTRAP).collect(),
+        rejoin: (Instant::now() + REJOIN_FIRST, REJOIN_FIRST),
         lookup_spread: 1.0,
         last_refresh: Instant::now(),
         refresh_every: random::jittered(REFRESH_EVERY),
@@ -207,14 +223,13 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
         mdns_peers: HashSet::new(),
     };
     let (go, go_rx) = oneshot::channel();
-    let bootstrap = cfg.bootstrap;
     let task = tokio::spawn(async move {
         // Dropped without a go (the node failed to start): stop quietly.
         if go_rx.await.is_err() {
             return;
         }
         lp.rebuild_card();
-        lp.join(&bootstrap);
+        lp.join();
         lp.run(rx, stop_rx).await
     });
     Ok((
@@ -413,8 +428,23 @@ impl EventLoop {
         self.expire_requests();
         let connected = self.swarm.connected_peers().count();
         if connected == 0 {
+            // Alone: every connection closed (a laptop that slept, a
+            // network that changed), or none of the first dials answered
+            // (a bootstrap peer that was down or too busy). Nothing else
+            // would bring the node back, so it dials its way in again.
+            let (at, wait) = self.rejoin;
+            if Instant::now() >= at {
+                tracing::info!(
+                    wait_s = wait.as_secs(),
+                    "no peers; dialling the bootstrap peers and address book again"
+                );
+                self.join();
+                let next = (wait * 2).min(REJOIN_MAX);
+                self.rejoin = (Instant::now() + next, next);
+            }
             return;
         }
+        self.rejoin = (Instant::now() + REJOIN_FIRST, REJOIN_FIRST);
         // Refresh the DHT's view: a lookup of our own id (cheap: it contacts
         // the peers near us), soon while the routing table is small, then
         // every few minutes; the full refresh of every bucket (which

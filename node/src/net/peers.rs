@@ -41,9 +41,9 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 
 impl EventLoop {
     /// Dials bootstrap peers and redials the address book.
-    pub(super) fn join(&mut self, bootstrap: &[Multiaddr]) {
-        for addr in bootstrap {
-            if let Some(peer) = peer_of(addr) {
+    pub(super) fn join(&mut self) {
+        for addr in self.bootstrap.clone() {
+            if let Some(peer) = peer_of(&addr) {
                 self.route(peer, addr.clone());
             }
             if let Err(e) = self.swarm.dial(addr.clone()) {

@@ -58,6 +58,36 @@ async fn bootstrap_joins_and_the_dht_introduces_the_rest() {
     assert!(w.wait_connected(&c, &b_peer, Duration::from_secs(40)).await);
 }
 
+/// A node that lost every connection is not left alone for good: with no
+/// peer at all it dials its bootstrap address again (after 10 s, then less
+/// and less often) and joins whoever answers there now.
+#[tokio::test]
+async fn a_node_left_alone_dials_its_bootstrap_address_again() {
+    let w = Weft::new(BIN);
+    let (a, mut na) = w.started("a", "Ada", &[]).await;
+    let a_listen = w.status(&a).await["listen_addrs"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let a_peer = w.status(&a).await["peer_id"].as_str().unwrap().to_string();
+    let (b, _nb) = w.started("b", "Bao", &["--bootstrap", &a_listen]).await;
+    assert!(w.wait_connected(&b, &a_peer, CONNECT).await);
+
+    // A goes away: B is alone.
+    na.signal("TERM").await;
+    assert!(na.wait_exit(Duration::from_secs(10)).await.is_some());
+    let alone = wait_for(CONNECT, || async { w.peer_ids(&b).await.is_empty() }).await;
+    assert!(alone, "B still lists peers after A stopped");
+
+    // C, which never heard of B, now listens at B's bootstrap address.
+    let (c, _nc) = w.started("c", "Chen", &["--listen", &a_listen]).await;
+    let c_peer = w.status(&c).await["peer_id"].as_str().unwrap().to_string();
+    assert!(
+        w.wait_connected(&b, &c_peer, Duration::from_secs(40)).await,
+        "B never dialled its bootstrap address again"
+    );
+}
+
 #[tokio::test]
 async fn status_and_id_have_the_documented_fields() {
     let w = Weft::new(BIN);
