@@ -51,8 +51,10 @@ const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// own) costs the network more than the wait. At 5 s, 1,000 simnet nodes
 /// on a busy host gave up on about 1,000 dials that libp2p would have
 /// completed, and 12 % of the friendships were not made in the setup
-/// window (docs/BENCHMARKS.md, `max-scale`). A device that is off is
-/// reported by libp2p at once (refused) and is not waited for.
+/// window (docs/BENCHMARKS.md, `max-scale`). An address that refuses is
+/// reported by libp2p at once; only one that never answers (a device
+/// behind a NAT that dropped it) now holds its mail back from the holders
+/// for libp2p's 10 s instead of our 5.
 const DIAL_TIMEOUT: Duration = Duration::from_secs(15);
 /// The first wait after a failed round; it doubles up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
