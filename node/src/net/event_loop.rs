@@ -229,7 +229,7 @@ pub fn spawn(cfg: NetConfig) -> Result<(Net, Started), NetError> {
             return;
         }
         lp.rebuild_card();
-        lp.join();
+        let _ = lp.join();
         lp.run(rx, stop_rx).await
     });
     Ok((
@@ -434,11 +434,15 @@ impl EventLoop {
             // would bring the node back, so it dials its way in again.
             let (at, wait) = self.rejoin;
             if Instant::now() >= at {
-                tracing::info!(
-                    wait_s = wait.as_secs(),
-                    "no peers; dialling the bootstrap peers and address book again"
-                );
-                self.join();
+                // A node with nobody to dial (the first of a network) says nothing.
+                let dials = self.join();
+                if dials > 0 {
+                    tracing::info!(
+                        dials,
+                        waited_s = wait.as_secs(),
+                        "no peers; dialled the bootstrap peers and address book again"
+                    );
+                }
                 let next = (wait * 2).min(REJOIN_MAX);
                 self.rejoin = (Instant::now() + next, next);
             }

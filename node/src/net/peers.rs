@@ -40,14 +40,17 @@ fn peer_of(addr: &Multiaddr) -> Option<PeerId> {
 }
 
 impl EventLoop {
-    /// Dials bootstrap peers and redials the address book.
-    pub(super) fn join(&mut self) {
+    /// Dials bootstrap peers and redials the address book (at start, and
+    /// again while the node has no connection); how many dials it started.
+    pub(super) fn join(&mut self) -> usize {
+        let mut dials = 0;
         for addr in self.bootstrap.clone() {
             if let Some(peer) = peer_of(&addr) {
                 self.route(peer, addr.clone());
             }
-            if let Err(e) = self.swarm.dial(addr.clone()) {
-                tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer");
+            match self.swarm.dial(addr.clone()) {
+                Ok(()) => dials += 1,
+                Err(e) => tracing::warn!(%addr, error = %e, "cannot dial bootstrap peer"),
             }
         }
         let mut known = self.store.known_peers().unwrap_or_else(|e| {
@@ -65,10 +68,15 @@ impl EventLoop {
             for a in &addrs {
                 self.route(peer, a.clone());
             }
-            let _ = self
+            if self
                 .swarm
-                .dial(DialOpts::peer_id(peer).addresses(addrs).build());
+                .dial(DialOpts::peer_id(peer).addresses(addrs).build())
+                .is_ok()
+            {
+                dials += 1;
+            }
         }
+        dials
     }
 
     /// Dials an address; `reply` gets the peer once connected.
