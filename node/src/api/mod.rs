@@ -155,6 +155,15 @@ pub fn serve(listener: tokio::net::TcpListener, node: Shared, token: String) -> 
         let stop = async move {
             let _ = shutdown.wait_for(|s| *s).await;
         };
+        // Every reply and every event leaves at once: with Nagle's
+        // algorithm on, a small write waits for the peer's acknowledgement
+        // of the one before it (a delayed ACK on an event stream the
+        // client never writes to).
+        let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "cannot set TCP_NODELAY on an API connection");
+            }
+        });
         if let Err(e) = axum::serve(listener, app)
             .with_graceful_shutdown(stop)
             .await
