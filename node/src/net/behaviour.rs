@@ -440,4 +440,16 @@ mod tests {
             .await
             .expect("a reset delay fires at its new time");
     }
+
+    /// Outside any tokio runtime a `Delay` is still upstream's, on
+    /// futures-timer's own thread, and fires there.
+    #[test]
+    fn a_delay_made_outside_a_runtime_is_upstreams_and_fires() {
+        let delay = futures_timer::Delay::new(std::time::Duration::from_millis(5));
+        let shown = format!("{delay:?}");
+        assert!(shown.contains("native"), "a Delay on {shown}");
+        let started = std::time::Instant::now();
+        futures::executor::block_on(delay);
+        assert!(started.elapsed() >= std::time::Duration::from_millis(5));
+    }
 }

@@ -110,37 +110,5 @@ impl fmt::Debug for Delay {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn outside_a_runtime_it_is_upstreams_timer_and_fires() {
-        let d = Delay::new(Duration::from_millis(5));
-        assert!(matches!(d.inner, Inner::Native(_)));
-        let started = std::time::Instant::now();
-        futures_lite_block_on(d);
-        assert!(started.elapsed() >= Duration::from_millis(5));
-    }
-
-    /// A minimal executor for the test above (no runtime around it).
-    fn futures_lite_block_on<F: Future>(f: F) -> F::Output {
-        use std::sync::Arc;
-        use std::task::Wake;
-        struct Unpark(std::thread::Thread);
-        impl Wake for Unpark {
-            fn wake(self: Arc<Self>) {
-                self.0.unpark();
-            }
-        }
-        let waker = Arc::new(Unpark(std::thread::current())).into();
-        let mut cx = Context::from_waker(&waker);
-        let mut f = Box::pin(f);
-        loop {
-            if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
-                return v;
-            }
-            std::thread::park();
-        }
-    }
-}
+// Tested from the workspace (it is not a member, so tests here would not
+// run): `node`'s `net::behaviour::tests` checks both kinds of `Delay`.
