@@ -2,14 +2,10 @@
 //! images): store a file's bytes (`POST /v1/blobs`) and read one back
 //! (`GET /v1/blobs/{id}`). The work is in [`crate::blobs::Blobs`].
 
-use axum::{
-    extract::{Path, State},
-    response::Response,
-    routing::get,
-    Router,
-};
+use super::prelude::*;
+use axum::response::Response;
 
-use super::{octets, upload, ApiError, Shared};
+use super::{octets, upload};
 
 /// The blob routes. A blob may be larger than other request bodies.
 pub(super) fn routes() -> Router<Shared> {

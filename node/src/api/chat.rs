@@ -2,15 +2,9 @@
 //! (`/v1/contacts/...`) and messages (`/v1/chat/...`). The handlers only parse
 //! and answer; the work is in [`crate::chat::Chat`].
 
-use axum::{
-    extract::{Path, State},
-    routing::{get, post},
-    Json, Router,
-};
-use serde::{Deserialize, Serialize};
+use super::prelude::*;
 use weft_protocol::{profile::normalize_handle, AccountId, WeftLink};
 
-use super::{short_id, sorted, ApiError, Created, Done, JsonBody, Params, Shared};
 use crate::chat::{
     Among, ChatError, ContactView, ConversationView, MessageView, RequestView, MIN_PREFIX,
 };

@@ -2,11 +2,8 @@
 //! `/v1/devices/link` (a one-use code for a new device), `/v1/devices/rename`
 //! and `/v1/devices/revoke`. The work is in [`crate::device`].
 
-use axum::{extract::State, routing::get, routing::post};
-use axum::{Json, Router};
-use serde::{Deserialize, Serialize};
+use super::prelude::*;
 
-use super::{ApiError, JsonBody, Shared};
 use crate::device::{DeviceView, LinkOffer};
 
 /// The device routes.

@@ -6,22 +6,19 @@
 //! event stream (`file_progress`, `file_complete`, `file_failed`). The work
 //! is in [`crate::files::Files`].
 
+use super::prelude::*;
 use std::time::Duration;
 
 use axum::{
     body::Body,
-    extract::{DefaultBodyLimit, Path, State},
+    extract::DefaultBodyLimit,
     http::header,
     response::{IntoResponse, Response},
-    routing::{get, post},
-    Json, Router,
 };
 use futures::TryStreamExt;
 use libp2p::PeerId;
-use serde::{Deserialize, Serialize};
 use weft_protocol::file::{file_hex, Attachment, AttachmentKind};
 
-use super::{short_id, ApiError, JsonBody, Params, Shared};
 use crate::files::{AttachmentView, FilesError, Outgoing};
 
 /// The attachment routes.

@@ -3,15 +3,9 @@
 //! which take a group wherever they take a contact. The handlers only parse
 //! and answer; the work is in [`crate::group::Groups`].
 
-use axum::{
-    extract::{Path, State},
-    routing::{get, post},
-    Json, Router,
-};
-use serde::{Deserialize, Serialize};
+use super::prelude::*;
 use weft_protocol::group::log::Op;
 
-use super::{sorted, ApiError, Created, Done, JsonBody, Params, Shared};
 use crate::group::{GroupView, MemberView, RequestView};
 
 /// The group routes.

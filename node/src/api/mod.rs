@@ -83,6 +83,7 @@ mod net_view;
 pub mod node;
 pub mod oa;
 pub mod pay;
+mod prelude;
 mod short_id;
 
 use error::sorted;

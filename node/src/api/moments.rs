@@ -2,17 +2,11 @@
 //! post and its images, likes and comments, the "last N days" setting and
 //! friend tags. The work is in [`crate::moments::Moments`].
 
-use axum::{
-    extract::{Path, State},
-    http::StatusCode,
-    response::Response,
-    routing::{get, post},
-    Json, Router,
-};
-use serde::{Deserialize, Serialize};
+use super::prelude::*;
+use axum::{http::StatusCode, response::Response};
 use weft_protocol::moments::{Link, ReactionContent, MAX_IMAGE_BYTES};
 
-use super::{octets, short_id, sorted, upload, ApiError, Created, Done, JsonBody, Params, Shared};
+use super::{octets, upload};
 use crate::moments::{Audience, FeedEntry};
 
 /// Encrypts and stages an image for a post (PNG, JPEG, GIF or WebP by

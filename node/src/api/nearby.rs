@@ -2,14 +2,8 @@
 //! (`/v1/nearby`), claiming a WeChat-style handle (`/v1/handle`) and looking
 //! one up (`/v1/find`). The work is in [`crate::nearby`].
 
-use axum::{
-    extract::State,
-    routing::{get, post},
-    Json, Router,
-};
-use serde::{Deserialize, Serialize};
+use super::prelude::*;
 
-use super::{ApiError, JsonBody, Params, Shared};
 use crate::nearby::{FoundHandle, NearbyView, RadarOn};
 
 /// The nearby and handle routes.

@@ -3,23 +3,19 @@
 //! and the live event stream (`/v1/events`) that merges the network's and
 //! every service's events into one Server-Sent Events stream.
 
+use super::prelude::*;
 use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::{
-    extract::State,
     http::StatusCode,
     response::sse::{Event, KeepAlive, Sse},
-    routing::{get, post},
-    Json, Router,
 };
 use futures::{Stream, StreamExt};
 use libp2p::Multiaddr;
-use serde::{Deserialize, Serialize};
 use weft_protocol::WeftLink;
 
 use super::net_view::{NetEventView, PeerView};
-use super::{ApiError, JsonBody, Shared};
 use crate::events::RecvError;
 
 /// How long a dial may take before the API answers 504.

@@ -3,16 +3,10 @@
 //! answer log with one account, and the actions under `/v1/oa/{action}`.
 //! The work is in [`crate::oa::Oa`].
 
-use axum::{
-    extract::{Path, State},
-    routing::{get, post},
-    Json, Router,
-};
-use serde::{Deserialize, Serialize};
+use super::prelude::*;
 use weft_protocol::oa::{OaKind, Part};
 use weft_protocol::AccountId;
 
-use super::{sorted, ApiError, Done, JsonBody, Params, Shared};
 use crate::chat::MIN_PREFIX;
 /// The owner's or follower's log of questions and answers, as the service
 /// keeps it; `Published` is what a publish answers.

@@ -3,14 +3,8 @@
 //! envelopes (`/v1/redpacket/...`) and coupons (`/v1/coupon/...`). The
 //! handlers only parse and answer; the work is in [`crate::pay::Pay`].
 
-use axum::{
-    extract::State,
-    routing::{get, post},
-    Json, Router,
-};
-use serde::{Deserialize, Serialize};
+use super::prelude::*;
 
-use super::{ApiError, JsonBody, Params, Shared};
 use crate::pay::{
     BalanceView, CouponView, ExchangeQuote, MintView, PacketView, PaymentView, RequestShown,
     RequestView, SendResult,

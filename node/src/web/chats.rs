@@ -1,20 +1,9 @@
 //! Chats: the conversation list (contacts, groups, service accounts) and a
 //! conversation with bubbles, receipts, replies, recall and the composer.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::HeaderMap,
-    response::Response,
-    routing::{get, post},
-    Form, Router,
-};
-use maud::{html, Markup};
-use serde::Deserialize;
+use super::prelude::*;
 
-use super::layout::{button, empty, failed, short, time, user};
-use super::{done, locale, Page, Shared};
 use crate::api::chat::SendBody;
-use crate::web::i18n::Locale;
 
 /// The composer's emoji panel (any other emoji can be typed or pasted).
 const EMOJI: &[&str] = &[

@@ -1,19 +1,8 @@
 //! Contacts: friends, requests (accept, reject), adding someone by handle,
 //! link or id, our own QR code, remarks, blocking.
 
-use axum::{
-    body::Bytes,
-    extract::{DefaultBodyLimit, Path, State},
-    http::{header, HeaderMap},
-    response::{IntoResponse, Response},
-    routing::{get, post},
-    Form, Router,
-};
-use maud::html;
-use serde::Deserialize;
+use super::prelude::*;
 
-use super::layout::{button, empty, failed, short, user};
-use super::{done, locale, Page, Shared};
 use crate::media::MAX_IMAGE_BYTES;
 use crate::store::chat::ContactState;
 

@@ -2,21 +2,9 @@
 //! from the browser (the body is streamed to the encrypted file layer, at
 //! most [`WEB_UPLOAD_MAX`]), showing them inline, downloading with progress.
 
-use axum::{
-    body::Body,
-    extract::{Path, Query, State},
-    http::{header, HeaderMap, HeaderValue},
-    response::{IntoResponse, Response},
-    routing::{get, post},
-    Router,
-};
+use super::prelude::*;
 use futures::{StreamExt, TryStreamExt};
-use maud::{html, Markup};
-use serde::Deserialize;
 
-use super::i18n::Locale;
-use super::layout::{failed, user};
-use super::{done, locale, Shared};
 use crate::api::files::{attachment_of, checked_thumb, plain_body, send_file_from, SendFileQuery};
 use crate::files::AttachmentView;
 

@@ -1,18 +1,9 @@
 //! Me: profile (name, what's up), handle, the account's devices, language.
 
-use axum::{
-    extract::State,
-    http::{header, HeaderMap},
-    response::{IntoResponse, Redirect, Response},
-    routing::{get, post},
-    Form, Router,
-};
-use maud::html;
-use serde::Deserialize;
+use super::prelude::*;
 
 use super::i18n::{LOCALES, PSEUDO};
-use super::layout::{failed, user};
-use super::{done, lang_cookie, locale, Page, Shared};
+use super::lang_cookie;
 use crate::api::node::{id_view, profile_view, update_profile, ProfileBody};
 
 pub(super) fn routes() -> Router<Shared> {

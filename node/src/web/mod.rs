@@ -42,6 +42,7 @@ mod me;
 mod moments;
 mod nearby;
 mod oa;
+mod prelude;
 
 use i18n::Locale;
 pub(crate) use layout::Page;

@@ -1,20 +1,9 @@
 //! Moments: the feed with pictures, likes and comments, and a composer
 //! with the audience (all friends, only some, all but some; friends or tags).
 
-use axum::{
-    body::Bytes,
-    extract::{DefaultBodyLimit, Path, State},
-    http::{header, HeaderMap},
-    response::{IntoResponse, Response},
-    routing::{get, post},
-    Form, Router,
-};
-use maud::html;
-use serde::Deserialize;
+use super::prelude::*;
 use weft_protocol::moments::{ReactionContent, MAX_IMAGES, MAX_IMAGE_BYTES};
 
-use super::layout::{button, empty, failed, time, user};
-use super::{done, locale, Page, Shared};
 use crate::moments::Audience;
 
 pub(super) fn routes() -> Router<Shared> {

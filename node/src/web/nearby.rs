@@ -1,17 +1,7 @@
 //! Nearby: the radar switch and People Nearby.
 
-use axum::{
-    extract::State,
-    http::HeaderMap,
-    response::Response,
-    routing::{get, post},
-    Form, Router,
-};
-use maud::html;
-use serde::Deserialize;
+use super::prelude::*;
 
-use super::layout::{button, empty, short, time, user};
-use super::{done, locale, Page, Shared};
 use crate::nearby::{RadarOn, Via};
 
 pub(super) fn routes() -> Router<Shared> {

@@ -2,20 +2,9 @@
 //! accounts), the accounts we follow, search, follow and unfollow, and a
 //! service account's conversation, where we ask it questions.
 
-use axum::{
-    extract::{Path, Query, State},
-    http::HeaderMap,
-    response::Response,
-    routing::{get, post},
-    Form, Router,
-};
-use maud::{html, Markup};
-use serde::Deserialize;
+use super::prelude::*;
 use weft_protocol::oa::OaKind;
 
-use super::i18n::Locale;
-use super::layout::{button, empty, failed, short, time, user};
-use super::{done, locale, Page, Shared};
 use crate::oa::{OaView, PostView};
 
 pub(super) fn routes() -> Router<Shared> {
