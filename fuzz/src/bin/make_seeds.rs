@@ -821,53 +821,6 @@ fn webm(duration_ms: f64, track_type: u8) -> Vec<u8> {
     out
 }
 
-/// PNG's CRC-32 (reflected 0xEDB88320).
-fn png_crc(data: &[u8]) -> u32 {
-    let mut crc = !0u32;
-    for &b in data {
-        crc ^= u32::from(b);
-        for _ in 0..8 {
-            crc = (crc >> 1) ^ (0xEDB8_8320 & (crc & 1).wrapping_neg());
-        }
-    }
-    !crc
-}
-
-/// A `w`x`h` RGB PNG whose pixels are a zlib stored block.
-fn png(w: u32, h: u32) -> Vec<u8> {
-    let mut raw = Vec::new();
-    for y in 0..h {
-        raw.push(0); // filter: none
-        for x in 0..w {
-            raw.extend([(x * 40) as u8, (y * 40) as u8, 200]);
-        }
-    }
-    let (mut a, mut b) = (1u32, 0u32);
-    for &byte in &raw {
-        a = (a + u32::from(byte)) % 65_521;
-        b = (b + a) % 65_521;
-    }
-    let len = raw.len() as u16;
-    let mut zlib = vec![0x78, 0x01, 0x01];
-    zlib.extend(len.to_le_bytes());
-    zlib.extend((!len).to_le_bytes());
-    zlib.extend(&raw);
-    zlib.extend(((b << 16) | a).to_be_bytes());
-    let mut ihdr = w.to_be_bytes().to_vec();
-    ihdr.extend(h.to_be_bytes());
-    ihdr.extend([8, 2, 0, 0, 0]);
-    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    for (kind, data) in [(b"IHDR", &ihdr[..]), (b"IDAT", &zlib[..]), (b"IEND", &[])] {
-        out.extend((data.len() as u32).to_be_bytes());
-        let start = out.len();
-        out.extend(kind);
-        out.extend(data);
-        let crc = png_crc(&out[start..]);
-        out.extend(crc.to_be_bytes());
-    }
-    out
-}
-
 /// Media as the `media` target reads it: a byte that picks where head and
 /// tail part, then the file.
 fn media_seeds(out: &mut Seeds) {
@@ -875,7 +828,7 @@ fn media_seeds(out: &mut Seeds) {
     let with = |pick: u8, bytes: &[u8]| [&[pick][..], bytes].concat();
     let files: [(&'static str, u8, Vec<u8>); 11] = [
         ("jpeg", 255, samples::jpeg_with_gps(64, 48)),
-        ("png", 255, png(4, 3)),
+        ("png", 255, samples::png_rgb(4, 3)),
         ("png_bomb", 255, samples::png_bomb()),
         ("ogg", 128, samples::ogg_opus(1500)),
         ("webm_audio", 255, webm(2500.0, 2)),

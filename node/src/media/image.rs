@@ -293,6 +293,19 @@ mod tests {
     }
 
     #[test]
+    fn the_hand_made_png_decodes_to_its_gradient() {
+        let img = image::load_from_memory(&super::super::samples::png_rgb(4, 3))
+            .unwrap()
+            .to_rgb8();
+        assert_eq!(img.dimensions(), (4, 3));
+        assert_eq!(img.get_pixel(3, 2).0, [120, 80, 200]);
+        assert_eq!(
+            outcome(check_thumbnail(&super::super::samples::png_rgb(4, 3))),
+            "ok"
+        );
+    }
+
+    #[test]
     fn decompression_bomb_is_refused_from_the_header() {
         let bomb = png_bomb();
         assert!(bomb.len() < 100);

@@ -69,6 +69,44 @@ pub fn ogg_opus(duration_ms: u64) -> Vec<u8> {
 /// A tiny PNG (90 bytes) whose header claims 100000×100000 RGBA pixels
 /// (40 GB): a decompression bomb that must be refused from its header.
 pub fn png_bomb() -> Vec<u8> {
+    let mut ihdr = 100_000u32.to_be_bytes().repeat(2);
+    ihdr.extend([8, 6, 0, 0, 0]);
+    let zlib_of_nothing = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
+    png_of(&ihdr, &zlib_of_nothing)
+}
+
+/// A valid `w`×`h` RGB PNG (a gradient) made without an encoder: its pixels
+/// are one zlib stored block, so the bytes are exactly what a decoder must
+/// read. Both sides are capped at 64 (a stored block holds 64 KiB).
+pub fn png_rgb(w: u32, h: u32) -> Vec<u8> {
+    let (w, h) = (w.min(64), h.min(64));
+    let mut raw = Vec::new();
+    for y in 0..h {
+        raw.push(0); // filter: none
+        for x in 0..w {
+            raw.extend([(x * 40) as u8, (y * 40) as u8, 200]);
+        }
+    }
+    let (mut a, mut b) = (1u32, 0u32);
+    for &byte in &raw {
+        a = (a + u32::from(byte)) % 65_521;
+        b = (b + a) % 65_521;
+    }
+    let len = raw.len() as u16;
+    let mut zlib = vec![0x78, 0x01, 0x01];
+    zlib.extend(len.to_le_bytes());
+    zlib.extend((!len).to_le_bytes());
+    zlib.extend(&raw);
+    zlib.extend(((b << 16) | a).to_be_bytes());
+    let mut ihdr = w.to_be_bytes().to_vec();
+    ihdr.extend(h.to_be_bytes());
+    ihdr.extend([8, 2, 0, 0, 0]);
+    png_of(&ihdr, &zlib)
+}
+
+/// A PNG file: the signature, then IHDR, one IDAT and IEND, each chunk
+/// with its length and CRC-32.
+fn png_of(ihdr: &[u8], idat: &[u8]) -> Vec<u8> {
     fn crc(data: &[u8]) -> u32 {
         let mut crc = !0u32;
         for &b in data {
@@ -80,14 +118,7 @@ pub fn png_bomb() -> Vec<u8> {
         !crc
     }
     let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
-    let mut ihdr = 100_000u32.to_be_bytes().repeat(2);
-    ihdr.extend([8, 6, 0, 0, 0]);
-    let zlib_of_nothing = [0x78, 0x9c, 0x03, 0x00, 0x00, 0x00, 0x00, 0x01];
-    let chunks: [(&[u8; 4], &[u8]); 3] = [
-        (b"IHDR", &ihdr),
-        (b"IDAT", &zlib_of_nothing),
-        (b"IEND", &[]),
-    ];
+    let chunks: [(&[u8; 4], &[u8]); 3] = [(b"IHDR", ihdr), (b"IDAT", idat), (b"IEND", &[])];
     for (kind, data) in chunks {
         out.extend((data.len() as u32).to_be_bytes());
         let start = out.len();

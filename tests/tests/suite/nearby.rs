@@ -23,28 +23,10 @@ async fn nearby_ids(w: &Weft, h: &std::path::Path) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn people_1km_apart_see_each_other_and_300km_away_sees_neither() {
     let w = Weft::new(BIN);
-    let (x, a, b, c, d) = (
-        w.home("x"),
-        w.home("a"),
-        w.home("b"),
-        w.home("c"),
-        w.home("d"),
-    );
-    for (h, n) in [
-        (&x, "Boot"),
-        (&a, "Ada"),
-        (&b, "Bao"),
-        (&c, "Chen"),
-        (&d, "Dara"),
-    ] {
-        w.init(h, n).await;
-    }
-    let _nx = w.up(&x, &[]).await;
-    let boot = w.dial_addr(&x).await;
-    let _na = w.up(&a, &["--bootstrap", &boot]).await;
-    let _nb = w.up(&b, &["--bootstrap", &boot]).await;
-    let _nc = w.up(&c, &["--bootstrap", &boot]).await;
-    let _nd = w.up(&d, &["--bootstrap", &boot]).await;
+    let (_procs, homes) = w.network(&["Ada", "Bao", "Chen", "Dara"]).await;
+    let Ok([a, b, c, d]) = <[_; 4]>::try_from(homes) else {
+        panic!("four homes")
+    };
     let (a_id, b_id, c_id, d_id) = (
         w.account(&a).await,
         w.account(&b).await,
@@ -157,14 +139,10 @@ async fn people_1km_apart_see_each_other_and_300km_away_sees_neither() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_handle_claimed_elsewhere_resolves_through_the_dht_and_adds_a_contact() {
     let w = Weft::new(BIN);
-    let (x, d, e) = (w.home("x"), w.home("d"), w.home("e"));
-    for (h, n) in [(&x, "Boot"), (&d, "Dara"), (&e, "Emeka")] {
-        w.init(h, n).await;
-    }
-    let _nx = w.up(&x, &[]).await;
-    let boot = w.dial_addr(&x).await;
-    let _nd = w.up(&d, &["--bootstrap", &boot]).await;
-    let _ne = w.up(&e, &["--bootstrap", &boot]).await;
+    let (_procs, homes) = w.network(&["Dara", "Emeka"]).await;
+    let Ok([d, e]) = <[_; 2]>::try_from(homes) else {
+        panic!("two homes")
+    };
     let d_id = w.account(&d).await;
     assert!(
         wait_for(T, || async {
