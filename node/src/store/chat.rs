@@ -18,7 +18,7 @@ use weft_protocol::{
     AccountId, Card,
 };
 
-use super::{dec, enc, Store, StoreError};
+use super::{dec, enc, last, Store, StoreError};
 
 /// A contact's relationship to us.
 ///
@@ -628,13 +628,7 @@ impl Store {
         conv: &AccountId,
         limit: usize,
     ) -> Result<Vec<StoredMessage>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.chat.messages.scan_prefix(conv.0).rev().take(limit) {
-            let (_, v) = item?;
-            out.push(dec("messages", &v)?);
-        }
-        out.reverse();
-        Ok(out)
+        last(&self.chat.messages, "messages", conv.0, limit)
     }
 
     /// Ids of logged messages starting with a hex prefix (short ids).

@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use weft_protocol::{device::DeviceList, AccountId, Kind};
 
-use super::{dec, enc, Store, StoreError};
+use super::{dec, enc, get, Store, StoreError};
 
 trees! {
     /// The device trees.
@@ -182,11 +182,7 @@ impl Store {
 
     /// A link code's state.
     pub fn link_code(&self, id: &[u8; 32]) -> Result<Option<LinkState>, StoreError> {
-        self.device
-            .codes
-            .get(id)?
-            .map(|v| dec("link_codes", &v))
-            .transpose()
+        get(&self.device.codes, "link_codes", id)
     }
 
     /// Counts a wrong handshake against a code.

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use weft_protocol::file::{FileId, FileManifest};
 
-use super::{dec, enc, Store, StoreError};
+use super::{dec, enc, get, Store, StoreError};
 
 trees! {
     /// The attachment trees.
@@ -53,20 +53,12 @@ impl Store {
 
     /// A file's manifest, if known.
     pub fn file_manifest(&self, id: &FileId) -> Result<Option<FileManifest>, StoreError> {
-        self.files
-            .manifests
-            .get(id)?
-            .map(|v| dec("file_manifests", &v))
-            .transpose()
+        get(&self.files.manifests, "file_manifests", id)
     }
 
     /// A file's state, if the file is known here.
     pub fn file_state(&self, id: &FileId) -> Result<Option<FileState>, StoreError> {
-        self.files
-            .state
-            .get(id)?
-            .map(|v| dec("file_state", &v))
-            .transpose()
+        get(&self.files.state, "file_state", id)
     }
 
     /// Changes a file's state (created as the default if absent).

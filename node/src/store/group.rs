@@ -33,7 +33,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{dec, enc, Store, StoreError};
+use super::{by_id, dec, enc, get, last, Store, StoreError};
 
 /// Most held (not yet readable) wires per group.
 pub const MAX_HELD: usize = 2_000;
@@ -166,23 +166,13 @@ fn msg_key(g: &GroupId, m: &GroupMessage) -> Vec<u8> {
 impl Store {
     /// The groups we hold a record of.
     pub fn groups(&self) -> Result<Vec<(GroupId, GroupMeta)>, StoreError> {
-        let mut v = Vec::new();
-        for r in self.group.meta.iter() {
-            let (k, val) = r?;
-            if let Ok(id) = <[u8; 32]>::try_from(k.as_ref()) {
-                v.push((GroupId(id), dec("group_meta", &val)?));
-            }
-        }
-        Ok(v)
+        let all = by_id(&self.group.meta, "group_meta")?;
+        Ok(all.into_iter().map(|(id, m)| (GroupId(id), m)).collect())
     }
 
     /// One group's record.
     pub fn group_meta(&self, g: &GroupId) -> Result<Option<GroupMeta>, StoreError> {
-        self.group
-            .meta
-            .get(g.0)?
-            .map(|v| dec("group_meta", &v))
-            .transpose()
+        get(&self.group.meta, "group_meta", g.0)
     }
 
     /// Writes one group's record.
@@ -245,11 +235,7 @@ impl Store {
         g: &GroupId,
         key: &KeyId,
     ) -> Result<Option<ReceivingChain>, StoreError> {
-        self.group
-            .chains
-            .get(k2(&g.0, &key.0))?
-            .map(|v| dec("group_chains", &v))
-            .transpose()
+        get(&self.group.chains, "group_chains", k2(&g.0, &key.0))
     }
 
     /// Stores another member's chain.
@@ -423,12 +409,7 @@ impl Store {
         g: &GroupId,
         limit: usize,
     ) -> Result<Vec<GroupMessage>, StoreError> {
-        let mut v = Vec::new();
-        for r in self.group.msgs.scan_prefix(g.0).rev().take(limit) {
-            v.push(dec("group_msgs", &r?.1)?);
-        }
-        v.reverse();
-        Ok(v)
+        last(&self.group.msgs, "group_msgs", g.0, limit)
     }
 
     /// Group history for another of our devices: as

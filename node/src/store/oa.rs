@@ -18,7 +18,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{Store, StoreError};
+use super::{dec, enc, last, Store, StoreError};
 
 /// An official account this node runs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -75,14 +75,6 @@ impl OwnedOa {
                 .map_err(|_| e)
         })
     }
-}
-
-fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-    postcard::to_stdvec(v).unwrap_or_default()
-}
-
-fn dec<T: serde::de::DeserializeOwned>(tree: &'static str, v: &[u8]) -> Result<T, StoreError> {
-    postcard::from_bytes(v).map_err(|e| StoreError::Corrupt(tree, e.to_string()))
 }
 
 impl Store {
@@ -176,11 +168,8 @@ impl Store {
         account: &AccountId,
         limit: usize,
     ) -> Result<Vec<Broadcast>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.oa.posts.scan_prefix(account.0).rev().take(limit) {
-            let (_, v) = item?;
-            out.push(dec("oa_posts", &v)?);
-        }
+        let mut out: Vec<Broadcast> = last(&self.oa.posts, "oa_posts", account.0, limit)?;
+        out.reverse();
         Ok(out)
     }
 

@@ -31,7 +31,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{dec, enc, Store, StoreError};
+use super::{by_id, dec, enc, get, Store, StoreError};
 
 trees! {
     /// The Pay trees.
@@ -362,23 +362,13 @@ impl Store {
 
     /// A mint this node runs.
     pub fn mint(&self, mint: &AccountId) -> Result<Option<MintRecord>, StoreError> {
-        self.pay
-            .mint_own
-            .get(mint.0)?
-            .map(|v| dec("mint_own", &v))
-            .transpose()
+        get(&self.pay.mint_own, "mint_own", mint.0)
     }
 
     /// Every mint this node runs.
     pub fn mints(&self) -> Result<Vec<(AccountId, MintRecord)>, StoreError> {
-        let mut v = Vec::new();
-        for kv in self.pay.mint_own.iter() {
-            let (k, val) = kv?;
-            if let Ok(a) = <[u8; 32]>::try_from(k.as_ref()) {
-                v.push((AccountId(a), dec("mint_own", &val)?));
-            }
-        }
-        Ok(v)
+        let all = by_id(&self.pay.mint_own, "mint_own")?;
+        Ok(all.into_iter().map(|(a, r)| (AccountId(a), r)).collect())
     }
 
     /// Outstanding per currency of a mint.

@@ -8,7 +8,7 @@ use weft_protocol::{
 };
 
 use super::*;
-use crate::store::{dec, enc, Store, StoreError};
+use crate::store::{dec, enc, get, Store, StoreError};
 
 impl Store {
     /// Proofs in a pocket for one mint and currency.
@@ -285,11 +285,7 @@ impl Store {
 
     /// The keys a mint showed us first (pinned), if any.
     pub fn mint_info(&self, mint: &AccountId) -> Result<Option<MintInfo>, StoreError> {
-        self.pay
-            .mints
-            .get(mint.0)?
-            .map(|v| dec("wallet_mints", &v))
-            .transpose()
+        get(&self.pay.mints, "wallet_mints", mint.0)
     }
 
     /// Pins a mint's info.
@@ -315,11 +311,7 @@ impl Store {
 
     /// A payment by its key.
     pub fn payment(&self, key: &[u8]) -> Result<Option<Payment>, StoreError> {
-        self.pay
-            .history
-            .get(key)?
-            .map(|v| dec("pay_history", &v))
-            .transpose()
+        get(&self.pay.history, "pay_history", key)
     }
 
     /// Every payment (newest last is not guaranteed: callers sort).
@@ -350,11 +342,7 @@ impl Store {
 
     /// A payment request.
     pub fn pay_request(&self, id: &[u8; 16]) -> Result<Option<RequestRecord>, StoreError> {
-        self.pay
-            .requests
-            .get(id)?
-            .map(|v| dec("pay_requests", &v))
-            .transpose()
+        get(&self.pay.requests, "pay_requests", id)
     }
 
     /// The requests we made.
@@ -408,11 +396,7 @@ impl Store {
         sender: &AccountId,
         id: &[u8; 16],
     ) -> Result<Option<PacketRecord>, StoreError> {
-        self.pay
-            .packets
-            .get(cat(&sender.0, id))?
-            .map(|v| dec("pay_packets", &v))
-            .transpose()
+        get(&self.pay.packets, "pay_packets", cat(&sender.0, id))
     }
 
     /// Writes a red envelope.
