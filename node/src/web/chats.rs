@@ -30,8 +30,7 @@ struct Row {
     note: Option<String>,
 }
 
-async fn list(State(node): State<Shared>, headers: HeaderMap) -> Response {
-    let loc = locale(&headers);
+async fn list(State(node): State<Shared>, Lang(loc): Lang) -> Response {
     let mut rows = Vec::new();
     let mut problem = None;
     // Service accounts show among the chats (as in WeChat) and open their own page.
@@ -124,11 +123,10 @@ struct Bubble {
 
 async fn conversation(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Path(with): Path<String>,
     Query(q): Query<ConvQuery>,
 ) -> Response {
-    let loc = locale(&headers);
     let me = node.identity.account_id.to_string();
     let back = "/app/chats";
     let (title, bubbles) = match node.groups.find(&with) {
@@ -304,11 +302,10 @@ struct SendForm {
 
 async fn send(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Path(with): Path<String>,
     Form(f): Form<SendForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let (mentions, all) = mentions_in(&node, &with, &f.text);
     let body = SendBody {
         all,
@@ -346,11 +343,10 @@ struct RecallForm {
 
 async fn recall(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Path(with): Path<String>,
     Form(f): Form<RecallForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let r = crate::api::chat::recall(&node, &f.id).await;
     done(loc, &format!("/app/chat/{with}"), r)
 }

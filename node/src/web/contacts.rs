@@ -18,8 +18,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/qr.svg", get(qr))
 }
 
-async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
-    let loc = locale(&headers);
+async fn page(State(node): State<Shared>, Lang(loc): Lang) -> Response {
     let back = "/app/chats";
     let contacts = match node.chat.contacts() {
         Ok(c) => c,
@@ -128,8 +127,7 @@ struct AddForm {
     greeting: String,
 }
 
-async fn add(State(node): State<Shared>, headers: HeaderMap, Form(f): Form<AddForm>) -> Response {
-    let loc = locale(&headers);
+async fn add(State(node): State<Shared>, Lang(loc): Lang, Form(f): Form<AddForm>) -> Response {
     let r = crate::api::chat::add_contact(&node, &f.target, &f.greeting)
         .await
         .map(|_| ());
@@ -144,11 +142,10 @@ struct ContactForm {
 
 async fn action(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Path(action): Path<String>,
     Form(f): Form<ContactForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let chat = &node.chat;
     let c = f.contact.as_str();
     let r = match action.as_str() {
@@ -160,7 +157,7 @@ async fn action(
             let remark = f.remark.as_deref().map(str::trim).filter(|r| !r.is_empty());
             chat.remark(c, remark).await.map(|_| ())
         }
-        _ => return super::not_found(headers).await,
+        _ => return super::not_found(Lang(loc)).await,
     };
     done(loc, "/app/contacts", r)
 }
@@ -184,8 +181,7 @@ async fn qr(State(node): State<Shared>) -> Response {
 }
 
 /// Adds whoever the QR code in the picture names (a `weft://` link).
-async fn scan(State(node): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let loc = locale(&headers);
+async fn scan(State(node): State<Shared>, Lang(loc): Lang, body: Bytes) -> Response {
     let read = tokio::task::spawn_blocking(move || crate::media::read_qr(&body)).await;
     let text = match read {
         Ok(Ok(Some(t))) => t,

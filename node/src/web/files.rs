@@ -105,8 +105,7 @@ fn too_large(loc: &Locale) -> String {
     loc.t1("file-too-large", "mb", WEB_UPLOAD_MAX / (1024 * 1024))
 }
 
-async fn file(State(node): State<Shared>, headers: HeaderMap, Path(msg): Path<String>) -> Response {
-    let loc = locale(&headers);
+async fn file(State(node): State<Shared>, Lang(loc): Lang, Path(msg): Path<String>) -> Response {
     let (att, _) = match attachment_of(&node, &msg).await {
         Ok(a) => a,
         Err(e) => return failed(loc, "/app/chats", &e.to_string()),
@@ -161,11 +160,10 @@ struct FetchForm {
 
 async fn fetch(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Path(msg): Path<String>,
     axum::Form(f): axum::Form<FetchForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let back = f
         .back
         .filter(|b| b.starts_with("/app/") && !b.contains("//"))

@@ -15,8 +15,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/me/settings", post(settings))
 }
 
-async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
-    let loc = locale(&headers);
+async fn page(State(node): State<Shared>, Lang(loc): Lang) -> Response {
     let (id, p) = match (id_view(&node).await, profile_view(&node)) {
         (Ok(i), Ok(p)) => (i, p),
         (Err(e), _) | (_, Err(e)) => return failed(loc, "/app/chats", &e.to_string()),
@@ -110,10 +109,9 @@ struct ProfileForm {
 
 async fn profile(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Form(f): Form<ProfileForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let body = ProfileBody {
         name: Some(f.name.trim().to_string()),
         whats_up: Some(f.whats_up.trim().to_string()),
@@ -133,10 +131,9 @@ struct HandleForm {
 
 async fn handle(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Form(f): Form<HandleForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let r = node.nearby.claim_handle(&f.handle).await.map(|_| ());
     done(loc, "/app/me", r)
 }
@@ -146,11 +143,10 @@ struct LangForm {
     lang: String,
 }
 
-async fn lang(headers: HeaderMap, Form(f): Form<LangForm>) -> Response {
+async fn lang(Lang(loc): Lang, Form(f): Form<LangForm>) -> Response {
     let tag = f.lang.trim();
     let known = tag.is_empty() || super::i18n::by_tag(tag).is_some();
     if !known {
-        let loc = locale(&headers);
         return failed(loc, "/app/me", &loc.t("me-language-unknown"));
     }
     let mut res = Redirect::to("/app/me").into_response();
@@ -168,10 +164,9 @@ struct SettingsForm {
 
 async fn settings(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Form(f): Form<SettingsForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let bytes = f.auto_mb.min(4096).saturating_mul(1024 * 1024);
     let r = match node.files.set_auto_download(bytes).await {
         Ok(()) => node

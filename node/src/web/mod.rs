@@ -223,6 +223,21 @@ async fn asset(kind: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+/// The request's language as an extractor: a page handler takes
+/// `Lang(loc): Lang` instead of the headers it would only read it from.
+pub(crate) struct Lang(pub &'static Locale);
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Ok(Lang(locale(&parts.headers)))
+    }
+}
+
 /// The language for a request: the cookie a user chose, else the browser's.
 pub(crate) fn locale(headers: &HeaderMap) -> &'static Locale {
     cookie(headers, LANG_COOKIE)
@@ -313,12 +328,11 @@ struct LoginQuery {
 
 async fn login(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Query(q): Query<LoginQuery>,
 ) -> Response {
     let token = q.token.unwrap_or_default();
     let Some(session) = node.web.login(token.get(..128).unwrap_or(&token)) else {
-        let loc = locale(&headers);
         return layout::refusal(
             loc,
             StatusCode::UNAUTHORIZED,
@@ -336,8 +350,7 @@ async fn login(
     res
 }
 
-async fn not_found(headers: HeaderMap) -> Response {
-    let loc = locale(&headers);
+async fn not_found(Lang(loc): Lang) -> Response {
     layout::refusal(loc, StatusCode::NOT_FOUND, &loc.t("error-not-found"))
 }
 

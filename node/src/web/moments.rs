@@ -18,8 +18,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/moments/{post}/images/{n}", get(image))
 }
 
-async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
-    let loc = locale(&headers);
+async fn page(State(node): State<Shared>, Lang(loc): Lang) -> Response {
     let me = node.identity.account_id.to_string();
     let feed = match node.moments.feed(50) {
         Ok(f) => f,
@@ -115,23 +114,22 @@ struct PostForm {
     images: String,
 }
 
-async fn stage(State(node): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+async fn stage(State(node): State<Shared>, Lang(loc): Lang, body: Bytes) -> Response {
     match crate::api::moments::stage_image(&node, &body).await {
         Ok(id) => axum::Json(crate::api::Stored {
             id,
             size: body.len(),
         })
         .into_response(),
-        Err(e) => failed(locale(&headers), "/app/moments", &e.to_string()),
+        Err(e) => failed(loc, "/app/moments", &e.to_string()),
     }
 }
 
 async fn new_post(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Form(f): Form<PostForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let who: Vec<String> = f
         .who
         .split(',')
@@ -168,12 +166,7 @@ struct ReactForm {
     text: String,
 }
 
-async fn react(
-    State(node): State<Shared>,
-    headers: HeaderMap,
-    Form(f): Form<ReactForm>,
-) -> Response {
-    let loc = locale(&headers);
+async fn react(State(node): State<Shared>, Lang(loc): Lang, Form(f): Form<ReactForm>) -> Response {
     let content = match f.what.as_str() {
         "like" => ReactionContent::Like,
         "unlike" => ReactionContent::Unlike,

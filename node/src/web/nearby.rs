@@ -10,8 +10,7 @@ pub(super) fn routes() -> Router<Shared> {
         .route("/nearby/radar", post(radar))
 }
 
-async fn page(State(node): State<Shared>, headers: HeaderMap) -> Response {
-    let loc = locale(&headers);
+async fn page(State(node): State<Shared>, Lang(loc): Lang) -> Response {
     let until = node.nearby.visible_until();
     let people = node.nearby.list();
     let live = html! {
@@ -73,12 +72,7 @@ struct RadarForm {
     region: Option<String>,
 }
 
-async fn radar(
-    State(node): State<Shared>,
-    headers: HeaderMap,
-    Form(f): Form<RadarForm>,
-) -> Response {
-    let loc = locale(&headers);
+async fn radar(State(node): State<Shared>, Lang(loc): Lang, Form(f): Form<RadarForm>) -> Response {
     let r = if f.on {
         let req = RadarOn {
             whats_up: f.whats_up.filter(|w| !w.trim().is_empty()),

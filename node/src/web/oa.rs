@@ -62,10 +62,9 @@ fn accounts(loc: &Locale, list: &[OaView]) -> Markup {
 
 async fn folder(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Query(q): Query<SearchQuery>,
 ) -> Response {
-    let loc = locale(&headers);
     let query = q.q.unwrap_or_default();
     let feed = match node.oa.feed(Some(OaKind::Subscription)) {
         Ok(f) => f,
@@ -119,12 +118,7 @@ async fn folder(
     .render()
 }
 
-async fn account(
-    State(node): State<Shared>,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-) -> Response {
-    let loc = locale(&headers);
+async fn account(State(node): State<Shared>, Lang(loc): Lang, Path(id): Path<String>) -> Response {
     let list = node.oa.list().await.unwrap_or_default();
     let Some(a) = list.into_iter().find(|a| a.account_id == id) else {
         return failed(loc, "/app/subscriptions", &loc.t("oa-unknown"));
@@ -180,11 +174,10 @@ struct AskForm {
 
 async fn ask(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Path(id): Path<String>,
     Form(f): Form<AskForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let r = node.oa.message(&id, f.text.trim()).await.map(|_| ());
     done(loc, &format!("/app/oa/{id}"), r)
 }
@@ -197,10 +190,9 @@ struct FollowForm {
 
 async fn follow(
     State(node): State<Shared>,
-    headers: HeaderMap,
+    Lang(loc): Lang,
     Form(f): Form<FollowForm>,
 ) -> Response {
-    let loc = locale(&headers);
     let r = if f.on {
         node.oa.follow(&f.oa).await
     } else {

@@ -16,4 +16,4 @@ pub(super) use serde::Deserialize;
 
 pub(super) use super::i18n::Locale;
 pub(super) use super::layout::{button, empty, failed, short, time, user};
-pub(super) use super::{done, locale, Page, Shared};
+pub(super) use super::{done, locale, Lang, Page, Shared};
