@@ -18,7 +18,7 @@ use weft_protocol::{
     AccountId, Card,
 };
 
-use super::{dec, enc, last, Store, StoreError};
+use super::{dec, enc, get_u64, last, Store, StoreError};
 
 /// A contact's relationship to us.
 ///
@@ -568,12 +568,7 @@ impl Store {
     /// When a received message arrived here (Unix ms, our clock); `None`
     /// for our own messages and for messages stored before this was kept.
     pub fn message_arrived(&self, id: &MsgId) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .chat
-            .arrived
-            .get(id.0)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes))
+        get_u64(&self.chat.arrived, id.0)
     }
 
     /// A message by id.

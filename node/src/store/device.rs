@@ -11,7 +11,7 @@
 use serde::{Deserialize, Serialize};
 use weft_protocol::{device::DeviceList, AccountId, Kind};
 
-use super::{dec, enc, get, Store, StoreError};
+use super::{dec, enc, get, get_u64, put_u64, Store, StoreError};
 
 trees! {
     /// The device trees.
@@ -220,38 +220,22 @@ impl Store {
 
     /// The version of our list our friends were last told of.
     pub fn devices_announced(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .device
-            .seen
-            .get(ANNOUNCED)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
+        Ok(get_u64(&self.device.seen, ANNOUNCED)?.unwrap_or(0))
     }
 
     /// Records that friends were told of `version`.
     pub fn set_devices_announced(&self, version: u64) -> Result<(), StoreError> {
-        self.device.seen.insert(ANNOUNCED, &version.to_be_bytes())?;
-        Ok(())
+        put_u64(&self.device.seen, ANNOUNCED, version)
     }
 
     /// The version of our device list whose devices got every group's log.
     pub fn groups_handed(&self) -> Result<u64, StoreError> {
-        Ok(self
-            .device
-            .seen
-            .get(GROUPS_HANDED)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0))
+        Ok(get_u64(&self.device.seen, GROUPS_HANDED)?.unwrap_or(0))
     }
 
     /// Records that our devices on list `version` got every group's log.
     pub fn set_groups_handed(&self, version: u64) -> Result<(), StoreError> {
-        self.device
-            .seen
-            .insert(GROUPS_HANDED, &version.to_be_bytes())?;
-        Ok(())
+        put_u64(&self.device.seen, GROUPS_HANDED, version)
     }
 
     /// How far history sync got for `conv`: `None` not started, `Some(None)`
@@ -332,17 +316,12 @@ impl Store {
 
     /// Notes that our own device `device_key` was connected at `at`.
     pub fn device_seen_at(&self, device_key: &[u8; 32], at: u64) -> Result<(), StoreError> {
-        self.device.seen.insert(device_key, &at.to_be_bytes())?;
-        Ok(())
+        put_u64(&self.device.seen, device_key, at)
     }
 
     /// When our own device `device_key` was last connected.
     pub fn device_last_seen(&self, device_key: &[u8; 32]) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .device
-            .seen
-            .get(device_key)?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok().map(u64::from_be_bytes)))
+        get_u64(&self.device.seen, device_key)
     }
 }
 

@@ -9,7 +9,7 @@
 use serde::{Deserialize, Serialize};
 use weft_protocol::file::{FileId, FileManifest};
 
-use super::{dec, enc, get, Store, StoreError};
+use super::{dec, enc, get, get_u64, put_u64, Store, StoreError};
 
 trees! {
     /// The attachment trees.
@@ -101,20 +101,12 @@ impl Store {
 
     /// Attachments up to this size are fetched when they arrive.
     pub fn auto_download(&self) -> Result<Option<u64>, StoreError> {
-        Ok(self
-            .files
-            .meta
-            .get("auto_download")?
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes))
+        get_u64(&self.files.meta, "auto_download")
     }
 
     /// Sets the automatic download limit.
     pub fn set_auto_download(&self, bytes: u64) -> Result<(), StoreError> {
-        self.files
-            .meta
-            .insert("auto_download", &bytes.to_be_bytes())?;
-        Ok(())
+        put_u64(&self.files.meta, "auto_download", bytes)
     }
 }
 

@@ -33,7 +33,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{by_id, dec, enc, get, last, Store, StoreError};
+use super::{be_u64, by_id, dec, enc, get, get_u64, last, Store, StoreError};
 
 /// Most held (not yet readable) wires per group.
 pub const MAX_HELD: usize = 2_000;
@@ -522,23 +522,13 @@ impl Store {
 
     /// The highest Lamport time seen in group `g`.
     pub fn group_clock(&self, g: &GroupId) -> u64 {
-        self.group
-            .clock
-            .get(g.0)
-            .ok()
-            .flatten()
-            .and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-            .map(u64::from_be_bytes)
-            .unwrap_or(0)
+        get_u64(&self.group.clock, g.0).ok().flatten().unwrap_or(0)
     }
 
     /// Raises the clock of group `g` to at least `t` (atomically).
     pub fn raise_group_clock(&self, g: &GroupId, t: u64) -> Result<(), StoreError> {
         self.group.clock.fetch_and_update(g.0, |old| {
-            let cur = old
-                .and_then(|v| <[u8; 8]>::try_from(v).ok())
-                .map(u64::from_be_bytes)
-                .unwrap_or(0);
+            let cur = old.and_then(be_u64).unwrap_or(0);
             Some(cur.max(t).to_be_bytes().to_vec())
         })?;
         Ok(())

@@ -59,64 +59,9 @@ pub mod moments;
 pub mod oa;
 pub mod pay;
 pub mod short_id;
+mod values;
 
-/// A value as it is stored: postcard. Only types this crate defines are
-/// stored, and postcard cannot fail on them (no maps of unknown length, no
-/// custom serialisers that refuse), so the empty fallback is never written.
-pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
-    postcard::to_stdvec(v).unwrap_or_default()
-}
-
-/// Reads a stored value; `tree` names where it came from in the error.
-pub(super) fn dec<T: serde::de::DeserializeOwned>(
-    tree: &'static str,
-    v: &[u8],
-) -> Result<T, StoreError> {
-    postcard::from_bytes(v).map_err(|e| StoreError::Corrupt(tree, e.to_string()))
-}
-
-/// `key`'s value in `tree`, decoded (`name` is the tree's, for errors).
-pub(super) fn get<T: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
-    name: &'static str,
-    key: impl AsRef<[u8]>,
-) -> Result<Option<T>, StoreError> {
-    tree.get(key)?.map(|v| dec(name, &v)).transpose()
-}
-
-/// The last `limit` values under `prefix`, in key order (a conversation's
-/// newest messages, oldest first).
-pub(super) fn last<T: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
-    name: &'static str,
-    prefix: impl AsRef<[u8]>,
-    limit: usize,
-) -> Result<Vec<T>, StoreError> {
-    let mut out = tree
-        .scan_prefix(prefix)
-        .rev()
-        .take(limit)
-        .map(|kv| dec(name, &kv?.1))
-        .collect::<Result<Vec<T>, _>>()?;
-    out.reverse();
-    Ok(out)
-}
-
-/// Every value of a tree keyed by 32-byte ids (an account's, a group's),
-/// with its id; keys of another length are not ids and are skipped.
-pub(super) fn by_id<T: serde::de::DeserializeOwned>(
-    tree: &sled::Tree,
-    name: &'static str,
-) -> Result<Vec<([u8; 32], T)>, StoreError> {
-    let mut out = Vec::new();
-    for kv in tree.iter() {
-        let (k, v) = kv?;
-        if let Ok(id) = <[u8; 32]>::try_from(k.as_ref()) {
-            out.push((id, dec(name, &v)?));
-        }
-    }
-    Ok(out)
-}
+use values::{be_u64, by_id, dec, enc, get, get_u64, last, put_u64};
 
 /// Current on-disk schema.
 pub const SCHEMA_VERSION: u32 = 2;

@@ -31,7 +31,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{by_id, dec, enc, get, Store, StoreError};
+use super::{be_u64, by_id, dec, enc, get, Store, StoreError};
 
 trees! {
     /// The Pay trees.
@@ -337,9 +337,7 @@ fn cat(a: &[u8], b: &[u8]) -> Vec<u8> {
 }
 
 fn be(v: Option<sled::IVec>) -> u64 {
-    v.and_then(|v| <[u8; 8]>::try_from(v.as_ref()).ok())
-        .map(u64::from_be_bytes)
-        .unwrap_or(0)
+    v.as_deref().and_then(be_u64).unwrap_or(0)
 }
 
 /// A balance change inside a ledger transaction.
