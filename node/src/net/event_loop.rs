@@ -106,7 +106,17 @@ pub(super) struct PeerState {
     pub(super) card: Option<Card>,
     /// Whether one of our connections to it was dialled by us.
     pub(super) dialed: bool,
+    /// Card requests we sent it that failed (see [`CARD_TRIES`]).
+    pub(super) card_failures: u8,
 }
+
+/// Card requests a dialer sends one connected peer at most. Until a card
+/// arrives, the peer is a connection with no account: chat, groups and
+/// devices cannot find it, and a connection kept open by gossip or the DHT
+/// would stay that way for good. So a request that fails (timed out on a
+/// busy peer, its stream dropped) is sent again while the peer is still
+/// connected; a peer that does not speak `/weft/card/1` is not asked again.
+pub(super) const CARD_TRIES: u8 = 3;
 
 /// The swarm and everything the loop keeps about it.
 pub(super) struct EventLoop {

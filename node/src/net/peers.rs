@@ -191,6 +191,7 @@ impl EventLoop {
             addrs: Vec::new(),
             card: None,
             dialed: false,
+            card_failures: 0,
         });
         st.dialed |= endpoint.is_dialer();
         self.connected.up(peer);
@@ -364,6 +365,7 @@ impl EventLoop {
             }
             request_response::Event::OutboundFailure { peer, error, .. } => {
                 tracing::debug!(%peer, error = %error, "card request failed");
+                self.ask_card_again(peer, &error);
             }
             request_response::Event::ResponseSent { .. } => {}
         }
@@ -403,6 +405,29 @@ impl EventLoop {
     }
 
     /// Checks that a card is signed and certifies the device we talk to.
+    /// Sends our card to `peer` again after a request failed, while it is
+    /// still connected, has not shown its card and has tries left.
+    fn ask_card_again(&mut self, peer: PeerId, error: &request_response::OutboundFailure) {
+        if matches!(
+            error,
+            request_response::OutboundFailure::UnsupportedProtocols
+                | request_response::OutboundFailure::DialFailure
+        ) {
+            return;
+        }
+        let Some(st) = self.peers.get_mut(&peer) else {
+            return; // gone: a new connection starts its own exchange
+        };
+        if st.card.is_some() || st.card_failures + 1 >= super::event_loop::CARD_TRIES {
+            return;
+        }
+        st.card_failures += 1;
+        if let Some(card) = self.my_card.clone() {
+            tracing::debug!(%peer, tries = st.card_failures + 1, "asking for the card again");
+            self.swarm.behaviour_mut().card.send_request(&peer, card);
+        }
+    }
+
     fn accept_card(&mut self, peer: PeerId, card: Card) {
         if let Err(e) = card.verify() {
             tracing::warn!(%peer, error = %e, "rejecting card");

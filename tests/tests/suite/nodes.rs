@@ -246,3 +246,72 @@ async fn demo_walks_through_and_exits_zero() {
     );
     assert!(stdout.contains("every step worked"), "{stdout}");
 }
+
+/// A card exchange that fails is tried again on the same connection. The
+/// node dials a peer that drops the first card request unanswered (as a
+/// peer too busy to answer in time does) and answers the second: the node
+/// still learns the peer's account. Before, one failed exchange left the
+/// connection with no account for as long as it lasted, so chat could not
+/// find a friend who was connected all along.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_card_exchange_is_tried_again_on_the_same_connection() {
+    use futures::StreamExt;
+    use libp2p::{identity::Keypair, request_response, swarm::SwarmEvent};
+    use weft_tests::mallory::{self, MalloryEvent};
+
+    let w = Weft::new(BIN);
+    let (a, _na) = w.started("a", "Ada", &[]).await;
+    let account = weft_protocol::AccountKey::generate().unwrap();
+    let device = Keypair::generate_ed25519();
+    let card = mallory::card(&account, &device, "Slow");
+    let mut m = mallory::swarm(device);
+    let peer = m.local_peer_id().to_string();
+    m.listen_on("/ip4/127.0.0.1/tcp/0".parse().unwrap())
+        .unwrap();
+    let addr = loop {
+        if let SwarmEvent::NewListenAddr { address, .. } = m.select_next_some().await {
+            break address;
+        }
+    };
+    let (seen_tx, mut seen_rx) = tokio::sync::mpsc::unbounded_channel();
+    let serve = tokio::spawn(async move {
+        let mut requests = 0u32;
+        loop {
+            if let SwarmEvent::Behaviour(MalloryEvent::Card(request_response::Event::Message {
+                message: request_response::Message::Request { channel, .. },
+                ..
+            })) = m.select_next_some().await
+            {
+                requests += 1;
+                let _ = seen_tx.send(requests);
+                if requests > 1 {
+                    let _ = m.behaviour_mut().card.send_response(channel, card.clone());
+                }
+                // The first: the channel is dropped, the stream closes unanswered.
+            }
+        }
+    });
+
+    w.json(&["dial", "--home", s(&a), &format!("{addr}/p2p/{peer}")])
+        .await;
+    let account_id = account.account_id().to_string();
+    let ok = wait_for(CONNECT, || async {
+        let peers = w.json(&["peers", "--home", s(&a)]).await;
+        peers
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["peer_id"] == peer.as_str() && p["account_id"] == account_id.as_str())
+    })
+    .await;
+    let mut requests = Vec::new();
+    while let Ok(n) = seen_rx.try_recv() {
+        requests.push(n);
+    }
+    serve.abort();
+    assert!(
+        ok,
+        "the node never learned the account (card requests seen: {requests:?})"
+    );
+    assert!(requests.len() >= 2, "{requests:?}");
+}
