@@ -404,7 +404,6 @@ impl EventLoop {
         }
     }
 
-    /// Checks that a card is signed and certifies the device we talk to.
     /// Sends our card to `peer` again after a request failed, while it is
     /// still connected, has not shown its card and has tries left.
     fn ask_card_again(&mut self, peer: PeerId, error: &request_response::OutboundFailure) {
@@ -428,6 +427,7 @@ impl EventLoop {
         }
     }
 
+    /// Checks that a card is signed and certifies the device we talk to.
     fn accept_card(&mut self, peer: PeerId, card: Card) {
         if let Err(e) = card.verify() {
             tracing::warn!(%peer, error = %e, "rejecting card");

@@ -61,7 +61,7 @@ pub mod pay;
 pub mod short_id;
 mod values;
 
-use values::{be_u64, by_id, dec, enc, get, get_u64, last, put_u64};
+use values::{be_u64, by_id, dec, enc, get, get_u64, last, newest, put_u64};
 
 /// Current on-disk schema.
 pub const SCHEMA_VERSION: u32 = 2;

@@ -18,7 +18,7 @@ use weft_protocol::{
     AccountId,
 };
 
-use super::{dec, enc, last, Store, StoreError};
+use super::{dec, enc, newest, Store, StoreError};
 
 /// An official account this node runs.
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -168,9 +168,7 @@ impl Store {
         account: &AccountId,
         limit: usize,
     ) -> Result<Vec<Broadcast>, StoreError> {
-        let mut out: Vec<Broadcast> = last(&self.oa.posts, "oa_posts", account.0, limit)?;
-        out.reverse();
-        Ok(out)
+        newest(&self.oa.posts, "oa_posts", account.0, limit)
     }
 
     /// Appends to an OA conversation log (`inbox`: owner side; else follower side).

@@ -31,6 +31,20 @@ pub(crate) fn get<T: serde::de::DeserializeOwned>(
     tree.get(key)?.map(|v| dec(name, &v)).transpose()
 }
 
+/// The last `limit` values under `prefix`, newest (highest key) first.
+pub(crate) fn newest<T: serde::de::DeserializeOwned>(
+    tree: &sled::Tree,
+    name: &'static str,
+    prefix: impl AsRef<[u8]>,
+    limit: usize,
+) -> Result<Vec<T>, StoreError> {
+    tree.scan_prefix(prefix)
+        .rev()
+        .take(limit)
+        .map(|kv| dec(name, &kv?.1))
+        .collect()
+}
+
 /// The last `limit` values under `prefix`, in key order (a conversation's
 /// newest messages, oldest first).
 pub(crate) fn last<T: serde::de::DeserializeOwned>(
@@ -39,12 +53,7 @@ pub(crate) fn last<T: serde::de::DeserializeOwned>(
     prefix: impl AsRef<[u8]>,
     limit: usize,
 ) -> Result<Vec<T>, StoreError> {
-    let mut out = tree
-        .scan_prefix(prefix)
-        .rev()
-        .take(limit)
-        .map(|kv| dec(name, &kv?.1))
-        .collect::<Result<Vec<T>, _>>()?;
+    let mut out = newest(tree, name, prefix, limit)?;
     out.reverse();
     Ok(out)
 }
@@ -110,6 +119,8 @@ mod tests {
         t.insert([8, 0], enc(&99u32)).unwrap();
         let got: Vec<u32> = last(&t, "t", [7], 3).unwrap();
         assert_eq!(got, vec![2, 3, 4]);
+        let got: Vec<u32> = newest(&t, "t", [7], 3).unwrap();
+        assert_eq!(got, vec![4, 3, 2]);
         let one: Option<u32> = get(&t, "t", [8, 0]).unwrap();
         assert_eq!(one, Some(99));
         t.insert([1; 32], enc(&5u32)).unwrap();
